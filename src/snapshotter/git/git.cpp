@@ -1,0 +1,370 @@
+#include "snapshotter/git/git.hpp"
+
+#include "snapshotter/util/redact.hpp"
+
+#include <cstdlib>
+#include <fmt/format.h>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace snapshotter::git {
+namespace {
+
+// Config every git child reads as its "global" config: nothing from the
+// machine or the user, no hooks, no background work. It holds no secret.
+constexpr std::string_view k_private_config = R"([core]
+	hooksPath = /dev/null
+	fsmonitor = false
+	askPass =
+[safe]
+	directory = *
+[gc]
+	auto = 0
+[maintenance]
+	auto = false
+[protocol]
+	version = 2
+[protocol "ext"]
+	allow = never
+[protocol "fd"]
+	allow = never
+[http]
+	lowSpeedLimit = 1000
+	lowSpeedTime = 120
+[fetch]
+	writeCommitGraph = false
+[credential]
+	helper =
+	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_PASSWORD\" || exit 0; printf 'username=%s\\npassword=%s\\n' \"$SNAPSHOTTER_GIT_USERNAME\" \"$SNAPSHOTTER_GIT_PASSWORD\"; }; f"
+[init]
+	defaultBranch = main
+[advice]
+	detachedHead = false
+)";
+
+// Environment variables passed through to git when set.
+constexpr std::string_view k_passthrough[] = {
+    "PATH",        "TMPDIR",      "http_proxy",    "https_proxy",   "no_proxy",     "HTTP_PROXY",
+    "HTTPS_PROXY", "NO_PROXY",    "ALL_PROXY",     "all_proxy",     "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSH_AUTH_SOCK",
+};
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+        s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\n'))
+        s.remove_prefix(1);
+    return std::string(s);
+}
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        out.push_back(text.substr(0, nl));
+        if (nl == std::string_view::npos)
+            break;
+        text.remove_prefix(nl + 1);
+    }
+    return out;
+}
+
+std::string allowed_protocols(const TransportPolicy& policy) {
+    std::string out = "https:ssh:git";
+    if (policy.allow_file)
+        out += ":file";
+    if (policy.allow_http)
+        out += ":http";
+    return out;
+}
+
+// Parse "<oid> <refname>" lines (tab or space separated), folding
+// "<ref>^{}" lines into the peeled oid of <ref>.
+RefMap parse_ref_lines(std::string_view text) {
+    RefMap refs;
+    for (auto line : split_lines(text)) {
+        auto sep = line.find_first_of("\t ");
+        if (sep == std::string_view::npos || line.starts_with("ref: "))
+            continue;
+        std::string oid(line.substr(0, sep));
+        std::string name = trim(line.substr(sep + 1));
+        if (name.ends_with("^{}")) {
+            refs[name.substr(0, name.size() - 3)].peeled = oid;
+        } else {
+            refs[name].oid = oid;
+        }
+    }
+    return refs;
+}
+
+} // namespace
+
+bool ref_matches(std::string_view pattern, std::string_view refname) {
+    if (pattern.ends_with('*'))
+        return refname.starts_with(pattern.substr(0, pattern.size() - 1));
+    return pattern == refname;
+}
+
+RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns) {
+    RefMap out;
+    for (const auto& [name, target] : refs)
+        for (const auto& p : patterns)
+            if (ref_matches(p, name)) {
+                out.emplace(name, target);
+                break;
+            }
+    return out;
+}
+
+std::string object_format_of(std::string_view oid) {
+    if (oid.size() == 40)
+        return "sha1";
+    if (oid.size() == 64)
+        return "sha256";
+    return {};
+}
+
+Result<Git> Git::create() {
+    auto home = TempDir::create("git-home");
+    if (!home)
+        return fail(home.error());
+    if (auto s = write_file_atomic(home->path() / "gitconfig", k_private_config, Overwrite::yes); !s)
+        return fail(s.error());
+    Git git(std::move(*home));
+    auto out = git.run_checked({"version"}, {.timeout = std::chrono::seconds{30}}, "git version");
+    if (!out)
+        return fail(out.error());
+    std::string text = trim(out->out);
+    git.m_version = text.starts_with("git version ") ? text.substr(12) : text;
+    return git;
+}
+
+std::vector<std::string> Git::environment(const Invocation& inv) const {
+    std::vector<std::string> env;
+    for (auto name : k_passthrough)
+        if (const char* v = std::getenv(std::string(name).c_str()))
+            env.push_back(fmt::format("{}={}", name, v));
+    const auto& home = m_home.path();
+    env.push_back("HOME=" + home.string());
+    env.push_back("XDG_CONFIG_HOME=" + (home / ".config").string());
+    env.push_back("GIT_CONFIG_NOSYSTEM=1");
+    env.push_back("GIT_CONFIG_GLOBAL=" + (home / "gitconfig").string());
+    env.push_back("GIT_TERMINAL_PROMPT=0");
+    env.push_back("GIT_SSH_COMMAND=ssh -o BatchMode=yes");
+    env.push_back("LC_ALL=C");
+    env.push_back("LANG=C");
+    TransportPolicy policy = inv.remote != nullptr ? inv.remote->policy : TransportPolicy{false, true};
+    env.push_back("GIT_ALLOW_PROTOCOL=" + allowed_protocols(policy));
+    if (inv.remote != nullptr && !inv.remote->password.empty()) {
+        env.push_back("SNAPSHOTTER_GIT_USERNAME=" + inv.remote->username);
+        env.push_back("SNAPSHOTTER_GIT_PASSWORD=" + inv.remote->password);
+    }
+    if (inv.trace_packets)
+        env.push_back("GIT_TRACE_PACKET=2");
+    return env;
+}
+
+Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& inv) const {
+    args.insert(args.begin(), "git");
+    ProcessOptions options;
+    options.cwd = inv.cwd;
+    options.env = environment(inv);
+    options.timeout = inv.timeout;
+    options.stdin_data = inv.stdin_data;
+    options.on_stdout = inv.on_stdout;
+    spdlog::debug("git {}", redact(fmt::format("{}", fmt::join(args.begin() + 1, args.end(), " "))));
+    return run_process(args, options);
+}
+
+Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invocation& inv, std::string_view what) const {
+    auto result = run(std::move(args), inv);
+    if (!result) {
+        if (result.error().kind == ErrorKind::Timeout || result.error().kind == ErrorKind::Internal)
+            return fail(Error{result.error().kind == ErrorKind::Timeout ? ErrorKind::Timeout : ErrorKind::Git,
+                              redact(fmt::format("{}: {}", what, result.error().message))});
+        return fail(result.error());
+    }
+    if (!result->ok()) {
+        std::string detail = tail_lines(result->err);
+        if (detail.empty())
+            detail = result->signal != 0 ? fmt::format("killed by signal {}", result->signal)
+                                         : fmt::format("exit code {}", result->exit_code);
+        return fail(Error::git(redact(fmt::format("{}: {}", what, detail))));
+    }
+    return result;
+}
+
+Result<RemoteState> Git::ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const {
+    auto out = run_checked({"ls-remote", "--symref", "--", remote.url}, {.timeout = timeout, .remote = &remote},
+                           fmt::format("ls-remote {}", redact_url(remote.url)));
+    if (!out)
+        return fail(out.error());
+    RemoteState state;
+    for (auto line : split_lines(out->out)) {
+        // "ref: refs/heads/main\tHEAD"
+        if (line.starts_with("ref: ") && line.ends_with("\tHEAD")) {
+            state.head = std::string(line.substr(5, line.size() - 5 - 5));
+        }
+    }
+    state.refs = parse_ref_lines(out->out);
+    state.refs.erase("HEAD");
+    for (auto it = state.refs.begin(); it != state.refs.end();)
+        it = it->first.starts_with("refs/") ? std::next(it) : state.refs.erase(it);
+    return state;
+}
+
+Result<std::pair<std::string, std::optional<std::string>>> Git::probe_empty_remote(
+    const Remote& remote, std::chrono::milliseconds timeout) const {
+    std::string what = fmt::format("probe {}", redact_url(remote.url));
+    // The object format is only in the capability advertisement.
+    auto traced = run_checked({"ls-remote", "--", remote.url},
+                              {.timeout = timeout, .remote = &remote, .trace_packets = true}, what);
+    if (!traced)
+        return fail(traced.error());
+    std::string format = "sha1";
+    if (traced->err.find("object-format=sha256") != std::string::npos)
+        format = "sha256";
+    // HEAD of an empty repository is only seen by clone (protocol v2 "unborn").
+    auto scratch = TempDir::create("probe");
+    if (!scratch)
+        return fail(scratch.error());
+    auto clone_dir = scratch->path() / "repo.git";
+    auto cloned = run_checked({"clone", "--bare", "--quiet", "--", remote.url, clone_dir.string()},
+                              {.timeout = timeout, .remote = &remote}, what);
+    if (!cloned)
+        return fail(cloned.error());
+    std::optional<std::string> head;
+    auto sym = run({"symbolic-ref", "-q", "HEAD"}, {.cwd = clone_dir});
+    if (sym && sym->ok() && !trim(sym->out).empty())
+        head = trim(sym->out);
+    return std::pair{format, head};
+}
+
+Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format, const Remote& remote,
+                          const std::vector<std::string>& patterns, std::chrono::milliseconds timeout) const {
+    std::error_code ec;
+    bool usable = fs::exists(mirror / "HEAD", ec);
+    if (usable) {
+        auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
+        usable = fmt_out && fmt_out->ok() && trim(fmt_out->out) == object_format;
+        if (!usable)
+            spdlog::warn("mirror {} is unusable or has another object format; recreating it", mirror.string());
+    }
+    if (!usable) {
+        fs::remove_all(mirror, ec);
+        if (auto s = init_bare(mirror, object_format); !s)
+            return s;
+    }
+    std::vector<std::string> args = {"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet",
+                                     "--no-auto-gc", "--", remote.url};
+    for (const auto& p : patterns)
+        args.push_back(fmt::format("+{}:{}", p, p));
+    auto out = run_checked(std::move(args), {.cwd = mirror, .timeout = timeout, .remote = &remote},
+                           fmt::format("fetch {}", redact_url(remote.url)));
+    if (!out)
+        return fail(out.error());
+    // Refs that no longer match any pattern (the payload changed) must go too.
+    auto refs = local_refs(mirror);
+    if (!refs)
+        return fail(refs.error());
+    auto wanted = select_refs(*refs, patterns);
+    if (wanted.size() != refs->size())
+        return set_refs(mirror, wanted, std::nullopt);
+    return {};
+}
+
+Result<RefMap> Git::local_refs(const std::filesystem::path& repo) const {
+    auto out = run_checked({"for-each-ref", "--format=%(objectname) %(*objectname) %(refname)"}, {.cwd = repo},
+                           "for-each-ref");
+    if (!out)
+        return fail(out.error());
+    RefMap refs;
+    for (auto line : split_lines(out->out)) {
+        auto first = line.find(' ');
+        if (first == std::string_view::npos)
+            continue;
+        auto second = line.find(' ', first + 1);
+        if (second == std::string_view::npos)
+            continue;
+        RefTarget t{std::string(line.substr(0, first)), std::string(line.substr(first + 1, second - first - 1))};
+        refs.emplace(std::string(line.substr(second + 1)), std::move(t));
+    }
+    return refs;
+}
+
+Status Git::bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& refs,
+                          const OutputSink& sink, std::chrono::milliseconds timeout) const {
+    std::string input;
+    for (const auto& r : refs)
+        input += r + "\n";
+    auto out = run_checked({"bundle", "create", "--quiet", "-", "--stdin"},
+                           {.cwd = repo, .timeout = timeout, .stdin_data = input, .on_stdout = sink}, "bundle create");
+    if (!out)
+        return fail(out.error());
+    return {};
+}
+
+Result<RefMap> Git::bundle_heads(const std::filesystem::path& bundle) const {
+    auto out = run_checked({"bundle", "list-heads", bundle.string()}, {}, "bundle list-heads");
+    if (!out)
+        return fail(out.error());
+    return parse_ref_lines(out->out);
+}
+
+Status Git::init_bare(const std::filesystem::path& path, const std::string& object_format) const {
+    auto out = run_checked({"init", "--quiet", "--bare", "--object-format=" + object_format, "--", path.string()}, {},
+                           "init");
+    if (!out)
+        return fail(out.error());
+    return {};
+}
+
+Status Git::fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
+                         std::chrono::milliseconds timeout) const {
+    auto out = run_checked({"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--",
+                            bundle.string(), "+refs/*:refs/*"},
+                           {.cwd = repo, .timeout = timeout}, "fetch from bundle");
+    if (!out)
+        return fail(out.error());
+    return {};
+}
+
+Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs, const std::optional<std::string>& head) const {
+    auto current = local_refs(repo);
+    if (!current)
+        return fail(current.error());
+    std::string input;
+    for (const auto& [name, target] : *current)
+        if (!refs.contains(name))
+            input += fmt::format("delete {}\n", name);
+    for (const auto& [name, target] : refs) {
+        auto it = current->find(name);
+        if (it == current->end() || it->second.oid != target.oid)
+            input += fmt::format("update {} {}\n", name, target.oid);
+    }
+    if (!input.empty()) {
+        auto out = run_checked({"update-ref", "--stdin"}, {.cwd = repo, .stdin_data = input}, "update-ref");
+        if (!out)
+            return fail(out.error());
+    }
+    if (head) {
+        auto out = run_checked({"symbolic-ref", "HEAD", *head}, {.cwd = repo}, "symbolic-ref HEAD");
+        if (!out)
+            return fail(out.error());
+    }
+    auto packed = run_checked({"pack-refs", "--all", "--prune"}, {.cwd = repo}, "pack-refs");
+    if (!packed)
+        return fail(packed.error());
+    return {};
+}
+
+Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
+    auto out = run({"fsck", "--full", "--no-progress", "--no-dangling"}, {.cwd = repo, .timeout = timeout});
+    if (!out)
+        return fail(out.error());
+    if (!out->ok())
+        return fail(Error::integrity(redact(fmt::format("git fsck: {}", tail_lines(out->err + out->out, 5)))));
+    return {};
+}
+
+} // namespace snapshotter::git

@@ -1,0 +1,122 @@
+// Every git invocation of snapshotter goes through this module: argv vectors
+// built here and nowhere else, run by util/process with an isolated
+// environment (no system or user config, a private HOME, no hooks, no
+// prompts, a transport allow-list). Credentials reach git through a
+// credential helper that reads them from the child's environment, never from
+// a command line, a URL or a file.
+#pragma once
+
+#include "snapshotter/util/error.hpp"
+#include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/process.hpp"
+#include "snapshotter/util/url.hpp"
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapshotter::git {
+
+// What a ref points at: `oid`, and for an annotated tag the object it peels
+// to (empty otherwise).
+struct RefTarget {
+    std::string oid;
+    std::string peeled;
+    bool operator==(const RefTarget&) const = default;
+};
+
+// Ref name to target, sorted by name.
+using RefMap = std::map<std::string, RefTarget>;
+
+// A remote repository as git reaches it.
+struct Remote {
+    std::string url;          // never holds a password (checked by parse_git_url)
+    TransportPolicy policy;   // which transports git may use
+    std::string username;     // with `password`: basic auth for http(s)
+    std::string password;     // the token; empty when anonymous
+};
+
+// The refs of a remote and where its HEAD points.
+struct RemoteState {
+    RefMap refs;                     // every ref the server advertised (peeled where annotated)
+    std::optional<std::string> head; // target of HEAD when the server says it
+};
+
+// True when `refname` matches `pattern` ("refs/heads/*" is a prefix match,
+// anything else an exact one).
+bool ref_matches(std::string_view pattern, std::string_view refname);
+
+// The refs of `refs` that match any of `patterns`.
+RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns);
+
+// "sha1" or "sha256" from the length of an object id; empty if neither.
+std::string object_format_of(std::string_view oid);
+
+class Git {
+  public:
+    // Prepare the private HOME and config and read `git version`.
+    static Result<Git> create();
+
+    // "2.39.5".
+    [[nodiscard]] const std::string& version() const { return m_version; }
+
+    // List the remote's refs and HEAD (git ls-remote --symref).
+    Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
+
+    // Object format and HEAD of a remote that has no refs at all (an empty
+    // repository), which ls-remote cannot tell.
+    Result<std::pair<std::string, std::optional<std::string>>> probe_empty_remote(
+        const Remote& remote, std::chrono::milliseconds timeout) const;
+
+    // Make `mirror` a bare repository of `object_format` holding exactly the
+    // remote's refs that match `patterns` (fetch --prune with forced refspecs).
+    Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format, const Remote& remote,
+                         const std::vector<std::string>& patterns, std::chrono::milliseconds timeout) const;
+
+    // The refs of a local repository, peeled where annotated.
+    Result<RefMap> local_refs(const std::filesystem::path& repo) const;
+
+    // Stream a bundle holding exactly `refs` (names) of `repo` into `sink`.
+    Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& refs,
+                         const OutputSink& sink, std::chrono::milliseconds timeout) const;
+
+    // The refs a bundle file lists (git bundle list-heads).
+    Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const;
+
+    // Create an empty bare repository at `path`.
+    Status init_bare(const std::filesystem::path& path, const std::string& object_format) const;
+
+    // Fetch every ref of `bundle` into `repo`, forced (+refs/*:refs/*).
+    Status fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
+                        std::chrono::milliseconds timeout) const;
+
+    // Make the refs of `repo` exactly `refs`: update or create those, delete
+    // every other ref; then point HEAD at `head` when given.
+    Status set_refs(const std::filesystem::path& repo, const RefMap& refs, const std::optional<std::string>& head) const;
+
+    // git fsck --full; the error names what fsck reported.
+    Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const;
+
+  private:
+    struct Invocation {
+        std::filesystem::path cwd;
+        std::chrono::milliseconds timeout = std::chrono::minutes{10};
+        const Remote* remote = nullptr; // sets the allow-list and credentials
+        std::optional<std::string> stdin_data;
+        OutputSink on_stdout;
+        bool trace_packets = false;
+    };
+
+    explicit Git(TempDir home) : m_home(std::move(home)) {}
+    std::vector<std::string> environment(const Invocation& inv) const;
+    Result<ProcessResult> run(std::vector<std::string> args, const Invocation& inv) const;
+    // Run and turn a non-zero exit into a GitError naming `what`.
+    Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv, std::string_view what) const;
+
+    TempDir m_home;
+    std::string m_version;
+};
+
+} // namespace snapshotter::git

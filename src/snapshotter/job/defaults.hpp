@@ -1,0 +1,23 @@
+// Every default value of the job payload, in one place.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+namespace snapshotter::job::defaults {
+
+inline constexpr int k_version = 1;
+inline constexpr std::array<std::string_view, 2> k_refs = {"refs/heads/*", "refs/tags/*"};
+inline constexpr std::string_view k_username = "x-access-token";
+inline constexpr int k_timeout_s = 3600;
+inline constexpr bool k_allow_http = false;
+inline constexpr bool k_allow_file = true;
+inline constexpr std::string_view k_snapshot = "latest";
+inline constexpr bool k_drill = false;
+// cache_dir: $XDG_CACHE_HOME/snapshotter, else $HOME/.cache/snapshotter,
+// else /var/cache/snapshotter (see default_cache_dir in job.cpp).
+inline constexpr std::size_t k_max_payload_bytes = std::size_t{16} << 20;
+inline constexpr std::size_t k_max_repositories = 1'000'000;
+
+} // namespace snapshotter::job::defaults

@@ -1,0 +1,479 @@
+#include "snapshotter/job/job.hpp"
+
+#include "snapshotter/job/defaults.hpp"
+#include "snapshotter/util/time.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace snapshotter::job {
+namespace {
+
+using nlohmann::json;
+
+const std::map<std::string, std::vector<std::string>> k_known_keys = {
+    {"job", {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list"}},
+    {"storage", {"url"}},
+    {"repository", {"url", "name", "refs", "credentials"}},
+    {"credentials", {"token_env", "username"}},
+    {"options", {"cache_dir", "timeout_s", "allow_http", "allow_file"}},
+    {"restore", {"repository", "snapshot", "target"}},
+    {"verify", {"repositories", "snapshot", "drill"}},
+    {"list", {"repository"}},
+};
+
+std::string type_name(const json& j) {
+    switch (j.type()) {
+    case json::value_t::null:
+        return "null";
+    case json::value_t::boolean:
+        return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+        return "a number";
+    case json::value_t::string:
+        return "a string";
+    case json::value_t::array:
+        return "an array";
+    case json::value_t::object:
+        return "an object";
+    default:
+        return "a value";
+    }
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::string join_path(std::string_view parent, std::string_view key) {
+    return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
+}
+
+Error at(std::string_view path, std::string_view problem) {
+    return Error::payload(fmt::format("{}: {}", path.empty() ? "(payload)" : path, problem));
+}
+
+// Check that `j` at `path` is an object whose keys are all in the schema
+// object `schema`; unknown keys are errors with a suggestion.
+Status check_object(const json& j, std::string_view path, const std::string& schema) {
+    if (!j.is_object())
+        return fail(at(path, fmt::format("must be an object, not {}", type_name(j))));
+    const auto& allowed = k_known_keys.at(schema);
+    for (const auto& [key, value] : j.items()) {
+        if (std::find(allowed.begin(), allowed.end(), key) != allowed.end())
+            continue;
+        std::string hint;
+        std::size_t best = 3;
+        for (const auto& candidate : allowed) {
+            auto d = edit_distance(key, candidate);
+            if (d < best) {
+                best = d;
+                hint = fmt::format(" (did you mean \"{}\"?)", candidate);
+            }
+        }
+        return fail(at(join_path(path, key), "unknown key" + hint));
+    }
+    return {};
+}
+
+Result<std::optional<std::string>> opt_string(const json& obj, std::string_view path, const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return std::optional<std::string>{};
+    if (!it->is_string())
+        return fail(at(join_path(path, key), fmt::format("must be a string, not {}", type_name(*it))));
+    return std::optional<std::string>(it->get<std::string>());
+}
+
+Result<std::string> req_string(const json& obj, std::string_view path, const char* key) {
+    auto v = opt_string(obj, path, key);
+    if (!v)
+        return fail(v.error());
+    if (!*v)
+        return fail(at(join_path(path, key), "is required"));
+    if ((*v)->empty())
+        return fail(at(join_path(path, key), "must not be empty"));
+    return **v;
+}
+
+Result<std::optional<bool>> opt_bool(const json& obj, std::string_view path, const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return std::optional<bool>{};
+    if (!it->is_boolean())
+        return fail(at(join_path(path, key), fmt::format("must be a boolean, not {}", type_name(*it))));
+    return std::optional<bool>(it->get<bool>());
+}
+
+Result<std::optional<long long>> opt_int(const json& obj, std::string_view path, const char* key, long long min,
+                                         long long max) {
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return std::optional<long long>{};
+    if (!it->is_number_integer())
+        return fail(at(join_path(path, key), fmt::format("must be an integer, not {}", type_name(*it))));
+    long long v = it->get<long long>();
+    if (v < min || v > max)
+        return fail(at(join_path(path, key), fmt::format("must be between {} and {}", min, max)));
+    return std::optional<long long>(v);
+}
+
+Result<std::vector<std::string>> string_array(const json& j, std::string_view path) {
+    if (!j.is_array())
+        return fail(at(path, fmt::format("must be an array of strings, not {}", type_name(j))));
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < j.size(); ++i) {
+        if (!j[i].is_string())
+            return fail(at(fmt::format("{}[{}]", path, i), fmt::format("must be a string, not {}", type_name(j[i]))));
+        out.push_back(j[i].get<std::string>());
+    }
+    return out;
+}
+
+bool has_control_chars(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+Status check_ref_pattern(std::string_view pattern, std::string_view path) {
+    if (!pattern.starts_with("refs/") || pattern.size() <= 5)
+        return fail(at(path, fmt::format("\"{}\" must start with \"refs/\"", pattern)));
+    if (has_control_chars(pattern) || pattern.find_first_of(" ~^:?[\\") != std::string_view::npos ||
+        pattern.find("..") != std::string_view::npos || pattern.find("//") != std::string_view::npos)
+        return fail(at(path, fmt::format("\"{}\" is not a valid ref pattern", pattern)));
+    auto star = pattern.find('*');
+    if (star != std::string_view::npos && star != pattern.size() - 1)
+        return fail(at(path, fmt::format("\"{}\": '*' is allowed only at the end", pattern)));
+    return {};
+}
+
+std::filesystem::path default_cache_dir(const GetEnv& env) {
+    if (auto xdg = env("XDG_CACHE_HOME"); xdg && !xdg->empty())
+        return std::filesystem::path(*xdg) / "snapshotter";
+    if (auto home = env("HOME"); home && !home->empty())
+        return std::filesystem::path(*home) / ".cache" / "snapshotter";
+    return "/var/cache/snapshotter";
+}
+
+Result<std::string> snapshot_selector(const json& obj, std::string_view path, bool allow_all) {
+    auto v = opt_string(obj, path, "snapshot");
+    if (!v)
+        return fail(v.error());
+    std::string s = v->value_or(std::string(defaults::k_snapshot));
+    if (s == "latest" || (allow_all && s == "all") || is_snapshot_id(s))
+        return s;
+    return fail(at(join_path(path, "snapshot"),
+                   fmt::format("\"{}\" must be \"latest\"{} or a snapshot id", s, allow_all ? ", \"all\"" : "")));
+}
+
+Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
+                                    const GetEnv& env, bool need_tokens) {
+    if (auto s = check_object(j, path, "repository"); !s)
+        return fail(s.error());
+    Repository repo;
+    auto url = req_string(j, path, "url");
+    if (!url)
+        return fail(url.error());
+    auto parsed = parse_git_url(*url, policy);
+    if (!parsed)
+        return fail(at(join_path(path, "url"), parsed.error().message));
+    repo.url = *url;
+    repo.parsed = *parsed;
+
+    auto name = opt_string(j, path, "name");
+    if (!name)
+        return fail(name.error());
+    repo.name = name->value_or(name_from_url(repo.parsed));
+    if (!is_valid_repository_name(repo.name))
+        return fail(at(join_path(path, "name"),
+                       fmt::format("\"{}\" is not a valid name (segments of A-Z a-z 0-9 . _ - separated by '/', no "
+                                   "\".\" or \"..\", at most 200 bytes)",
+                                   repo.name)));
+
+    if (auto it = j.find("refs"); it != j.end()) {
+        auto refs = string_array(*it, join_path(path, "refs"));
+        if (!refs)
+            return fail(refs.error());
+        if (refs->empty())
+            return fail(at(join_path(path, "refs"), "must not be empty"));
+        for (std::size_t i = 0; i < refs->size(); ++i)
+            if (auto s = check_ref_pattern((*refs)[i], fmt::format("{}.refs[{}]", path, i)); !s)
+                return fail(s.error());
+        repo.refs = std::move(*refs);
+    } else {
+        repo.refs.assign(defaults::k_refs.begin(), defaults::k_refs.end());
+    }
+
+    if (auto it = j.find("credentials"); it != j.end()) {
+        std::string cpath = join_path(path, "credentials");
+        if (auto s = check_object(*it, cpath, "credentials"); !s)
+            return fail(s.error());
+        Credentials creds;
+        auto token_env = req_string(*it, cpath, "token_env");
+        if (!token_env)
+            return fail(token_env.error());
+        creds.token_env = *token_env;
+        auto username = opt_string(*it, cpath, "username");
+        if (!username)
+            return fail(username.error());
+        creds.username = username->value_or(std::string(defaults::k_username));
+        if (creds.username.empty() || has_control_chars(creds.username))
+            return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
+        if (need_tokens) {
+            auto value = env(creds.token_env);
+            if (!value || value->empty())
+                return fail(at(join_path(cpath, "token_env"),
+                               fmt::format("environment variable {} is not set", creds.token_env)));
+        }
+        repo.credentials = creds;
+    }
+    return repo;
+}
+
+} // namespace
+
+std::string_view action_name(Action action) {
+    switch (action) {
+    case Action::snapshot:
+        return "snapshot";
+    case Action::restore:
+        return "restore";
+    case Action::verify:
+        return "verify";
+    case Action::list:
+        return "list";
+    }
+    return "?";
+}
+
+std::optional<std::string> process_env(const std::string& name) {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr)
+        return std::nullopt;
+    return std::string(v);
+}
+
+const std::map<std::string, std::vector<std::string>>& known_keys() { return k_known_keys; }
+
+bool is_valid_repository_name(std::string_view name) {
+    if (name.empty() || name.size() > 200 || name.front() == '/' || name.back() == '/')
+        return false;
+    std::size_t start = 0;
+    for (;;) {
+        auto slash = name.find('/', start);
+        std::string_view seg = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+        if (seg.empty() || seg == "." || seg == ".." || seg.front() == '-')
+            return false;
+        for (unsigned char c : seg)
+            if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+                return false;
+        if (slash == std::string_view::npos)
+            return true;
+        start = slash + 1;
+    }
+}
+
+Result<Job> parse_job(std::string_view text, const GetEnv& env) {
+    if (text.size() > defaults::k_max_payload_bytes)
+        return fail(Error::payload(fmt::format("payload is larger than {} bytes", defaults::k_max_payload_bytes)));
+    json root;
+    try {
+        root = json::parse(text);
+    } catch (const json::parse_error& e) {
+        return fail(Error::payload(fmt::format("payload is not valid JSON (at byte {})", e.byte)));
+    }
+    if (auto s = check_object(root, "", "job"); !s)
+        return fail(s.error());
+
+    Job job;
+    // version and action first: they decide what else is required.
+    auto version = opt_int(root, "", "version", 0, 1 << 30);
+    if (!version)
+        return fail(version.error());
+    if (!*version)
+        return fail(at("version", "is required (use 1)"));
+    if (**version != defaults::k_version)
+        return fail(at("version", fmt::format("{} is not supported (this build reads version 1)", **version)));
+
+    auto action = opt_string(root, "", "action");
+    if (!action)
+        return fail(action.error());
+    std::string action_text = action->value_or("snapshot");
+    if (action_text == "snapshot")
+        job.action = Action::snapshot;
+    else if (action_text == "restore")
+        job.action = Action::restore;
+    else if (action_text == "verify")
+        job.action = Action::verify;
+    else if (action_text == "list")
+        job.action = Action::list;
+    else
+        return fail(at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list", action_text)));
+
+    // Sections that belong to another action are mistakes, not noise.
+    for (const char* section : {"restore", "verify", "list"})
+        if (root.contains(section) && action_text != section)
+            return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
+    if (root.contains("repositories") && job.action != Action::snapshot)
+        return fail(at("repositories", "is only allowed with \"action\": \"snapshot\""));
+
+    auto job_id = opt_string(root, "", "job_id");
+    if (!job_id)
+        return fail(job_id.error());
+    job.job_id = job_id->value_or("job-" + new_snapshot_id());
+    if (job.job_id.empty() || job.job_id.size() > 128 || !is_valid_repository_name(job.job_id) ||
+        job.job_id.find('/') != std::string::npos)
+        return fail(at("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+
+    // storage
+    auto storage_it = root.find("storage");
+    if (storage_it == root.end())
+        return fail(at("storage", "is required"));
+    if (auto s = check_object(*storage_it, "storage", "storage"); !s)
+        return fail(s.error());
+    auto storage_url = req_string(*storage_it, "storage", "url");
+    if (!storage_url)
+        return fail(storage_url.error());
+    if (has_control_chars(*storage_url))
+        return fail(at("storage.url", "must not contain control characters"));
+    job.storage.url = *storage_url;
+
+    // options
+    job.options.cache_dir = default_cache_dir(env);
+    job.options.timeout_s = defaults::k_timeout_s;
+    job.options.allow_http = defaults::k_allow_http;
+    job.options.allow_file = defaults::k_allow_file;
+    if (auto it = root.find("options"); it != root.end()) {
+        if (auto s = check_object(*it, "options", "options"); !s)
+            return fail(s.error());
+        auto cache_dir = opt_string(*it, "options", "cache_dir");
+        if (!cache_dir)
+            return fail(cache_dir.error());
+        if (*cache_dir) {
+            if ((*cache_dir)->empty() || has_control_chars(**cache_dir))
+                return fail(at("options.cache_dir", "must be a directory path"));
+            job.options.cache_dir = std::filesystem::absolute(**cache_dir).lexically_normal();
+        }
+        auto timeout = opt_int(*it, "options", "timeout_s", 1, 7 * 24 * 3600);
+        if (!timeout)
+            return fail(timeout.error());
+        if (*timeout)
+            job.options.timeout_s = static_cast<int>(**timeout);
+        auto allow_http = opt_bool(*it, "options", "allow_http");
+        if (!allow_http)
+            return fail(allow_http.error());
+        job.options.allow_http = allow_http->value_or(job.options.allow_http);
+        auto allow_file = opt_bool(*it, "options", "allow_file");
+        if (!allow_file)
+            return fail(allow_file.error());
+        job.options.allow_file = allow_file->value_or(job.options.allow_file);
+    }
+
+    TransportPolicy policy{job.options.allow_http, job.options.allow_file};
+    switch (job.action) {
+    case Action::snapshot: {
+        auto it = root.find("repositories");
+        if (it == root.end())
+            return fail(at("repositories", "is required for a snapshot"));
+        if (!it->is_array())
+            return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
+        if (it->empty())
+            return fail(at("repositories", "must list at least one repository"));
+        if (it->size() > defaults::k_max_repositories)
+            return fail(at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < it->size(); ++i) {
+            std::string path = fmt::format("repositories[{}]", i);
+            auto repo = parse_repository((*it)[i], path, policy, env, true);
+            if (!repo)
+                return fail(repo.error());
+            if (!names.insert(repo->name).second)
+                return fail(at(join_path(path, "name"), fmt::format("\"{}\" appears twice", repo->name)));
+            job.repositories.push_back(std::move(*repo));
+        }
+        break;
+    }
+    case Action::restore: {
+        auto it = root.find("restore");
+        if (it == root.end())
+            return fail(at("restore", "is required for a restore"));
+        if (auto s = check_object(*it, "restore", "restore"); !s)
+            return fail(s.error());
+        auto repo = req_string(*it, "restore", "repository");
+        if (!repo)
+            return fail(repo.error());
+        if (!is_valid_repository_name(*repo))
+            return fail(at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
+        job.restore.repository = *repo;
+        auto snap = snapshot_selector(*it, "restore", false);
+        if (!snap)
+            return fail(snap.error());
+        job.restore.snapshot = *snap;
+        auto target = req_string(*it, "restore", "target");
+        if (!target)
+            return fail(target.error());
+        if (!target->starts_with("/") || has_control_chars(*target))
+            return fail(at("restore.target", "must be an absolute path"));
+        job.restore.target = std::filesystem::path(*target).lexically_normal();
+        if (job.restore.target == "/")
+            return fail(at("restore.target", "must not be the root directory"));
+        break;
+    }
+    case Action::verify: {
+        job.verify.snapshot = std::string(defaults::k_snapshot);
+        job.verify.drill = defaults::k_drill;
+        if (auto it = root.find("verify"); it != root.end()) {
+            if (auto s = check_object(*it, "verify", "verify"); !s)
+                return fail(s.error());
+            if (auto r = it->find("repositories"); r != it->end()) {
+                auto repos = string_array(*r, "verify.repositories");
+                if (!repos)
+                    return fail(repos.error());
+                for (std::size_t i = 0; i < repos->size(); ++i)
+                    if (!is_valid_repository_name((*repos)[i]))
+                        return fail(at(fmt::format("verify.repositories[{}]", i),
+                                       fmt::format("\"{}\" is not a valid repository name", (*repos)[i])));
+                job.verify.repositories = std::move(*repos);
+            }
+            auto snap = snapshot_selector(*it, "verify", true);
+            if (!snap)
+                return fail(snap.error());
+            job.verify.snapshot = *snap;
+            auto drill = opt_bool(*it, "verify", "drill");
+            if (!drill)
+                return fail(drill.error());
+            job.verify.drill = drill->value_or(job.verify.drill);
+        }
+        break;
+    }
+    case Action::list: {
+        if (auto it = root.find("list"); it != root.end()) {
+            if (auto s = check_object(*it, "list", "list"); !s)
+                return fail(s.error());
+            auto repo = opt_string(*it, "list", "repository");
+            if (!repo)
+                return fail(repo.error());
+            if (*repo && !is_valid_repository_name(**repo))
+                return fail(at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
+            job.list.repository = *repo;
+        }
+        break;
+    }
+    }
+    return job;
+}
+
+} // namespace snapshotter::job

@@ -1,0 +1,95 @@
+// The job payload, version 1: the structs every action reads, and the parser
+// that validates a JSON document into them. Every default lives in
+// defaults.hpp; docs/job-payload.md and docs/job.schema.json describe the
+// same contract for users.
+#pragma once
+
+#include "snapshotter/util/error.hpp"
+#include "snapshotter/util/url.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace snapshotter::job {
+
+enum class Action { snapshot, restore, verify, list };
+
+std::string_view action_name(Action action);
+
+struct Credentials {
+    std::string token_env; // environment variable holding the token or password
+    std::string username;  // user name sent with the token (basic auth)
+};
+
+struct Repository {
+    std::string url;                 // as written in the payload (never holds a password)
+    GitUrl parsed;                   // the parsed, allow-listed form of `url`
+    std::string name;                // unique name, also the storage key of its snapshots
+    std::vector<std::string> refs;   // ref patterns to snapshot ("refs/heads/*")
+    std::optional<Credentials> credentials;
+};
+
+struct StorageSpec {
+    std::string url;
+    std::map<std::string, std::string> options; // backend settings, validated per scheme
+};
+
+struct Options {
+    std::filesystem::path cache_dir;
+    int timeout_s = 0;
+    bool allow_http = false;
+    bool allow_file = true;
+};
+
+struct RestoreSpec {
+    std::string repository;
+    std::string snapshot; // "latest" or an id
+    std::filesystem::path target;
+};
+
+struct VerifySpec {
+    std::vector<std::string> repositories; // empty: all
+    std::string snapshot;                  // "latest", "all" or an id
+    bool drill = false;
+};
+
+struct ListSpec {
+    std::optional<std::string> repository; // nullopt: all
+};
+
+struct Job {
+    int version = 1;
+    Action action = Action::snapshot;
+    std::string job_id;
+    StorageSpec storage;
+    std::vector<Repository> repositories;
+    Options options;
+    RestoreSpec restore;
+    VerifySpec verify;
+    ListSpec list;
+};
+
+// Reads an environment variable; injectable for tests.
+using GetEnv = std::function<std::optional<std::string>(const std::string&)>;
+
+// The process environment.
+std::optional<std::string> process_env(const std::string& name);
+
+// Parse and validate `text`. Errors are PayloadError with the JSON path of the
+// problem first, e.g. `repositories[2].url: scheme "ext" is not allowed`.
+Result<Job> parse_job(std::string_view text, const GetEnv& env = process_env);
+
+// True when `name` is a valid repository name: '/'-separated segments of
+// [A-Za-z0-9._-], none "." or "..", at most 200 bytes.
+bool is_valid_repository_name(std::string_view name);
+
+// The keys each payload object accepts, by schema object name ("job",
+// "storage", "repository", ...), so tests can compare them with the schema.
+const std::map<std::string, std::vector<std::string>>& known_keys();
+
+} // namespace snapshotter::job

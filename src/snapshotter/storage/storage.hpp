@@ -1,0 +1,89 @@
+// The Storage interface: a flat namespace of keys holding byte streams, and
+// the table of backends keyed by URL scheme (file://, s3://, memory://).
+// Backends only move bytes; what the keys mean is decided in snapshot/.
+#pragma once
+
+#include "snapshotter/util/error.hpp"
+#include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/process.hpp"
+#include "snapshotter/util/time.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace snapshotter::storage {
+
+// How to reach a backend: its URL and backend-specific settings (for S3:
+// region, endpoint, addressing, sse, kms_key_id, bucket_key, storage_class).
+struct Config {
+    std::string url;
+    std::map<std::string, std::string> options;
+};
+
+struct ObjectInfo {
+    std::string key;
+    std::uint64_t size = 0;
+    std::optional<Clock::time_point> modified;
+};
+
+// A stream of bytes being written under one key. Nothing is visible under
+// the key until commit() succeeds; destroying an uncommitted writer aborts.
+class ObjectWriter {
+  public:
+    virtual ~ObjectWriter() = default;
+    // Append `data` to the object.
+    virtual Status write(std::span<const std::byte> data) = 0;
+    // Publish the object; fails with Conflict when it must not overwrite.
+    virtual Status commit() = 0;
+    // Drop everything written so far (idempotent).
+    virtual void abort() = 0;
+};
+
+class Storage {
+  public:
+    virtual ~Storage() = default;
+
+    // The backend's URL, safe to print.
+    [[nodiscard]] virtual std::string describe() const = 0;
+    // Check that the backend is reachable and usable without writing anything.
+    virtual Status check() = 0;
+    // Start writing `key`; with Overwrite::no, commit() fails with Conflict if
+    // `key` exists by then.
+    virtual Result<std::unique_ptr<ObjectWriter>> create(std::string_view key, Overwrite overwrite) = 0;
+    // Stream the object `key` into `sink`; NotFound when absent.
+    virtual Status read(std::string_view key, const OutputSink& sink) = 0;
+    // Size and time of `key`, or nullopt when absent.
+    virtual Result<std::optional<ObjectInfo>> head(std::string_view key) = 0;
+    // Every key that starts with `prefix`, sorted by key.
+    virtual Result<std::vector<ObjectInfo>> list(std::string_view prefix) = 0;
+    // Delete `keys`; keys that do not exist are not an error.
+    virtual Status remove(std::span<const std::string> keys) = 0;
+
+    // Write a small object in one step.
+    virtual Status put(std::string_view key, std::string_view data, Overwrite overwrite);
+    // Read a small object whole; fails when larger than `max_bytes`.
+    virtual Result<std::string> get(std::string_view key, std::size_t max_bytes = std::size_t{64} << 20);
+};
+
+// Open the backend for `config.url` through the scheme table. A plain path
+// (absolute or relative) means file://.
+Result<std::unique_ptr<Storage>> open(const Config& config);
+
+// The URL schemes open() accepts.
+std::vector<std::string> supported_schemes();
+
+// True when `key` is a valid storage key: non-empty `/`-separated segments,
+// none of them "." or "..", no control characters, no leading `/`.
+bool is_valid_key(std::string_view key);
+
+// The in-memory backend behind "memory://NAME" URLs (for tests): every
+// storage opened with the same NAME in one process shares its objects.
+std::unique_ptr<Storage> open_memory(std::string_view name);
+
+} // namespace snapshotter::storage

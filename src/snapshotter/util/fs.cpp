@@ -1,0 +1,193 @@
+#include "snapshotter/util/fs.hpp"
+
+#include "snapshotter/util/hash.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace snapshotter {
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> buffer(bytes);
+    if (RAND_bytes(buffer.data(), static_cast<int>(buffer.size())) != 1)
+        throw std::runtime_error("RAND_bytes failed");
+    return to_hex(buffer);
+}
+
+Result<AtomicFile> AtomicFile::create(const fs::path& path) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec)
+        return fail(Error::storage(fmt::format("create directory {}: {}", path.parent_path().string(), ec.message())));
+    fs::path temp = path.parent_path() / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
+    return AtomicFile(path, temp, fd);
+}
+
+AtomicFile::AtomicFile(AtomicFile&& other) noexcept
+    : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(other.m_fd), m_size(other.m_size) {
+    other.m_fd = -1;
+    other.m_temp.clear();
+}
+
+AtomicFile::~AtomicFile() { discard(); }
+
+void AtomicFile::discard() {
+    if (m_fd >= 0)
+        ::close(m_fd);
+    m_fd = -1;
+    if (!m_temp.empty())
+        ::unlink(m_temp.c_str());
+    m_temp.clear();
+}
+
+Status AtomicFile::write(std::string_view data) {
+    return write(std::as_bytes(std::span<const char>(data.data(), data.size())));
+}
+
+Status AtomicFile::write(std::span<const std::byte> data) {
+    if (m_fd < 0)
+        return fail(Error::internal("write to a closed AtomicFile"));
+    const auto* p = reinterpret_cast<const char*>(data.data());
+    std::size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(m_fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail(Error::storage(fmt::format("write {}: {}", m_path.string(), errno_text(errno))));
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    m_size += data.size();
+    return {};
+}
+
+Status AtomicFile::commit(Overwrite overwrite) {
+    if (m_fd < 0)
+        return fail(Error::internal("commit of a closed AtomicFile"));
+    if (::fsync(m_fd) != 0)
+        return fail(Error::storage(fmt::format("fsync {}: {}", m_path.string(), errno_text(errno))));
+    if (::close(m_fd) != 0) {
+        m_fd = -1;
+        return fail(Error::storage(fmt::format("close {}: {}", m_path.string(), errno_text(errno))));
+    }
+    m_fd = -1;
+    if (overwrite == Overwrite::yes) {
+        if (::rename(m_temp.c_str(), m_path.c_str()) != 0)
+            return fail(Error::storage(fmt::format("rename to {}: {}", m_path.string(), errno_text(errno))));
+    } else {
+        // link() fails with EEXIST atomically, unlike a check followed by rename().
+        if (::link(m_temp.c_str(), m_path.c_str()) != 0) {
+            int err = errno;
+            if (err == EEXIST)
+                return fail(Error::conflict(fmt::format("{} already exists", m_path.string())));
+            return fail(Error::storage(fmt::format("publish {}: {}", m_path.string(), errno_text(err))));
+        }
+        ::unlink(m_temp.c_str());
+    }
+    m_temp.clear();
+    return fsync_dir(m_path.parent_path());
+}
+
+Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite) {
+    auto file = AtomicFile::create(path);
+    if (!file)
+        return fail(file.error());
+    if (auto s = file->write(data); !s)
+        return s;
+    return file->commit(overwrite);
+}
+
+Result<std::string> read_file(const fs::path& path, std::size_t max_bytes) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT)
+            return fail(Error::not_found(fmt::format("{} does not exist", path.string())));
+        return fail(Error::storage(fmt::format("open {}: {}", path.string(), errno_text(err))));
+    }
+    std::string out;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return fail(Error::storage(fmt::format("read {}: {}", path.string(), errno_text(err))));
+        }
+        if (n == 0)
+            break;
+        out.append(buffer, static_cast<std::size_t>(n));
+        if (out.size() > max_bytes) {
+            ::close(fd);
+            return fail(Error::storage(fmt::format("{} is larger than {} bytes", path.string(), max_bytes)));
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+Status fsync_dir(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(Error::storage(fmt::format("open directory {}: {}", dir.string(), errno_text(errno))));
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0 && err != EINVAL)
+        return fail(Error::storage(fmt::format("fsync directory {}: {}", dir.string(), errno_text(err))));
+    return {};
+}
+
+Result<bool> is_absent_or_empty_dir(const fs::path& dir) {
+    std::error_code ec;
+    auto st = fs::symlink_status(dir, ec);
+    if (ec || st.type() == fs::file_type::not_found)
+        return true;
+    if (st.type() != fs::file_type::directory)
+        return false;
+    auto it = fs::directory_iterator(dir, ec);
+    if (ec)
+        return fail(Error::storage(fmt::format("read directory {}: {}", dir.string(), ec.message())));
+    return it == fs::directory_iterator();
+}
+
+Result<TempDir> TempDir::create(std::string_view label, const fs::path& parent) {
+    fs::path base = parent;
+    if (base.empty()) {
+        const char* tmp = std::getenv("TMPDIR");
+        base = (tmp != nullptr && *tmp != '\0') ? fs::path(tmp) : fs::path("/tmp");
+    }
+    std::error_code ec;
+    fs::create_directories(base, ec);
+    std::string pattern = (base / (std::string(k_temp_prefix) + std::string(label) + "-XXXXXX")).string();
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) == nullptr)
+        return fail(Error::storage(fmt::format("create temporary directory in {}: {}", base.string(), errno_text(errno))));
+    return TempDir(fs::path(buffer.data()));
+}
+
+TempDir::~TempDir() {
+    if (m_path.empty())
+        return;
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+}
+
+} // namespace snapshotter

@@ -1,0 +1,87 @@
+// File helpers: atomic publication (temp file, fsync, rename), scratch
+// directories that clean up after themselves, small whole-file reads.
+#pragma once
+
+#include "snapshotter/util/error.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace snapshotter {
+
+namespace fs = std::filesystem;
+
+// Whether publishing may replace an existing file or object.
+enum class Overwrite { no, yes };
+
+// A file written under a temporary name beside `path` and published by
+// commit() (fsync, then rename, then fsync of the directory). Destroyed
+// without commit(), it removes the temporary file: nothing half-written is
+// ever visible under `path`.
+class AtomicFile {
+  public:
+    // Create the temporary file; parent directories are created as needed.
+    static Result<AtomicFile> create(const fs::path& path);
+    AtomicFile(AtomicFile&& other) noexcept;
+    AtomicFile& operator=(AtomicFile&&) = delete;
+    ~AtomicFile();
+
+    // Append `data`.
+    Status write(std::span<const std::byte> data);
+    Status write(std::string_view data);
+    // Flush and publish under the final path; with Overwrite::no, fails with
+    // Conflict when the path exists (the check and the rename are one step).
+    Status commit(Overwrite overwrite);
+    // Bytes written so far.
+    [[nodiscard]] std::size_t size() const { return m_size; }
+
+  private:
+    AtomicFile(fs::path path, fs::path temp, int fd) : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(fd) {}
+    void discard();
+
+    fs::path m_path;
+    fs::path m_temp;
+    int m_fd = -1;
+    std::size_t m_size = 0;
+};
+
+// Prefix of the temporary files AtomicFile creates (gc finds leftovers by it).
+inline constexpr std::string_view k_temp_prefix = ".tmp-snapshotter-";
+
+// Write `data` to `path` atomically.
+Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite);
+
+// The whole content of `path`, refusing files larger than `max_bytes`.
+Result<std::string> read_file(const fs::path& path, std::size_t max_bytes = std::size_t{64} << 20);
+
+// fsync the directory `dir` so that a rename inside it is durable.
+Status fsync_dir(const fs::path& dir);
+
+// True when `dir` does not exist or is an empty directory.
+Result<bool> is_absent_or_empty_dir(const fs::path& dir);
+
+// A directory created under `parent` (or $TMPDIR) with mode 0700 and removed
+// recursively on destruction.
+class TempDir {
+  public:
+    static Result<TempDir> create(std::string_view label, const fs::path& parent = {});
+    TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
+    TempDir& operator=(TempDir&&) = delete;
+    ~TempDir();
+    [[nodiscard]] const fs::path& path() const { return m_path; }
+
+  private:
+    explicit TempDir(fs::path path) : m_path(std::move(path)) {}
+    fs::path m_path;
+};
+
+// A short random lowercase hex string of `bytes` random bytes.
+std::string random_hex(std::size_t bytes);
+
+// strerror(errno) as a std::string.
+std::string errno_text(int error);
+
+} // namespace snapshotter

@@ -1,0 +1,60 @@
+// Running a child process the safe way: an argv vector (never a shell),
+// posix_spawn, the child in its own process group, stdin from /dev/null or a
+// pipe we feed, a timeout that kills the whole group, bounded capture of
+// stderr, and stdout either captured or streamed to a callback.
+#pragma once
+
+#include "snapshotter/util/error.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace snapshotter {
+
+// Receives a chunk of the child's stdout; an error stops the child.
+using OutputSink = std::function<Status(std::span<const std::byte>)>;
+
+struct ProcessOptions {
+    // Working directory of the child; empty means ours.
+    std::filesystem::path cwd;
+    // The complete environment of the child as "NAME=value" strings.
+    std::vector<std::string> env;
+    // Kill the process group when the child runs longer than this.
+    std::chrono::milliseconds timeout = std::chrono::hours{1};
+    // Bytes written to the child's stdin; without it stdin is /dev/null.
+    std::optional<std::string> stdin_data;
+    // Streams stdout here when set; otherwise stdout is captured.
+    OutputSink on_stdout;
+    // Captured stdout larger than this fails the run (never silently cut).
+    std::size_t max_stdout = std::size_t{256} << 20;
+    // Only the last `max_stderr` bytes of stderr are kept.
+    std::size_t max_stderr = std::size_t{64} << 10;
+};
+
+struct ProcessResult {
+    int exit_code = -1;  // the exit status, or -1 when killed by a signal
+    int signal = 0;      // the signal that ended the child, 0 if none
+    std::string out;     // captured stdout (empty when streamed)
+    std::string err;     // the tail of stderr
+    [[nodiscard]] bool ok() const { return exit_code == 0; }
+};
+
+// Run `argv` (argv[0] looked up in PATH) and wait for it. Fails with Timeout
+// when the deadline passes (the group is killed), with the sink's error when
+// the sink fails, and with Internal when the process cannot be started. A
+// non-zero exit is not an error here: callers read `exit_code`.
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// The last `max_lines` non-empty lines of `text`, joined by "; ".
+std::string tail_lines(std::string_view text, std::size_t max_lines = 3);
+
+// Find `name` in the directories of the PATH environment variable.
+std::optional<std::filesystem::path> find_in_path(std::string_view name);
+
+} // namespace snapshotter

@@ -1,0 +1,131 @@
+#include "snapshotter/util/url.hpp"
+
+#include <cctype>
+#include <fmt/format.h>
+
+namespace snapshotter {
+
+std::string_view transport_name(Transport t) {
+    switch (t) {
+    case Transport::https:
+        return "https";
+    case Transport::http:
+        return "http";
+    case Transport::ssh:
+        return "ssh";
+    case Transport::git:
+        return "git";
+    case Transport::file:
+        return "file";
+    }
+    return "?";
+}
+
+Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
+    if (url.empty())
+        return fail(Error::payload("must not be empty"));
+    if (url.front() == '-')
+        return fail(Error::payload("must not start with '-'"));
+    for (unsigned char c : url)
+        if (c < 0x20 || c == 0x7f || c == ' ')
+            return fail(Error::payload("must not contain spaces or control characters"));
+
+    GitUrl out;
+    auto scheme_end = url.find("://");
+    auto double_colon = url.find("::");
+    if (double_colon != std::string_view::npos && (scheme_end == std::string_view::npos || double_colon < scheme_end))
+        return fail(Error::payload(
+            fmt::format("transport \"{}::\" is not allowed", url.substr(0, std::min<std::size_t>(double_colon, 16)))));
+
+    if (scheme_end == std::string_view::npos) {
+        if (url.front() == '/') {
+            out.transport = Transport::file;
+            out.path = std::string(url);
+        } else {
+            // scp-like ssh: [user@]host:path (the host has no '/').
+            auto colon = url.find(':');
+            auto slash = url.find('/');
+            if (colon == std::string_view::npos || (slash != std::string_view::npos && slash < colon))
+                return fail(Error::payload("must be a URL (https://, ssh://, git://, file://), user@host:path or an absolute path"));
+            std::string_view userhost = url.substr(0, colon);
+            auto at = userhost.rfind('@');
+            if (at != std::string_view::npos) {
+                out.user = std::string(userhost.substr(0, at));
+                userhost = userhost.substr(at + 1);
+            }
+            out.transport = Transport::ssh;
+            out.host = std::string(userhost);
+            out.path = std::string(url.substr(colon + 1));
+            if (out.host.empty() || out.path.empty())
+                return fail(Error::payload("ssh address needs a host and a path"));
+        }
+    } else {
+        std::string scheme(url.substr(0, scheme_end));
+        for (auto& c : scheme)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (scheme == "https")
+            out.transport = Transport::https;
+        else if (scheme == "http")
+            out.transport = Transport::http;
+        else if (scheme == "ssh" || scheme == "git+ssh" || scheme == "ssh+git")
+            out.transport = Transport::ssh;
+        else if (scheme == "git")
+            out.transport = Transport::git;
+        else if (scheme == "file")
+            out.transport = Transport::file;
+        else
+            return fail(Error::payload(fmt::format("scheme \"{}\" is not allowed", scheme)));
+        std::string_view rest = url.substr(scheme_end + 3);
+        auto slash = rest.find('/');
+        std::string_view authority = rest.substr(0, slash);
+        out.path = slash == std::string_view::npos ? std::string{} : std::string(rest.substr(slash));
+        auto at = authority.rfind('@');
+        if (at != std::string_view::npos) {
+            std::string_view userinfo = authority.substr(0, at);
+            auto colon = userinfo.find(':');
+            out.has_password = colon != std::string_view::npos;
+            out.user = std::string(userinfo.substr(0, colon));
+            authority = authority.substr(at + 1);
+        }
+        auto port_colon = authority.rfind(':');
+        if (port_colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+            out.port = std::string(authority.substr(port_colon + 1));
+            authority = authority.substr(0, port_colon);
+        }
+        out.host = std::string(authority);
+        if (out.transport != Transport::file && out.host.empty())
+            return fail(Error::payload("needs a host"));
+        if (out.transport == Transport::file && !out.host.empty() && out.host != "localhost")
+            return fail(Error::payload("file:// URLs must be local (file:///path)"));
+        if (out.path.empty() || out.path == "/")
+            return fail(Error::payload("needs a repository path"));
+    }
+    if (out.has_password)
+        return fail(Error::payload("credentials in the URL are not allowed; use credentials.token_env"));
+    if (out.transport == Transport::http && !policy.allow_http)
+        return fail(Error::payload("scheme \"http\" is not allowed (set options.allow_http to permit it)"));
+    if (out.transport == Transport::file && !policy.allow_file)
+        return fail(Error::payload("local repositories are not allowed (options.allow_file is false)"));
+    return out;
+}
+
+std::string name_from_url(const GitUrl& url) {
+    std::string_view path = url.path;
+    while (!path.empty() && (path.front() == '/' || path.front() == '~'))
+        path.remove_prefix(1);
+    while (!path.empty() && path.back() == '/')
+        path.remove_suffix(1);
+    if (path.ends_with(".git"))
+        path.remove_suffix(4);
+    while (!path.empty() && path.back() == '/')
+        path.remove_suffix(1);
+    return std::string(path);
+}
+
+std::string host_key(const GitUrl& url) {
+    if (url.transport == Transport::file)
+        return {};
+    return url.port.empty() ? url.host : url.host + ":" + url.port;
+}
+
+} // namespace snapshotter
