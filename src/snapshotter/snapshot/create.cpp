@@ -124,9 +124,22 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         spdlog::warn("{}: previous snapshot unreadable ({}); taking a full snapshot", repo.name,
                      latest.error().message);
     }
-    const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
-                           previous->object_format == manifest.object_format &&
-                           previous->ref_patterns == repo.refs;
+    bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
+                     previous->object_format == manifest.object_format && previous->ref_patterns == repo.refs;
+    if (unchanged) {
+        // Reuse the previous chain only if all of it is still there.
+        for (const auto& bundle : previous->bundles) {
+            auto info = ctx.storage.head(bundle.key);
+            if (!info)
+                return fail(info.error());
+            if (!*info || (*info)->size != bundle.size) {
+                spdlog::warn("{}: bundle {} of the previous snapshot is missing or truncated; taking a full snapshot",
+                             repo.name, bundle.key);
+                unchanged = false;
+                break;
+            }
+        }
+    }
     if (previous)
         manifest.parent = previous->snapshot_id;
 
@@ -154,7 +167,12 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         if (!lock)
             return fail(lock.error());
         step = SteadyClock::now();
-        if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, repo.refs, deadline.left()); !s)
+        // An exact ref the remote does not have would fail the fetch: ask only for those it listed.
+        std::vector<std::string> patterns;
+        for (const auto& p : repo.refs)
+            if (p.ends_with('*') || selected.contains(p))
+                patterns.push_back(p);
+        if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
             return fail(s.error());
         manifest.timings_ms["fetch"] = elapsed_ms(step);
         auto refs = ctx.git.local_refs(mirror);
