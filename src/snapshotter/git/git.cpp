@@ -298,22 +298,16 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
 }
 
 Result<RefMap> Git::local_refs(const std::filesystem::path& repo) const {
-    auto out = run_checked({"for-each-ref", "--format=%(objectname) %(*objectname) %(refname)"}, {.cwd = repo},
-                           "for-each-ref");
+    // show-ref -d peels annotated tags fully ("^{}" lines), exactly as
+    // ls-remote does, so both sources of a ref map compare equal.
+    auto out = run({"show-ref", "-d"}, {.cwd = repo});
     if (!out)
         return fail(out.error());
-    RefMap refs;
-    for (auto line : split_lines(out->out)) {
-        auto first = line.find(' ');
-        if (first == std::string_view::npos)
-            continue;
-        auto second = line.find(' ', first + 1);
-        if (second == std::string_view::npos)
-            continue;
-        RefTarget t{std::string(line.substr(0, first)), std::string(line.substr(first + 1, second - first - 1))};
-        refs.emplace(std::string(line.substr(second + 1)), std::move(t));
-    }
-    return refs;
+    if (out->exit_code == 1 && out->out.empty())
+        return RefMap{};
+    if (!out->ok())
+        return fail(Error::git(redact(fmt::format("show-ref: {}", tail_lines(out->err)))));
+    return parse_ref_lines(out->out);
 }
 
 Status Git::bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
