@@ -288,12 +288,12 @@ bool is_valid_repository_name(std::string_view name) {
 
 Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     if (text.size() > defaults::k_max_payload_bytes)
-        return fail(Error::payload(fmt::format("payload is larger than {} bytes", defaults::k_max_payload_bytes)));
+        return fail(at("", fmt::format("payload is larger than {} bytes", defaults::k_max_payload_bytes)));
     json root;
     try {
         root = json::parse(text);
     } catch (const json::parse_error& e) {
-        return fail(Error::payload(fmt::format("payload is not valid JSON (at byte {})", e.byte)));
+        return fail(at("", fmt::format("payload is not valid JSON (at byte {})", e.byte)));
     }
     if (auto s = check_object(root, "", "job"); !s)
         return fail(s.error());
