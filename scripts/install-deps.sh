@@ -31,6 +31,8 @@ build_packages=(
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
     libgtest-dev libgmock-dev
     git ca-certificates clang-format clang-tidy
+    # make lint: clang-tidy 14 cannot parse libstdc++ 12's <expected>, 19 can.
+    clang-tidy-19
 )
 test_packages=(lighttpd)
 
