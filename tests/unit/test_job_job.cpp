@@ -547,6 +547,127 @@ TEST(ParseJobErrors, List) {
                          "list: must be an object, not an array");
 }
 
+// ---------------------------------------------------------------- fleet options and S3 storage settings
+
+TEST(ParseJob, FleetOptionsDefaults) {
+    auto job = parse_ok(snapshot_payload());
+    EXPECT_EQ(job.options.deadline_s, defaults::k_deadline_s);
+    EXPECT_EQ(job.options.concurrency, defaults::k_concurrency);
+    EXPECT_EQ(job.options.max_per_host, defaults::k_max_per_host);
+    EXPECT_EQ(job.options.retries, defaults::k_retries);
+    EXPECT_EQ(job.options.full_every, defaults::k_full_every);
+    EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
+    EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
+    EXPECT_FALSE(job.options.shard);
+}
+
+TEST(ParseJob, FleetOptionsGiven) {
+    auto payload = snapshot_payload();
+    payload["options"] = {{"deadline_s", 7200}, {"concurrency", 32},
+                          {"max_per_host", 4},  {"retries", 0},
+                          {"full_every", 7},    {"full_size_ratio", 1},
+                          {"grace_s", 0},       {"shard", {{"count", 4}, {"index", 3}}}};
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.options.deadline_s, 7200);
+    EXPECT_EQ(job.options.concurrency, 32);
+    EXPECT_EQ(job.options.max_per_host, 4);
+    EXPECT_EQ(job.options.retries, 0);
+    EXPECT_EQ(job.options.full_every, 7);
+    EXPECT_EQ(job.options.full_size_ratio, 1.0);
+    EXPECT_EQ(job.options.grace_s, 0);
+    ASSERT_TRUE(job.options.shard);
+    EXPECT_EQ(job.options.shard->count, 4);
+    EXPECT_EQ(job.options.shard->index, 3);
+}
+
+TEST(ParseJob, ShardIndexFromTheEnvironment) {
+    auto payload = with(snapshot_payload(), "/options/shard"_json_pointer, {{"count", 5}});
+    auto env = k_env;
+    env["AWS_BATCH_JOB_ARRAY_INDEX"] = "2";
+    EXPECT_EQ(parse_ok(payload, env).options.shard->index, 2);
+    env.erase("AWS_BATCH_JOB_ARRAY_INDEX");
+    env["JOB_COMPLETION_INDEX"] = "4";
+    EXPECT_EQ(parse_ok(payload, env).options.shard->index, 4);
+    EXPECT_TRUE(parse_error(payload).starts_with("options.shard.index: is required"));
+    env["JOB_COMPLETION_INDEX"] = "x1";
+    EXPECT_EQ(parse_error(payload, env), "options.shard.index: JOB_COMPLETION_INDEX=\"x1\" is not an index");
+    env["JOB_COMPLETION_INDEX"] = "5";
+    EXPECT_EQ(parse_error(payload, env), "options.shard.index: 5 must be below count 5");
+}
+
+TEST(ParseJobErrors, FleetOptions) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/concurrency"_json_pointer, 0),
+                         "options.concurrency: must be between 1 and 256");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/max_per_host"_json_pointer, 257),
+                         "options.max_per_host: must be between 1 and 256");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/retries"_json_pointer, 11),
+                         "options.retries: must be between 0 and 10");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/deadline_s"_json_pointer, -1),
+                         "options.deadline_s: must be between 0 and 2592000");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_every"_json_pointer, 0),
+                         "options.full_every: must be between 1 and 10000");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_size_ratio"_json_pointer, "half"),
+                         "options.full_size_ratio: must be a number, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_size_ratio"_json_pointer, -0.5),
+                         "options.full_size_ratio: must be between");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/grace_s"_json_pointer, 3601),
+                         "options.grace_s: must be between 0 and 3600");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/concurrency"_json_pointer, 2.5),
+                         "options.concurrency: must be an integer, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, {{"index", 0}}),
+                         "options.shard.count: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, {{"count", 2}, {"idx", 0}}),
+                         "options.shard.idx: unknown key (did you mean \"index\"?)");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
+                         "options.shard: must be an object, not a number");
+}
+
+TEST(ParseJob, S3StorageSettings) {
+    auto payload = with(snapshot_payload(), "/storage"_json_pointer,
+                        {{"url", "s3://bucket/prefix"},
+                         {"region", "eu-west-1"},
+                         {"endpoint", "http://127.0.0.1:9000"},
+                         {"addressing", "path"},
+                         {"sse", "aws:kms"},
+                         {"kms_key_id", "alias/snapshots"},
+                         {"bucket_key", true},
+                         {"storage_class", "STANDARD_IA"}});
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.storage.url, "s3://bucket/prefix");
+    EXPECT_EQ(job.storage.options, (std::map<std::string, std::string>{{"addressing", "path"},
+                                                                       {"bucket_key", "true"},
+                                                                       {"endpoint", "http://127.0.0.1:9000"},
+                                                                       {"kms_key_id", "alias/snapshots"},
+                                                                       {"region", "eu-west-1"},
+                                                                       {"sse", "aws:kms"},
+                                                                       {"storage_class", "STANDARD_IA"}}));
+}
+
+TEST(ParseJobErrors, S3StorageSettings) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/region"_json_pointer, "eu-west-1"),
+                         "storage.region: is only allowed with an s3:// storage.url");
+    auto s3 = with(snapshot_payload(), "/storage/url"_json_pointer, "s3://bucket");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/addressing"_json_pointer, "dns"),
+                         "storage.addressing: \"dns\" is not one of virtual, path");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/sse"_json_pointer, "aes"),
+                         "storage.sse: \"aes\" is not one of AES256, aws:kms");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/kms_key_id"_json_pointer, "k"),
+                         "storage.kms_key_id: requires \"sse\": \"aws:kms\"");
+    EXPECT_PAYLOAD_ERROR(
+        with(with(s3, "/storage/sse"_json_pointer, "AES256"), "/storage/bucket_key"_json_pointer, true),
+        "storage.bucket_key: requires \"sse\": \"aws:kms\"");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/bucket_key"_json_pointer, "yes"),
+                         "storage.bucket_key: must be a boolean, not a string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/endpoint"_json_pointer, "127.0.0.1:9000"),
+                         "storage.endpoint: must start with http:// or https://");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/region"_json_pointer, ""),
+                         "storage.region: must be a non-empty string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/region"_json_pointer, 1),
+                         "storage.region: must be a non-empty string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/regoin"_json_pointer, "x"),
+                         "storage.regoin: unknown key (did you mean \"region\"?)");
+}
+
 // ---------------------------------------------------------------- helpers
 
 TEST(IsValidRepositoryName, Rules) {
@@ -565,7 +686,7 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     for (const auto& [name, list] : keys)
         objects.push_back(name);
     EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "options", "repository",
-                                                 "restore", "storage", "verify"}));
+                                                 "restore", "shard", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username"}));
 }
 
