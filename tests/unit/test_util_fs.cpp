@@ -285,3 +285,31 @@ TEST(RandomHex, LengthAndAlphabet) {
     EXPECT_NE(random_hex(16), random_hex(16));
     EXPECT_EQ(random_hex(0), "");
 }
+
+TEST_F(FsTest, FileLockIsExclusiveUntilReleased) {
+    const auto path = dir() / "locks" / "mirror.lock";
+    std::optional<FileLock> first;
+    {
+        auto lock = FileLock::acquire(path);
+        ASSERT_TRUE(lock) << lock.error().message;
+        first.emplace(std::move(*lock));
+    }
+    EXPECT_TRUE(fs::exists(path));
+    std::atomic<bool> second_held{false};
+    std::thread waiter([&] {
+        auto lock = FileLock::acquire(path);
+        second_held = lock.has_value();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(second_held.load()) << "a second holder got the lock while the first held it";
+    first.reset();
+    waiter.join();
+    EXPECT_TRUE(second_held.load());
+}
+
+TEST_F(FsTest, FileLockFailsWhenTheLockFileCannotBeCreated) {
+    write_plain(dir() / "file", "x");
+    auto lock = FileLock::acquire(dir() / "file" / "sub.lock");
+    ASSERT_FALSE(lock);
+    EXPECT_EQ(lock.error().kind, ErrorKind::Storage);
+}

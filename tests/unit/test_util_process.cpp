@@ -228,3 +228,29 @@ TEST(FindInPath, FindsAndMisses) {
     EXPECT_FALSE(find_in_path("snapshotter-no-such-program-x"));
     EXPECT_EQ(find_in_path("./relative/x"), fs::path("./relative/x"));
 }
+
+// abort_all_processes() is one-way and process-wide: each test runs it in a
+// forked child (a death test) so that the other tests keep working.
+TEST(AbortAllProcesses, NotAbortedUnlessAsked) {
+    EXPECT_FALSE(processes_aborted());
+}
+
+TEST(AbortAllProcesses, StopsARunningChildAndRefusesNewOnes) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            std::thread stopper([] {
+                std::this_thread::sleep_for(200ms);
+                abort_all_processes();
+            });
+            auto start = std::chrono::steady_clock::now();
+            auto running = run_process({"sleep", "100"}, base_options());
+            auto took = std::chrono::steady_clock::now() - start;
+            stopper.join();
+            auto later = run_process({"true"}, base_options());
+            bool ok = !running && running.error().kind == ErrorKind::Interrupted && took < 5s &&
+                      processes_aborted() && !later && later.error().kind == ErrorKind::Interrupted;
+            std::_Exit(ok ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
+}
