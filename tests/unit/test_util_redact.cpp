@@ -19,6 +19,15 @@ TEST(RedactUrl, ReplacesUserinfoPassword) {
               "https://alice:***@git.example.com/org/app.git");
 }
 
+TEST(RedactUrl, PasswordContainingAtSignIsRedactedWhole) {
+    EXPECT_EQ(redact_url("https://user:p@ss@host/x.git"), "https://user:***@host/x.git");
+    EXPECT_EQ(redact_url("https://user:p@ss@w@host:8443/x.git https://v:q@g/y"),
+              "https://user:***@host:8443/x.git https://v:***@g/y");
+    // An '@' after the authority is not part of the password.
+    EXPECT_EQ(redact_url("https://host/a@b/c"), "https://host/a@b/c");
+    EXPECT_EQ(redact_url("https://host:8443/a@b"), "https://host:8443/a@b");
+}
+
 TEST(RedactUrl, KeepsUserWithoutPassword) {
     EXPECT_EQ(redact_url("ssh://git@git.example.com/org/app.git"), "ssh://git@git.example.com/org/app.git");
     EXPECT_EQ(redact_url("https://git.example.com/org/app.git"), "https://git.example.com/org/app.git");
