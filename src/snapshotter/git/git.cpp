@@ -351,17 +351,21 @@ Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs, cons
     auto current = local_refs(repo);
     if (!current)
         return fail(current.error());
-    std::string input;
+    // Deletions go first, in their own transaction: git cannot create
+    // refs/heads/a/b in the transaction that deletes refs/heads/a.
+    std::string deletions, updates;
     for (const auto& [name, target] : *current)
         if (!refs.contains(name))
-            input += fmt::format("delete {}\n", name);
+            deletions += fmt::format("delete {}\n", name);
     for (const auto& [name, target] : refs) {
         auto it = current->find(name);
         if (it == current->end() || it->second.oid != target.oid)
-            input += fmt::format("update {} {}\n", name, target.oid);
+            updates += fmt::format("update {} {}\n", name, target.oid);
     }
-    if (!input.empty()) {
-        auto out = run_checked({"update-ref", "--stdin"}, {.cwd = repo, .stdin_data = input}, "update-ref");
+    for (const std::string* input : {&deletions, &updates}) {
+        if (input->empty())
+            continue;
+        auto out = run_checked({"update-ref", "--stdin"}, {.cwd = repo, .stdin_data = *input}, "update-ref");
         if (!out)
             return fail(out.error());
     }
