@@ -1,5 +1,166 @@
 #include "snapshotter/cli/cli.hpp"
 
+#include "snapshotter/git/git.hpp"
+#include "snapshotter/job/defaults.hpp"
+#include "snapshotter/job/job.hpp"
+#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/storage/storage.hpp"
+#include "snapshotter/util/log.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
 namespace snapshotter::cli {
-int run(int, char**) { return 1; }
+namespace {
+
+using nlohmann::json;
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_error = 1;
+constexpr int k_exit_partial = 2;
+
+struct Flags {
+    std::string job_file;
+    bool dry_run = false;
+    bool version = false;
+    std::string log_level = "info";
+    std::string log_format = "auto";
+};
+
+// The one line stdout ever carries; "ok" comes first, then "error" or "result".
+void print_line(const nlohmann::ordered_json& j) {
+    std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+}
+
+int print_error(const Error& error, const json& result = nullptr) {
+    nlohmann::ordered_json j = {
+        {"ok", false}, {"error", error_kind_name(error.kind)}, {"message", redact(error.message)}};
+    if (!result.is_null())
+        j["result"] = result;
+    print_line(j);
+    return k_exit_error;
+}
+
+int print_outcome(const snapshot::Outcome& outcome) {
+    if (outcome.error)
+        return print_error(*outcome.error, outcome.result);
+    if (outcome.partial) {
+        const auto& summary = outcome.result.at("summary");
+        print_line({{"ok", false},
+                    {"error", "PartialFailure"},
+                    {"message", fmt::format("{} of {} repositories failed", summary.at("failed").get<int>(),
+                                            summary.at("total").get<int>())},
+                    {"result", outcome.result}});
+        return k_exit_partial;
+    }
+    print_line({{"ok", true}, {"result", outcome.result}});
+    return k_exit_ok;
+}
+
+// The payload text: --job-file wins over SNAPSHOTTER_JOB_JSON.
+Result<std::string> load_payload(const Flags& flags) {
+    if (!flags.job_file.empty()) {
+        auto text = read_file(flags.job_file, job::defaults::k_max_payload_bytes);
+        if (!text)
+            return fail(Error::payload(fmt::format("--job-file {}: {}", flags.job_file, text.error().message)));
+        if (job::process_env("SNAPSHOTTER_JOB_JSON"))
+            spdlog::info("both --job-file and SNAPSHOTTER_JOB_JSON are set; using --job-file");
+        return text;
+    }
+    if (auto env = job::process_env("SNAPSHOTTER_JOB_JSON"); env && !env->empty())
+        return *env;
+    return fail(Error::payload("no job payload: pass --job-file PATH or set SNAPSHOTTER_JOB_JSON"));
+}
+
+int run_job(const Flags& flags) {
+    // 1. Read and validate the payload: nothing is touched before this passes.
+    auto text = load_payload(flags);
+    if (!text)
+        return print_error(text.error());
+    auto job = job::parse_job(*text);
+    if (!job)
+        return print_error(job.error());
+    spdlog::info("job {}: {}{}", job->job_id, job::action_name(job->action), flags.dry_run ? " (dry run)" : "");
+
+    // 2. Open storage and prepare the isolated git environment.
+    auto storage = storage::open({job->storage.url, job->storage.options});
+    if (!storage)
+        return print_error(storage.error());
+    auto git = git::Git::create();
+    if (!git)
+        return print_error(git.error());
+
+    // 3. Run the action.
+    snapshot::Context ctx{*job, **storage, *git, flags.dry_run};
+    switch (job->action) {
+    case job::Action::snapshot:
+        return print_outcome(snapshot::run_snapshot(ctx));
+    case job::Action::restore:
+        return print_outcome(snapshot::run_restore(ctx));
+    case job::Action::verify:
+        return print_outcome(snapshot::run_verify(ctx));
+    case job::Action::list:
+        return print_outcome(snapshot::run_list(ctx));
+    }
+    return print_error(Error::internal("unknown action"));
+}
+
+int run_parsed(int argc, char** argv) {
+    CLI::App app{"snapshotter: point-in-time, restorable snapshots of git repositories.\n"
+                 "The job is a JSON payload (docs/job-payload.md); stdout carries one line of JSON."};
+    Flags flags;
+    app.add_option("--job-file", flags.job_file, "Read the job payload from this file (wins over SNAPSHOTTER_JOB_JSON)");
+    app.add_flag("--dry-run", flags.dry_run, "Validate, check storage and list remotes; write nothing");
+    app.add_flag("--version", flags.version, "Print the version as JSON and exit");
+    app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_option("--log-format", flags.log_format, "auto (text on a terminal, JSON lines otherwise), json or text")
+        ->check(CLI::IsMember({"auto", "json", "text"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cerr << app.help();
+        print_line({{"ok", true}, {"result", {{"help", app.help()}}}});
+        return k_exit_ok;
+    } catch (const CLI::ParseError& e) {
+        return print_error({ErrorKind::Usage, e.what()});
+    }
+    LogFormat format = flags.log_format == "json"   ? LogFormat::json
+                       : flags.log_format == "text" ? LogFormat::text
+                                                    : LogFormat::automatic;
+    init_logging(flags.log_level, format);
+
+    if (flags.version) {
+        json result = {{"version", SNAPSHOTTER_VERSION}};
+        if (auto git = git::Git::create())
+            result["git"] = git->version();
+        print_line({{"ok", true}, {"result", result}});
+        return k_exit_ok;
+    }
+    return run_job(flags);
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    // A closed pipe is an error value, not a signal that kills us silently.
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        return run_parsed(argc, argv);
+    } catch (const std::exception& e) {
+        return print_error(Error::internal(fmt::format("unexpected: {}", e.what())));
+    } catch (...) {
+        return print_error(Error::internal("unexpected failure"));
+    }
+}
+
 } // namespace snapshotter::cli

@@ -191,3 +191,30 @@ TempDir::~TempDir() {
 }
 
 } // namespace snapshotter
+
+#include <sys/file.h>
+
+namespace snapshotter {
+
+Result<FileLock> FileLock::acquire(const fs::path& path) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(Error::storage(fmt::format("open lock {}: {}", path.string(), errno_text(errno))));
+    while (::flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR)
+            continue;
+        int err = errno;
+        ::close(fd);
+        return fail(Error::storage(fmt::format("lock {}: {}", path.string(), errno_text(err))));
+    }
+    return FileLock(fd);
+}
+
+FileLock::~FileLock() {
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+} // namespace snapshotter

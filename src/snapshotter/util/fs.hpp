@@ -85,3 +85,22 @@ std::string random_hex(std::size_t bytes);
 std::string errno_text(int error);
 
 } // namespace snapshotter
+
+namespace snapshotter {
+
+// An exclusive advisory lock (flock) on a lock file, held until destruction;
+// keeps two processes from updating the same cache entry at once.
+class FileLock {
+  public:
+    // Block until the lock on `path` is held; the file is created if needed.
+    static Result<FileLock> acquire(const fs::path& path);
+    FileLock(FileLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
+    FileLock& operator=(FileLock&&) = delete;
+    ~FileLock();
+
+  private:
+    explicit FileLock(int fd) : m_fd(fd) {}
+    int m_fd = -1;
+};
+
+} // namespace snapshotter

@@ -1,0 +1,154 @@
+#include "snapshotter/snapshot/catalog.hpp"
+
+#include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/util/hash.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace snapshotter::snapshot {
+
+Result<Manifest> read_manifest(storage::Storage& storage, const std::string& name, const std::string& id) {
+    auto key = layout::manifest_key(name, id);
+    auto text = storage.get(key);
+    if (!text) {
+        if (text.error().kind == ErrorKind::NotFound)
+            return fail(Error::not_found(fmt::format("{}: snapshot {} does not exist", name, id)));
+        return fail(text.error());
+    }
+    auto manifest = parse_manifest(*text);
+    if (!manifest)
+        return fail(manifest.error().with_context(fmt::format("{}@{}", name, id)));
+    if (manifest->snapshot_id != id || manifest->repository != name)
+        return fail(Error::integrity(fmt::format("{}@{}: manifest names {}@{}", name, id, manifest->repository,
+                                                 manifest->snapshot_id)));
+    return manifest;
+}
+
+Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, const std::string& name) {
+    auto objects = storage.list(layout::manifests_prefix(name));
+    if (!objects)
+        return fail(objects.error());
+    std::vector<std::string> ids;
+    for (const auto& o : *objects)
+        if (auto id = layout::snapshot_id_of_manifest_key(o.key); id && is_snapshot_id(*id))
+            ids.push_back(*id);
+    std::sort(ids.rbegin(), ids.rend());
+    return ids;
+}
+
+Result<std::optional<Manifest>> read_latest_manifest(storage::Storage& storage, const std::string& name) {
+    auto pointer = storage.get(layout::latest_key(name));
+    std::optional<std::string> id;
+    if (pointer) {
+        auto parsed = parse_latest(*pointer);
+        if (parsed)
+            id = *parsed;
+        else
+            spdlog::warn("{}: {}; falling back to the newest manifest", name, parsed.error().message);
+    } else if (pointer.error().kind != ErrorKind::NotFound) {
+        return fail(pointer.error());
+    }
+    // The pointer is written after the manifest, so a newer manifest may exist
+    // without it (a crash between the two); the newest manifest wins.
+    auto ids = list_snapshot_ids(storage, name);
+    if (!ids)
+        return fail(ids.error());
+    if (!ids->empty() && (!id || ids->front() > *id))
+        id = ids->front();
+    if (!id)
+        return std::optional<Manifest>{};
+    auto manifest = read_manifest(storage, name, *id);
+    if (!manifest)
+        return fail(manifest.error());
+    return std::optional<Manifest>(std::move(*manifest));
+}
+
+Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name, const std::string& selector) {
+    if (selector != "latest")
+        return read_manifest(storage, name, selector);
+    auto latest = read_latest_manifest(storage, name);
+    if (!latest)
+        return fail(latest.error());
+    if (!*latest)
+        return fail(Error::not_found(fmt::format("{}: no snapshot exists", name)));
+    return std::move(**latest);
+}
+
+Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
+    auto objects = storage.list(layout::repos_prefix());
+    if (!objects)
+        return fail(objects.error());
+    std::set<std::string> names;
+    for (const auto& o : *objects) {
+        std::string_view rest = std::string_view(o.key).substr(layout::repos_prefix().size());
+        auto slash = rest.find('/');
+        if (slash == std::string_view::npos || !rest.substr(slash).starts_with("/manifests/"))
+            continue;
+        if (auto name = layout::repo_name(rest.substr(0, slash)))
+            names.insert(*name);
+    }
+    return std::vector<std::string>(names.begin(), names.end());
+}
+
+Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
+    auto file = AtomicFile::create(path);
+    if (!file)
+        return fail(file.error());
+    Sha256 hash;
+    auto read = storage.read(info.key, [&](std::span<const std::byte> chunk) -> Status {
+        hash.update(chunk);
+        return file->write(chunk);
+    });
+    if (!read) {
+        if (read.error().kind == ErrorKind::NotFound)
+            return fail(Error::integrity(fmt::format("bundle {} is missing", info.key)));
+        return fail(read.error());
+    }
+    if (file->size() != info.size)
+        return fail(Error::integrity(
+            fmt::format("bundle {}: size {} differs from the manifest's {}", info.key, file->size(), info.size)));
+    auto digest = hash.hex_digest();
+    if (digest != info.sha256)
+        return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})", info.key,
+                                                 info.sha256, digest)));
+    return file->commit(Overwrite::yes);
+}
+
+Status materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                   const std::filesystem::path& path, const std::filesystem::path& scratch,
+                   std::chrono::milliseconds timeout) {
+    if (auto s = git.init_bare(path, manifest.object_format); !s)
+        return s;
+    // Replay the chain oldest first; each bundle is checked before git sees it.
+    for (std::size_t i = 0; i < manifest.bundles.size(); ++i) {
+        const auto& bundle = manifest.bundles[i];
+        auto file = scratch / fmt::format("chain-{}.bundle", i);
+        if (auto s = download_bundle(storage, bundle, file); !s)
+            return s;
+        auto fetched = git.fetch_bundle(path, file, timeout);
+        std::error_code ec;
+        std::filesystem::remove(file, ec);
+        if (!fetched)
+            return fail(Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
+    }
+    // Refs exactly as the manifest says: deleted refs go, HEAD is set.
+    if (auto s = git.set_refs(path, manifest.refs, manifest.head); !s)
+        return s;
+    auto refs = git.local_refs(path);
+    if (!refs)
+        return fail(refs.error());
+    if (refs->size() != manifest.refs.size())
+        return fail(Error::integrity(fmt::format("restored {} refs, the manifest has {}", refs->size(),
+                                                 manifest.refs.size())));
+    for (const auto& [name, target] : manifest.refs) {
+        auto it = refs->find(name);
+        if (it == refs->end() || it->second.oid != target.oid)
+            return fail(Error::integrity(fmt::format("restored ref {} differs from the manifest", name)));
+    }
+    return {};
+}
+
+} // namespace snapshotter::snapshot

@@ -1,0 +1,44 @@
+// Reading what is stored: manifests, the latest pointer, and bundles
+// downloaded with their checksum verified. Shared by restore, verify, list
+// and the unchanged check of snapshot.
+#pragma once
+
+#include "snapshotter/git/git.hpp"
+#include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/storage/storage.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapshotter::snapshot {
+
+// The manifest of snapshot `id` of repository `name`.
+Result<Manifest> read_manifest(storage::Storage& storage, const std::string& name, const std::string& id);
+
+// The newest committed manifest of `name`, or nullopt when it has none.
+Result<std::optional<Manifest>> read_latest_manifest(storage::Storage& storage, const std::string& name);
+
+// The manifest `selector` ("latest" or an id) names; NotFound when absent.
+Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name, const std::string& selector);
+
+// Snapshot ids of `name`, newest first.
+Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, const std::string& name);
+
+// Names of every repository with at least one snapshot, sorted.
+Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
+
+// Copy bundle `info` to `path`, failing with IntegrityError when its size or
+// SHA-256 differs from the manifest (the message names the key).
+Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path);
+
+// Build the repository of `manifest` at `path` (absent or empty): init with
+// its object format, replay its bundles, set refs exactly and HEAD; then
+// check that the refs equal the manifest. `scratch` holds downloaded bundles.
+Status materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                   const std::filesystem::path& path, const std::filesystem::path& scratch,
+                   std::chrono::milliseconds timeout);
+
+} // namespace snapshotter::snapshot

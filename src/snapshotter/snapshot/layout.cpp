@@ -1,0 +1,59 @@
+#include "snapshotter/snapshot/layout.hpp"
+
+#include <cctype>
+#include <fmt/format.h>
+
+namespace snapshotter::snapshot::layout {
+
+std::string repo_key(std::string_view name) {
+    std::string out;
+    for (unsigned char c : name) {
+        if (std::isalnum(c) || c == '.' || c == '_' || c == '-')
+            out.push_back(static_cast<char>(c));
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+std::optional<std::string> repo_name(std::string_view key) {
+    std::string out;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        if (key[i] != '%') {
+            out.push_back(key[i]);
+            continue;
+        }
+        if (i + 2 >= key.size() || !std::isxdigit(static_cast<unsigned char>(key[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(key[i + 2])))
+            return std::nullopt;
+        out.push_back(static_cast<char>(std::stoi(std::string(key.substr(i + 1, 2)), nullptr, 16)));
+        i += 2;
+    }
+    return out;
+}
+
+std::string repos_prefix() { return "repos/"; }
+
+std::string manifests_prefix(std::string_view name) { return fmt::format("repos/{}/manifests/", repo_key(name)); }
+
+std::string manifest_key(std::string_view name, std::string_view id) {
+    return fmt::format("{}{}.json", manifests_prefix(name), id);
+}
+
+std::string bundle_key(std::string_view name, std::string_view id) {
+    return fmt::format("repos/{}/bundles/{}.bundle", repo_key(name), id);
+}
+
+std::string latest_key(std::string_view name) { return fmt::format("repos/{}/latest.json", repo_key(name)); }
+
+std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key) {
+    auto slash = key.rfind('/');
+    if (slash == std::string_view::npos || !key.ends_with(".json"))
+        return std::nullopt;
+    std::string_view dir = key.substr(0, slash);
+    if (!dir.ends_with("/manifests"))
+        return std::nullopt;
+    return std::string(key.substr(slash + 1, key.size() - slash - 1 - 5));
+}
+
+} // namespace snapshotter::snapshot::layout

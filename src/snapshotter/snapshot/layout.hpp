@@ -1,0 +1,37 @@
+// Where things live in storage: one function per kind of key (LevelDB's
+// filename.h style), so the layout is defined in exactly one place.
+//
+//   repos/<repo-key>/manifests/<snapshot-id>.json   one manifest per snapshot
+//   repos/<repo-key>/bundles/<snapshot-id>.bundle   the bundle a snapshot added
+//   repos/<repo-key>/latest.json                    pointer to the newest manifest
+//
+// <repo-key> is the repository name with every byte outside [A-Za-z0-9._-]
+// percent-encoded, so distinct names never share a key prefix.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace snapshotter::snapshot::layout {
+
+// The single path segment that stands for repository `name`.
+std::string repo_key(std::string_view name);
+// The repository name encoded in `key` by repo_key(), or nullopt if malformed.
+std::optional<std::string> repo_name(std::string_view key);
+
+// Prefix under which every repository lives.
+std::string repos_prefix();
+// Prefix of the manifests of `name`.
+std::string manifests_prefix(std::string_view name);
+// Key of the manifest of snapshot `id` of `name`.
+std::string manifest_key(std::string_view name, std::string_view id);
+// Key of the bundle written by snapshot `id` of `name`.
+std::string bundle_key(std::string_view name, std::string_view id);
+// Key of the pointer to the newest snapshot of `name`.
+std::string latest_key(std::string_view name);
+
+// The snapshot id in a manifest key, or nullopt when `key` is not one.
+std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key);
+
+} // namespace snapshotter::snapshot::layout

@@ -1,0 +1,52 @@
+// The list action: snapshots of one repository or of all, newest first, read
+// from manifests (never inferred from bundle files).
+#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/catalog.hpp"
+
+#include <fmt/format.h>
+
+namespace snapshotter::snapshot {
+
+using nlohmann::json;
+
+Outcome run_list(const Context& ctx) {
+    std::vector<std::string> names;
+    if (ctx.job.list.repository) {
+        names.push_back(*ctx.job.list.repository);
+    } else {
+        auto all = list_repositories(ctx.storage);
+        if (!all)
+            return {nullptr, all.error(), false};
+        names = std::move(*all);
+    }
+    json repos = json::array();
+    for (const auto& name : names) {
+        auto ids = list_snapshot_ids(ctx.storage, name);
+        if (!ids)
+            return {nullptr, ids.error(), false};
+        if (ids->empty() && ctx.job.list.repository)
+            return {nullptr, Error::not_found(fmt::format("{}: no snapshot exists", name)), false};
+        json snaps = json::array();
+        for (const auto& id : *ids) {
+            auto m = read_manifest(ctx.storage, name, id);
+            if (!m) {
+                snaps.push_back({{"snapshot_id", id}, {"error", m.error().message}});
+                continue;
+            }
+            std::uint64_t bytes = 0;
+            for (const auto& b : m->bundles)
+                if (b.snapshot_id == m->snapshot_id)
+                    bytes += b.size;
+            snaps.push_back({{"snapshot_id", m->snapshot_id},
+                             {"created_at", m->created_at},
+                             {"kind", m->kind},
+                             {"refs", m->refs.size()},
+                             {"bytes", bytes},
+                             {"parent", m->parent ? json(*m->parent) : json(nullptr)}});
+        }
+        repos.push_back({{"name", name}, {"snapshots", std::move(snaps)}});
+    }
+    return {{{"action", "list"}, {"repositories", std::move(repos)}}, std::nullopt, false};
+}
+
+} // namespace snapshotter::snapshot

@@ -1,0 +1,140 @@
+#include "snapshotter/snapshot/manifest.hpp"
+
+#include "snapshotter/util/time.hpp"
+
+#include <fmt/format.h>
+
+namespace snapshotter::snapshot {
+
+using nlohmann::json;
+
+namespace {
+
+bool is_hex_oid(std::string_view s) {
+    if (s.size() != 40 && s.size() != 64)
+        return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    return true;
+}
+
+Error bad(std::string_view what) { return Error::integrity(fmt::format("manifest: {}", what)); }
+
+} // namespace
+
+Result<std::string> serialize_manifest(const Manifest& m) {
+    json refs = json::object();
+    for (const auto& [name, target] : m.refs) {
+        json t = {{"oid", target.oid}};
+        if (!target.peeled.empty())
+            t["peeled"] = target.peeled;
+        refs[name] = std::move(t);
+    }
+    json bundles = json::array();
+    for (const auto& b : m.bundles)
+        bundles.push_back({{"snapshot_id", b.snapshot_id},
+                           {"key", b.key},
+                           {"size", b.size},
+                           {"sha256", b.sha256},
+                           {"prerequisites", b.prerequisites}});
+    json j = {{"schema_version", m.schema_version},
+              {"snapshot_id", m.snapshot_id},
+              {"repository", m.repository},
+              {"source_url", m.source_url},
+              {"created_at", m.created_at},
+              {"job_id", m.job_id},
+              {"engine", m.engine},
+              {"git_version", m.git_version},
+              {"object_format", m.object_format},
+              {"kind", m.kind},
+              {"head", m.head ? json(*m.head) : json(nullptr)},
+              {"refs", std::move(refs)},
+              {"ref_patterns", m.ref_patterns},
+              {"bundles", std::move(bundles)},
+              {"parent", m.parent ? json(*m.parent) : json(nullptr)},
+              {"timings_ms", m.timings_ms}};
+    try {
+        return j.dump(2) + "\n";
+    } catch (const json::type_error&) {
+        return fail(Error::git("a ref name is not valid UTF-8; snapshotter cannot record it exactly"));
+    }
+}
+
+Result<Manifest> parse_manifest(std::string_view text) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        return fail(bad(fmt::format("not valid JSON (at byte {})", e.byte)));
+    }
+    if (!j.is_object())
+        return fail(bad("not an object"));
+    Manifest m;
+    try {
+        m.schema_version = j.at("schema_version").get<int>();
+        if (m.schema_version != k_manifest_schema_version)
+            return fail(bad(fmt::format("schema_version {} is not supported", m.schema_version)));
+        m.snapshot_id = j.at("snapshot_id").get<std::string>();
+        m.repository = j.at("repository").get<std::string>();
+        m.source_url = j.at("source_url").get<std::string>();
+        m.created_at = j.at("created_at").get<std::string>();
+        m.job_id = j.value("job_id", "");
+        m.engine = j.at("engine").get<std::string>();
+        m.git_version = j.value("git_version", "");
+        m.object_format = j.at("object_format").get<std::string>();
+        m.kind = j.at("kind").get<std::string>();
+        if (!j.at("head").is_null())
+            m.head = j.at("head").get<std::string>();
+        for (const auto& [name, t] : j.at("refs").items()) {
+            git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
+            if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))
+                return fail(bad(fmt::format("ref {} has an invalid object id", name)));
+            m.refs.emplace(name, std::move(target));
+        }
+        m.ref_patterns = j.value("ref_patterns", std::vector<std::string>{});
+        for (const auto& b : j.at("bundles")) {
+            BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(),
+                            b.at("size").get<std::uint64_t>(), b.at("sha256").get<std::string>(),
+                            b.value("prerequisites", std::vector<std::string>{})};
+            if (info.sha256.size() != 64)
+                return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
+            m.bundles.push_back(std::move(info));
+        }
+        if (!j.at("parent").is_null())
+            m.parent = j.at("parent").get<std::string>();
+        if (auto it = j.find("timings_ms"); it != j.end() && it->is_object())
+            for (const auto& [k, v] : it->items())
+                if (v.is_number_integer())
+                    m.timings_ms[k] = v.get<long long>();
+    } catch (const json::exception& e) {
+        return fail(bad(fmt::format("missing or mistyped field ({})", e.what())));
+    }
+    if (!is_snapshot_id(m.snapshot_id))
+        return fail(bad(fmt::format("invalid snapshot id \"{}\"", m.snapshot_id)));
+    if (m.object_format != "sha1" && m.object_format != "sha256")
+        return fail(bad(fmt::format("unknown object format \"{}\"", m.object_format)));
+    if (m.kind != "full" && m.kind != "empty" && m.kind != "unchanged" && m.kind != "incremental")
+        return fail(bad(fmt::format("unknown kind \"{}\"", m.kind)));
+    if (!m.refs.empty() && m.bundles.empty())
+        return fail(bad("has refs but no bundle"));
+    return m;
+}
+
+std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key) {
+    return json{{"snapshot_id", snapshot_id}, {"manifest", manifest_key}}.dump() + "\n";
+}
+
+Result<std::string> parse_latest(std::string_view text) {
+    try {
+        auto j = json::parse(text);
+        auto id = j.at("snapshot_id").get<std::string>();
+        if (!is_snapshot_id(id))
+            return fail(Error::integrity(fmt::format("latest pointer: invalid snapshot id \"{}\"", id)));
+        return id;
+    } catch (const json::exception&) {
+        return fail(Error::integrity("latest pointer is not valid JSON"));
+    }
+}
+
+} // namespace snapshotter::snapshot

@@ -1,0 +1,60 @@
+// Manifest version 1 (docs/manifest.md): everything needed to restore one
+// snapshot of one repository, including the chain of bundles to replay.
+#pragma once
+
+#include "snapshotter/git/git.hpp"
+#include "snapshotter/util/error.hpp"
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapshotter::snapshot {
+
+inline constexpr int k_manifest_schema_version = 1;
+
+// One bundle of a restore chain.
+struct BundleInfo {
+    std::string snapshot_id;                // the snapshot that wrote it
+    std::string key;                        // storage key
+    std::uint64_t size = 0;                 // bytes
+    std::string sha256;                     // hex SHA-256 of the stored bytes
+    std::vector<std::string> prerequisites; // oids the bundle needs (none for a full one)
+    bool operator==(const BundleInfo&) const = default;
+};
+
+struct Manifest {
+    int schema_version = k_manifest_schema_version;
+    std::string snapshot_id;
+    std::string repository;
+    std::string source_url;   // redacted
+    std::string created_at;   // RFC 3339 UTC
+    std::string job_id;
+    std::string engine;       // "cli"
+    std::string git_version;
+    std::string object_format; // "sha1" | "sha256"
+    std::string kind;          // "full" | "empty" | "unchanged"
+    std::optional<std::string> head;
+    git::RefMap refs;
+    std::vector<std::string> ref_patterns;
+    std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`
+    std::optional<std::string> parent;
+    std::map<std::string, long long> timings_ms;
+};
+
+// The manifest as JSON (UTF-8); fails when a ref name is not valid UTF-8.
+Result<std::string> serialize_manifest(const Manifest& manifest);
+
+// Parse and check a manifest; IntegrityError names what is wrong.
+Result<Manifest> parse_manifest(std::string_view text);
+
+// The `latest` pointer object.
+std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key);
+
+// The snapshot id a `latest` pointer names.
+Result<std::string> parse_latest(std::string_view text);
+
+} // namespace snapshotter::snapshot

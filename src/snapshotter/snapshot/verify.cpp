@@ -1,0 +1,147 @@
+// The verify action: for each selected snapshot, every bundle of its chain
+// exists and matches its size and SHA-256, its header is readable and lists
+// the refs the manifest expects; with a drill, the snapshot is restored into
+// a scratch directory, fsck'd, and its refs compared with the manifest.
+#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <fmt/format.h>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace snapshotter::snapshot {
+namespace {
+
+using nlohmann::json;
+
+// Problems found in the chain of `manifest`; `checked` remembers bundles
+// already verified in this run so a chain shared by many snapshots is read once.
+std::vector<std::string> check_bundles(const Context& ctx, const Manifest& manifest,
+                                       const std::filesystem::path& scratch, std::set<std::string>& checked) {
+    std::vector<std::string> problems;
+    for (const auto& bundle : manifest.bundles) {
+        if (checked.contains(bundle.key + bundle.sha256))
+            continue;
+        auto file = scratch / "check.bundle";
+        if (auto s = download_bundle(ctx.storage, bundle, file); !s) {
+            problems.push_back(s.error().message);
+            continue;
+        }
+        auto heads = ctx.git.bundle_heads(file);
+        std::error_code ec;
+        std::filesystem::remove(file, ec);
+        if (!heads) {
+            problems.push_back(fmt::format("bundle {} is not readable: {}", bundle.key, heads.error().message));
+            continue;
+        }
+        // A full bundle written by this very snapshot lists exactly its refs.
+        if (bundle.snapshot_id == manifest.snapshot_id && manifest.kind == "full") {
+            for (const auto& [name, target] : manifest.refs) {
+                auto it = heads->find(name);
+                if (it == heads->end() || it->second.oid != target.oid)
+                    problems.push_back(fmt::format("bundle {} does not hold ref {} at {}", bundle.key, name, target.oid));
+            }
+            if (heads->size() != manifest.refs.size())
+                problems.push_back(fmt::format("bundle {} lists {} refs, the manifest {}", bundle.key, heads->size(),
+                                               manifest.refs.size()));
+        }
+        if (problems.empty())
+            checked.insert(bundle.key + bundle.sha256);
+    }
+    return problems;
+}
+
+std::vector<std::string> drill(const Context& ctx, const Manifest& manifest, std::chrono::milliseconds timeout) {
+    auto scratch = TempDir::create("drill");
+    if (!scratch)
+        return {scratch.error().message};
+    auto repo = scratch->path() / "repo.git";
+    if (auto s = materialize(ctx.storage, ctx.git, manifest, repo, scratch->path(), timeout); !s)
+        return {fmt::format("restore drill: {}", s.error().message)};
+    if (auto s = ctx.git.fsck(repo, timeout); !s)
+        return {fmt::format("restore drill: {}", s.error().message)};
+    return {};
+}
+
+} // namespace
+
+Outcome run_verify(const Context& ctx) {
+    const auto& spec = ctx.job.verify;
+    const auto timeout = std::chrono::milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
+
+    // 1. Which repositories and snapshots.
+    std::vector<std::string> names = spec.repositories;
+    if (names.empty()) {
+        auto all = list_repositories(ctx.storage);
+        if (!all)
+            return {nullptr, all.error(), false};
+        names = std::move(*all);
+    }
+    auto scratch = TempDir::create("verify");
+    if (!scratch)
+        return {nullptr, scratch.error(), false};
+
+    json snapshots = json::array();
+    std::size_t ok = 0, bad = 0;
+    std::vector<std::string> first_problems;
+    std::set<std::string> checked;
+    for (const auto& name : names) {
+        std::vector<std::string> ids;
+        if (spec.snapshot == "all") {
+            auto listed = list_snapshot_ids(ctx.storage, name);
+            if (!listed)
+                return {nullptr, listed.error(), false};
+            ids = std::move(*listed);
+            if (ids.empty()) {
+                snapshots.push_back({{"repository", name}, {"snapshot_id", nullptr}, {"ok", false}, {"drill", false},
+                                     {"problems", {"no snapshot exists"}}});
+                ++bad;
+                continue;
+            }
+        } else {
+            ids.push_back(spec.snapshot);
+        }
+        // 2. Check each snapshot; problems are collected, never thrown.
+        for (const auto& id : ids) {
+            std::vector<std::string> problems;
+            auto manifest = resolve_snapshot(ctx.storage, name, id);
+            std::string resolved_id = id;
+            if (!manifest) {
+                problems.push_back(manifest.error().message);
+            } else {
+                resolved_id = manifest->snapshot_id;
+                problems = check_bundles(ctx, *manifest, scratch->path(), checked);
+                if (problems.empty() && spec.drill)
+                    problems = drill(ctx, *manifest, timeout);
+            }
+            for (auto& p : problems)
+                p = redact(p);
+            bool good = problems.empty();
+            if (!good) {
+                spdlog::error("{}@{}: {}", name, resolved_id, fmt::join(problems, "; "));
+                if (first_problems.empty())
+                    first_problems.push_back(fmt::format("{}@{}: {}", name, resolved_id, problems.front()));
+            }
+            (good ? ok : bad) += 1;
+            snapshots.push_back({{"repository", name},
+                                 {"snapshot_id", resolved_id},
+                                 {"ok", good},
+                                 {"drill", spec.drill && manifest.has_value()},
+                                 {"problems", problems}});
+        }
+    }
+    json result = {{"action", "verify"},
+                   {"snapshots", std::move(snapshots)},
+                   {"summary", {{"checked", ok + bad}, {"ok", ok}, {"failed", bad}}}};
+    if (bad > 0)
+        return {std::move(result),
+                Error::integrity(fmt::format("{} of {} snapshots failed verification; first: {}", bad, ok + bad,
+                                             first_problems.empty() ? "" : first_problems.front())),
+                false};
+    if (ok == 0)
+        return {std::move(result), Error::not_found("no snapshot to verify"), false};
+    return {std::move(result), std::nullopt, false};
+}
+
+} // namespace snapshotter::snapshot
