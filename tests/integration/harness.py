@@ -347,16 +347,23 @@ def refs_of(repo: Path | str) -> str:
 
 
 def ref_map(repo: Path | str) -> dict[str, dict[str, str]]:
-    """{refname: {"oid": ..., "peeled": ... (annotated tags only)}}, as a manifest writes it."""
+    """{refname: {"oid": ..., "peeled": ...}} as a manifest writes it.
+
+    "peeled" is present for annotated tags only and is the fully peeled object
+    (git's meaning of peeled, as in `ls-remote`'s `^{}` lines and packed-refs):
+    for a tag of a tag it is the commit, not the inner tag.
+    """
     out: dict[str, dict[str, str]] = {}
-    text = git("for-each-ref", "--format=%(objectname) %(objecttype) %(refname)%00%(*objectname)", git_dir=repo)
-    for line in text.splitlines():
-        head, peeled = line.split("\0")
-        oid, objtype, name = head.split(" ", 2)
-        entry = {"oid": oid}
+    tags = []
+    for line in refs_of(repo).splitlines():
+        oid, objtype, name = line.split(" ", 2)
+        out[name] = {"oid": oid}
         if objtype == "tag":
-            entry["peeled"] = peeled
-        out[name] = entry
+            tags.append(name)
+    if tags:
+        peeled = git("rev-parse", *[f"{name}^{{}}" for name in tags], git_dir=repo).split()
+        for name, oid in zip(tags, peeled, strict=True):
+            out[name]["peeled"] = oid
     return out
 
 
