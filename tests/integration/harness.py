@@ -463,9 +463,10 @@ def new_upstream(root: Path, name: str, object_format: str = "sha1") -> Upstream
     return Upstream(bare, work)
 
 
-def build_rich(root: Path, name: str = "rich", object_format: str = "sha1") -> Upstream:
+def build_rich(root: Path, name: str = "rich", object_format: str = "sha1", tag_of_tag: bool = True) -> Upstream:
     """Branches (main, develop, feature/x, an orphan), lightweight and annotated
-    tags (one annotated tag on a tag), HEAD on develop (not the default)."""
+    tags (with `tag_of_tag`, one annotated tag on an annotated tag), HEAD on
+    develop (not the default)."""
     up = new_upstream(root, name, object_format)
     up.commit_file("README", "hello\n", "initial")
     up.commit_file("src/a.txt", "a\n", "add a")
@@ -475,7 +476,8 @@ def build_rich(root: Path, name: str = "rich", object_format: str = "sha1") -> U
     up.commit_file("src/b.txt", "b\n", "add b")
     up.commit_file("src/c.txt", "c\n", "add c")
     up.git("tag", "-a", "-m", "beta", "v2.0-beta")
-    up.git("tag", "-a", "-m", "tag of a tag", "v2.0-beta-signed", "v2.0-beta")
+    if tag_of_tag:
+        up.git("tag", "-a", "-m", "tag of a tag", "v2.0-beta-signed", "v2.0-beta")
     up.checkout("feature/x", create=True)
     up.commit_file("feature.txt", "x1\n", "feature x 1")
     up.commit_file("feature.txt", "x2\n", "feature x 2")
