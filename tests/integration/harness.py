@@ -117,10 +117,16 @@ def cleanup_all() -> None:
 atexit.register(cleanup_all)
 
 
+def _on_sigterm(signum, frame):  # pragma: no cover - only when killed
+    raise SystemExit(128 + signum)  # runs the atexit cleanup
+
+
 def setup_module() -> None:
     """Call from setUpModule: check the binary and create the temp root."""
     snapshotter_bin()
     tmp_root()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def teardown_module() -> None:
@@ -371,6 +377,11 @@ def head_symref(repo: Path | str) -> str | None:
     """Where HEAD points ('refs/heads/develop'), or None for a detached HEAD."""
     out = git("symbolic-ref", "-q", "HEAD", git_dir=repo, check=False).strip()
     return out or None
+
+
+def refs_and_head(repo: Path | str) -> tuple[str, str | None]:
+    """(for-each-ref output, HEAD symref) of a repository."""
+    return refs_of(repo), head_symref(repo)
 
 
 def object_format(repo: Path | str) -> str:
@@ -924,6 +935,18 @@ class Assertions:
                          f"{msg}: restored repository is not bare")
         p = fsck(restored)
         self.assertEqual(p.returncode, 0, f"{msg}: git fsck --full failed: {p.stdout!r} {p.stderr!r}")
+
+    def assertStderrJsonLines(self, run: Run) -> None:
+        """stderr is not a terminal here, so every log line is JSON with ts, level and msg."""
+        for line in run.stderr.decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                self.fail(f"stderr line is not JSON: {line!r}")
+            self.assertIsInstance(record, dict, line)
+            self.assertTrue({"ts", "level", "msg"} <= set(record), f"stderr line lacks ts/level/msg: {line!r}")
 
     def assertTreeUnchanged(self, before: dict, after: dict, what: str) -> None:
         self.assertEqual(after, before, f"{what} changed:\n{diff_states(before, after)}")

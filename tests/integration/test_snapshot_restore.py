@@ -314,5 +314,25 @@ class BigFileOverGitDaemon(_Base, unittest.TestCase):
     test_unchanged_snapshot_gets_new_id_and_restores = None
 
 
+class StorageAsPlainPath(harness.Assertions, unittest.TestCase):
+    """storage.url may be a plain absolute path instead of file://; same layout."""
+
+    def test_plain_absolute_storage_path(self):
+        ws = harness.Workspace()
+        up = TEMPLATES["unicode"].copy_to(SERVE_ROOT, f"plain-{next(_counter)}")
+        payload = ws.snapshot_payload([{"url": str(up.bare), "name": "plain"}])
+        payload["storage"] = {"url": str(ws.storage_dir)}
+        r = self.assertRunOk(ws.run(payload), "snapshot into a plain path")["repositories"][0]
+        sid = r.get("snapshot_id")
+        self.assertEqual(r.get("status"), "ok", r)
+        self.assertTrue(ws.path_of(harness.manifest_key("plain", sid)).is_file())
+        self.assertTrue(ws.path_of(harness.bundle_key("plain", sid)).is_file())
+        target = ws.new_target()
+        restore = ws.restore_payload("plain", target)
+        restore["storage"] = {"url": str(ws.storage_dir)}
+        self.assertRunOk(ws.run(restore), "restore from a plain path")
+        self.assertRepoEquals(target, up, "restore from a plain storage path")
+
+
 if __name__ == "__main__":
     unittest.main()
