@@ -7,6 +7,7 @@
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/log.hpp"
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/stop.hpp"
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -25,6 +26,7 @@ using nlohmann::json;
 constexpr int k_exit_ok = 0;
 constexpr int k_exit_error = 1;
 constexpr int k_exit_partial = 2;
+constexpr int k_exit_interrupted = 3;
 
 struct Flags {
     std::string job_file;
@@ -51,8 +53,10 @@ int print_error(const Error& error, const json& result = nullptr) {
 }
 
 int print_outcome(const snapshot::Outcome& outcome) {
-    if (outcome.error)
-        return print_error(*outcome.error, outcome.result);
+    if (outcome.error) {
+        print_error(*outcome.error, outcome.result);
+        return outcome.error->kind == ErrorKind::Interrupted ? k_exit_interrupted : k_exit_error;
+    }
     if (outcome.partial) {
         const auto& summary = outcome.result.at("summary");
         print_line({{"ok", false},
@@ -99,7 +103,8 @@ int run_job(const Flags& flags) {
     if (!git)
         return print_error(git.error());
 
-    // 3. Run the action.
+    // 3. Run the action; SIGTERM/SIGINT now mean "finish what runs, then stop".
+    install_stop_handlers();
     snapshot::Context ctx{*job, **storage, *git, flags.dry_run};
     switch (job->action) {
     case job::Action::snapshot:

@@ -116,6 +116,28 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
     return out;
 }
 
+bool is_transient_failure(std::string_view message) {
+    static constexpr std::string_view k_permanent[] = {
+        "Authentication failed", "returned error: 401", "returned error: 403", "returned error: 404",
+        "returned error: 451", "not found", "does not appear to be a git repository", "access denied",
+        "Access denied", "disabled", "could not read Username", "Permission denied",
+    };
+    static constexpr std::string_view k_transient[] = {
+        "Connection reset", "connection reset", "Connection refused", "timed out", "Timed out",
+        "returned error: 5", "returned error: 429", "RPC failed", "early EOF", "unexpected disconnect",
+        "hung up unexpectedly", "Operation too slow", "Could not resolve host", "transfer closed",
+        "Empty reply from server", "Recv failure", "Send failure", "SSL_read", "gnutls_handshake",
+        "unable to access", "the remote end hung up", "fetch-pack: invalid index-pack output",
+    };
+    for (auto p : k_permanent)
+        if (message.find(p) != std::string_view::npos)
+            return false;
+    for (auto t : k_transient)
+        if (message.find(t) != std::string_view::npos)
+            return true;
+    return false;
+}
+
 std::string object_format_of(std::string_view oid) {
     if (oid.size() == 40)
         return "sha1";

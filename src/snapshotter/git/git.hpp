@@ -54,6 +54,11 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
 // "sha1" or "sha256" from the length of an object id; empty if neither.
 std::string object_format_of(std::string_view oid);
 
+// True when a GitError `message` describes a failure worth retrying (network
+// errors, resets, 5xx, 429) rather than a permanent one (401/403/404/451,
+// a missing or disabled repository).
+bool is_transient_failure(std::string_view message);
+
 class Git {
   public:
     // Prepare the private HOME and config and read `git version`.

@@ -11,6 +11,15 @@ inline constexpr int k_version = 1;
 inline constexpr std::array<std::string_view, 2> k_refs = {"refs/heads/*", "refs/tags/*"};
 inline constexpr std::string_view k_username = "x-access-token";
 inline constexpr int k_timeout_s = 3600;
+inline constexpr int k_deadline_s = 0;
+// Network-bound work: 8 connections get within 10% of the floor at 50 ms RTT.
+inline constexpr int k_concurrency = 8;
+inline constexpr int k_max_per_host = 8;
+inline constexpr int k_retries = 3;
+inline constexpr int k_full_every = 30;
+inline constexpr double k_full_size_ratio = 0.5;
+// Fargate Spot gives two minutes between SIGTERM and SIGKILL.
+inline constexpr int k_grace_s = 90;
 inline constexpr bool k_allow_http = false;
 inline constexpr bool k_allow_file = true;
 inline constexpr std::string_view k_snapshot = "latest";

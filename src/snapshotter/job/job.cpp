@@ -16,10 +16,13 @@ using nlohmann::json;
 
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"job", {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list"}},
-    {"storage", {"url"}},
+    {"storage", {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username"}},
-    {"options", {"cache_dir", "timeout_s", "allow_http", "allow_file"}},
+    {"options",
+     {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every", "full_size_ratio",
+      "grace_s", "allow_http", "allow_file", "shard"}},
+    {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target"}},
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
@@ -166,6 +169,158 @@ std::filesystem::path default_cache_dir(const GetEnv& env) {
     if (auto home = env("HOME"); home && !home->empty())
         return std::filesystem::path(*home) / ".cache" / "snapshotter";
     return "/var/cache/snapshotter";
+}
+
+// Read optional `key` of `obj` into `target` when present, checking type and range.
+Status read_int(const json& obj, std::string_view path, const char* key, long long min, long long max, int& target) {
+    auto v = opt_int(obj, path, key, min, max);
+    if (!v)
+        return fail(v.error());
+    if (*v)
+        target = static_cast<int>(**v);
+    return {};
+}
+
+Status read_bool(const json& obj, std::string_view path, const char* key, bool& target) {
+    auto v = opt_bool(obj, path, key);
+    if (!v)
+        return fail(v.error());
+    target = v->value_or(target);
+    return {};
+}
+
+Status read_number(const json& obj, std::string_view path, const char* key, double min, double max, double& target) {
+    auto it = obj.find(key);
+    if (it == obj.end())
+        return {};
+    if (!it->is_number())
+        return fail(at(join_path(path, key), fmt::format("must be a number, not {}", type_name(*it))));
+    double v = it->get<double>();
+    if (!(v >= min && v <= max))
+        return fail(at(join_path(path, key), fmt::format("must be between {} and {}", min, max)));
+    target = v;
+    return {};
+}
+
+// Read optional string `key` that must be one of `choices`.
+Status read_choice(const json& obj, std::string_view path, const char* key, std::initializer_list<std::string_view> choices,
+                   std::string& target) {
+    auto v = opt_string(obj, path, key);
+    if (!v)
+        return fail(v.error());
+    if (!*v)
+        return {};
+    if (std::find(choices.begin(), choices.end(), **v) == choices.end())
+        return fail(at(join_path(path, key), fmt::format("\"{}\" is not one of {}", **v, fmt::join(choices, ", "))));
+    target = **v;
+    return {};
+}
+
+Status parse_storage(const json& j, StorageSpec& storage) {
+    if (auto s = check_object(j, "storage", "storage"); !s)
+        return s;
+    auto url = req_string(j, "storage", "url");
+    if (!url)
+        return fail(url.error());
+    if (has_control_chars(*url))
+        return fail(at("storage.url", "must not contain control characters"));
+    storage.url = *url;
+    const bool is_s3 = url->starts_with("s3://");
+    for (const auto& [key, value] : j.items()) {
+        if (key == "url")
+            continue;
+        std::string path = join_path("storage", key);
+        if (!is_s3)
+            return fail(at(path, "is only allowed with an s3:// storage.url"));
+        if (key == "bucket_key") {
+            if (!value.is_boolean())
+                return fail(at(path, fmt::format("must be a boolean, not {}", type_name(value))));
+            storage.options[key] = value.get<bool>() ? "true" : "false";
+            continue;
+        }
+        if (!value.is_string() || value.get<std::string>().empty() || has_control_chars(value.get<std::string>()))
+            return fail(at(path, "must be a non-empty string"));
+        storage.options[key] = value.get<std::string>();
+    }
+    std::string scratch;
+    if (auto s = read_choice(j, "storage", "addressing", {"virtual", "path"}, scratch); !s)
+        return s;
+    if (auto s = read_choice(j, "storage", "sse", {"AES256", "aws:kms"}, scratch); !s)
+        return s;
+    if (j.contains("kms_key_id") && storage.options["sse"] != "aws:kms")
+        return fail(at("storage.kms_key_id", "requires \"sse\": \"aws:kms\""));
+    if (j.contains("bucket_key") && storage.options["sse"] != "aws:kms")
+        return fail(at("storage.bucket_key", "requires \"sse\": \"aws:kms\""));
+    if (auto it = j.find("endpoint"); it != j.end()) {
+        auto e = it->get<std::string>();
+        if (!e.starts_with("http://") && !e.starts_with("https://"))
+            return fail(at("storage.endpoint", "must start with http:// or https://"));
+    }
+    if (storage.options.contains("sse") && storage.options["sse"].empty())
+        storage.options.erase("sse");
+    return {};
+}
+
+Status parse_options(const json& j, Options& options, const GetEnv& env) {
+    constexpr std::string_view p = "options";
+    if (auto s = check_object(j, p, "options"); !s)
+        return s;
+    auto cache_dir = opt_string(j, p, "cache_dir");
+    if (!cache_dir)
+        return fail(cache_dir.error());
+    if (*cache_dir) {
+        if ((*cache_dir)->empty() || has_control_chars(**cache_dir))
+            return fail(at("options.cache_dir", "must be a directory path"));
+        options.cache_dir = std::filesystem::absolute(**cache_dir).lexically_normal();
+    }
+    Status checks[] = {
+        read_int(j, p, "timeout_s", 1, 7 * 24 * 3600, options.timeout_s),
+        read_int(j, p, "deadline_s", 0, 30 * 24 * 3600, options.deadline_s),
+        read_int(j, p, "concurrency", 1, 256, options.concurrency),
+        read_int(j, p, "max_per_host", 1, 256, options.max_per_host),
+        read_int(j, p, "retries", 0, 10, options.retries),
+        read_int(j, p, "full_every", 1, 10000, options.full_every),
+        read_number(j, p, "full_size_ratio", 0.0, 100.0, options.full_size_ratio),
+        read_int(j, p, "grace_s", 0, 3600, options.grace_s),
+        read_bool(j, p, "allow_http", options.allow_http),
+        read_bool(j, p, "allow_file", options.allow_file),
+    };
+    for (auto& s : checks)
+        if (!s)
+            return s;
+    if (auto it = j.find("shard"); it != j.end()) {
+        std::string sp = "options.shard";
+        if (auto s = check_object(*it, sp, "shard"); !s)
+            return s;
+        int count = 0, index = -1;
+        if (auto s = read_int(*it, sp, "count", 1, 100000, count); !s)
+            return s;
+        if (count == 0)
+            return fail(at("options.shard.count", "is required"));
+        if (auto s = read_int(*it, sp, "index", 0, 99999, index); !s)
+            return s;
+        if (index < 0) {
+            // Array jobs give each container its index in the environment.
+            for (const char* var : {"AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX"}) {
+                auto v = env(var);
+                if (!v || v->empty())
+                    continue;
+                char* end = nullptr;
+                long parsed = std::strtol(v->c_str(), &end, 10);
+                if (end == nullptr || *end != '\0' || parsed < 0)
+                    return fail(at("options.shard.index", fmt::format("{}=\"{}\" is not an index", var, *v)));
+                index = static_cast<int>(parsed);
+                break;
+            }
+            if (index < 0)
+                return fail(at("options.shard.index",
+                               "is required (or set AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX)"));
+        }
+        if (index >= count)
+            return fail(at("options.shard.index", fmt::format("{} must be below count {}", index, count)));
+        options.shard = Shard{count, index};
+    }
+    return {};
 }
 
 Result<std::string> snapshot_selector(const json& obj, std::string_view path, bool allow_all) {
@@ -342,45 +497,14 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     auto storage_it = root.find("storage");
     if (storage_it == root.end())
         return fail(at("storage", "is required"));
-    if (auto s = check_object(*storage_it, "storage", "storage"); !s)
+    if (auto s = parse_storage(*storage_it, job.storage); !s)
         return fail(s.error());
-    auto storage_url = req_string(*storage_it, "storage", "url");
-    if (!storage_url)
-        return fail(storage_url.error());
-    if (has_control_chars(*storage_url))
-        return fail(at("storage.url", "must not contain control characters"));
-    job.storage.url = *storage_url;
 
     // options
     job.options.cache_dir = default_cache_dir(env);
-    job.options.timeout_s = defaults::k_timeout_s;
-    job.options.allow_http = defaults::k_allow_http;
-    job.options.allow_file = defaults::k_allow_file;
-    if (auto it = root.find("options"); it != root.end()) {
-        if (auto s = check_object(*it, "options", "options"); !s)
+    if (auto it = root.find("options"); it != root.end())
+        if (auto s = parse_options(*it, job.options, env); !s)
             return fail(s.error());
-        auto cache_dir = opt_string(*it, "options", "cache_dir");
-        if (!cache_dir)
-            return fail(cache_dir.error());
-        if (*cache_dir) {
-            if ((*cache_dir)->empty() || has_control_chars(**cache_dir))
-                return fail(at("options.cache_dir", "must be a directory path"));
-            job.options.cache_dir = std::filesystem::absolute(**cache_dir).lexically_normal();
-        }
-        auto timeout = opt_int(*it, "options", "timeout_s", 1, 7 * 24 * 3600);
-        if (!timeout)
-            return fail(timeout.error());
-        if (*timeout)
-            job.options.timeout_s = static_cast<int>(**timeout);
-        auto allow_http = opt_bool(*it, "options", "allow_http");
-        if (!allow_http)
-            return fail(allow_http.error());
-        job.options.allow_http = allow_http->value_or(job.options.allow_http);
-        auto allow_file = opt_bool(*it, "options", "allow_file");
-        if (!allow_file)
-            return fail(allow_file.error());
-        job.options.allow_file = allow_file->value_or(job.options.allow_file);
-    }
 
     TransportPolicy policy{job.options.allow_http, job.options.allow_file};
     switch (job.action) {

@@ -4,6 +4,7 @@
 // same contract for users.
 #pragma once
 
+#include "snapshotter/job/defaults.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/url.hpp"
 
@@ -39,11 +40,25 @@ struct StorageSpec {
     std::map<std::string, std::string> options; // backend settings, validated per scheme
 };
 
+// This process's part of a repository list split across containers.
+struct Shard {
+    int count = 1;
+    int index = 0;
+};
+
 struct Options {
-    std::filesystem::path cache_dir;
-    int timeout_s = 0;
-    bool allow_http = false;
-    bool allow_file = true;
+    std::filesystem::path cache_dir;                     // mirrors live here between runs
+    int timeout_s = defaults::k_timeout_s;               // per repository
+    int deadline_s = defaults::k_deadline_s;             // whole job; 0 means none
+    int concurrency = defaults::k_concurrency;           // repositories in flight
+    int max_per_host = defaults::k_max_per_host;         // repositories in flight per remote host
+    int retries = defaults::k_retries;                   // extra attempts after a transient failure
+    int full_every = defaults::k_full_every;             // a full snapshot when the chain has this many bundles
+    double full_size_ratio = defaults::k_full_size_ratio; // ... or when incrementals exceed this share of the full
+    int grace_s = defaults::k_grace_s;                   // after SIGTERM, time running repositories get
+    bool allow_http = defaults::k_allow_http;
+    bool allow_file = defaults::k_allow_file;
+    std::optional<Shard> shard;
 };
 
 struct RestoreSpec {

@@ -1,7 +1,8 @@
 // The snapshot action: for each repository, list the remote's refs, decide
 // between unchanged / empty / full, and publish in commit order: bundle,
 // then manifest, then the latest pointer.
-#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/create.hpp"
+
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/util/hash.hpp"
@@ -14,15 +15,8 @@
 namespace snapshotter::snapshot {
 namespace {
 
-using nlohmann::json;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
-
-// What one repository's snapshot produced.
-struct RepoOutcome {
-    std::string status; // ok | unchanged | failed
-    json detail;
-};
 
 class Deadline {
   public:
@@ -47,7 +41,7 @@ git::Remote remote_of(const job::Repository& repo, const job::Options& options) 
     return remote;
 }
 
-json bundle_json(const BundleInfo& b) { return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}}; }
+nlohmann::json bundle_json(const BundleInfo& b) { return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}}; }
 
 // Stream `git bundle create` of `refs` from `mirror` into storage under
 // `key`, hashing on the way; the object is committed only when git succeeded.
@@ -78,7 +72,8 @@ Result<BundleInfo> write_bundle(const Context& ctx, const std::filesystem::path&
     return BundleInfo{snapshot_id, key, size, hash.hex_digest(), {}};
 }
 
-// Snapshot one repository; failures come back as values, never throw.
+} // namespace
+
 Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo) {
     const auto& options = ctx.job.options;
     const auto start = SteadyClock::now();
@@ -206,62 +201,13 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         !s)
         return fail(s.error());
 
-    json detail = {{"snapshot_id", manifest.snapshot_id},
+    nlohmann::json detail = {{"snapshot_id", manifest.snapshot_id},
                    {"kind", manifest.kind},
                    {"refs", manifest.refs.size()},
-                   {"bundle", manifest.bundles.empty() ? json(nullptr) : bundle_json(manifest.bundles.back())}};
+                   {"bundle", manifest.bundles.empty() ? nlohmann::json(nullptr) : bundle_json(manifest.bundles.back())}};
     spdlog::info("{}: {} snapshot {} ({} refs)", repo.name, manifest.kind, manifest.snapshot_id, manifest.refs.size());
-    return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail)};
-}
-
-} // namespace
-
-Outcome run_snapshot(const Context& ctx) {
-    // Storage must be usable before any repository is touched.
-    if (auto s = ctx.storage.check(); !s)
-        return {nullptr, s.error(), false};
-
-    json repos = json::array();
-    std::size_t ok = 0, unchanged = 0, failed = 0;
-    std::optional<Error> first_failure;
-    bool mixed_kinds = false;
-    for (const auto& repo : ctx.job.repositories) {
-        const auto start = SteadyClock::now();
-        json entry = {{"name", repo.name}};
-        auto outcome = snapshot_repository(ctx, repo);
-        if (outcome) {
-            entry["status"] = outcome->status;
-            entry.update(outcome->detail);
-            (outcome->status == "unchanged" ? unchanged : ok) += 1;
-        } else {
-            const auto& e = outcome.error();
-            spdlog::error("{}: {}", repo.name, e.message);
-            entry["status"] = "failed";
-            entry["error"] = error_kind_name(e.kind);
-            entry["message"] = redact(e.message);
-            mixed_kinds = mixed_kinds || (first_failure && first_failure->kind != e.kind);
-            if (!first_failure)
-                first_failure = Error{e.kind, fmt::format("{}: {}", repo.name, redact(e.message))};
-            ++failed;
-        }
-        entry["duration_ms"] = elapsed_ms(start);
-        repos.push_back(std::move(entry));
-    }
-    json result = {{"action", "snapshot"},
-                   {"job_id", ctx.job.job_id},
-                   {"dry_run", ctx.dry_run},
-                   {"repositories", std::move(repos)},
-                   {"summary", {{"total", ctx.job.repositories.size()}, {"ok", ok}, {"unchanged", unchanged}, {"failed", failed}}}};
-    Outcome out{std::move(result), std::nullopt, false};
-    if (failed > 0 && failed == ctx.job.repositories.size()) {
-        out.error = failed == 1 ? *first_failure
-                                : Error{mixed_kinds ? ErrorKind::Git : first_failure->kind,
-                                        fmt::format("all {} repositories failed; first: {}", failed,
-                                                    first_failure->message)};
-    } else if (failed > 0) {
-        out.partial = true;
-    }
-    return out;
+    std::uint64_t written = manifest.kind == "full" ? manifest.bundles.back().size : 0;
+    return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail), written};
 }
 
 } // namespace snapshotter::snapshot

@@ -75,6 +75,11 @@ bool init_logging(std::string_view level, LogFormat format) {
 
 bool stderr_is_interactive() { return g_interactive; }
 
+void write_stderr_raw(std::string_view text) {
+    std::lock_guard lock(g_stderr_mutex);
+    write_all(STDERR_FILENO, text);
+}
+
 void write_stderr_line(std::string_view line) {
     std::lock_guard lock(g_stderr_mutex);
     write_all(STDERR_FILENO, std::string(line) + "\n");

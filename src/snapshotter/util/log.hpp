@@ -22,4 +22,7 @@ bool stderr_is_interactive();
 // CloudWatch EMF lines that must be raw JSON).
 void write_stderr_line(std::string_view line);
 
+// Write `text` to stderr as it is, without a newline (progress lines).
+void write_stderr_raw(std::string_view text);
+
 } // namespace snapshotter

@@ -3,6 +3,7 @@
 #include "snapshotter/util/fs.hpp"
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -56,7 +57,12 @@ int reap(pid_t pid) {
     return status;
 }
 
+std::atomic<bool> g_abort{false};
+
 } // namespace
+
+void abort_all_processes() { g_abort.store(true); }
+bool processes_aborted() { return g_abort.load(); }
 
 std::optional<std::filesystem::path> find_in_path(std::string_view name) {
     if (name.find('/') != std::string_view::npos)
@@ -100,6 +106,8 @@ std::string tail_lines(std::string_view text, std::size_t max_lines) {
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
     if (argv.empty())
         return fail(Error::internal("run_process: empty argv"));
+    if (g_abort.load())
+        return fail(Error::interrupted(fmt::format("{} not started: the job is stopping", argv[0])));
     auto program = find_in_path(argv[0]);
     if (!program)
         return fail(Error::internal(fmt::format("{} not found in PATH", argv[0])));
@@ -174,6 +182,11 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 
     while (out_pipe.read >= 0 || err_pipe.read >= 0) {
         auto now = std::chrono::steady_clock::now();
+        if (g_abort.load()) {
+            failure = Error::interrupted(fmt::format("{} stopped: the job is stopping", argv[0]));
+            kill_group();
+            break;
+        }
         if (now >= deadline) {
             failure = Error::timeout(fmt::format("{} did not finish within {} s", argv[0],
                                                  std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
@@ -196,7 +209,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             fds[count++] = {in_pipe.write, POLLOUT, 0};
         }
         auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-        int ready = ::poll(fds.data(), count, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+        int ready = ::poll(fds.data(), count, static_cast<int>(std::min<long long>(wait_ms + 1, 200)));
         if (ready < 0 && errno != EINTR) {
             failure = Error::internal(fmt::format("poll: {}", errno_text(errno)));
             kill_group();

@@ -51,6 +51,14 @@ struct ProcessResult {
 // non-zero exit is not an error here: callers read `exit_code`.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options);
 
+// Kill every child that run_process is running or will start, making those
+// calls fail with Interrupted (used when a job must stop now). Thread-safe
+// and async-signal-safe.
+void abort_all_processes();
+
+// True once abort_all_processes() was called.
+bool processes_aborted();
+
 // The last `max_lines` non-empty lines of `text`, joined by "; ".
 std::string tail_lines(std::string_view text, std::size_t max_lines = 3);
 

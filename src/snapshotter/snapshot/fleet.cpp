@@ -1,0 +1,375 @@
+// The snapshot action over a whole fleet: this shard's repositories, a worker
+// pool with a cap per host, retries of transient failures, a job deadline,
+// graceful stop on SIGTERM, live progress, then the job report and metrics.
+#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/create.hpp"
+#include "snapshotter/snapshot/fleet.hpp"
+#include "snapshotter/util/log.hpp"
+#include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/stop.hpp"
+#include "snapshotter/util/time.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <fmt/format.h>
+#include <mutex>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+namespace snapshotter::snapshot {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+// At most `cap` repositories of one host in flight.
+class HostLimiter {
+  public:
+    explicit HostLimiter(int cap) : m_cap(cap) {}
+    void acquire(const std::string& host) {
+        std::unique_lock lock(m_mutex);
+        m_cv.wait(lock, [&] { return m_in_flight[host] < m_cap; });
+        ++m_in_flight[host];
+    }
+    void release(const std::string& host) {
+        {
+            std::lock_guard lock(m_mutex);
+            --m_in_flight[host];
+        }
+        m_cv.notify_all();
+    }
+
+  private:
+    int m_cap;
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::map<std::string, int> m_in_flight;
+};
+
+// Counters shared by the workers, the watchdog and the progress line.
+struct FleetState {
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> done{0};
+    std::atomic<std::size_t> in_flight{0};
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<bool> no_new_work{false};
+    std::atomic<bool> finished{false};
+    std::string stop_reason; // written once before no_new_work is set
+    std::mutex stop_mutex;
+
+    void stop(const std::string& reason) {
+        std::lock_guard lock(stop_mutex);
+        if (!no_new_work.load()) {
+            stop_reason = reason;
+            no_new_work.store(true);
+        }
+    }
+};
+
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int unit = 0;
+    while (bytes >= 1024 && unit < 4) {
+        bytes /= 1024;
+        ++unit;
+    }
+    return fmt::format("{:.1f} {}", bytes, units[unit]);
+}
+
+// One live line on a terminal: done/total, in flight, bytes, rate, ETA.
+void draw_progress(const FleetState& state, std::size_t total, SteadyClock::time_point start, bool last) {
+    double secs = std::max(0.001, std::chrono::duration<double>(SteadyClock::now() - start).count());
+    std::size_t done = state.done.load();
+    double rate = static_cast<double>(state.bytes.load()) / secs;
+    std::string eta = "?";
+    if (done > 0 && done < total)
+        eta = fmt::format("{:.0f}s", secs / static_cast<double>(done) * static_cast<double>(total - done));
+    else if (done == total)
+        eta = "0s";
+    std::string line = fmt::format("\r{}/{} repositories, {} in flight, {}, {}/s, ETA {}\x1b[K", done, total,
+                                   state.in_flight.load(), human_bytes(static_cast<double>(state.bytes.load())),
+                                   human_bytes(rate), eta);
+    if (last)
+        line += "\n";
+    write_stderr_raw(line);
+}
+
+// Sleep `duration` unless the job is told to stop first.
+void interruptible_sleep(std::chrono::milliseconds duration, const FleetState& state) {
+    auto end = SteadyClock::now() + duration;
+    while (SteadyClock::now() < end && !state.no_new_work.load() && !stop_requested())
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+}
+
+// Snapshot one repository with retries of transient failures.
+json run_one(const Context& ctx, const job::Repository& repo, FleetState& state, RepoOutcome& outcome_out,
+             std::optional<Error>& error_out) {
+    const auto start = SteadyClock::now();
+    json entry = {{"name", repo.name}};
+    int attempts = 0;
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (;;) {
+        ++attempts;
+        auto outcome = snapshot_repository(ctx, repo);
+        if (outcome) {
+            entry["status"] = outcome->status;
+            entry.update(outcome->detail);
+            outcome_out = *outcome;
+            break;
+        }
+        const auto& e = outcome.error();
+        bool transient = e.kind == ErrorKind::Git && git::is_transient_failure(e.message);
+        if (transient && attempts <= ctx.job.options.retries && !state.no_new_work.load() && !stop_requested()) {
+            // Exponential backoff with full jitter, as the AWS SDKs do.
+            auto cap = std::min<long long>(30'000, 500LL << std::min(attempts, 10));
+            std::uniform_int_distribution<long long> jitter(0, cap);
+            auto wait = std::chrono::milliseconds{jitter(rng)};
+            spdlog::warn("{}: transient failure (attempt {} of {}), retrying in {} ms: {}", repo.name, attempts,
+                         ctx.job.options.retries + 1, wait.count(), e.message);
+            interruptible_sleep(wait, state);
+            continue;
+        }
+        spdlog::error("{}: {}", repo.name, e.message);
+        entry["status"] = "failed";
+        entry["error"] = error_kind_name(e.kind);
+        entry["message"] = redact(e.message);
+        entry["transient"] = transient;
+        error_out = Error{e.kind, redact(e.message)};
+        break;
+    }
+    entry["attempts"] = attempts;
+    entry["duration_ms"] = elapsed_ms(start);
+    return entry;
+}
+
+// The repository's snapshot already committed by this job, if any.
+std::optional<std::string> committed_by_this_job(const Context& ctx, const job::Repository& repo) {
+    auto latest = read_latest_manifest(ctx.storage, repo.name);
+    if (latest && *latest && (*latest)->job_id == ctx.job.job_id)
+        return (*latest)->snapshot_id;
+    return std::nullopt;
+}
+
+void emit_metrics(const Context& ctx, const json& summary, long long duration_ms) {
+    json metrics = json::array();
+    auto add = [&](const char* name, const char* unit) { metrics.push_back({{"Name", name}, {"Unit", unit}}); };
+    add("RepositoriesOk", "Count");
+    add("RepositoriesUnchanged", "Count");
+    add("RepositoriesFailed", "Count");
+    add("RepositoriesSkipped", "Count");
+    add("RefsRewritten", "Count");
+    add("RefsDeleted", "Count");
+    add("BytesWritten", "Bytes");
+    add("DurationSeconds", "Seconds");
+    json emf = {{"_aws",
+                 {{"Timestamp", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    Clock::now().time_since_epoch())
+                                    .count()},
+                  {"CloudWatchMetrics",
+                   {{{"Namespace", "snapshotter"}, {"Dimensions", {json::array({"Action"})}}, {"Metrics", metrics}}}}}},
+                {"Action", "snapshot"},
+                {"job_id", ctx.job.job_id},
+                {"RepositoriesOk", summary.at("ok")},
+                {"RepositoriesUnchanged", summary.at("unchanged")},
+                {"RepositoriesFailed", summary.at("failed")},
+                {"RepositoriesSkipped", summary.at("skipped")},
+                {"RefsRewritten", summary.at("refs_rewritten")},
+                {"RefsDeleted", summary.at("refs_deleted")},
+                {"BytesWritten", summary.at("bytes")},
+                {"DurationSeconds", static_cast<double>(duration_ms) / 1000.0}};
+    write_stderr_line(emf.dump());
+}
+
+} // namespace
+
+std::uint64_t stable_hash(std::string_view name) {
+    std::uint64_t h = 1469598103934665603ULL; // FNV-1a 64
+    for (unsigned char c : name) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+int shard_of(std::string_view name, int count) {
+    // Jump consistent hash (Lamping & Veach): changing the shard count moves
+    // only the share of repositories that must move.
+    std::uint64_t key = stable_hash(name);
+    long long b = -1, j = 0;
+    while (j < count) {
+        b = j;
+        key = key * 2862933555777941757ULL + 1;
+        j = static_cast<long long>(static_cast<double>(b + 1) *
+                                   (static_cast<double>(1LL << 31) / static_cast<double>((key >> 33) + 1)));
+    }
+    return static_cast<int>(b);
+}
+
+std::string report_key(const std::string& job_id, const std::optional<job::Shard>& shard) {
+    if (shard)
+        return fmt::format("jobs/{}/shard-{:05}-of-{:05}.json", job_id, shard->index, shard->count);
+    return fmt::format("jobs/{}.json", job_id);
+}
+
+Outcome run_snapshot(const Context& ctx) {
+    const auto& options = ctx.job.options;
+    const auto start = SteadyClock::now();
+    const std::string started_at = format_rfc3339(Clock::now());
+
+    // 1. Storage must be usable before any repository is touched.
+    if (auto s = ctx.storage.check(); !s)
+        return {nullptr, s.error(), false};
+
+    // 2. This shard's repositories, in payload order.
+    std::vector<const job::Repository*> repos;
+    for (const auto& r : ctx.job.repositories)
+        if (!options.shard || shard_of(r.name, options.shard->count) == options.shard->index)
+            repos.push_back(&r);
+    const std::size_t total = repos.size();
+    std::vector<json> entries(total);
+    std::vector<RepoOutcome> outcomes(total);
+    std::vector<std::optional<Error>> errors(total);
+
+    // 3. Workers take repositories in order; a per-host cap keeps one server
+    //    from being flooded; a watchdog enforces the deadline and SIGTERM grace.
+    FleetState state;
+    HostLimiter hosts(options.max_per_host);
+    auto worker = [&] {
+        for (;;) {
+            if (state.no_new_work.load() || stop_requested())
+                return;
+            std::size_t i = state.next.fetch_add(1);
+            if (i >= total)
+                return;
+            const auto& repo = *repos[i];
+            if (!ctx.dry_run) {
+                if (auto id = committed_by_this_job(ctx, repo)) {
+                    entries[i] = {{"name", repo.name}, {"status", "skipped"}, {"reason", "already snapshotted by this job"},
+                                  {"snapshot_id", *id}};
+                    state.done.fetch_add(1);
+                    continue;
+                }
+            }
+            auto host = host_key(repo.parsed);
+            hosts.acquire(host);
+            state.in_flight.fetch_add(1);
+            entries[i] = run_one(ctx, repo, state, outcomes[i], errors[i]);
+            state.bytes.fetch_add(outcomes[i].bytes);
+            state.in_flight.fetch_sub(1);
+            hosts.release(host);
+            state.done.fetch_add(1);
+        }
+    };
+    std::thread watchdog([&] {
+        std::optional<SteadyClock::time_point> stop_seen;
+        auto last_draw = SteadyClock::now();
+        while (!state.finished.load()) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{100});
+            auto now = SteadyClock::now();
+            if (options.deadline_s > 0 && now - start > std::chrono::seconds{options.deadline_s} &&
+                !processes_aborted()) {
+                spdlog::error("job deadline of {} s reached; stopping", options.deadline_s);
+                state.stop("the job deadline was reached");
+                abort_all_processes();
+            }
+            if (stop_requested() && !stop_seen) {
+                stop_seen = now;
+                state.stop("the job was interrupted");
+                spdlog::warn("stop requested: no new repositories; running ones get {} s", options.grace_s);
+            }
+            if (stop_seen && now - *stop_seen > std::chrono::seconds{options.grace_s} && !processes_aborted()) {
+                spdlog::warn("grace period over; aborting running repositories");
+                abort_all_processes();
+            }
+            if (stderr_is_interactive() && now - last_draw > std::chrono::milliseconds{500}) {
+                draw_progress(state, total, start, false);
+                last_draw = now;
+            }
+        }
+        if (stderr_is_interactive() && total > 0)
+            draw_progress(state, total, start, true);
+    });
+    std::vector<std::thread> workers;
+    int threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(options.concurrency), total));
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back(worker);
+    for (auto& w : workers)
+        w.join();
+    state.finished.store(true);
+    watchdog.join();
+
+    // 4. Tally; repositories never started are "skipped" with the reason.
+    std::size_t ok = 0, unchanged = 0, failed = 0, skipped = 0;
+    int rewritten = 0, deleted = 0;
+    std::uint64_t bytes = 0;
+    std::optional<Error> first_failure;
+    bool mixed_kinds = false;
+    json list = json::array();
+    for (std::size_t i = 0; i < total; ++i) {
+        auto& entry = entries[i];
+        if (entry.is_null())
+            entry = {{"name", repos[i]->name}, {"status", "skipped"}, {"reason", state.stop_reason}};
+        auto status = entry.at("status").get<std::string>();
+        if (status == "ok")
+            ++ok;
+        else if (status == "unchanged")
+            ++unchanged;
+        else if (status == "skipped")
+            ++skipped;
+        else {
+            ++failed;
+            const Error& e = *errors[i];
+            mixed_kinds = mixed_kinds || (first_failure && first_failure->kind != e.kind);
+            if (!first_failure)
+                first_failure = Error{e.kind, fmt::format("{}: {}", repos[i]->name, e.message)};
+        }
+        rewritten += outcomes[i].refs_rewritten;
+        deleted += outcomes[i].refs_deleted;
+        bytes += outcomes[i].bytes;
+        list.push_back(std::move(entry));
+    }
+    const bool interrupted = state.no_new_work.load();
+    json summary = {{"total", total},    {"ok", ok},         {"unchanged", unchanged},   {"failed", failed},
+                    {"skipped", skipped}, {"bytes", bytes},   {"refs_rewritten", rewritten}, {"refs_deleted", deleted},
+                    {"duration_ms", elapsed_ms(start)}};
+    json result = {{"action", "snapshot"},
+                   {"job_id", ctx.job.job_id},
+                   {"dry_run", ctx.dry_run},
+                   {"repositories", std::move(list)},
+                   {"summary", summary}};
+    if (options.shard)
+        result["shard"] = {{"count", options.shard->count}, {"index", options.shard->index},
+                           {"of_total", ctx.job.repositories.size()}};
+
+    // 5. The job report in storage, then metrics on stderr.
+    if (!ctx.dry_run) {
+        json report = result;
+        report["started_at"] = started_at;
+        report["finished_at"] = format_rfc3339(Clock::now());
+        report["interrupted"] = interrupted;
+        auto key = report_key(ctx.job.job_id, options.shard);
+        if (auto s = ctx.storage.put(key, report.dump(2) + "\n", Overwrite::yes); !s)
+            spdlog::error("cannot write the job report {}: {}", key, s.error().message);
+        else
+            result["report"] = key;
+        emit_metrics(ctx, summary, elapsed_ms(start));
+    }
+
+    Outcome out{std::move(result), std::nullopt, false};
+    if (interrupted) {
+        out.error = Error::interrupted(fmt::format("{}: {} of {} repositories were not snapshotted", state.stop_reason,
+                                                   skipped + failed, total));
+    } else if (failed > 0 && ok + unchanged + skipped == 0) {
+        out.error = failed == 1 ? *first_failure
+                                : Error{mixed_kinds ? ErrorKind::Git : first_failure->kind,
+                                        fmt::format("all {} repositories failed; first: {}", failed,
+                                                    first_failure->message)};
+    } else if (failed > 0) {
+        out.partial = true;
+    }
+    return out;
+}
+
+} // namespace snapshotter::snapshot
