@@ -656,6 +656,12 @@ def snapshotter_env(home: Path | None = None, tmpdir: Path | None = None,
     return env
 
 
+def core_summary(result: dict) -> dict:
+    """The repository counts of a snapshot result's summary (bytes, timings and ledger counts are checked elsewhere)."""
+    summary = result.get("summary") or {}
+    return {k: summary.get(k) for k in ("total", "ok", "unchanged", "failed")}
+
+
 def run_snapshotter(payload: dict | str | bytes | None, args: Iterable[str] = (), env: dict[str, str] | None = None,
                     job_file: Path | str | None = None, timeout_s: float = DEFAULT_RUN_TIMEOUT_S,
                     check_output: bool = True) -> Run:
@@ -755,7 +761,13 @@ class Workspace:
 
     # -- payloads ---------------------------------------------------------
     def snapshot_payload(self, repositories: list[dict], options: dict | None = None,
-                         job_id: str = "itest") -> dict:
+                         job_id: str | None = None) -> dict:
+        # A rerun with the same job_id skips repositories that job already
+        # committed, so every run gets its own id unless a test names one.
+        if job_id is None:
+            self.job_counter = getattr(self, "job_counter", 0) + 1
+            job_id = f"itest-{self.job_counter}"
+        self.last_job_id = job_id
         opts = {"cache_dir": str(self.cache_dir)}
         opts.update(options or {})
         return {"version": 1, "action": "snapshot", "job_id": job_id, "storage": self.storage(),
@@ -783,7 +795,7 @@ class Workspace:
         return run_snapshotter(payload, args=args, env=self.env(env_extra), **kw)
 
     def snapshot(self, repositories: list[dict], options: dict | None = None, args: Iterable[str] = (),
-                 env_extra: dict[str, str] | None = None, job_id: str = "itest") -> Run:
+                 env_extra: dict[str, str] | None = None, job_id: str | None = None) -> Run:
         return self.run(self.snapshot_payload(repositories, options, job_id), args=args, env_extra=env_extra)
 
     def restore(self, repository: str, target: Path | str, snapshot: str = "latest") -> Run:

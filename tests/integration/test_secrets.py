@@ -57,7 +57,7 @@ class Secrets(harness.Assertions, unittest.TestCase):
         self.assertEqual(len(repos), 1, run.describe())
         self.assertEqual((repos[0].get("name"), repos[0].get("status"), repos[0].get("error")),
                          ("org/secret", "failed", "GitError"), run.describe())
-        self.assertEqual(out["result"].get("summary"), {"total": 1, "ok": 0, "unchanged": 0, "failed": 1})
+        self.assertEqual(harness.core_summary(out["result"]), {"total": 1, "ok": 0, "unchanged": 0, "failed": 1})
         self.assertNoLeak(ws, run, WRONG_TOKEN)
         self.assertStderrJsonLines(run)
         # Nothing committed for the failed repository.

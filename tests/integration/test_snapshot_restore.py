@@ -72,14 +72,14 @@ class _Base(harness.Assertions):
         name = f"org/{up.bare.name[:-4]}"
         served = str(up.bare.relative_to(SERVE_ROOT))
         if self.transport == "git":
-            return {"url": DAEMON.url_for(served), "name": name}, {}, {}
+            return {"url": DAEMON.url_for(served), "name": name}, {"full_every": 1}, {}
         if self.transport == "http":
             return ({"url": HTTP.url_for(served), "name": name, "credentials": {"token_env": TOKEN_ENV}},
-                    {"allow_http": True}, {TOKEN_ENV: HTTP_TOKEN})
+                    {"allow_http": True, "full_every": 1}, {TOKEN_ENV: HTTP_TOKEN})
         if self.transport == "path":
-            return {"url": str(up.bare), "name": name}, {}, {}
+            return {"url": str(up.bare), "name": name}, {"full_every": 1}, {}
         if self.transport == "file":
-            return {"url": f"file://{up.bare}", "name": name}, {}, {}
+            return {"url": f"file://{up.bare}", "name": name}, {"full_every": 1}, {}
         raise AssertionError(self.transport)
 
     def snapshot(self, up: Upstream) -> tuple[dict, dict]:
@@ -89,7 +89,7 @@ class _Base(harness.Assertions):
         result = self.assertRunOk(run, f"snapshot of {repo['url']}")
         self.assertEqual(result.get("action"), "snapshot", run.describe())
         self.assertIs(result.get("dry_run"), False, run.describe())
-        self.assertEqual(result.get("job_id"), "itest", run.describe())
+        self.assertEqual(result.get("job_id"), self.ws.last_job_id, run.describe())
         repos = result.get("repositories")
         self.assertIsInstance(repos, list, run.describe())
         self.assertEqual(len(repos), 1, run.describe())
@@ -109,7 +109,7 @@ class _Base(harness.Assertions):
         self.assertRegex(sid, harness.SNAPSHOT_ID_RE)
         self.assertEqual((r.get("status"), r.get("kind"), r.get("refs")),
                          ("ok", self.first_kind, len(up.ref_map())), r)
-        self.assertEqual(result.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.core_summary(result), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
 
         manifest_path = self.ws.path_of(harness.manifest_key(name, sid))
         self.assertTrue(manifest_path.is_file(), f"no manifest at {manifest_path}")
@@ -119,7 +119,7 @@ class _Base(harness.Assertions):
             "snapshot_id": sid,
             "repository": name,
             "source_url": url,
-            "job_id": "itest",
+            "job_id": m.get("job_id") if str(m.get("job_id", "")).startswith("itest-") else "itest-N",
             "engine": "cli",
             "git_version": harness.git_version(),
             "object_format": up.object_format(),
@@ -151,7 +151,7 @@ class _Base(harness.Assertions):
 
     def check_restore(self, up: Upstream, name: str, sid: str, snapshot: str = "latest", msg: str = ""):
         target, result = self.restore(name, snapshot)
-        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid,
+        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid, "preserved": 0,
                                   "target": str(target), "refs": len(up.ref_map()), "head": up.head()},
                          f"{msg}: restore result")
         self.assertRepoEquals(target, up, msg)
@@ -175,7 +175,7 @@ class _Base(harness.Assertions):
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")),
                          ("unchanged", "unchanged", len(up.ref_map())), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
+        self.assertEqual(harness.core_summary(result2), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
         sid1, sid2 = r1["snapshot_id"], r2.get("snapshot_id")
         self.assertIsInstance(sid2, str, r2)
         self.assertRegex(sid2, harness.SNAPSHOT_ID_RE)
@@ -228,7 +228,7 @@ class _UpstreamChange:
 
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")), ("ok", "full", len(new_map)), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.core_summary(result2), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
         sid2 = r2["snapshot_id"]
         self.assertNotEqual(sid2, r1["snapshot_id"])
         target = self.check_restore(up, name, sid2, msg="restore after the upstream change")
