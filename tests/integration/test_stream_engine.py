@@ -416,6 +416,45 @@ $HTTP["url"] =~ "^/auth/" {{
         self.check_refs_match_upstream(inc, "rewrite")
         self.assert_restores("rewrite", [full, inc])
 
+    def test_ssh_transport_through_a_stand_in_ssh(self):
+        # No sshd here: a stand-in `ssh` records its argv and environment and
+        # runs the remote command with sh, as the remote login shell would.
+        fakebin = os.path.join(self.tmp, "fakebin")
+        os.makedirs(fakebin, exist_ok=True)
+        log = os.path.join(self.tmp, "ssh-argv.json")
+        with open(os.path.join(fakebin, "ssh"), "w") as f:
+            f.write("#!/usr/bin/env python3\n"
+                    "import json, os, sys\n"
+                    "json.dump({'argv': sys.argv[1:], 'git_protocol': os.environ.get('GIT_PROTOCOL')},"
+                    " open(%r, 'w'))\n"
+                    "os.execvp('sh', ['sh', '-c', sys.argv[-1]])\n" % log)
+        os.chmod(os.path.join(fakebin, "ssh"), 0o755)
+        self.make_repo("it's")
+        path = os.path.join(self.serve, "it's.git")
+        env = {"PATH": fakebin + os.pathsep + self.env["PATH"]}
+        result = self.probe("ssh://git@example.invalid:2222" + path, "ssh/full.bundle", env=env)
+        with open(log) as f:
+            seen = json.load(f)
+        self.assertEqual(seen["git_protocol"], "version=2")
+        argv = seen["argv"]
+        self.assertIn("SendEnv=GIT_PROTOCOL", argv)
+        self.assertEqual(argv[argv.index("-p") + 1], "2222")
+        self.assertEqual(argv[-3:], ["--", "git@example.invalid", "git-upload-pack '%s'" % path.replace("'", "'\\''")])
+        self.assert_restores("it's", [result])
+        scp = self.probe("git@example.invalid:" + path, "ssh/scp.bundle", env=env)
+        self.assertEqual(scp["sha256"], result["sha256"])
+
+    def test_empty_repository_reports_unborn_head_and_writes_nothing(self):
+        for fmt in ("sha1", "sha256"):
+            bare = os.path.join(self.serve, "empty-%s.git" % fmt)
+            self.git("init", "-q", "--bare", "--object-format=" + fmt, bare)
+            result = self.probe("git://127.0.0.1:%d/empty-%s.git" % (self.git_port, fmt), "empty/%s.bundle" % fmt)
+            self.assertFalse(result["pack_written"])
+            self.assertEqual(result["refs"], {})
+            self.assertEqual(result["head"], "refs/heads/main")
+            self.assertEqual(result["object_format"], fmt)
+            self.assertFalse(os.path.exists(result["_path"]))
+
     def test_incremental_over_smart_http(self):
         if self.http_port is None:
             self.skipTest("lighttpd or git-http-backend is not installed")
