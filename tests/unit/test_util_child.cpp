@@ -80,3 +80,16 @@ TEST(Child, MissingProgramFails) {
     auto child = Child::spawn({"no-such-program-snapshotter"}, {.env = path_env()});
     EXPECT_FALSE(child);
 }
+
+TEST(Child, WritingToAChildThatExitedIsAnErrorNotSigpipe) {
+    auto child = Child::spawn({"true"}, {.env = path_env()});
+    ASSERT_TRUE(child);
+    EXPECT_EQ(read_all(*child), ""); // EOF: the child is gone
+    std::string data(1 << 20, 'x');
+    auto s = child->write(std::as_bytes(std::span(data.data(), data.size())));
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().kind, ErrorKind::Git);
+    auto exit = child->wait();
+    ASSERT_TRUE(exit);
+    EXPECT_TRUE(exit->ok());
+}

@@ -146,6 +146,7 @@ class HttpConnection final : public Connection {
         }
         if (post_body != nullptr) {
             curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTREDIR, static_cast<long>(CURL_REDIR_POST_ALL)); // stay a POST
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
         }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,29 @@ void close_fd(int& fd) {
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// write(2) to a pipe whose reader is gone, without SIGPIPE killing us: the
+// signal is blocked for this thread during the call and a pending one is
+// consumed on EPIPE. Nothing process-wide changes.
+ssize_t write_no_sigpipe(int fd, const void* data, std::size_t size) {
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    bool already_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    ssize_t n = ::write(fd, data, size);
+    int saved = errno;
+    if (n < 0 && saved == EPIPE && !already_pending) {
+        timespec zero{};
+        while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+    errno = saved;
+    return n;
+}
 
 } // namespace
 
@@ -191,7 +215,7 @@ Status Child::write(std::span<const std::byte> data) {
         auto ready = wait_ready(m_stdin, POLLOUT);
         if (!ready)
             return fail(ready.error());
-        ssize_t n = ::write(m_stdin, data.data() + offset, data.size() - offset);
+        ssize_t n = write_no_sigpipe(m_stdin, data.data() + offset, data.size() - offset);
         if (n > 0) {
             offset += static_cast<std::size_t>(n);
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
