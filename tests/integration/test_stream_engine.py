@@ -304,6 +304,18 @@ $HTTP["url"] =~ "^/auth/" {{
         self.assertEqual(result["error"], "GitError")
         self.assertFalse(os.path.exists(result["_path"]))
 
+    def test_silent_server_times_out(self):
+        # A server that accepts the connection and never answers.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            start = time.monotonic()
+            result = self.probe("git://127.0.0.1:%d/silent.git" % port, "silent/full.bundle",
+                                extra=["--timeout-ms", "500"], expect_ok=False)
+            self.assertEqual(result["error"], "Timeout")
+            self.assertLess(time.monotonic() - start, 10)
+
     def test_probe_reports_v2(self):
         self.make_repo("probe")
         for url in ("git://127.0.0.1:%d/probe.git" % self.git_port, os.path.join(self.serve, "probe.git")):

@@ -4,7 +4,7 @@
 // grows an engine option.
 //
 //   stream_probe --url URL --out DIR --key KEY [--pattern P]... [--previous REFS.json]
-//                [--username U] [--password-env VAR] [--allow-http] [--progress]
+//                [--username U] [--password-env VAR] [--allow-http] [--progress] [--timeout-ms N]
 //   stream_probe --url URL --probe      (does the server speak protocol v2?)
 //   stream_probe --url URL --list       (ls-refs only)
 #include "snapshotter/git/stream.hpp"
@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
             request.transport.password = secret != nullptr ? secret : "";
         } else if (arg == "--allow-http")
             request.transport.policy.allow_http = true;
+        else if (arg == "--timeout-ms")
+            request.transport.timeout = std::chrono::milliseconds{std::stoll(value())};
         else if (arg == "--progress")
             progress = true;
         else if (arg == "--probe")

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <random>
 
 using namespace snapshotter;
 using namespace snapshotter::git;
@@ -242,4 +243,29 @@ TEST(IncrementalPlan, WantsOnlyNewTipsAndUsesPeeledPrerequisites) {
     auto refs_only = plan_incremental(previous, deleted);
     EXPECT_FALSE(refs_only.unchanged);
     EXPECT_TRUE(refs_only.wants.empty());
+}
+
+TEST(ProtocolClient, RandomFetchResponsesNeverCrash) {
+    std::mt19937 rng(1234);
+    const std::vector<std::string> pieces{pkt("packfile"), pkt("acknowledgments"), pkt("NAK"), pkt("ready"),
+                                          pkt("shallow-info"), pkt("wanted-refs"), pkt("packfile-uris"),
+                                          pkt("ERR boom"), band(1, "PACK"), band(2, "progress"),
+                                          band(3, "fatal"), band(9, "x"), "0001", "0002", "0003", "zzzz",
+                                          "ffff", std::string("0005\x01", 5), std::string("0004")};
+    BandSink sink = [](std::string_view) -> Status { return {}; };
+    for (int round = 0; round < 500; ++round) {
+        std::string response;
+        auto count = rng() % 8;
+        for (unsigned i = 0; i < count; ++i)
+            response += pieces[rng() % pieces.size()];
+        if (rng() % 2)
+            response += "0000";
+        std::vector<std::string> requests;
+        auto client = fake_client(v2_advertisement(), {response}, &requests);
+        ASSERT_TRUE(client);
+        auto fetched = client->fetch({.wants = {k_a}}, sink, sink);
+        if (!fetched) {
+            EXPECT_FALSE(fetched.error().message.empty());
+        }
+    }
 }
