@@ -405,6 +405,23 @@ $HTTP["url"] =~ "^/auth/" {{
         self.assertFalse(os.path.exists(inc3["_path"]))
         self.assert_restores("incr", [full, inc1, inc2, inc3])
 
+    def test_incremental_with_tags_on_trees_and_blobs(self):
+        # git requires bundle prerequisites to be commits; tags may point at anything.
+        work = self.make_repo("oddtags")
+        self.git("tag", "tree-tag", "HEAD^{tree}", cwd=work)
+        blob = self.git("rev-parse", "HEAD:f0.txt", cwd=work).strip()
+        self.git("tag", "-a", "blob-tag", "-m", "a key", blob, cwd=work)
+        self.publish(work, "oddtags")
+        url = "git://127.0.0.1:%d/oddtags.git" % self.git_port
+        full = self.probe(url, "oddtags/0.bundle")
+        self.commit(work, "next.txt")
+        self.git("tag", "next-tree", "HEAD^{tree}", cwd=work)
+        self.publish(work, "oddtags")
+        inc = self.probe(url, "oddtags/1.bundle", previous=full["refs"])
+        self.assertTrue(inc["pack_written"])
+        self.assertNotIn(full["refs"]["refs/tags/tree-tag"]["oid"], inc["prerequisites"])
+        self.assert_restores("oddtags", [full, inc])
+
     def test_incremental_after_rewrite_from_root_and_server_gc(self):
         work = self.make_repo("rewrite")
         url = "git://127.0.0.1:%d/rewrite.git" % self.git_port

@@ -225,14 +225,17 @@ TEST(RefPrefixes, CollapsesCoveredPrefixes) {
 }
 
 TEST(IncrementalPlan, WantsOnlyNewTipsAndUsesPeeledPrerequisites) {
-    RefMap previous{{"refs/heads/main", {k_a, ""}}, {"refs/tags/v1", {k_b, k_a}}, {"refs/heads/old", {k_c, ""}}};
+    const std::string k_e(40, 'e'), k_f(40, 'f');
+    RefMap previous{{"refs/heads/main", {k_a, ""}}, {"refs/tags/v1", {k_b, k_a}}, {"refs/heads/old", {k_c, ""}},
+                    {"refs/tags/on-a-tree", {k_e, ""}}, {"refs/tags/annotated-tree", {k_f, k_e}}};
     RefMap current{{"refs/heads/main", {k_d, ""}},          // moved: want
                    {"refs/tags/v1", {k_b, k_a}},            // unchanged
                    {"refs/heads/new-on-old", {k_a, ""}}};   // new ref on a known commit: no want
     auto plan = plan_incremental(previous, current);
     EXPECT_FALSE(plan.unchanged);
     EXPECT_EQ(plan.wants, std::vector<std::string>{k_d});
-    EXPECT_EQ(plan.haves, (std::vector<std::string>{k_a, k_b, k_c}));
+    EXPECT_EQ(plan.haves, (std::vector<std::string>{k_a, k_b, k_c, k_e, k_f}));
+    // Tags may point at trees or blobs, which git refuses as prerequisites.
     EXPECT_EQ(plan.prerequisites, (std::vector<std::string>{k_a, k_c}));
 
     auto same = plan_incremental(previous, previous);

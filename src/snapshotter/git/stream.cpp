@@ -54,6 +54,14 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
     return {};
 }
 
+// Whether `refname` can be trusted to peel to a commit. Git requires bundle
+// prerequisites to be commits, and ls-refs does not say object types: a tag
+// may point at a tree or a blob (git.git, linux do this), a replace ref at
+// anything. Branches, notes, pull and remote refs always hold commits.
+bool points_at_commit(std::string_view refname) {
+    return !refname.starts_with("refs/tags/") && !refname.starts_with("refs/replace/");
+}
+
 std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs) {
     std::vector<std::pair<std::string, std::string>> out;
     out.reserve(refs.size());
@@ -72,7 +80,8 @@ IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current) 
         known.insert(target.oid);
         if (!target.peeled.empty())
             known.insert(target.peeled);
-        prerequisites.insert(target.peeled.empty() ? target.oid : target.peeled);
+        if (points_at_commit(name))
+            prerequisites.insert(target.peeled.empty() ? target.oid : target.peeled);
     }
     for (const auto& [name, target] : current)
         if (!known.contains(target.oid))

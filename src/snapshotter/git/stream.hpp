@@ -45,7 +45,8 @@ struct StreamResult {
 struct IncrementalPlan {
     std::vector<std::string> wants;         // oids of `current` absent from `previous` (oid or peeled), sorted
     std::vector<std::string> haves;         // every oid and peeled oid of `previous`, sorted
-    std::vector<std::string> prerequisites; // the peeled tips of `previous` (commits), sorted
+    std::vector<std::string> prerequisites; // peeled tips of `previous` that must be commits (refs outside
+                                            // refs/tags/ and refs/replace/), sorted; tags are haves only
     bool unchanged = false;                 // `current` equals `previous`
 };
 
@@ -64,7 +65,9 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
-// pack), lists their peeled commits as prerequisites and every selected ref
+// pack), lists the peeled tips known to be commits as prerequisites (git
+// requires commits there; a base outside them is still in a repository that
+// replayed the chain, only not pre-checked) and every selected ref
 // in the header. Refs-only changes and an unchanged repository write nothing
 // (pack_written false). Never commits or aborts `out`.
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
