@@ -484,6 +484,29 @@ $HTTP["url"] =~ "^/auth/" {{
             self.assertEqual(result["object_format"], fmt)
             self.assertFalse(os.path.exists(result["_path"]))
 
+    def test_memory_stays_bounded_on_a_larger_pack(self):
+        # ~12 MB of incompressible blobs over 3,000 commits, built with fast-import.
+        import random
+        bare = os.path.join(self.serve, "large.git")
+        self.git("init", "-q", "--bare", bare)
+        rng = random.Random(5)
+        chunks = []
+        for i in range(1, 3001):
+            data = rng.randbytes(4096).hex().encode()[:4096] + b"\n"
+            msg = b"commit %d\n" % i
+            chunks.append(b"commit refs/heads/main\nmark :%d\ncommitter T <t@e> %d +0000\ndata %d\n%s"
+                          % (i, 1600000000 + i, len(msg), msg))
+            if i > 1:
+                chunks.append(b"from :%d\n" % (i - 1))
+            chunks.append(b"M 644 inline f%d.txt\ndata %d\n%s\n" % (i % 100, len(data), data))
+        subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, env=self.env, input=b"".join(chunks), check=True)
+        result = self.probe("git://127.0.0.1:%d/large.git" % self.git_port, "large/full.bundle")
+        self.assertGreater(result["pack_size"], 6 * 1024 * 1024)
+        self.assertEqual(result["object_count"], 3 * 3000)
+        # Memory does not grow with the pack (the whole run, process included).
+        self.assertLess(result["peak_rss_kib"], 64 * 1024)
+        self.assert_restores("large", [result])
+
     def test_incremental_over_smart_http(self):
         if self.http_port is None:
             self.skipTest("lighttpd or git-http-backend is not installed")
