@@ -120,6 +120,8 @@ class HttpConnection final : public Connection {
         if (post_body != nullptr) {
             raw_headers = curl_slist_append(raw_headers, "Content-Type: application/x-git-upload-pack-request");
             raw_headers = curl_slist_append(raw_headers, "Accept: application/x-git-upload-pack-result");
+            // No "Expect: 100-continue": it costs a round trip on large want/have lists.
+            raw_headers = curl_slist_append(raw_headers, "Expect:");
         }
         CurlHeaders headers(raw_headers);
 
