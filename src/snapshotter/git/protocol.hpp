@@ -55,7 +55,7 @@ class AdvertisementParser {
 struct LsRefsResult {
     RefMap refs;                       // refs/... names only, peeled where annotated
     std::optional<std::string> head;   // the ref HEAD points at, when a symref
-    std::optional<std::string> head_oid; // what HEAD resolves to (absent when unborn or detached-less)
+    std::optional<std::string> head_oid; // the object HEAD resolves to; absent when unborn
     bool head_unborn = false;          // HEAD names a branch that does not exist yet
 };
 
