@@ -454,8 +454,13 @@ $HTTP["url"] =~ "^/auth/" {{
         with open(os.path.join(fakebin, "ssh"), "w") as f:
             f.write("#!/usr/bin/env python3\n"
                     "import json, os, sys\n"
-                    "json.dump({'argv': sys.argv[1:], 'git_protocol': os.environ.get('GIT_PROTOCOL')},"
-                    " open(%r, 'w'))\n"
+                    "argv = sys.argv[1:]\n"
+                    "key = argv[argv.index('-i') + 1] if '-i' in argv else None\n"
+                    "info = {'argv': argv, 'git_protocol': os.environ.get('GIT_PROTOCOL')}\n"
+                    "if key:\n"
+                    "    info['key_mode'] = oct(os.stat(key).st_mode & 0o777)\n"
+                    "    info['key_text'] = open(key).read()\n"
+                    "json.dump(info, open(%r, 'w'))\n"
                     "os.execvp('sh', ['sh', '-c', sys.argv[-1]])\n" % log)
         os.chmod(os.path.join(fakebin, "ssh"), 0o755)
         self.make_repo("it's")
@@ -470,8 +475,21 @@ $HTTP["url"] =~ "^/auth/" {{
         self.assertEqual(argv[argv.index("-p") + 1], "2222")
         self.assertEqual(argv[-3:], ["--", "git@example.invalid", "git-upload-pack '%s'" % path.replace("'", "'\\''")])
         self.assert_restores("it's", [result])
+        self.assertIn("StrictHostKeyChecking=yes", argv)
         scp = self.probe("git@example.invalid:" + path, "ssh/scp.bundle", env=env)
         self.assertEqual(scp["sha256"], result["sha256"])
+        # A key from the environment reaches ssh as a private 0600 file, removed afterwards.
+        key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
+        keyed = self.probe("ssh://example.invalid" + path, "ssh/key.bundle",
+                           extra=["--ssh-key-env", "SSH_KEY", "--host-key-policy", "accept-new"],
+                           env=dict(env, SSH_KEY=key))
+        with open(log) as f:
+            seen = json.load(f)
+        self.assertEqual(seen["key_mode"], "0o600")
+        self.assertEqual(seen["key_text"], key)
+        self.assertIn("StrictHostKeyChecking=accept-new", seen["argv"])
+        self.assertFalse(os.path.exists(seen["argv"][seen["argv"].index("-i") + 1]))
+        self.assertNotIn("not-a-real-key", keyed["_raw"])
 
     def test_empty_repository_reports_unborn_head_and_writes_nothing(self):
         for fmt in ("sha1", "sha256"):

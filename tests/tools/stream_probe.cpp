@@ -5,6 +5,7 @@
 //
 //   stream_probe --url URL --out DIR --key KEY [--pattern P]... [--previous REFS.json]
 //                [--username U] [--password-env VAR] [--allow-http] [--progress] [--timeout-ms N]
+//                [--ssh-key-env VAR] [--host-key-policy strict|accept-new|insecure]
 //   stream_probe --url URL --probe      (does the server speak protocol v2?)
 //   stream_probe --url URL --list       (ls-refs only)
 #include "snapshotter/git/stream.hpp"
@@ -75,7 +76,15 @@ int main(int argc, char** argv) {
             request.transport.password = secret != nullptr ? secret : "";
         } else if (arg == "--allow-http")
             request.transport.policy.allow_http = true;
-        else if (arg == "--timeout-ms")
+        else if (arg == "--ssh-key-env") {
+            const char* key = std::getenv(value().c_str());
+            request.transport.ssh.private_key = key != nullptr ? key : "";
+        } else if (arg == "--host-key-policy") {
+            std::string policy = value();
+            request.transport.ssh.host_key_policy = policy == "accept-new" ? git::HostKeyPolicy::accept_new
+                                                    : policy == "insecure" ? git::HostKeyPolicy::insecure
+                                                                           : git::HostKeyPolicy::strict;
+        } else if (arg == "--timeout-ms")
             request.transport.timeout = std::chrono::milliseconds{std::stoll(value())};
         else if (arg == "--progress")
             progress = true;

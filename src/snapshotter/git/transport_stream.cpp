@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,7 +39,8 @@ class ByteStream {
 
 class ChildStream final : public ByteStream {
   public:
-    explicit ChildStream(Child child) : m_child(std::move(child)) {}
+    explicit ChildStream(Child child, std::optional<TempDir> private_dir = std::nullopt)
+        : m_private_dir(std::move(private_dir)), m_child(std::move(child)) {}
     Status write(std::span<const std::byte> data) override { return m_child.write(data); }
     Result<std::size_t> read(std::span<std::byte> buffer) override { return m_child.read(buffer); }
     Status finish() override {
@@ -56,8 +58,30 @@ class ChildStream final : public ByteStream {
     std::string diagnostics() override { return redact(tail_lines(m_child.stderr_tail())); }
 
   private:
+    std::optional<TempDir> m_private_dir; // key files; removed after the child is gone
     Child m_child;
 };
+
+// Create `path` with mode 0600 (failing if it exists) and write `text` to it.
+Status write_private_file(const fs::path& path, std::string_view text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(Error::internal(fmt::format("cannot create {}: {}", path.string(), errno_text(errno))));
+    std::size_t offset = 0;
+    while (offset < text.size()) {
+        ssize_t n = ::write(fd, text.data() + offset, text.size() - offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            ::close(fd);
+            return fail(Error::internal(fmt::format("cannot write {}: {}", path.string(), errno_text(e))));
+        }
+        offset += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return {};
+}
 
 class SocketStream final : public ByteStream {
   public:
@@ -225,10 +249,50 @@ Result<std::unique_ptr<Connection>> connect_local(const GitUrl& url, const Trans
                                               fmt::format("git upload-pack {}", url.path));
 }
 
+Result<std::vector<std::string>> ssh_arguments(const SshSettings& settings, const fs::path& dir) {
+    std::vector<std::string> args;
+    if (!settings.private_key.empty()) {
+        fs::path key = dir / "id";
+        std::string text = settings.private_key;
+        if (!text.ends_with('\n'))
+            text += '\n'; // ssh refuses a key without its final newline
+        if (auto s = write_private_file(key, text); !s)
+            return fail(s.error());
+        args.insert(args.end(), {"-i", key.string(), "-o", "IdentitiesOnly=yes"});
+    }
+    if (!settings.known_hosts.empty()) {
+        fs::path known = dir / "known_hosts";
+        if (auto s = write_private_file(known, settings.known_hosts); !s)
+            return fail(s.error());
+        args.insert(args.end(), {"-o", "UserKnownHostsFile=" + known.string(), "-o", "GlobalKnownHostsFile=/dev/null"});
+    }
+    switch (settings.host_key_policy) {
+    case HostKeyPolicy::strict:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=yes"});
+        break;
+    case HostKeyPolicy::accept_new:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=accept-new"});
+        break;
+    case HostKeyPolicy::insecure:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"});
+        break;
+    }
+    return args;
+}
+
 Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const TransportOptions& options) {
     if (url.host.starts_with('-') || url.user.starts_with('-'))
         return fail(Error::payload("ssh host or user must not start with '-'"));
+    if (!options.ssh.private_key.empty())
+        register_secret(options.ssh.private_key);
+    auto private_dir = TempDir::create("ssh");
+    if (!private_dir)
+        return fail(private_dir.error());
+    auto implied = ssh_arguments(options.ssh, private_dir->path());
+    if (!implied)
+        return fail(implied.error());
     std::vector<std::string> argv{"ssh", "-o", "BatchMode=yes", "-o", "SendEnv=GIT_PROTOCOL"};
+    argv.insert(argv.end(), implied->begin(), implied->end());
     argv.insert(argv.end(), options.ssh_options.begin(), options.ssh_options.end());
     if (!url.port.empty()) {
         argv.emplace_back("-p");
@@ -241,8 +305,9 @@ Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const Transpo
     auto child = Child::spawn(argv, {.env = child_environment(true), .timeout = options.timeout});
     if (!child)
         return fail(child.error());
-    return std::make_unique<StreamConnection>(std::make_unique<ChildStream>(std::move(*child)),
-                                              fmt::format("ssh {}:{}", url.host, url.path));
+    return std::make_unique<StreamConnection>(
+        std::make_unique<ChildStream>(std::move(*child), std::optional<TempDir>(std::move(*private_dir))),
+        fmt::format("ssh {}:{}", url.host, url.path));
 }
 
 Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const TransportOptions& options) {
