@@ -175,6 +175,10 @@ Result<ProtocolClient> ProtocolClient::open(const TransportOptions& options) {
     return open(std::move(*connection));
 }
 
+bool is_not_v2_error(const Error& error) {
+    return error.kind == ErrorKind::Git && error.message.find(k_not_v2) != std::string::npos;
+}
+
 Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection) {
     AdvertisementParser parser;
     auto s = connection->read_advertisement(
@@ -184,8 +188,8 @@ Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connecti
     ServerCapabilities caps = parser.capabilities();
     if (caps.version != 2) {
         (void)connection->close();
-        return fail(Error::git(fmt::format("{} does not speak git protocol v2 (it answered with v{})",
-                                           connection->describe(), caps.version)));
+        return fail(Error::git(fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2,
+                                           caps.version)));
     }
     if (!caps.has_ls_refs || !caps.has_fetch)
         return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", connection->describe())));

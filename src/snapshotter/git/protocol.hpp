@@ -17,6 +17,14 @@
 
 namespace snapshotter::git {
 
+// The phrase of the error a server that only speaks protocol v0/v1 causes.
+inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
+
+// True when `error` says the server does not speak protocol v2 (so the
+// git-CLI engine should be used instead).
+bool is_not_v2_error(const Error& error);
+
+
 // What the server's first response said.
 struct ServerCapabilities {
     int version = 0;                          // 2 for protocol v2; 0 or 1 for older servers
