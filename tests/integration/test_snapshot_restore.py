@@ -62,6 +62,7 @@ class _Base(harness.Assertions):
         if self.transport == "http" and HTTP is None:
             raise unittest.SkipTest("lighttpd or git-http-backend is not installed")
         self.ws = harness.Workspace()
+        self.job_ids = []  # of this test's snapshot runs, in order
 
     # -- fixtures -----------------------------------------------------------
     def fresh_upstream(self) -> Upstream:
@@ -89,7 +90,8 @@ class _Base(harness.Assertions):
         result = self.assertRunOk(run, f"snapshot of {repo['url']}")
         self.assertEqual(result.get("action"), "snapshot", run.describe())
         self.assertIs(result.get("dry_run"), False, run.describe())
-        self.assertEqual(result.get("job_id"), "itest", run.describe())
+        self.assertEqual(result.get("job_id"), self.ws.last_job_id, run.describe())
+        self.job_ids.append(self.ws.last_job_id)
         repos = result.get("repositories")
         self.assertIsInstance(repos, list, run.describe())
         self.assertEqual(len(repos), 1, run.describe())
@@ -109,7 +111,7 @@ class _Base(harness.Assertions):
         self.assertRegex(sid, harness.SNAPSHOT_ID_RE)
         self.assertEqual((r.get("status"), r.get("kind"), r.get("refs")),
                          ("ok", self.first_kind, len(up.ref_map())), r)
-        self.assertEqual(result.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
 
         manifest_path = self.ws.path_of(harness.manifest_key(name, sid))
         self.assertTrue(manifest_path.is_file(), f"no manifest at {manifest_path}")
@@ -119,7 +121,7 @@ class _Base(harness.Assertions):
             "snapshot_id": sid,
             "repository": name,
             "source_url": url,
-            "job_id": "itest",
+            "job_id": self.job_ids[0],
             "engine": "cli",
             "git_version": harness.git_version(),
             "object_format": up.object_format(),
@@ -175,7 +177,7 @@ class _Base(harness.Assertions):
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")),
                          ("unchanged", "unchanged", len(up.ref_map())), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result2), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
         sid1, sid2 = r1["snapshot_id"], r2.get("snapshot_id")
         self.assertIsInstance(sid2, str, r2)
         self.assertRegex(sid2, harness.SNAPSHOT_ID_RE)
@@ -228,7 +230,7 @@ class _UpstreamChange:
 
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")), ("ok", "full", len(new_map)), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result2), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
         sid2 = r2["snapshot_id"]
         self.assertNotEqual(sid2, r1["snapshot_id"])
         target = self.check_restore(up, name, sid2, msg="restore after the upstream change")
