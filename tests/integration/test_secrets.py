@@ -6,6 +6,10 @@ URL-encoded, or inside a basic-auth header) appears in no byte of stdout,
 stderr, the storage tree, the cache tree, HOME or TMPDIR.
 """
 
+import os
+import sys
+import threading
+import time
 import unittest
 
 import harness
@@ -76,6 +80,35 @@ class Secrets(harness.Assertions, unittest.TestCase):
         target = ws.new_target()
         self.assertRunOk(ws.restore("org/secret", target))
         self.assertRepoEquals(target, UPSTREAM, "restore of the authenticated snapshot")
+
+    def test_token_never_on_a_command_line(self):
+        # Sample every process's argv while a snapshot with a fresh cache runs
+        # (fetch included); the token must reach git some other way.
+        needles = harness.secret_forms(RIGHT_TOKEN, [USER])
+        box = {}
+        worker = threading.Thread(target=lambda: box.setdefault("run", self.run_with_token(RIGHT_TOKEN)))
+        worker.start()
+        leaks, seen_git = set(), 0
+        while worker.is_alive():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        argv = f.read()
+                except OSError:
+                    continue
+                if b"git" in argv and str(HTTP.port).encode() in argv:
+                    seen_git += 1
+                if any(n in argv for n in needles):
+                    leaks.add(argv.replace(b"\0", b" ").decode(errors="replace"))
+            time.sleep(0.002)
+        worker.join()
+        _, run = box["run"]
+        self.assertRunOk(run)
+        self.assertEqual(leaks, set(), "the token appeared on a command line")
+        if not seen_git:
+            print(f"\nnote: no git process against port {HTTP.port} was sampled", file=sys.stderr)
 
     def test_token_never_in_the_manifest_source_url(self):
         ws, run = self.run_with_token(RIGHT_TOKEN)
