@@ -124,6 +124,9 @@ class FileStorage final : public Storage {
     Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {
         std::vector<ObjectInfo> out;
         auto slash = prefix.rfind('/');
+        // The directory part is joined to the root: "../" or "/abs/" would leave it.
+        if (slash != std::string_view::npos && !is_valid_key(prefix.substr(0, slash)))
+            return fail(Error::internal(fmt::format("invalid storage prefix \"{}\"", prefix)));
         fs::path base = slash == std::string_view::npos ? m_root : m_root / std::string(prefix.substr(0, slash));
         std::error_code ec;
         if (!fs::is_directory(base, ec))

@@ -63,12 +63,14 @@ class MemoryStorage final : public Storage {
     Status check() override { return {}; }
 
     Result<std::unique_ptr<ObjectWriter>> create(std::string_view key, Overwrite overwrite) override {
-        if (!is_valid_key(key))
-            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        if (auto s = check_key(key); !s)
+            return fail(s.error());
         return std::make_unique<MemoryWriter>(m_bucket, std::string(key), overwrite);
     }
 
     Status read(std::string_view key, const OutputSink& sink) override {
+        if (auto s = check_key(key); !s)
+            return s;
         std::string copy;
         {
             std::lock_guard lock(m_bucket->mutex);
@@ -81,6 +83,8 @@ class MemoryStorage final : public Storage {
     }
 
     Result<std::optional<ObjectInfo>> head(std::string_view key) override {
+        if (auto s = check_key(key); !s)
+            return fail(s.error());
         std::lock_guard lock(m_bucket->mutex);
         auto it = m_bucket->objects.find(key);
         if (it == m_bucket->objects.end())
@@ -98,6 +102,9 @@ class MemoryStorage final : public Storage {
     }
 
     Status remove(std::span<const std::string> keys) override {
+        for (const auto& key : keys)
+            if (auto s = check_key(key); !s)
+                return s;
         std::lock_guard lock(m_bucket->mutex);
         for (const auto& key : keys)
             m_bucket->objects.erase(key);
@@ -105,6 +112,14 @@ class MemoryStorage final : public Storage {
     }
 
   private:
+    // The same key rules as the file backend, so tests on memory:// catch
+    // keys that a real backend would refuse.
+    static Status check_key(std::string_view key) {
+        if (!is_valid_key(key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        return {};
+    }
+
     std::string m_name;
     std::shared_ptr<Bucket> m_bucket;
 };

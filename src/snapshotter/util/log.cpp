@@ -1,6 +1,7 @@
 #include "snapshotter/util/log.hpp"
 
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/time.hpp"
 
 #include <chrono>
 #include <fmt/chrono.h>
@@ -15,10 +16,7 @@ namespace {
 bool g_interactive = false;
 std::mutex g_stderr_mutex;
 
-std::string utc_timestamp(spdlog::log_clock::time_point tp) {
-    auto secs = std::chrono::time_point_cast<std::chrono::milliseconds>(tp);
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", secs);
-}
+std::string utc_timestamp(spdlog::log_clock::time_point tp) { return format_rfc3339(tp); }
 
 void write_all(int fd, std::string_view text) {
     while (!text.empty()) {

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +49,28 @@ Status make_pipe(Pipe& p) {
 }
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// write() to a pipe whose reader may be gone, without SIGPIPE ending the
+// process: the signal is blocked in this thread for the call and, when the
+// write raised it, consumed. The caller sees EPIPE instead.
+ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
+    sigset_t pipe_set, old_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    ssize_t n = ::write(fd, data, size);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        timespec zero{};
+        while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+    errno = err;
+    return n;
+}
 
 // Reap `pid`, blocking; returns the raw wait status.
 int reap(pid_t pid) {
@@ -219,7 +242,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             continue;
         if (in_index >= 0 && (fds[in_index].revents & (POLLOUT | POLLERR | POLLHUP))) {
             const std::string& data = *options.stdin_data;
-            ssize_t n = ::write(in_pipe.write, data.data() + stdin_offset, data.size() - stdin_offset);
+            ssize_t n = write_no_sigpipe(in_pipe.write, data.data() + stdin_offset, data.size() - stdin_offset);
             if (n > 0)
                 stdin_offset += static_cast<std::size_t>(n);
             if ((n < 0 && errno != EAGAIN && errno != EINTR) || stdin_offset == data.size())

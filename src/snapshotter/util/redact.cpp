@@ -39,7 +39,9 @@ void register_secret(std::string_view secret) {
 }
 
 std::string redact_url(std::string_view url) {
-    static const std::regex userinfo(R"(([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@)");
+    // The password runs to the authority's last '@' (git splits there too),
+    // so a raw '@' inside it is redacted with the rest.
+    static const std::regex userinfo(R"(([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:]*):([^/\s]*)@)");
     static const std::regex query_secret(
         R"(([?&;](?:access_token|private_token|token|password|passwd|secret|sig|signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*)",
         std::regex::icase);

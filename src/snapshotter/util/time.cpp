@@ -9,9 +9,17 @@
 
 namespace snapshotter {
 
-std::string format_rfc3339(Clock::time_point tp) {
-    return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", std::chrono::time_point_cast<std::chrono::seconds>(tp));
+namespace {
+
+// The UTC calendar time of `tp`, whole seconds (rounded down). fmt 9 formats a
+// system_clock time_point in local time, so never pass one to fmt directly.
+std::tm utc_tm(Clock::time_point tp) {
+    return fmt::gmtime(Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(tp)));
 }
+
+} // namespace
+
+std::string format_rfc3339(Clock::time_point tp) { return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", utc_tm(tp)); }
 
 std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
     if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
@@ -40,10 +48,9 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
 }
 
 std::string new_snapshot_id(Clock::time_point now) {
-    auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(now);
-    auto millis = ms.time_since_epoch().count() % 1000;
-    return fmt::format("{:%Y%m%dT%H%M%S}.{:03}Z-{}", std::chrono::time_point_cast<std::chrono::seconds>(now), millis,
-                       random_hex(3));
+    auto ms = std::chrono::floor<std::chrono::milliseconds>(now);
+    auto millis = (ms - std::chrono::floor<std::chrono::seconds>(ms)).count();
+    return fmt::format("{:%Y%m%dT%H%M%S}.{:03}Z-{}", utc_tm(now), millis, random_hex(3));
 }
 
 bool is_snapshot_id(std::string_view id) {

@@ -100,6 +100,10 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
         if (out.path.empty() || out.path == "/")
             return fail(Error::payload("needs a repository path"));
     }
+    // ssh and git read a host, user or path that starts with '-' as an option
+    // (CVE-2017-1000117); git refuses them too, but never hand one over.
+    if (out.host.starts_with('-') || out.user.starts_with('-') || out.path.starts_with('-'))
+        return fail(Error::payload("host, user and path must not start with '-'"));
     if (out.has_password)
         return fail(Error::payload("credentials in the URL are not allowed; use credentials.token_env"));
     if (out.transport == Transport::http && !policy.allow_http)

@@ -1,0 +1,507 @@
+// The git layer against repositories made with the real git binary in temp
+// directories (no servers, no network: remotes are local paths).
+#include "snapshotter/git/git.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <gtest/gtest.h>
+
+using namespace snapshotter;
+using namespace snapshotter::git;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto k_timeout = std::chrono::milliseconds{60'000};
+
+// Runs the real git for test setup, isolated from the machine's config.
+class Sandbox {
+  public:
+    Sandbox() {
+        auto dir = TempDir::create("test-git");
+        EXPECT_TRUE(dir);
+        m_dir.emplace(std::move(*dir));
+    }
+    [[nodiscard]] const fs::path& dir() const { return m_dir->path(); }
+
+    // Run git with `args` in `cwd`; fails the test on a non-zero exit.
+    std::string git(const fs::path& cwd, std::vector<std::string> args) {
+        args.insert(args.begin(), "git");
+        ProcessOptions options;
+        const char* path = std::getenv("PATH");
+        options.env = {std::string("PATH=") + (path != nullptr ? path : "/usr/bin:/bin"),
+                       "HOME=" + dir().string(),
+                       "GIT_CONFIG_NOSYSTEM=1",
+                       "GIT_CONFIG_GLOBAL=/dev/null",
+                       "GIT_AUTHOR_NAME=Test",
+                       "GIT_AUTHOR_EMAIL=test@example.com",
+                       "GIT_COMMITTER_NAME=Test",
+                       "GIT_COMMITTER_EMAIL=test@example.com",
+                       "GIT_AUTHOR_DATE=2026-11-28T07:00:00Z",
+                       "GIT_COMMITTER_DATE=2026-11-28T07:00:00Z"};
+        options.cwd = cwd;
+        options.timeout = 60s;
+        auto r = run_process(args, options);
+        EXPECT_TRUE(r) << r.error().message;
+        if (!r)
+            return {};
+        EXPECT_EQ(r->exit_code, 0) << args[1] << ": " << r->err;
+        while (!r->out.empty() && r->out.back() == '\n')
+            r->out.pop_back();
+        return r->out;
+    }
+
+    // A work tree at dir()/name with: main (2 commits), feature (1 more),
+    // a lightweight tag, an annotated tag and HEAD on main.
+    fs::path make_upstream(const std::string& name = "upstream", const std::string& format = "sha1") {
+        fs::path repo = dir() / name;
+        fs::create_directories(repo);
+        git(repo, {"init", "--quiet", "--initial-branch=main", "--object-format=" + format});
+        write(repo / "README", "hello\n");
+        git(repo, {"add", "README"});
+        git(repo, {"commit", "--quiet", "-m", "first"});
+        git(repo, {"tag", "v0.1"});
+        write(repo / "README", "hello again\n");
+        git(repo, {"commit", "--quiet", "-am", "second"});
+        git(repo, {"tag", "-a", "v1.0", "-m", "release 1.0"});
+        git(repo, {"checkout", "--quiet", "-b", "feature"});
+        write(repo / "feature.txt", "feature\n");
+        git(repo, {"add", "feature.txt"});
+        git(repo, {"commit", "--quiet", "-m", "feature"});
+        git(repo, {"checkout", "--quiet", "main"});
+        return repo;
+    }
+
+    static void write(const fs::path& path, std::string_view text) {
+        std::ofstream(path, std::ios::binary) << text;
+    }
+
+  private:
+    std::optional<TempDir> m_dir;
+};
+
+Git make_git() {
+    auto git = Git::create();
+    EXPECT_TRUE(git) << git.error().message;
+    return std::move(*git);
+}
+
+std::vector<std::string> names_of(const RefMap& refs) {
+    std::vector<std::string> out;
+    for (const auto& [name, target] : refs)
+        out.push_back(name);
+    return out;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- pure helpers
+
+TEST(RefMatches, PrefixAndExact) {
+    EXPECT_TRUE(ref_matches("refs/heads/*", "refs/heads/main"));
+    EXPECT_TRUE(ref_matches("refs/heads/*", "refs/heads/a/b/c"));
+    EXPECT_FALSE(ref_matches("refs/heads/*", "refs/tags/v1"));
+    EXPECT_FALSE(ref_matches("refs/heads/*", "refs/headsx/main"));
+    EXPECT_FALSE(ref_matches("refs/heads/*", "refs/heads"));
+    EXPECT_TRUE(ref_matches("refs/*", "refs/pull/1/head"));
+    EXPECT_TRUE(ref_matches("refs/heads/main", "refs/heads/main"));
+    EXPECT_FALSE(ref_matches("refs/heads/main", "refs/heads/main2"));
+    EXPECT_FALSE(ref_matches("refs/heads/main", "refs/heads/mai"));
+    EXPECT_TRUE(ref_matches("refs/heads/release-*", "refs/heads/release-1.0"));
+    EXPECT_FALSE(ref_matches("refs/heads/release-*", "refs/heads/releases"));
+}
+
+TEST(SelectRefs, KeepsMatchingRefsOnly) {
+    RefMap refs = {{"refs/heads/main", {"a", ""}},
+                   {"refs/heads/dev/x", {"b", ""}},
+                   {"refs/tags/v1", {"c", "d"}},
+                   {"refs/pull/1/head", {"e", ""}},
+                   {"refs/notes/commits", {"f", ""}}};
+    auto selected = select_refs(refs, {"refs/heads/*", "refs/tags/*"});
+    EXPECT_EQ(names_of(selected),
+              (std::vector<std::string>{"refs/heads/dev/x", "refs/heads/main", "refs/tags/v1"}));
+    EXPECT_EQ(selected.at("refs/tags/v1"), (RefTarget{"c", "d"}));
+    EXPECT_TRUE(select_refs(refs, {}).empty());
+    EXPECT_EQ(select_refs(refs, {"refs/*"}), refs);
+    // Overlapping patterns do not duplicate anything.
+    EXPECT_EQ(select_refs(refs, {"refs/heads/*", "refs/heads/main"}).size(), 2u);
+}
+
+TEST(ObjectFormatOf, ByLength) {
+    EXPECT_EQ(object_format_of(std::string(40, 'a')), "sha1");
+    EXPECT_EQ(object_format_of(std::string(64, 'a')), "sha256");
+    EXPECT_EQ(object_format_of(""), "");
+    EXPECT_EQ(object_format_of(std::string(41, 'a')), "");
+}
+
+// ---------------------------------------------------------------- against the real git
+
+TEST(Git, CreateReadsTheVersion) {
+    auto git = make_git();
+    EXPECT_FALSE(git.version().empty());
+    EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(git.version()[0]))) << git.version();
+    EXPECT_EQ(git.version().find("git version"), std::string::npos);
+}
+
+TEST(Git, LocalRefsPeelAnnotatedTags) {
+    Sandbox box;
+    auto repo = box.make_upstream();
+    auto git = make_git();
+    auto refs = git.local_refs(repo);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(names_of(*refs), (std::vector<std::string>{"refs/heads/feature", "refs/heads/main",
+                                                         "refs/tags/v0.1", "refs/tags/v1.0"}));
+    EXPECT_EQ(refs->at("refs/heads/main"), (RefTarget{box.git(repo, {"rev-parse", "main"}), ""}));
+    EXPECT_EQ(refs->at("refs/heads/feature"), (RefTarget{box.git(repo, {"rev-parse", "feature"}), ""}));
+    // Lightweight: the commit itself, nothing to peel.
+    EXPECT_EQ(refs->at("refs/tags/v0.1"), (RefTarget{box.git(repo, {"rev-parse", "main~1"}), ""}));
+    // Annotated: the tag object, peeled to the commit.
+    const auto& annotated = refs->at("refs/tags/v1.0");
+    EXPECT_EQ(annotated.oid, box.git(repo, {"rev-parse", "refs/tags/v1.0"}));
+    EXPECT_EQ(annotated.peeled, box.git(repo, {"rev-parse", "main"}));
+    EXPECT_NE(annotated.oid, annotated.peeled);
+    EXPECT_EQ(object_format_of(annotated.oid), "sha1");
+}
+
+TEST(Git, LocalRefsOfAnEmptyRepository) {
+    Sandbox box;
+    auto git = make_git();
+    ASSERT_TRUE(git.init_bare(box.dir() / "empty.git", "sha1"));
+    auto refs = git.local_refs(box.dir() / "empty.git");
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_TRUE(refs->empty());
+}
+
+TEST(Git, LocalRefsOfAMissingRepositoryIsAGitError) {
+    Sandbox box;
+    fs::create_directories(box.dir() / "not-a-repo");
+    auto git = make_git();
+    auto refs = git.local_refs(box.dir() / "not-a-repo");
+    ASSERT_FALSE(refs);
+    EXPECT_EQ(refs.error().kind, ErrorKind::Git);
+}
+
+TEST(Git, BundleCreateStreamsToASinkThenBundleHeadsReadsIt) {
+    Sandbox box;
+    auto repo = box.make_upstream();
+    auto git = make_git();
+    auto refs = git.local_refs(repo);
+    ASSERT_TRUE(refs);
+
+    std::string bundle;
+    std::size_t chunks = 0;
+    auto status = git.bundle_create(
+        repo, {"refs/heads/main", "refs/tags/v1.0", "refs/tags/v0.1"},
+        [&](std::span<const std::byte> chunk) -> Status {
+            bundle.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            ++chunks;
+            return {};
+        },
+        k_timeout);
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_GT(chunks, 0u);
+    EXPECT_TRUE(bundle.starts_with("# v2 git bundle\n")) << bundle.substr(0, 40);
+
+    const auto path = box.dir() / "out.bundle";
+    Sandbox::write(path, bundle);
+    auto heads = git.bundle_heads(path);
+    ASSERT_TRUE(heads) << heads.error().message;
+    // Exactly the refs asked for, pointing where the repository's refs point.
+    EXPECT_EQ(names_of(*heads),
+              (std::vector<std::string>{"refs/heads/main", "refs/tags/v0.1", "refs/tags/v1.0"}));
+    for (const auto& [name, target] : *heads)
+        EXPECT_EQ(target.oid, refs->at(name).oid) << name;
+    // feature's commit is not in it.
+    EXPECT_EQ(bundle.find(refs->at("refs/heads/feature").oid), std::string::npos);
+}
+
+TEST(Git, BundleCreateSinkErrorIsReturned) {
+    Sandbox box;
+    auto repo = box.make_upstream();
+    auto git = make_git();
+    auto status = git.bundle_create(
+        repo, {"refs/heads/main"},
+        [](std::span<const std::byte>) -> Status { return fail(Error::storage("no space left")); },
+        k_timeout);
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().kind, ErrorKind::Storage);
+    EXPECT_NE(status.error().message.find("no space left"), std::string::npos);
+}
+
+TEST(Git, BundleCreateOfUnknownRefFails) {
+    Sandbox box;
+    auto repo = box.make_upstream();
+    auto git = make_git();
+    auto status = git.bundle_create(
+        repo, {"refs/heads/does-not-exist"}, [](std::span<const std::byte>) -> Status { return {}; },
+        k_timeout);
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().kind, ErrorKind::Git);
+    EXPECT_TRUE(status.error().message.starts_with("bundle create: ")) << status.error().message;
+}
+
+TEST(Git, BundleHeadsOfAMissingFileIsAGitError) {
+    Sandbox box;
+    auto git = make_git();
+    auto heads = git.bundle_heads(box.dir() / "missing.bundle");
+    ASSERT_FALSE(heads);
+    EXPECT_EQ(heads.error().kind, ErrorKind::Git);
+}
+
+TEST(Git, InitBareWithObjectFormat) {
+    Sandbox box;
+    auto git = make_git();
+    for (std::string format : {"sha1", "sha256"}) {
+        auto path = box.dir() / (format + ".git");
+        ASSERT_TRUE(git.init_bare(path, format));
+        EXPECT_EQ(box.git(path, {"rev-parse", "--show-object-format"}), format);
+        EXPECT_EQ(box.git(path, {"rev-parse", "--is-bare-repository"}), "true");
+    }
+    EXPECT_FALSE(git.init_bare(box.dir() / "bad.git", "md5"));
+}
+
+TEST(Git, RestoreMakesRefsExactlyEqualIncludingDeletions) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    auto source = git.local_refs(upstream);
+    ASSERT_TRUE(source);
+
+    // A bundle of every ref plus one that the manifest no longer has.
+    box.git(upstream, {"branch", "stale", "main~1"});
+    const auto bundle_path = box.dir() / "all.bundle";
+    std::string bundle;
+    ASSERT_TRUE(git.bundle_create(
+        upstream,
+        {"refs/heads/main", "refs/heads/feature", "refs/heads/stale", "refs/tags/v0.1", "refs/tags/v1.0"},
+        [&](std::span<const std::byte> chunk) -> Status {
+            bundle.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            return {};
+        },
+        k_timeout));
+    Sandbox::write(bundle_path, bundle);
+
+    const auto restored = box.dir() / "restored.git";
+    ASSERT_TRUE(git.init_bare(restored, "sha1"));
+    auto fetched = git.fetch_bundle(restored, bundle_path, k_timeout);
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    auto after_fetch = git.local_refs(restored);
+    ASSERT_TRUE(after_fetch);
+    EXPECT_TRUE(after_fetch->contains("refs/heads/stale"));
+
+    // The manifest: the source refs, with main rewound and HEAD on feature.
+    RefMap manifest = *source;
+    manifest["refs/heads/main"].oid = box.git(upstream, {"rev-parse", "main~1"});
+    auto set = git.set_refs(restored, manifest, std::string("refs/heads/feature"));
+    ASSERT_TRUE(set) << set.error().message;
+
+    auto final_refs = git.local_refs(restored);
+    ASSERT_TRUE(final_refs);
+    EXPECT_EQ(*final_refs, manifest);
+    EXPECT_FALSE(final_refs->contains("refs/heads/stale"));
+    EXPECT_EQ(box.git(restored, {"symbolic-ref", "HEAD"}), "refs/heads/feature");
+    EXPECT_TRUE(git.fsck(restored, k_timeout));
+
+    // Setting the same map again changes nothing and succeeds.
+    ASSERT_TRUE(git.set_refs(restored, manifest, std::nullopt));
+    EXPECT_EQ(*git.local_refs(restored), manifest);
+    EXPECT_EQ(box.git(restored, {"symbolic-ref", "HEAD"}), "refs/heads/feature");
+}
+
+TEST(Git, SetRefsHandlesADirectoryFileSwap) {
+    // refs/heads/a must go for refs/heads/a/b to exist.
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    box.git(upstream, {"branch", "a", "main"});
+    const auto repo = box.dir() / "swap.git";
+    box.git(box.dir(), {"clone", "--quiet", "--mirror", upstream.string(), repo.string()});
+    auto current = git.local_refs(repo);
+    ASSERT_TRUE(current);
+    RefMap wanted = *current;
+    wanted.erase("refs/heads/a");
+    wanted["refs/heads/a/b"] = {box.git(upstream, {"rev-parse", "feature"}), ""};
+    auto set = git.set_refs(repo, wanted, std::nullopt);
+    ASSERT_TRUE(set) << set.error().message;
+    EXPECT_EQ(*git.local_refs(repo), wanted);
+
+    // And back: refs/heads/a/b goes, refs/heads/a returns.
+    set = git.set_refs(repo, *current, std::nullopt);
+    ASSERT_TRUE(set) << set.error().message;
+    EXPECT_EQ(*git.local_refs(repo), *current);
+}
+
+TEST(Git, SetRefsToAnEmptyMapDeletesEverything) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const auto repo = box.dir() / "clone.git";
+    box.git(box.dir(), {"clone", "--quiet", "--mirror", upstream.string(), repo.string()});
+    ASSERT_TRUE(git.set_refs(repo, {}, std::nullopt));
+    auto refs = git.local_refs(repo);
+    ASSERT_TRUE(refs);
+    EXPECT_TRUE(refs->empty());
+}
+
+TEST(Git, SetRefsToAMissingObjectFails) {
+    Sandbox box;
+    auto git = make_git();
+    const auto repo = box.dir() / "empty.git";
+    ASSERT_TRUE(git.init_bare(repo, "sha1"));
+    auto set = git.set_refs(repo, {{"refs/heads/main", {std::string(40, '1'), ""}}}, std::nullopt);
+    ASSERT_FALSE(set);
+    EXPECT_EQ(set.error().kind, ErrorKind::Git);
+}
+
+TEST(Git, FsckFailsOnACorruptedObject) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    ASSERT_TRUE(git.fsck(upstream, k_timeout));
+
+    // Corrupt the loose blob of README's first version.
+    std::string blob = box.git(upstream, {"rev-parse", "v0.1:README"});
+    auto object = upstream / ".git" / "objects" / blob.substr(0, 2) / blob.substr(2);
+    ASSERT_TRUE(fs::exists(object)) << object;
+    fs::permissions(object, fs::perms::owner_write, fs::perm_options::add);
+    auto content = read_file(object);
+    ASSERT_TRUE(content);
+    std::string corrupted = *content;
+    for (std::size_t i = corrupted.size() / 2; i < corrupted.size(); ++i)
+        corrupted[i] = static_cast<char>(corrupted[i] ^ 0x5a);
+    Sandbox::write(object, corrupted);
+
+    auto checked = git.fsck(upstream, k_timeout);
+    ASSERT_FALSE(checked);
+    EXPECT_EQ(checked.error().kind, ErrorKind::Integrity);
+    EXPECT_TRUE(checked.error().message.starts_with("git fsck: ")) << checked.error().message;
+    EXPECT_GT(checked.error().message.size(), std::string("git fsck: ").size());
+}
+
+TEST(Git, FsckFailsOnAMissingObject) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    std::string blob = box.git(upstream, {"rev-parse", "feature:feature.txt"});
+    fs::remove(upstream / ".git" / "objects" / blob.substr(0, 2) / blob.substr(2));
+    auto checked = git.fsck(upstream, k_timeout);
+    ASSERT_FALSE(checked);
+    EXPECT_EQ(checked.error().kind, ErrorKind::Integrity);
+    EXPECT_NE(checked.error().message.find(blob), std::string::npos) << checked.error().message;
+}
+
+TEST(Git, LsRemoteOfALocalRepository) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    auto state = git.ls_remote({.url = upstream.string()}, k_timeout);
+    ASSERT_TRUE(state) << state.error().message;
+    auto local = git.local_refs(upstream);
+    ASSERT_TRUE(local);
+    EXPECT_EQ(state->refs, *local);
+    ASSERT_TRUE(state->head);
+    EXPECT_EQ(*state->head, "refs/heads/main");
+}
+
+TEST(Git, TransportAllowListReachesGit) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    Remote remote{.url = "file://" + upstream.string(), .policy = {.allow_http = false, .allow_file = false}};
+    auto state = git.ls_remote(remote, k_timeout);
+    ASSERT_FALSE(state);
+    EXPECT_EQ(state.error().kind, ErrorKind::Git);
+    EXPECT_TRUE(state.error().message.starts_with("ls-remote file://")) << state.error().message;
+
+    // ext:: never runs, whatever the policy.
+    const auto marker = box.dir() / "pwned";
+    Remote ext{.url = "ext::sh -c touch% " + marker.string(),
+               .policy = {.allow_http = true, .allow_file = true}};
+    EXPECT_FALSE(git.ls_remote(ext, k_timeout));
+    EXPECT_FALSE(fs::exists(marker));
+}
+
+TEST(Git, PasswordsNeverAppearInErrors) {
+    Sandbox box;
+    auto git = make_git();
+    Remote remote{
+        .url = (box.dir() / "missing.git").string(), .username = "bot", .password = "pw-never-shown-4242"};
+    auto state = git.ls_remote(remote, k_timeout);
+    ASSERT_FALSE(state);
+    EXPECT_EQ(state.error().message.find("pw-never-shown-4242"), std::string::npos);
+}
+
+TEST(Git, UpdateMirrorFetchesSelectedRefsAndPrunes) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    box.git(upstream, {"branch", "doomed"});
+    auto git = make_git();
+    const auto mirror = box.dir() / "cache" / "mirror.git";
+    Remote remote{.url = upstream.string()};
+    auto updated = git.update_mirror(mirror, "sha1", remote, {"refs/heads/*"}, k_timeout);
+    ASSERT_TRUE(updated) << updated.error().message;
+    auto refs = git.local_refs(mirror);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(names_of(*refs),
+              (std::vector<std::string>{"refs/heads/doomed", "refs/heads/feature", "refs/heads/main"}));
+
+    // Upstream deletes a branch and moves another; the payload adds tags.
+    box.git(upstream, {"branch", "-D", "doomed"});
+    box.git(upstream, {"branch", "-f", "feature", "main"});
+    updated = git.update_mirror(mirror, "sha1", remote, {"refs/heads/*", "refs/tags/*"}, k_timeout);
+    ASSERT_TRUE(updated) << updated.error().message;
+    refs = git.local_refs(mirror);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(*refs, *git.local_refs(upstream));
+
+    // The payload narrows to main only: the other refs leave the mirror.
+    updated = git.update_mirror(mirror, "sha1", remote, {"refs/heads/main"}, k_timeout);
+    ASSERT_TRUE(updated) << updated.error().message;
+    refs = git.local_refs(mirror);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(names_of(*refs), std::vector<std::string>{"refs/heads/main"});
+}
+
+TEST(Git, ProbeEmptyRemote) {
+    Sandbox box;
+    auto git = make_git();
+    const auto sha1 = box.dir() / "empty1.git";
+    const auto sha256 = box.dir() / "empty256.git";
+    box.git(box.dir(), {"init", "--quiet", "--bare", "--initial-branch=trunk", sha1.string()});
+    box.git(box.dir(), {"init", "--quiet", "--bare", "--object-format=sha256", sha256.string()});
+
+    auto probed = git.probe_empty_remote({.url = sha1.string()}, k_timeout);
+    ASSERT_TRUE(probed) << probed.error().message;
+    EXPECT_EQ(probed->first, "sha1");
+    EXPECT_EQ(probed->second, std::optional<std::string>("refs/heads/trunk"));
+
+    auto probed256 = git.probe_empty_remote({.url = sha256.string()}, k_timeout);
+    ASSERT_TRUE(probed256) << probed256.error().message;
+    EXPECT_EQ(probed256->first, "sha256");
+}
+
+TEST(Git, Sha256RepositoryRoundTrip) {
+    Sandbox box;
+    auto upstream = box.make_upstream("up256", "sha256");
+    auto git = make_git();
+    auto refs = git.local_refs(upstream);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(object_format_of(refs->at("refs/heads/main").oid), "sha256");
+    std::vector<std::string> names = names_of(*refs);
+    std::string bundle;
+    ASSERT_TRUE(git.bundle_create(
+        upstream, names,
+        [&](std::span<const std::byte> chunk) -> Status {
+            bundle.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            return {};
+        },
+        k_timeout));
+    EXPECT_TRUE(bundle.starts_with("# v3 git bundle\n")) << bundle.substr(0, 40);
+    Sandbox::write(box.dir() / "b.bundle", bundle);
+    const auto restored = box.dir() / "restored256.git";
+    ASSERT_TRUE(git.init_bare(restored, "sha256"));
+    ASSERT_TRUE(git.fetch_bundle(restored, box.dir() / "b.bundle", k_timeout));
+    ASSERT_TRUE(git.set_refs(restored, *refs, std::string("refs/heads/main")));
+    EXPECT_EQ(*git.local_refs(restored), *refs);
+    EXPECT_TRUE(git.fsck(restored, k_timeout));
+}

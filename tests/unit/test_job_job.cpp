@@ -1,0 +1,705 @@
+#include "snapshotter/job/defaults.hpp"
+#include "snapshotter/job/job.hpp"
+
+#include <gtest/gtest.h>
+#include <map>
+#include <nlohmann/json.hpp>
+
+using namespace snapshotter;
+using namespace snapshotter::job;
+using nlohmann::json;
+
+namespace {
+
+using EnvMap = std::map<std::string, std::string>;
+
+GetEnv fake_env(EnvMap vars) {
+    return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end())
+            return std::nullopt;
+        return it->second;
+    };
+}
+
+const EnvMap k_env = {{"HOME", "/home/tester"}, {"GIT_TOKEN", "tok-123456"}};
+
+// A valid snapshot payload; tests change one thing in it.
+json snapshot_payload() {
+    return json::parse(R"({"version": 1, "action": "snapshot", "job_id": "nightly-2026-11-28",
+        "storage": {"url": "file:///var/snapshots"},
+        "repositories": [{"url": "https://git.example.com/org/app.git", "name": "org/app",
+                          "refs": ["refs/heads/*", "refs/tags/*"],
+                          "credentials": {"token_env": "GIT_TOKEN"}}],
+        "options": {"cache_dir": "/var/cache/snapshotter", "timeout_s": 3600}})");
+}
+
+Job parse_ok(const std::string& text, const EnvMap& env = k_env) {
+    auto job = parse_job(text, fake_env(env));
+    EXPECT_TRUE(job) << text << "\n-> " << (job ? "" : job.error().message);
+    return job.value_or(Job{});
+}
+
+Job parse_ok(const json& payload, const EnvMap& env = k_env) {
+    return parse_ok(payload.dump(), env);
+}
+Job parse_ok(const char* text, const EnvMap& env = k_env) {
+    return parse_ok(std::string(text), env);
+}
+
+std::string parse_error(const std::string& text, const EnvMap& env = k_env) {
+    auto job = parse_job(text, fake_env(env));
+    EXPECT_FALSE(job) << "accepted: " << text;
+    if (job)
+        return "<accepted>";
+    EXPECT_EQ(job.error().kind, ErrorKind::Payload) << job.error().message;
+    return job.error().message;
+}
+
+std::string parse_error(const json& payload, const EnvMap& env = k_env) {
+    return parse_error(payload.dump(), env);
+}
+
+// The message of the error `payload` gives must start with `prefix`.
+#define EXPECT_PAYLOAD_ERROR(payload, prefix)                                                                \
+    do {                                                                                                     \
+        std::string message_ = parse_error(payload);                                                         \
+        EXPECT_TRUE(message_.starts_with(prefix))                                                            \
+            << "message: " << message_ << "\nexpected prefix: " << (prefix);                                 \
+    } while (false)
+
+json with(json base, const json::json_pointer& where, json value) {
+    base[where] = std::move(value);
+    return base;
+}
+
+json without(json base, const json::json_pointer& where) {
+    base[where.parent_pointer()].erase(where.back());
+    return base;
+}
+
+json restore_payload() {
+    return json::parse(R"({"version": 1, "action": "restore", "storage": {"url": "/srv/snapshots"},
+        "restore": {"repository": "org/app", "snapshot": "latest", "target": "/restore/app.git"}})");
+}
+
+json verify_payload() {
+    return json::parse(R"({"version": 1, "action": "verify", "storage": {"url": "/srv/snapshots"},
+        "verify": {"repositories": ["org/app"], "snapshot": "latest", "drill": true}})");
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- valid payloads
+
+TEST(ParseJob, FullSnapshotPayload) {
+    auto job = parse_ok(snapshot_payload());
+    EXPECT_EQ(job.version, 1);
+    EXPECT_EQ(job.action, Action::snapshot);
+    EXPECT_EQ(job.job_id, "nightly-2026-11-28");
+    EXPECT_EQ(job.storage.url, "file:///var/snapshots");
+    ASSERT_EQ(job.repositories.size(), 1u);
+    const auto& repo = job.repositories[0];
+    EXPECT_EQ(repo.url, "https://git.example.com/org/app.git");
+    EXPECT_EQ(repo.parsed.transport, Transport::https);
+    EXPECT_EQ(repo.parsed.host, "git.example.com");
+    EXPECT_EQ(repo.name, "org/app");
+    EXPECT_EQ(repo.refs, (std::vector<std::string>{"refs/heads/*", "refs/tags/*"}));
+    ASSERT_TRUE(repo.credentials);
+    EXPECT_EQ(repo.credentials->token_env, "GIT_TOKEN");
+    EXPECT_EQ(repo.credentials->username, "x-access-token"); // default
+    EXPECT_EQ(job.options.cache_dir, "/var/cache/snapshotter");
+    EXPECT_EQ(job.options.timeout_s, 3600);
+    EXPECT_FALSE(job.options.allow_http); // default
+    EXPECT_TRUE(job.options.allow_file);  // default
+}
+
+TEST(ParseJob, MinimalSnapshotPayloadGetsDefaults) {
+    auto job = parse_ok(
+        R"({"version":1,"storage":{"url":"/srv/snap"},"repositories":[{"url":"git@h.example:org/app.git"}]})",
+        {{"HOME", "/home/tester"}});
+    EXPECT_EQ(job.action, Action::snapshot);
+    EXPECT_TRUE(job.job_id.starts_with("job-")) << job.job_id;
+    ASSERT_EQ(job.repositories.size(), 1u);
+    EXPECT_EQ(job.repositories[0].name, "org/app");
+    EXPECT_EQ(job.repositories[0].refs, (std::vector<std::string>{"refs/heads/*", "refs/tags/*"}));
+    EXPECT_FALSE(job.repositories[0].credentials);
+    EXPECT_EQ(job.options.cache_dir, "/home/tester/.cache/snapshotter");
+    EXPECT_EQ(job.options.timeout_s, defaults::k_timeout_s);
+    EXPECT_EQ(job.options.allow_http, defaults::k_allow_http);
+    EXPECT_EQ(job.options.allow_file, defaults::k_allow_file);
+}
+
+TEST(ParseJob, DefaultJobIdsDiffer) {
+    const std::string text = R"({"version":1,"storage":{"url":"/s"},"repositories":[{"url":"/srv/a.git"}]})";
+    EXPECT_NE(parse_ok(text).job_id, parse_ok(text).job_id);
+}
+
+TEST(ParseJob, CacheDirDefaultFollowsEnvironment) {
+    const std::string text = R"({"version":1,"storage":{"url":"/s"},"repositories":[{"url":"/srv/a.git"}]})";
+    EXPECT_EQ(parse_ok(text, {{"XDG_CACHE_HOME", "/xdg"}, {"HOME", "/home/u"}}).options.cache_dir,
+              "/xdg/snapshotter");
+    EXPECT_EQ(parse_ok(text, {{"XDG_CACHE_HOME", ""}, {"HOME", "/home/u"}}).options.cache_dir,
+              "/home/u/.cache/snapshotter");
+    EXPECT_EQ(parse_ok(text, {}).options.cache_dir, "/var/cache/snapshotter");
+}
+
+TEST(ParseJob, RelativeCacheDirBecomesAbsolute) {
+    auto job = parse_ok(with(snapshot_payload(), "/options/cache_dir"_json_pointer, "cache/./x/../y"));
+    EXPECT_EQ(job.options.cache_dir, (std::filesystem::current_path() / "cache" / "y").lexically_normal());
+}
+
+TEST(ParseJob, AllOptions) {
+    auto payload = snapshot_payload();
+    payload["options"] = {{"cache_dir", "/c"}, {"timeout_s", 1}, {"allow_http", true}, {"allow_file", false}};
+    payload["repositories"][0]["url"] = "http://h.example/org/app.git";
+    payload["repositories"][0]["credentials"]["username"] = "bot";
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.options.timeout_s, 1);
+    EXPECT_TRUE(job.options.allow_http);
+    EXPECT_FALSE(job.options.allow_file);
+    EXPECT_EQ(job.repositories[0].parsed.transport, Transport::http);
+    EXPECT_EQ(job.repositories[0].credentials->username, "bot");
+    payload["options"]["timeout_s"] = 7 * 24 * 3600;
+    EXPECT_EQ(parse_ok(payload).options.timeout_s, 604800);
+}
+
+TEST(ParseJob, SeveralRepositoriesWithDerivedNames) {
+    auto payload = snapshot_payload();
+    payload["repositories"] = json::parse(R"([{"url": "https://h.example/org/app.git"},
+        {"url": "git://h.example/org/lib"}, {"url": "/srv/git/tools.git", "refs": ["refs/heads/main", "refs/pull/*"]}])");
+    auto job = parse_ok(payload);
+    ASSERT_EQ(job.repositories.size(), 3u);
+    EXPECT_EQ(job.repositories[0].name, "org/app");
+    EXPECT_EQ(job.repositories[1].name, "org/lib");
+    EXPECT_EQ(job.repositories[2].name, "srv/git/tools");
+    EXPECT_EQ(job.repositories[2].refs, (std::vector<std::string>{"refs/heads/main", "refs/pull/*"}));
+}
+
+TEST(ParseJob, RestorePayload) {
+    auto job = parse_ok(restore_payload());
+    EXPECT_EQ(job.action, Action::restore);
+    EXPECT_EQ(job.restore.repository, "org/app");
+    EXPECT_EQ(job.restore.snapshot, "latest");
+    EXPECT_EQ(job.restore.target, "/restore/app.git");
+    EXPECT_TRUE(job.repositories.empty());
+
+    auto by_id =
+        parse_ok(with(restore_payload(), "/restore/snapshot"_json_pointer, "20261128T073545.123Z-9f3a1c"));
+    EXPECT_EQ(by_id.restore.snapshot, "20261128T073545.123Z-9f3a1c");
+
+    auto defaulted = parse_ok(without(restore_payload(), "/restore/snapshot"_json_pointer));
+    EXPECT_EQ(defaulted.restore.snapshot, "latest");
+
+    auto normalized =
+        parse_ok(with(restore_payload(), "/restore/target"_json_pointer, "/restore/./x/../app.git"));
+    EXPECT_EQ(normalized.restore.target, "/restore/app.git");
+}
+
+TEST(ParseJob, VerifyPayload) {
+    auto job = parse_ok(verify_payload());
+    EXPECT_EQ(job.action, Action::verify);
+    EXPECT_EQ(job.verify.repositories, std::vector<std::string>{"org/app"});
+    EXPECT_EQ(job.verify.snapshot, "latest");
+    EXPECT_TRUE(job.verify.drill);
+
+    auto all = parse_ok(with(verify_payload(), "/verify/snapshot"_json_pointer, "all"));
+    EXPECT_EQ(all.verify.snapshot, "all");
+    auto by_id =
+        parse_ok(with(verify_payload(), "/verify/snapshot"_json_pointer, "20261128T073545.123Z-9f3a1c"));
+    EXPECT_EQ(by_id.verify.snapshot, "20261128T073545.123Z-9f3a1c");
+
+    auto defaults_only = parse_ok(without(verify_payload(), "/verify"_json_pointer));
+    EXPECT_TRUE(defaults_only.verify.repositories.empty()); // all
+    EXPECT_EQ(defaults_only.verify.snapshot, "latest");
+    EXPECT_FALSE(defaults_only.verify.drill);
+}
+
+TEST(ParseJob, ListPayload) {
+    auto all = parse_ok(R"({"version":1,"action":"list","storage":{"url":"/s"}})");
+    EXPECT_EQ(all.action, Action::list);
+    EXPECT_FALSE(all.list.repository);
+    auto empty_object = parse_ok(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":{}})");
+    EXPECT_FALSE(empty_object.list.repository);
+    auto one =
+        parse_ok(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":{"repository":"org/app"}})");
+    ASSERT_TRUE(one.list.repository);
+    EXPECT_EQ(*one.list.repository, "org/app");
+}
+
+// ---------------------------------------------------------------- errors: document and types
+
+TEST(ParseJobErrors, NotJson) {
+    EXPECT_PAYLOAD_ERROR(std::string("{\"version\": 1,"), "(payload): payload is not valid JSON (at byte ");
+    EXPECT_PAYLOAD_ERROR(std::string(""), "(payload): payload is not valid JSON (at byte ");
+    EXPECT_PAYLOAD_ERROR(std::string("version: 1"), "(payload): payload is not valid JSON (at byte 1)");
+}
+
+TEST(ParseJobErrors, NotAnObject) {
+    EXPECT_PAYLOAD_ERROR(std::string("[]"), "(payload): must be an object, not an array");
+    EXPECT_PAYLOAD_ERROR(std::string("\"x\""), "(payload): must be an object, not a string");
+    EXPECT_PAYLOAD_ERROR(std::string("null"), "(payload): must be an object, not null");
+}
+
+TEST(ParseJobErrors, TooLarge) {
+    std::string huge =
+        "{\"version\":1,\"job_id\":\"" + std::string(defaults::k_max_payload_bytes, 'x') + "\"}";
+    EXPECT_PAYLOAD_ERROR(huge, "(payload): payload is larger than 16777216 bytes");
+}
+
+TEST(ParseJobErrors, Version) {
+    EXPECT_PAYLOAD_ERROR(without(snapshot_payload(), "/version"_json_pointer),
+                         "version: is required (use 1)");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/version"_json_pointer, "1"),
+                         "version: must be an integer, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/version"_json_pointer, 1.5),
+                         "version: must be an integer, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/version"_json_pointer, 2), "version: 2 is not supported");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/version"_json_pointer, -1), "version: must be between");
+}
+
+TEST(ParseJobErrors, Action) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/action"_json_pointer, 5),
+                         "action: must be a string, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/action"_json_pointer, "backup"),
+                         "action: \"backup\" is not one of snapshot, restore, verify, list");
+}
+
+TEST(ParseJobErrors, JobId) {
+    for (json bad :
+         {json("../x"), json("a/b"), json(""), json(std::string(129, 'j')), json("-x"), json("a b")})
+        EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/job_id"_json_pointer, bad),
+                             "job_id: must be 1-128 characters of A-Z a-z 0-9 . _ -");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/job_id"_json_pointer, 7),
+                         "job_id: must be a string, not a number");
+    EXPECT_EQ(parse_ok(with(snapshot_payload(), "/job_id"_json_pointer, std::string(128, 'j'))).job_id.size(),
+              128u);
+}
+
+// ---------------------------------------------------------------- errors: unknown keys
+
+TEST(ParseJobErrors, UnknownKeysAtEveryLevelWithSuggestions) {
+    auto top = snapshot_payload();
+    top["versoin"] = 1;
+    EXPECT_PAYLOAD_ERROR(top, "versoin: unknown key (did you mean \"version\"?)");
+
+    auto storage = snapshot_payload();
+    storage["storage"]["ulr"] = "x";
+    EXPECT_PAYLOAD_ERROR(storage, "storage.ulr: unknown key (did you mean \"url\"?)");
+
+    auto repo = snapshot_payload();
+    repo["repositories"][0]["nmae"] = "x";
+    EXPECT_PAYLOAD_ERROR(repo, "repositories[0].nmae: unknown key (did you mean \"name\"?)");
+
+    auto creds = snapshot_payload();
+    creds["repositories"][0]["credentials"]["token_evn"] = "X";
+    EXPECT_PAYLOAD_ERROR(creds,
+                         "repositories[0].credentials.token_evn: unknown key (did you mean \"token_env\"?)");
+
+    auto options = snapshot_payload();
+    options["options"]["cach_dir"] = "/x";
+    EXPECT_PAYLOAD_ERROR(options, "options.cach_dir: unknown key (did you mean \"cache_dir\"?)");
+
+    auto restore = restore_payload();
+    restore["restore"]["targte"] = "/x";
+    EXPECT_PAYLOAD_ERROR(restore, "restore.targte: unknown key (did you mean \"target\"?)");
+
+    auto verify = verify_payload();
+    verify["verify"]["dril"] = true;
+    EXPECT_PAYLOAD_ERROR(verify, "verify.dril: unknown key (did you mean \"drill\"?)");
+
+    EXPECT_PAYLOAD_ERROR(
+        std::string(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":{"repo":"x"}})"),
+        "list.repo: unknown key");
+}
+
+TEST(ParseJobErrors, UnknownKeyFarFromAnyHasNoSuggestion) {
+    auto payload = snapshot_payload();
+    payload["zzzzzzzz"] = 1;
+    EXPECT_EQ(parse_error(payload), "zzzzzzzz: unknown key");
+}
+
+TEST(ParseJobErrors, SectionOfAnotherAction) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/restore"_json_pointer, json::object()),
+                         "restore: is only allowed with \"action\": \"restore\"");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/verify"_json_pointer, json::object()),
+                         "verify: is only allowed with \"action\": \"verify\"");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/list"_json_pointer, json::object()),
+                         "list: is only allowed with \"action\": \"list\"");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/repositories"_json_pointer, json::array()),
+                         "repositories: is only allowed with \"action\": \"snapshot\"");
+}
+
+// ---------------------------------------------------------------- errors: storage and options
+
+TEST(ParseJobErrors, Storage) {
+    EXPECT_PAYLOAD_ERROR(without(snapshot_payload(), "/storage"_json_pointer), "storage: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage"_json_pointer, "/srv"),
+                         "storage: must be an object, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage"_json_pointer, json::object()),
+                         "storage.url: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/url"_json_pointer, ""),
+                         "storage.url: must not be empty");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/url"_json_pointer, nullptr),
+                         "storage.url: must be a string, not null");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/url"_json_pointer, "/srv/\n"),
+                         "storage.url: must not contain control characters");
+}
+
+TEST(ParseJobErrors, Options) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options"_json_pointer, json::array()),
+                         "options: must be an object, not an array");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/timeout_s"_json_pointer, 0),
+                         "options.timeout_s: must be between 1 and 604800");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/timeout_s"_json_pointer, 604801),
+                         "options.timeout_s: must be between 1 and 604800");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/timeout_s"_json_pointer, "60"),
+                         "options.timeout_s: must be an integer, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/allow_http"_json_pointer, "yes"),
+                         "options.allow_http: must be a boolean, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/allow_file"_json_pointer, 1),
+                         "options.allow_file: must be a boolean, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/cache_dir"_json_pointer, ""),
+                         "options.cache_dir: must be a directory path");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/cache_dir"_json_pointer, true),
+                         "options.cache_dir: must be a string, not a boolean");
+}
+
+// ---------------------------------------------------------------- errors: repositories
+
+TEST(ParseJobErrors, RepositoriesList) {
+    EXPECT_PAYLOAD_ERROR(without(snapshot_payload(), "/repositories"_json_pointer),
+                         "repositories: is required for a snapshot");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories"_json_pointer, json::object()),
+                         "repositories: must be an array, not an object");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories"_json_pointer, json::array()),
+                         "repositories: must list at least one repository");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0"_json_pointer, "https://h/r.git"),
+                         "repositories[0]: must be an object, not a string");
+}
+
+TEST(ParseJobErrors, RepositoryUrl) {
+    auto payload = snapshot_payload();
+    payload["repositories"].push_back({{"name", "second"}});
+    EXPECT_PAYLOAD_ERROR(payload, "repositories[1].url: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, 42),
+                         "repositories[0].url: must be a string, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, "ext::ssh://h/r.git"),
+                         "repositories[0].url: transport \"ext::\" is not allowed");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, "fd::7"),
+                         "repositories[0].url: transport \"fd::\" is not allowed");
+    EXPECT_PAYLOAD_ERROR(
+        with(snapshot_payload(), "/repositories/0/url"_json_pointer, "ext::sh -c touch% /tmp/pwned"),
+        "repositories[0].url: ");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, "-u/tmp/x"),
+                         "repositories[0].url: must not start with '-'");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, "http://h/org/app.git"),
+                         "repositories[0].url: scheme \"http\" is not allowed");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/url"_json_pointer, "ftp://h/org/app.git"),
+                         "repositories[0].url: scheme \"ftp\" is not allowed");
+    auto no_file = with(snapshot_payload(), "/options/allow_file"_json_pointer, false);
+    EXPECT_PAYLOAD_ERROR(with(no_file, "/repositories/0/url"_json_pointer, "/srv/git/app.git"),
+                         "repositories[0].url: local repositories are not allowed");
+}
+
+TEST(ParseJobErrors, PasswordInUrlIsRefusedAndNotEchoed) {
+    auto message = parse_error(with(snapshot_payload(), "/repositories/0/url"_json_pointer,
+                                    "https://bob:hunter2secret@h/org/app.git"));
+    EXPECT_TRUE(message.starts_with("repositories[0].url: credentials in the URL are not allowed"))
+        << message;
+    EXPECT_EQ(message.find("hunter2secret"), std::string::npos) << message;
+}
+
+TEST(ParseJobErrors, RepositoryName) {
+    for (const char* bad :
+         {"../x", "a/../b", "/abs", "a//b", "a/", "./a", "-x", "a b", "a\\b", "a%2Fb", ""}) {
+        auto message = parse_error(with(snapshot_payload(), "/repositories/0/name"_json_pointer, bad));
+        EXPECT_TRUE(
+            message.starts_with(std::string("repositories[0].name: \"") + bad + "\" is not a valid name"))
+            << message;
+    }
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/name"_json_pointer, std::string(201, 'n')),
+                         "repositories[0].name: ");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/name"_json_pointer, json::array()),
+                         "repositories[0].name: must be a string, not an array");
+}
+
+TEST(ParseJobErrors, DuplicateNames) {
+    auto payload = snapshot_payload();
+    payload["repositories"].push_back({{"url", "https://h/other.git"}, {"name", "org/app"}});
+    EXPECT_EQ(parse_error(payload), "repositories[1].name: \"org/app\" appears twice");
+
+    // Derived names collide too: same path on two hosts.
+    auto derived = snapshot_payload();
+    derived["repositories"] =
+        json::parse(R"([{"url": "https://a.example/org/app.git"}, {"url": "https://b.example/x.git"},
+        {"url": "git@b.example:org/app"}])");
+    EXPECT_EQ(parse_error(derived), "repositories[2].name: \"org/app\" appears twice");
+}
+
+TEST(ParseJobErrors, Refs) {
+    auto at_refs = "/repositories/0/refs"_json_pointer;
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array()),
+                         "repositories[0].refs: must not be empty");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, "refs/heads/*"),
+                         "repositories[0].refs: must be an array of strings, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array({"refs/heads/*", 1})),
+                         "repositories[0].refs[1]: must be a string, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array({"heads/*"})),
+                         "repositories[0].refs[0]: \"heads/*\" must start with \"refs/\"");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array({"refs/"})),
+                         "repositories[0].refs[0]: \"refs/\" must start with \"refs/\"");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array({"refs/*/x"})),
+                         "repositories[0].refs[0]: \"refs/*/x\": '*' is allowed only at the end");
+    for (const char* bad :
+         {"refs/heads/a..b", "refs/heads/a b", "refs/heads/a:b", "refs/heads/~x", "refs/heads/^x",
+          "refs/heads/a?", "refs/heads/[a]", "refs/heads//a", "refs/heads/a\\b"})
+        EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_refs, json::array({bad})),
+                             std::string("repositories[0].refs[0]: \"") + bad +
+                                 "\" is not a valid ref pattern");
+}
+
+TEST(ParseJobErrors, Credentials) {
+    auto at_creds = "/repositories/0/credentials"_json_pointer;
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, "GIT_TOKEN"),
+                         "repositories[0].credentials: must be an object, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, json::object()),
+                         "repositories[0].credentials.token_env: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/credentials/username"_json_pointer, ""),
+                         "repositories[0].credentials.username: must be a non-empty printable string");
+    EXPECT_PAYLOAD_ERROR(
+        with(snapshot_payload(), "/repositories/0/credentials/username"_json_pointer, "a\tb"),
+        "repositories[0].credentials.username: must be a non-empty printable string");
+}
+
+TEST(ParseJobErrors, TokenEnvNotSet) {
+    EXPECT_EQ(parse_error(snapshot_payload(), {{"HOME", "/h"}}),
+              "repositories[0].credentials.token_env: environment variable GIT_TOKEN is not set");
+    EXPECT_EQ(parse_error(snapshot_payload(), {{"HOME", "/h"}, {"GIT_TOKEN", ""}}),
+              "repositories[0].credentials.token_env: environment variable GIT_TOKEN is not set");
+    // The environment is read through the GetEnv parameter, nothing else.
+    auto job =
+        parse_job(snapshot_payload().dump(), [](const std::string& name) -> std::optional<std::string> {
+            if (name == "GIT_TOKEN")
+                return "from-fake-env";
+            return std::nullopt;
+        });
+    EXPECT_TRUE(job) << job.error().message;
+}
+
+TEST(ParseJobErrors, ErrorsNeverContainTheToken) {
+    auto payload = with(snapshot_payload(), "/options/timeout_s"_json_pointer, -5);
+    auto message = parse_error(payload, {{"GIT_TOKEN", "tok-very-secret-value"}});
+    EXPECT_EQ(message.find("tok-very-secret-value"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- errors: restore, verify, list
+
+TEST(ParseJobErrors, Restore) {
+    EXPECT_PAYLOAD_ERROR(without(restore_payload(), "/restore"_json_pointer),
+                         "restore: is required for a restore");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore"_json_pointer, "org/app"),
+                         "restore: must be an object, not a string");
+    EXPECT_PAYLOAD_ERROR(without(restore_payload(), "/restore/repository"_json_pointer),
+                         "restore.repository: is required");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/repository"_json_pointer, "../x"),
+                         "restore.repository: \"../x\" is not a valid repository name");
+    EXPECT_PAYLOAD_ERROR(without(restore_payload(), "/restore/target"_json_pointer),
+                         "restore.target: is required");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/target"_json_pointer, "relative/dir"),
+                         "restore.target: must be an absolute path");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/target"_json_pointer, "~/dir"),
+                         "restore.target: must be an absolute path");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/target"_json_pointer, "/"),
+                         "restore.target: must not be the root directory");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/target"_json_pointer, "/a/.."),
+                         "restore.target: must not be the root directory");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "all"),
+                         "restore.snapshot: \"all\" must be \"latest\" or a snapshot id");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "20261128"),
+                         "restore.snapshot: \"20261128\" must be \"latest\" or a snapshot id");
+}
+
+TEST(ParseJobErrors, VerifySnapshotSelector) {
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify/snapshot"_json_pointer, "yesterday"),
+                         "verify.snapshot: \"yesterday\" must be \"latest\", \"all\" or a snapshot id");
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify/snapshot"_json_pointer, 3),
+                         "verify.snapshot: must be a string, not a number");
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify/drill"_json_pointer, "true"),
+                         "verify.drill: must be a boolean, not a string");
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify/repositories"_json_pointer, "org/app"),
+                         "verify.repositories: must be an array of strings, not a string");
+    EXPECT_PAYLOAD_ERROR(
+        with(verify_payload(), "/verify/repositories"_json_pointer, json::array({"ok", "../x"})),
+        "verify.repositories[1]: \"../x\" is not a valid repository name");
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify"_json_pointer, json::array()),
+                         "verify: must be an object, not an array");
+}
+
+TEST(ParseJobErrors, List) {
+    EXPECT_PAYLOAD_ERROR(
+        std::string(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":{"repository":"/x"}})"),
+        "list.repository: \"/x\" is not a valid repository name");
+    EXPECT_PAYLOAD_ERROR(
+        std::string(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":{"repository":1}})"),
+        "list.repository: must be a string, not a number");
+    EXPECT_PAYLOAD_ERROR(std::string(R"({"version":1,"action":"list","storage":{"url":"/s"},"list":[]})"),
+                         "list: must be an object, not an array");
+}
+
+// ---------------------------------------------------------------- fleet options and S3 storage settings
+
+TEST(ParseJob, FleetOptionsDefaults) {
+    auto job = parse_ok(snapshot_payload());
+    EXPECT_EQ(job.options.deadline_s, defaults::k_deadline_s);
+    EXPECT_EQ(job.options.concurrency, defaults::k_concurrency);
+    EXPECT_EQ(job.options.max_per_host, defaults::k_max_per_host);
+    EXPECT_EQ(job.options.retries, defaults::k_retries);
+    EXPECT_EQ(job.options.full_every, defaults::k_full_every);
+    EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
+    EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
+    EXPECT_FALSE(job.options.shard);
+}
+
+TEST(ParseJob, FleetOptionsGiven) {
+    auto payload = snapshot_payload();
+    payload["options"] = {{"deadline_s", 7200}, {"concurrency", 32},
+                          {"max_per_host", 4},  {"retries", 0},
+                          {"full_every", 7},    {"full_size_ratio", 1},
+                          {"grace_s", 0},       {"shard", {{"count", 4}, {"index", 3}}}};
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.options.deadline_s, 7200);
+    EXPECT_EQ(job.options.concurrency, 32);
+    EXPECT_EQ(job.options.max_per_host, 4);
+    EXPECT_EQ(job.options.retries, 0);
+    EXPECT_EQ(job.options.full_every, 7);
+    EXPECT_EQ(job.options.full_size_ratio, 1.0);
+    EXPECT_EQ(job.options.grace_s, 0);
+    ASSERT_TRUE(job.options.shard);
+    EXPECT_EQ(job.options.shard->count, 4);
+    EXPECT_EQ(job.options.shard->index, 3);
+}
+
+TEST(ParseJob, ShardIndexFromTheEnvironment) {
+    auto payload = with(snapshot_payload(), "/options/shard"_json_pointer, {{"count", 5}});
+    auto env = k_env;
+    env["AWS_BATCH_JOB_ARRAY_INDEX"] = "2";
+    EXPECT_EQ(parse_ok(payload, env).options.shard->index, 2);
+    env.erase("AWS_BATCH_JOB_ARRAY_INDEX");
+    env["JOB_COMPLETION_INDEX"] = "4";
+    EXPECT_EQ(parse_ok(payload, env).options.shard->index, 4);
+    EXPECT_TRUE(parse_error(payload).starts_with("options.shard.index: is required"));
+    env["JOB_COMPLETION_INDEX"] = "x1";
+    EXPECT_EQ(parse_error(payload, env), "options.shard.index: JOB_COMPLETION_INDEX=\"x1\" is not an index");
+    env["JOB_COMPLETION_INDEX"] = "5";
+    EXPECT_EQ(parse_error(payload, env), "options.shard.index: 5 must be below count 5");
+}
+
+TEST(ParseJobErrors, FleetOptions) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/concurrency"_json_pointer, 0),
+                         "options.concurrency: must be between 1 and 256");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/max_per_host"_json_pointer, 257),
+                         "options.max_per_host: must be between 1 and 256");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/retries"_json_pointer, 11),
+                         "options.retries: must be between 0 and 10");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/deadline_s"_json_pointer, -1),
+                         "options.deadline_s: must be between 0 and 2592000");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_every"_json_pointer, 0),
+                         "options.full_every: must be between 1 and 10000");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_size_ratio"_json_pointer, "half"),
+                         "options.full_size_ratio: must be a number, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/full_size_ratio"_json_pointer, -0.5),
+                         "options.full_size_ratio: must be between");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/grace_s"_json_pointer, 3601),
+                         "options.grace_s: must be between 0 and 3600");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/concurrency"_json_pointer, 2.5),
+                         "options.concurrency: must be an integer, not a number");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, {{"index", 0}}),
+                         "options.shard.count: is required");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, {{"count", 2}, {"idx", 0}}),
+                         "options.shard.idx: unknown key (did you mean \"index\"?)");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
+                         "options.shard: must be an object, not a number");
+}
+
+TEST(ParseJob, S3StorageSettings) {
+    auto payload = with(snapshot_payload(), "/storage"_json_pointer,
+                        {{"url", "s3://bucket/prefix"},
+                         {"region", "eu-west-1"},
+                         {"endpoint", "http://127.0.0.1:9000"},
+                         {"addressing", "path"},
+                         {"sse", "aws:kms"},
+                         {"kms_key_id", "alias/snapshots"},
+                         {"bucket_key", true},
+                         {"storage_class", "STANDARD_IA"}});
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.storage.url, "s3://bucket/prefix");
+    EXPECT_EQ(job.storage.options, (std::map<std::string, std::string>{{"addressing", "path"},
+                                                                       {"bucket_key", "true"},
+                                                                       {"endpoint", "http://127.0.0.1:9000"},
+                                                                       {"kms_key_id", "alias/snapshots"},
+                                                                       {"region", "eu-west-1"},
+                                                                       {"sse", "aws:kms"},
+                                                                       {"storage_class", "STANDARD_IA"}}));
+}
+
+TEST(ParseJobErrors, S3StorageSettings) {
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/region"_json_pointer, "eu-west-1"),
+                         "storage.region: is only allowed with an s3:// storage.url");
+    auto s3 = with(snapshot_payload(), "/storage/url"_json_pointer, "s3://bucket");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/addressing"_json_pointer, "dns"),
+                         "storage.addressing: \"dns\" is not one of virtual, path");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/sse"_json_pointer, "aes"),
+                         "storage.sse: \"aes\" is not one of AES256, aws:kms");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/kms_key_id"_json_pointer, "k"),
+                         "storage.kms_key_id: requires \"sse\": \"aws:kms\"");
+    EXPECT_PAYLOAD_ERROR(
+        with(with(s3, "/storage/sse"_json_pointer, "AES256"), "/storage/bucket_key"_json_pointer, true),
+        "storage.bucket_key: requires \"sse\": \"aws:kms\"");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/bucket_key"_json_pointer, "yes"),
+                         "storage.bucket_key: must be a boolean, not a string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/endpoint"_json_pointer, "127.0.0.1:9000"),
+                         "storage.endpoint: must start with http:// or https://");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/region"_json_pointer, ""),
+                         "storage.region: must be a non-empty string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/region"_json_pointer, 1),
+                         "storage.region: must be a non-empty string");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/regoin"_json_pointer, "x"),
+                         "storage.regoin: unknown key (did you mean \"region\"?)");
+}
+
+// ---------------------------------------------------------------- helpers
+
+TEST(IsValidRepositoryName, Rules) {
+    for (const char* good : {"app", "org/app", "a.b_c-d/E9", "deep/ly/nested/name", "x..y", ".hidden"})
+        EXPECT_TRUE(is_valid_repository_name(good)) << good;
+    for (const char* bad :
+         {"", ".", "..", "../x", "a/..", "a/./b", "/a", "a/", "a//b", "-a", "a/-b", "a b", "a:b", "a%b", "ä"})
+        EXPECT_FALSE(is_valid_repository_name(bad)) << bad;
+    EXPECT_TRUE(is_valid_repository_name(std::string(200, 'n')));
+    EXPECT_FALSE(is_valid_repository_name(std::string(201, 'n')));
+}
+
+TEST(KnownKeys, ListsEverySchemaObject) {
+    const auto& keys = known_keys();
+    std::vector<std::string> objects;
+    for (const auto& [name, list] : keys)
+        objects.push_back(name);
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "options", "repository",
+                                                 "restore", "shard", "storage", "verify"}));
+    EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username"}));
+}
+
+TEST(ActionName, Names) {
+    EXPECT_EQ(action_name(Action::snapshot), "snapshot");
+    EXPECT_EQ(action_name(Action::restore), "restore");
+    EXPECT_EQ(action_name(Action::verify), "verify");
+    EXPECT_EQ(action_name(Action::list), "list");
+}
+
+TEST(ProcessEnv, ReadsTheRealEnvironment) {
+    ::setenv("SNAPSHOTTER_TEST_PROCESS_ENV", "value", 1);
+    EXPECT_EQ(process_env("SNAPSHOTTER_TEST_PROCESS_ENV"), "value");
+    ::unsetenv("SNAPSHOTTER_TEST_PROCESS_ENV");
+    EXPECT_EQ(process_env("SNAPSHOTTER_TEST_PROCESS_ENV"), std::nullopt);
+}

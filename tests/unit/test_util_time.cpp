@@ -1,0 +1,140 @@
+#include "snapshotter/util/time.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <gtest/gtest.h>
+#include <thread>
+#include <vector>
+
+using namespace snapshotter;
+using namespace std::chrono_literals;
+
+namespace {
+
+// 2026-11-28T07:35:45.123Z
+Clock::time_point sample_time() {
+    return Clock::from_time_t(1795851345) + 123ms;
+}
+
+// Runs a test body with the local time zone set five hours west of UTC, so
+// that any use of local time instead of UTC shows.
+class NonUtcZone {
+  public:
+    NonUtcZone() {
+        const char* old = std::getenv("TZ");
+        if (old != nullptr)
+            m_old = old;
+        ::setenv("TZ", "XYZ+05", 1);
+        ::tzset();
+    }
+    ~NonUtcZone() {
+        if (m_old)
+            ::setenv("TZ", m_old->c_str(), 1);
+        else
+            ::unsetenv("TZ");
+        ::tzset();
+    }
+    NonUtcZone(const NonUtcZone&) = delete;
+    NonUtcZone& operator=(const NonUtcZone&) = delete;
+
+  private:
+    std::optional<std::string> m_old;
+};
+
+} // namespace
+
+TEST(Rfc3339, FormatsUtcWithSeconds) {
+    EXPECT_EQ(format_rfc3339(Clock::from_time_t(0)), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(format_rfc3339(sample_time()), "2026-11-28T07:35:45Z");
+}
+
+TEST(Rfc3339, FormatsUtcWhateverTheLocalZone) {
+    NonUtcZone zone;
+    EXPECT_EQ(format_rfc3339(Clock::from_time_t(0)), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(format_rfc3339(sample_time()), "2026-11-28T07:35:45Z");
+}
+
+TEST(Rfc3339, RoundTrip) {
+    for (std::time_t t : {std::time_t{0}, std::time_t{951782400} /* 2000-02-29 */, std::time_t{1795851345},
+                          std::time_t{4102444799} /* 2099-12-31T23:59:59 */}) {
+        auto tp = Clock::from_time_t(t);
+        auto text = format_rfc3339(tp);
+        auto parsed = parse_rfc3339(text);
+        ASSERT_TRUE(parsed) << text;
+        EXPECT_EQ(*parsed, tp) << text;
+    }
+    NonUtcZone zone;
+    auto parsed = parse_rfc3339("2026-11-28T07:35:45Z");
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(Clock::to_time_t(*parsed), 1795851345);
+    EXPECT_EQ(format_rfc3339(*parsed), "2026-11-28T07:35:45Z");
+}
+
+TEST(Rfc3339, RejectsOtherForms) {
+    for (const char* bad :
+         {"", "2026-11-28", "2026-11-28T07:35:45", "2026-11-28 07:35:45Z", "2026-11-28T07:35:45+00:00",
+          "2026-11-28T07:35:45.123Z", "2026-13-28T07:35:45Z", "2026-00-28T07:35:45Z", "2026-11-00T07:35:45Z",
+          "2026-11-28T24:00:00Z", "2026-11-28T07:60:00Z", "20x6-11-28T07:35:45Z", "2026-11-28t07:35:45z"})
+        EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+}
+
+TEST(SnapshotId, ShapeAndTime) {
+    auto id = new_snapshot_id(sample_time());
+    EXPECT_EQ(id.size(), 27u);
+    EXPECT_TRUE(id.starts_with("20261128T073545.123Z-")) << id;
+    EXPECT_TRUE(is_snapshot_id(id)) << id;
+}
+
+TEST(SnapshotId, UsesUtcWhateverTheLocalZone) {
+    NonUtcZone zone;
+    auto id = new_snapshot_id(sample_time());
+    EXPECT_TRUE(id.starts_with("20261128T073545.123Z-")) << id;
+}
+
+TEST(SnapshotId, RandomSuffixMakesIdsUnique) {
+    auto a = new_snapshot_id(sample_time());
+    auto b = new_snapshot_id(sample_time());
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a.substr(0, 21), b.substr(0, 21));
+}
+
+TEST(SnapshotId, SortsByCreationTime) {
+    std::vector<Clock::time_point> times = {
+        Clock::from_time_t(1795851345) + 5ms, Clock::from_time_t(1795851345) + 999ms,
+        Clock::from_time_t(1795851346),       Clock::from_time_t(1795851345) + 10ms,
+        Clock::from_time_t(1700000000),       Clock::from_time_t(1900000000) + 1ms};
+    std::vector<std::pair<std::string, Clock::time_point>> ids;
+    for (auto t : times)
+        ids.emplace_back(new_snapshot_id(t), t);
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t i = 1; i < ids.size(); ++i)
+        EXPECT_LT(ids[i - 1].second, ids[i].second) << ids[i - 1].first << " vs " << ids[i].first;
+}
+
+TEST(SnapshotId, DefaultIsNow) {
+    auto before = format_rfc3339(Clock::now());
+    auto id = new_snapshot_id();
+    EXPECT_TRUE(is_snapshot_id(id)) << id;
+    // Same date as now (allowing a midnight roll-over is not worth the noise).
+    EXPECT_EQ(id.substr(0, 4), before.substr(0, 4));
+}
+
+TEST(SnapshotId, Recognition) {
+    EXPECT_TRUE(is_snapshot_id("20261128T073545.123Z-9f3a1c"));
+    EXPECT_TRUE(is_snapshot_id("00000000T000000.000Z-000000"));
+    for (const char* bad :
+         {"", "latest", "all", "20261128T073545.123Z-9f3a1", "20261128T073545.123Z-9f3a1cc",
+          "20261128T073545.123Z-9F3A1C", "20261128T073545.123Z-9f3a1g", "20261128t073545.123Z-9f3a1c",
+          "20261128T073545,123Z-9f3a1c", "20261128T073545.123z-9f3a1c", "20261128T073545.123Z_9f3a1c",
+          "2026112xT073545.123Z-9f3a1c", "../1128T073545.123Z-9f3a1c"})
+        EXPECT_FALSE(is_snapshot_id(bad)) << bad;
+}
+
+TEST(ElapsedMs, Measures) {
+    auto start = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(20ms);
+    auto ms = elapsed_ms(start);
+    EXPECT_GE(ms, 20);
+    EXPECT_LT(ms, 5000);
+}
