@@ -73,14 +73,14 @@ class _Base(harness.Assertions):
         name = f"org/{up.bare.name[:-4]}"
         served = str(up.bare.relative_to(SERVE_ROOT))
         if self.transport == "git":
-            return {"url": DAEMON.url_for(served), "name": name}, {}, {}
+            return {"url": DAEMON.url_for(served), "name": name}, {"full_every": 1}, {}
         if self.transport == "http":
             return ({"url": HTTP.url_for(served), "name": name, "credentials": {"token_env": TOKEN_ENV}},
-                    {"allow_http": True}, {TOKEN_ENV: HTTP_TOKEN})
+                    {"allow_http": True, "full_every": 1}, {TOKEN_ENV: HTTP_TOKEN})
         if self.transport == "path":
-            return {"url": str(up.bare), "name": name}, {}, {}
+            return {"url": str(up.bare), "name": name}, {"full_every": 1}, {}
         if self.transport == "file":
-            return {"url": f"file://{up.bare}", "name": name}, {}, {}
+            return {"url": f"file://{up.bare}", "name": name}, {"full_every": 1}, {}
         raise AssertionError(self.transport)
 
     def snapshot(self, up: Upstream) -> tuple[dict, dict]:
@@ -153,7 +153,7 @@ class _Base(harness.Assertions):
 
     def check_restore(self, up: Upstream, name: str, sid: str, snapshot: str = "latest", msg: str = ""):
         target, result = self.restore(name, snapshot)
-        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid,
+        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid, "preserved": 0,
                                   "target": str(target), "refs": len(up.ref_map()), "head": up.head()},
                          f"{msg}: restore result")
         self.assertRepoEquals(target, up, msg)

@@ -42,7 +42,7 @@ git::Remote remote_of(const job::Repository& repo, const job::Options& options) 
 }
 
 nlohmann::json bundle_json(const BundleInfo& b) {
-    return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}, {"prerequisites", b.prerequisites.size()}};
+    return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}};
 }
 
 // Collects the prerequisite lines ("-<oid>") of a bundle header as it streams by.

@@ -169,6 +169,10 @@ void emit_metrics(const Context& ctx, const json& summary, long long duration_ms
                                     .count()},
                   {"CloudWatchMetrics",
                    {{{"Namespace", "snapshotter"}, {"Dimensions", {json::array({"Action"})}}, {"Metrics", metrics}}}}}},
+                // Also a well-formed log line of ours: ts, level, msg.
+                {"ts", format_rfc3339(Clock::now())},
+                {"level", "info"},
+                {"msg", "job metrics (CloudWatch embedded metric format)"},
                 {"Action", "snapshot"},
                 {"job_id", ctx.job.job_id},
                 {"RepositoriesOk", summary.at("ok")},
