@@ -68,24 +68,28 @@ class _Base(harness.Assertions):
     def fresh_upstream(self) -> Upstream:
         return TEMPLATES[self.kind].copy_to(SERVE_ROOT, f"{self.kind}-{self.transport}-{next(_counter)}")
 
-    def repo_spec(self, up: Upstream) -> tuple[dict, dict, dict]:
-        """(repository entry, options, extra env) for `up` over this transport."""
+    def repo_spec(self, up: Upstream, full_every: int | None = 1) -> tuple[dict, dict, dict]:
+        """(repository entry, options, extra env) for `up` over this transport.
+
+        `full_every` 1 makes every changed snapshot a full one; None keeps the
+        default (incremental snapshots on top of a full one)."""
         name = f"org/{up.bare.name[:-4]}"
         served = str(up.bare.relative_to(SERVE_ROOT))
+        options = {} if full_every is None else {"full_every": full_every}
         if self.transport == "git":
-            return {"url": DAEMON.url_for(served), "name": name}, {"full_every": 1}, {}
+            return {"url": DAEMON.url_for(served), "name": name}, options, {}
         if self.transport == "http":
             return ({"url": HTTP.url_for(served), "name": name, "credentials": {"token_env": TOKEN_ENV}},
-                    {"allow_http": True, "full_every": 1}, {TOKEN_ENV: HTTP_TOKEN})
+                    dict(options, allow_http=True), {TOKEN_ENV: HTTP_TOKEN})
         if self.transport == "path":
-            return {"url": str(up.bare), "name": name}, {"full_every": 1}, {}
+            return {"url": str(up.bare), "name": name}, options, {}
         if self.transport == "file":
-            return {"url": f"file://{up.bare}", "name": name}, {"full_every": 1}, {}
+            return {"url": f"file://{up.bare}", "name": name}, options, {}
         raise AssertionError(self.transport)
 
-    def snapshot(self, up: Upstream) -> tuple[dict, dict]:
+    def snapshot(self, up: Upstream, full_every: int | None = 1) -> tuple[dict, dict]:
         """Run one snapshot of `up`; returns (repository result, the run's whole result)."""
-        repo, options, env = self.repo_spec(up)
+        repo, options, env = self.repo_spec(up, full_every)
         run = self.ws.snapshot([repo], options, env_extra=env)
         result = self.assertRunOk(run, f"snapshot of {repo['url']}")
         self.assertEqual(result.get("action"), "snapshot", run.describe())
@@ -247,19 +251,63 @@ class _UpstreamChange:
         self.assertEqual(harness.fsck(old_target).returncode, 0)
 
 
-class RichOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class _Incremental:
+    """Adds the incremental test: after the same upstream change, a snapshot with
+    the default options is an incremental bundle on top of the full one, and
+    restoring it gives exactly the new ref set."""
+
+    incremental_kind = "incremental"
+
+    def test_incremental_after_upstream_change(self):
+        up = self.fresh_upstream()
+        name = self.repo_spec(up)[0]["name"]
+        r1, _ = self.snapshot(up, full_every=None)
+        self.assertEqual(r1.get("status"), "ok", r1)
+        sid1 = r1["snapshot_id"]
+        old_refs, old_head = up.refs(), up.head()
+        self.mutate(up)
+        new_map = up.ref_map()
+
+        r2, result2 = self.snapshot(up, full_every=None)
+        self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")),
+                         ("ok", self.incremental_kind, len(new_map)), r2)
+        sid2 = r2["snapshot_id"]
+        target = self.check_restore(up, name, sid2, msg="restore of the incremental snapshot")
+        self.assertNotIn(f"refs/heads/{self.delete_branch}", harness.ref_map(target))
+
+        m1, m2 = self.ws.manifest(name, sid1), self.ws.manifest(name, sid2)
+        self.assertEqual((m2.get("kind"), m2.get("refs"), m2.get("head"), m2.get("parent")),
+                         (self.incremental_kind, new_map, up.head(), sid1), "manifest of the incremental")
+        if self.incremental_kind == "incremental":
+            chain = m2.get("bundles", [])
+            self.assertEqual([b.get("key") for b in chain],
+                             [b.get("key") for b in m1.get("bundles", [])] + [harness.bundle_key(name, sid2)],
+                             "the chain: the full bundle, then the incremental")
+            self.assertTrue(chain[-1].get("prerequisites"), "an incremental bundle has prerequisites")
+            bpath = self.ws.path_of(chain[-1]["key"])
+            self.assertEqual((chain[-1].get("size"), chain[-1].get("sha256")),
+                             (bpath.stat().st_size, harness.sha256_file(bpath)))
+
+        old_target, _ = self.restore(name, sid1)
+        self.assertEqual(harness.refs_and_head(old_target), (old_refs, old_head), "the full snapshot still restores")
+        verify = self.assertRunOk(self.ws.verify([name], snapshot="all", drill=True), "verify of the chain")
+        self.assertEqual(sorted((s.get("snapshot_id"), s.get("ok")) for s in verify["snapshots"]),
+                         [(sid1, True), (sid2, True)])
+
+
+class RichOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "git"
 
 
-class RichOverSmartHttp(_UpstreamChange, _Base, unittest.TestCase):
+class RichOverSmartHttp(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "http"
 
 
-class RichOverLocalPath(_UpstreamChange, _Base, unittest.TestCase):
+class RichOverLocalPath(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "path"
 
 
-class Sha256OverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class Sha256OverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "sha256", "git"
 
 
@@ -267,7 +315,7 @@ class Sha256OverFileUrl(_Base, unittest.TestCase):
     kind, transport = "sha256", "file"
 
 
-class UnicodeOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class UnicodeOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "unicode", "git"
     delete_branch = harness.NESTED_BRANCH
     force_branch = harness.UNICODE_BRANCH
@@ -277,9 +325,10 @@ class UnicodeOverSmartHttp(_Base, unittest.TestCase):
     kind, transport = "unicode", "http"
 
 
-class EmptyOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class EmptyOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "empty", "git"
     first_kind = "empty"
+    incremental_kind = "full"  # nothing to build on: the first objects make a full bundle
 
     def mutate(self, up: Upstream) -> None:
         # The first push to an empty repository: two branches and a tag.
