@@ -264,7 +264,7 @@ class _Incremental:
         r1, _ = self.snapshot(up, full_every=None)
         self.assertEqual(r1.get("status"), "ok", r1)
         sid1 = r1["snapshot_id"]
-        old_refs, old_head = up.refs(), up.head()
+        old_refs, old_head, old_map = up.refs(), up.head(), up.ref_map()
         self.mutate(up)
         new_map = up.ref_map()
 
@@ -287,6 +287,23 @@ class _Incremental:
             bpath = self.ws.path_of(chain[-1]["key"])
             self.assertEqual((chain[-1].get("size"), chain[-1].get("sha256")),
                              (bpath.stat().st_size, harness.sha256_file(bpath)))
+
+        # restore.preserved (docs/job-payload.md): the old tips of the force-pushed and the
+        # deleted branch come back under refs/snapshotter/preserved/<snapshot-id>/<refname>.
+        if self.incremental_kind == "incremental":
+            moved = {f"refs/heads/{b}": old_map[f"refs/heads/{b}"]["oid"]
+                     for b in (self.delete_branch, self.force_branch)}
+            expected = {f"refs/snapshotter/preserved/{sid2}/{ref}": {"oid": oid} for ref, oid in moved.items()}
+            ptarget = self.ws.new_target()
+            payload = self.ws.restore_payload(name, ptarget, sid2)
+            payload["restore"]["preserved"] = True
+            presult = self.assertRunOk(self.ws.run(payload), "restore with preserved tips")
+            self.assertEqual(presult.get("preserved"), len(expected), presult)
+            restored = harness.ref_map(ptarget)
+            self.assertEqual({k: v for k, v in restored.items() if k.startswith("refs/snapshotter/")}, expected,
+                             "preserved tips")
+            self.assertEqual({k: v for k, v in restored.items() if not k.startswith("refs/snapshotter/")}, new_map)
+            self.assertEqual(harness.fsck(ptarget).returncode, 0)
 
         old_target, _ = self.restore(name, sid1)
         self.assertEqual(harness.refs_and_head(old_target), (old_refs, old_head), "the full snapshot still restores")
