@@ -16,6 +16,7 @@ struct Backend {
 constexpr Backend k_backends[] = {
     {"file", open_file_backend},
     {"memory", open_memory_backend},
+    {"s3", open_s3_backend},
 };
 
 } // namespace
