@@ -122,11 +122,16 @@ class StrictSigV4Front:
         with self.lock:
             self.keys[access_key] = (secret, token)
 
-    def inject(self, method, status, code, count=1, query=None):
+    def inject(self, method, status, code, count=1, query=None, after_forward=False, skip=0):
         """Answer the next `count` requests of `method` (whose raw query contains
-        `query`, when given) with `status` and S3 error `code`, without forwarding."""
+        `query`, when given) with `status` and an S3 error document for `code`
+        (status 200 gives S3's 200-with-error answer). The request is not
+        forwarded, unless `after_forward`: then moto performs it and its answer
+        is lost, as when a connection drops after the work was done. The first
+        `skip` matching requests pass untouched."""
         with self.lock:
-            self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count})
+            self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count,
+                                "after_forward": after_forward, "skip": skip})
 
     def start(self):
         self.thread.start()
@@ -198,11 +203,14 @@ class StrictSigV4Front:
                             "signature you provided. Check your key and signing method.", 403)
         return None
 
-    def take_fault(self, method, raw_query):
+    def take_fault(self, method, raw_query, after_forward=False):
         with self.lock:
             for fault in self.faults:
-                if fault["count"] > 0 and fault["method"] == method and (
+                if fault["count"] > 0 and fault["method"] == method and fault["after_forward"] == after_forward and (
                         fault["query"] is None or fault["query"] in raw_query):
+                    if fault["skip"] > 0:
+                        fault["skip"] -= 1
+                        continue
                     fault["count"] -= 1
                     return s3_error(fault["code"], "injected by the harness", fault["status"])
         return None
@@ -271,6 +279,10 @@ class StrictSigV4Front:
                     data = response.read()
                     if sts and response.status == 200:
                         front.learn_sts_credentials(data)
+                    lost = None if sts else front.take_fault(self.command, raw_query, after_forward=True)
+                    if lost is not None:
+                        self._record(raw_path, raw_query, lost[0])
+                        return self._reply(*lost)
                     self._record(raw_path, raw_query, response.status)
                     self._reply(response.status, data, response.getheaders())
                 finally:

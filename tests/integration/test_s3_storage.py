@@ -202,6 +202,41 @@ class S3StorageTest(ProbeTestCase):
         obj = self.s3.get_object(Bucket=BUCKET, Key="retry/parts")["Body"].read()
         self.assertEqual(hashlib.sha256(obj).hexdigest(), hashlib.sha256(data).hexdigest())
 
+    def test_complete_answering_200_with_error_is_retried(self):
+        HARNESS.front.inject("POST", 200, "InternalError", count=1, query="uploadId=")
+        data = random.Random(3).randbytes(9 << 20)
+        result = self.probe("err200", "stream", "obj", data=data)
+        self.assertIn(b"retrying in", result.stderr)
+        obj = self.s3.get_object(Bucket=BUCKET, Key="err200/obj")["Body"].read()
+        self.assertEqual(hashlib.sha256(obj).hexdigest(), hashlib.sha256(data).hexdigest())
+
+    def test_complete_whose_answer_was_lost_is_recognised(self):
+        for overwrite in ([], ["--no-overwrite"]):
+            key = "lost/obj" + ("-no-overwrite" if overwrite else "")
+            # The first Complete succeeds at moto but its answer is lost; the
+            # retry is told NoSuchUpload, as S3 may once the upload is gone.
+            HARNESS.front.inject("POST", 500, "InternalError", count=1, query="uploadId=", after_forward=True)
+            HARNESS.front.inject("POST", 404, "NoSuchUpload", count=1, query="uploadId=", skip=1)
+            data = random.Random(4).randbytes(17 << 20)
+            result = self.probe("", "stream", key, *overwrite, data=data)
+            self.assertIn(b"retrying in", result.stderr)
+            self.assertIn(b"already completed", result.stderr)
+            obj = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            self.assertEqual(hashlib.sha256(obj).hexdigest(), hashlib.sha256(data).hexdigest())
+
+    def test_complete_meeting_another_object_is_a_conflict(self):
+        # Another writer publishes between our HEAD and our Complete: 412.
+        HARNESS.front.inject("POST", 412, "PreconditionFailed", count=1, query="uploadId=")
+        result = self.probe("race", "stream", "obj", "--no-overwrite", data=b"r" * (9 << 20), check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"Conflict", result.stderr)
+        self.assertEqual(self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []), [])
+
+    def test_clock_skew_is_corrected(self):
+        HARNESS.front.inject("PUT", 403, "RequestTimeTooSkewed", count=1)
+        result = self.probe("skew", "put", "obj", data=b"s")
+        self.assertIn(b"RequestTimeTooSkewed", result.stderr)
+
     def test_other_4xx_is_not_retried(self):
         HARNESS.front.inject("PUT", 403, "AccessDenied", count=1)
         result = self.probe("noretry", "put", "obj", data=b"x", check=False)

@@ -19,6 +19,7 @@
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
@@ -152,9 +153,10 @@ class S3Client {
             auto credentials = m_credentials.get();
             if (!credentials)
                 return fail(credentials.error().with_context(what));
+            auto now = Clock::now() + std::chrono::milliseconds{m_skew_ms.load()};
             auto signed_request =
                 sigv4::sign({request.method, m_settings.host, path, query, request.headers, payload_hash},
-                            *credentials, m_settings.region, "s3", Clock::now());
+                            *credentials, m_settings.region, "s3", now);
             http::Request r;
             r.method = request.method;
             r.url = url;
@@ -179,6 +181,12 @@ class S3Client {
                     return std::move(*response);
                 if (code == "ExpiredToken" || code == "TokenRefreshRequired") {
                     m_credentials.invalidate();
+                } else if (code == "RequestTimeTooSkewed") {
+                    // Sign with the server's clock from now on, as the SDKs do.
+                    if (auto server = parse_http_date(response->header("date").value_or("")))
+                        m_skew_ms =
+                            std::chrono::duration_cast<std::chrono::milliseconds>(*server - Clock::now())
+                                .count();
                 } else if (!(response->status >= 500 || is_retryable_code(code) || error_200)) {
                     return std::move(*response);
                 }
@@ -242,7 +250,34 @@ class S3Client {
   private:
     S3Settings m_settings;
     CredentialCache m_credentials;
+    // Server time minus ours, learnt from RequestTimeTooSkewed answers.
+    std::atomic<long long> m_skew_ms{0};
 };
+
+// The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then
+// "-N"; nullopt when a part ETag is not a plain MD5 (SSE-KMS, some stores).
+std::optional<std::string> composite_etag(const std::map<int, std::string>& etags) {
+    std::string digests;
+    for (const auto& [number, etag] : etags) {
+        (void)number;
+        std::string_view hex = etag;
+        if (hex.size() == 34 && hex.front() == '"' && hex.back() == '"')
+            hex = hex.substr(1, 32);
+        if (hex.size() != 32)
+            return std::nullopt;
+        for (std::size_t i = 0; i < 32; i += 2) {
+            unsigned value = 0;
+            auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+            if (ec != std::errc() || p != hex.data() + i + 2)
+                return std::nullopt;
+            digests.push_back(static_cast<char>(value));
+        }
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(digests.data(), digests.size(), digest, &length, EVP_md5(), nullptr);
+    return fmt::format("\"{}-{}\"", to_hex({digest, length}), etags.size());
+}
 
 // A streamed object: buffered into parts; nothing is sent until the first
 // part is full, so small objects become one PutObject at commit.
@@ -346,6 +381,9 @@ class S3Writer final : public ObjectWriter {
     }
 
     Status start_multipart() {
+        // Fail before uploading gigabytes when the key is already taken.
+        if (auto s = check_absent(); !s)
+            return s;
         S3Request request{.method = "POST",
                           .key = m_key,
                           .query = {{"uploads", ""}},
@@ -486,10 +524,29 @@ class S3Writer final : public ObjectWriter {
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
-        if (!response->ok())
+        if (!response->ok()) {
+            // A retried Complete whose first attempt went through but whose
+            // answer was lost finds no upload (404) or, with If-None-Match,
+            // our own object (412): accept it when the object is ours.
+            auto code = xml::first(response->body, "Code").value_or("");
+            if ((code == "NoSuchUpload" || response->status == 412) && is_ours()) {
+                spdlog::info("{}: already completed by an earlier attempt", m_client->describe(request));
+                m_upload_id.clear();
+                return {};
+            }
             return fail(m_client->error_of(request, *response));
+        }
         m_upload_id.clear(); // published: nothing left to abort
         return {};
+    }
+
+    // True when the object under the key is the one our parts make up.
+    bool is_ours() {
+        auto expected = composite_etag(m_etags);
+        if (!expected)
+            return false;
+        auto found = m_client->head_object(m_key);
+        return found && *found && (*found)->header("etag") == *expected;
     }
 
     std::shared_ptr<S3Client> m_client;
@@ -725,7 +782,11 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
         endpoint = env.getenv("AWS_ENDPOINT_URL");
     if (endpoint && endpoint->empty())
         endpoint.reset();
-    std::string addressing = option(config, "addressing").value_or(endpoint ? "path" : "virtual");
+    // Path style by default with a custom endpoint, and for dotted bucket
+    // names, which the *.s3 TLS certificates do not cover.
+    std::string addressing =
+        option(config, "addressing")
+            .value_or(endpoint || s.bucket.find('.') != std::string::npos ? "path" : "virtual");
     if (addressing != "path" && addressing != "virtual")
         return fail(Error::payload(
             fmt::format("storage.options.addressing: \"{}\" must be \"virtual\" or \"path\"", addressing)));
