@@ -90,6 +90,25 @@ class S3StorageTest(ProbeTestCase):
             body = self.s3.get_object(Bucket=BUCKET, Key="small/" + key)["Body"].read()
             self.assertEqual(body, data)
         self.assertEqual(self.probe("small", "head", "missing").stdout.decode().strip(), "absent")
+        # An empty object is a single empty PutObject.
+        self.probe("small", "put", "empty", data=b"")
+        self.assertEqual(self.probe("small", "get", "empty").stdout, b"")
+        self.assertEqual(self.s3.head_object(Bucket=BUCKET, Key="small/empty")["ContentLength"], 0)
+
+    def test_payload_read_by_url_uses_the_environment(self):
+        # What `--job-file s3://...` / SNAPSHOTTER_JOB_URL need: a payload
+        # uploaded with boto3, read back with the endpoint from AWS_ENDPOINT_URL_S3.
+        payload = b'{"repositories": []}'
+        self.s3.put_object(Bucket=BUCKET, Key="payloads/job.json", Body=payload)
+        env = self.env(AWS_ENDPOINT_URL_S3=HARNESS.endpoint, AWS_REGION=s3harness.REGION)
+        result = subprocess.run([probe_path(), "read-url", "s3://%s/payloads/job.json" % BUCKET], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout, payload)
+        missing = subprocess.run([probe_path(), "read-url", "s3://%s/payloads/nope.json" % BUCKET], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(missing.returncode, 2)
+        self.assertIn(b"NotFound", missing.stderr)
 
     def test_get_missing_is_not_found(self):
         result = self.probe("small", "get", "does/not/exist", check=False)

@@ -4,6 +4,7 @@
 //   s3_probe URL [-o key=value]... COMMAND [ARGS]
 //   commands: check | put KEY [--no-overwrite] (stdin) | stream KEY [--no-overwrite] (stdin)
 //             | get KEY (stdout) | head KEY | list PREFIX | delete KEY... | delete-prefix PREFIX
+//   s3_probe read-url URL (storage::read_url to stdout)
 //
 // Errors print "<ErrorKind>: <message>" on stderr and exit 2.
 #include "snapshotter/storage/storage.hpp"
@@ -38,6 +39,13 @@ std::string read_stdin() {
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     init_logging(std::getenv("S3_PROBE_LOG") ? std::getenv("S3_PROBE_LOG") : "info", LogFormat::text);
+    if (args.size() == 2 && args[0] == "read-url") {
+        auto data = storage::read_url(args[1]);
+        if (!data)
+            return failed(data.error());
+        std::fwrite(data->data(), 1, data->size(), stdout);
+        return 0;
+    }
     if (args.size() < 2) {
         std::fprintf(stderr, "usage: s3_probe URL [-o key=value]... COMMAND [ARGS]\n");
         return 64;
