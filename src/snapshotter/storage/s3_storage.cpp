@@ -47,6 +47,8 @@ constexpr std::size_t k_upload_workers = 3;
 constexpr int k_max_attempts = 5;
 constexpr std::chrono::milliseconds k_backoff_base{200};
 constexpr std::chrono::milliseconds k_backoff_cap{20'000};
+// Up to this size a writer's buffer grows as needed instead of taking a part.
+constexpr std::size_t k_small_object = std::size_t{1} << 20;
 // DeleteObjects takes at most this many keys per request.
 constexpr std::size_t k_delete_batch = 1000;
 
@@ -96,7 +98,12 @@ http::Client& thread_client() {
     return client;
 }
 
-// The S3 error codes worth another attempt besides 5xx statuses.
+// The statuses the AWS SDKs retry (501 Not Implemented is final).
+bool is_retryable_status(long status) {
+    return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+// The S3 error codes worth another attempt besides those statuses.
 bool is_retryable_code(std::string_view code) {
     return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
            code == "ServiceUnavailable" || code == "RequestTimeTooSkewed" || code == "Throttling" ||
@@ -187,7 +194,7 @@ class S3Client {
                         m_skew_ms =
                             std::chrono::duration_cast<std::chrono::milliseconds>(*server - Clock::now())
                                 .count();
-                } else if (!(response->status >= 500 || is_retryable_code(code) || error_200)) {
+                } else if (!(is_retryable_status(response->status) || is_retryable_code(code) || error_200)) {
                     return std::move(*response);
                 }
                 if (attempt >= k_max_attempts) {
@@ -293,7 +300,8 @@ class S3Writer final : public ObjectWriter {
             return fail(Error::internal("write after commit or abort"));
         while (!data.empty()) {
             std::size_t target = part_size_for(m_next_part);
-            if (m_buffer.capacity() < target)
+            // Small objects (manifests) stay small; streams get a whole part.
+            if (m_buffer.capacity() < target && m_buffer.size() + data.size() > k_small_object)
                 m_buffer.reserve(target);
             std::size_t n = std::min(data.size(), target - m_buffer.size());
             m_buffer.insert(m_buffer.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
