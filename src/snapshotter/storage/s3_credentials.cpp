@@ -3,6 +3,7 @@
 #include "snapshotter/storage/xml.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/text.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -15,21 +16,6 @@ namespace {
 
 constexpr std::string_view k_ecs_host = "http://169.254.170.2";
 constexpr std::string_view k_imds_endpoint = "http://169.254.169.254";
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-        text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-        text.remove_suffix(1);
-    return text;
-}
-
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 std::optional<std::string> env_value(const AwsEnvironment& env, std::string_view name) {
     auto v = env.getenv(name);
@@ -150,14 +136,14 @@ IniFile parse_ini(std::string_view text) {
         std::string_view raw = text.substr(start, nl == std::string_view::npos ? text.npos : nl - start);
         start = nl == std::string_view::npos ? text.size() : nl + 1;
         bool indented = !raw.empty() && (raw.front() == ' ' || raw.front() == '\t');
-        std::string_view line = trim(raw);
+        std::string_view line = trim_space(raw);
         if (line.empty() || line.front() == '#' || line.front() == ';')
             continue;
         if (line.front() == '[') {
             auto close = line.find(']');
             if (close == std::string_view::npos)
                 continue;
-            section = std::string(trim(line.substr(1, close - 1)));
+            section = std::string(trim_space(line.substr(1, close - 1)));
             out[section];
             in_section = true;
             parent.clear();
@@ -168,8 +154,8 @@ IniFile parse_ini(std::string_view text) {
         auto eq = line.find('=');
         if (eq == std::string_view::npos)
             continue;
-        std::string key(trim(line.substr(0, eq)));
-        std::string value(trim(line.substr(eq + 1)));
+        std::string key(trim_space(line.substr(0, eq)));
+        std::string value(trim_space(line.substr(eq + 1)));
         if (indented && !parent.empty()) {
             out[section][parent + "." + key] = value;
             continue;
@@ -177,7 +163,7 @@ IniFile parse_ini(std::string_view text) {
         // Inline comments need whitespace before them: "key = v # note".
         for (std::string_view marker : {" #", " ;", "\t#", "\t;"})
             if (auto pos = value.find(marker); pos != std::string::npos)
-                value = std::string(trim(std::string_view(value).substr(0, pos)));
+                value = std::string(trim_space(std::string_view(value).substr(0, pos)));
         parent = value.empty() ? key : std::string();
         out[section][key] = value;
     }
@@ -224,7 +210,7 @@ std::string resolve_region(const AwsEnvironment& env, std::string_view option) {
 }
 
 std::optional<Clock::time_point> parse_aws_time(std::string_view text) {
-    text = trim(text);
+    text = trim_space(text);
     if (text.size() < 19)
         return std::nullopt;
     std::string_view rest = text.substr(19);
@@ -238,6 +224,10 @@ std::optional<Clock::time_point> parse_aws_time(std::string_view text) {
     if (!(rest.empty() || rest == "Z" || rest == "+00:00" || rest == "+0000"))
         return std::nullopt;
     return parse_rfc3339(std::string(text.substr(0, 19)) + "Z");
+}
+
+std::string ca_bundle(const AwsEnvironment& env) {
+    return env_value(env, "AWS_CA_BUNDLE").value_or("");
 }
 
 ProviderResult credentials_from_env(const AwsEnvironment& env) {
@@ -258,7 +248,7 @@ ProviderResult credentials_from_web_identity(const AwsEnvironment& env) {
     auto token = env.read_file(*token_file);
     if (!token)
         return fail(token.error().with_context("web identity: AWS_WEB_IDENTITY_TOKEN_FILE"));
-    std::string jwt(trim(*token));
+    std::string jwt(trim_space(*token));
     register_secret(jwt);
     std::string session =
         env_value(env, "AWS_ROLE_SESSION_NAME")
@@ -284,6 +274,7 @@ ProviderResult credentials_from_web_identity(const AwsEnvironment& env) {
                        {"Accept", "application/xml"}};
     request.body = http::as_body(body);
     request.timeout = std::chrono::seconds{30};
+    request.ca_bundle = ca_bundle(env);
     auto response = env.fetch(request);
     if (!response)
         return fail(response.error().error.with_context("web identity: STS AssumeRoleWithWebIdentity"));
@@ -341,13 +332,14 @@ ProviderResult credentials_from_container(const AwsEnvironment& env) {
     request.url = url;
     request.connect_timeout = std::chrono::seconds{2};
     request.timeout = std::chrono::seconds{5};
+    request.ca_bundle = ca_bundle(env);
     std::optional<std::string> token;
     if (auto file = env_value(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
         auto content = env.read_file(*file);
         if (!content)
             return fail(content.error().with_context(
                 "container credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"));
-        token = std::string(trim(*content));
+        token = std::string(trim_space(*content));
     } else if (auto value = env_value(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
         token = *value;
     }
@@ -382,7 +374,7 @@ ProviderResult credentials_from_container(const AwsEnvironment& env) {
 }
 
 ProviderResult credentials_from_imds(const AwsEnvironment& env) {
-    if (lowercase(env_value(env, "AWS_EC2_METADATA_DISABLED").value_or("")) == "true")
+    if (ascii_lower(env_value(env, "AWS_EC2_METADATA_DISABLED").value_or("")) == "true")
         return std::nullopt;
     std::string endpoint =
         env_value(env, "AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or(std::string(k_imds_endpoint));
@@ -409,7 +401,7 @@ ProviderResult credentials_from_imds(const AwsEnvironment& env) {
     if (!token->ok())
         return fail(
             Error::storage(fmt::format("instance metadata: token request answered HTTP {}", token->status)));
-    std::string session(trim(token->body));
+    std::string session(trim_space(token->body));
     register_secret(session);
 
     http::Request role_request = base();
@@ -423,7 +415,7 @@ ProviderResult credentials_from_imds(const AwsEnvironment& env) {
     if (!role->ok())
         return fail(Error::storage(
             fmt::format("instance metadata: role name request answered HTTP {}", role->status)));
-    std::string role_name(trim(std::string_view(role->body).substr(0, role->body.find('\n'))));
+    std::string role_name(trim_space(std::string_view(role->body).substr(0, role->body.find('\n'))));
     if (role_name.empty())
         return fail(Error::storage("instance metadata: empty role name"));
 

@@ -71,12 +71,19 @@ struct ResolvedCredentials {
 };
 using ProviderResult = Result<std::optional<ResolvedCredentials>>;
 
-// Each provider of the chain, exposed for tests.
+// AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN).
 ProviderResult credentials_from_env(const AwsEnvironment& env);
+// AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN exchanged with STS AssumeRoleWithWebIdentity.
 ProviderResult credentials_from_web_identity(const AwsEnvironment& env);
+// Static keys of the profile (AWS_PROFILE or default) in the shared files.
 ProviderResult credentials_from_profile(const AwsEnvironment& env);
+// The ECS/EKS container endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI).
 ProviderResult credentials_from_container(const AwsEnvironment& env);
+// EC2 instance metadata, IMDSv2; not configured when disabled or unreachable.
 ProviderResult credentials_from_imds(const AwsEnvironment& env);
+
+// The CA bundle to trust from AWS_CA_BUNDLE, or empty for the system's.
+std::string ca_bundle(const AwsEnvironment& env);
 
 // Resolve credentials through the whole chain; NotFound-like Storage error
 // when no provider is configured.
@@ -87,6 +94,7 @@ Result<ResolvedCredentials> resolve_credentials(const AwsEnvironment& env);
 // `refresh_window` of their expiry. Thread-safe.
 class CredentialCache {
   public:
+    // A cache resolving through `env`, refreshing `refresh_window` before expiry.
     explicit CredentialCache(AwsEnvironment env,
                              std::chrono::seconds refresh_window = std::chrono::minutes{5});
     // Current credentials, refreshed first when they are about to expire; a

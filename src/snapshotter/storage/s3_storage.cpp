@@ -118,6 +118,7 @@ struct S3Settings {
     std::string host;        // Host header value for this bucket
     bool path_style = false;
     std::vector<http::Header> write_headers; // SSE and storage class
+    std::string ca_bundle;                   // AWS_CA_BUNDLE, or empty
     std::string url;                         // s3://bucket/prefix, for messages
 };
 
@@ -171,6 +172,7 @@ class S3Client {
             r.body = request.body;
             r.on_body = request.on_body;
             r.max_body = request.max_body;
+            r.ca_bundle = m_settings.ca_bundle;
             auto response = thread_client().perform(r);
 
             std::string cause;
@@ -783,6 +785,7 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
     s.url = "s3://" + s.bucket + (prefix.empty() ? "" : "/" + prefix);
 
     s.region = resolve_region(env, option(config, "region").value_or(""));
+    s.ca_bundle = ca_bundle(env);
     auto endpoint = option(config, "endpoint");
     if (!endpoint)
         endpoint = env.getenv("AWS_ENDPOINT_URL_S3");

@@ -1,6 +1,7 @@
 #include "snapshotter/storage/sigv4.hpp"
 
 #include "snapshotter/util/hash.hpp"
+#include "snapshotter/util/text.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -32,13 +33,6 @@ std::string hmac(std::string_view key, std::string_view data) {
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &length);
     return std::string(reinterpret_cast<const char*>(out), length);
-}
-
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 // Trim and collapse runs of spaces into one, as SigV4 requires.
@@ -137,7 +131,7 @@ std::string canonical_query(std::string_view query) {
 std::pair<std::string, std::string> canonical_headers(const std::vector<http::Header>& headers) {
     std::vector<std::pair<std::string, std::string>> sorted;
     for (const auto& [name, value] : headers) {
-        std::string n = lowercase(canonical_value(name));
+        std::string n = ascii_lower(canonical_value(name));
         std::string v = canonical_value(value);
         auto it = std::find_if(sorted.begin(), sorted.end(), [&](const auto& h) { return h.first == n; });
         if (it != sorted.end())

@@ -1,6 +1,7 @@
 #include "snapshotter/util/http.hpp"
 
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/text.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -14,22 +15,6 @@ namespace {
 void global_init() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string lowercase(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() &&
-           (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
-        text.remove_suffix(1);
-    return text;
 }
 
 // Errors libcurl reports for a network that failed under us: worth a retry.
@@ -73,8 +58,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     }
     auto colon = line.find(':');
     if (colon != std::string_view::npos)
-        t->response.headers.emplace_back(lowercase(trim(line.substr(0, colon))),
-                                         std::string(trim(line.substr(colon + 1))));
+        t->response.headers.emplace_back(ascii_lower(trim_space(line.substr(0, colon))),
+                                         std::string(trim_space(line.substr(colon + 1))));
     return size * count;
 }
 
@@ -120,7 +105,7 @@ int on_seek(void* user, curl_off_t offset, int origin) {
 } // namespace
 
 std::optional<std::string> Response::header(std::string_view name) const {
-    std::string wanted = lowercase(name);
+    std::string wanted = ascii_lower(name);
     for (const auto& [n, v] : headers)
         if (n == wanted)
             return v;
@@ -162,6 +147,8 @@ HttpResult<Response> Client::perform(const Request& request) {
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, request.low_speed_bytes);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.low_speed_time.count()));
+    if (!request.ca_bundle.empty())
+        curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_bundle.c_str());
     if (request.timeout.count() > 0)
         curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -202,7 +189,7 @@ HttpResult<Response> Client::perform(const Request& request) {
     headers = curl_slist_append(headers, "Expect:");
     if (request.method == "POST" &&
         std::none_of(request.headers.begin(), request.headers.end(),
-                     [](const Header& h) { return lowercase(h.first) == "content-type"; }))
+                     [](const Header& h) { return ascii_lower(h.first) == "content-type"; }))
         headers = curl_slist_append(headers, "Content-Type:");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 

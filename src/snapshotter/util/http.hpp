@@ -46,6 +46,8 @@ struct Request {
     std::chrono::seconds low_speed_time = std::chrono::seconds{60};
     // Whole-transfer limit; zero means none (large streams rely on low-speed).
     std::chrono::milliseconds timeout{0};
+    // A CA bundle file to trust instead of the system's (AWS_CA_BUNDLE); empty for the default.
+    std::string ca_bundle;
 };
 
 struct Response {
@@ -79,7 +81,9 @@ template <typename T> using HttpResult = std::expected<T, HttpError>;
 // Client per thread.
 class Client {
   public:
+    // A client with an empty connection cache (libcurl is initialised once per process).
     Client();
+    // Closes the cached connections.
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
