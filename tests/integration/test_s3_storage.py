@@ -38,14 +38,11 @@ def setUpModule():
     if probe is None or not os.path.exists(probe):
         raise unittest.SkipTest("s3_probe is not built (set SNAPSHOTTER_BIN or S3_PROBE_BIN)")
     HARNESS = s3harness.S3Harness()
+    # Module cleanups run even when setUpModule fails halfway.
+    unittest.addModuleCleanup(HARNESS.stop)
     HARNESS.start()
     # botocore through the strict front: proves the front accepts AWS's own signer.
     HARNESS.boto3_client().create_bucket(Bucket=BUCKET)
-
-
-def tearDownModule():
-    if HARNESS is not None:
-        HARNESS.stop()
 
 
 class ProbeTestCase(unittest.TestCase):
@@ -199,13 +196,14 @@ class S3StorageTest(ProbeTestCase):
 
     def test_wrong_secret_is_refused_and_never_printed(self):
         wrong = "WrongSecretKeyValue/ShouldNeverAppear0123"
-        env = self.env(AWS_SECRET_ACCESS_KEY=wrong)
+        env = self.env(AWS_SECRET_ACCESS_KEY=wrong, S3_PROBE_LOG="trace")
         result = self.probe("auth", "put", "x", data=b"x", env=env, check=False)
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"StorageError", result.stderr)
         self.assertIn(b"SignatureDoesNotMatch", result.stderr)
         self.assertNotIn(wrong.encode(), result.stderr + result.stdout)
         self.assertNotIn(s3harness.SECRET_KEY.encode(), result.stderr + result.stdout)
+        self.assertNotIn(b"Signature=", result.stderr)
 
     def test_retries_slowdown_and_503_then_succeeds(self):
         HARNESS.front.inject("PUT", 503, "SlowDown", count=2)
