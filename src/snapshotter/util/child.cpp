@@ -71,45 +71,12 @@ Result<Child> Child::spawn(const std::vector<std::string>& argv, const ChildOpti
         return fail(Error::internal(fmt::format("pipe: {}", errno_text(e))));
     }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in_fds[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out_fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_fds[1], STDERR_FILENO);
-    if (!options.cwd.empty())
-        posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
-
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t default_signals;
-    sigemptyset(&default_signals);
-    sigaddset(&default_signals, SIGPIPE);
-    sigaddset(&default_signals, SIGINT);
-    sigaddset(&default_signals, SIGTERM);
-    sigset_t no_signals;
-    sigemptyset(&no_signals);
-    posix_spawnattr_setsigdefault(&attr, &default_signals);
-    posix_spawnattr_setsigmask(&attr, &no_signals);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-    std::vector<char*> c_argv;
-    for (const auto& a : argv)
-        c_argv.push_back(const_cast<char*>(a.c_str()));
-    c_argv.push_back(nullptr);
-    std::vector<char*> c_env;
-    for (const auto& e : options.env)
-        c_env.push_back(const_cast<char*>(e.c_str()));
-    c_env.push_back(nullptr);
-
-    pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, program->c_str(), &actions, &attr, c_argv.data(), c_env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
+    auto spawned = spawn_in_new_group(*program, argv, options.env, options.cwd, in_fds[0], out_fds[1], err_fds[1]);
+    if (!spawned) {
         close_pipes();
-        return fail(Error::internal(fmt::format("cannot start {}: {}", argv[0], errno_text(rc))));
+        return fail(spawned.error());
     }
+    const pid_t pid = *spawned;
     close_fd(in_fds[0]);
     close_fd(out_fds[1]);
     close_fd(err_fds[1]);

@@ -126,34 +126,19 @@ std::string tail_lines(std::string_view text, std::size_t max_lines) {
     return out;
 }
 
-Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
-    if (argv.empty())
-        return fail(Error::internal("run_process: empty argv"));
-    if (g_abort.load())
-        return fail(Error::interrupted(fmt::format("{} not started: the job is stopping", argv[0])));
-    auto program = find_in_path(argv[0]);
-    if (!program)
-        return fail(Error::internal(fmt::format("{} not found in PATH", argv[0])));
-
-    Pipe out_pipe, err_pipe, in_pipe;
-    if (auto s = make_pipe(out_pipe); !s)
-        return fail(s.error());
-    if (auto s = make_pipe(err_pipe); !s)
-        return fail(s.error());
-    if (options.stdin_data)
-        if (auto s = make_pipe(in_pipe); !s)
-            return fail(s.error());
-
+Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env, const std::filesystem::path& cwd, int stdin_fd,
+                                 int stdout_fd, int stderr_fd) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    if (options.stdin_data)
-        posix_spawn_file_actions_adddup2(&actions, in_pipe.read, STDIN_FILENO);
+    if (stdin_fd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdin_fd, STDIN_FILENO);
     else
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe.write, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_pipe.write, STDERR_FILENO);
-    if (!options.cwd.empty())
-        posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
+    posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, stderr_fd, STDERR_FILENO);
+    if (!cwd.empty())
+        posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
 
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -174,16 +159,42 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
         c_argv.push_back(const_cast<char*>(a.c_str()));
     c_argv.push_back(nullptr);
     std::vector<char*> c_env;
-    for (const auto& e : options.env)
+    for (const auto& e : env)
         c_env.push_back(const_cast<char*>(e.c_str()));
     c_env.push_back(nullptr);
 
     pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, program->c_str(), &actions, &attr, c_argv.data(), c_env.data());
+    int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
-        return fail(Error::internal(fmt::format("cannot start {}: {}", argv[0], errno_text(rc))));
+        return fail(Error::internal(fmt::format("cannot start {}: {}", argv.empty() ? "" : argv[0], errno_text(rc))));
+    return pid;
+}
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+    if (argv.empty())
+        return fail(Error::internal("run_process: empty argv"));
+    if (g_abort.load())
+        return fail(Error::interrupted(fmt::format("{} not started: the job is stopping", argv[0])));
+    auto program = find_in_path(argv[0]);
+    if (!program)
+        return fail(Error::internal(fmt::format("{} not found in PATH", argv[0])));
+
+    Pipe out_pipe, err_pipe, in_pipe;
+    if (auto s = make_pipe(out_pipe); !s)
+        return fail(s.error());
+    if (auto s = make_pipe(err_pipe); !s)
+        return fail(s.error());
+    if (options.stdin_data)
+        if (auto s = make_pipe(in_pipe); !s)
+            return fail(s.error());
+
+    auto spawned = spawn_in_new_group(*program, argv, options.env, options.cwd,
+                                      options.stdin_data ? in_pipe.read : -1, out_pipe.write, err_pipe.write);
+    if (!spawned)
+        return fail(spawned.error());
+    const pid_t pid = *spawned;
 
     out_pipe.close_write();
     err_pipe.close_write();

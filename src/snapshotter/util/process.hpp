@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,14 @@ struct ProcessResult {
 // the sink fails, and with Internal when the process cannot be started. A
 // non-zero exit is not an error here: callers read `exit_code`.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// Start `program` as `argv` with exactly `env`, in its own process group,
+// with stdin, stdout and stderr on the given descriptors (`stdin_fd` -1 means
+// /dev/null), SIGPIPE, SIGINT and SIGTERM at their defaults and no signal
+// blocked. The building block of run_process and Child.
+Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env, const std::filesystem::path& cwd, int stdin_fd,
+                                 int stdout_fd, int stderr_fd);
 
 // Kill every child that run_process is running or will start, making those
 // calls fail with Interrupted (used when a job must stop now). Thread-safe
