@@ -134,6 +134,52 @@ TEST(ObjectFormatOf, ByLength) {
     EXPECT_EQ(object_format_of(std::string(41, 'a')), "");
 }
 
+TEST(IsTransientFailure, PermanentFailures) {
+    for (const char* message :
+         {"ls-remote https://h/x.git: fatal: Authentication failed for 'https://h/x.git/'",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 403",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 404",
+          "ls-remote https://h/x.git: remote: Repository not found.; fatal: repository 'https://h/x.git/' "
+          "not found",
+          "ls-remote /srv/x.git: fatal: '/srv/x.git' does not appear to be a git repository",
+          "ls-remote https://h/x.git: fatal: could not read Username for 'https://h': terminal prompts "
+          "disabled",
+          "ls-remote ssh://git@h/x.git: git@h: Permission denied (publickey).; fatal: Could not read from "
+          "remote "
+          "repository.",
+          "ls-remote https://h/x.git: remote: Access to this repository has been disabled by GitHub staff.",
+          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone", ""})
+        EXPECT_FALSE(is_transient_failure(message)) << message;
+}
+
+TEST(IsTransientFailure, TransientFailures) {
+    for (const char* message :
+         {"ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Could not resolve host: h",
+          "ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Failed to connect to h "
+          "port 443 "
+          "after 1 ms: Connection refused",
+          "fetch https://h/x.git: error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 429",
+          "fetch git://h/x.git: read error: Connection reset by peer; fatal: the remote end hung up "
+          "unexpectedly",
+          "fetch https://h/x.git: fatal: early EOF; fatal: index-pack failed",
+          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec"})
+        EXPECT_TRUE(is_transient_failure(message)) << message;
+}
+
+TEST(IsTransientFailure, WordsInTheUrlDoNotDecide) {
+    // A repository or host named after a permanent failure still gets retries
+    // on a network error.
+    EXPECT_TRUE(
+        is_transient_failure("fetch https://disabled-builds.example.com/org/disabled.git: read error: "
+                             "Connection reset by peer"));
+    EXPECT_TRUE(is_transient_failure("ls-remote https://h/org/feature-disabled.git: fatal: unable to access "
+                                     "'https://h/org/feature-disabled.git/': Could not resolve host: h"));
+}
+
 // ---------------------------------------------------------------- against the real git
 
 TEST(Git, CreateReadsTheVersion) {
