@@ -292,35 +292,31 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     auto refs = local_refs(mirror);
     if (!refs)
         return fail(refs.error());
-    auto wanted = select_refs(*refs, patterns);
+    auto keep = patterns;
+    keep.emplace_back("refs/snapshotter/*");
+    auto wanted = select_refs(*refs, keep);
     if (wanted.size() != refs->size())
         return set_refs(mirror, wanted, std::nullopt);
     return {};
 }
 
 Result<RefMap> Git::local_refs(const std::filesystem::path& repo) const {
-    auto out = run_checked({"for-each-ref", "--format=%(objectname) %(*objectname) %(refname)"}, {.cwd = repo},
-                           "for-each-ref");
+    // show-ref -d peels annotated tags fully ("^{}" lines), exactly as
+    // ls-remote does, so both sources of a ref map compare equal.
+    auto out = run({"show-ref", "-d"}, {.cwd = repo});
     if (!out)
         return fail(out.error());
-    RefMap refs;
-    for (auto line : split_lines(out->out)) {
-        auto first = line.find(' ');
-        if (first == std::string_view::npos)
-            continue;
-        auto second = line.find(' ', first + 1);
-        if (second == std::string_view::npos)
-            continue;
-        RefTarget t{std::string(line.substr(0, first)), std::string(line.substr(first + 1, second - first - 1))};
-        refs.emplace(std::string(line.substr(second + 1)), std::move(t));
-    }
-    return refs;
+    if (out->exit_code == 1 && out->out.empty())
+        return RefMap{};
+    if (!out->ok())
+        return fail(Error::git(redact(fmt::format("show-ref: {}", tail_lines(out->err)))));
+    return parse_ref_lines(out->out);
 }
 
-Status Git::bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& refs,
+Status Git::bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
                           const OutputSink& sink, std::chrono::milliseconds timeout) const {
     std::string input;
-    for (const auto& r : refs)
+    for (const auto& r : revs)
         input += r + "\n";
     auto out = run_checked({"bundle", "create", "--quiet", "-", "--stdin"},
                            {.cwd = repo, .timeout = timeout, .stdin_data = input, .on_stdout = sink}, "bundle create");
@@ -385,6 +381,73 @@ Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs, cons
     if (!packed)
         return fail(packed.error());
     return {};
+}
+
+Status Git::add_refs(const std::filesystem::path& repo, const RefMap& refs) const {
+    std::string input;
+    for (const auto& [name, target] : refs)
+        input += fmt::format("update {} {}\n", name, target.oid);
+    if (input.empty())
+        return {};
+    auto out = run_checked({"update-ref", "--stdin"}, {.cwd = repo, .stdin_data = input}, "update-ref");
+    if (!out)
+        return fail(out.error());
+    return {};
+}
+
+Result<std::map<std::string, std::string>> Git::object_types(const std::filesystem::path& repo,
+                                                             const std::vector<std::string>& oids) const {
+    std::map<std::string, std::string> found;
+    if (oids.empty())
+        return found;
+    std::string input;
+    for (const auto& oid : oids)
+        input += oid + "\n";
+    auto out = run_checked({"cat-file", "--batch-check=%(objectname) %(objecttype)"},
+                           {.cwd = repo, .stdin_data = input}, "cat-file");
+    if (!out)
+        return fail(out.error());
+    for (auto line : split_lines(out->out)) {
+        auto space = line.find(' ');
+        if (space == std::string_view::npos || line.ends_with(" missing"))
+            continue;
+        found.emplace(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    }
+    return found;
+}
+
+Result<bool> Git::is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
+                              const std::string& descendant) const {
+    auto out = run({"merge-base", "--is-ancestor", ancestor, descendant}, {.cwd = repo});
+    if (!out)
+        return fail(out.error());
+    if (out->exit_code == 0 || out->exit_code == 1)
+        return out->exit_code == 0;
+    // Not commits (a tag to a tree, say): no fast-forward relation.
+    return false;
+}
+
+Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                                  const std::vector<std::string>& excluded, std::chrono::milliseconds timeout) const {
+    std::string input;
+    for (const auto& t : tips)
+        input += t + "\n";
+    for (const auto& e : excluded)
+        input += "^" + e + "\n";
+    bool any = false;
+    auto out = run({"rev-list", "--objects", "--no-object-names", "--stdin"},
+                   {.cwd = repo,
+                    .timeout = timeout,
+                    .stdin_data = input,
+                    .on_stdout = [&](std::span<const std::byte> chunk) -> Status {
+                        any = any || !chunk.empty();
+                        return {};
+                    }});
+    if (!out)
+        return fail(out.error());
+    if (!out->ok())
+        return fail(Error::git(redact(fmt::format("rev-list: {}", tail_lines(out->err)))));
+    return any;
 }
 
 Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {

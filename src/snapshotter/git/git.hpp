@@ -14,6 +14,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,15 +77,17 @@ class Git {
         const Remote& remote, std::chrono::milliseconds timeout) const;
 
     // Make `mirror` a bare repository of `object_format` holding exactly the
-    // remote's refs that match `patterns` (fetch --prune with forced refspecs).
+    // remote's refs that match `patterns` (fetch --prune with forced refspecs),
+    // plus snapshotter's own refs under refs/snapshotter/.
     Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format, const Remote& remote,
                          const std::vector<std::string>& patterns, std::chrono::milliseconds timeout) const;
 
     // The refs of a local repository, peeled where annotated.
     Result<RefMap> local_refs(const std::filesystem::path& repo) const;
 
-    // Stream a bundle holding exactly `refs` (names) of `repo` into `sink`.
-    Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& refs,
+    // Stream a bundle of `revs` of `repo` into `sink`: ref names to include,
+    // and "^<oid>" for objects the bundle may assume (its prerequisites).
+    Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
                          const OutputSink& sink, std::chrono::milliseconds timeout) const;
 
     // The refs a bundle file lists (git bundle list-heads).
@@ -100,6 +103,21 @@ class Git {
     // Make the refs of `repo` exactly `refs`: update or create those, delete
     // every other ref; then point HEAD at `head` when given.
     Status set_refs(const std::filesystem::path& repo, const RefMap& refs, const std::optional<std::string>& head) const;
+
+    // Create or move `refs` in `repo`, leaving every other ref alone.
+    Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;
+
+    // The type ("commit", "tag", ...) of each of `oids` that exists in `repo`.
+    Result<std::map<std::string, std::string>> object_types(const std::filesystem::path& repo,
+                                                            const std::vector<std::string>& oids) const;
+
+    // Whether commit `ancestor` is reachable from `descendant` in `repo`.
+    Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
+                             const std::string& descendant) const;
+
+    // Whether `tips` reach any object that `excluded` do not (rev-list --objects).
+    Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                                 const std::vector<std::string>& excluded, std::chrono::milliseconds timeout) const;
 
     // git fsck --full; the error names what fsck reported.
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const;

@@ -23,7 +23,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every", "full_size_ratio",
       "grace_s", "allow_http", "allow_file", "shard"}},
     {"shard", {"count", "index"}},
-    {"restore", {"repository", "snapshot", "target"}},
+    {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
 };
@@ -554,6 +554,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.restore.target = std::filesystem::path(*target).lexically_normal();
         if (job.restore.target == "/")
             return fail(at("restore.target", "must not be the root directory"));
+        if (auto s = read_bool(*it, "restore", "preserved", job.restore.preserved); !s)
+            return fail(s.error());
         break;
     }
     case Action::verify: {

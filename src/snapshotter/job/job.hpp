@@ -65,6 +65,7 @@ struct RestoreSpec {
     std::string repository;
     std::string snapshot; // "latest" or an id
     std::filesystem::path target;
+    bool preserved = false; // also recreate rewritten/deleted tips under refs/snapshotter/preserved/
 };
 
 struct VerifySpec {

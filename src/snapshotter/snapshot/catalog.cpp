@@ -117,17 +117,17 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
     return file->commit(Overwrite::yes);
 }
 
-Status materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
-                   const std::filesystem::path& path, const std::filesystem::path& scratch,
-                   std::chrono::milliseconds timeout) {
+Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                                const std::filesystem::path& path, const std::filesystem::path& scratch,
+                                std::chrono::milliseconds timeout, Preserved preserved) {
     if (auto s = git.init_bare(path, manifest.object_format); !s)
-        return s;
+        return fail(s.error());
     // Replay the chain oldest first; each bundle is checked before git sees it.
     for (std::size_t i = 0; i < manifest.bundles.size(); ++i) {
         const auto& bundle = manifest.bundles[i];
         auto file = scratch / fmt::format("chain-{}.bundle", i);
         if (auto s = download_bundle(storage, bundle, file); !s)
-            return s;
+            return fail(s.error());
         auto fetched = git.fetch_bundle(path, file, timeout);
         std::error_code ec;
         std::filesystem::remove(file, ec);
@@ -135,20 +135,34 @@ Status materialize(storage::Storage& storage, const git::Git& git, const Manifes
             return fail(Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
     }
     // Refs exactly as the manifest says: deleted refs go, HEAD is set.
-    if (auto s = git.set_refs(path, manifest.refs, manifest.head); !s)
-        return s;
+    git::RefMap wanted = manifest.refs;
+    if (preserved == Preserved::yes) {
+        std::vector<std::string> oids;
+        for (const auto& [key, oid] : manifest.preserved)
+            oids.push_back(oid);
+        auto present = git.object_types(path, oids);
+        if (!present)
+            return fail(present.error());
+        for (const auto& [key, oid] : manifest.preserved) {
+            if (present->contains(oid))
+                wanted[preserved_ref_name(key)] = {oid, ""};
+            else
+                spdlog::warn("preserved tip {} ({}) is not in this snapshot's chain", key, oid);
+        }
+    }
+    if (auto s = git.set_refs(path, wanted, manifest.head); !s)
+        return fail(s.error());
     auto refs = git.local_refs(path);
     if (!refs)
         return fail(refs.error());
-    if (refs->size() != manifest.refs.size())
-        return fail(Error::integrity(fmt::format("restored {} refs, the manifest has {}", refs->size(),
-                                                 manifest.refs.size())));
-    for (const auto& [name, target] : manifest.refs) {
+    if (refs->size() != wanted.size())
+        return fail(Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
+    for (const auto& [name, target] : wanted) {
         auto it = refs->find(name);
         if (it == refs->end() || it->second.oid != target.oid)
             return fail(Error::integrity(fmt::format("restored ref {} differs from the manifest", name)));
     }
-    return {};
+    return std::move(*refs);
 }
 
 } // namespace snapshotter::snapshot

@@ -34,11 +34,15 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 // SHA-256 differs from the manifest (the message names the key).
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path);
 
+// Whether restore also recreates the preserved tips of rewritten and deleted refs.
+enum class Preserved { no, yes };
+
 // Build the repository of `manifest` at `path` (absent or empty): init with
 // its object format, replay its bundles, set refs exactly and HEAD; then
 // check that the refs equal the manifest. `scratch` holds downloaded bundles.
-Status materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
-                   const std::filesystem::path& path, const std::filesystem::path& scratch,
-                   std::chrono::milliseconds timeout);
+// Returns the ref map the repository ended with.
+Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                                const std::filesystem::path& path, const std::filesystem::path& scratch,
+                                std::chrono::milliseconds timeout, Preserved preserved = Preserved::no);
 
 } // namespace snapshotter::snapshot

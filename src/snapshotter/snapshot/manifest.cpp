@@ -38,6 +38,13 @@ Result<std::string> serialize_manifest(const Manifest& m) {
                            {"size", b.size},
                            {"sha256", b.sha256},
                            {"prerequisites", b.prerequisites}});
+    json changes = json::object();
+    for (const auto& [name, c] : m.changes) {
+        json entry = {{"change", c.change}};
+        entry["old"] = c.old_oid.empty() ? json(nullptr) : json(c.old_oid);
+        entry["new"] = c.new_oid.empty() ? json(nullptr) : json(c.new_oid);
+        changes[name] = std::move(entry);
+    }
     json j = {{"schema_version", m.schema_version},
               {"snapshot_id", m.snapshot_id},
               {"repository", m.repository},
@@ -53,6 +60,8 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"ref_patterns", m.ref_patterns},
               {"bundles", std::move(bundles)},
               {"parent", m.parent ? json(*m.parent) : json(nullptr)},
+              {"changes", std::move(changes)},
+              {"preserved", m.preserved},
               {"timings_ms", m.timings_ms}};
     try {
         return j.dump(2) + "\n";
@@ -103,6 +112,23 @@ Result<Manifest> parse_manifest(std::string_view text) {
         }
         if (!j.at("parent").is_null())
             m.parent = j.at("parent").get<std::string>();
+        if (auto it = j.find("changes"); it != j.end())
+            for (const auto& [name, c] : it->items()) {
+                RefChange change{c.at("change").get<std::string>(),
+                                 c.at("old").is_null() ? "" : c.at("old").get<std::string>(),
+                                 c.at("new").is_null() ? "" : c.at("new").get<std::string>()};
+                if (change.change != "created" && change.change != "fast_forward" && change.change != "rewritten" &&
+                    change.change != "deleted")
+                    return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, change.change)));
+                m.changes.emplace(name, std::move(change));
+            }
+        if (auto it = j.find("preserved"); it != j.end())
+            for (const auto& [key, oid] : it->items()) {
+                auto value = oid.get<std::string>();
+                if (!is_hex_oid(value))
+                    return fail(bad(fmt::format("preserved tip {} has an invalid object id", key)));
+                m.preserved.emplace(key, std::move(value));
+            }
         if (auto it = j.find("timings_ms"); it != j.end() && it->is_object())
             for (const auto& [k, v] : it->items())
                 if (v.is_number_integer())
@@ -120,6 +146,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail(bad("has refs but no bundle"));
     return m;
 }
+
+std::string preserved_ref_name(const std::string& key) { return "refs/snapshotter/preserved/" + key; }
 
 std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key) {
     return json{{"snapshot_id", snapshot_id}, {"manifest", manifest_key}}.dump() + "\n";

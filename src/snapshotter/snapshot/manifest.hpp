@@ -26,6 +26,14 @@ struct BundleInfo {
     bool operator==(const BundleInfo&) const = default;
 };
 
+// How a ref moved since the previous snapshot (the ref-change ledger).
+struct RefChange {
+    std::string change; // created | fast_forward | rewritten | deleted
+    std::string old_oid; // empty when created
+    std::string new_oid; // empty when deleted
+    bool operator==(const RefChange&) const = default;
+};
+
 struct Manifest {
     int schema_version = k_manifest_schema_version;
     std::string snapshot_id;
@@ -42,8 +50,15 @@ struct Manifest {
     std::vector<std::string> ref_patterns;
     std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`
     std::optional<std::string> parent;
+    std::map<std::string, RefChange> changes;  // ref name -> change since `parent`
+    // Tips of rewritten and deleted refs kept restorable, keyed
+    // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
+    std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
 };
+
+// The ref name under which restore recreates preserved tip `key`.
+std::string preserved_ref_name(const std::string& key);
 
 // The manifest as JSON (UTF-8); fails when a ref name is not valid UTF-8.
 Result<std::string> serialize_manifest(const Manifest& manifest);

@@ -44,9 +44,11 @@ Outcome run_restore(const Context& ctx) {
     if (!scratch)
         return {nullptr, scratch.error(), false};
     auto building = scratch->path() / "repo.git";
-    if (auto s = materialize(ctx.storage, ctx.git, *manifest, building, scratch->path(), timeout); !s)
-        return {nullptr, s.error().with_context(fmt::format("restore {}@{}", spec.repository, manifest->snapshot_id)),
-                false};
+    auto refs = materialize(ctx.storage, ctx.git, *manifest, building, scratch->path(), timeout,
+                            spec.preserved ? Preserved::yes : Preserved::no);
+    if (!refs)
+        return {nullptr,
+                refs.error().with_context(fmt::format("restore {}@{}", spec.repository, manifest->snapshot_id)), false};
     // rename() replaces an empty directory atomically.
     if (std::rename(building.c_str(), spec.target.c_str()) != 0)
         return {nullptr,
@@ -59,6 +61,7 @@ Outcome run_restore(const Context& ctx) {
              {"snapshot_id", manifest->snapshot_id},
              {"target", spec.target.string()},
              {"refs", manifest->refs.size()},
+             {"preserved", refs->size() - manifest->refs.size()},
              {"head", manifest->head ? nlohmann::json(*manifest->head) : nlohmann::json(nullptr)}},
             std::nullopt,
             false};

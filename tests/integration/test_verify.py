@@ -1,0 +1,153 @@
+"""Verify, corruption and restore refusals.
+
+A fresh snapshot verifies (with a restore drill). One flipped byte in the
+middle of the stored bundle makes verify fail with IntegrityError naming
+the snapshot id and the bundle key, and makes restore refuse, leaving the
+target absent/empty. A drill catches corruption that the checksums cannot
+(bundle and manifest checksum both rewritten). Restore refuses a non-empty
+target (Conflict) without touching it.
+"""
+
+import json
+import unittest
+
+import harness
+
+UPSTREAM = None
+NAME = "org/app"
+
+
+def setUpModule():
+    global UPSTREAM
+    harness.setup_module()
+    UPSTREAM = harness.build_rich(harness.mkdtemp("up-"), "verify")
+
+
+def tearDownModule():
+    harness.teardown_module()
+
+
+def flip_middle_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+class Verify(harness.Assertions, unittest.TestCase):
+    def setUp(self):
+        self.ws = harness.Workspace()
+        run = self.ws.snapshot([{"url": str(UPSTREAM.bare), "name": NAME}])
+        r = self.assertRunOk(run, "snapshot")["repositories"][0]
+        self.assertEqual(r.get("status"), "ok", r)
+        self.sid = r["snapshot_id"]
+        self.bkey = harness.bundle_key(NAME, self.sid)
+        self.bundle = self.ws.path_of(self.bkey)
+        self.assertTrue(self.bundle.is_file(), f"no bundle at {self.bundle}")
+
+    def test_verify_with_drill_ok(self):
+        result = self.assertRunOk(self.ws.verify([NAME], drill=True), "verify of a fresh snapshot")
+        self.assertEqual(result, {
+            "action": "verify",
+            "snapshots": [{"repository": NAME, "snapshot_id": self.sid, "ok": True, "drill": True, "problems": []}],
+            "summary": {"checked": 1, "ok": 1, "failed": 0},
+        })
+
+    def test_verify_all_repositories_without_drill_ok(self):
+        result = self.assertRunOk(self.ws.run(
+            {"version": 1, "action": "verify", "storage": self.ws.storage()}), "verify with defaults")
+        self.assertEqual([(s.get("repository"), s.get("snapshot_id"), s.get("ok")) for s in result["snapshots"]],
+                         [(NAME, self.sid, True)])
+
+    def assertIntegrityFailure(self, run: harness.Run, drill: bool) -> list:
+        out = self.assertRunFails(run, 1, "IntegrityError", "verify of a corrupted bundle")
+        result = out.get("result")
+        self.assertIsInstance(result, dict, run.describe())
+        self.assertEqual(result.get("summary"), {"checked": 1, "ok": 0, "failed": 1}, run.describe())
+        snaps = result.get("snapshots")
+        self.assertEqual(len(snaps), 1, run.describe())
+        s = snaps[0]
+        self.assertEqual((s.get("repository"), s.get("snapshot_id"), s.get("ok"), s.get("drill")),
+                         (NAME, self.sid, False, drill), run.describe())
+        self.assertTrue(s.get("problems"), run.describe())
+        return s["problems"]
+
+    def test_flipped_byte_fails_verify_and_names_snapshot_and_bundle(self):
+        flip_middle_byte(self.bundle)
+        problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
+        self.assertTrue(any(self.sid in p and self.bkey in p for p in problems),
+                        f"no problem names snapshot {self.sid} and bundle {self.bkey}: {problems}")
+
+    def test_flipped_byte_fails_verify_without_drill(self):
+        flip_middle_byte(self.bundle)
+        problems = self.assertIntegrityFailure(self.ws.verify([NAME], snapshot=self.sid, drill=False), drill=False)
+        self.assertTrue(any(self.bkey in p for p in problems), problems)
+
+    def test_drill_catches_corruption_the_checksum_misses(self):
+        # Corrupt the pack and make the manifest agree with the corrupted file:
+        # only unpacking (the drill) can notice.
+        flip_middle_byte(self.bundle)
+        mpath = self.ws.path_of(harness.manifest_key(NAME, self.sid))
+        manifest = json.loads(mpath.read_text())
+        for b in manifest["bundles"]:
+            if b["key"] == self.bkey:
+                b["sha256"] = harness.sha256_file(self.bundle)
+                b["size"] = self.bundle.stat().st_size
+        mpath.chmod(0o644)
+        mpath.write_text(json.dumps(manifest))
+        problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
+        self.assertTrue(any(self.sid in p for p in problems), problems)
+
+    def test_restore_of_corrupted_snapshot_refuses_new_target(self):
+        flip_middle_byte(self.bundle)
+        target = self.ws.new_target()
+        run = self.ws.restore(NAME, target, self.sid)
+        self.assertRunFails(run, 1, "IntegrityError", "restore of a corrupted bundle")
+        self.assertFalse(target.exists() and any(target.iterdir()),
+                         f"a refused restore left files in {target}: {sorted(p.name for p in target.iterdir())}"
+                         if target.exists() else "")
+
+    def test_restore_of_corrupted_snapshot_refuses_empty_dir_target(self):
+        flip_middle_byte(self.bundle)
+        target = self.ws.new_target()
+        target.mkdir()
+        run = self.ws.restore(NAME, target)
+        self.assertRunFails(run, 1, "IntegrityError", "restore of a corrupted bundle")
+        self.assertEqual(harness.tree_state(target), {}, "a refused restore must leave the target empty")
+
+    def test_restore_into_non_empty_target_is_refused(self):
+        target = self.ws.new_target()
+        (target / "keep").mkdir(parents=True)
+        (target / "keep" / "data.txt").write_text("precious\n")
+        (target / "HEAD").write_text("not a repository\n")
+        before = harness.tree_state(target, with_mtimes=True)
+        run = self.ws.restore(NAME, target)
+        self.assertRunFails(run, 1, "Conflict", "restore into a non-empty directory")
+        self.assertTreeUnchanged(before, harness.tree_state(target, with_mtimes=True), "the non-empty target")
+
+    def test_restore_onto_a_file_is_refused(self):
+        target = self.ws.new_target()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("a file\n")
+        run = self.ws.restore(NAME, target)
+        self.assertEqual((run.rc, run.out.get("ok")), (1, False), run.describe())
+        self.assertEqual(target.read_text(), "a file\n")
+
+    def test_restore_into_existing_empty_dir_works(self):
+        target = self.ws.new_target()
+        target.mkdir()
+        self.assertRunOk(self.ws.restore(NAME, target), "restore into an empty directory")
+        self.assertRepoEquals(target, UPSTREAM, "restore into an empty directory")
+
+    def test_restore_of_unknown_repository_is_not_found(self):
+        target = self.ws.new_target()
+        self.assertRunFails(self.ws.restore("org/nope", target), 1, "NotFound", "restore of an unknown repository")
+        self.assertFalse(target.exists())
+
+    def test_restore_of_unknown_snapshot_is_not_found(self):
+        target = self.ws.new_target()
+        self.assertRunFails(self.ws.restore(NAME, target, "20000101T000000.000Z-000000"), 1, "NotFound")
+        self.assertFalse(target.exists())
+
+
+if __name__ == "__main__":
+    unittest.main()
