@@ -144,6 +144,7 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("restore", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "drill").at("default"), d::k_drill);
+    EXPECT_EQ(property("restore", "preserved").at("default"), job::RestoreSpec{}.preserved);
     std::vector<std::string> refs(d::k_refs.begin(), d::k_refs.end());
     EXPECT_EQ(property("repository", "refs").at("default"), json(refs));
     EXPECT_EQ(property("job", "repositories").at("maxItems"), d::k_max_repositories);

@@ -551,3 +551,124 @@ TEST(Git, Sha256RepositoryRoundTrip) {
     EXPECT_EQ(*git.local_refs(restored), *refs);
     EXPECT_TRUE(git.fsck(restored, k_timeout));
 }
+
+TEST(Git, LocalRefsPeelATagOfATagToTheCommit) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    box.git(upstream, {"tag", "-a", "v1.0-signed-off", "-m", "tag of a tag", "v1.0"});
+    auto git = make_git();
+    auto refs = git.local_refs(upstream);
+    ASSERT_TRUE(refs);
+    const auto& outer = refs->at("refs/tags/v1.0-signed-off");
+    EXPECT_EQ(outer.oid, box.git(upstream, {"rev-parse", "refs/tags/v1.0-signed-off"}));
+    EXPECT_EQ(outer.peeled, box.git(upstream, {"rev-parse", "main"}));
+    // ls-remote reports the same map, so the two sources compare equal.
+    auto remote = git.ls_remote({.url = upstream.string()}, k_timeout);
+    ASSERT_TRUE(remote);
+    EXPECT_EQ(remote->refs, *refs);
+}
+
+TEST(Git, IncrementalBundleWithPrerequisitesRestoresOnTopOfTheFull) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    auto collect = [](std::string& into) {
+        return [&into](std::span<const std::byte> chunk) -> Status {
+            into.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            return {};
+        };
+    };
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    std::string full, incremental;
+    ASSERT_TRUE(git.bundle_create(upstream, {"refs/heads/main"}, collect(full), k_timeout));
+    ASSERT_TRUE(
+        git.bundle_create(upstream, {"refs/heads/feature", "^" + main_oid}, collect(incremental), k_timeout));
+    EXPECT_NE(incremental.find("\n-" + main_oid), std::string::npos) << "no prerequisite line";
+    EXPECT_LT(incremental.size(), full.size());
+    Sandbox::write(box.dir() / "full.bundle", full);
+    Sandbox::write(box.dir() / "incr.bundle", incremental);
+    auto heads = git.bundle_heads(box.dir() / "incr.bundle");
+    ASSERT_TRUE(heads);
+    EXPECT_EQ(names_of(*heads), std::vector<std::string>{"refs/heads/feature"});
+
+    const auto restored = box.dir() / "chain.git";
+    ASSERT_TRUE(git.init_bare(restored, "sha1"));
+    // Without the full bundle first, the prerequisite is missing.
+    EXPECT_FALSE(git.fetch_bundle(restored, box.dir() / "incr.bundle", k_timeout));
+    ASSERT_TRUE(git.fetch_bundle(restored, box.dir() / "full.bundle", k_timeout));
+    ASSERT_TRUE(git.fetch_bundle(restored, box.dir() / "incr.bundle", k_timeout));
+    auto refs = git.local_refs(restored);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(refs->at("refs/heads/feature").oid, box.git(upstream, {"rev-parse", "feature"}));
+    EXPECT_TRUE(git.fsck(restored, k_timeout));
+}
+
+TEST(Git, AddRefsLeavesOtherRefsAlone) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const auto repo = box.dir() / "add.git";
+    box.git(box.dir(), {"clone", "--quiet", "--mirror", upstream.string(), repo.string()});
+    auto before = git.local_refs(repo);
+    ASSERT_TRUE(before);
+    const std::string older = box.git(upstream, {"rev-parse", "main~1"});
+    ASSERT_TRUE(
+        git.add_refs(repo, {{"refs/snapshotter/tips/1", {older, ""}}, {"refs/heads/main", {older, ""}}}));
+    ASSERT_TRUE(git.add_refs(repo, {}));
+    auto after = git.local_refs(repo);
+    ASSERT_TRUE(after);
+    RefMap expected = *before;
+    expected["refs/heads/main"] = {older, ""};
+    expected["refs/snapshotter/tips/1"] = {older, ""};
+    EXPECT_EQ(*after, expected);
+    EXPECT_FALSE(git.add_refs(repo, {{"refs/heads/x", {std::string(40, '2'), ""}}}));
+}
+
+TEST(Git, ObjectTypes) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string commit = box.git(upstream, {"rev-parse", "main"});
+    const std::string tag = box.git(upstream, {"rev-parse", "refs/tags/v1.0"});
+    const std::string tree = box.git(upstream, {"rev-parse", "main^{tree}"});
+    const std::string blob = box.git(upstream, {"rev-parse", "main:README"});
+    const std::string missing(40, '3');
+    auto types = git.object_types(upstream, {commit, tag, tree, blob, missing});
+    ASSERT_TRUE(types) << types.error().message;
+    EXPECT_EQ(*types, (std::map<std::string, std::string>{
+                          {commit, "commit"}, {tag, "tag"}, {tree, "tree"}, {blob, "blob"}}));
+    auto none = git.object_types(upstream, {});
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+}
+
+TEST(Git, IsAncestor) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    const std::string first = box.git(upstream, {"rev-parse", "main~1"});
+    const std::string feature = box.git(upstream, {"rev-parse", "feature"});
+    EXPECT_EQ(git.is_ancestor(upstream, first, main_oid), true);
+    EXPECT_EQ(git.is_ancestor(upstream, main_oid, feature), true);
+    EXPECT_EQ(git.is_ancestor(upstream, feature, main_oid), false);
+    EXPECT_EQ(git.is_ancestor(upstream, main_oid, main_oid), true);
+    // Not commits: no fast-forward relation.
+    EXPECT_EQ(git.is_ancestor(upstream, box.git(upstream, {"rev-parse", "main^{tree}"}), main_oid), false);
+}
+
+TEST(Git, HasNewObjects) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    const std::string feature = box.git(upstream, {"rev-parse", "feature"});
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {main_oid}, k_timeout), false);
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {feature}, k_timeout), false);
+    EXPECT_EQ(git.has_new_objects(upstream, {feature}, {main_oid}, k_timeout), true);
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {}, k_timeout), true);
+    EXPECT_EQ(git.has_new_objects(upstream, {}, {main_oid}, k_timeout), false);
+    auto bad = git.has_new_objects(upstream, {main_oid}, {std::string(40, '4')}, k_timeout);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::Git);
+}

@@ -190,6 +190,10 @@ TEST(ParseJob, RestorePayload) {
 
     auto defaulted = parse_ok(without(restore_payload(), "/restore/snapshot"_json_pointer));
     EXPECT_EQ(defaulted.restore.snapshot, "latest");
+    EXPECT_FALSE(defaulted.restore.preserved);
+    EXPECT_TRUE(parse_ok(with(restore_payload(), "/restore/preserved"_json_pointer, true)).restore.preserved);
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/preserved"_json_pointer, "yes"),
+                         "restore.preserved: must be a boolean, not a string");
 
     auto normalized =
         parse_ok(with(restore_payload(), "/restore/target"_json_pointer, "/restore/./x/../app.git"));
