@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import base64
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -754,8 +755,15 @@ class Workspace:
         return snapshotter_env(self.home, self.tmp, extra)
 
     # -- payloads ---------------------------------------------------------
+    _job_ids = itertools.count(1)
+
     def snapshot_payload(self, repositories: list[dict], options: dict | None = None,
-                         job_id: str = "itest") -> dict:
+                         job_id: str | None = None) -> dict:
+        """A snapshot payload; each call gets a new job_id unless one is given
+        (a run with the job_id of an earlier run resumes that job)."""
+        if job_id is None:
+            job_id = f"itest-{next(Workspace._job_ids)}"
+        self.last_job_id = job_id
         opts = {"cache_dir": str(self.cache_dir)}
         opts.update(options or {})
         return {"version": 1, "action": "snapshot", "job_id": job_id, "storage": self.storage(),
@@ -783,7 +791,7 @@ class Workspace:
         return run_snapshotter(payload, args=args, env=self.env(env_extra), **kw)
 
     def snapshot(self, repositories: list[dict], options: dict | None = None, args: Iterable[str] = (),
-                 env_extra: dict[str, str] | None = None, job_id: str = "itest") -> Run:
+                 env_extra: dict[str, str] | None = None, job_id: str | None = None) -> Run:
         return self.run(self.snapshot_payload(repositories, options, job_id), args=args, env_extra=env_extra)
 
     def restore(self, repository: str, target: Path | str, snapshot: str = "latest") -> Run:
@@ -906,6 +914,18 @@ def sha256_file(path: Path | str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+SNAPSHOT_SUMMARY_KEYS = ("total", "ok", "unchanged", "failed")
+
+
+def snapshot_summary(result: dict) -> dict:
+    """The contract's counts of a snapshot result's summary (later fields, such as
+    "skipped" or "bytes", are extensions and are not compared)."""
+    summary = result.get("summary")
+    if not isinstance(summary, dict):
+        return {"summary": summary}
+    return {k: summary.get(k) for k in SNAPSHOT_SUMMARY_KEYS}
 
 
 class Assertions:

@@ -79,7 +79,7 @@ class DryRun(harness.Assertions, unittest.TestCase):
         repos = self.by_name(result)
         self.assertEqual(list(repos), [r["name"] for r in (changed_repo, same_repo, fresh_repo, empty_repo)])
         expected = {
-            changed_repo["name"]: ("full", len(changed.ref_map())),
+            changed_repo["name"]: ("incremental", len(changed.ref_map())),
             same_repo["name"]: ("unchanged", len(same.ref_map())),
             fresh_repo["name"]: ("full", len(fresh.ref_map())),
             "org/empty": ("empty", 0),

@@ -38,7 +38,7 @@ class List(harness.Assertions, unittest.TestCase):
         b = {"url": str(cls.beta.bare), "name": BETA}
 
         def snap(repos):
-            run = cls.ws.snapshot(repos)
+            run = cls.ws.snapshot(repos, {"full_every": 1})
             if run.rc != 0:
                 raise AssertionError(f"snapshot failed:\n{run.describe()}")
             for r in run.out["result"]["repositories"]:

@@ -62,34 +62,40 @@ class _Base(harness.Assertions):
         if self.transport == "http" and HTTP is None:
             raise unittest.SkipTest("lighttpd or git-http-backend is not installed")
         self.ws = harness.Workspace()
+        self.job_ids = []  # of this test's snapshot runs, in order
 
     # -- fixtures -----------------------------------------------------------
     def fresh_upstream(self) -> Upstream:
         return TEMPLATES[self.kind].copy_to(SERVE_ROOT, f"{self.kind}-{self.transport}-{next(_counter)}")
 
-    def repo_spec(self, up: Upstream) -> tuple[dict, dict, dict]:
-        """(repository entry, options, extra env) for `up` over this transport."""
+    def repo_spec(self, up: Upstream, full_every: int | None = 1) -> tuple[dict, dict, dict]:
+        """(repository entry, options, extra env) for `up` over this transport.
+
+        `full_every` 1 makes every changed snapshot a full one; None keeps the
+        default (incremental snapshots on top of a full one)."""
         name = f"org/{up.bare.name[:-4]}"
         served = str(up.bare.relative_to(SERVE_ROOT))
+        options = {} if full_every is None else {"full_every": full_every}
         if self.transport == "git":
-            return {"url": DAEMON.url_for(served), "name": name}, {}, {}
+            return {"url": DAEMON.url_for(served), "name": name}, options, {}
         if self.transport == "http":
             return ({"url": HTTP.url_for(served), "name": name, "credentials": {"token_env": TOKEN_ENV}},
-                    {"allow_http": True}, {TOKEN_ENV: HTTP_TOKEN})
+                    dict(options, allow_http=True), {TOKEN_ENV: HTTP_TOKEN})
         if self.transport == "path":
-            return {"url": str(up.bare), "name": name}, {}, {}
+            return {"url": str(up.bare), "name": name}, options, {}
         if self.transport == "file":
-            return {"url": f"file://{up.bare}", "name": name}, {}, {}
+            return {"url": f"file://{up.bare}", "name": name}, options, {}
         raise AssertionError(self.transport)
 
-    def snapshot(self, up: Upstream) -> tuple[dict, dict]:
+    def snapshot(self, up: Upstream, full_every: int | None = 1) -> tuple[dict, dict]:
         """Run one snapshot of `up`; returns (repository result, the run's whole result)."""
-        repo, options, env = self.repo_spec(up)
+        repo, options, env = self.repo_spec(up, full_every)
         run = self.ws.snapshot([repo], options, env_extra=env)
         result = self.assertRunOk(run, f"snapshot of {repo['url']}")
         self.assertEqual(result.get("action"), "snapshot", run.describe())
         self.assertIs(result.get("dry_run"), False, run.describe())
-        self.assertEqual(result.get("job_id"), "itest", run.describe())
+        self.assertEqual(result.get("job_id"), self.ws.last_job_id, run.describe())
+        self.job_ids.append(self.ws.last_job_id)
         repos = result.get("repositories")
         self.assertIsInstance(repos, list, run.describe())
         self.assertEqual(len(repos), 1, run.describe())
@@ -109,7 +115,7 @@ class _Base(harness.Assertions):
         self.assertRegex(sid, harness.SNAPSHOT_ID_RE)
         self.assertEqual((r.get("status"), r.get("kind"), r.get("refs")),
                          ("ok", self.first_kind, len(up.ref_map())), r)
-        self.assertEqual(result.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
 
         manifest_path = self.ws.path_of(harness.manifest_key(name, sid))
         self.assertTrue(manifest_path.is_file(), f"no manifest at {manifest_path}")
@@ -119,7 +125,7 @@ class _Base(harness.Assertions):
             "snapshot_id": sid,
             "repository": name,
             "source_url": url,
-            "job_id": "itest",
+            "job_id": self.job_ids[0],
             "engine": "cli",
             "git_version": harness.git_version(),
             "object_format": up.object_format(),
@@ -151,7 +157,7 @@ class _Base(harness.Assertions):
 
     def check_restore(self, up: Upstream, name: str, sid: str, snapshot: str = "latest", msg: str = ""):
         target, result = self.restore(name, snapshot)
-        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid,
+        self.assertEqual(result, {"action": "restore", "repository": name, "snapshot_id": sid, "preserved": 0,
                                   "target": str(target), "refs": len(up.ref_map()), "head": up.head()},
                          f"{msg}: restore result")
         self.assertRepoEquals(target, up, msg)
@@ -175,7 +181,7 @@ class _Base(harness.Assertions):
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")),
                          ("unchanged", "unchanged", len(up.ref_map())), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result2), {"total": 1, "ok": 0, "unchanged": 1, "failed": 0})
         sid1, sid2 = r1["snapshot_id"], r2.get("snapshot_id")
         self.assertIsInstance(sid2, str, r2)
         self.assertRegex(sid2, harness.SNAPSHOT_ID_RE)
@@ -228,7 +234,7 @@ class _UpstreamChange:
 
         r2, result2 = self.snapshot(up)
         self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")), ("ok", "full", len(new_map)), r2)
-        self.assertEqual(result2.get("summary"), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
+        self.assertEqual(harness.snapshot_summary(result2), {"total": 1, "ok": 1, "unchanged": 0, "failed": 0})
         sid2 = r2["snapshot_id"]
         self.assertNotEqual(sid2, r1["snapshot_id"])
         target = self.check_restore(up, name, sid2, msg="restore after the upstream change")
@@ -245,19 +251,80 @@ class _UpstreamChange:
         self.assertEqual(harness.fsck(old_target).returncode, 0)
 
 
-class RichOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class _Incremental:
+    """Adds the incremental test: after the same upstream change, a snapshot with
+    the default options is an incremental bundle on top of the full one, and
+    restoring it gives exactly the new ref set."""
+
+    incremental_kind = "incremental"
+
+    def test_incremental_after_upstream_change(self):
+        up = self.fresh_upstream()
+        name = self.repo_spec(up)[0]["name"]
+        r1, _ = self.snapshot(up, full_every=None)
+        self.assertEqual(r1.get("status"), "ok", r1)
+        sid1 = r1["snapshot_id"]
+        old_refs, old_head, old_map = up.refs(), up.head(), up.ref_map()
+        self.mutate(up)
+        new_map = up.ref_map()
+
+        r2, result2 = self.snapshot(up, full_every=None)
+        self.assertEqual((r2.get("status"), r2.get("kind"), r2.get("refs")),
+                         ("ok", self.incremental_kind, len(new_map)), r2)
+        sid2 = r2["snapshot_id"]
+        target = self.check_restore(up, name, sid2, msg="restore of the incremental snapshot")
+        self.assertNotIn(f"refs/heads/{self.delete_branch}", harness.ref_map(target))
+
+        m1, m2 = self.ws.manifest(name, sid1), self.ws.manifest(name, sid2)
+        self.assertEqual((m2.get("kind"), m2.get("refs"), m2.get("head"), m2.get("parent")),
+                         (self.incremental_kind, new_map, up.head(), sid1), "manifest of the incremental")
+        if self.incremental_kind == "incremental":
+            chain = m2.get("bundles", [])
+            self.assertEqual([b.get("key") for b in chain],
+                             [b.get("key") for b in m1.get("bundles", [])] + [harness.bundle_key(name, sid2)],
+                             "the chain: the full bundle, then the incremental")
+            self.assertTrue(chain[-1].get("prerequisites"), "an incremental bundle has prerequisites")
+            bpath = self.ws.path_of(chain[-1]["key"])
+            self.assertEqual((chain[-1].get("size"), chain[-1].get("sha256")),
+                             (bpath.stat().st_size, harness.sha256_file(bpath)))
+
+        # restore.preserved (docs/job-payload.md): the old tips of the force-pushed and the
+        # deleted branch come back under refs/snapshotter/preserved/<snapshot-id>/<refname>.
+        if self.incremental_kind == "incremental":
+            moved = {f"refs/heads/{b}": old_map[f"refs/heads/{b}"]["oid"]
+                     for b in (self.delete_branch, self.force_branch)}
+            expected = {f"refs/snapshotter/preserved/{sid2}/{ref}": {"oid": oid} for ref, oid in moved.items()}
+            ptarget = self.ws.new_target()
+            payload = self.ws.restore_payload(name, ptarget, sid2)
+            payload["restore"]["preserved"] = True
+            presult = self.assertRunOk(self.ws.run(payload), "restore with preserved tips")
+            self.assertEqual(presult.get("preserved"), len(expected), presult)
+            restored = harness.ref_map(ptarget)
+            self.assertEqual({k: v for k, v in restored.items() if k.startswith("refs/snapshotter/")}, expected,
+                             "preserved tips")
+            self.assertEqual({k: v for k, v in restored.items() if not k.startswith("refs/snapshotter/")}, new_map)
+            self.assertEqual(harness.fsck(ptarget).returncode, 0)
+
+        old_target, _ = self.restore(name, sid1)
+        self.assertEqual(harness.refs_and_head(old_target), (old_refs, old_head), "the full snapshot still restores")
+        verify = self.assertRunOk(self.ws.verify([name], snapshot="all", drill=True), "verify of the chain")
+        self.assertEqual(sorted((s.get("snapshot_id"), s.get("ok")) for s in verify["snapshots"]),
+                         [(sid1, True), (sid2, True)])
+
+
+class RichOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "git"
 
 
-class RichOverSmartHttp(_UpstreamChange, _Base, unittest.TestCase):
+class RichOverSmartHttp(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "http"
 
 
-class RichOverLocalPath(_UpstreamChange, _Base, unittest.TestCase):
+class RichOverLocalPath(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "rich", "path"
 
 
-class Sha256OverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class Sha256OverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "sha256", "git"
 
 
@@ -265,7 +332,7 @@ class Sha256OverFileUrl(_Base, unittest.TestCase):
     kind, transport = "sha256", "file"
 
 
-class UnicodeOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class UnicodeOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "unicode", "git"
     delete_branch = harness.NESTED_BRANCH
     force_branch = harness.UNICODE_BRANCH
@@ -275,9 +342,10 @@ class UnicodeOverSmartHttp(_Base, unittest.TestCase):
     kind, transport = "unicode", "http"
 
 
-class EmptyOverGitDaemon(_UpstreamChange, _Base, unittest.TestCase):
+class EmptyOverGitDaemon(_Incremental, _UpstreamChange, _Base, unittest.TestCase):
     kind, transport = "empty", "git"
     first_kind = "empty"
+    incremental_kind = "full"  # nothing to build on: the first objects make a full bundle
 
     def mutate(self, up: Upstream) -> None:
         # The first push to an empty repository: two branches and a tag.

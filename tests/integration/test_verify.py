@@ -20,7 +20,8 @@ NAME = "org/app"
 def setUpModule():
     global UPSTREAM
     harness.setup_module()
-    UPSTREAM = harness.build_rich(harness.mkdtemp("up-"), "verify")
+    # No tag of a tag here: test_snapshot_restore covers those; this module tests verify.
+    UPSTREAM = harness.build_rich(harness.mkdtemp("up-"), "verify", tag_of_tag=False)
 
 
 def tearDownModule():
@@ -96,6 +97,27 @@ class Verify(harness.Assertions, unittest.TestCase):
         mpath.write_text(json.dumps(manifest))
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
         self.assertTrue(any(self.sid in p for p in problems), problems)
+
+    def test_verify_all_snapshots_sharing_a_corrupted_bundle(self):
+        # A second, unchanged snapshot points at the same bundle: both are checked, then both fail.
+        run = self.ws.snapshot([{"url": str(UPSTREAM.bare), "name": NAME}])
+        r2 = self.assertRunOk(run)["repositories"][0]
+        self.assertEqual(r2.get("kind"), "unchanged", r2)
+        sids = sorted([self.sid, r2["snapshot_id"]])
+        result = self.assertRunOk(self.ws.verify([NAME], snapshot="all", drill=False), "verify all")
+        self.assertEqual(sorted((s.get("snapshot_id"), s.get("ok")) for s in result["snapshots"]),
+                         [(sid, True) for sid in sids])
+        self.assertEqual(result.get("summary"), {"checked": 2, "ok": 2, "failed": 0})
+        flip_middle_byte(self.bundle)
+        run = self.ws.verify([NAME], snapshot="all", drill=False)
+        out = self.assertRunFails(run, 1, "IntegrityError", "verify all after corruption")
+        snaps = out.get("result", {}).get("snapshots", [])
+        self.assertEqual(sorted((s.get("snapshot_id"), s.get("ok")) for s in snaps),
+                         [(sid, False) for sid in sids], run.describe())
+        for s in snaps:
+            # The entry names the snapshot; its problem names the shared bundle.
+            self.assertTrue(any(self.bkey in p for p in s.get("problems", [])),
+                            f"problems of {s['snapshot_id']} must name {self.bkey}: {s.get('problems')}")
 
     def test_restore_of_corrupted_snapshot_refuses_new_target(self):
         flip_middle_byte(self.bundle)

@@ -70,19 +70,30 @@ int print_outcome(const snapshot::Outcome& outcome) {
     return k_exit_ok;
 }
 
-// The payload text: --job-file wins over SNAPSHOTTER_JOB_JSON.
+// Read a payload from a local path or an s3:// URL.
+Result<std::string> read_payload_source(const std::string& source, std::string_view what) {
+    auto text = source.starts_with("s3://") ? storage::read_url(source, job::defaults::k_max_payload_bytes)
+                                            : read_file(source, job::defaults::k_max_payload_bytes);
+    if (!text)
+        return fail(Error::payload(fmt::format("{} {}: {}", what, redact_url(source), text.error().message)));
+    return text;
+}
+
+// The payload text: --job-file wins, then SNAPSHOTTER_JOB_JSON, then
+// SNAPSHOTTER_JOB_URL (a path or s3:// URL, for payloads too large for an
+// environment variable).
 Result<std::string> load_payload(const Flags& flags) {
+    auto env_json = job::process_env("SNAPSHOTTER_JOB_JSON");
     if (!flags.job_file.empty()) {
-        auto text = read_file(flags.job_file, job::defaults::k_max_payload_bytes);
-        if (!text)
-            return fail(Error::payload(fmt::format("--job-file {}: {}", flags.job_file, text.error().message)));
-        if (job::process_env("SNAPSHOTTER_JOB_JSON"))
+        if (env_json)
             spdlog::info("both --job-file and SNAPSHOTTER_JOB_JSON are set; using --job-file");
-        return text;
+        return read_payload_source(flags.job_file, "--job-file");
     }
-    if (auto env = job::process_env("SNAPSHOTTER_JOB_JSON"); env && !env->empty())
-        return *env;
-    return fail(Error::payload("no job payload: pass --job-file PATH or set SNAPSHOTTER_JOB_JSON"));
+    if (env_json && !env_json->empty())
+        return *env_json;
+    if (auto url = job::process_env("SNAPSHOTTER_JOB_URL"); url && !url->empty())
+        return read_payload_source(*url, "SNAPSHOTTER_JOB_URL");
+    return fail(Error::payload("no job payload: pass --job-file PATH or set SNAPSHOTTER_JOB_JSON or SNAPSHOTTER_JOB_URL"));
 }
 
 int run_job(const Flags& flags) {
@@ -123,7 +134,8 @@ int run_parsed(int argc, char** argv) {
     CLI::App app{"snapshotter: point-in-time, restorable snapshots of git repositories.\n"
                  "The job is a JSON payload (docs/job-payload.md); stdout carries one line of JSON."};
     Flags flags;
-    app.add_option("--job-file", flags.job_file, "Read the job payload from this file (wins over SNAPSHOTTER_JOB_JSON)");
+    app.add_option("--job-file", flags.job_file,
+                   "Read the job payload from this file or s3:// URL (wins over SNAPSHOTTER_JOB_JSON)");
     app.add_flag("--dry-run", flags.dry_run, "Validate, check storage and list remotes; write nothing");
     app.add_flag("--version", flags.version, "Print the version as JSON and exit");
     app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off")

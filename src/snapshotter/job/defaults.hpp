@@ -22,6 +22,8 @@ inline constexpr double k_full_size_ratio = 0.5;
 inline constexpr int k_grace_s = 90;
 inline constexpr bool k_allow_http = false;
 inline constexpr bool k_allow_file = true;
+// auto: the protocol v2 streaming engine where the server speaks v2, else git.
+inline constexpr std::string_view k_engine = "auto";
 inline constexpr std::string_view k_snapshot = "latest";
 inline constexpr bool k_drill = false;
 // cache_dir: $XDG_CACHE_HOME/snapshotter, else $HOME/.cache/snapshotter,

@@ -21,7 +21,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"credentials", {"token_env", "username"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every", "full_size_ratio",
-      "grace_s", "allow_http", "allow_file", "shard"}},
+      "grace_s", "allow_http", "allow_file", "engine", "shard"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -288,6 +288,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
     for (auto& s : checks)
         if (!s)
             return s;
+    if (auto s = read_choice(j, p, "engine", {"auto", "stream", "cli"}, options.engine); !s)
+        return s;
     if (auto it = j.find("shard"); it != j.end()) {
         std::string sp = "options.shard";
         if (auto s = check_object(*it, sp, "shard"); !s)

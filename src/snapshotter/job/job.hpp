@@ -58,6 +58,7 @@ struct Options {
     int grace_s = defaults::k_grace_s;                   // after SIGTERM, time running repositories get
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
+    std::string engine{defaults::k_engine};             // auto | stream | cli
     std::optional<Shard> shard;
 };
 

@@ -9,7 +9,12 @@
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
 
+#include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/stream.hpp"
+
 #include <fmt/format.h>
+#include <functional>
+#include <memory>
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
@@ -42,7 +47,7 @@ git::Remote remote_of(const job::Repository& repo, const job::Options& options) 
 }
 
 nlohmann::json bundle_json(const BundleInfo& b) {
-    return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}, {"prerequisites", b.prerequisites.size()}};
+    return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}};
 }
 
 // Collects the prerequisite lines ("-<oid>") of a bundle header as it streams by.
@@ -105,16 +110,13 @@ Result<BundleInfo> write_bundle(const Context& ctx, const std::filesystem::path&
     return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
 }
 
-// How each ref moved from `previous` to `current`; `mirror` answers ancestry.
-Result<std::map<std::string, RefChange>> ledger(const Context& ctx, const std::filesystem::path& mirror,
-                                                const git::RefMap& previous, const git::RefMap& current) {
+// Answers whether the commit `from` is an ancestor of `to`; nullopt when it cannot tell.
+using Ancestry = std::function<Result<std::optional<bool>>(const std::string& from, const std::string& to)>;
+
+// How each ref moved from `previous` to `current`.
+Result<std::map<std::string, RefChange>> ledger(const git::RefMap& previous, const git::RefMap& current,
+                                                const Ancestry& ancestry) {
     std::map<std::string, RefChange> changes;
-    std::vector<std::string> old_tips;
-    for (const auto& [name, target] : previous)
-        old_tips.push_back(target.oid);
-    auto present = ctx.git.object_types(mirror, old_tips);
-    if (!present)
-        return fail(present.error());
     for (const auto& [name, target] : current) {
         auto it = previous.find(name);
         if (it == previous.end()) {
@@ -123,21 +125,50 @@ Result<std::map<std::string, RefChange>> ledger(const Context& ctx, const std::f
         }
         if (it->second.oid == target.oid)
             continue;
-        // After a fetch of every current ref, an old tip missing from the
-        // mirror cannot be an ancestor of any of them.
-        bool forward = false;
-        if (present->contains(it->second.oid)) {
-            auto a = ctx.git.is_ancestor(mirror, it->second.oid, target.oid);
-            if (!a)
-                return fail(a.error());
-            forward = *a;
-        }
-        changes[name] = {forward ? "fast_forward" : "rewritten", it->second.oid, target.oid};
+        auto forward = ancestry(it->second.oid, target.oid);
+        if (!forward)
+            return fail(forward.error());
+        const char* kind = !*forward ? "updated" : **forward ? "fast_forward" : "rewritten";
+        changes[name] = {kind, it->second.oid, target.oid};
     }
     for (const auto& [name, target] : previous)
         if (!current.contains(name))
             changes[name] = {"deleted", target.oid, ""};
     return changes;
+}
+
+// The ancestry oracle of a mirror that holds every current ref: an old tip
+// missing from it cannot be an ancestor of any of them.
+Ancestry mirror_ancestry(const Context& ctx, const std::filesystem::path& mirror, const git::RefMap& previous) {
+    std::vector<std::string> old_tips;
+    for (const auto& [name, target] : previous)
+        old_tips.push_back(target.oid);
+    auto present = std::make_shared<Result<std::map<std::string, std::string>>>(ctx.git.object_types(mirror, old_tips));
+    return [&ctx, mirror, present](const std::string& from, const std::string& to) -> Result<std::optional<bool>> {
+        if (!*present)
+            return fail(present->error());
+        if (!(*present)->contains(from))
+            return std::optional<bool>(false);
+        auto a = ctx.git.is_ancestor(mirror, from, to);
+        if (!a)
+            return fail(a.error());
+        return std::optional<bool>(*a);
+    };
+}
+
+// Record `changes` in `manifest`: counts, and the old tips of rewritten,
+// deleted and updated refs added to the preserved map.
+void apply_ledger(Manifest& manifest, std::map<std::string, RefChange> changes, int& rewritten, int& deleted) {
+    manifest.changes = std::move(changes);
+    for (const auto& [name, c] : manifest.changes) {
+        if (c.change == "created" || c.change == "fast_forward")
+            continue;
+        rewritten += c.change == "rewritten" ? 1 : 0;
+        deleted += c.change == "deleted" ? 1 : 0;
+        manifest.preserved[manifest.snapshot_id + "/" + name] = c.old_oid;
+        if (c.change != "updated")
+            spdlog::warn("{}: ref {} was {} (old tip {})", manifest.repository, name, c.change, c.old_oid);
+    }
 }
 
 // Whether the next snapshot after `previous` may be an incremental one.
@@ -167,6 +198,221 @@ Result<bool> chain_intact(const Context& ctx, const Manifest& previous) {
     return true;
 }
 
+// The remote's selected refs, HEAD and object format.
+struct Listing {
+    git::RefMap selected;
+    std::optional<std::string> head;
+    std::string object_format;
+};
+
+Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
+                              const Deadline& deadline) {
+    auto state = ctx.git.ls_remote(remote, deadline.left());
+    if (!state)
+        return fail(state.error());
+    Listing listing{git::select_refs(state->refs, repo.refs), state->head, ""};
+    if (!state->refs.empty()) {
+        listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
+    } else {
+        auto probe = ctx.git.probe_empty_remote(remote, deadline.left());
+        if (!probe)
+            return fail(probe.error());
+        listing.object_format = probe->first;
+        listing.head = probe->second;
+    }
+    if (listing.object_format.empty())
+        return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
+    return listing;
+}
+
+git::StreamRequest stream_request(const job::Repository& repo, const git::Remote& remote, const Deadline& deadline) {
+    git::StreamRequest request;
+    request.transport.url = remote.url;
+    request.transport.policy = remote.policy;
+    request.transport.username = remote.username;
+    request.transport.password = remote.password;
+    request.transport.timeout = deadline.left();
+    request.patterns = repo.refs;
+    return request;
+}
+
+// What the write phase produced.
+struct Produced {
+    int rewritten = 0;
+    int deleted = 0;
+};
+
+// The git-CLI engine: fetch into the cached mirror, then stream `git bundle
+// create` (full, or incremental against the previous tips) into storage.
+Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
+                                  const git::RefMap& selected, const std::optional<Manifest>& previous,
+                                  bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
+    const auto& options = ctx.job.options;
+    Produced produced;
+    // One writer per mirror at a time.
+    auto mirrors = options.cache_dir / "mirrors";
+    auto mirror = mirrors / (layout::repo_key(repo.name) + ".git");
+    auto lock = FileLock::acquire(mirrors / (layout::repo_key(repo.name) + ".lock"));
+    if (!lock)
+        return fail(lock.error());
+    auto step = SteadyClock::now();
+    // An exact ref the remote does not have would fail the fetch: ask only for those it listed.
+    std::vector<std::string> patterns;
+    for (const auto& p : repo.refs)
+        if (p.ends_with('*') || selected.contains(p))
+            patterns.push_back(p);
+    if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
+        return fail(s.error());
+    manifest.timings_ms["fetch"] = elapsed_ms(step);
+    auto mirror_refs = ctx.git.local_refs(mirror);
+    if (!mirror_refs)
+        return fail(mirror_refs.error());
+    manifest.refs = git::select_refs(*mirror_refs, repo.refs);
+    if (manifest.refs.empty()) {
+        manifest.kind = "empty";
+        return produced;
+    }
+
+    // The ledger; old tips stay reachable in the mirror so later full bundles carry them.
+    if (previous) {
+        auto changes = ledger(previous->refs, manifest.refs, mirror_ancestry(ctx, mirror, previous->refs));
+        if (!changes)
+            return fail(changes.error());
+        apply_ledger(manifest, std::move(*changes), produced.rewritten, produced.deleted);
+        git::RefMap keep;
+        std::vector<std::string> oids;
+        for (const auto& [key, oid] : manifest.preserved) {
+            keep[preserved_ref_name(key)] = {oid, ""};
+            oids.push_back(oid);
+        }
+        auto present = ctx.git.object_types(mirror, oids);
+        if (!present)
+            return fail(present.error());
+        for (auto it = keep.begin(); it != keep.end();)
+            it = present->contains(it->second.oid) ? std::next(it) : keep.erase(it);
+        if (auto s = ctx.git.add_refs(mirror, keep); !s)
+            return fail(s.error());
+    }
+
+    std::vector<std::string> revs;
+    bool write = true;
+    if (incremental_allowed) {
+        manifest.kind = "incremental";
+        manifest.bundles = previous->bundles;
+        std::vector<std::string> tips, old_tips;
+        for (const auto& [name, target] : manifest.refs) {
+            auto it = previous->refs.find(name);
+            if (it == previous->refs.end() || it->second.oid != target.oid) {
+                revs.push_back(name);
+                tips.push_back(target.oid);
+            }
+        }
+        // The previous tips, peeled to commits, are what the new bundle may assume.
+        for (const auto& [name, target] : previous->refs)
+            old_tips.push_back(target.peeled.empty() ? target.oid : target.peeled);
+        auto present = ctx.git.object_types(mirror, old_tips);
+        if (!present)
+            return fail(present.error());
+        std::vector<std::string> excluded;
+        for (const auto& [oid, type] : *present)
+            if (type == "commit")
+                excluded.push_back(oid);
+        auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
+        if (!fresh)
+            return fail(fresh.error());
+        // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
+        write = !tips.empty() && *fresh;
+        for (const auto& oid : excluded)
+            revs.push_back("^" + oid);
+    } else {
+        manifest.kind = "full";
+        manifest.bundles.clear();
+        auto refs_now = ctx.git.local_refs(mirror);
+        if (!refs_now)
+            return fail(refs_now.error());
+        for (const auto& [name, target] : manifest.refs)
+            revs.push_back(name);
+        for (const auto& [name, target] : *refs_now)
+            if (name.starts_with("refs/snapshotter/preserved/"))
+                revs.push_back(name);
+        // Preserved tips the new chain cannot carry are dropped from the manifest.
+        for (auto it = manifest.preserved.begin(); it != manifest.preserved.end();)
+            it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it) : manifest.preserved.erase(it);
+    }
+    if (write) {
+        step = SteadyClock::now();
+        auto bundle = write_bundle(ctx, mirror, revs, layout::bundle_key(repo.name, manifest.snapshot_id),
+                                   manifest.snapshot_id, deadline);
+        if (!bundle)
+            return fail(bundle.error());
+        manifest.timings_ms["bundle"] = elapsed_ms(step);
+        manifest.bundles.push_back(std::move(*bundle));
+    }
+    return produced;
+}
+
+// The streaming engine: the server's pack goes straight into the bundle in
+// storage; an incremental sends the previous tips as haves. No local clone.
+Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
+                                     const std::optional<Manifest>& previous, bool incremental_allowed,
+                                     Manifest& manifest, const Deadline& deadline) {
+    Produced produced;
+    auto key = layout::bundle_key(repo.name, manifest.snapshot_id);
+    auto writer = ctx.storage.create(key, Overwrite::no);
+    if (!writer)
+        return fail(writer.error());
+    auto step = SteadyClock::now();
+    auto request = stream_request(repo, remote, deadline);
+    auto streamed = incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, **writer)
+                                        : git::stream_full_bundle(request, **writer);
+    if (!streamed) {
+        (*writer)->abort();
+        return fail(streamed.error());
+    }
+    // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
+    if (streamed->pack_written && streamed->object_count == 0 && incremental_allowed)
+        streamed->pack_written = false;
+    if (streamed->pack_written) {
+        if (auto s = (*writer)->commit(); !s)
+            return fail(s.error());
+        manifest.timings_ms["stream"] = elapsed_ms(step);
+    } else {
+        (*writer)->abort();
+    }
+    manifest.refs = streamed->refs;
+    manifest.head = streamed->head;
+    if (incremental_allowed) {
+        manifest.kind = "incremental";
+        manifest.bundles = previous->bundles;
+    } else {
+        manifest.kind = manifest.refs.empty() ? "empty" : "full";
+        manifest.bundles.clear();
+        // A stateless full bundle cannot carry old tips the server no longer has.
+        if (!manifest.preserved.empty())
+            spdlog::info("{}: a new full chain starts; {} preserved tips stay in the older chain", repo.name,
+                         manifest.preserved.size());
+        manifest.preserved.clear();
+    }
+    if (streamed->pack_written)
+        manifest.bundles.push_back(BundleInfo{manifest.snapshot_id, key, streamed->bundle_size, streamed->sha256,
+                                              streamed->prerequisites});
+    if (previous) {
+        // Without local history, a moved ref is "updated": whether it was a
+        // fast-forward is not known, so its old tip is preserved either way.
+        auto changes = ledger(previous->refs, manifest.refs,
+                              [](const std::string&, const std::string&) -> Result<std::optional<bool>> {
+                                  return std::optional<bool>{};
+                              });
+        if (!changes)
+            return fail(changes.error());
+        if (incremental_allowed)
+            apply_ledger(manifest, std::move(*changes), produced.rewritten, produced.deleted);
+        else
+            manifest.changes = std::move(*changes);
+    }
+    return produced;
+}
+
 } // namespace
 
 Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo) {
@@ -180,29 +426,34 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     manifest.source_url = redact_url(repo.url);
     manifest.created_at = format_rfc3339(Clock::now());
     manifest.job_id = ctx.job.job_id;
-    manifest.engine = "cli";
     manifest.git_version = ctx.git.version();
     manifest.ref_patterns = repo.refs;
 
-    // 1. List the remote's refs: the only network call for an unchanged repository.
+    // 1. List the remote's refs: the only network call for an unchanged
+    //    repository. auto falls back to git when the server is not v2.
     auto step = SteadyClock::now();
-    auto state = ctx.git.ls_remote(remote, deadline.left());
-    if (!state)
-        return fail(state.error());
-    manifest.timings_ms["ls_remote"] = elapsed_ms(step);
-    manifest.head = state->head;
-    auto selected = git::select_refs(state->refs, repo.refs);
-    if (!state->refs.empty()) {
-        manifest.object_format = git::object_format_of(state->refs.begin()->second.oid);
-    } else {
-        auto probe = ctx.git.probe_empty_remote(remote, deadline.left());
-        if (!probe)
-            return fail(probe.error());
-        manifest.object_format = probe->first;
-        manifest.head = probe->second;
+    bool use_stream = options.engine != "cli";
+    Result<Listing> listing = fail(Error::internal("not listed"));
+    if (use_stream) {
+        auto listed = git::list_remote(stream_request(repo, remote, deadline));
+        if (listed) {
+            listing = Listing{listed->refs, listed->head, listed->object_format};
+        } else if (options.engine == "auto" && git::is_not_v2_error(listed.error())) {
+            spdlog::info("{}: the server does not speak protocol v2; using git", repo.name);
+            use_stream = false;
+        } else {
+            return fail(listed.error());
+        }
     }
-    if (manifest.object_format.empty())
-        return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
+    if (!use_stream)
+        listing = list_with_cli(ctx, repo, remote, deadline);
+    if (!listing)
+        return fail(listing.error());
+    manifest.engine = use_stream ? "stream" : "cli";
+    manifest.timings_ms["list"] = elapsed_ms(step);
+    manifest.head = listing->head;
+    manifest.object_format = listing->object_format;
+    const auto& selected = listing->selected;
 
     // 2. The previous snapshot; a missing, corrupt or broken one means a full snapshot.
     std::optional<Manifest> previous;
@@ -221,144 +472,50 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         if (!*intact)
             previous.reset();
     }
-    if (previous)
+    if (previous) {
         manifest.parent = previous->snapshot_id;
+        manifest.preserved = previous->preserved;
+    }
     const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
                            previous->object_format == manifest.object_format && previous->ref_patterns == repo.refs;
     const bool incremental_allowed =
         previous && chain_allows_incremental(*previous, options, manifest.object_format);
 
     if (ctx.dry_run) {
-        std::string plan = unchanged ? "unchanged" : selected.empty() ? "empty" : incremental_allowed ? "incremental" : "full";
+        std::string plan = unchanged         ? "unchanged"
+                           : selected.empty() ? "empty"
+                           : incremental_allowed ? "incremental"
+                                                 : "full";
         return RepoOutcome{unchanged ? "unchanged" : "ok",
-                           {{"plan", plan}, {"refs", selected.size()}, {"snapshot_id", nullptr}}};
+                           {{"plan", plan}, {"refs", selected.size()}, {"engine", manifest.engine}, {"snapshot_id", nullptr}}};
     }
 
-    int rewritten = 0, deleted = 0;
+    // 3. Write what changed.
+    Produced produced;
     if (unchanged) {
-        // 3a. Nothing moved: a manifest that points at the same chain.
+        // Nothing moved: a manifest that points at the same chain.
         manifest.kind = "unchanged";
         manifest.refs = previous->refs;
         manifest.bundles = previous->bundles;
-        manifest.preserved = previous->preserved;
     } else if (selected.empty()) {
-        // 3b. No refs: a manifest and no bundle (a bundle cannot be empty).
+        // No refs: a manifest and no bundle (a bundle cannot be empty).
         manifest.kind = "empty";
         if (previous)
             for (const auto& [name, target] : previous->refs) {
                 manifest.changes[name] = {"deleted", target.oid, ""};
-                ++deleted;
+                ++produced.deleted;
             }
     } else {
-        // 3c. Fetch into the cached mirror (one writer per mirror at a time).
-        auto mirrors = options.cache_dir / "mirrors";
-        auto mirror = mirrors / (layout::repo_key(repo.name) + ".git");
-        auto lock = FileLock::acquire(mirrors / (layout::repo_key(repo.name) + ".lock"));
-        if (!lock)
-            return fail(lock.error());
-        step = SteadyClock::now();
-        // An exact ref the remote does not have would fail the fetch: ask only for those it listed.
-        std::vector<std::string> patterns;
-        for (const auto& p : repo.refs)
-            if (p.ends_with('*') || selected.contains(p))
-                patterns.push_back(p);
-        if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
-            return fail(s.error());
-        manifest.timings_ms["fetch"] = elapsed_ms(step);
-        auto mirror_refs = ctx.git.local_refs(mirror);
-        if (!mirror_refs)
-            return fail(mirror_refs.error());
-        manifest.refs = git::select_refs(*mirror_refs, repo.refs);
-
-        // 4. The ledger: rewritten and deleted tips stay restorable as preserved refs.
-        if (previous) {
-            auto changes = ledger(ctx, mirror, previous->refs, manifest.refs);
-            if (!changes)
-                return fail(changes.error());
-            manifest.changes = std::move(*changes);
-            manifest.preserved = previous->preserved;
-            git::RefMap keep;
-            for (const auto& [name, c] : manifest.changes) {
-                if (c.change != "rewritten" && c.change != "deleted")
-                    continue;
-                (c.change == "rewritten" ? rewritten : deleted) += 1;
-                auto key = manifest.snapshot_id + "/" + name;
-                manifest.preserved[key] = c.old_oid;
-                keep[preserved_ref_name(key)] = {c.old_oid, ""};
-                spdlog::warn("{}: ref {} was {} (old tip {})", repo.name, name, c.change, c.old_oid);
-            }
-            // Keep the old tips reachable in the mirror so later full bundles carry them.
-            std::vector<std::string> oids;
-            for (const auto& [name, target] : keep)
-                oids.push_back(target.oid);
-            auto present = ctx.git.object_types(mirror, oids);
-            if (!present)
-                return fail(present.error());
-            for (auto it = keep.begin(); it != keep.end();)
-                it = present->contains(it->second.oid) ? std::next(it) : keep.erase(it);
-            if (auto s = ctx.git.add_refs(mirror, keep); !s)
-                return fail(s.error());
-        }
-
-        // 5. Full or incremental bundle, streamed into storage.
-        std::vector<std::string> revs;
-        bool write = true;
-        if (incremental_allowed) {
-            manifest.kind = "incremental";
-            manifest.bundles = previous->bundles;
-            std::vector<std::string> tips, old_tips;
-            for (const auto& [name, target] : manifest.refs) {
-                auto it = previous->refs.find(name);
-                if (it == previous->refs.end() || it->second.oid != target.oid) {
-                    revs.push_back(name);
-                    tips.push_back(target.oid);
-                }
-            }
-            // The previous tips, peeled to commits, are what the new bundle may assume.
-            for (const auto& [name, target] : previous->refs)
-                old_tips.push_back(target.peeled.empty() ? target.oid : target.peeled);
-            auto present = ctx.git.object_types(mirror, old_tips);
-            if (!present)
-                return fail(present.error());
-            std::vector<std::string> excluded;
-            for (const auto& [oid, type] : *present)
-                if (type == "commit")
-                    excluded.push_back(oid);
-            auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
-            if (!fresh)
-                return fail(fresh.error());
-            // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
-            write = !tips.empty() && *fresh;
-            for (const auto& oid : excluded)
-                revs.push_back("^" + oid);
-        } else {
-            manifest.kind = "full";
-            manifest.bundles.clear();
-            for (const auto& [name, target] : manifest.refs)
-                revs.push_back(name);
-            auto refs_now = ctx.git.local_refs(mirror);
-            if (!refs_now)
-                return fail(refs_now.error());
-            for (const auto& [name, target] : *refs_now)
-                if (name.starts_with("refs/snapshotter/preserved/"))
-                    revs.push_back(name);
-            // Preserved tips the new chain cannot carry are dropped from the manifest.
-            for (auto it = manifest.preserved.begin(); it != manifest.preserved.end();)
-                it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it) : manifest.preserved.erase(it);
-        }
-        if (write) {
-            step = SteadyClock::now();
-            auto bundle = write_bundle(ctx, mirror, revs, layout::bundle_key(repo.name, manifest.snapshot_id),
-                                       manifest.snapshot_id, deadline);
-            if (!bundle)
-                return fail(bundle.error());
-            manifest.timings_ms["bundle"] = elapsed_ms(step);
-            manifest.bundles.push_back(std::move(*bundle));
-        }
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, previous, incremental_allowed, manifest, deadline)
+                               : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed, manifest,
+                                                  deadline);
+        if (!made)
+            return fail(made.error());
+        produced = *made;
     }
     manifest.timings_ms["total"] = elapsed_ms(start);
 
-    // 6. Publish: manifest (never overwritten), then the latest pointer.
+    // 4. Publish: manifest (never overwritten), then the latest pointer.
     auto text = serialize_manifest(manifest);
     if (!text)
         return fail(text.error());
@@ -373,13 +530,15 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     const bool wrote = !manifest.bundles.empty() && manifest.bundles.back().snapshot_id == manifest.snapshot_id;
     nlohmann::json detail = {{"snapshot_id", manifest.snapshot_id},
                              {"kind", manifest.kind},
+                             {"engine", manifest.engine},
                              {"refs", manifest.refs.size()},
-                             {"refs_rewritten", rewritten},
-                             {"refs_deleted", deleted},
+                             {"refs_rewritten", produced.rewritten},
+                             {"refs_deleted", produced.deleted},
                              {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};
-    spdlog::info("{}: {} snapshot {} ({} refs)", repo.name, manifest.kind, manifest.snapshot_id, manifest.refs.size());
+    spdlog::info("{}: {} snapshot {} ({} refs, {} engine)", repo.name, manifest.kind, manifest.snapshot_id,
+                 manifest.refs.size(), manifest.engine);
     return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail), wrote ? manifest.bundles.back().size : 0,
-                       rewritten, deleted};
+                       produced.rewritten, produced.deleted};
 }
 
 } // namespace snapshotter::snapshot

@@ -118,7 +118,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
                                  c.at("old").is_null() ? "" : c.at("old").get<std::string>(),
                                  c.at("new").is_null() ? "" : c.at("new").get<std::string>()};
                 if (change.change != "created" && change.change != "fast_forward" && change.change != "rewritten" &&
-                    change.change != "deleted")
+                    change.change != "updated" && change.change != "deleted")
                     return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, change.change)));
                 m.changes.emplace(name, std::move(change));
             }

@@ -28,7 +28,7 @@ struct BundleInfo {
 
 // How a ref moved since the previous snapshot (the ref-change ledger).
 struct RefChange {
-    std::string change; // created | fast_forward | rewritten | deleted
+    std::string change; // created | fast_forward | rewritten | updated (ancestry unknown) | deleted
     std::string old_oid; // empty when created
     std::string new_oid; // empty when deleted
     bool operator==(const RefChange&) const = default;

@@ -1,6 +1,7 @@
 #include "snapshotter/storage/storage.hpp"
 
 #include "snapshotter/storage/backends.hpp"
+#include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
 
@@ -16,6 +17,7 @@ struct Backend {
 constexpr Backend k_backends[] = {
     {"file", open_file_backend},
     {"memory", open_memory_backend},
+    {"s3", open_s3_backend},
 };
 
 } // namespace
@@ -35,8 +37,23 @@ Result<std::unique_ptr<Storage>> open(const Config& config) {
     for (const auto& b : k_backends)
         if (b.scheme == scheme)
             return b.open(config);
-    return fail(Error::payload(fmt::format("storage.url: scheme \"{}\" is not supported (supported: {})", scheme,
-                                           fmt::join(supported_schemes(), ", "))));
+    return fail(Error::payload(fmt::format("storage.url: scheme \"{}\" is not supported (supported: {})",
+                                           scheme, fmt::join(supported_schemes(), ", "))));
+}
+
+Result<std::string> read_url(std::string_view url, std::size_t max_bytes) {
+    auto slash = url.rfind('/');
+    auto scheme_end = url.find("://");
+    std::size_t base_min = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+    if (slash == std::string_view::npos || slash < base_min || slash + 1 == url.size())
+        return fail(Error::payload(fmt::format("\"{}\" does not name an object", redact_url(url))));
+    auto storage = open(Config{std::string(url.substr(0, slash)), {}});
+    if (!storage)
+        return fail(storage.error());
+    auto data = (*storage)->get(url.substr(slash + 1), max_bytes);
+    if (!data)
+        return fail(data.error().with_context(redact_url(url)));
+    return data;
 }
 
 bool is_valid_key(std::string_view key) {
@@ -45,7 +62,8 @@ bool is_valid_key(std::string_view key) {
     std::size_t start = 0;
     while (start <= key.size()) {
         auto slash = key.find('/', start);
-        std::string_view segment = key.substr(start, slash == std::string_view::npos ? key.npos : slash - start);
+        std::string_view segment =
+            key.substr(start, slash == std::string_view::npos ? key.npos : slash - start);
         if (segment.empty() || segment == "." || segment == "..")
             return false;
         if (slash == std::string_view::npos)

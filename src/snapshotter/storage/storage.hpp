@@ -75,6 +75,12 @@ class Storage {
 // (absolute or relative) means file://.
 Result<std::unique_ptr<Storage>> open(const Config& config);
 
+// The whole object at `url` ("s3://bucket/dir/key.json", "file:///dir/key.json"
+// or a plain path), at most `max_bytes`: the storage is the URL up to the last
+// '/', configured from the environment only (for S3: AWS_ENDPOINT_URL_S3,
+// AWS_REGION, the credential chain). Used for payloads fetched by URL.
+Result<std::string> read_url(std::string_view url, std::size_t max_bytes = std::size_t{16} << 20);
+
 // The URL schemes open() accepts.
 std::vector<std::string> supported_schemes();
 

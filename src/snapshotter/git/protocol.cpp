@@ -1,0 +1,368 @@
+#include "snapshotter/git/protocol.hpp"
+
+#include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <set>
+
+namespace snapshotter::git {
+namespace {
+
+// An advertisement larger than this is not one a v2 server would send.
+constexpr std::size_t k_max_advertisement_lines = 10000;
+
+std::vector<std::string> split_words(std::string_view text) {
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        auto sp = text.find(' ');
+        if (sp != 0)
+            out.emplace_back(text.substr(0, sp));
+        if (sp == std::string_view::npos)
+            break;
+        text.remove_prefix(sp + 1);
+    }
+    return out;
+}
+
+std::string printable(std::string_view bytes) {
+    std::string out;
+    for (unsigned char c : bytes.substr(0, 200))
+        out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+    return out;
+}
+
+// An "ERR <message>" packet turned into a Git error.
+std::optional<Error> err_packet(std::string_view payload) {
+    if (!payload.starts_with("ERR "))
+        return std::nullopt;
+    return Error::git(fmt::format("remote error: {}", redact(printable(chomp(payload.substr(4))))));
+}
+
+Status append_line(std::string& out, std::string_view line) { return append_pkt_line(out, line); }
+
+} // namespace
+
+bool ServerCapabilities::fetch_supports(std::string_view feature) const {
+    return std::find(fetch_features.begin(), fetch_features.end(), feature) != fetch_features.end();
+}
+
+bool ServerCapabilities::ls_refs_supports(std::string_view feature) const {
+    return std::find(ls_refs_features.begin(), ls_refs_features.end(), feature) != ls_refs_features.end();
+}
+
+Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
+    m_decoder.feed(data);
+    while (true) {
+        auto packet = m_decoder.next();
+        if (!packet)
+            return fail(packet.error());
+        if (!*packet)
+            return false;
+        const Packet& p = **packet;
+        if (!m_seen_first) {
+            if (p.type != PacketType::data)
+                return fail(Error::git("protocol error: the advertisement starts with a special packet"));
+            if (auto e = err_packet(p.payload))
+                return fail(*e);
+            std::string_view line = chomp(p.payload);
+            if (line.starts_with("# service=")) {
+                // Smart HTTP of an older server: "# service=..." then a flush, then the real advertisement.
+                m_skipping_service_header = true;
+                m_seen_first = true;
+                continue;
+            }
+            m_seen_first = true;
+            if (line == "version 2") {
+                m_caps.version = 2;
+                continue;
+            }
+            // "version 1" or a v0 ref line: an older protocol; stop here.
+            m_caps.version = line == "version 1" ? 1 : 0;
+            return true;
+        }
+        if (m_skipping_service_header) {
+            if (p.type == PacketType::flush) {
+                m_skipping_service_header = false;
+                m_seen_first = false;
+                continue;
+            }
+            return fail(Error::git("protocol error: no flush after \"# service=\""));
+        }
+        if (p.type == PacketType::flush || p.type == PacketType::response_end)
+            return true;
+        if (p.type != PacketType::data)
+            return fail(Error::git("protocol error: unexpected delimiter in the capability advertisement"));
+        if (m_caps.lines.size() >= k_max_advertisement_lines)
+            return fail(Error::git("protocol error: capability advertisement too long"));
+        std::string line(chomp(p.payload));
+        m_caps.lines.push_back(line);
+        auto eq = line.find('=');
+        std::string key = line.substr(0, eq);
+        std::string value = eq == std::string::npos ? std::string{} : line.substr(eq + 1);
+        if (key == "object-format") {
+            if (oid_hex_length(value) == 0)
+                return fail(Error::git(fmt::format("server uses unsupported object format \"{}\"", printable(value))));
+            m_caps.object_format = value;
+            m_caps.object_format_advertised = true;
+        } else if (key == "agent") {
+            m_caps.agent = value;
+        } else if (key == "ls-refs") {
+            m_caps.has_ls_refs = true;
+            m_caps.ls_refs_features = split_words(value);
+        } else if (key == "fetch") {
+            m_caps.has_fetch = true;
+            m_caps.fetch_features = split_words(value);
+        }
+    }
+}
+
+Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines, std::string_view object_format) {
+    LsRefsResult out;
+    for (const auto& line : lines) {
+        if (auto e = err_packet(line))
+            return fail(*e);
+        auto words = split_words(line);
+        if (words.size() < 2)
+            return fail(Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", printable(line))));
+        const std::string& oid = words[0];
+        const std::string& name = words[1];
+        bool unborn = oid == "unborn";
+        if (!unborn && !is_valid_oid(oid, object_format))
+            return fail(Error::git(fmt::format("protocol error: bad object id in ls-refs line \"{}\"", printable(line))));
+        std::optional<std::string> symref, peeled;
+        for (std::size_t i = 2; i < words.size(); ++i) {
+            std::string_view attr = words[i];
+            if (attr.starts_with("symref-target:"))
+                symref = std::string(attr.substr(14));
+            else if (attr.starts_with("peeled:")) {
+                if (!is_valid_oid(attr.substr(7), object_format))
+                    return fail(Error::git("protocol error: bad peeled object id in ls-refs"));
+                peeled = std::string(attr.substr(7));
+            }
+        }
+        if (name == "HEAD") {
+            out.head = symref;
+            out.head_unborn = unborn;
+            if (!unborn)
+                out.head_oid = oid;
+            continue;
+        }
+        if (unborn || !name.starts_with("refs/"))
+            continue;
+        out.refs[name] = RefTarget{oid, peeled.value_or(std::string{})};
+    }
+    return out;
+}
+
+std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns) {
+    std::set<std::string> prefixes;
+    for (const auto& p : patterns)
+        prefixes.insert(p.ends_with('*') ? p.substr(0, p.size() - 1) : p);
+    // A prefix covered by a shorter one adds nothing.
+    std::vector<std::string> out;
+    for (const auto& p : prefixes)
+        if (out.empty() || !p.starts_with(out.back()))
+            out.push_back(p);
+    return out;
+}
+
+Result<ProtocolClient> ProtocolClient::open(const TransportOptions& options) {
+    auto connection = connect(options);
+    if (!connection)
+        return fail(connection.error());
+    return open(std::move(*connection));
+}
+
+bool is_not_v2_error(const Error& error) {
+    return error.kind == ErrorKind::Git && error.message.find(k_not_v2) != std::string::npos;
+}
+
+Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection) {
+    AdvertisementParser parser;
+    auto s = connection->read_advertisement(
+        [&](std::span<const std::byte> data) -> Result<bool> { return parser.feed(data); });
+    if (!s)
+        return fail(s.error());
+    ServerCapabilities caps = parser.capabilities();
+    if (caps.version != 2) {
+        (void)connection->close();
+        return fail(Error::git(fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2,
+                                           caps.version)));
+    }
+    if (!caps.has_ls_refs || !caps.has_fetch)
+        return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", connection->describe())));
+    return ProtocolClient(std::move(connection), std::move(caps));
+}
+
+Status ProtocolClient::append_command_header(std::string& out, std::string_view command) const {
+    if (auto s = append_line(out, fmt::format("command={}", command)); !s)
+        return s;
+    if (!m_caps.agent.empty())
+        if (auto s = append_line(out, fmt::format("agent=snapshotter/{}", SNAPSHOTTER_VERSION)); !s)
+            return s;
+    if (m_caps.object_format_advertised)
+        if (auto s = append_line(out, fmt::format("object-format={}", m_caps.object_format)); !s)
+            return s;
+    append_delim(out);
+    return {};
+}
+
+Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& prefixes) {
+    std::string body;
+    if (auto s = append_command_header(body, "ls-refs"); !s)
+        return fail(s.error());
+    std::vector<std::string> args{"peel", "symrefs"};
+    if (m_caps.ls_refs_supports("unborn"))
+        args.emplace_back("unborn");
+    if (!prefixes.empty()) {
+        args.emplace_back("ref-prefix HEAD");
+        for (const auto& p : prefixes)
+            args.push_back("ref-prefix " + p);
+    }
+    for (const auto& a : args)
+        if (auto s = append_line(body, a); !s)
+            return fail(s.error());
+    append_flush(body);
+
+    PktLineDecoder decoder;
+    std::vector<std::string> lines;
+    auto s = m_connection->request(body, [&](std::span<const std::byte> data) -> Result<bool> {
+        decoder.feed(data);
+        while (true) {
+            auto packet = decoder.next();
+            if (!packet)
+                return fail(packet.error());
+            if (!*packet)
+                return false;
+            const Packet& p = **packet;
+            if (p.type == PacketType::flush || p.type == PacketType::response_end)
+                return true;
+            if (p.type != PacketType::data)
+                return fail(Error::git("protocol error: unexpected delimiter in ls-refs response"));
+            lines.emplace_back(chomp(p.payload));
+        }
+    });
+    if (!s)
+        return fail(s.error().with_context("ls-refs"));
+    auto parsed = parse_ls_refs_lines(lines, m_caps.object_format);
+    if (!parsed)
+        return fail(parsed.error().with_context(fmt::format("ls-refs {}", describe())));
+    return parsed;
+}
+
+Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const BandSink& on_pack,
+                                          const BandSink& on_progress) {
+    if (request.wants.empty())
+        return fail(Error::internal("fetch without wants"));
+    std::string body;
+    if (auto s = append_command_header(body, "fetch"); !s)
+        return fail(s.error());
+    std::vector<std::string> args;
+    if (request.thin_pack)
+        args.emplace_back("thin-pack");
+    if (!request.progress)
+        args.emplace_back("no-progress");
+    args.emplace_back("ofs-delta");
+    for (const auto& w : request.wants) {
+        if (!is_valid_oid(w, m_caps.object_format))
+            return fail(Error::internal(fmt::format("fetch: malformed want \"{}\"", printable(w))));
+        args.push_back("want " + w);
+    }
+    for (const auto& h : request.haves) {
+        if (!is_valid_oid(h, m_caps.object_format))
+            return fail(Error::internal(fmt::format("fetch: malformed have \"{}\"", printable(h))));
+        args.push_back("have " + h);
+    }
+    args.emplace_back("done");
+    for (const auto& a : args)
+        if (auto s = append_line(body, a); !s)
+            return fail(s.error());
+    append_flush(body);
+
+    // Sections: [acknowledgments] [shallow-info] [wanted-refs] [packfile-uris] packfile, each
+    // followed by a delimiter, the last by a flush.
+    enum class State { section_header, section_body, packfile };
+    State state = State::section_header;
+    std::string section;
+    bool got_pack = false;
+    FetchResult result;
+    PktLineDecoder decoder;
+    BandSink counting_sink = [&](std::string_view data) -> Status {
+        result.pack_bytes += data.size();
+        return on_pack(data);
+    };
+    auto s = m_connection->request(body, [&](std::span<const std::byte> data) -> Result<bool> {
+        decoder.feed(data);
+        while (true) {
+            auto packet = decoder.next();
+            if (!packet)
+                return fail(packet.error());
+            if (!*packet)
+                return false;
+            const Packet& p = **packet;
+            if (p.type == PacketType::flush || p.type == PacketType::response_end)
+                return true;
+            if (p.type == PacketType::delim) {
+                if (state == State::packfile)
+                    return fail(Error::git("protocol error: delimiter inside the packfile section"));
+                state = State::section_header;
+                continue;
+            }
+            switch (state) {
+            case State::section_header: {
+                if (auto e = err_packet(p.payload))
+                    return fail(*e);
+                section = std::string(chomp(p.payload));
+                if (section == "packfile") {
+                    state = State::packfile;
+                    got_pack = true;
+                } else if (section == "acknowledgments" || section == "shallow-info" || section == "wanted-refs" ||
+                           section == "packfile-uris") {
+                    state = State::section_body;
+                } else {
+                    return fail(Error::git(fmt::format("protocol error: unknown fetch section \"{}\"", printable(section))));
+                }
+                break;
+            }
+            case State::section_body:
+                if (auto e = err_packet(p.payload))
+                    return fail(*e);
+                if (section == "acknowledgments")
+                    result.acknowledgments.emplace_back(chomp(p.payload));
+                if (section == "packfile-uris")
+                    return fail(Error::git("server offered packfile-uris, which were not requested"));
+                break;
+            case State::packfile:
+                if (auto st = demux_sideband(p.payload, counting_sink, on_progress); !st)
+                    return fail(st.error());
+                break;
+            }
+        }
+    });
+    if (!s)
+        return fail(s.error().with_context(fmt::format("fetch from {}", describe())));
+    if (!got_pack)
+        return fail(Error::git(fmt::format("fetch from {}: the server sent no pack", describe())));
+    return result;
+}
+
+Status ProtocolClient::close() { return m_connection->close(); }
+
+Result<ServerCapabilities> probe_server(const TransportOptions& options) {
+    auto connection = connect(options);
+    if (!connection)
+        return fail(connection.error());
+    AdvertisementParser parser;
+    auto s = (*connection)->read_advertisement(
+        [&](std::span<const std::byte> data) -> Result<bool> { return parser.feed(data); });
+    if (!s)
+        return fail(s.error());
+    // Older servers keep talking (their ref list); the answer is known, so hang up.
+    if (parser.capabilities().version == 2)
+        (void)(*connection)->close();
+    return parser.capabilities();
+}
+
+} // namespace snapshotter::git

@@ -1,0 +1,129 @@
+// The git protocol v2 client (gitprotocol-v2): the capability advertisement,
+// `ls-refs` and `fetch`, over any Connection. Pack data is handed to a sink
+// chunk by chunk as it arrives; nothing holds a whole pack.
+#pragma once
+
+#include "snapshotter/git/git.hpp"
+#include "snapshotter/git/pktline.hpp"
+#include "snapshotter/git/transport.hpp"
+#include "snapshotter/util/error.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace snapshotter::git {
+
+// The phrase of the error a server that only speaks protocol v0/v1 causes.
+inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
+
+// True when `error` says the server does not speak protocol v2 (so the
+// git-CLI engine should be used instead).
+bool is_not_v2_error(const Error& error);
+
+
+// What the server's first response said.
+struct ServerCapabilities {
+    int version = 0;                          // 2 for protocol v2; 0 or 1 for older servers
+    std::string object_format = "sha1";       // the repository's hash ("sha1" when not advertised)
+    bool object_format_advertised = false;    // the server sent object-format=...
+    std::string agent;                        // agent=... value, may be empty
+    std::vector<std::string> ls_refs_features; // values of ls-refs=..., e.g. "unborn"
+    std::vector<std::string> fetch_features;  // values of fetch=..., e.g. "shallow", "filter"
+    bool has_ls_refs = false;
+    bool has_fetch = false;
+    std::vector<std::string> lines;           // every capability line as sent
+
+    // True when `fetch=` lists `feature`.
+    [[nodiscard]] bool fetch_supports(std::string_view feature) const;
+    // True when `ls-refs=` lists `feature`.
+    [[nodiscard]] bool ls_refs_supports(std::string_view feature) const;
+};
+
+// Collects and parses a capability advertisement fed in chunks; v0/v1
+// advertisements are recognised from their first line and not read further.
+class AdvertisementParser {
+  public:
+    // Feed the next bytes; true once the advertisement is complete.
+    Result<bool> feed(std::span<const std::byte> data);
+    // The parsed capabilities; valid once feed() returned true.
+    [[nodiscard]] const ServerCapabilities& capabilities() const { return m_caps; }
+
+  private:
+    PktLineDecoder m_decoder;
+    ServerCapabilities m_caps;
+    bool m_seen_first = false;
+    bool m_skipping_service_header = false;
+};
+
+// The refs a server listed, with HEAD.
+struct LsRefsResult {
+    RefMap refs;                       // refs/... names only, peeled where annotated
+    std::optional<std::string> head;   // the ref HEAD points at, when a symref
+    std::optional<std::string> head_oid; // the object HEAD resolves to; absent when unborn
+    bool head_unborn = false;          // HEAD names a branch that does not exist yet
+};
+
+// Parse the ls-refs response lines in `lines` (without pkt framing or LF).
+Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines, std::string_view object_format);
+
+// What to fetch.
+struct FetchRequest {
+    std::vector<std::string> wants;   // oids to fetch
+    std::vector<std::string> haves;   // oids the receiver has (their closure is not sent)
+    bool thin_pack = true;            // allow deltas against `haves`
+    bool progress = false;            // ask for band-2 progress messages
+};
+
+// What a fetch delivered.
+struct FetchResult {
+    std::uint64_t pack_bytes = 0;     // band-1 bytes handed to the sink
+    std::vector<std::string> acknowledgments; // ACK/NAK/ready lines, when the server sent any
+};
+
+// The ref-prefix arguments for `patterns` ("refs/heads/*" -> "refs/heads/",
+// exact names as they are), without duplicates; empty `patterns` means none.
+std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns);
+
+// A protocol v2 session on one connection.
+class ProtocolClient {
+  public:
+    // Connect and read the advertisement; fails with Git when the server does
+    // not speak protocol v2 (the error says which version it spoke).
+    static Result<ProtocolClient> open(const TransportOptions& options);
+    // The same on an already open connection (tests inject one here).
+    static Result<ProtocolClient> open(std::unique_ptr<Connection> connection);
+
+    // The advertised capabilities.
+    [[nodiscard]] const ServerCapabilities& capabilities() const { return m_caps; }
+    // The remote, safe to print.
+    [[nodiscard]] std::string describe() const { return m_connection->describe(); }
+
+    // ls-refs with peel, symrefs, unborn (when supported) and one ref-prefix
+    // per entry of `prefixes` (plus HEAD); empty `prefixes` lists every ref.
+    Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes);
+    // fetch `request` (want, have, done) and stream the pack's band-1 bytes
+    // into `on_pack`, progress into `on_progress` (may be empty). A remote
+    // error (band 3, ERR) is a Git error naming the server's message.
+    Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack, const BandSink& on_progress);
+    // End the session; fails when the server side reported an error.
+    Status close();
+
+  private:
+    ProtocolClient(std::unique_ptr<Connection> connection, ServerCapabilities caps)
+        : m_connection(std::move(connection)), m_caps(std::move(caps)) {}
+    // The "command=..." line and capability lines every request starts with.
+    Status append_command_header(std::string& out, std::string_view command) const;
+
+    std::unique_ptr<Connection> m_connection;
+    ServerCapabilities m_caps;
+};
+
+// Connect to `options.url` and read only the advertisement: which protocol
+// version the server speaks and, for v2, its capabilities.
+Result<ServerCapabilities> probe_server(const TransportOptions& options);
+
+} // namespace snapshotter::git

@@ -1,0 +1,164 @@
+#include "snapshotter/git/stream.hpp"
+
+#include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <fmt/format.h>
+#include <set>
+
+namespace snapshotter::git {
+namespace {
+
+// An open session and the selected refs it listed.
+struct Listing {
+    ProtocolClient client;
+    StreamResult result;
+};
+
+// Step 1 of every run: connect, ls-refs with prefix filters, keep the selected refs.
+Result<Listing> open_and_list(const StreamRequest& request) {
+    auto client = ProtocolClient::open(request.transport);
+    if (!client)
+        return fail(client.error());
+    auto listed = client->ls_refs(ref_prefixes_for(request.patterns));
+    if (!listed)
+        return fail(listed.error());
+    StreamResult result;
+    result.refs = request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns);
+    result.head = listed->head;
+    result.object_format = client->capabilities().object_format;
+    return Listing{std::move(*client), std::move(result)};
+}
+
+// Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
+Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
+                         const FetchRequest& fetch, storage::ObjectWriter& out, StreamResult& result) {
+    BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
+    if (auto s = writer.write_header(header); !s)
+        return s;
+    auto fetched = client.fetch(fetch, [&writer](std::string_view data) { return writer.write_pack(data); },
+                                request.on_progress);
+    if (!fetched)
+        return fail(fetched.error());
+    // The pack is verified before the session is closed, so a bad pack is what gets reported.
+    auto summary = writer.finish();
+    if (!summary)
+        return fail(summary.error().with_context(fmt::format("pack from {}", client.describe())));
+    if (auto s = client.close(); !s)
+        return s;
+    result.pack_written = true;
+    result.object_count = summary->object_count;
+    result.pack_size = summary->pack_size;
+    result.bundle_size = summary->bundle_size;
+    result.sha256 = summary->sha256;
+    return {};
+}
+
+// Whether `refname` can be trusted to peel to a commit. Git requires bundle
+// prerequisites to be commits, and ls-refs does not say object types: a tag
+// may point at a tree or a blob (git.git, linux do this), a replace ref at
+// anything. Branches, notes, pull and remote refs always hold commits.
+bool points_at_commit(std::string_view refname) {
+    return !refname.starts_with("refs/tags/") && !refname.starts_with("refs/replace/");
+}
+
+std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(refs.size());
+    for (const auto& [name, target] : refs)
+        out.emplace_back(target.oid, name);
+    return out;
+}
+
+} // namespace
+
+IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current) {
+    IncrementalPlan plan;
+    plan.unchanged = previous == current;
+    std::set<std::string> known, prerequisites, wants;
+    for (const auto& [name, target] : previous) {
+        known.insert(target.oid);
+        if (!target.peeled.empty())
+            known.insert(target.peeled);
+        if (points_at_commit(name))
+            prerequisites.insert(target.peeled.empty() ? target.oid : target.peeled);
+    }
+    for (const auto& [name, target] : current)
+        if (!known.contains(target.oid))
+            wants.insert(target.oid);
+    plan.wants.assign(wants.begin(), wants.end());
+    plan.haves.assign(known.begin(), known.end());
+    plan.prerequisites.assign(prerequisites.begin(), prerequisites.end());
+    return plan;
+}
+
+Result<StreamResult> list_remote(const StreamRequest& request) {
+    auto listing = open_and_list(request);
+    if (!listing)
+        return fail(listing.error());
+    if (auto s = listing->client.close(); !s)
+        return fail(s.error());
+    return std::move(listing->result);
+}
+
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out) {
+    // List the selected refs.
+    auto listing = open_and_list(request);
+    if (!listing)
+        return fail(listing.error());
+    StreamResult& result = listing->result;
+    if (result.refs.empty()) {
+        (void)listing->client.close();
+        return std::move(result);
+    }
+    // Want every distinct tip; annotated tags by their tag object so the tag comes along.
+    std::set<std::string> wants;
+    for (const auto& [name, target] : result.refs)
+        wants.insert(target.oid);
+    result.wants.assign(wants.begin(), wants.end());
+    // Stream header and pack into the bundle.
+    BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
+    FetchRequest fetch{.wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(request.on_progress)};
+    if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
+        return fail(s.error());
+    return std::move(result);
+}
+
+Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
+                                               storage::ObjectWriter& out) {
+    // List the selected refs and compare with the previous snapshot.
+    auto listing = open_and_list(request);
+    if (!listing)
+        return fail(listing.error());
+    StreamResult& result = listing->result;
+    for (const auto& [name, target] : previous)
+        if (!is_valid_oid(target.oid, result.object_format))
+            return fail(Error::payload(fmt::format("previous snapshot's {} is not a {} object id", name, result.object_format)));
+    IncrementalPlan plan = plan_incremental(previous, result.refs);
+    result.unchanged = plan.unchanged;
+    // Refs-only changes (deletions, rewinds, new refs on known commits) need no pack.
+    if (plan.wants.empty()) {
+        (void)listing->client.close();
+        return std::move(result);
+    }
+    result.wants = plan.wants;
+    result.prerequisites = plan.prerequisites;
+    // Stream header (prerequisites + every selected ref) and the thin pack.
+    BundleHeader header{.object_format = result.object_format,
+                        .prerequisites = plan.prerequisites,
+                        .refs = header_refs(result.refs)};
+    FetchRequest fetch{.wants = plan.wants, .haves = plan.haves, .thin_pack = true,
+                       .progress = static_cast<bool>(request.on_progress)};
+    if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
+        return fail(s.error());
+    return std::move(result);
+}
+
+Result<bool> remote_speaks_v2(const TransportOptions& options) {
+    auto caps = probe_server(options);
+    if (!caps)
+        return fail(caps.error());
+    return caps->version == 2;
+}
+
+} // namespace snapshotter::git

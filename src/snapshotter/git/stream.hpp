@@ -1,0 +1,80 @@
+// The streaming engine: snapshots of a remote repository written as bundles
+// straight from a protocol v2 fetch, with no local clone. A full bundle holds
+// every selected ref and the server's pack; an incremental one sends the
+// previous snapshot's tips as haves, wants only the changed tips, and lists
+// those tips as the bundle's prerequisites.
+#pragma once
+
+#include "snapshotter/git/git.hpp"
+#include "snapshotter/git/pktline.hpp"
+#include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/transport.hpp"
+#include "snapshotter/storage/storage.hpp"
+#include "snapshotter/util/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapshotter::git {
+
+// What to snapshot and how to reach it.
+struct StreamRequest {
+    TransportOptions transport;                                        // URL, policy, credentials, timeout
+    std::vector<std::string> patterns{"refs/heads/*", "refs/tags/*"}; // refs to keep (git::ref_matches)
+    BandSink on_progress;                                              // server progress text; empty: none asked
+};
+
+// What a stream run found and wrote.
+struct StreamResult {
+    RefMap refs;                          // the selected refs on the server now (the manifest's ref map)
+    std::optional<std::string> head;      // the ref HEAD points at, when the server said
+    std::string object_format;            // "sha1" or "sha256"
+    bool pack_written = false;            // a bundle went to the writer; false: nothing was written
+    bool unchanged = false;               // incremental only: the ref map equals the previous one
+    std::vector<std::string> wants;       // the oids fetched
+    std::vector<std::string> prerequisites; // incremental only: the bundle's "-<oid>" lines
+    std::uint64_t object_count = 0;       // from the pack header
+    std::uint64_t pack_size = 0;          // bytes of pack
+    std::uint64_t bundle_size = 0;        // bytes written to the writer
+    std::string sha256;                   // hex SHA-256 of those bytes
+};
+
+// The wants, haves and prerequisites of an incremental from `previous` to `current`.
+struct IncrementalPlan {
+    std::vector<std::string> wants;         // oids of `current` absent from `previous` (oid or peeled), sorted
+    std::vector<std::string> haves;         // every oid and peeled oid of `previous`, sorted
+    std::vector<std::string> prerequisites; // peeled tips of `previous` that must be commits (refs outside
+                                            // refs/tags/ and refs/replace/), sorted; tags are haves only
+    bool unchanged = false;                 // `current` equals `previous`
+};
+
+// Work out what an incremental must fetch; no pack is needed when `wants` is empty.
+IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current);
+
+// The remote's refs selected by `request.patterns` (one ls-refs with ref-prefix
+// filters), with HEAD and the object format; nothing is fetched.
+Result<StreamResult> list_remote(const StreamRequest& request);
+
+// Write a full bundle of the selected refs into `out`: ls-refs, the header
+// listing every selected ref, then the pack of every distinct tip (tag
+// objects for annotated tags), checked against its trailer. Writes nothing
+// (pack_written false) when no ref is selected. Never commits or aborts `out`.
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out);
+
+// Write an incremental bundle on top of the snapshot whose ref map was
+// `previous`: wants only new tips, sends `previous`'s tips as haves (thin
+// pack), lists the peeled tips known to be commits as prerequisites (git
+// requires commits there; a base outside them is still in a repository that
+// replayed the chain, only not pre-checked) and every selected ref
+// in the header. Refs-only changes and an unchanged repository write nothing
+// (pack_written false). Never commits or aborts `out`.
+Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
+                                               storage::ObjectWriter& out);
+
+// Whether the server at `options.url` speaks protocol v2 (false for v0/v1);
+// fails only when it cannot be reached.
+Result<bool> remote_speaks_v2(const TransportOptions& options);
+
+} // namespace snapshotter::git

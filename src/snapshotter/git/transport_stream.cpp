@@ -1,0 +1,375 @@
+// Stateful transports: one full-duplex byte stream (a child's pipes or a TCP
+// socket) carries the advertisement and every request and response in turn.
+#include "snapshotter/git/pktline.hpp"
+#include "snapshotter/git/transport.hpp"
+
+#include "snapshotter/util/child.hpp"
+#include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/process.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <optional>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace snapshotter::git {
+namespace {
+
+constexpr std::size_t k_read_chunk = 64 * 1024;
+
+// A full-duplex byte stream with a deadline.
+class ByteStream {
+  public:
+    virtual ~ByteStream() = default;
+    virtual Status write(std::span<const std::byte> data) = 0;
+    // Up to `buffer.size()` bytes; 0 at end of stream.
+    virtual Result<std::size_t> read(std::span<std::byte> buffer) = 0;
+    // Tell the other side we will send nothing more, then check how it ended.
+    virtual Status finish() = 0;
+    // Whatever the other side said on its error channel, redacted (may be empty).
+    virtual std::string diagnostics() = 0;
+};
+
+class ChildStream final : public ByteStream {
+  public:
+    explicit ChildStream(Child child, std::optional<TempDir> private_dir = std::nullopt)
+        : m_private_dir(std::move(private_dir)), m_child(std::move(child)) {}
+    Status write(std::span<const std::byte> data) override { return m_child.write(data); }
+    Result<std::size_t> read(std::span<std::byte> buffer) override { return m_child.read(buffer); }
+    Status finish() override {
+        m_child.close_stdin();
+        auto exit = m_child.wait();
+        if (!exit)
+            return fail(exit.error());
+        if (!exit->ok())
+            return fail(Error::git(fmt::format("{} exited with {}: {}", m_child.name(),
+                                               exit->signal != 0 ? fmt::format("signal {}", exit->signal)
+                                                                 : std::to_string(exit->exit_code),
+                                               redact(tail_lines(exit->err)))));
+        return {};
+    }
+    std::string diagnostics() override { return redact(tail_lines(m_child.stderr_tail())); }
+
+  private:
+    std::optional<TempDir> m_private_dir; // key files; removed after the child is gone
+    Child m_child;
+};
+
+// Create `path` with mode 0600 (failing if it exists) and write `text` to it.
+Status write_private_file(const fs::path& path, std::string_view text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(Error::internal(fmt::format("cannot create {}: {}", path.string(), errno_text(errno))));
+    std::size_t offset = 0;
+    while (offset < text.size()) {
+        ssize_t n = ::write(fd, text.data() + offset, text.size() - offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            ::close(fd);
+            return fail(Error::internal(fmt::format("cannot write {}: {}", path.string(), errno_text(e))));
+        }
+        offset += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return {};
+}
+
+class SocketStream final : public ByteStream {
+  public:
+    SocketStream(int fd, std::chrono::steady_clock::time_point deadline, std::string name)
+        : m_fd(fd), m_deadline(deadline), m_name(std::move(name)) {}
+    ~SocketStream() override {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+    SocketStream(const SocketStream&) = delete;
+    SocketStream& operator=(const SocketStream&) = delete;
+
+    Status write(std::span<const std::byte> data) override {
+        std::size_t offset = 0;
+        while (offset < data.size()) {
+            if (auto s = wait_ready(POLLOUT); !s)
+                return s;
+            ssize_t n = ::send(m_fd, data.data() + offset, data.size() - offset, MSG_NOSIGNAL);
+            if (n > 0)
+                offset += static_cast<std::size_t>(n);
+            else if (n < 0 && errno != EAGAIN && errno != EINTR)
+                return fail(Error::git(fmt::format("send to {}: {}", m_name, errno_text(errno))));
+        }
+        return {};
+    }
+    Result<std::size_t> read(std::span<std::byte> buffer) override {
+        while (true) {
+            ssize_t n = ::recv(m_fd, buffer.data(), buffer.size(), 0);
+            if (n >= 0)
+                return static_cast<std::size_t>(n);
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return fail(Error::git(fmt::format("receive from {}: {}", m_name, errno_text(errno))));
+            if (auto s = wait_ready(POLLIN); !s)
+                return fail(s.error());
+        }
+    }
+    Status finish() override {
+        ::shutdown(m_fd, SHUT_WR);
+        return {};
+    }
+    std::string diagnostics() override { return {}; }
+
+    Status wait_ready(short events) {
+        while (true) {
+            auto now = std::chrono::steady_clock::now();
+            if (now >= m_deadline)
+                return fail(Error::timeout(fmt::format("{} did not answer in time", m_name)));
+            pollfd fd{m_fd, events, 0};
+            auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(m_deadline - now).count();
+            int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+            if (ready < 0 && errno != EINTR)
+                return fail(Error::internal(fmt::format("poll: {}", errno_text(errno))));
+            if (ready > 0)
+                return {};
+        }
+    }
+
+  private:
+    int m_fd;
+    std::chrono::steady_clock::time_point m_deadline;
+    std::string m_name;
+};
+
+// The protocol over a ByteStream: requests are written, responses read until
+// the handler says they are complete.
+class StreamConnection final : public Connection {
+  public:
+    StreamConnection(std::unique_ptr<ByteStream> stream, std::string description)
+        : m_stream(std::move(stream)), m_description(std::move(description)) {}
+
+    Status read_advertisement(const ResponseHandler& handler) override { return read_response(handler); }
+
+    Status request(std::string_view body, const ResponseHandler& handler) override {
+        if (m_closed)
+            return fail(Error::internal("request on a closed connection"));
+        if (auto s = m_stream->write(std::as_bytes(std::span<const char>(body.data(), body.size()))); !s)
+            return fail(with_diagnostics(s.error()));
+        return read_response(handler);
+    }
+
+    Status close() override {
+        if (m_closed)
+            return {};
+        m_closed = true;
+        // A flush where a command would start ends a v2 session politely.
+        std::string flush;
+        append_flush(flush);
+        (void)m_stream->write(std::as_bytes(std::span<const char>(flush.data(), flush.size())));
+        if (auto s = m_stream->finish(); !s)
+            return fail(s.error().with_context(m_description));
+        return {};
+    }
+
+    [[nodiscard]] std::string describe() const override { return m_description; }
+
+  private:
+    Status read_response(const ResponseHandler& handler) {
+        std::array<std::byte, k_read_chunk> buffer{};
+        while (true) {
+            auto n = m_stream->read(buffer);
+            if (!n)
+                return fail(with_diagnostics(n.error()));
+            if (*n == 0) {
+                // The server hung up mid-response: its stderr says why.
+                m_closed = true;
+                auto finished = m_stream->finish();
+                std::string why = m_stream->diagnostics();
+                if (!finished)
+                    return fail(finished.error().with_context(m_description));
+                return fail(Error::git(fmt::format("{}: the server closed the connection early{}{}", m_description,
+                                                   why.empty() ? "" : ": ", why)));
+            }
+            auto done = handler(std::span<const std::byte>(buffer.data(), *n));
+            if (!done)
+                return fail(done.error());
+            if (*done)
+                return {};
+        }
+    }
+
+    Error with_diagnostics(const Error& e) {
+        std::string why = m_stream->diagnostics();
+        Error out = e.with_context(m_description);
+        if (!why.empty())
+            out.message += fmt::format(" ({})", why);
+        return out;
+    }
+
+    std::unique_ptr<ByteStream> m_stream;
+    std::string m_description;
+    bool m_closed = false;
+};
+
+// The environment of a transport child: PATH and the variables ssh needs,
+// GIT_PROTOCOL asking for v2, and no system or user git configuration.
+std::vector<std::string> child_environment(bool for_ssh) {
+    std::vector<std::string> env;
+    for (const char* name : {"PATH", "TMPDIR", "SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME"}) {
+        if (!for_ssh && std::string_view(name) != "PATH" && std::string_view(name) != "TMPDIR")
+            continue;
+        if (const char* value = std::getenv(name))
+            env.push_back(fmt::format("{}={}", name, value));
+    }
+    env.emplace_back("GIT_PROTOCOL=version=2");
+    if (!for_ssh) {
+        env.emplace_back("GIT_CONFIG_NOSYSTEM=1");
+        env.emplace_back("GIT_CONFIG_GLOBAL=/dev/null");
+        env.emplace_back("HOME=/nonexistent");
+    }
+    return env;
+}
+
+} // namespace
+
+Result<std::unique_ptr<Connection>> connect_local(const GitUrl& url, const TransportOptions& options) {
+    // Only the repository's own config is read (no system or global config),
+    // so uploadpack.packObjectsHook, honoured only from protected config, cannot be set.
+    std::vector<std::string> argv{"git", "-c", "safe.directory=*", "upload-pack", "--", url.path};
+    auto child = Child::spawn(argv, {.env = child_environment(false), .timeout = options.timeout});
+    if (!child)
+        return fail(child.error());
+    return std::make_unique<StreamConnection>(std::make_unique<ChildStream>(std::move(*child)),
+                                              fmt::format("git upload-pack {}", url.path));
+}
+
+Result<std::vector<std::string>> ssh_arguments(const SshSettings& settings, const fs::path& dir) {
+    std::vector<std::string> args;
+    if (!settings.private_key.empty()) {
+        fs::path key = dir / "id";
+        std::string text = settings.private_key;
+        if (!text.ends_with('\n'))
+            text += '\n'; // ssh refuses a key without its final newline
+        if (auto s = write_private_file(key, text); !s)
+            return fail(s.error());
+        args.insert(args.end(), {"-i", key.string(), "-o", "IdentitiesOnly=yes"});
+    }
+    if (!settings.known_hosts.empty()) {
+        fs::path known = dir / "known_hosts";
+        if (auto s = write_private_file(known, settings.known_hosts); !s)
+            return fail(s.error());
+        args.insert(args.end(), {"-o", "UserKnownHostsFile=" + known.string(), "-o", "GlobalKnownHostsFile=/dev/null"});
+    }
+    switch (settings.host_key_policy) {
+    case HostKeyPolicy::strict:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=yes"});
+        break;
+    case HostKeyPolicy::accept_new:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=accept-new"});
+        break;
+    case HostKeyPolicy::insecure:
+        args.insert(args.end(), {"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"});
+        break;
+    }
+    return args;
+}
+
+Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const TransportOptions& options) {
+    if (url.host.starts_with('-') || url.user.starts_with('-'))
+        return fail(Error::payload("ssh host or user must not start with '-'"));
+    if (!options.ssh.private_key.empty())
+        register_secret(options.ssh.private_key);
+    auto private_dir = TempDir::create("ssh");
+    if (!private_dir)
+        return fail(private_dir.error());
+    auto implied = ssh_arguments(options.ssh, private_dir->path());
+    if (!implied)
+        return fail(implied.error());
+    std::vector<std::string> argv{"ssh", "-o", "BatchMode=yes", "-o", "SendEnv=GIT_PROTOCOL"};
+    argv.insert(argv.end(), implied->begin(), implied->end());
+    argv.insert(argv.end(), options.ssh_options.begin(), options.ssh_options.end());
+    if (!url.port.empty()) {
+        argv.emplace_back("-p");
+        argv.push_back(url.port);
+    }
+    std::string user = url.user.empty() ? options.username : url.user;
+    argv.emplace_back("--");
+    argv.push_back(user.empty() ? url.host : user + "@" + url.host);
+    argv.push_back("git-upload-pack " + shell_single_quote(url.path));
+    auto child = Child::spawn(argv, {.env = child_environment(true), .timeout = options.timeout});
+    if (!child)
+        return fail(child.error());
+    return std::make_unique<StreamConnection>(
+        std::make_unique<ChildStream>(std::move(*child), std::optional<TempDir>(std::move(*private_dir))),
+        fmt::format("ssh {}:{}", url.host, url.path));
+}
+
+Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const TransportOptions& options) {
+    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+    std::string port = url.port.empty() ? "9418" : url.port;
+    std::string name = fmt::format("git://{}:{}{}", url.host, port, url.path);
+    std::string host = url.host;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
+        return fail(Error::git(fmt::format("{}: cannot resolve host: {}", name, ::gai_strerror(rc))));
+    std::string last_error = "no address";
+    int fd = -1;
+    for (addrinfo* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
+        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            last_error = errno_text(errno);
+            continue;
+        }
+        int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            pollfd p{fd, POLLOUT, 0};
+            auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(wait_ms.count(), 0))) > 0 ? 0 : -1;
+            int so_error = rc == 0 ? 0 : ETIMEDOUT;
+            socklen_t len = sizeof so_error;
+            if (rc == 0)
+                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+            rc = so_error == 0 ? 0 : -1;
+            errno = so_error;
+        }
+        if (rc != 0) {
+            last_error = errno_text(errno);
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    ::freeaddrinfo(found);
+    if (fd < 0)
+        return fail(Error::git(fmt::format("{}: cannot connect: {}", name, last_error)));
+
+    auto stream = std::make_unique<SocketStream>(fd, deadline, name);
+    // git-upload-pack <path>\0host=<host>[:port]\0\0version=2\0 (gitprotocol-pack, gitprotocol-v2).
+    std::string host_param = url.port.empty() ? url.host : url.host + ":" + url.port;
+    std::string line = "git-upload-pack " + url.path;
+    line += '\0';
+    line += "host=" + host_param;
+    line += '\0';
+    line += '\0';
+    line += "version=2";
+    line += '\0';
+    std::string wire;
+    if (auto s = append_pkt(wire, line); !s)
+        return fail(s.error());
+    if (auto s = stream->write(std::as_bytes(std::span<const char>(wire.data(), wire.size()))); !s)
+        return fail(s.error());
+    return std::make_unique<StreamConnection>(std::move(stream), name);
+}
+
+} // namespace snapshotter::git

@@ -1,0 +1,858 @@
+// s3:// backend: S3 and S3-compatible stores over our own HTTP client and
+// SigV4 signer.
+//
+// Overwrite::no and stores that ignore If-None-Match: every publication that
+// must not overwrite (PutObject and CompleteMultipartUpload) is sent with
+// `If-None-Match: *`, which S3 answers with 412 when the key exists; that is
+// atomic. Some S3-compatible stores ignore the header and would overwrite
+// silently, so before publishing we also HEAD the key and report Conflict
+// when it exists. On such stores this only narrows the race window to the
+// time between the HEAD and the write: two writers racing on one key can
+// still both succeed, and the later one wins. Snapshot keys are unique by
+// construction, so that race needs two jobs writing the same snapshot id.
+#include "snapshotter/storage/backends.hpp"
+#include "snapshotter/storage/s3_credentials.hpp"
+#include "snapshotter/storage/sigv4.hpp"
+#include "snapshotter/storage/xml.hpp"
+#include "snapshotter/util/hash.hpp"
+#include "snapshotter/util/http.hpp"
+#include "snapshotter/util/redact.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <fmt/format.h>
+#include <map>
+#include <mutex>
+#include <openssl/evp.h>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+namespace snapshotter::storage {
+namespace {
+
+// Parts start at 8 MiB and double every 1,000 parts: 10,000 parts then hold
+// 8 MiB x 1000 x (2^10 - 1), about 8.6 TB, more than S3's 5 TB object limit,
+// and the largest part (4 GiB) stays under S3's 5 GiB part limit.
+constexpr std::size_t k_min_part_size = std::size_t{8} << 20;
+constexpr int k_parts_per_tier = 1000;
+constexpr int k_max_parts = 10000;
+// Parts uploading or queued at once; memory is about (this + 1) parts.
+constexpr std::size_t k_upload_workers = 3;
+// Attempts per request, the first included.
+constexpr int k_max_attempts = 5;
+constexpr std::chrono::milliseconds k_backoff_base{200};
+constexpr std::chrono::milliseconds k_backoff_cap{20'000};
+// Up to this size a writer's buffer grows as needed instead of taking a part.
+constexpr std::size_t k_small_object = std::size_t{1} << 20;
+// DeleteObjects takes at most this many keys per request.
+constexpr std::size_t k_delete_batch = 1000;
+
+constexpr std::string_view k_known_options[] = {"region",     "endpoint",   "addressing",   "sse",
+                                                "kms_key_id", "bucket_key", "storage_class"};
+
+std::size_t part_size_for(int part_number) {
+    int tier = (part_number - 1) / k_parts_per_tier;
+    return k_min_part_size << tier;
+}
+
+std::string md5_base64(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(data.data(), data.size(), digest, &length, EVP_md5(), nullptr);
+    unsigned char out[64];
+    int n = EVP_EncodeBlock(out, digest, static_cast<int>(length));
+    return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+}
+
+std::string sha256_of(std::span<const std::byte> data) {
+    Sha256 h;
+    h.update(data);
+    return h.hex_digest();
+}
+
+// Parse an RFC 7231 date ("Sat, 28 Nov 2026 07:44:27 GMT").
+std::optional<Clock::time_point> parse_http_date(std::string_view text) {
+    std::tm tm{};
+    std::string s(text);
+    const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+    if (end == nullptr)
+        return std::nullopt;
+    return Clock::from_time_t(timegm(&tm));
+}
+
+std::chrono::milliseconds backoff_delay(int attempt) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto ceiling =
+        std::min<long long>(k_backoff_cap.count(), k_backoff_base.count() << std::min(attempt, 16));
+    std::uniform_int_distribution<long long> dist(0, ceiling);
+    return std::chrono::milliseconds{dist(rng)};
+}
+
+http::Client& thread_client() {
+    thread_local http::Client client;
+    return client;
+}
+
+// The statuses the AWS SDKs retry (501 Not Implemented is final).
+bool is_retryable_status(long status) {
+    return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+// The S3 error codes worth another attempt besides those statuses.
+bool is_retryable_code(std::string_view code) {
+    return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
+           code == "ServiceUnavailable" || code == "RequestTimeTooSkewed" || code == "Throttling" ||
+           code == "ThrottlingException";
+}
+
+struct S3Settings {
+    std::string bucket;
+    std::string prefix; // empty or ending in '/'
+    std::string region;
+    std::string scheme_host; // "https://host[:port]" of the service (bucket excluded)
+    std::string host;        // Host header value for this bucket
+    bool path_style = false;
+    std::vector<http::Header> write_headers; // SSE and storage class
+    std::string ca_bundle;                   // AWS_CA_BUNDLE, or empty
+    std::string url;                         // s3://bucket/prefix, for messages
+};
+
+// One S3 request as the backend sees it, before signing.
+struct S3Request {
+    std::string method = "GET";
+    std::string key; // full object key, empty for bucket requests
+    std::vector<std::pair<std::string, std::string>> query;
+    std::vector<http::Header> headers;
+    std::span<const std::byte> body;
+    OutputSink on_body;
+    std::size_t max_body = std::size_t{16} << 20;
+    // CompleteMultipartUpload can answer 200 with an <Error> document.
+    bool error_in_200 = false;
+};
+
+// The shared half of the backend: settings, credentials, request sending.
+class S3Client {
+  public:
+    S3Client(S3Settings settings, AwsEnvironment env)
+        : m_settings(std::move(settings)), m_credentials(std::move(env)) {}
+
+    [[nodiscard]] const S3Settings& settings() const { return m_settings; }
+
+    // Send `request` with retries; any final HTTP status is a Response.
+    Result<http::Response> send(const S3Request& request) {
+        std::string payload_hash =
+            request.body.empty() ? std::string(sigv4::k_empty_sha256) : sha256_of(request.body);
+        std::string path = "/";
+        if (m_settings.path_style)
+            path += m_settings.bucket + (request.key.empty() ? "" : "/" + request.key);
+        else
+            path += request.key;
+        std::string query = sigv4::encode_query(request.query);
+        std::string url =
+            m_settings.scheme_host + sigv4::canonical_uri(path) + (query.empty() ? "" : "?" + query);
+        std::string what = describe(request);
+
+        for (int attempt = 1;; ++attempt) {
+            auto credentials = m_credentials.get();
+            if (!credentials)
+                return fail(credentials.error().with_context(what));
+            auto now = Clock::now() + std::chrono::milliseconds{m_skew_ms.load()};
+            auto signed_request =
+                sigv4::sign({request.method, m_settings.host, path, query, request.headers, payload_hash},
+                            *credentials, m_settings.region, "s3", now);
+            http::Request r;
+            r.method = request.method;
+            r.url = url;
+            r.headers = std::move(signed_request.headers);
+            r.body = request.body;
+            r.on_body = request.on_body;
+            r.max_body = request.max_body;
+            r.ca_bundle = m_settings.ca_bundle;
+            auto response = thread_client().perform(r);
+
+            std::string cause;
+            if (!response) {
+                // Bytes already handed to a sink cannot be taken back: the
+                // caller resumes (read) or fails.
+                if (!response.error().transport || response.error().streamed > 0 || attempt >= k_max_attempts)
+                    return fail(response.error().error.with_context(what));
+                cause = response.error().error.message;
+            } else {
+                auto code = xml::first(response->body, "Code").value_or("");
+                bool error_200 = request.error_in_200 && response->status == 200 &&
+                                 response->body.find("<Error>") != std::string::npos;
+                if (response->ok() && !error_200)
+                    return std::move(*response);
+                if (code == "ExpiredToken" || code == "TokenRefreshRequired") {
+                    m_credentials.invalidate();
+                } else if (code == "RequestTimeTooSkewed") {
+                    // Sign with the server's clock from now on, as the SDKs do.
+                    if (auto server = parse_http_date(response->header("date").value_or("")))
+                        m_skew_ms =
+                            std::chrono::duration_cast<std::chrono::milliseconds>(*server - Clock::now())
+                                .count();
+                } else if (!(is_retryable_status(response->status) || is_retryable_code(code) || error_200)) {
+                    return std::move(*response);
+                }
+                if (attempt >= k_max_attempts) {
+                    if (error_200)
+                        response->status = 500; // report as the failure it is
+                    return std::move(*response);
+                }
+                cause = fmt::format("HTTP {}{}", response->status, code.empty() ? "" : " " + code);
+            }
+            auto delay = backoff_delay(attempt);
+            spdlog::warn("{}: attempt {}/{} failed ({}); retrying in {} ms", what, attempt, k_max_attempts,
+                         redact(cause), delay.count());
+            std::this_thread::sleep_for(delay);
+        }
+    }
+
+    // An Error for the failed `response` to `request`, with the S3 Code and the key.
+    Error error_of(const S3Request& request, const http::Response& response) const {
+        auto code = xml::first(response.body, "Code").value_or("");
+        auto message = xml::first(response.body, "Message").value_or("");
+        std::string text = fmt::format("{}: HTTP {}", describe(request), response.status);
+        if (!code.empty())
+            text += " " + code;
+        if (!message.empty())
+            text += ": " + message;
+        text = redact(text);
+        if (response.status == 412 || code == "PreconditionFailed")
+            return Error::conflict(text);
+        if (code == "NoSuchKey" || (request.method == "HEAD" && response.status == 404))
+            return Error::not_found(text);
+        return Error::storage(text);
+    }
+
+    // "S3 PUT s3://bucket/key" style context for messages.
+    std::string describe(const S3Request& request) const {
+        std::string op = request.method;
+        for (const auto& [name, value] : request.query) {
+            (void)value;
+            if (name == "uploads" || name == "uploadId" || name == "delete" || name == "list-type")
+                op += " ?" + name;
+        }
+        return fmt::format("S3 {} s3://{}/{}", op, m_settings.bucket, request.key);
+    }
+
+    std::string full_key(std::string_view key) const { return m_settings.prefix + std::string(key); }
+
+    // HEAD `full`; nullopt when absent.
+    Result<std::optional<http::Response>> head_object(const std::string& full) {
+        S3Request request{.method = "HEAD", .key = full};
+        auto response = send(request);
+        if (!response)
+            return fail(response.error());
+        if (response->status == 404)
+            return std::optional<http::Response>{};
+        if (!response->ok())
+            return fail(error_of(request, *response));
+        return std::optional<http::Response>(std::move(*response));
+    }
+
+  private:
+    S3Settings m_settings;
+    CredentialCache m_credentials;
+    // Server time minus ours, learnt from RequestTimeTooSkewed answers.
+    std::atomic<long long> m_skew_ms{0};
+};
+
+// The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then
+// "-N"; nullopt when a part ETag is not a plain MD5 (SSE-KMS, some stores).
+std::optional<std::string> composite_etag(const std::map<int, std::string>& etags) {
+    std::string digests;
+    for (const auto& [number, etag] : etags) {
+        (void)number;
+        std::string_view hex = etag;
+        if (hex.size() == 34 && hex.front() == '"' && hex.back() == '"')
+            hex = hex.substr(1, 32);
+        if (hex.size() != 32)
+            return std::nullopt;
+        for (std::size_t i = 0; i < 32; i += 2) {
+            unsigned value = 0;
+            auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+            if (ec != std::errc() || p != hex.data() + i + 2)
+                return std::nullopt;
+            digests.push_back(static_cast<char>(value));
+        }
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(digests.data(), digests.size(), digest, &length, EVP_md5(), nullptr);
+    return fmt::format("\"{}-{}\"", to_hex({digest, length}), etags.size());
+}
+
+// A streamed object: buffered into parts; nothing is sent until the first
+// part is full, so small objects become one PutObject at commit.
+class S3Writer final : public ObjectWriter {
+  public:
+    S3Writer(std::shared_ptr<S3Client> client, std::string key, Overwrite overwrite)
+        : m_client(std::move(client)), m_key(std::move(key)), m_overwrite(overwrite) {}
+
+    ~S3Writer() override { abort(); }
+
+    Status write(std::span<const std::byte> data) override {
+        if (m_done)
+            return fail(Error::internal("write after commit or abort"));
+        while (!data.empty()) {
+            std::size_t target = part_size_for(m_next_part);
+            // Small objects (manifests) stay small; streams get a whole part.
+            if (m_buffer.capacity() < target && m_buffer.size() + data.size() > k_small_object)
+                m_buffer.reserve(target);
+            std::size_t n = std::min(data.size(), target - m_buffer.size());
+            m_buffer.insert(m_buffer.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+            data = data.subspan(n);
+            if (m_buffer.size() == target)
+                if (auto s = submit_part(); !s) {
+                    abort();
+                    return s;
+                }
+        }
+        return {};
+    }
+
+    Status commit() override {
+        if (m_done)
+            return fail(Error::internal("commit after commit or abort"));
+        auto s = m_upload_id.empty() ? put_single() : complete_multipart();
+        if (!s) {
+            abort();
+            return s;
+        }
+        m_done = true;
+        return {};
+    }
+
+    void abort() override {
+        if (m_done)
+            return;
+        m_done = true;
+        stop_workers();
+        if (!m_upload_id.empty()) {
+            S3Request request{.method = "DELETE", .key = m_key, .query = {{"uploadId", m_upload_id}}};
+            auto response = m_client->send(request);
+            if (!response)
+                spdlog::warn("{}: abort failed: {}", m_client->describe(request), response.error().message);
+            else if (!response->ok() && response->status != 404)
+                spdlog::warn("abort failed: {}", m_client->error_of(request, *response).message);
+            m_upload_id.clear();
+        }
+        m_buffer = {};
+    }
+
+  private:
+    struct Part {
+        int number = 0;
+        std::vector<std::byte> data;
+    };
+
+    // Refuse early, with Conflict, when the key exists and must not be
+    // overwritten (see the comment at the top of this file).
+    Status check_absent() {
+        if (m_overwrite == Overwrite::yes)
+            return {};
+        auto found = m_client->head_object(m_key);
+        if (!found)
+            return fail(found.error());
+        if (*found)
+            return fail(Error::conflict(
+                fmt::format("s3://{}/{} already exists", m_client->settings().bucket, m_key)));
+        return {};
+    }
+
+    std::vector<http::Header> publish_headers() const {
+        std::vector<http::Header> headers;
+        if (m_overwrite == Overwrite::no)
+            headers.emplace_back("If-None-Match", "*");
+        return headers;
+    }
+
+    Status put_single() {
+        if (auto s = check_absent(); !s)
+            return s;
+        S3Request request{.method = "PUT", .key = m_key, .headers = publish_headers()};
+        for (const auto& h : m_client->settings().write_headers)
+            request.headers.push_back(h);
+        request.headers.emplace_back(
+            "Content-MD5", md5_base64({reinterpret_cast<const char*>(m_buffer.data()), m_buffer.size()}));
+        request.body = m_buffer;
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok())
+            return fail(m_client->error_of(request, *response));
+        return {};
+    }
+
+    Status start_multipart() {
+        // Fail before uploading gigabytes when the key is already taken.
+        if (auto s = check_absent(); !s)
+            return s;
+        S3Request request{.method = "POST",
+                          .key = m_key,
+                          .query = {{"uploads", ""}},
+                          .headers = m_client->settings().write_headers};
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok())
+            return fail(m_client->error_of(request, *response));
+        auto id = xml::first(response->body, "UploadId");
+        if (!id || id->empty())
+            return fail(
+                Error::storage(fmt::format("{}: no UploadId in the answer", m_client->describe(request))));
+        m_upload_id = *id;
+        for (std::size_t i = 0; i < k_upload_workers; ++i)
+            m_workers.emplace_back([this] { work(); });
+        return {};
+    }
+
+    Status submit_part() {
+        if (m_upload_id.empty())
+            if (auto s = start_multipart(); !s)
+                return s;
+        if (m_next_part > k_max_parts)
+            return fail(Error::storage(fmt::format("s3://{}/{}: more than {} parts",
+                                                   m_client->settings().bucket, m_key, k_max_parts)));
+        std::unique_lock lock(m_mutex);
+        m_space.wait(lock, [&] { return m_in_flight < k_upload_workers || m_error; });
+        if (m_error)
+            return fail(*m_error);
+        m_queue.push_back(Part{m_next_part++, std::move(m_buffer)});
+        ++m_in_flight;
+        // Reuse a finished part's memory for the next one when there is one.
+        m_buffer = std::vector<std::byte>();
+        if (!m_spare.empty()) {
+            m_buffer = std::move(m_spare.back());
+            m_spare.pop_back();
+            m_buffer.clear();
+        }
+        m_work.notify_one();
+        return {};
+    }
+
+    void work() {
+        for (;;) {
+            Part part;
+            {
+                std::unique_lock lock(m_mutex);
+                m_work.wait(lock, [&] { return !m_queue.empty() || m_stop; });
+                if (m_queue.empty())
+                    return;
+                part = std::move(m_queue.front());
+                m_queue.pop_front();
+            }
+            auto etag = upload_part(part);
+            std::lock_guard lock(m_mutex);
+            if (etag)
+                m_etags[part.number] = *etag;
+            else if (!m_error)
+                m_error = etag.error();
+            part.data.clear();
+            if (m_spare.empty())
+                m_spare.push_back(std::move(part.data));
+            --m_in_flight;
+            m_space.notify_all();
+        }
+    }
+
+    Result<std::string> upload_part(const Part& part) {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_error) // another part failed: do not spend bandwidth
+                return fail(*m_error);
+        }
+        // The part's bytes stay in memory until it succeeds: a retry
+        // re-sends them and never re-reads the source stream.
+        S3Request request{.method = "PUT",
+                          .key = m_key,
+                          .query = {{"partNumber", std::to_string(part.number)}, {"uploadId", m_upload_id}}};
+        request.body = part.data;
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error().with_context(fmt::format("part {}", part.number)));
+        if (!response->ok())
+            return fail(
+                m_client->error_of(request, *response).with_context(fmt::format("part {}", part.number)));
+        auto etag = response->header("etag");
+        if (!etag || etag->empty())
+            return fail(Error::storage(fmt::format("{}: part {} answered without an ETag",
+                                                   m_client->describe(request), part.number)));
+        return *etag;
+    }
+
+    // Wait for every queued part; the first error wins.
+    Status drain() {
+        std::unique_lock lock(m_mutex);
+        m_space.wait(lock, [&] { return m_in_flight == 0; });
+        if (m_error)
+            return fail(*m_error);
+        return {};
+    }
+
+    void stop_workers() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stop = true;
+            m_in_flight -= m_queue.size();
+            m_queue.clear();
+        }
+        m_work.notify_all();
+        m_space.notify_all();
+        for (auto& t : m_workers)
+            t.join();
+        m_workers.clear();
+    }
+
+    Status complete_multipart() {
+        if (!m_buffer.empty())
+            if (auto s = submit_part(); !s)
+                return s;
+        if (auto s = drain(); !s)
+            return s;
+        stop_workers();
+        if (auto s = check_absent(); !s)
+            return s;
+        std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+        for (const auto& [number, etag] : m_etags)
+            body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", number,
+                                xml::escape(etag));
+        body += "</CompleteMultipartUpload>";
+        S3Request request{.method = "POST",
+                          .key = m_key,
+                          .query = {{"uploadId", m_upload_id}},
+                          .headers = publish_headers(),
+                          .error_in_200 = true};
+        request.headers.emplace_back("Content-Type", "application/xml");
+        request.body = http::as_body(body);
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok()) {
+            // A retried Complete whose first attempt went through but whose
+            // answer was lost finds no upload (404) or, with If-None-Match,
+            // our own object (412): accept it when the object is ours.
+            auto code = xml::first(response->body, "Code").value_or("");
+            if ((code == "NoSuchUpload" || response->status == 412) && is_ours()) {
+                spdlog::info("{}: already completed by an earlier attempt", m_client->describe(request));
+                m_upload_id.clear();
+                return {};
+            }
+            return fail(m_client->error_of(request, *response));
+        }
+        m_upload_id.clear(); // published: nothing left to abort
+        return {};
+    }
+
+    // True when the object under the key is the one our parts make up.
+    bool is_ours() {
+        auto expected = composite_etag(m_etags);
+        if (!expected)
+            return false;
+        auto found = m_client->head_object(m_key);
+        return found && *found && (*found)->header("etag") == *expected;
+    }
+
+    std::shared_ptr<S3Client> m_client;
+    std::string m_key;
+    Overwrite m_overwrite;
+    bool m_done = false;
+    std::vector<std::byte> m_buffer;
+    int m_next_part = 1;
+    std::string m_upload_id;
+
+    std::mutex m_mutex;
+    std::condition_variable m_work;
+    std::condition_variable m_space;
+    std::deque<Part> m_queue;
+    std::size_t m_in_flight = 0;
+    bool m_stop = false;
+    std::optional<Error> m_error;
+    std::map<int, std::string> m_etags;
+    std::vector<std::vector<std::byte>> m_spare;
+    std::vector<std::thread> m_workers;
+};
+
+class S3Storage final : public Storage {
+  public:
+    explicit S3Storage(std::shared_ptr<S3Client> client) : m_client(std::move(client)) {}
+
+    [[nodiscard]] std::string describe() const override { return m_client->settings().url; }
+
+    Status check() override {
+        // A listing of one key under our prefix: proves credentials, bucket
+        // and read permission without writing anything.
+        S3Request request{
+            .method = "GET",
+            .query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", m_client->settings().prefix}}};
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok())
+            return fail(m_client->error_of(request, *response));
+        return {};
+    }
+
+    Result<std::unique_ptr<ObjectWriter>> create(std::string_view key, Overwrite overwrite) override {
+        if (!is_valid_key(key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        return std::make_unique<S3Writer>(m_client, m_client->full_key(key), overwrite);
+    }
+
+    Status read(std::string_view key, const OutputSink& sink) override {
+        if (!is_valid_key(key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        std::uint64_t delivered = 0;
+        std::string etag;
+        for (int attempt = 1;; ++attempt) {
+            S3Request request{.method = "GET", .key = m_client->full_key(key)};
+            if (delivered > 0) {
+                // Resume where the broken transfer stopped, from the same version.
+                request.headers.emplace_back("Range", fmt::format("bytes={}-", delivered));
+                if (!etag.empty())
+                    request.headers.emplace_back("If-Match", etag);
+            }
+            std::optional<Error> sink_error;
+            request.on_body = [&](std::span<const std::byte> chunk) -> Status {
+                auto s = sink(chunk);
+                if (!s) {
+                    sink_error = s.error();
+                    return s;
+                }
+                delivered += chunk.size();
+                return {};
+            };
+            std::uint64_t before = delivered;
+            auto response = m_client->send(request);
+            if (response && response->ok())
+                return {};
+            if (sink_error)
+                return fail(*sink_error);
+            if (response) {
+                if (response->status == 404)
+                    return fail(Error::not_found(
+                        fmt::format("{}/{}: object does not exist", m_client->settings().url, key)));
+                return fail(m_client->error_of(request, *response));
+            }
+            // A transport failure after some bytes: resume with a Range.
+            if (delivered == before || attempt >= k_max_attempts)
+                return fail(response.error());
+            if (etag.empty()) {
+                auto head = m_client->head_object(request.key);
+                if (head && *head)
+                    etag = (*head)->header("etag").value_or("");
+            }
+            spdlog::warn("{}: transfer broke after {} bytes ({}); resuming", m_client->describe(request),
+                         delivered, response.error().message);
+            std::this_thread::sleep_for(backoff_delay(attempt));
+        }
+    }
+
+    Result<std::optional<ObjectInfo>> head(std::string_view key) override {
+        if (!is_valid_key(key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        auto found = m_client->head_object(m_client->full_key(key));
+        if (!found)
+            return fail(found.error());
+        if (!*found)
+            return std::optional<ObjectInfo>{};
+        ObjectInfo info{std::string(key), 0, std::nullopt};
+        auto length = (*found)->header("content-length").value_or("0");
+        std::from_chars(length.data(), length.data() + length.size(), info.size);
+        if (auto modified = (*found)->header("last-modified"))
+            info.modified = parse_http_date(*modified);
+        return std::optional<ObjectInfo>(std::move(info));
+    }
+
+    Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {
+        std::vector<ObjectInfo> out;
+        const std::string& base = m_client->settings().prefix;
+        std::string token;
+        for (;;) {
+            S3Request request{.method = "GET",
+                              .query = {{"list-type", "2"}, {"prefix", m_client->full_key(prefix)}}};
+            if (!token.empty())
+                request.query.emplace_back("continuation-token", token);
+            auto response = m_client->send(request);
+            if (!response)
+                return fail(response.error());
+            if (!response->ok())
+                return fail(m_client->error_of(request, *response));
+            for (std::string_view contents : xml::all(response->body, "Contents")) {
+                auto key = xml::first(contents, "Key");
+                if (!key || !key->starts_with(base))
+                    continue;
+                ObjectInfo info{key->substr(base.size()), 0, std::nullopt};
+                auto size = xml::first(contents, "Size").value_or("0");
+                std::from_chars(size.data(), size.data() + size.size(), info.size);
+                if (auto modified = xml::first(contents, "LastModified"))
+                    info.modified = parse_aws_time(*modified);
+                out.push_back(std::move(info));
+            }
+            bool truncated = xml::first(response->body, "IsTruncated").value_or("false") == "true";
+            token = xml::first(response->body, "NextContinuationToken").value_or("");
+            if (!truncated)
+                break;
+            if (token.empty())
+                return fail(Error::storage(fmt::format("{}: truncated listing without a continuation token",
+                                                       m_client->describe(request))));
+        }
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+        return out;
+    }
+
+    Status remove(std::span<const std::string> keys) override {
+        for (std::size_t start = 0; start < keys.size(); start += k_delete_batch) {
+            auto batch = keys.subspan(start, std::min(k_delete_batch, keys.size() - start));
+            std::string body =
+                "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>";
+            for (const auto& key : batch) {
+                if (!is_valid_key(key))
+                    return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+                body += "<Object><Key>" + xml::escape(m_client->full_key(key)) + "</Key></Object>";
+            }
+            body += "</Delete>";
+            S3Request request{
+                .method = "POST",
+                .query = {{"delete", ""}},
+                .headers = {{"Content-MD5", md5_base64(body)}, {"Content-Type", "application/xml"}}};
+            request.body = http::as_body(body);
+            auto response = m_client->send(request);
+            if (!response)
+                return fail(response.error());
+            if (!response->ok())
+                return fail(m_client->error_of(request, *response));
+            // Quiet mode lists only the failures.
+            auto errors = xml::all(response->body, "Error");
+            if (!errors.empty()) {
+                return fail(Error::storage(
+                    redact(fmt::format("S3 DeleteObjects s3://{}: {} of {} keys failed, first {}: {} {}",
+                                       m_client->settings().bucket, errors.size(), batch.size(),
+                                       xml::first(errors.front(), "Key").value_or("?"),
+                                       xml::first(errors.front(), "Code").value_or("?"),
+                                       xml::first(errors.front(), "Message").value_or("")))));
+            }
+        }
+        return {};
+    }
+
+  private:
+    std::shared_ptr<S3Client> m_client;
+};
+
+std::optional<std::string> option(const Config& config, std::string_view name) {
+    auto it = config.options.find(std::string(name));
+    if (it == config.options.end() || it->second.empty())
+        return std::nullopt;
+    return it->second;
+}
+
+} // namespace
+
+Result<std::unique_ptr<Storage>> open_s3_backend(const Config& config) {
+    return open_s3_backend_with(config, AwsEnvironment::system());
+}
+
+Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsEnvironment env) {
+    for (const auto& [name, value] : config.options)
+        if (std::find(std::begin(k_known_options), std::end(k_known_options), name) ==
+            std::end(k_known_options))
+            return fail(Error::payload(fmt::format("storage.options: unknown S3 option \"{}\" (known: {})",
+                                                   name, fmt::join(k_known_options, ", "))));
+    S3Settings s;
+    // s3://bucket/prefix
+    std::string_view rest = std::string_view(config.url).substr(5);
+    auto slash = rest.find('/');
+    s.bucket = std::string(rest.substr(0, slash));
+    std::string prefix = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+    while (prefix.starts_with('/'))
+        prefix.erase(0, 1);
+    while (prefix.ends_with('/'))
+        prefix.pop_back();
+    if (!prefix.empty() && !is_valid_key(prefix))
+        return fail(Error::payload(fmt::format("storage.url: \"{}\" has an invalid prefix", config.url)));
+    s.prefix = prefix.empty() ? "" : prefix + "/";
+    if (s.bucket.size() < 3 || s.bucket.size() > 63 ||
+        s.bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)
+        return fail(Error::payload(
+            fmt::format("storage.url: \"{}\": the bucket name must be 3-63 of a-z 0-9 . -", config.url)));
+    s.url = "s3://" + s.bucket + (prefix.empty() ? "" : "/" + prefix);
+
+    s.region = resolve_region(env, option(config, "region").value_or(""));
+    s.ca_bundle = ca_bundle(env);
+    auto endpoint = option(config, "endpoint");
+    if (!endpoint)
+        endpoint = env.getenv("AWS_ENDPOINT_URL_S3");
+    if (!endpoint || endpoint->empty())
+        endpoint = env.getenv("AWS_ENDPOINT_URL");
+    if (endpoint && endpoint->empty())
+        endpoint.reset();
+    // Path style by default with a custom endpoint, and for dotted bucket
+    // names, which the *.s3 TLS certificates do not cover.
+    std::string addressing =
+        option(config, "addressing")
+            .value_or(endpoint || s.bucket.find('.') != std::string::npos ? "path" : "virtual");
+    if (addressing != "path" && addressing != "virtual")
+        return fail(Error::payload(
+            fmt::format("storage.options.addressing: \"{}\" must be \"virtual\" or \"path\"", addressing)));
+    s.path_style = addressing == "path";
+
+    std::string scheme = "https";
+    std::string authority = fmt::format("s3.{}.amazonaws.com", s.region);
+    if (endpoint) {
+        std::string e = *endpoint;
+        auto sep = e.find("://");
+        if (sep == std::string::npos || (e.substr(0, sep) != "http" && e.substr(0, sep) != "https"))
+            return fail(Error::payload(fmt::format(
+                "storage.options.endpoint: \"{}\" must be an http:// or https:// URL", redact_url(e))));
+        scheme = e.substr(0, sep);
+        authority = e.substr(sep + 3);
+        if (auto end = authority.find_first_of("/?#"); end != std::string::npos) {
+            if (authority.substr(end).find_first_not_of('/') != std::string::npos)
+                return fail(Error::payload(
+                    fmt::format("storage.options.endpoint: \"{}\" must not have a path", redact_url(e))));
+            authority.resize(end);
+        }
+        if (authority.empty() || authority.find('@') != std::string::npos)
+            return fail(Error::payload(fmt::format(
+                "storage.options.endpoint: \"{}\" needs a host and no user info", redact_url(e))));
+    }
+    s.host = s.path_style ? authority : s.bucket + "." + authority;
+    s.scheme_host = scheme + "://" + s.host;
+
+    if (auto sse = option(config, "sse")) {
+        if (*sse != "AES256" && *sse != "aws:kms")
+            return fail(
+                Error::payload(fmt::format("storage.options.sse: \"{}\" must be AES256 or aws:kms", *sse)));
+        s.write_headers.emplace_back("x-amz-server-side-encryption", *sse);
+        if (auto kms = option(config, "kms_key_id")) {
+            if (*sse != "aws:kms")
+                return fail(Error::payload("storage.options.kms_key_id needs sse \"aws:kms\""));
+            s.write_headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", *kms);
+        }
+        if (auto bucket_key = option(config, "bucket_key")) {
+            if (*bucket_key != "true" && *bucket_key != "false")
+                return fail(Error::payload("storage.options.bucket_key must be \"true\" or \"false\""));
+            if (*sse != "aws:kms")
+                return fail(Error::payload("storage.options.bucket_key needs sse \"aws:kms\""));
+            s.write_headers.emplace_back("x-amz-server-side-encryption-bucket-key-enabled", *bucket_key);
+        }
+    } else if (option(config, "kms_key_id") || option(config, "bucket_key")) {
+        return fail(Error::payload("storage.options.kms_key_id and bucket_key need sse \"aws:kms\""));
+    }
+    if (auto storage_class = option(config, "storage_class")) {
+        if (storage_class->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos)
+            return fail(Error::payload(
+                fmt::format("storage.options.storage_class: \"{}\" is not a storage class", *storage_class)));
+        s.write_headers.emplace_back("x-amz-storage-class", *storage_class);
+    }
+    return std::make_unique<S3Storage>(std::make_shared<S3Client>(std::move(s), std::move(env)));
+}
+
+} // namespace snapshotter::storage

@@ -1,0 +1,445 @@
+"""A real S3 API on 127.0.0.1 for the integration tests.
+
+`S3Harness` starts `moto_server` WITHOUT signature checking on a free port
+and, in front of it, `StrictSigV4Front`: an HTTP proxy (stdlib only) that
+recomputes every request's SigV4 signature the way S3 does and answers
+403 SignatureDoesNotMatch like S3 when it differs. Only requests that pass
+are forwarded to moto. moto's own checker is not used because it rejects the
+AWS-correct `%2F` form of a `/` in a query value (see FIELD-NOTES).
+
+S3's canonicalization, as recomputed here: the path and every query name and
+value are decoded, then re-encoded with only A-Za-z0-9-._~ unescaped (`/`
+kept in the path, `%2F` in query values); the query is sorted by name then
+value; header values are trimmed with inner runs of spaces collapsed;
+x-amz-content-sha256 must match the body unless it is UNSIGNED-PAYLOAD.
+
+The front also learns the temporary credentials that moto's STS hands out
+(AssumeRoleWithWebIdentity passes through it), so requests signed with them
+are checked as strictly, session token included.
+
+Use it as a context manager (or start()/stop()); stop() kills every process
+it started, by process group.
+"""
+
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+
+ACCESS_KEY = "AKIDHARNESSEXAMPLE01"
+SECRET_KEY = "harness/Secret+Key=0123456789abcdefEXAMPLE"
+REGION = "us-east-1"
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authorization", "proxy-authenticate"}
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def moto_server_path():
+    return shutil.which("moto_server")
+
+
+def wait_for_port(port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def s3_error(code, message, status):
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>'
+            '<RequestId>harness</RequestId></Error>' % (code, message)).encode()
+    return status, body
+
+
+def _encode(data: bytes, keep_slash: bool) -> str:
+    return urllib.parse.quote(data, safe="/~" if keep_slash else "~")
+
+
+def canonical_uri(raw_path: str) -> str:
+    return _encode(urllib.parse.unquote_to_bytes(raw_path), True) or "/"
+
+
+def canonical_query(raw_query: str) -> str:
+    pairs = []
+    if raw_query:
+        for part in raw_query.split("&"):
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            pairs.append((_encode(urllib.parse.unquote_to_bytes(name), False),
+                          _encode(urllib.parse.unquote_to_bytes(value), False)))
+    return "&".join("%s=%s" % p for p in sorted(pairs))
+
+
+def canonical_value(value: str) -> str:
+    return re.sub(r"\s+", " ", value.strip())
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+class StrictSigV4Front:
+    """The checking proxy; runs a ThreadingHTTPServer in a daemon thread."""
+
+    def __init__(self, backend_port):
+        self.backend_port = backend_port
+        self.keys = {ACCESS_KEY: (SECRET_KEY, None)}  # access key -> (secret, session token)
+        self.lock = threading.Lock()
+        self.log = []          # (method, path, query, status, signed header names)
+        self.faults = []       # [{"method", "query", "status", "code", "count"}]
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def add_key(self, access_key, secret, token=None):
+        with self.lock:
+            self.keys[access_key] = (secret, token)
+
+    def inject(self, method, status, code, count=1, query=None, after_forward=False, skip=0):
+        """Answer the next `count` requests of `method` (whose raw query contains
+        `query`, when given) with `status` and an S3 error document for `code`
+        (status 200 gives S3's 200-with-error answer). The request is not
+        forwarded, unless `after_forward`: then moto performs it and its answer
+        is lost, as when a connection drops after the work was done. The first
+        `skip` matching requests pass untouched."""
+        with self.lock:
+            self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count,
+                                "after_forward": after_forward, "skip": skip})
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- checking ----------------------------------------------------------
+
+    def verify(self, method, raw_path, raw_query, headers, body):
+        """None when the request is signed correctly, else (status, body)."""
+        auth = headers.get("Authorization")
+        if auth is None:
+            return s3_error("AccessDenied", "Anonymous access is not allowed by the harness", 403)
+        m = re.match(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$",
+                     auth.strip())
+        if not m:
+            return s3_error("AuthorizationHeaderMalformed", "The authorization header is malformed", 400)
+        credential, signed_names, signature = m.groups()
+        access_key, date, region, service, terminator = credential.split("/")
+        with self.lock:
+            known = self.keys.get(access_key)
+        if known is None:
+            return s3_error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist", 403)
+        secret, token = known
+        if token is not None and headers.get("x-amz-security-token") != token:
+            return s3_error("InvalidToken", "The provided token is malformed or otherwise invalid", 400)
+        names = signed_names.split(";")
+        if "host" not in names or names != sorted(names):
+            return s3_error("SignatureDoesNotMatch", "host must be signed and SignedHeaders sorted", 403)
+        for required in ("x-amz-date", "x-amz-content-sha256"):
+            if required not in names:
+                return s3_error("AccessDenied", "%s must be signed" % required, 403)
+        if headers.get("x-amz-security-token") is not None and "x-amz-security-token" not in names:
+            return s3_error("AccessDenied", "x-amz-security-token must be signed", 403)
+        amz_date = headers.get("x-amz-date", "")
+        try:
+            when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return s3_error("AccessDenied", "bad x-amz-date", 403)
+        if abs((datetime.now(timezone.utc) - when).total_seconds()) > 900:
+            return s3_error("RequestTimeTooSkewed", "The difference between the request time and the current "
+                            "time is too large", 403)
+        if date != amz_date[:8] or region != REGION or service != "s3" or terminator != "aws4_request":
+            return s3_error("SignatureDoesNotMatch", "bad credential scope", 403)
+        payload_hash = headers.get("x-amz-content-sha256", "")
+        if payload_hash != "UNSIGNED-PAYLOAD":
+            if payload_hash != hashlib.sha256(body).hexdigest():
+                return s3_error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does "
+                                "not match what was computed.", 400)
+        lines = []
+        for name in names:
+            values = headers.get_all(name)
+            if values is None:
+                return s3_error("SignatureDoesNotMatch", "signed header %s is missing" % name, 403)
+            lines.append("%s:%s\n" % (name, ",".join(canonical_value(v) for v in values)))
+        canonical_request = "\n".join([method, canonical_uri(raw_path), canonical_query(raw_query),
+                                       "".join(lines), signed_names, payload_hash])
+        scope = "%s/%s/%s/aws4_request" % (date, region, service)
+        string_to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                                    hashlib.sha256(canonical_request.encode()).hexdigest()])
+        key = _hmac(("AWS4" + secret).encode(), date)
+        for part in (region, service, "aws4_request"):
+            key = _hmac(key, part)
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return s3_error("SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                            "signature you provided. Check your key and signing method.", 403)
+        return None
+
+    def take_fault(self, method, raw_query, after_forward=False):
+        with self.lock:
+            for fault in self.faults:
+                if fault["count"] > 0 and fault["method"] == method and fault["after_forward"] == after_forward and (
+                        fault["query"] is None or fault["query"] in raw_query):
+                    if fault["skip"] > 0:
+                        fault["skip"] -= 1
+                        continue
+                    fault["count"] -= 1
+                    return s3_error(fault["code"], "injected by the harness", fault["status"])
+        return None
+
+    def learn_sts_credentials(self, body):
+        text = body.decode("utf-8", "replace")
+        found = {tag: re.search("<%s>([^<]*)</%s>" % (tag, tag), text)
+                 for tag in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+        if all(found.values()):
+            self.add_key(found["AccessKeyId"].group(1), found["SecretAccessKey"].group(1),
+                         found["SessionToken"].group(1))
+
+    def _handler_class(self):
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _reply(self, status, body, headers=()):
+                self.send_response(status)
+                sent = set()
+                for name, value in headers:
+                    if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
+                        continue
+                    self.send_header(name, value)
+                    sent.add(name.lower())
+                if "content-type" not in sent and body:
+                    self.send_header("Content-Type", "application/xml")
+                length = str(len(body))
+                if self.command == "HEAD":  # no body: keep the object's length
+                    length = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
+                self.send_header("Content-Length", length)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _handle(self):
+                raw_path, _, raw_query = self.path.partition("?")
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    return self._reply(*s3_error("MissingContentLength", "You must provide the Content-Length "
+                                                 "HTTP header.", 411))
+                length = self.headers.get("Content-Length")
+                if length is None and self.command in ("PUT", "POST"):
+                    return self._reply(*s3_error("MissingContentLength", "You must provide the Content-Length "
+                                                 "HTTP header.", 411))
+                body = self.rfile.read(int(length)) if length else b""
+                form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+                sts = form and self.command == "POST" and b"Action=AssumeRoleWithWebIdentity" in body
+                status = None
+                if not sts:
+                    refusal = front.verify(self.command, raw_path, raw_query, self.headers, body)
+                    if refusal is None:
+                        refusal = front.take_fault(self.command, raw_query)
+                    if refusal is not None:
+                        status = refusal[0]
+                        self._record(raw_path, raw_query, status)
+                        return self._reply(*refusal)
+                conn = http.client.HTTPConnection("127.0.0.1", front.backend_port, timeout=120)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    if sts and response.status == 200:
+                        front.learn_sts_credentials(data)
+                    lost = None if sts else front.take_fault(self.command, raw_query, after_forward=True)
+                    if lost is not None:
+                        self._record(raw_path, raw_query, lost[0])
+                        return self._reply(*lost)
+                    self._record(raw_path, raw_query, response.status)
+                    self._reply(response.status, data, response.getheaders())
+                finally:
+                    conn.close()
+
+            def _record(self, raw_path, raw_query, status):
+                auth = self.headers.get("Authorization", "")
+                m = re.search(r"SignedHeaders=([^,\s]+)", auth)
+                with front.lock:
+                    front.log.append((self.command, raw_path, raw_query, status, m.group(1) if m else ""))
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        return Handler
+
+
+class S3Harness:
+    """moto_server (no signature checks) behind StrictSigV4Front."""
+
+    def __init__(self):
+        self.moto = None
+        self.front = None
+        self.moto_port = None
+        self._log = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def endpoint(self):
+        return self.front.endpoint
+
+    @property
+    def moto_endpoint(self):
+        return "http://127.0.0.1:%d" % self.moto_port
+
+    def start(self):
+        binary = moto_server_path()
+        if binary is None:
+            raise RuntimeError("moto_server is not installed")
+        self.moto_port = free_port()
+        env = dict(os.environ)
+        env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+        self._log = open(os.devnull, "wb")
+        self.moto = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                                     env=env, start_new_session=True)
+        try:
+            if not wait_for_port(self.moto_port):
+                raise RuntimeError("moto_server did not start")
+            self.front = StrictSigV4Front(self.moto_port)
+            self.front.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.front is not None:
+            self.front.stop()
+            self.front = None
+        if self.moto is not None:
+            try:
+                os.killpg(self.moto.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.moto.pid, signal.SIGKILL)
+                self.moto.wait()
+            self.moto = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def boto3_client(self, direct=False):
+        """A boto3 S3 client through the strict front (or straight to moto)."""
+        import boto3
+        from botocore.config import Config
+        return boto3.client("s3", endpoint_url=self.moto_endpoint if direct else self.endpoint,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                            region_name=REGION, config=Config(s3={"addressing_style": "path"},
+                                                              retries={"max_attempts": 1}))
+
+
+class CredentialResponder:
+    """A loopback HTTP server playing the ECS container endpoint and EC2 IMDSv2.
+
+    GET /creds (container; checks the Authorization token when set);
+    PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[ROLE] (IMDSv2).
+    """
+
+    ROLE = "snapshotter-role"
+
+    def __init__(self, access_key, secret, token, auth_token=None):
+        self.credentials = {"AccessKeyId": access_key, "SecretAccessKey": secret, "Token": token,
+                            "Expiration": "2099-01-01T00:00:00Z", "Code": "Success"}
+        self.auth_token = auth_token
+        self.imds_token = "imds-session-token-0123456789"
+        self.requests = []
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler_class(self):
+        responder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _send(self, status, body):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                responder.requests.append(("PUT", self.path, dict(self.headers)))
+                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                    return self._send(200, responder.imds_token)
+                self._send(403, "")
+
+            def do_GET(self):
+                responder.requests.append(("GET", self.path, dict(self.headers)))
+                if self.path == "/creds":
+                    if responder.auth_token and self.headers.get("Authorization") != responder.auth_token:
+                        return self._send(401, "")
+                    return self._send(200, json.dumps(responder.credentials))
+                if self.path.startswith("/latest/meta-data/iam/security-credentials/"):
+                    if self.headers.get("X-aws-ec2-metadata-token") != responder.imds_token:
+                        return self._send(401, "")
+                    role = self.path[len("/latest/meta-data/iam/security-credentials/"):]
+                    if role == "":
+                        return self._send(200, responder.ROLE)
+                    if role == responder.ROLE:
+                        return self._send(200, json.dumps(responder.credentials))
+                self._send(404, "")
+
+        return Handler

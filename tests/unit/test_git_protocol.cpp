@@ -1,0 +1,274 @@
+#include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <random>
+
+using namespace snapshotter;
+using namespace snapshotter::git;
+
+namespace {
+
+std::string pkt(std::string_view line) {
+    std::string out;
+    EXPECT_TRUE(append_pkt_line(out, line));
+    return out;
+}
+
+std::string band(char b, std::string_view data) {
+    std::string out;
+    EXPECT_TRUE(append_pkt(out, std::string(1, b) + std::string(data)));
+    return out;
+}
+
+const std::string k_a(40, 'a'), k_b(40, 'b'), k_c(40, 'c'), k_d(40, 'd');
+
+std::string v2_advertisement(std::string_view extra = "") {
+    return pkt("version 2") + pkt("agent=git/2.39.5") + pkt("ls-refs=unborn") + pkt("fetch=shallow wait-for-done") +
+           pkt("server-option") + std::string(extra) + "0000";
+}
+
+// A scripted server: the advertisement, then one canned response per request,
+// delivered in small chunks; requests are recorded.
+class FakeConnection final : public Connection {
+  public:
+    FakeConnection(std::string advertisement, std::deque<std::string> responses, std::vector<std::string>* requests)
+        : m_advertisement(std::move(advertisement)), m_responses(std::move(responses)), m_requests(requests) {}
+    Status read_advertisement(const ResponseHandler& handler) override { return deliver(m_advertisement, handler); }
+    Status request(std::string_view body, const ResponseHandler& handler) override {
+        m_requests->emplace_back(body);
+        if (m_responses.empty())
+            return fail(Error::git("fake: no response scripted"));
+        std::string response = std::move(m_responses.front());
+        m_responses.pop_front();
+        return deliver(response, handler);
+    }
+    Status close() override { return {}; }
+    [[nodiscard]] std::string describe() const override { return "fake"; }
+
+  private:
+    static Status deliver(std::string_view bytes, const ResponseHandler& handler) {
+        for (std::size_t pos = 0; pos < bytes.size(); pos += 5) {
+            auto chunk = bytes.substr(pos, 5);
+            auto done = handler(std::as_bytes(std::span<const char>(chunk.data(), chunk.size())));
+            if (!done)
+                return fail(done.error());
+            if (*done)
+                return {};
+        }
+        return fail(Error::git("fake: the server closed the connection early"));
+    }
+    std::string m_advertisement;
+    std::deque<std::string> m_responses;
+    std::vector<std::string>* m_requests;
+};
+
+Result<ProtocolClient> fake_client(std::string advertisement, std::deque<std::string> responses,
+                                   std::vector<std::string>* requests) {
+    return ProtocolClient::open(std::make_unique<FakeConnection>(std::move(advertisement), std::move(responses), requests));
+}
+
+Result<ServerCapabilities> parse_advertisement(std::string_view bytes) {
+    AdvertisementParser parser;
+    auto done = parser.feed(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())));
+    if (!done)
+        return fail(done.error());
+    if (!*done)
+        return fail(Error::git("incomplete"));
+    return parser.capabilities();
+}
+
+} // namespace
+
+TEST(Advertisement, ParsesV2Capabilities) {
+    auto caps = parse_advertisement(v2_advertisement(pkt("object-format=sha256")));
+    ASSERT_TRUE(caps) << caps.error().message;
+    EXPECT_EQ(caps->version, 2);
+    EXPECT_EQ(caps->object_format, "sha256");
+    EXPECT_TRUE(caps->object_format_advertised);
+    EXPECT_TRUE(caps->ls_refs_supports("unborn"));
+    EXPECT_TRUE(caps->fetch_supports("shallow"));
+    EXPECT_FALSE(caps->fetch_supports("filter"));
+    EXPECT_EQ(caps->agent, "git/2.39.5");
+}
+
+TEST(Advertisement, SkipsTheSmartHttpServiceHeader) {
+    auto caps = parse_advertisement(pkt("# service=git-upload-pack") + "0000" + v2_advertisement());
+    ASSERT_TRUE(caps) << caps.error().message;
+    EXPECT_EQ(caps->version, 2);
+    EXPECT_EQ(caps->object_format, "sha1");
+}
+
+TEST(Advertisement, RecognisesOlderProtocols) {
+    std::string v0 = k_a + " HEAD";
+    v0 += '\0';
+    v0 += "multi_ack side-band-64k\n";
+    auto caps = parse_advertisement(pkt(v0));
+    ASSERT_TRUE(caps);
+    EXPECT_EQ(caps->version, 0);
+    caps = parse_advertisement(pkt("version 1") + pkt(k_a + " refs/heads/main"));
+    ASSERT_TRUE(caps);
+    EXPECT_EQ(caps->version, 1);
+}
+
+TEST(Advertisement, ReportsServerErrorsAndGarbage) {
+    auto caps = parse_advertisement(pkt("ERR access denied or repository not exported: /x"));
+    ASSERT_FALSE(caps);
+    EXPECT_NE(caps.error().message.find("access denied"), std::string::npos);
+    EXPECT_FALSE(parse_advertisement("<html>"));
+    EXPECT_FALSE(parse_advertisement(pkt("version 2") + pkt("object-format=md5") + "0000"));
+}
+
+TEST(ProtocolClient, RefusesAServerWithoutV2) {
+    std::vector<std::string> requests;
+    auto client = fake_client(pkt(k_a + " HEAD"), {}, &requests);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(client.error().kind, ErrorKind::Git);
+    EXPECT_NE(client.error().message.find("protocol v2"), std::string::npos);
+}
+
+TEST(ProtocolClient, LsRefsSendsPrefixesAndParsesAttributes) {
+    std::vector<std::string> requests;
+    std::string response = pkt(k_a + " HEAD symref-target:refs/heads/main") + pkt(k_a + " refs/heads/main") +
+                           pkt(k_b + " refs/tags/v1 peeled:" + k_a) + "0000";
+    auto client = fake_client(v2_advertisement(), {response}, &requests);
+    ASSERT_TRUE(client) << client.error().message;
+    auto refs = client->ls_refs(ref_prefixes_for({"refs/heads/*", "refs/tags/*", "refs/heads/main"}));
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(refs->head, "refs/heads/main");
+    EXPECT_EQ(refs->head_oid, k_a);
+    ASSERT_EQ(refs->refs.size(), 2u);
+    EXPECT_EQ(refs->refs["refs/tags/v1"], (RefTarget{k_b, k_a}));
+    EXPECT_EQ(refs->refs["refs/heads/main"], (RefTarget{k_a, ""}));
+    ASSERT_EQ(requests.size(), 1u);
+    const std::string& req = requests[0];
+    EXPECT_TRUE(req.starts_with(pkt("command=ls-refs")));
+    EXPECT_NE(req.find(pkt("unborn")), std::string::npos);
+    EXPECT_NE(req.find(pkt("ref-prefix HEAD")), std::string::npos);
+    EXPECT_NE(req.find(pkt("ref-prefix refs/heads/")), std::string::npos);
+    EXPECT_NE(req.find(pkt("ref-prefix refs/tags/")), std::string::npos);
+    EXPECT_EQ(req.find(pkt("ref-prefix refs/heads/main")), std::string::npos); // covered by refs/heads/
+    EXPECT_EQ(req.find("object-format"), std::string::npos);                  // not advertised
+    EXPECT_TRUE(req.ends_with("0000"));
+}
+
+TEST(ProtocolClient, LsRefsUnbornHead) {
+    auto parsed = parse_ls_refs_lines({"unborn HEAD symref-target:refs/heads/trunk"}, "sha1");
+    ASSERT_TRUE(parsed);
+    EXPECT_TRUE(parsed->head_unborn);
+    EXPECT_EQ(parsed->head, "refs/heads/trunk");
+    EXPECT_FALSE(parsed->head_oid);
+    EXPECT_TRUE(parsed->refs.empty());
+    EXPECT_FALSE(parse_ls_refs_lines({"zz refs/heads/x"}, "sha1"));
+    EXPECT_FALSE(parse_ls_refs_lines({k_a + " refs/heads/x"}, "sha256"));
+    EXPECT_FALSE(parse_ls_refs_lines({k_a}, "sha1"));
+}
+
+TEST(ProtocolClient, FetchStreamsBandOneAndSkipsOtherSections) {
+    std::vector<std::string> requests;
+    std::string response = pkt("acknowledgments") + pkt("NAK") + "0001" + pkt("shallow-info") + pkt("shallow " + k_c) +
+                           "0001" + pkt("packfile") + band(2, "Enumerating objects\n") + band(1, "PACK") +
+                           band(1, "rest") + "0000";
+    auto client = fake_client(v2_advertisement(pkt("object-format=sha1")), {response}, &requests);
+    ASSERT_TRUE(client);
+    std::string pack, progress;
+    auto fetched = client->fetch({.wants = {k_a, k_b}, .haves = {k_c}},
+                                 [&](std::string_view d) -> Status {
+                                     pack += d;
+                                     return {};
+                                 },
+                                 [&](std::string_view d) -> Status {
+                                     progress += d;
+                                     return {};
+                                 });
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    EXPECT_EQ(pack, "PACKrest");
+    EXPECT_EQ(fetched->pack_bytes, 8u);
+    EXPECT_EQ(progress, "Enumerating objects\n");
+    EXPECT_EQ(fetched->acknowledgments, std::vector<std::string>{"NAK"});
+    const std::string& req = requests[0];
+    for (const auto& line : {"command=fetch", "object-format=sha1", "thin-pack", "no-progress", "ofs-delta", "done"})
+        EXPECT_NE(req.find(pkt(line)), std::string::npos) << line;
+    EXPECT_NE(req.find(pkt("want " + k_a)), std::string::npos);
+    EXPECT_NE(req.find(pkt("have " + k_c)), std::string::npos);
+    EXPECT_LT(req.find("0001"), req.find("want"));
+}
+
+TEST(ProtocolClient, FetchReportsRemoteErrors) {
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(),
+                              {pkt("packfile") + band(3, "upload-pack: not our ref " + k_a + "\n") + "0000",
+                               pkt("ERR upload-pack: not our ref") + "0000", pkt("acknowledgments") + pkt("NAK") + "0000",
+                               pkt("bogus-section") + "0000"},
+                              &requests);
+    ASSERT_TRUE(client);
+    BandSink sink = [](std::string_view) -> Status { return {}; };
+    for (int i = 0; i < 4; ++i) {
+        auto fetched = client->fetch({.wants = {k_a}}, sink, {});
+        ASSERT_FALSE(fetched) << i;
+        EXPECT_EQ(fetched.error().kind, ErrorKind::Git);
+        if (i < 2) {
+            EXPECT_NE(fetched.error().message.find("not our ref"), std::string::npos);
+        }
+    }
+    EXPECT_FALSE(client->fetch({.wants = {"nothex"}}, sink, {}));
+}
+
+TEST(RefPrefixes, CollapsesCoveredPrefixes) {
+    EXPECT_EQ(ref_prefixes_for({"refs/tags/*", "refs/heads/*", "refs/heads/x", "refs/*"}),
+              std::vector<std::string>{"refs/"});
+    EXPECT_EQ(ref_prefixes_for({"refs/heads/main", "refs/tags/*"}),
+              (std::vector<std::string>{"refs/heads/main", "refs/tags/"}));
+    EXPECT_TRUE(ref_prefixes_for({}).empty());
+}
+
+TEST(IncrementalPlan, WantsOnlyNewTipsAndUsesPeeledPrerequisites) {
+    const std::string k_e(40, 'e'), k_f(40, 'f');
+    RefMap previous{{"refs/heads/main", {k_a, ""}}, {"refs/tags/v1", {k_b, k_a}}, {"refs/heads/old", {k_c, ""}},
+                    {"refs/tags/on-a-tree", {k_e, ""}}, {"refs/tags/annotated-tree", {k_f, k_e}}};
+    RefMap current{{"refs/heads/main", {k_d, ""}},          // moved: want
+                   {"refs/tags/v1", {k_b, k_a}},            // unchanged
+                   {"refs/heads/new-on-old", {k_a, ""}}};   // new ref on a known commit: no want
+    auto plan = plan_incremental(previous, current);
+    EXPECT_FALSE(plan.unchanged);
+    EXPECT_EQ(plan.wants, std::vector<std::string>{k_d});
+    EXPECT_EQ(plan.haves, (std::vector<std::string>{k_a, k_b, k_c, k_e, k_f}));
+    // Tags may point at trees or blobs, which git refuses as prerequisites.
+    EXPECT_EQ(plan.prerequisites, (std::vector<std::string>{k_a, k_c}));
+
+    auto same = plan_incremental(previous, previous);
+    EXPECT_TRUE(same.unchanged);
+    EXPECT_TRUE(same.wants.empty());
+
+    RefMap deleted{{"refs/heads/main", {k_a, ""}}};
+    auto refs_only = plan_incremental(previous, deleted);
+    EXPECT_FALSE(refs_only.unchanged);
+    EXPECT_TRUE(refs_only.wants.empty());
+}
+
+TEST(ProtocolClient, RandomFetchResponsesNeverCrash) {
+    std::mt19937 rng(1234);
+    const std::vector<std::string> pieces{pkt("packfile"), pkt("acknowledgments"), pkt("NAK"), pkt("ready"),
+                                          pkt("shallow-info"), pkt("wanted-refs"), pkt("packfile-uris"),
+                                          pkt("ERR boom"), band(1, "PACK"), band(2, "progress"),
+                                          band(3, "fatal"), band(9, "x"), "0001", "0002", "0003", "zzzz",
+                                          "ffff", std::string("0005\x01", 5), std::string("0004")};
+    BandSink sink = [](std::string_view) -> Status { return {}; };
+    for (int round = 0; round < 500; ++round) {
+        std::string response;
+        auto count = rng() % 8;
+        for (unsigned i = 0; i < count; ++i)
+            response += pieces[rng() % pieces.size()];
+        if (rng() % 2)
+            response += "0000";
+        std::vector<std::string> requests;
+        auto client = fake_client(v2_advertisement(), {response}, &requests);
+        ASSERT_TRUE(client);
+        auto fetched = client->fetch({.wants = {k_a}}, sink, sink);
+        if (!fetched) {
+            EXPECT_FALSE(fetched.error().message.empty());
+        }
+    }
+}

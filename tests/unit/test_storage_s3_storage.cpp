@@ -1,0 +1,109 @@
+#include "snapshotter/storage/backends.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace snapshotter;
+using namespace snapshotter::storage;
+
+namespace {
+
+// An environment with no variables, files or network: opening must not need any.
+AwsEnvironment empty_env(std::map<std::string, std::string> vars = {}) {
+    AwsEnvironment env;
+    env.getenv = [vars](std::string_view name) -> std::optional<std::string> {
+        auto it = vars.find(std::string(name));
+        if (it == vars.end())
+            return std::nullopt;
+        return it->second;
+    };
+    env.read_file = [](const std::string& path) -> Result<std::string> {
+        return fail(Error::not_found(path));
+    };
+    env.fetch = [](const http::Request&) -> http::HttpResult<http::Response> {
+        return std::unexpected(http::HttpError{Error::internal("no network in unit tests"), false});
+    };
+    env.now = [] { return Clock::now(); };
+    return env;
+}
+
+Result<std::unique_ptr<Storage>> open_s3(std::string url, std::map<std::string, std::string> options = {},
+                                         std::map<std::string, std::string> vars = {}) {
+    return open_s3_backend_with(Config{std::move(url), std::move(options)}, empty_env(std::move(vars)));
+}
+
+} // namespace
+
+TEST(S3Storage, SchemeIsRegistered) {
+    auto schemes = supported_schemes();
+    EXPECT_NE(std::find(schemes.begin(), schemes.end(), "s3"), schemes.end());
+}
+
+TEST(S3Storage, UrlNormalisesThePrefix) {
+    auto s = open_s3("s3://my-bucket//team/snapshots/");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ((*s)->describe(), "s3://my-bucket/team/snapshots");
+    auto bare = open_s3("s3://my-bucket");
+    ASSERT_TRUE(bare);
+    EXPECT_EQ((*bare)->describe(), "s3://my-bucket");
+}
+
+TEST(S3Storage, RejectsBadUrlsAndOptions) {
+    struct Case {
+        std::string url;
+        std::map<std::string, std::string> options;
+        std::string_view expected;
+    };
+    const Case cases[] = {
+        {"s3://", {}, "bucket name"},
+        {"s3://Upper_Case/x", {}, "bucket name"},
+        {"s3://bucket/a/../b", {}, "invalid prefix"},
+        {"s3://bucket", {{"regoin", "x"}}, "unknown S3 option \"regoin\""},
+        {"s3://bucket", {{"addressing", "dns"}}, "addressing"},
+        {"s3://bucket", {{"sse", "aes"}}, "sse"},
+        {"s3://bucket", {{"sse", "AES256"}, {"kms_key_id", "k"}}, "kms_key_id"},
+        {"s3://bucket", {{"kms_key_id", "k"}}, "kms_key_id"},
+        {"s3://bucket", {{"sse", "aws:kms"}, {"bucket_key", "yes"}}, "bucket_key"},
+        {"s3://bucket", {{"storage_class", "glacier ir"}}, "storage_class"},
+        {"s3://bucket", {{"endpoint", "ftp://host"}}, "endpoint"},
+        {"s3://bucket", {{"endpoint", "http://host/path"}}, "must not have a path"},
+        {"s3://bucket", {{"endpoint", "http://user:pw@host"}}, "user info"},
+    };
+    for (const auto& c : cases) {
+        auto s = open_s3(c.url, c.options);
+        ASSERT_FALSE(s) << c.url;
+        EXPECT_EQ(s.error().kind, ErrorKind::Payload) << c.url;
+        EXPECT_NE(s.error().message.find(c.expected), std::string::npos) << s.error().message;
+        EXPECT_EQ(s.error().message.find("pw@"), std::string::npos) << s.error().message;
+    }
+}
+
+TEST(S3Storage, AcceptsTheDocumentedOptions) {
+    auto s = open_s3("s3://bucket.with.dots/p", {{"region", "eu-west-1"},
+                                                 {"endpoint", "https://minio.example.com:9000/"},
+                                                 {"addressing", "virtual"},
+                                                 {"sse", "aws:kms"},
+                                                 {"kms_key_id", "arn:aws:kms:eu-west-1:1:key/abc"},
+                                                 {"bucket_key", "true"},
+                                                 {"storage_class", "STANDARD_IA"}});
+    ASSERT_TRUE(s) << s.error().message;
+    auto from_env = open_s3("s3://bucket/p", {}, {{"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"}});
+    ASSERT_TRUE(from_env) << from_env.error().message;
+}
+
+TEST(S3Storage, InvalidKeysAreRefusedBeforeAnyRequest) {
+    auto s = open_s3("s3://bucket/p");
+    ASSERT_TRUE(s);
+    auto w = (*s)->create("../escape", Overwrite::no);
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().kind, ErrorKind::Internal);
+}
+
+TEST(S3Storage, MissingCredentialsAreAStorageError) {
+    auto s = open_s3("s3://bucket/p", {{"endpoint", "http://127.0.0.1:1"}},
+                     {{"AWS_EC2_METADATA_DISABLED", "true"}});
+    ASSERT_TRUE(s);
+    auto r = (*s)->check();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::Storage);
+    EXPECT_NE(r.error().message.find("no AWS credentials"), std::string::npos) << r.error().message;
+}
