@@ -562,6 +562,7 @@ TEST(ParseJob, FleetOptionsDefaults) {
     EXPECT_EQ(job.options.full_every, defaults::k_full_every);
     EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
     EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
+    EXPECT_EQ(job.options.engine, defaults::k_engine);
     EXPECT_FALSE(job.options.shard);
 }
 
@@ -624,6 +625,11 @@ TEST(ParseJobErrors, FleetOptions) {
                          "options.shard.idx: unknown key (did you mean \"index\"?)");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
                          "options.shard: must be an object, not a number");
+    for (const char* engine : {"auto", "stream", "cli"})
+        EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine,
+                  engine);
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/engine"_json_pointer, "libgit2"),
+                         "options.engine: \"libgit2\" is not one of auto, stream, cli");
 }
 
 TEST(ParseJob, S3StorageSettings) {
