@@ -17,12 +17,13 @@ PREFIX ?=
 init:
 	bash scripts/install-deps.sh --test
 
+# Build output goes to stderr so that `make -s run | jq` sees only the result.
 $(BUILD_DIR)/build.ninja:
-	$(CMAKE_CONFIGURE)
+	$(CMAKE_CONFIGURE) >&2
 
 # Configure once, then build the binary and the tests.
 build: $(BUILD_DIR)/build.ninja
-	cmake --build $(BUILD_DIR)
+	cmake --build $(BUILD_DIR) >&2
 
 # Format every C++ source in place.
 fmt:

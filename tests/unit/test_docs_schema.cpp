@@ -139,11 +139,13 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("options", "full_size_ratio").at("default"), d::k_full_size_ratio);
     EXPECT_EQ(property("options", "grace_s").at("default"), d::k_grace_s);
     EXPECT_EQ(property("options", "allow_http").at("default"), d::k_allow_http);
+    EXPECT_EQ(property("options", "engine").at("default"), std::string(d::k_engine));
     EXPECT_EQ(property("options", "allow_file").at("default"), d::k_allow_file);
     EXPECT_EQ(property("credentials", "username").at("default"), std::string(d::k_username));
     EXPECT_EQ(property("restore", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "drill").at("default"), d::k_drill);
+    EXPECT_EQ(property("restore", "preserved").at("default"), job::RestoreSpec{}.preserved);
     std::vector<std::string> refs(d::k_refs.begin(), d::k_refs.end());
     EXPECT_EQ(property("repository", "refs").at("default"), json(refs));
     EXPECT_EQ(property("job", "repositories").at("maxItems"), d::k_max_repositories);
@@ -168,6 +170,7 @@ TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     EXPECT_EQ(schema_object("shard").at("required"), json({"count"}));
     EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
     EXPECT_EQ(property("storage", "sse").at("enum"), json({"AES256", "aws:kms"}));
+    EXPECT_EQ(property("options", "engine").at("enum"), json({"auto", "stream", "cli"}));
 }
 
 TEST(DocsSchema, EveryJsonFileInDocsAndExamplesParses) {

@@ -134,6 +134,52 @@ TEST(ObjectFormatOf, ByLength) {
     EXPECT_EQ(object_format_of(std::string(41, 'a')), "");
 }
 
+TEST(IsTransientFailure, PermanentFailures) {
+    for (const char* message :
+         {"ls-remote https://h/x.git: fatal: Authentication failed for 'https://h/x.git/'",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 403",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 404",
+          "ls-remote https://h/x.git: remote: Repository not found.; fatal: repository 'https://h/x.git/' "
+          "not found",
+          "ls-remote /srv/x.git: fatal: '/srv/x.git' does not appear to be a git repository",
+          "ls-remote https://h/x.git: fatal: could not read Username for 'https://h': terminal prompts "
+          "disabled",
+          "ls-remote ssh://git@h/x.git: git@h: Permission denied (publickey).; fatal: Could not read from "
+          "remote "
+          "repository.",
+          "ls-remote https://h/x.git: remote: Access to this repository has been disabled by GitHub staff.",
+          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone", ""})
+        EXPECT_FALSE(is_transient_failure(message)) << message;
+}
+
+TEST(IsTransientFailure, TransientFailures) {
+    for (const char* message :
+         {"ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Could not resolve host: h",
+          "ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Failed to connect to h "
+          "port 443 "
+          "after 1 ms: Connection refused",
+          "fetch https://h/x.git: error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502",
+          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
+          "error: 429",
+          "fetch git://h/x.git: read error: Connection reset by peer; fatal: the remote end hung up "
+          "unexpectedly",
+          "fetch https://h/x.git: fatal: early EOF; fatal: index-pack failed",
+          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec"})
+        EXPECT_TRUE(is_transient_failure(message)) << message;
+}
+
+TEST(IsTransientFailure, WordsInTheUrlDoNotDecide) {
+    // A repository or host named after a permanent failure still gets retries
+    // on a network error.
+    EXPECT_TRUE(
+        is_transient_failure("fetch https://disabled-builds.example.com/org/disabled.git: read error: "
+                             "Connection reset by peer"));
+    EXPECT_TRUE(is_transient_failure("ls-remote https://h/org/feature-disabled.git: fatal: unable to access "
+                                     "'https://h/org/feature-disabled.git/': Could not resolve host: h"));
+}
+
 // ---------------------------------------------------------------- against the real git
 
 TEST(Git, CreateReadsTheVersion) {
@@ -504,4 +550,125 @@ TEST(Git, Sha256RepositoryRoundTrip) {
     ASSERT_TRUE(git.set_refs(restored, *refs, std::string("refs/heads/main")));
     EXPECT_EQ(*git.local_refs(restored), *refs);
     EXPECT_TRUE(git.fsck(restored, k_timeout));
+}
+
+TEST(Git, LocalRefsPeelATagOfATagToTheCommit) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    box.git(upstream, {"tag", "-a", "v1.0-signed-off", "-m", "tag of a tag", "v1.0"});
+    auto git = make_git();
+    auto refs = git.local_refs(upstream);
+    ASSERT_TRUE(refs);
+    const auto& outer = refs->at("refs/tags/v1.0-signed-off");
+    EXPECT_EQ(outer.oid, box.git(upstream, {"rev-parse", "refs/tags/v1.0-signed-off"}));
+    EXPECT_EQ(outer.peeled, box.git(upstream, {"rev-parse", "main"}));
+    // ls-remote reports the same map, so the two sources compare equal.
+    auto remote = git.ls_remote({.url = upstream.string()}, k_timeout);
+    ASSERT_TRUE(remote);
+    EXPECT_EQ(remote->refs, *refs);
+}
+
+TEST(Git, IncrementalBundleWithPrerequisitesRestoresOnTopOfTheFull) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    auto collect = [](std::string& into) {
+        return [&into](std::span<const std::byte> chunk) -> Status {
+            into.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            return {};
+        };
+    };
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    std::string full, incremental;
+    ASSERT_TRUE(git.bundle_create(upstream, {"refs/heads/main"}, collect(full), k_timeout));
+    ASSERT_TRUE(
+        git.bundle_create(upstream, {"refs/heads/feature", "^" + main_oid}, collect(incremental), k_timeout));
+    EXPECT_NE(incremental.find("\n-" + main_oid), std::string::npos) << "no prerequisite line";
+    EXPECT_LT(incremental.size(), full.size());
+    Sandbox::write(box.dir() / "full.bundle", full);
+    Sandbox::write(box.dir() / "incr.bundle", incremental);
+    auto heads = git.bundle_heads(box.dir() / "incr.bundle");
+    ASSERT_TRUE(heads);
+    EXPECT_EQ(names_of(*heads), std::vector<std::string>{"refs/heads/feature"});
+
+    const auto restored = box.dir() / "chain.git";
+    ASSERT_TRUE(git.init_bare(restored, "sha1"));
+    // Without the full bundle first, the prerequisite is missing.
+    EXPECT_FALSE(git.fetch_bundle(restored, box.dir() / "incr.bundle", k_timeout));
+    ASSERT_TRUE(git.fetch_bundle(restored, box.dir() / "full.bundle", k_timeout));
+    ASSERT_TRUE(git.fetch_bundle(restored, box.dir() / "incr.bundle", k_timeout));
+    auto refs = git.local_refs(restored);
+    ASSERT_TRUE(refs);
+    EXPECT_EQ(refs->at("refs/heads/feature").oid, box.git(upstream, {"rev-parse", "feature"}));
+    EXPECT_TRUE(git.fsck(restored, k_timeout));
+}
+
+TEST(Git, AddRefsLeavesOtherRefsAlone) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const auto repo = box.dir() / "add.git";
+    box.git(box.dir(), {"clone", "--quiet", "--mirror", upstream.string(), repo.string()});
+    auto before = git.local_refs(repo);
+    ASSERT_TRUE(before);
+    const std::string older = box.git(upstream, {"rev-parse", "main~1"});
+    ASSERT_TRUE(
+        git.add_refs(repo, {{"refs/snapshotter/tips/1", {older, ""}}, {"refs/heads/main", {older, ""}}}));
+    ASSERT_TRUE(git.add_refs(repo, {}));
+    auto after = git.local_refs(repo);
+    ASSERT_TRUE(after);
+    RefMap expected = *before;
+    expected["refs/heads/main"] = {older, ""};
+    expected["refs/snapshotter/tips/1"] = {older, ""};
+    EXPECT_EQ(*after, expected);
+    EXPECT_FALSE(git.add_refs(repo, {{"refs/heads/x", {std::string(40, '2'), ""}}}));
+}
+
+TEST(Git, ObjectTypes) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string commit = box.git(upstream, {"rev-parse", "main"});
+    const std::string tag = box.git(upstream, {"rev-parse", "refs/tags/v1.0"});
+    const std::string tree = box.git(upstream, {"rev-parse", "main^{tree}"});
+    const std::string blob = box.git(upstream, {"rev-parse", "main:README"});
+    const std::string missing(40, '3');
+    auto types = git.object_types(upstream, {commit, tag, tree, blob, missing});
+    ASSERT_TRUE(types) << types.error().message;
+    EXPECT_EQ(*types, (std::map<std::string, std::string>{
+                          {commit, "commit"}, {tag, "tag"}, {tree, "tree"}, {blob, "blob"}}));
+    auto none = git.object_types(upstream, {});
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+}
+
+TEST(Git, IsAncestor) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    const std::string first = box.git(upstream, {"rev-parse", "main~1"});
+    const std::string feature = box.git(upstream, {"rev-parse", "feature"});
+    EXPECT_EQ(git.is_ancestor(upstream, first, main_oid), true);
+    EXPECT_EQ(git.is_ancestor(upstream, main_oid, feature), true);
+    EXPECT_EQ(git.is_ancestor(upstream, feature, main_oid), false);
+    EXPECT_EQ(git.is_ancestor(upstream, main_oid, main_oid), true);
+    // Not commits: no fast-forward relation.
+    EXPECT_EQ(git.is_ancestor(upstream, box.git(upstream, {"rev-parse", "main^{tree}"}), main_oid), false);
+}
+
+TEST(Git, HasNewObjects) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    const std::string feature = box.git(upstream, {"rev-parse", "feature"});
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {main_oid}, k_timeout), false);
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {feature}, k_timeout), false);
+    EXPECT_EQ(git.has_new_objects(upstream, {feature}, {main_oid}, k_timeout), true);
+    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {}, k_timeout), true);
+    EXPECT_EQ(git.has_new_objects(upstream, {}, {main_oid}, k_timeout), false);
+    auto bad = git.has_new_objects(upstream, {main_oid}, {std::string(40, '4')}, k_timeout);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::Git);
 }

@@ -190,6 +190,10 @@ TEST(ParseJob, RestorePayload) {
 
     auto defaulted = parse_ok(without(restore_payload(), "/restore/snapshot"_json_pointer));
     EXPECT_EQ(defaulted.restore.snapshot, "latest");
+    EXPECT_FALSE(defaulted.restore.preserved);
+    EXPECT_TRUE(parse_ok(with(restore_payload(), "/restore/preserved"_json_pointer, true)).restore.preserved);
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/preserved"_json_pointer, "yes"),
+                         "restore.preserved: must be a boolean, not a string");
 
     auto normalized =
         parse_ok(with(restore_payload(), "/restore/target"_json_pointer, "/restore/./x/../app.git"));
@@ -558,6 +562,7 @@ TEST(ParseJob, FleetOptionsDefaults) {
     EXPECT_EQ(job.options.full_every, defaults::k_full_every);
     EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
     EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
+    EXPECT_EQ(job.options.engine, defaults::k_engine);
     EXPECT_FALSE(job.options.shard);
 }
 
@@ -620,6 +625,11 @@ TEST(ParseJobErrors, FleetOptions) {
                          "options.shard.idx: unknown key (did you mean \"index\"?)");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
                          "options.shard: must be an object, not a number");
+    for (const char* engine : {"auto", "stream", "cli"})
+        EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine,
+                  engine);
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/engine"_json_pointer, "libgit2"),
+                         "options.engine: \"libgit2\" is not one of auto, stream, cli");
 }
 
 TEST(ParseJob, S3StorageSettings) {

@@ -74,6 +74,19 @@ TEST_F(FsTest, AtomicFileCreatesParentDirectories) {
     EXPECT_EQ(read_plain(path), "{}");
 }
 
+TEST_F(FsTest, AtomicFileWithABareRelativeName) {
+    const auto old_cwd = fs::current_path();
+    fs::current_path(dir());
+    auto written = write_file_atomic("relative.json", "{}", Overwrite::no);
+    auto conflict = write_file_atomic("relative.json", "{}", Overwrite::no);
+    fs::current_path(old_cwd);
+    ASSERT_TRUE(written) << written.error().message;
+    EXPECT_EQ(read_plain(dir() / "relative.json"), "{}");
+    ASSERT_FALSE(conflict);
+    EXPECT_EQ(conflict.error().kind, ErrorKind::Conflict);
+    EXPECT_EQ(entries(dir()), std::vector<std::string>{"relative.json"});
+}
+
 TEST_F(FsTest, AtomicFileDestroyedWithoutCommitLeavesNothing) {
     const auto path = dir() / "obj";
     {

@@ -1,4 +1,5 @@
 #include "snapshotter/util/time.hpp"
+#include "test_support.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 
 using namespace snapshotter;
 using namespace std::chrono_literals;
+using test::NonUtcZone;
 
 namespace {
 
@@ -16,31 +18,6 @@ namespace {
 Clock::time_point sample_time() {
     return Clock::from_time_t(1795851345) + 123ms;
 }
-
-// Runs a test body with the local time zone set five hours west of UTC, so
-// that any use of local time instead of UTC shows.
-class NonUtcZone {
-  public:
-    NonUtcZone() {
-        const char* old = std::getenv("TZ");
-        if (old != nullptr)
-            m_old = old;
-        ::setenv("TZ", "XYZ+05", 1);
-        ::tzset();
-    }
-    ~NonUtcZone() {
-        if (m_old)
-            ::setenv("TZ", m_old->c_str(), 1);
-        else
-            ::unsetenv("TZ");
-        ::tzset();
-    }
-    NonUtcZone(const NonUtcZone&) = delete;
-    NonUtcZone& operator=(const NonUtcZone&) = delete;
-
-  private:
-    std::optional<std::string> m_old;
-};
 
 } // namespace
 

@@ -120,8 +120,11 @@ bool is_transient_failure(std::string_view message) {
     static constexpr std::string_view k_permanent[] = {
         "Authentication failed", "returned error: 401", "returned error: 403", "returned error: 404",
         "returned error: 451", "not found", "does not appear to be a git repository", "access denied",
-        "Access denied", "disabled", "could not read Username", "Permission denied",
+        "Access denied", "has been disabled", "is disabled", "Repository disabled", "could not read Username",
+        "Permission denied",
     };
+    // Every marker holds a space: a URL, which the message also quotes,
+    // never does, so a repository named "disabled" cannot decide.
     static constexpr std::string_view k_transient[] = {
         "Connection reset", "connection reset", "Connection refused", "timed out", "Timed out",
         "returned error: 5", "returned error: 429", "RPC failed", "early EOF", "unexpected disconnect",

@@ -24,12 +24,22 @@ std::string random_hex(std::size_t bytes) {
     return to_hex(buffer);
 }
 
+namespace {
+
+// The directory holding `path`: "." for a bare relative file name.
+fs::path directory_of(const fs::path& path) {
+    fs::path parent = path.parent_path();
+    return parent.empty() ? fs::path(".") : parent;
+}
+
+} // namespace
+
 Result<AtomicFile> AtomicFile::create(const fs::path& path) {
     std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
+    fs::create_directories(directory_of(path), ec);
     if (ec)
         return fail(Error::storage(fmt::format("create directory {}: {}", path.parent_path().string(), ec.message())));
-    fs::path temp = path.parent_path() / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
+    fs::path temp = directory_of(path) / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
@@ -99,7 +109,7 @@ Status AtomicFile::commit(Overwrite overwrite) {
         ::unlink(m_temp.c_str());
     }
     m_temp.clear();
-    return fsync_dir(m_path.parent_path());
+    return fsync_dir(directory_of(m_path));
 }
 
 Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite) {

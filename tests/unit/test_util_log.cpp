@@ -1,0 +1,104 @@
+#include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/log.hpp"
+#include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/time.hpp"
+#include "test_support.hpp"
+
+#include <cstdio>
+#include <fcntl.h>
+#include <functional>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+using namespace snapshotter;
+
+namespace {
+
+// What `body` writes to file descriptor 2.
+std::string capture_stderr(const std::function<void()>& body) {
+    auto dir = TempDir::create("test-log");
+    EXPECT_TRUE(dir);
+    const auto path = dir->path() / "stderr";
+    int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    EXPECT_GE(file, 0);
+    std::fflush(stderr);
+    int saved = ::dup(STDERR_FILENO);
+    ::dup2(file, STDERR_FILENO);
+    body();
+    spdlog::default_logger()->flush();
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    ::close(file);
+    return read_file(path).value_or("<unreadable>");
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    for (auto nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        out.push_back(text.substr(start, nl - start));
+        start = nl + 1;
+    }
+    EXPECT_EQ(start, text.size()) << "last line not terminated: " << text;
+    return out;
+}
+
+} // namespace
+
+TEST(Logging, UnknownLevelIsRefused) {
+    EXPECT_FALSE(init_logging("loud", LogFormat::json));
+    EXPECT_TRUE(init_logging("off", LogFormat::json));
+}
+
+TEST(Logging, JsonLinesAreRedactedAndStampedInUtc) {
+    const std::string secret = "log-secret-7f3e9a";
+    register_secret(secret);
+    test::NonUtcZone zone; // "ts" must be UTC whatever the local zone
+    auto before = Clock::now() - std::chrono::seconds{2};
+    auto text = capture_stderr([&] {
+        ASSERT_TRUE(init_logging("info", LogFormat::json));
+        spdlog::debug("hidden below the level");
+        spdlog::info("token {} in https://u:pw9876@h/r.git", secret);
+        spdlog::warn("second \"quoted\" line\nwith a newline");
+    });
+    auto after = Clock::now() + std::chrono::seconds{2};
+    auto lines = lines_of(text);
+    ASSERT_EQ(lines.size(), 2u) << text;
+    EXPECT_EQ(text.find(secret), std::string::npos) << text;
+    EXPECT_EQ(text.find("pw9876"), std::string::npos) << text;
+    EXPECT_EQ(text.find("hidden"), std::string::npos) << text;
+
+    auto first = nlohmann::json::parse(lines[0]);
+    EXPECT_EQ(first.at("level"), "info");
+    EXPECT_EQ(first.at("msg"), "token *** in https://u:***@h/r.git");
+    auto ts = parse_rfc3339(first.at("ts").get<std::string>());
+    ASSERT_TRUE(ts) << first.at("ts");
+    EXPECT_GE(*ts, std::chrono::floor<std::chrono::seconds>(before));
+    EXPECT_LE(*ts, after);
+
+    auto second = nlohmann::json::parse(lines[1]);
+    EXPECT_EQ(second.at("level"), "warning");
+    EXPECT_EQ(second.at("msg"), "second \"quoted\" line\nwith a newline");
+}
+
+TEST(Logging, TextLinesWhenAsked) {
+    auto text = capture_stderr([] {
+        ASSERT_TRUE(init_logging("info", LogFormat::text));
+        spdlog::info("plain message");
+    });
+    auto lines = lines_of(text);
+    ASSERT_EQ(lines.size(), 1u) << text;
+    EXPECT_TRUE(lines[0].ends_with("plain message")) << lines[0];
+    EXPECT_NE(lines[0].find("info"), std::string::npos) << lines[0];
+    EXPECT_FALSE(lines[0].starts_with("{")) << lines[0];
+    EXPECT_FALSE(stderr_is_interactive()); // stderr is a file here
+}
+
+TEST(Logging, RawStderrWriters) {
+    auto text = capture_stderr([] {
+        write_stderr_line("{\"_aws\":{}}");
+        write_stderr_raw("progress 1/2\r");
+    });
+    EXPECT_EQ(text, "{\"_aws\":{}}\nprogress 1/2\r");
+}
