@@ -311,10 +311,22 @@ class _Differential(_Base):
             objects = {engine: f.result() for engine, f in futures.items()}
             self.assertEqual(objects["stream"], objects["cli"], f"step {index} ({label}): reachable objects differ")
 
+        # No change: an "unchanged" manifest on the same chain, for both engines.
+        for engine in ENGINES:
+            ws = workspaces[engine]
+            r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, engine=engine), msg=f"no change ({engine})")
+            self.assertEqual((r.get("status"), r.get("engine"), r.get("kind"), r.get("bundle")),
+                             ("unchanged", engine, "unchanged", None), r)
+            m, prev = ws.manifest(name, r["snapshot_id"]), ws.manifest(name, sids[engine][-1])
+            self.assertEqual((m.get("engine"), m.get("refs"), m.get("bundles")),
+                             (engine, prev["refs"], prev["bundles"]), f"no change ({engine}): manifest")
+            sids[engine].append(r["snapshot_id"])
+        states.append(states[-1])
+
         # Every earlier snapshot id of both chains still restores to the upstream state of its step.
         earlier = [pool.submit(self.assertRestoresTo, workspaces[engine], name, sids[engine][i], states[i],
                                f"{engine} snapshot {i} ({states[i].label}) after the whole sequence")
-                   for engine in ENGINES for i in range(len(states) - 1)]
+                   for engine in ENGINES for i in range(len(states))]
         for f in earlier:
             f.result()
 
