@@ -92,7 +92,7 @@ class _Base(harness.Assertions):
 
     def new_upstream(self, label: str) -> Upstream:
         up = harness.build_rich(SERVE_ROOT, f"{label}-{self.transport}-{next(_counter)}")
-        # The servers run git with no user config: keep every reflog out of the way of gc.
+        # No reflogs on the server: `gc --prune=now` really drops what no ref reaches.
         harness.git("config", "core.logAllRefUpdates", "false", git_dir=up.bare)
         return up
 
