@@ -358,6 +358,28 @@ class DifferentialOverSmartHttp(_Differential, unittest.TestCase):
     transport = "http"
 
 
+class AlternatingEngines(_Base, unittest.TestCase):
+    """auto may pick another engine from one night to the next: one chain whose
+    snapshots alternate between the engines restores exactly at every step."""
+
+    def test_one_chain_two_engines(self):
+        up = self.new_upstream("alternate")
+        ws = harness.Workspace("alternate-")
+        states, sids = [], []
+        for index, (label, mutate, refs_only) in enumerate([("initial", None, False)] + STEPS):
+            if mutate is not None:
+                mutate(up)
+            engine = ENGINES[index % 2]
+            r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, engine=engine), msg=f"{label} ({engine})")
+            self.assertEqual((r.get("engine"), r.get("kind")), (engine, "incremental" if index else "full"), r)
+            self.assertEqual(r.get("bundle") is None, refs_only, f"{label} ({engine}): {r}")
+            states.append(State(label, up))
+            sids.append(r["snapshot_id"])
+            self.assertRestoresTo(ws, r["_name"], "latest", states[-1], f"{label} ({engine})")
+        for sid, state in zip(sids, states):
+            self.assertRestoresTo(ws, r["_name"], sid, state, f"{state.label} after the whole sequence")
+
+
 class AutoEngine(_Base, unittest.TestCase):
     """engine auto: stream where the server speaks protocol v2, git otherwise."""
 
