@@ -380,6 +380,36 @@ class AlternatingEngines(_Base, unittest.TestCase):
             self.assertRestoresTo(ws, r["_name"], sid, state, f"{state.label} after the whole sequence")
 
 
+class FullSnapshotLedger(_Base, unittest.TestCase):
+    """A full snapshot that starts a new chain (full_every 1) records, counts and
+    logs how refs moved, with either engine."""
+
+    def test_full_snapshot_counts_deletions(self):
+        up = self.new_upstream("fullledger")
+        workspaces = {engine: harness.Workspace(f"fullledger-{engine}-") for engine in ENGINES}
+        options = {"full_every": 1}
+        for engine, ws in workspaces.items():
+            self.snapshot(ws, up, dict(options, engine=engine), msg=f"first ({engine})")
+        before = up.ref_map()
+        step_delete_branch(up)
+        step_force_push(up)
+        for engine, ws in workspaces.items():
+            repo, opts, env = self.repo_spec(up)
+            run = ws.snapshot([repo], dict(opts, engine=engine, **options), env_extra=env)
+            result = self.assertRunOk(run, f"second ({engine})")
+            r = result["repositories"][0]
+            rewritten = 1 if engine == "cli" else 0  # the stream engine cannot tell a rewrite from an update
+            self.assertEqual((r.get("kind"), r.get("refs_deleted"), r.get("refs_rewritten")),
+                             ("full", 1, rewritten), f"{engine}: {r}")
+            self.assertEqual((result["summary"].get("refs_deleted"), result["summary"].get("refs_rewritten")),
+                             (1, rewritten), f"{engine}: {result['summary']}")
+            self.assertIn(b"refs/heads/feature/x was deleted", run.stderr, f"{engine}: the deletion is logged")
+            m = ws.manifest(repo["name"], r["snapshot_id"])
+            self.assertEqual(m.get("changes"), expected_changes(up, before, up.ref_map(), engine), engine)
+            if engine == "stream":
+                self.assertEqual(m.get("preserved"), {}, "a stateless full chain carries no old tips")
+
+
 class AutoEngine(_Base, unittest.TestCase):
     """engine auto: stream where the server speaks protocol v2, git otherwise."""
 
