@@ -405,10 +405,10 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
                               });
         if (!changes)
             return fail(changes.error());
-        if (incremental_allowed)
-            apply_ledger(manifest, std::move(*changes), produced.rewritten, produced.deleted);
-        else
-            manifest.changes = std::move(*changes);
+        apply_ledger(manifest, std::move(*changes), produced.rewritten, produced.deleted);
+        // A new full chain cannot carry the old tips: deletions are counted and logged, not preserved.
+        if (!incremental_allowed)
+            manifest.preserved.clear();
     }
     return produced;
 }
