@@ -5,6 +5,10 @@ repository (full / unchanged / empty) with snapshot_id null, and leaves the
 storage dir and the cache dir byte-for-byte unchanged (every file's content,
 mode and mtime, and the list of names). An unreachable repository is
 reported failed, still without writing anything.
+
+`DryRunS3` runs the same tests against s3:// (moto behind the strict SigV4
+front): there "unchanged" means the same objects (key, ETag, size, time) and
+not one PUT, POST or DELETE request under the workspace's prefix.
 """
 
 import unittest
@@ -37,9 +41,10 @@ def unreachable_url() -> str:
 
 class DryRun(harness.Assertions, unittest.TestCase):
     counter = 0
+    storage = "file"  # file | s3
 
     def setUp(self):
-        self.ws = harness.Workspace()
+        self.ws = harness.Workspace(storage=self.storage)
 
     def upstream(self, label: str) -> tuple:
         DryRun.counter += 1
@@ -48,13 +53,12 @@ class DryRun(harness.Assertions, unittest.TestCase):
         return up, {"url": DAEMON.url_for(f"{name}.git"), "name": f"org/{name}"}
 
     def states(self) -> tuple:
-        return (harness.tree_state(self.ws.storage_dir, with_mtimes=True),
-                harness.tree_state(self.ws.cache_dir, with_mtimes=True))
+        return self.ws.store.state(), harness.tree_state(self.ws.cache_dir, with_mtimes=True)
 
     def assertNothingWritten(self, before: tuple) -> None:
-        storage, cache = self.states()
-        self.assertTreeUnchanged(before[0], storage, "storage dir")
-        self.assertTreeUnchanged(before[1], cache, "cache dir")
+        changes = self.ws.store.changes_since(before[0])
+        self.assertEqual(changes, "", f"storage ({self.ws.storage_url}) changed:\n{changes}")
+        self.assertTreeUnchanged(before[1], harness.tree_state(self.ws.cache_dir, with_mtimes=True), "cache dir")
 
     def by_name(self, result: dict) -> dict:
         return {r.get("name"): r for r in result.get("repositories", [])}
@@ -70,7 +74,7 @@ class DryRun(harness.Assertions, unittest.TestCase):
         changed.push("main")
 
         before = self.states()
-        self.assertTrue(before[0] and before[1], "the real snapshot wrote storage and cache")
+        self.assertTrue(self.ws.store.keys() and before[1], "the real snapshot wrote storage and cache")
         run = self.ws.snapshot([changed_repo, same_repo, fresh_repo, empty_repo], args=["--dry-run"])
         result = self.assertRunOk(run, "dry run")
         self.assertNothingWritten(before)
@@ -100,11 +104,13 @@ class DryRun(harness.Assertions, unittest.TestCase):
 
     def test_dry_run_on_a_pristine_workspace_creates_nothing(self):
         _, repo = self.upstream("pristine")
-        self.ws.storage_dir.mkdir()
+        self.ws.store.create()
+        before = self.ws.store.state()
         run = self.ws.snapshot([repo], args=["--dry-run"])
         result = self.assertRunOk(run, "dry run without any previous snapshot")
         self.assertEqual(self.by_name(result)[repo["name"]].get("plan"), "full", run.describe())
-        self.assertEqual(harness.tree_state(self.ws.storage_dir), {}, "storage must stay empty")
+        self.assertEqual(self.ws.store.changes_since(before), "", "storage must stay empty")
+        self.assertEqual(self.ws.store.keys(), [], "storage must stay empty")
         self.assertFalse(self.ws.cache_dir.exists(), "a dry run must not create the cache dir")
 
     def test_unreachable_repository_is_reported_failed(self):
@@ -122,15 +128,21 @@ class DryRun(harness.Assertions, unittest.TestCase):
         self.assertEqual(out["result"].get("summary", {}).get("failed"), 1, run.describe())
 
     def test_only_unreachable_repository(self):
-        self.ws.storage_dir.mkdir()
+        self.ws.store.create()
+        before = self.ws.store.state()
         bad = {"url": unreachable_url(), "name": "org/unreachable"}
         run = self.ws.snapshot([bad], args=["--dry-run"])
         out = self.assertRunFails(run, 1, "GitError", "dry run whose only repository is unreachable")
         self.assertIs(out.get("result", {}).get("dry_run"), True, run.describe())
         repos = self.by_name(out["result"])
         self.assertEqual(repos["org/unreachable"].get("status"), "failed", run.describe())
-        self.assertEqual(harness.tree_state(self.ws.storage_dir), {})
+        self.assertEqual(self.ws.store.changes_since(before), "", "storage must stay empty")
+        self.assertEqual(self.ws.store.keys(), [], "storage must stay empty")
         self.assertFalse(self.ws.cache_dir.exists(), "a dry run must not create the cache dir")
+
+
+class DryRunS3(DryRun):
+    storage = "s3"
 
 
 if __name__ == "__main__":
