@@ -102,6 +102,8 @@ class DryRun(harness.Assertions, unittest.TestCase):
         result = self.assertRunOk(self.ws.snapshot([changed_repo, same_repo]), "real snapshot after the dry run")
         statuses = {n: r.get("status") for n, r in self.by_name(result).items()}
         self.assertEqual(statuses, {changed_repo["name"]: "ok", same_repo["name"]: "unchanged"})
+        self.assertNotEqual(self.ws.store.changes_since(before[0]), "",
+                            "the real run must show as a change (proves the no-write check can see writes)")
         self.assertTrue(cache_written, "the real snapshot wrote the cache")
 
     def test_dry_run_on_a_pristine_workspace_creates_nothing(self):
