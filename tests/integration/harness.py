@@ -103,8 +103,9 @@ def kill_process_group(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
 
 
 def cleanup_all() -> None:
-    """Kill every registered process and remove the temp root."""
+    """Stop the S3 service, kill every registered process and remove the temp root."""
     global _tmp_root
+    stop_s3_service()
     with _lock:
         procs = list(_procs)
     for proc in procs:
@@ -644,9 +645,9 @@ class Run:
 
 def snapshotter_env(home: Path | None = None, tmpdir: Path | None = None,
                     extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A clean environment for the binary: no GIT_* or SNAPSHOTTER_* leaking in."""
+    """A clean environment for the binary: no GIT_*, SNAPSHOTTER_* or AWS_* leaking in."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GIT_", "SNAPSHOTTER_")) and k not in ("XDG_CACHE_HOME",)}
+           if not k.startswith(("GIT_", "SNAPSHOTTER_", "AWS_")) and k not in ("XDG_CACHE_HOME",)}
     env["LANG"] = env["LC_ALL"] = "C.UTF-8"
     if home is not None:
         env["HOME"] = str(home)
@@ -732,12 +733,266 @@ SNAPSHOT_ID_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-z]+$")
 RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
-class Workspace:
-    """A storage root, a cache dir, a HOME and a TMPDIR for a series of runs."""
+# --------------------------------------------------------------------------
+# Storage backends seen from the tests: file:// and s3:// (moto behind the
+# strict SigV4 front of s3harness.py)
+# --------------------------------------------------------------------------
 
-    def __init__(self, prefix: str = "ws-") -> None:
+S3_BUCKET = "snapshotter-itest"
+_s3_service = None
+
+
+def s3_service():
+    """The S3 service of this test process: moto_server behind the strict
+    SigV4-checking front, with S3_BUCKET created; started on first use and
+    stopped by teardown_module (cleanup_all). Raises unittest.SkipTest when
+    moto_server is not installed."""
+    global _s3_service
+    with _lock:
+        if _s3_service is None:
+            import s3harness
+            if s3harness.moto_server_path() is None:
+                raise unittest.SkipTest("s3:// tests need moto_server (pip install 'moto[server]'); not installed")
+            service = s3harness.S3Harness()
+            service.start()
+            try:
+                service.boto3_client().create_bucket(Bucket=S3_BUCKET)
+            except BaseException:
+                service.stop()
+                raise
+            _s3_service = service
+        return _s3_service
+
+
+def stop_s3_service() -> None:
+    global _s3_service
+    with _lock:
+        service, _s3_service = _s3_service, None
+    if service is not None:
+        service.stop()
+
+
+class Store:
+    """What the tests need of a storage backend, whatever it is: the payload's
+    storage object, the environment the binary needs, and reading, listing,
+    rewriting and watching the stored objects by key (docs: "Storage layout")."""
+
+    kind = ""
+
+    def storage(self) -> dict:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def create(self) -> None:
+        """Make the (empty) storage root exist, as an operator would before a first run."""
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every stored key under `prefix`, sorted."""
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError when it does not exist."""
+        raise NotImplementedError
+
+    def write(self, key: str, data: bytes) -> None:
+        """Replace (or create) an object behind the binary's back."""
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        return len(self.read(key))
+
+    def sha256(self, key: str) -> str:
+        return hashlib.sha256(self.read(key)).hexdigest()
+
+    def json(self, key: str):
+        return json.loads(self.read(key))
+
+    def flip_middle_byte(self, key: str) -> None:
+        data = bytearray(self.read(key))
+        data[len(data) // 2] ^= 0xFF
+        self.write(key, bytes(data))
+
+    def state(self) -> Any:
+        """An opaque mark of everything stored now, for changes_since()."""
+        raise NotImplementedError
+
+    def changes_since(self, mark) -> str:
+        """What changed since `mark` ('' when nothing did), readable."""
+        raise NotImplementedError
+
+
+class FileStore(Store):
+    """file:// storage in a local directory."""
+
+    kind = "file"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.root}"
+
+    def storage(self) -> dict:
+        return {"url": self.url}
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, key: str) -> Path:
+        return self.root / key
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k, v in tree_state(self.root).items() if v[0] == "file" and k.startswith(prefix))
+
+    def read(self, key: str) -> bytes:
+        return self.path_of(key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self.path_of(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)  # the binary may store objects read-only
+        path.write_bytes(data)
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def size(self, key: str) -> int:
+        return self.path_of(key).stat().st_size
+
+    def sha256(self, key: str) -> str:
+        return sha256_file(self.path_of(key))
+
+    def state(self) -> dict:
+        # Content, mode and mtime of every file and directory, and the list of names.
+        return tree_state(self.root, with_mtimes=True)
+
+    def changes_since(self, mark) -> str:
+        return diff_states(mark, self.state())
+
+
+class S3Store(Store):
+    """s3://S3_BUCKET/<prefix> on the module's S3 service, with the options a
+    payload gives the S3 backend (endpoint, region, path addressing, SSE-S3).
+    The binary gets static credentials through the environment; the harness
+    reads and writes through boto3 (also through the strict front)."""
+
+    kind = "s3"
+    SSE = "AES256"
+    _prefixes = itertools.count(1)
+
+    def __init__(self, prefix: str | None = None) -> None:
+        import s3harness
+        self.service = s3_service()
+        self.s3harness = s3harness
+        self.bucket = S3_BUCKET
+        self.prefix = prefix or f"ws-{os.getpid()}-{next(S3Store._prefixes)}"
+        self.client = self.service.boto3_client()
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def endpoint(self) -> str:
+        return self.service.endpoint
+
+    def storage(self) -> dict:
+        return {"url": self.url, "endpoint": self.endpoint, "region": self.s3harness.REGION,
+                "addressing": "path", "sse": self.SSE}
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.s3harness.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.s3harness.SECRET_KEY,
+                "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost"}
+
+    def object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}"
+
+    def _objects(self, prefix: str = "") -> dict[str, dict]:
+        out = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.object_key(prefix)):
+            for obj in page.get("Contents", []):
+                out[obj["Key"][len(self.prefix) + 1:]] = obj
+        return out
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(self._objects(prefix))
+
+    def read(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(f"{self.url}/{key}") from None
+            raise
+
+    def head(self, key: str) -> dict | None:
+        from botocore.exceptions import ClientError
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def size(self, key: str) -> int:
+        head = self.head(key)
+        if head is None:
+            raise FileNotFoundError(f"{self.url}/{key}")
+        return head["ContentLength"]
+
+    def state(self) -> tuple:
+        # Every object's ETag, size and time, and where the front's request log stands:
+        # changes_since() also reports any write request (PUT, POST, DELETE) the
+        # binary sent since, even one that left the same bytes behind.
+        objects = {k: (o["ETag"], o["Size"], o["LastModified"].isoformat()) for k, o in self._objects().items()}
+        with self.service.front.lock:
+            position = len(self.service.front.log)
+        return objects, position
+
+    def changes_since(self, mark) -> str:
+        before, position = mark
+        after, _ = self.state()
+        with self.service.front.lock:
+            requests = list(self.service.front.log[position:])
+        mine = "/%s/%s/" % (self.bucket, self.prefix)
+        writes = [f"request {m} {p}{'?' + q if q else ''} -> {status}" for m, p, q, status, _ in requests
+                  if m in ("PUT", "POST", "DELETE") and urllib.parse.unquote(p).startswith(mine)]
+        return "\n".join(filter(None, [diff_states(before, after)] + writes))
+
+
+def make_store(kind: str, root: Path) -> Store:
+    """A store of `kind` ("file" or "s3"); the file store lives at root/storage."""
+    if kind == "file":
+        return FileStore(Path(root) / "storage")
+    if kind == "s3":
+        return S3Store()
+    raise ValueError(f"unknown storage kind {kind!r}")
+
+
+class Workspace:
+    """A storage (file:// dir or s3:// prefix), a cache dir, a HOME and a TMPDIR
+    for a series of runs. Tests read and change stored objects through
+    `self.store` (a Store), so they run unchanged against either backend."""
+
+    def __init__(self, prefix: str = "ws-", storage: str = "file") -> None:
         self.root = mkdtemp(prefix)
-        self.storage_dir = self.root / "storage"
+        self.store = make_store(storage, self.root)
         self.cache_dir = self.root / "cache"
         self.home = self.root / "home"
         self.tmp = self.root / "tmp"
@@ -747,14 +1002,23 @@ class Workspace:
         self.tmp.mkdir()
 
     @property
+    def storage_dir(self) -> Path:
+        """The storage directory (file:// workspaces only)."""
+        if not isinstance(self.store, FileStore):
+            raise AttributeError(f"a {self.store.kind}:// workspace has no storage directory")
+        return self.store.root
+
+    @property
     def storage_url(self) -> str:
-        return f"file://{self.storage_dir}"
+        return self.store.url
 
     def storage(self) -> dict:
-        return {"url": self.storage_url}
+        return self.store.storage()
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return snapshotter_env(self.home, self.tmp, extra)
+        merged = dict(self.store.env())
+        merged.update(extra or {})
+        return snapshotter_env(self.home, self.tmp, merged)
 
     # -- payloads ---------------------------------------------------------
     _job_ids = itertools.count(1)
@@ -808,13 +1072,14 @@ class Workspace:
 
     # -- storage ----------------------------------------------------------
     def path_of(self, key: str) -> Path:
+        """The file of `key` (file:// workspaces only; use self.store otherwise)."""
         return self.storage_dir / key
 
     def manifest(self, name: str, snapshot_id: str) -> dict:
-        return json.loads(self.path_of(manifest_key(name, snapshot_id)).read_text())
+        return self.store.json(manifest_key(name, snapshot_id))
 
     def latest(self, name: str) -> dict:
-        return json.loads(self.path_of(latest_key(name)).read_text())
+        return self.store.json(latest_key(name))
 
     def new_target(self, name: str = "restored") -> Path:
         """A path that does not exist yet, for a restore."""

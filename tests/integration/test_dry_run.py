@@ -5,6 +5,10 @@ repository (full / unchanged / empty) with snapshot_id null, and leaves the
 storage dir and the cache dir byte-for-byte unchanged (every file's content,
 mode and mtime, and the list of names). An unreachable repository is
 reported failed, still without writing anything.
+
+`DryRunS3` runs the same tests against s3:// (moto behind the strict SigV4
+front): there "unchanged" means the same objects (key, ETag, size, time) and
+not one PUT, POST or DELETE request under the workspace's prefix.
 """
 
 import unittest
@@ -37,9 +41,10 @@ def unreachable_url() -> str:
 
 class DryRun(harness.Assertions, unittest.TestCase):
     counter = 0
+    storage = "file"  # file | s3
 
     def setUp(self):
-        self.ws = harness.Workspace()
+        self.ws = harness.Workspace(storage=self.storage)
         # The git-CLI engine fills the cache, so "nothing written" covers it too.
         self.ws.default_options = {"engine": "cli"}
 
@@ -50,13 +55,12 @@ class DryRun(harness.Assertions, unittest.TestCase):
         return up, {"url": DAEMON.url_for(f"{name}.git"), "name": f"org/{name}"}
 
     def states(self) -> tuple:
-        return (harness.tree_state(self.ws.storage_dir, with_mtimes=True),
-                harness.tree_state(self.ws.cache_dir, with_mtimes=True))
+        return self.ws.store.state(), harness.tree_state(self.ws.cache_dir, with_mtimes=True)
 
     def assertNothingWritten(self, before: tuple) -> None:
-        storage, cache = self.states()
-        self.assertTreeUnchanged(before[0], storage, "storage dir")
-        self.assertTreeUnchanged(before[1], cache, "cache dir")
+        changes = self.ws.store.changes_since(before[0])
+        self.assertEqual(changes, "", f"storage ({self.ws.storage_url}) changed:\n{changes}")
+        self.assertTreeUnchanged(before[1], harness.tree_state(self.ws.cache_dir, with_mtimes=True), "cache dir")
 
     def by_name(self, result: dict) -> dict:
         return {r.get("name"): r for r in result.get("repositories", [])}
@@ -72,7 +76,8 @@ class DryRun(harness.Assertions, unittest.TestCase):
         changed.push("main")
 
         before = self.states()
-        self.assertTrue(before[0] and before[1], "the real snapshot wrote storage and cache")
+        self.assertTrue(self.ws.store.keys(), "the real snapshot wrote storage")
+        cache_written = bool(before[1])  # checked at the end, so the storage checks run whatever it is
         run = self.ws.snapshot([changed_repo, same_repo, fresh_repo, empty_repo], args=["--dry-run"])
         result = self.assertRunOk(run, "dry run")
         self.assertNothingWritten(before)
@@ -99,14 +104,19 @@ class DryRun(harness.Assertions, unittest.TestCase):
         result = self.assertRunOk(self.ws.snapshot([changed_repo, same_repo]), "real snapshot after the dry run")
         statuses = {n: r.get("status") for n, r in self.by_name(result).items()}
         self.assertEqual(statuses, {changed_repo["name"]: "ok", same_repo["name"]: "unchanged"})
+        self.assertNotEqual(self.ws.store.changes_since(before[0]), "",
+                            "the real run must show as a change (proves the no-write check can see writes)")
+        self.assertTrue(cache_written, "the real snapshot wrote the cache")
 
     def test_dry_run_on_a_pristine_workspace_creates_nothing(self):
         _, repo = self.upstream("pristine")
-        self.ws.storage_dir.mkdir()
+        self.ws.store.create()
+        before = self.ws.store.state()
         run = self.ws.snapshot([repo], args=["--dry-run"])
         result = self.assertRunOk(run, "dry run without any previous snapshot")
         self.assertEqual(self.by_name(result)[repo["name"]].get("plan"), "full", run.describe())
-        self.assertEqual(harness.tree_state(self.ws.storage_dir), {}, "storage must stay empty")
+        self.assertEqual(self.ws.store.changes_since(before), "", "storage must stay empty")
+        self.assertEqual(self.ws.store.keys(), [], "storage must stay empty")
         self.assertFalse(self.ws.cache_dir.exists(), "a dry run must not create the cache dir")
 
     def test_unreachable_repository_is_reported_failed(self):
@@ -124,15 +134,21 @@ class DryRun(harness.Assertions, unittest.TestCase):
         self.assertEqual(out["result"].get("summary", {}).get("failed"), 1, run.describe())
 
     def test_only_unreachable_repository(self):
-        self.ws.storage_dir.mkdir()
+        self.ws.store.create()
+        before = self.ws.store.state()
         bad = {"url": unreachable_url(), "name": "org/unreachable"}
         run = self.ws.snapshot([bad], args=["--dry-run"])
         out = self.assertRunFails(run, 1, "GitError", "dry run whose only repository is unreachable")
         self.assertIs(out.get("result", {}).get("dry_run"), True, run.describe())
         repos = self.by_name(out["result"])
         self.assertEqual(repos["org/unreachable"].get("status"), "failed", run.describe())
-        self.assertEqual(harness.tree_state(self.ws.storage_dir), {})
+        self.assertEqual(self.ws.store.changes_since(before), "", "storage must stay empty")
+        self.assertEqual(self.ws.store.keys(), [], "storage must stay empty")
         self.assertFalse(self.ws.cache_dir.exists(), "a dry run must not create the cache dir")
+
+
+class DryRunS3(DryRun):
+    storage = "s3"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Two repositories, three snapshot runs (full, then one changed and one
 unchanged, then unchanged): list with a repository returns exactly its
 snapshots newest first with the documented fields, each agreeing with its
 manifest; list without a repository returns both repositories.
+`ListS3` does the same against s3:// (moto behind the strict SigV4 front).
 """
 
 import unittest
@@ -23,13 +24,15 @@ def tearDownModule():
 
 
 class List(harness.Assertions, unittest.TestCase):
+    storage = "file"  # file | s3
+
     @classmethod
     def setUpClass(cls):
         root = harness.mkdtemp("up-")
         # No tag of a tag here: test_snapshot_restore covers those; this module tests list.
         cls.alpha = harness.build_rich(root, "alpha", tag_of_tag=False)
         cls.beta = harness.build_unicode(root, "beta")
-        cls.ws = harness.Workspace()
+        cls.ws = harness.Workspace(storage=cls.storage)
         cls.ids = {ALPHA: [], BETA: []}       # oldest first
         cls.kinds = {ALPHA: [], BETA: []}
         cls.refs = {ALPHA: [], BETA: []}
@@ -96,6 +99,10 @@ class List(harness.Assertions, unittest.TestCase):
             self.assertEqual(len(result["repositories"]), 2, run.describe())
             for name, entry in entries.items():
                 self.check_entry_list(name, entry)
+
+
+class ListS3(List):
+    storage = "s3"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ the snapshot id and the bundle key, and makes restore refuse, leaving the
 target absent/empty. A drill catches corruption that the checksums cannot
 (bundle and manifest checksum both rewritten). Restore refuses a non-empty
 target (Conflict) without touching it.
+
+Stored objects are read and corrupted through `Workspace.store`; `VerifyS3`
+runs every test again against s3:// (moto behind the strict SigV4 front).
 """
 
 import json
@@ -28,22 +31,20 @@ def tearDownModule():
     harness.teardown_module()
 
 
-def flip_middle_byte(path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
 class Verify(harness.Assertions, unittest.TestCase):
+    storage = "file"  # file | s3
+
     def setUp(self):
-        self.ws = harness.Workspace()
+        self.ws = harness.Workspace(storage=self.storage)
         run = self.ws.snapshot([{"url": str(UPSTREAM.bare), "name": NAME}])
         r = self.assertRunOk(run, "snapshot")["repositories"][0]
         self.assertEqual(r.get("status"), "ok", r)
         self.sid = r["snapshot_id"]
         self.bkey = harness.bundle_key(NAME, self.sid)
-        self.bundle = self.ws.path_of(self.bkey)
-        self.assertTrue(self.bundle.is_file(), f"no bundle at {self.bundle}")
+        self.assertTrue(self.ws.store.exists(self.bkey), f"no bundle at {self.ws.store.url}/{self.bkey}")
+
+    def flip_bundle_byte(self) -> None:
+        self.ws.store.flip_middle_byte(self.bkey)
 
     def test_verify_with_drill_ok(self):
         result = self.assertRunOk(self.ws.verify([NAME], drill=True), "verify of a fresh snapshot")
@@ -73,28 +74,28 @@ class Verify(harness.Assertions, unittest.TestCase):
         return s["problems"]
 
     def test_flipped_byte_fails_verify_and_names_snapshot_and_bundle(self):
-        flip_middle_byte(self.bundle)
+        self.flip_bundle_byte()
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
         self.assertTrue(any(self.sid in p and self.bkey in p for p in problems),
                         f"no problem names snapshot {self.sid} and bundle {self.bkey}: {problems}")
 
     def test_flipped_byte_fails_verify_without_drill(self):
-        flip_middle_byte(self.bundle)
+        self.flip_bundle_byte()
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], snapshot=self.sid, drill=False), drill=False)
         self.assertTrue(any(self.bkey in p for p in problems), problems)
 
     def test_drill_catches_corruption_the_checksum_misses(self):
         # Corrupt the pack and make the manifest agree with the corrupted file:
         # only unpacking (the drill) can notice.
-        flip_middle_byte(self.bundle)
-        mpath = self.ws.path_of(harness.manifest_key(NAME, self.sid))
-        manifest = json.loads(mpath.read_text())
+        self.flip_bundle_byte()
+        store = self.ws.store
+        mkey = harness.manifest_key(NAME, self.sid)
+        manifest = store.json(mkey)
         for b in manifest["bundles"]:
             if b["key"] == self.bkey:
-                b["sha256"] = harness.sha256_file(self.bundle)
-                b["size"] = self.bundle.stat().st_size
-        mpath.chmod(0o644)
-        mpath.write_text(json.dumps(manifest))
+                b["sha256"] = store.sha256(self.bkey)
+                b["size"] = store.size(self.bkey)
+        store.write(mkey, json.dumps(manifest).encode())
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
         self.assertTrue(any(self.sid in p for p in problems), problems)
 
@@ -108,7 +109,7 @@ class Verify(harness.Assertions, unittest.TestCase):
         self.assertEqual(sorted((s.get("snapshot_id"), s.get("ok")) for s in result["snapshots"]),
                          [(sid, True) for sid in sids])
         self.assertEqual(result.get("summary"), {"checked": 2, "ok": 2, "failed": 0})
-        flip_middle_byte(self.bundle)
+        self.flip_bundle_byte()
         run = self.ws.verify([NAME], snapshot="all", drill=False)
         out = self.assertRunFails(run, 1, "IntegrityError", "verify all after corruption")
         snaps = out.get("result", {}).get("snapshots", [])
@@ -120,7 +121,7 @@ class Verify(harness.Assertions, unittest.TestCase):
                             f"problems of {s['snapshot_id']} must name {self.bkey}: {s.get('problems')}")
 
     def test_restore_of_corrupted_snapshot_refuses_new_target(self):
-        flip_middle_byte(self.bundle)
+        self.flip_bundle_byte()
         target = self.ws.new_target()
         run = self.ws.restore(NAME, target, self.sid)
         self.assertRunFails(run, 1, "IntegrityError", "restore of a corrupted bundle")
@@ -129,7 +130,7 @@ class Verify(harness.Assertions, unittest.TestCase):
                          if target.exists() else "")
 
     def test_restore_of_corrupted_snapshot_refuses_empty_dir_target(self):
-        flip_middle_byte(self.bundle)
+        self.flip_bundle_byte()
         target = self.ws.new_target()
         target.mkdir()
         run = self.ws.restore(NAME, target)
@@ -169,6 +170,10 @@ class Verify(harness.Assertions, unittest.TestCase):
         target = self.ws.new_target()
         self.assertRunFails(self.ws.restore(NAME, target, "20000101T000000.000Z-000000"), 1, "NotFound")
         self.assertFalse(target.exists())
+
+
+class VerifyS3(Verify):
+    storage = "s3"
 
 
 if __name__ == "__main__":
