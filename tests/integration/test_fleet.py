@@ -266,7 +266,8 @@ class FleetTest(Assertions, unittest.TestCase):
         # The merged report, when the merge_reports action exists.
         merge = ws.run({"version": 1, "action": "merge_reports", "storage": ws.storage(),
                         "merge_reports": {"job_id": job_id}})
-        if merge.rc == 1 and merge.out.get("error") == "PayloadError" and "action" in merge.out.get("message", ""):
+        msg = merge.out.get("message", "")
+        if merge.rc == 1 and merge.out.get("error") == "PayloadError" and ("action" in msg or "merge_reports" in msg):
             self.skipTest(f"merge_reports not available: {merge.out.get('message')}")
         merged = self.assertRunOk(merge, "merge_reports")
         self.assertEqual(merged.get("action"), "merge_reports")
@@ -395,16 +396,18 @@ class FleetTest(Assertions, unittest.TestCase):
         self.assertEqual(self.assertBundlesOfManifestsExist(ws), 12)
 
     # 5 ---------------------------------------------------------------------
-    def test_deadline_stops_the_job(self):
+    def check_deadline(self, engine: str | None) -> None:
         names = [f"d{i}" for i in range(5)]
         make_fleet(self.root, names)
         proxy = DelayProxy(self.daemon.port, delay=6.0)
         self.addCleanup(proxy.close)
         ws = Workspace("fleet-deadline-")
         repositories = self.repos(names, via=proxy.url_for)
-        run = ws.snapshot(repositories, {"concurrency": 1, "deadline_s": 1, "retries": 0})
+        opts = {"concurrency": 1, "deadline_s": 1, "retries": 0}
+        if engine:
+            opts["engine"] = engine
+        run = ws.snapshot(repositories, opts)
         out = self.assertRunFails(run, 3, "Interrupted")
-        self.assertLess(run.duration_s, 5.5, "the deadline did not cut the slow repository short")
         res = by_name(out["result"])
         self.assertNotEqual(res["d0"]["status"], "ok", res["d0"])
         for n in names[1:]:
@@ -413,6 +416,15 @@ class FleetTest(Assertions, unittest.TestCase):
         report = json.loads(ws.path_of(f"jobs/{ws.last_job_id}.json").read_text())
         self.assertIs(report["interrupted"], True)
         self.assertBundlesOfManifestsExist(ws)
+        # The slow repository is aborted at the deadline, not left to finish.
+        self.assertLess(run.duration_s, 5.0, "the deadline did not cut the slow repository short")
+
+    def test_deadline_stops_the_job_cli_engine(self):
+        self.check_deadline("cli")
+
+    def test_deadline_stops_the_job_default_engine(self):
+        # KNOWN_DEVIATIONS.md: the stream engine's sockets ignore the abort.
+        self.check_deadline(None)
 
     # 6 ---------------------------------------------------------------------
     def test_ledger_counts_rewritten_and_deleted_refs(self):
