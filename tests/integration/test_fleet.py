@@ -399,7 +399,7 @@ class FleetTest(Assertions, unittest.TestCase):
         """SIGTERM while a slow repository runs, grace_s 1: it is aborted after
         the grace period, the job exits 3 and nothing half-written is visible."""
         make_fleet(self.root, ["g0", "g1", "g2"])
-        proxy = DelayProxy(self.daemon.port, delay=8.0)
+        proxy = DelayProxy(self.daemon.port, delay=5.0)
         self.addCleanup(proxy.close)
         ws = Workspace("fleet-grace-")
         repositories = self.repos(["g0", "g1", "g2"], via=proxy.url_for)
@@ -428,7 +428,7 @@ class FleetTest(Assertions, unittest.TestCase):
         self.assertNotEqual(res["g0"]["status"], "ok", res["g0"])
         self.assertEqual(manifests_of(ws, "g0"), [])
         self.assertBundlesOfManifestsExist(ws)
-        self.assertLess(took, 4.5, "running work was not aborted after grace_s")
+        self.assertLess(took, 3.5, "running work was not aborted after grace_s")
 
     def test_sigterm_grace_expiry_aborts_running_work_cli_engine(self):
         self.check_grace_expiry("cli")
@@ -441,7 +441,7 @@ class FleetTest(Assertions, unittest.TestCase):
     def check_deadline(self, engine: str | None) -> None:
         names = [f"d{i}" for i in range(5)]
         make_fleet(self.root, names)
-        proxy = DelayProxy(self.daemon.port, delay=6.0)
+        proxy = DelayProxy(self.daemon.port, delay=4.0)
         self.addCleanup(proxy.close)
         ws = Workspace("fleet-deadline-")
         repositories = self.repos(names, via=proxy.url_for)
@@ -459,7 +459,7 @@ class FleetTest(Assertions, unittest.TestCase):
         self.assertIs(report["interrupted"], True)
         self.assertBundlesOfManifestsExist(ws)
         # The slow repository is aborted at the deadline, not left to finish.
-        self.assertLess(run.duration_s, 5.0, "the deadline did not cut the slow repository short")
+        self.assertLess(run.duration_s, 3.5, "the deadline did not cut the slow repository short")
 
     def test_deadline_stops_the_job_cli_engine(self):
         self.check_deadline("cli")
