@@ -359,12 +359,13 @@ class FleetTest(Assertions, unittest.TestCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         harness._register(proc)
         self.addCleanup(harness.kill_process_group, proc, 0.5)
-        first_latest = ws.path_of(harness.latest_key("r00"))
+        # concurrency 1: r01 connects to the proxy only after r00 completed.
         deadline = time.monotonic() + 30
-        while not first_latest.exists():
-            self.assertIsNone(proc.poll(), "snapshotter exited before the first repository completed")
-            self.assertLess(time.monotonic(), deadline, "the first repository never completed")
+        while proxy.connections == 0:
+            self.assertIsNone(proc.poll(), "snapshotter exited before the second repository started")
+            self.assertLess(time.monotonic(), deadline, "the second repository never started")
             time.sleep(0.01)
+        self.assertTrue(ws.path_of(harness.latest_key("r00")).exists(), "r01 started before r00 completed")
         os.kill(proc.pid, signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 3, stderr.decode(errors="replace")[-3000:])
