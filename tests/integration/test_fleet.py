@@ -396,6 +396,41 @@ class FleetTest(Assertions, unittest.TestCase):
         self.assertIs(report["interrupted"], False)
         self.assertEqual(self.assertBundlesOfManifestsExist(ws), 12)
 
+    def test_sigterm_starts_no_new_repository_held_by_the_host_cap(self):
+        """Workers waiting for a per-host slot when SIGTERM arrives must not
+        start their repository once the slot frees up."""
+        names = ["h0", "h1", "h2", "h3"]
+        make_fleet(self.root, names)
+        proxy = DelayProxy(self.daemon.port, delay=2.0)
+        self.addCleanup(proxy.close)
+        ws = Workspace("fleet-hostcap-")
+        repositories = self.repos(names, via=proxy.url_for)
+        payload = ws.snapshot_payload(repositories, {"concurrency": 4, "max_per_host": 1, "grace_s": 30,
+                                                     "engine": "cli"})
+        proc = subprocess.Popen([harness.snapshotter_bin()], env=ws.env({"SNAPSHOTTER_JOB_JSON": json.dumps(payload)}),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        harness._register(proc)
+        self.addCleanup(harness.kill_process_group, proc, 0.5)
+        deadline = time.monotonic() + 10
+        while proxy.connections == 0:
+            self.assertLess(time.monotonic(), deadline, "the first repository never connected")
+            time.sleep(0.01)
+        time.sleep(0.3)  # the other three workers are waiting for the host slot
+        os.kill(proc.pid, signal.SIGTERM)
+        proxy.delay = 0  # whatever starts now finishes quickly
+        stdout, stderr = proc.communicate(timeout=60)
+        out = harness.check_stdout(stdout)
+        self.assertEqual((proc.returncode, out.get("error")), (3, "Interrupted"), stderr.decode(errors="replace")[-2000:])
+        res = by_name(out["result"])
+        started = [n for n in names if res[n]["status"] != "skipped"]
+        self.assertEqual(len(started), 1, f"repositories started after SIGTERM: {out['result']['repositories']}")
+        self.assertEqual(res[started[0]]["status"], "ok", res[started[0]])
+        for n in names:
+            if n not in started:
+                self.assertEqual(res[n].get("reason"), "the job was interrupted", res[n])
+                self.assertEqual(manifests_of(ws, n), [], n)
+
     def check_grace_expiry(self, engine: str | None) -> None:
         """SIGTERM while a slow repository runs, grace_s 1: it is aborted after
         the grace period, the job exits 3 and nothing half-written is visible."""
