@@ -741,6 +741,8 @@ class Workspace:
         self.cache_dir = self.root / "cache"
         self.home = self.root / "home"
         self.tmp = self.root / "tmp"
+        # Options every snapshot payload of this workspace gets (a test's own win).
+        self.default_options: dict[str, Any] = {}
         self.home.mkdir()
         self.tmp.mkdir()
 
@@ -765,6 +767,7 @@ class Workspace:
             job_id = f"itest-{next(Workspace._job_ids)}"
         self.last_job_id = job_id
         opts = {"cache_dir": str(self.cache_dir)}
+        opts.update(self.default_options)
         opts.update(options or {})
         return {"version": 1, "action": "snapshot", "job_id": job_id, "storage": self.storage(),
                 "repositories": repositories, "options": opts}

@@ -40,6 +40,8 @@ class DryRun(harness.Assertions, unittest.TestCase):
 
     def setUp(self):
         self.ws = harness.Workspace()
+        # The git-CLI engine fills the cache, so "nothing written" covers it too.
+        self.ws.default_options = {"engine": "cli"}
 
     def upstream(self, label: str) -> tuple:
         DryRun.counter += 1

@@ -56,6 +56,7 @@ def tearDownModule():
 class _Base(harness.Assertions):
     kind = ""
     transport = ""  # git | http | path | file
+    engine = "cli"  # cli | stream (options.engine)
     first_kind = "full"
 
     def setUp(self):
@@ -75,7 +76,9 @@ class _Base(harness.Assertions):
         default (incremental snapshots on top of a full one)."""
         name = f"org/{up.bare.name[:-4]}"
         served = str(up.bare.relative_to(SERVE_ROOT))
-        options = {} if full_every is None else {"full_every": full_every}
+        options = {"engine": self.engine}
+        if full_every is not None:
+            options["full_every"] = full_every
         if self.transport == "git":
             return {"url": DAEMON.url_for(served), "name": name}, options, {}
         if self.transport == "http":
@@ -126,7 +129,7 @@ class _Base(harness.Assertions):
             "repository": name,
             "source_url": url,
             "job_id": self.job_ids[0],
-            "engine": "cli",
+            "engine": self.engine,
             "git_version": harness.git_version(),
             "object_format": up.object_format(),
             "kind": self.first_kind,
@@ -293,6 +296,10 @@ class _Incremental:
         if self.incremental_kind == "incremental":
             moved = {f"refs/heads/{b}": old_map[f"refs/heads/{b}"]["oid"]
                      for b in (self.delete_branch, self.force_branch)}
+            if self.engine == "stream":
+                # Without local history every moved ref is "updated" and its old tip kept.
+                moved = {ref: t["oid"] for ref, t in old_map.items()
+                         if ref not in new_map or new_map[ref]["oid"] != t["oid"]}
             expected = {f"refs/snapshotter/preserved/{sid2}/{ref}": {"oid": oid} for ref, oid in moved.items()}
             ptarget = self.ws.new_target()
             payload = self.ws.restore_payload(name, ptarget, sid2)
@@ -400,6 +407,29 @@ class StorageAsPlainPath(harness.Assertions, unittest.TestCase):
         restore["storage"] = {"url": str(ws.storage_dir)}
         self.assertRunOk(ws.run(restore), "restore from a plain path")
         self.assertRepoEquals(target, up, "restore from a plain storage path")
+
+
+
+
+# The same suites with the protocol v2 streaming engine (no local clone).
+class RichOverGitDaemonStream(RichOverGitDaemon):
+    engine = "stream"
+
+
+class RichOverSmartHttpStream(RichOverSmartHttp):
+    engine = "stream"
+
+
+class Sha256OverGitDaemonStream(Sha256OverGitDaemon):
+    engine = "stream"
+
+
+class UnicodeOverGitDaemonStream(UnicodeOverGitDaemon):
+    engine = "stream"
+
+
+class EmptyOverGitDaemonStream(EmptyOverGitDaemon):
+    engine = "stream"
 
 
 if __name__ == "__main__":

@@ -59,11 +59,11 @@ int print_outcome(const snapshot::Outcome& outcome) {
     }
     if (outcome.partial) {
         const auto& summary = outcome.result.at("summary");
-        print_line({{"ok", false},
-                    {"error", "PartialFailure"},
-                    {"message", fmt::format("{} of {} repositories failed", summary.at("failed").get<int>(),
-                                            summary.at("total").get<int>())},
-                    {"result", outcome.result}});
+        std::string message = fmt::format("{} of {} repositories failed", summary.at("failed").get<int>(),
+                                          summary.at("total").get<int>());
+        if (auto it = outcome.result.find("missing_shards"); it != outcome.result.end() && !it->empty())
+            message += fmt::format("; reports of shards {} are missing", it->dump());
+        print_line({{"ok", false}, {"error", "PartialFailure"}, {"message", message}, {"result", outcome.result}});
         return k_exit_partial;
     }
     print_line({{"ok", true}, {"result", outcome.result}});
@@ -126,6 +126,8 @@ int run_job(const Flags& flags) {
         return print_outcome(snapshot::run_verify(ctx));
     case job::Action::list:
         return print_outcome(snapshot::run_list(ctx));
+    case job::Action::merge_reports:
+        return print_outcome(snapshot::run_merge_reports(ctx));
     }
     return print_error(Error::internal("unknown action"));
 }

@@ -15,7 +15,8 @@ namespace {
 using nlohmann::json;
 
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
-    {"job", {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list"}},
+    {"job", {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
+             "merge_reports"}},
     {"storage", {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username"}},
@@ -26,6 +27,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
+    {"merge_reports", {"job_id"}},
 };
 
 std::string type_name(const json& j) {
@@ -412,6 +414,8 @@ std::string_view action_name(Action action) {
         return "verify";
     case Action::list:
         return "list";
+    case Action::merge_reports:
+        return "merge_reports";
     }
     return "?";
 }
@@ -477,11 +481,14 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.action = Action::verify;
     else if (action_text == "list")
         job.action = Action::list;
+    else if (action_text == "merge_reports")
+        job.action = Action::merge_reports;
     else
-        return fail(at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list", action_text)));
+        return fail(at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports",
+                                             action_text)));
 
     // Sections that belong to another action are mistakes, not noise.
-    for (const char* section : {"restore", "verify", "list"})
+    for (const char* section : {"restore", "verify", "list", "merge_reports"})
         if (root.contains(section) && action_text != section)
             return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
     if (root.contains("repositories") && job.action != Action::snapshot)
@@ -585,6 +592,20 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
                 return fail(drill.error());
             job.verify.drill = drill->value_or(job.verify.drill);
         }
+        break;
+    }
+    case Action::merge_reports: {
+        auto it = root.find("merge_reports");
+        if (it == root.end())
+            return fail(at("merge_reports", "is required for merge_reports"));
+        if (auto s = check_object(*it, "merge_reports", "merge_reports"); !s)
+            return fail(s.error());
+        auto id = req_string(*it, "merge_reports", "job_id");
+        if (!id)
+            return fail(id.error());
+        if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
+            return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+        job.merge_reports.job_id = *id;
         break;
     }
     case Action::list: {

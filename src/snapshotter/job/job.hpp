@@ -18,7 +18,7 @@
 
 namespace snapshotter::job {
 
-enum class Action { snapshot, restore, verify, list };
+enum class Action { snapshot, restore, verify, list, merge_reports };
 
 std::string_view action_name(Action action);
 
@@ -79,6 +79,10 @@ struct ListSpec {
     std::optional<std::string> repository; // nullopt: all
 };
 
+struct MergeReportsSpec {
+    std::string job_id; // the sharded job whose reports to merge
+};
+
 struct Job {
     int version = 1;
     Action action = Action::snapshot;
@@ -89,6 +93,7 @@ struct Job {
     RestoreSpec restore;
     VerifySpec verify;
     ListSpec list;
+    MergeReportsSpec merge_reports;
 };
 
 // Reads an environment variable; injectable for tests.

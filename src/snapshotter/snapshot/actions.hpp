@@ -36,5 +36,7 @@ Outcome run_restore(const Context& ctx);
 Outcome run_verify(const Context& ctx);
 // List snapshots, newest first.
 Outcome run_list(const Context& ctx);
+// Merge the shard reports of a sharded job into jobs/<job-id>.json.
+Outcome run_merge_reports(const Context& ctx);
 
 } // namespace snapshotter::snapshot

@@ -1,0 +1,85 @@
+// The merge_reports action: the shards of one job each wrote
+// jobs/<job-id>/shard-<i>-of-<n>.json; this reads them all and writes the
+// whole job's report to jobs/<job-id>.json.
+#include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/fleet.hpp"
+#include "snapshotter/util/time.hpp"
+
+#include <fmt/format.h>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace snapshotter::snapshot {
+
+using nlohmann::json;
+
+Outcome run_merge_reports(const Context& ctx) {
+    const std::string& job_id = ctx.job.merge_reports.job_id;
+    const std::string prefix = fmt::format("jobs/{}/shard-", job_id);
+
+    // 1. Read every shard report of the job.
+    auto objects = ctx.storage.list(prefix);
+    if (!objects)
+        return {nullptr, objects.error(), false};
+    if (objects->empty())
+        return {nullptr, Error::not_found(fmt::format("no shard report of job {} under {}", job_id, prefix)), false};
+    std::optional<int> count;
+    std::set<int> seen;
+    json repositories = json::array();
+    json summary = {{"total", 0}, {"ok", 0},    {"unchanged", 0},      {"failed", 0},
+                    {"skipped", 0}, {"bytes", 0}, {"refs_rewritten", 0}, {"refs_deleted", 0}};
+    bool interrupted = false;
+    for (const auto& object : *objects) {
+        auto text = ctx.storage.get(object.key);
+        if (!text)
+            return {nullptr, text.error(), false};
+        json report;
+        try {
+            report = json::parse(*text);
+            int shard_count = report.at("shard").at("count").get<int>();
+            int index = report.at("shard").at("index").get<int>();
+            if (count && *count != shard_count)
+                return {nullptr,
+                        Error::integrity(fmt::format("{} says {} shards, an earlier report said {}", object.key,
+                                                     shard_count, *count)),
+                        false};
+            count = shard_count;
+            seen.insert(index);
+            for (auto& r : report.at("repositories"))
+                repositories.push_back(r);
+            for (auto& [k, v] : summary.items())
+                v = v.get<std::uint64_t>() + report.at("summary").value(k, std::uint64_t{0});
+            interrupted = interrupted || report.value("interrupted", false);
+        } catch (const json::exception& e) {
+            return {nullptr, Error::integrity(fmt::format("{} is not a job report: {}", object.key, e.what())), false};
+        }
+    }
+    json missing = json::array();
+    for (int i = 0; i < *count; ++i)
+        if (!seen.contains(i))
+            missing.push_back(i);
+
+    // 2. Write the merged report (it is rewritten when a late shard arrives).
+    json result = {{"action", "merge_reports"},
+                   {"job_id", job_id},
+                   {"shards", *count},
+                   {"shards_found", seen.size()},
+                   {"missing_shards", missing},
+                   {"complete", missing.empty()},
+                   {"interrupted", interrupted},
+                   {"summary", summary},
+                   {"repositories", std::move(repositories)}};
+    if (!ctx.dry_run) {
+        json report = result;
+        report["merged_at"] = format_rfc3339(Clock::now());
+        auto key = report_key(job_id, std::nullopt);
+        if (auto s = ctx.storage.put(key, report.dump(2) + "\n", Overwrite::yes); !s)
+            return {nullptr, s.error(), false};
+        result["report"] = key;
+    }
+    Outcome out{std::move(result), std::nullopt, false};
+    out.partial = !missing.empty() || summary.at("failed").get<std::uint64_t>() > 0;
+    return out;
+}
+
+} // namespace snapshotter::snapshot
