@@ -43,6 +43,7 @@ def build_template() -> Path:
     up.set_head("refs/heads/main")
     harness.git("repack", "-adq", git_dir=up.bare)
     harness.git("pack-refs", "--all", git_dir=up.bare)
+    shutil.rmtree(up.bare / "hooks")  # fewer files to link per copy
     return up.bare
 
 

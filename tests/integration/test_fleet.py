@@ -49,6 +49,7 @@ def template_repo() -> Path:
         up.push("main", "v1")
         up.set_head("refs/heads/main")
         harness.git("pack-refs", "--all", git_dir=up.bare)
+        shutil.rmtree(up.bare / "hooks")  # fewer files to link per copy
         _template = up.bare
     return _template
 
