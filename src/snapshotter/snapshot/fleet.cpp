@@ -242,9 +242,16 @@ Outcome run_snapshot(const Context& ctx) {
     //    from being flooded; a watchdog enforces the deadline and SIGTERM grace.
     FleetState state;
     HostLimiter hosts(options.max_per_host);
+    // Workers record the stop themselves too: the watchdog only looks every
+    // 100 ms and may never see a signal that lands as the last worker exits.
+    auto stopping = [&] {
+        if (stop_requested())
+            state.stop("the job was interrupted");
+        return state.no_new_work.load();
+    };
     auto worker = [&] {
         for (;;) {
-            if (state.no_new_work.load() || stop_requested())
+            if (stopping())
                 return;
             std::size_t i = state.next.fetch_add(1);
             if (i >= total)
@@ -260,6 +267,12 @@ Outcome run_snapshot(const Context& ctx) {
             }
             auto host = host_key(repo.parsed);
             hosts.acquire(host);
+            // The wait for a slot of this host may outlast a SIGTERM or the
+            // deadline: start no new repository then (it stays "skipped").
+            if (stopping()) {
+                hosts.release(host);
+                return;
+            }
             state.in_flight.fetch_add(1);
             entries[i] = run_one(ctx, repo, state, outcomes[i], errors[i]);
             state.bytes.fetch_add(outcomes[i].bytes);

@@ -1,0 +1,188 @@
+"""Benchmark (issue 5): N generated repositories served on 127.0.0.1 by git
+daemon and by smart HTTP (lighttpd + git-http-backend); at the same
+concurrency, in the same run:
+
+  snapshotter   cold full pass, no-change pass, pass with 10% changed
+  baseline      xargs -P loop of `git clone --mirror` + `git bundle create`
+  baseline      xargs -P loop of `git ls-remote`
+
+Prints wall times and ratios against the targets (no-change within 1.2x of
+the ls-remote loop; cold pass at least 3x faster than clone+bundle). Prints
+figures, never fails on time. Not part of ctest.
+
+    python3 bench/fleet_bench.py [--repos 1000] [--concurrency 8]
+        [--transport daemon|http|both] [--engine auto|stream|cli] [--bin build/snapshotter]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import harness  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-pass"
+
+
+def build_template() -> Path:
+    """A bare repository with 10 commits on main, a second branch and a tag."""
+    up = harness.new_upstream(harness.mkdtemp("tpl-"), "template")
+    up.git("checkout", "-q", "-b", "main")
+    for i in range(10):
+        up.commit_file(f"src/file{i % 4}.txt", f"line {i}\n" * (50 + i), f"commit {i}")
+    up.git("tag", "v1")
+    up.git("branch", "dev", "HEAD~3")
+    up.push("main", "dev", "v1")
+    up.set_head("refs/heads/main")
+    harness.git("repack", "-adq", git_dir=up.bare)
+    harness.git("pack-refs", "--all", git_dir=up.bare)
+    shutil.rmtree(up.bare / "hooks")  # fewer files to link per copy
+    return up.bare
+
+
+def make_fleet(root: Path, n: int) -> list[str]:
+    tpl = build_template()
+    names = [f"org{i % 10}/repo-{i:05d}" for i in range(n)]
+    for name in names:
+        shutil.copytree(tpl, root / f"{name}.git", copy_function=os.link)
+    return names
+
+
+def change_tenth(root: Path, names: list[str], round_no: int) -> int:
+    """A new commit on main in every 10th repository (a push, so hardlinks break safely)."""
+    work = harness.mkdtemp("chg-") / "w"
+    harness.git("clone", "-q", str(root / f"{names[0]}.git"), str(work))
+    (work / "changed.txt").write_text(f"round {round_no}\n")
+    harness.git("add", "changed.txt", cwd=work)
+    harness.git("commit", "-qm", f"change {round_no}", cwd=work)
+    changed = names[::10]
+    for name in changed:
+        harness.git("push", "-q", "--force", str(root / f"{name}.git"), "HEAD:refs/heads/main", cwd=work)
+    return len(changed)
+
+
+def timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None, log: Path | None = None):
+    start = time.monotonic()
+    with open(log or os.devnull, "wb") as err:
+        p = subprocess.run(argv, env=env, input=stdin, stdout=subprocess.PIPE, stderr=err)
+    return time.monotonic() - start, p
+
+
+def snapshot_pass(ws: harness.Workspace, repos: list[dict], concurrency: int, engine: str, label: str):
+    payload = ws.snapshot_payload(repos, {"concurrency": concurrency, "max_per_host": concurrency,
+                                          "engine": engine, "allow_http": True, "retries": 1})
+    env = ws.env({"SNAPSHOTTER_JOB_JSON": json.dumps(payload), "BENCH_TOKEN": PASSWORD})
+    secs, p = timed([harness.snapshotter_bin()], env, log=ws.root / f"{label}.stderr")
+    try:
+        out = json.loads(p.stdout)
+        summary = (out.get("result") or {}).get("summary", {})
+    except ValueError:
+        out, summary = {}, {}
+    if p.returncode != 0:
+        print(f"  ! {label}: exit {p.returncode}: {out.get('error')} {out.get('message', '')[:300]}")
+    return secs, summary
+
+
+def xargs_loop(script: str, urls: list[str], concurrency: int, workdir: Path, label: str) -> tuple[float, int]:
+    """xargs -P over `script` (sh -c, $1 the URL, $2 a unique dir name); returns (seconds, failures)."""
+    lines = "".join(f"{u}\n{i}\n" for i, u in enumerate(urls)).encode()
+    env = harness.git_env({"BENCH_DIR": str(workdir)})
+    argv = ["xargs", "-P", str(concurrency), "-n", "2", "sh", "-c", script, "sh"]
+    secs, p = timed(argv, env, stdin=lines, log=workdir.parent / f"{label}.stderr")
+    return secs, p.returncode
+
+
+CLONE_BUNDLE = ('git clone -q --mirror "$1" "$BENCH_DIR/$2.git" && '
+                'git -C "$BENCH_DIR/$2.git" bundle create -q "$BENCH_DIR/$2.bundle" --all')
+LS_REMOTE = 'git ls-remote "$1" >/dev/null'
+
+
+def bench_transport(kind: str, names: list[str], root: Path, url_for, auth_url_for, args, changes: list[int]):
+    n, c = len(names), args.concurrency
+    creds = {"token_env": "BENCH_TOKEN", "username": USER} if kind == "http" else None
+    repos = []
+    for name in names:
+        r = {"name": name, "url": url_for(f"{name}.git")}
+        if creds:
+            r["credentials"] = creds
+        repos.append(r)
+    git_urls = [auth_url_for(f"{name}.git") for name in names]
+
+    rows = []
+    # Baselines first (cold for git too: nothing is cached by git between runs).
+    d = harness.mkdtemp(f"clone-{kind}-") / "out"
+    d.mkdir()
+    clone_s, rc = xargs_loop(CLONE_BUNDLE, git_urls, c, d, f"clone-{kind}")
+    rows.append(("xargs clone --mirror + bundle", clone_s, "" if rc == 0 else f"(xargs exit {rc})"))
+    shutil.rmtree(d.parent, ignore_errors=True)
+    d = harness.mkdtemp(f"ls-{kind}-") / "out"
+    d.mkdir()
+    ls_s, rc = xargs_loop(LS_REMOTE, git_urls, c, d, f"ls-{kind}")
+    rows.append(("xargs ls-remote", ls_s, "" if rc == 0 else f"(xargs exit {rc})"))
+
+    ws = harness.Workspace(f"bench-{kind}-")
+    cold_s, cold = snapshot_pass(ws, repos, c, args.engine, "cold")
+    rows.append(("snapshotter cold full pass", cold_s, f"ok={cold.get('ok')} failed={cold.get('failed')}"))
+    nochg_s, nochg = snapshot_pass(ws, repos, c, args.engine, "nochange")
+    rows.append(("snapshotter no-change pass", nochg_s,
+                 f"unchanged={nochg.get('unchanged')} failed={nochg.get('failed')}"))
+    changes[0] += 1
+    changed = change_tenth(root, names, changes[0])
+    chg_s, chg = snapshot_pass(ws, repos, c, args.engine, "changed")
+    rows.append((f"snapshotter 10% changed ({changed})", chg_s,
+                 f"ok={chg.get('ok')} unchanged={chg.get('unchanged')} failed={chg.get('failed')}"))
+    # ls-remote again after the change, so both sides see the same server state.
+    ls2_s, _ = xargs_loop(LS_REMOTE, git_urls, c, d, f"ls2-{kind}")
+    rows.append(("xargs ls-remote (again)", ls2_s, ""))
+    shutil.rmtree(ws.root, ignore_errors=True)
+
+    print(f"\n== {kind}: {n} repositories, concurrency {c}, engine {args.engine}")
+    for label, secs, note in rows:
+        print(f"  {label:<36} {secs:8.2f} s  {n / secs:8.1f} repos/s  {note}")
+    ls_best = min(ls_s, ls2_s)
+    print(f"  no-change / ls-remote     = {nochg_s / ls_best:5.2f}x   (target <= 1.2x)"
+          f"  {'MET' if nochg_s <= 1.2 * ls_best else 'missed'}")
+    print(f"  clone+bundle / cold       = {clone_s / cold_s:5.2f}x   (target >= 3x)"
+          f"  {'MET' if clone_s >= 3 * cold_s else 'missed'}")
+    print(f"  10%-changed / no-change   = {chg_s / nochg_s:5.2f}x")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repos", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--transport", choices=("daemon", "http", "both"), default="both")
+    parser.add_argument("--engine", choices=("auto", "stream", "cli"), default="auto")
+    parser.add_argument("--bin", help="snapshotter binary (default $SNAPSHOTTER_BIN or build/snapshotter)")
+    args = parser.parse_args()
+    if args.bin:
+        os.environ["SNAPSHOTTER_BIN"] = os.path.abspath(args.bin)
+    harness.setup_module()
+    try:
+        root = harness.mkdtemp("fleet-")
+        start = time.monotonic()
+        names = make_fleet(root, args.repos)
+        print(f"generated {len(names)} repositories in {time.monotonic() - start:.1f}s under {root}; "
+              f"{os.cpu_count()} CPUs; {harness.git('--version').strip()}")
+        changes = [0]
+        if args.transport in ("daemon", "both"):
+            with harness.GitDaemon(root) as daemon:
+                bench_transport("daemon", names, root, daemon.url_for, daemon.url_for, args, changes)
+        if args.transport in ("http", "both"):
+            with harness.SmartHttp(root, {USER: PASSWORD}) as http:
+                auth = lambda name: http.url_for(name).replace("http://", f"http://{USER}:{PASSWORD}@", 1)  # noqa
+                bench_transport("http", names, root, http.url_for, auth, args, changes)
+    finally:
+        harness.cleanup_all()
+
+
+if __name__ == "__main__":
+    main()
