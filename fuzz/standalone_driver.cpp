@@ -109,7 +109,7 @@ std::string mutate(std::string input, const std::vector<std::string>& corpus, st
 
 int main(int argc, char** argv) {
     double max_seconds = 60;
-    std::uint64_t max_runs = 0;  // 0: no limit
+    std::uint64_t max_runs = UINT64_MAX;  // seeds included; -runs=0 runs the seeds only
     std::uint64_t seed = std::random_device{}();
     std::size_t max_len = 4096;
     std::vector<std::string> corpus;
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     const auto start = std::chrono::steady_clock::now();
     const auto deadline = start + std::chrono::duration<double>(max_seconds);
-    while ((max_runs == 0 || runs < max_runs)) {
+    while (runs < max_runs) {
         if (runs % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
             break;
         run_one(mutate(corpus[rng() % corpus.size()], corpus, rng, max_len));
