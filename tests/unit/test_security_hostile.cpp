@@ -94,7 +94,7 @@ TEST(HostileNames, KeysHaveNoSlashControlCharsOrTraversal) {
 }
 
 TEST(HostileNames, PayloadRefusesNamesThatCouldNotBeKeptApart) {
-    for (const std::string name : {"..", ".", "a/../b", "/abs", "a//b", "a/", "a\nb", "a b", "a%2Fb", "",
+    for (const std::string& name : std::vector<std::string>{"..", ".", "a/../b", "/abs", "a//b", "a/", "a\nb", "a b", "a%2Fb", "",
                                    std::string(201, 'x')}) {
         auto payload = base_payload();
         payload["repositories"][0]["name"] = name;
@@ -105,7 +105,7 @@ TEST(HostileNames, PayloadRefusesNamesThatCouldNotBeKeptApart) {
 }
 
 TEST(HostileKeys, StorageKeyValidationRefusesTraversal) {
-    for (const std::string key : {"", "/etc/passwd", "..", ".", "../x", "a/../../x", "a/./b", "a//b", "a/", "a/..",
+    for (const std::string& key : std::vector<std::string>{"", "/etc/passwd", "..", ".", "../x", "a/../../x", "a/./b", "a//b", "a/", "a/..",
                                   "a\nb", std::string("a\0b", 3), "a\x7f", "a\tb"})
         EXPECT_FALSE(storage::is_valid_key(key)) << key;
     EXPECT_TRUE(storage::is_valid_key("repos/org%2Fapp/latest.json"));
