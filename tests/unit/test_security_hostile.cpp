@@ -141,9 +141,10 @@ TEST(HostileUrls, TransportsOutsideTheAllowListAreRefused) {
 TEST(HostileUrls, OptionInjectionThroughALeadingDashIsRefused) {
     const TransportPolicy all{.allow_http = true, .allow_file = true};
     for (const std::string url : {"-oProxyCommand=touch /tmp/pwned", "--upload-pack=touch /tmp/pwned",
-                                  "ssh://-oProxyCommand=x/r.git", "-u@host:r.git", "git@-oProxyCommand=x:r.git",
-                                  "ssh://git@host/-r.git"})
+                                  "ssh://-oProxyCommand=x/r.git", "-u@host:r.git", "git@-oProxyCommand=x:r.git"})
         EXPECT_FALSE(parse_git_url(url, all)) << url;
+    // A path that merely contains '-' after its leading '/' is no option.
+    EXPECT_TRUE(parse_git_url("ssh://git@host/-r.git", all));
 }
 
 TEST(HostileUrls, PayloadAppliesTheAllowList) {
@@ -168,8 +169,9 @@ TEST(HostilePktLine, OversizeAndMalformedLengthsAreRefusedWithoutBuffering) {
             continue;
         }
         EXPECT_FALSE(packet) << prefix;
-        if (!packet)
+        if (!packet) {
             EXPECT_EQ(packet.error().kind, ErrorKind::Git);
+        }
     }
     // A length that claims the maximum waits for the bytes instead of reading past the buffer.
     git::PktLineDecoder decoder;
