@@ -212,3 +212,23 @@ TEST(DocsSchema, EveryJsonBlockOfThePayloadGuideIsAValidPayload) {
         EXPECT_TRUE(parsed) << parsed.error().message;
     }
 }
+
+TEST(DocsSchema, EveryJsonBlockOfEveryMarkdownDocParses) {
+    std::vector<fs::path> docs{k_source_dir / "README.md", k_source_dir / "ARCHITECTURE.md"};
+    for (const auto& entry : fs::directory_iterator(k_source_dir / "docs"))
+        if (entry.is_regular_file() && entry.path().extension() == ".md")
+            docs.push_back(entry.path());
+    std::size_t count = 0;
+    for (const auto& path : docs) {
+        if (!fs::exists(path))
+            continue;
+        auto markdown = read_file(path);
+        ASSERT_TRUE(markdown) << path << ": " << markdown.error().message;
+        for (const auto& block : json_blocks(*markdown)) {
+            SCOPED_TRACE(path.string() + ":\n" + block);
+            EXPECT_TRUE(json::accept(block));
+            ++count;
+        }
+    }
+    EXPECT_GE(count, 3u); // at least the IAM policies of docs/SECURITY.md
+}
