@@ -13,6 +13,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!parsed)
         return 0;
     if (parsed->size > size)
-        std::abort();  // the header cannot be longer than the input
+        std::abort(); // the header cannot be longer than the input
     return 0;
 }

@@ -31,9 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (;;) {
             auto packet = decoder.next();
             if (!packet)
-                return 0;  // malformed stream: the decoder refused it, as it should
+                return 0; // malformed stream: the decoder refused it, as it should
             if (!*packet)
-                break;     // needs more bytes
+                break; // needs more bytes
             if ((*packet)->type == git::PacketType::data) {
                 (void)git::chomp((*packet)->payload);
                 (void)git::demux_sideband((*packet)->payload, on_data, on_progress);

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
 namespace {
 
-std::string g_current;  // the input being run, saved if the process dies
+std::string g_current; // the input being run, saved if the process dies
 
 void save_current_input() {
     const auto name = "crash-" + std::to_string(std::hash<std::string>{}(g_current));
@@ -58,40 +58,41 @@ std::string mutate(std::string input, const std::vector<std::string>& corpus, st
     const int rounds = 1 + int(pick(8));
     for (int r = 0; r < rounds; ++r) {
         switch (pick(8)) {
-        case 0:  // flip a bit
+        case 0: // flip a bit
             if (!input.empty())
                 input[pick(input.size())] ^= char(1u << pick(8));
             break;
-        case 1:  // set a byte to an interesting or random value
+        case 1: // set a byte to an interesting or random value
             if (!input.empty())
                 input[pick(input.size())] = pick(2) ? k_interesting[pick(k_interesting.size())] : char(rng());
             break;
-        case 2:  // insert bytes
-            input.insert(pick(input.size() + 1), std::string(1 + pick(4), k_interesting[pick(k_interesting.size())]));
+        case 2: // insert bytes
+            input.insert(pick(input.size() + 1),
+                         std::string(1 + pick(4), k_interesting[pick(k_interesting.size())]));
             break;
-        case 3:  // erase a range
+        case 3: // erase a range
             if (!input.empty()) {
                 const auto at = pick(input.size());
                 input.erase(at, 1 + pick(std::min<std::size_t>(16, input.size() - at)));
             }
             break;
-        case 4:  // copy a chunk of the input somewhere else in it
+        case 4: // copy a chunk of the input somewhere else in it
             if (!input.empty()) {
                 const auto from = pick(input.size());
                 const auto chunk = input.substr(from, 1 + pick(32));
                 input.insert(pick(input.size() + 1), chunk);
             }
             break;
-        case 5: {  // splice with another corpus entry
+        case 5: { // splice with another corpus entry
             const auto& other = corpus[pick(corpus.size())];
             if (!other.empty())
                 input = input.substr(0, pick(input.size() + 1)) + other.substr(pick(other.size()));
             break;
         }
-        case 6:  // truncate
+        case 6: // truncate
             input.resize(pick(input.size() + 1));
             break;
-        default:  // overwrite with an ASCII digit run (lengths, sizes, counts)
+        default: // overwrite with an ASCII digit run (lengths, sizes, counts)
             if (!input.empty()) {
                 const auto at = pick(input.size());
                 for (std::size_t i = at; i < input.size() && i < at + 1 + pick(8); ++i)
@@ -109,7 +110,7 @@ std::string mutate(std::string input, const std::vector<std::string>& corpus, st
 
 int main(int argc, char** argv) {
     double max_seconds = 60;
-    std::uint64_t max_runs = UINT64_MAX;  // seeds included; -runs=0 runs the seeds only
+    std::uint64_t max_runs = UINT64_MAX; // seeds included; -runs=0 runs the seeds only
     std::uint64_t seed = std::random_device{}();
     std::size_t max_len = 4096;
     std::vector<std::string> corpus;

@@ -471,7 +471,7 @@ class FleetTest(Assertions, unittest.TestCase):
         self.check_grace_expiry("cli")
 
     def test_sigterm_grace_expiry_aborts_running_work_default_engine(self):
-        # KNOWN_DEVIATIONS.md: the stream engine's sockets ignore the abort.
+        # The stream engine's transports poll the job-wide abort too.
         self.check_grace_expiry(None)
 
     # 5 ---------------------------------------------------------------------
@@ -502,7 +502,7 @@ class FleetTest(Assertions, unittest.TestCase):
         self.check_deadline("cli")
 
     def test_deadline_stops_the_job_default_engine(self):
-        # KNOWN_DEVIATIONS.md: the stream engine's sockets ignore the abort.
+        # The stream engine's transports poll the job-wide abort too.
         self.check_deadline(None)
 
     # 6 ---------------------------------------------------------------------

@@ -13,11 +13,10 @@
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/redact.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
 using namespace snapshotter;
@@ -26,7 +25,9 @@ using nlohmann::json;
 namespace {
 
 int print_error(const Error& e) {
-    std::cout << json{{"ok", false}, {"error", error_kind_name(e.kind)}, {"message", redact(e.message)}}.dump() << "\n";
+    std::cout
+        << json{{"ok", false}, {"error", error_kind_name(e.kind)}, {"message", redact(e.message)}}.dump()
+        << "\n";
     return 1;
 }
 
@@ -108,7 +109,8 @@ int main(int argc, char** argv) {
         };
     const auto start = std::chrono::steady_clock::now();
     auto elapsed_ms = [&] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+            .count();
     };
 
     if (mode == "probe") {
@@ -146,7 +148,8 @@ int main(int argc, char** argv) {
             const json parsed = json::parse(*text);
             for (auto it = parsed.begin(); it != parsed.end(); ++it) {
                 const json& target = it.value();
-                refs[it.key()] = git::RefTarget{target.at("oid").get<std::string>(), target.value("peeled", std::string{})};
+                refs[it.key()] = git::RefTarget{target.at("oid").get<std::string>(),
+                                                target.value("peeled", std::string{})};
             }
         } catch (const std::exception& e) {
             return print_error(Error::payload(std::string("previous refs: ") + e.what()));

@@ -5,9 +5,8 @@
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/process.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
+#include <gtest/gtest.h>
 #include <string>
 #include <vector>
 

@@ -1,11 +1,9 @@
-#include "snapshotter/git/bundle_writer.hpp"
-
 #include "git_test_repo.hpp"
+#include "snapshotter/git/bundle_writer.hpp"
 #include "snapshotter/util/fs.hpp"
 
-#include <gtest/gtest.h>
-
 #include <fstream>
+#include <gtest/gtest.h>
 #include <random>
 
 using namespace snapshotter;
@@ -30,7 +28,8 @@ struct Fixture {
         fs::create_directories(home);
         git_ok(home, dir.path(), {"init", "-q", "--object-format=" + object_format, repo.string()});
         for (int i = 0; i < 3; ++i) {
-            std::ofstream(repo / "file.txt") << "line " << i << "\n" << std::string(static_cast<std::size_t>(i) * 100, 'x');
+            std::ofstream(repo / "file.txt") << "line " << i << "\n"
+                                             << std::string(static_cast<std::size_t>(i) * 100, 'x');
             git_ok(home, repo, {"add", "file.txt"});
             git_ok(home, repo, {"commit", "-q", "-m", "commit " + std::to_string(i)});
             if (i == 0)
@@ -103,7 +102,8 @@ void check_full_bundle_round_trip(const std::string& object_format) {
     EXPECT_EQ(summary->pack_size, pack.size());
 
     fs::path check = f.dir.path() / "check";
-    git_ok(f.home, f.dir.path(), {"init", "-q", "--bare", "--object-format=" + object_format, check.string()});
+    git_ok(f.home, f.dir.path(),
+           {"init", "-q", "--bare", "--object-format=" + object_format, check.string()});
     git_ok(f.home, check, {"bundle", "verify", bundle.string()});
     fs::path clone = f.dir.path() / "clone";
     git_ok(f.home, f.dir.path(), {"clone", "-q", "--mirror", bundle.string(), clone.string()});
@@ -121,9 +121,13 @@ void check_full_bundle_round_trip(const std::string& object_format) {
 
 } // namespace
 
-TEST(BundleWriter, FullSha1BundleVerifiesAndClones) { check_full_bundle_round_trip("sha1"); }
+TEST(BundleWriter, FullSha1BundleVerifiesAndClones) {
+    check_full_bundle_round_trip("sha1");
+}
 
-TEST(BundleWriter, FullSha256BundleVerifiesAndClones) { check_full_bundle_round_trip("sha256"); }
+TEST(BundleWriter, FullSha256BundleVerifiesAndClones) {
+    check_full_bundle_round_trip("sha256");
+}
 
 TEST(BundleWriter, IncrementalThinBundleWithPrerequisites) {
     Fixture f("sha1");
@@ -181,26 +185,30 @@ TEST(BundleHeaderFormat, RejectsBadInput) {
     EXPECT_FALSE(format_bundle_header({.prerequisites = {"xyz"}}));
     EXPECT_FALSE(format_bundle_header({.refs = {{std::string(40, 'a'), "refs/heads/a b"}}}));
     EXPECT_FALSE(format_bundle_header({.refs = {{std::string(64, 'a'), "refs/heads/a"}}}));
-    auto ok = format_bundle_header({.prerequisites = {std::string(40, 'b')}, .refs = {{std::string(40, 'a'), "refs/heads/a"}}});
+    auto ok = format_bundle_header(
+        {.prerequisites = {std::string(40, 'b')}, .refs = {{std::string(40, 'a'), "refs/heads/a"}}});
     ASSERT_TRUE(ok);
-    EXPECT_EQ(*ok, "# v2 git bundle\n-" + std::string(40, 'b') + "\n" + std::string(40, 'a') + " refs/heads/a\n\n");
+    EXPECT_EQ(*ok, "# v2 git bundle\n-" + std::string(40, 'b') + "\n" + std::string(40, 'a') +
+                       " refs/heads/a\n\n");
 }
 
 TEST(BundleHeaderParse, AcceptsGitsOwnFormsAndRejectsMalformed) {
     std::string a(40, 'a');
-    auto parsed = parse_bundle_header("# v2 git bundle\n-" + a + " some commit subject\n" + a + " HEAD\n\nPACK");
+    auto parsed =
+        parse_bundle_header("# v2 git bundle\n-" + a + " some commit subject\n" + a + " HEAD\n\nPACK");
     ASSERT_TRUE(parsed);
     EXPECT_EQ(parsed->header.prerequisites, std::vector<std::string>{a});
     EXPECT_EQ(parsed->header.refs.size(), 1u);
-    auto v3 = parse_bundle_header("# v3 git bundle\n@object-format=sha256\n@filter=blob:none\n" + std::string(64, 'c') +
-                                  " refs/heads/x\n\n");
+    auto v3 = parse_bundle_header("# v3 git bundle\n@object-format=sha256\n@filter=blob:none\n" +
+                                  std::string(64, 'c') + " refs/heads/x\n\n");
     ASSERT_TRUE(v3);
     EXPECT_EQ(v3->header.object_format, "sha256");
     EXPECT_EQ(v3->header.capabilities, std::vector<std::string>{"filter=blob:none"});
 
-    for (std::string bad : {std::string("# v4 git bundle\n\n"), std::string("# v2 git bundle\n") + a + " refs/x\n",
-                            std::string("# v2 git bundle\n") + a + "\n\n", std::string("# v2 git bundle\nzz refs/x\n\n"),
-                            std::string("# v3 git bundle\n@object-format=md5\n\n"), std::string("")}) {
+    for (std::string bad :
+         {std::string("# v4 git bundle\n\n"), std::string("# v2 git bundle\n") + a + " refs/x\n",
+          std::string("# v2 git bundle\n") + a + "\n\n", std::string("# v2 git bundle\nzz refs/x\n\n"),
+          std::string("# v3 git bundle\n@object-format=md5\n\n"), std::string("")}) {
         auto r = parse_bundle_header(bad);
         EXPECT_FALSE(r) << bad;
         if (!r) {

@@ -1,7 +1,6 @@
 #include "snapshotter/git/pktline.hpp"
 
 #include <gtest/gtest.h>
-
 #include <random>
 #include <vector>
 
@@ -36,7 +35,8 @@ TEST(PktLine, EncodesLinesAndSpecialPackets) {
     append_delim(out);
     ASSERT_TRUE(append_pkt(out, ""));
     append_flush(out);
-    EXPECT_EQ(out, "0014command=ls-refs\n00010004" "0000");
+    EXPECT_EQ(out, "0014command=ls-refs\n00010004"
+                   "0000");
 }
 
 TEST(PktLine, RejectsOversizePayloadWhenEncoding) {
@@ -149,12 +149,18 @@ TEST(Sideband, RoutesBands) {
         return {};
     };
     ASSERT_TRUE(demux_sideband(std::string("\x01PACK", 5), on_data, on_progress));
-    ASSERT_TRUE(demux_sideband("\x02" "Counting objects\r", on_data, on_progress));
-    ASSERT_TRUE(demux_sideband("\x02" "ignored", on_data, {}));
+    ASSERT_TRUE(demux_sideband("\x02"
+                               "Counting objects\r",
+                               on_data, on_progress));
+    ASSERT_TRUE(demux_sideband("\x02"
+                               "ignored",
+                               on_data, {}));
     EXPECT_EQ(data, "PACK");
     EXPECT_EQ(progress, "Counting objects\r");
 
-    auto err = demux_sideband("\x03" "upload-pack: not our ref\n", on_data, on_progress);
+    auto err = demux_sideband("\x03"
+                              "upload-pack: not our ref\n",
+                              on_data, on_progress);
     ASSERT_FALSE(err);
     EXPECT_EQ(err.error().kind, ErrorKind::Git);
     EXPECT_NE(err.error().message.find("not our ref"), std::string::npos);

@@ -1,9 +1,8 @@
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/stream.hpp"
 
-#include <gtest/gtest.h>
-
 #include <deque>
+#include <gtest/gtest.h>
 #include <random>
 
 using namespace snapshotter;
@@ -26,17 +25,21 @@ std::string band(char b, std::string_view data) {
 const std::string k_a(40, 'a'), k_b(40, 'b'), k_c(40, 'c'), k_d(40, 'd');
 
 std::string v2_advertisement(std::string_view extra = "") {
-    return pkt("version 2") + pkt("agent=git/2.39.5") + pkt("ls-refs=unborn") + pkt("fetch=shallow wait-for-done") +
-           pkt("server-option") + std::string(extra) + "0000";
+    return pkt("version 2") + pkt("agent=git/2.39.5") + pkt("ls-refs=unborn") +
+           pkt("fetch=shallow wait-for-done") + pkt("server-option") + std::string(extra) + "0000";
 }
 
 // A scripted server: the advertisement, then one canned response per request,
 // delivered in small chunks; requests are recorded.
 class FakeConnection final : public Connection {
   public:
-    FakeConnection(std::string advertisement, std::deque<std::string> responses, std::vector<std::string>* requests)
-        : m_advertisement(std::move(advertisement)), m_responses(std::move(responses)), m_requests(requests) {}
-    Status read_advertisement(const ResponseHandler& handler) override { return deliver(m_advertisement, handler); }
+    FakeConnection(std::string advertisement, std::deque<std::string> responses,
+                   std::vector<std::string>* requests)
+        : m_advertisement(std::move(advertisement)), m_responses(std::move(responses)), m_requests(requests) {
+    }
+    Status read_advertisement(const ResponseHandler& handler) override {
+        return deliver(m_advertisement, handler);
+    }
     Status request(std::string_view body, const ResponseHandler& handler) override {
         m_requests->emplace_back(body);
         if (m_responses.empty())
@@ -67,7 +70,8 @@ class FakeConnection final : public Connection {
 
 Result<ProtocolClient> fake_client(std::string advertisement, std::deque<std::string> responses,
                                    std::vector<std::string>* requests) {
-    return ProtocolClient::open(std::make_unique<FakeConnection>(std::move(advertisement), std::move(responses), requests));
+    return ProtocolClient::open(
+        std::make_unique<FakeConnection>(std::move(advertisement), std::move(responses), requests));
 }
 
 Result<ServerCapabilities> parse_advertisement(std::string_view bytes) {
@@ -150,7 +154,7 @@ TEST(ProtocolClient, LsRefsSendsPrefixesAndParsesAttributes) {
     EXPECT_NE(req.find(pkt("ref-prefix refs/heads/")), std::string::npos);
     EXPECT_NE(req.find(pkt("ref-prefix refs/tags/")), std::string::npos);
     EXPECT_EQ(req.find(pkt("ref-prefix refs/heads/main")), std::string::npos); // covered by refs/heads/
-    EXPECT_EQ(req.find("object-format"), std::string::npos);                  // not advertised
+    EXPECT_EQ(req.find("object-format"), std::string::npos);                   // not advertised
     EXPECT_TRUE(req.ends_with("0000"));
 }
 
@@ -168,28 +172,30 @@ TEST(ProtocolClient, LsRefsUnbornHead) {
 
 TEST(ProtocolClient, FetchStreamsBandOneAndSkipsOtherSections) {
     std::vector<std::string> requests;
-    std::string response = pkt("acknowledgments") + pkt("NAK") + "0001" + pkt("shallow-info") + pkt("shallow " + k_c) +
-                           "0001" + pkt("packfile") + band(2, "Enumerating objects\n") + band(1, "PACK") +
-                           band(1, "rest") + "0000";
+    std::string response = pkt("acknowledgments") + pkt("NAK") + "0001" + pkt("shallow-info") +
+                           pkt("shallow " + k_c) + "0001" + pkt("packfile") +
+                           band(2, "Enumerating objects\n") + band(1, "PACK") + band(1, "rest") + "0000";
     auto client = fake_client(v2_advertisement(pkt("object-format=sha1")), {response}, &requests);
     ASSERT_TRUE(client);
     std::string pack, progress;
-    auto fetched = client->fetch({.wants = {k_a, k_b}, .haves = {k_c}},
-                                 [&](std::string_view d) -> Status {
-                                     pack += d;
-                                     return {};
-                                 },
-                                 [&](std::string_view d) -> Status {
-                                     progress += d;
-                                     return {};
-                                 });
+    auto fetched = client->fetch(
+        {.wants = {k_a, k_b}, .haves = {k_c}},
+        [&](std::string_view d) -> Status {
+            pack += d;
+            return {};
+        },
+        [&](std::string_view d) -> Status {
+            progress += d;
+            return {};
+        });
     ASSERT_TRUE(fetched) << fetched.error().message;
     EXPECT_EQ(pack, "PACKrest");
     EXPECT_EQ(fetched->pack_bytes, 8u);
     EXPECT_EQ(progress, "Enumerating objects\n");
     EXPECT_EQ(fetched->acknowledgments, std::vector<std::string>{"NAK"});
     const std::string& req = requests[0];
-    for (const auto& line : {"command=fetch", "object-format=sha1", "thin-pack", "no-progress", "ofs-delta", "done"})
+    for (const auto& line :
+         {"command=fetch", "object-format=sha1", "thin-pack", "no-progress", "ofs-delta", "done"})
         EXPECT_NE(req.find(pkt(line)), std::string::npos) << line;
     EXPECT_NE(req.find(pkt("want " + k_a)), std::string::npos);
     EXPECT_NE(req.find(pkt("have " + k_c)), std::string::npos);
@@ -200,8 +206,8 @@ TEST(ProtocolClient, FetchReportsRemoteErrors) {
     std::vector<std::string> requests;
     auto client = fake_client(v2_advertisement(),
                               {pkt("packfile") + band(3, "upload-pack: not our ref " + k_a + "\n") + "0000",
-                               pkt("ERR upload-pack: not our ref") + "0000", pkt("acknowledgments") + pkt("NAK") + "0000",
-                               pkt("bogus-section") + "0000"},
+                               pkt("ERR upload-pack: not our ref") + "0000",
+                               pkt("acknowledgments") + pkt("NAK") + "0000", pkt("bogus-section") + "0000"},
                               &requests);
     ASSERT_TRUE(client);
     BandSink sink = [](std::string_view) -> Status { return {}; };
@@ -226,11 +232,14 @@ TEST(RefPrefixes, CollapsesCoveredPrefixes) {
 
 TEST(IncrementalPlan, WantsOnlyNewTipsAndUsesPeeledPrerequisites) {
     const std::string k_e(40, 'e'), k_f(40, 'f');
-    RefMap previous{{"refs/heads/main", {k_a, ""}}, {"refs/tags/v1", {k_b, k_a}}, {"refs/heads/old", {k_c, ""}},
-                    {"refs/tags/on-a-tree", {k_e, ""}}, {"refs/tags/annotated-tree", {k_f, k_e}}};
-    RefMap current{{"refs/heads/main", {k_d, ""}},          // moved: want
-                   {"refs/tags/v1", {k_b, k_a}},            // unchanged
-                   {"refs/heads/new-on-old", {k_a, ""}}};   // new ref on a known commit: no want
+    RefMap previous{{"refs/heads/main", {k_a, ""}},
+                    {"refs/tags/v1", {k_b, k_a}},
+                    {"refs/heads/old", {k_c, ""}},
+                    {"refs/tags/on-a-tree", {k_e, ""}},
+                    {"refs/tags/annotated-tree", {k_f, k_e}}};
+    RefMap current{{"refs/heads/main", {k_d, ""}},        // moved: want
+                   {"refs/tags/v1", {k_b, k_a}},          // unchanged
+                   {"refs/heads/new-on-old", {k_a, ""}}}; // new ref on a known commit: no want
     auto plan = plan_incremental(previous, current);
     EXPECT_FALSE(plan.unchanged);
     EXPECT_EQ(plan.wants, std::vector<std::string>{k_d});
@@ -250,11 +259,25 @@ TEST(IncrementalPlan, WantsOnlyNewTipsAndUsesPeeledPrerequisites) {
 
 TEST(ProtocolClient, RandomFetchResponsesNeverCrash) {
     std::mt19937 rng(1234);
-    const std::vector<std::string> pieces{pkt("packfile"), pkt("acknowledgments"), pkt("NAK"), pkt("ready"),
-                                          pkt("shallow-info"), pkt("wanted-refs"), pkt("packfile-uris"),
-                                          pkt("ERR boom"), band(1, "PACK"), band(2, "progress"),
-                                          band(3, "fatal"), band(9, "x"), "0001", "0002", "0003", "zzzz",
-                                          "ffff", std::string("0005\x01", 5), std::string("0004")};
+    const std::vector<std::string> pieces{pkt("packfile"),
+                                          pkt("acknowledgments"),
+                                          pkt("NAK"),
+                                          pkt("ready"),
+                                          pkt("shallow-info"),
+                                          pkt("wanted-refs"),
+                                          pkt("packfile-uris"),
+                                          pkt("ERR boom"),
+                                          band(1, "PACK"),
+                                          band(2, "progress"),
+                                          band(3, "fatal"),
+                                          band(9, "x"),
+                                          "0001",
+                                          "0002",
+                                          "0003",
+                                          "zzzz",
+                                          "ffff",
+                                          std::string("0005\x01", 5),
+                                          std::string("0004")};
     BandSink sink = [](std::string_view) -> Status { return {}; };
     for (int round = 0; round < 500; ++round) {
         std::string response;

@@ -1,10 +1,8 @@
 #include "snapshotter/git/transport.hpp"
-
 #include "snapshotter/util/fs.hpp"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 using namespace snapshotter;
@@ -36,7 +34,8 @@ TEST(ShellQuote, QuotesForThePosixShell) {
 TEST(SshArguments, WritesKeyAndKnownHostsPrivately) {
     auto dir = TempDir::create("ssh-args-test");
     ASSERT_TRUE(dir);
-    SshSettings settings{.private_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
+    SshSettings settings{.private_key =
+                             "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
                          .known_hosts = "example.com ssh-ed25519 AAAA\n"};
     auto args = ssh_arguments(settings, dir->path());
     ASSERT_TRUE(args) << args.error().message;

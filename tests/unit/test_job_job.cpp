@@ -695,8 +695,8 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "options", "repository",
-                                                 "restore", "shard", "storage", "verify"}));
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "merge_reports", "options",
+                                                 "repository", "restore", "shard", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username"}));
 }
 
@@ -712,4 +712,19 @@ TEST(ProcessEnv, ReadsTheRealEnvironment) {
     EXPECT_EQ(process_env("SNAPSHOTTER_TEST_PROCESS_ENV"), "value");
     ::unsetenv("SNAPSHOTTER_TEST_PROCESS_ENV");
     EXPECT_EQ(process_env("SNAPSHOTTER_TEST_PROCESS_ENV"), std::nullopt);
+}
+
+TEST(ParseJob, MergeReportsNeedsAJobId) {
+    auto job = parse_job(R"({"version":1,"action":"merge_reports","storage":{"url":"/s"},
+                              "merge_reports":{"job_id":"nightly-1"}})");
+    ASSERT_TRUE(job) << job.error().message;
+    EXPECT_EQ(job->action, Action::merge_reports);
+    EXPECT_EQ(job->merge_reports.job_id, "nightly-1");
+    auto missing = parse_job(R"({"version":1,"action":"merge_reports","storage":{"url":"/s"}})");
+    ASSERT_FALSE(missing);
+    EXPECT_TRUE(missing.error().message.starts_with("merge_reports: is required")) << missing.error().message;
+    auto bad = parse_job(R"({"version":1,"action":"merge_reports","storage":{"url":"/s"},
+                              "merge_reports":{"job_id":"../x"}})");
+    ASSERT_FALSE(bad);
+    EXPECT_TRUE(bad.error().message.starts_with("merge_reports.job_id:")) << bad.error().message;
 }

@@ -22,9 +22,35 @@ namespace {
 
 // Names an attacker-controlled payload or server might produce.
 const std::vector<std::string> k_hostile_names = {
-    "..", ".", "../..", "a/../b", "/abs", "a//b", "a/", "-rf", "a\nb", "a\rb", std::string("a\0b", 3),
-    "a\x1b[31mb", "a b", "a%2Fb", "a/b", "a%b", "%", "%2", "%zz", "caf\xc3\xa9", "\xff\xfe", "a\\b",
-    "C:\\x", "~", "$HOME", "a;b", "a|b", "`id`", std::string(300, 'x'),
+    "..",
+    ".",
+    "../..",
+    "a/../b",
+    "/abs",
+    "a//b",
+    "a/",
+    "-rf",
+    "a\nb",
+    "a\rb",
+    std::string("a\0b", 3),
+    "a\x1b[31mb",
+    "a b",
+    "a%2Fb",
+    "a/b",
+    "a%b",
+    "%",
+    "%2",
+    "%zz",
+    "caf\xc3\xa9",
+    "\xff\xfe",
+    "a\\b",
+    "C:\\x",
+    "~",
+    "$HOME",
+    "a;b",
+    "a|b",
+    "`id`",
+    std::string(300, 'x'),
 };
 
 bool has_control_char(std::string_view s) {
@@ -44,7 +70,8 @@ void expect_safe_keys(const std::string& name) {
     if (!name.empty() && name != "." && name != "..") {
         EXPECT_NE(key, "..");
         EXPECT_NE(key, ".");
-        for (const auto& full : {snapshot::layout::latest_key(name), snapshot::layout::manifest_key(name, "20261128T073545.123Z-9f3a1c"),
+        for (const auto& full : {snapshot::layout::latest_key(name),
+                                 snapshot::layout::manifest_key(name, "20261128T073545.123Z-9f3a1c"),
                                  snapshot::layout::bundle_key(name, "20261128T073545.123Z-9f3a1c")})
             EXPECT_TRUE(storage::is_valid_key(full)) << full;
     }
@@ -94,8 +121,8 @@ TEST(HostileNames, KeysHaveNoSlashControlCharsOrTraversal) {
 }
 
 TEST(HostileNames, PayloadRefusesNamesThatCouldNotBeKeptApart) {
-    for (const std::string& name : std::vector<std::string>{"..", ".", "a/../b", "/abs", "a//b", "a/", "a\nb", "a b", "a%2Fb", "",
-                                   std::string(201, 'x')}) {
+    for (const std::string& name : std::vector<std::string>{"..", ".", "a/../b", "/abs", "a//b", "a/", "a\nb",
+                                                            "a b", "a%2Fb", "", std::string(201, 'x')}) {
         auto payload = base_payload();
         payload["repositories"][0]["name"] = name;
         EXPECT_FALSE(parse(payload)) << name;
@@ -105,8 +132,9 @@ TEST(HostileNames, PayloadRefusesNamesThatCouldNotBeKeptApart) {
 }
 
 TEST(HostileKeys, StorageKeyValidationRefusesTraversal) {
-    for (const std::string& key : std::vector<std::string>{"", "/etc/passwd", "..", ".", "../x", "a/../../x", "a/./b", "a//b", "a/", "a/..",
-                                  "a\nb", std::string("a\0b", 3), "a\x7f", "a\tb"})
+    for (const std::string& key :
+         std::vector<std::string>{"", "/etc/passwd", "..", ".", "../x", "a/../../x", "a/./b", "a//b", "a/",
+                                  "a/..", "a\nb", std::string("a\0b", 3), "a\x7f", "a\tb"})
         EXPECT_FALSE(storage::is_valid_key(key)) << key;
     EXPECT_TRUE(storage::is_valid_key("repos/org%2Fapp/latest.json"));
     EXPECT_TRUE(storage::is_valid_key("repos/..x/a..b"));
@@ -126,9 +154,10 @@ TEST(HostilePayload, SizeLimitIsEnforcedBeforeParsing) {
 
 TEST(HostileUrls, TransportsOutsideTheAllowListAreRefused) {
     const TransportPolicy strict{.allow_http = false, .allow_file = false};
-    for (const std::string url : {"ext::sh -c touch% /tmp/pwned", "ext::ssh -oProxyCommand=x host", "fd::3",
-                                  "fd::0,1/path", "EXT::sh", "file:///etc", "/srv/git/app.git", "http://h/r.git",
-                                  "ftp://h/r.git", "rsync://h/r.git", "foo::bar", "transport::https://h/r"})
+    for (const std::string url :
+         {"ext::sh -c touch% /tmp/pwned", "ext::ssh -oProxyCommand=x host", "fd::3", "fd::0,1/path",
+          "EXT::sh", "file:///etc", "/srv/git/app.git", "http://h/r.git", "ftp://h/r.git", "rsync://h/r.git",
+          "foo::bar", "transport::https://h/r"})
         EXPECT_FALSE(parse_git_url(url, strict)) << url;
     EXPECT_TRUE(parse_git_url("https://h/r.git", strict));
     EXPECT_TRUE(parse_git_url("ssh://git@h/r.git", strict));
@@ -140,8 +169,9 @@ TEST(HostileUrls, TransportsOutsideTheAllowListAreRefused) {
 
 TEST(HostileUrls, OptionInjectionThroughALeadingDashIsRefused) {
     const TransportPolicy all{.allow_http = true, .allow_file = true};
-    for (const std::string url : {"-oProxyCommand=touch /tmp/pwned", "--upload-pack=touch /tmp/pwned",
-                                  "ssh://-oProxyCommand=x/r.git", "-u@host:r.git", "git@-oProxyCommand=x:r.git"})
+    for (const std::string url :
+         {"-oProxyCommand=touch /tmp/pwned", "--upload-pack=touch /tmp/pwned", "ssh://-oProxyCommand=x/r.git",
+          "-u@host:r.git", "git@-oProxyCommand=x:r.git"})
         EXPECT_FALSE(parse_git_url(url, all)) << url;
     // A path that merely contains '-' after its leading '/' is no option.
     EXPECT_TRUE(parse_git_url("ssh://git@host/-r.git", all));
@@ -157,7 +187,8 @@ TEST(HostileUrls, PayloadAppliesTheAllowList) {
 }
 
 TEST(HostilePktLine, OversizeAndMalformedLengthsAreRefusedWithoutBuffering) {
-    for (const std::string prefix : {"fff1", "ffff", "FFFF", "0003", "0002x", "00-1", " 0a0", "zzzz", "+004"}) {
+    for (const std::string prefix :
+         {"fff1", "ffff", "FFFF", "0003", "0002x", "00-1", " 0a0", "zzzz", "+004"}) {
         git::PktLineDecoder decoder;
         decoder.feed(prefix);
         auto packet = decoder.next();

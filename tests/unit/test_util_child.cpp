@@ -1,9 +1,8 @@
 #include "snapshotter/util/child.hpp"
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdlib>
+#include <gtest/gtest.h>
 
 using namespace snapshotter;
 
@@ -55,7 +54,8 @@ TEST(Child, CapturesStderrAndExitCode) {
 }
 
 TEST(Child, ReadTimesOutAndKillsTheGroup) {
-    auto child = Child::spawn({"sleep", "30"}, {.env = path_env(), .timeout = std::chrono::milliseconds{200}});
+    auto child =
+        Child::spawn({"sleep", "30"}, {.env = path_env(), .timeout = std::chrono::milliseconds{200}});
     ASSERT_TRUE(child);
     std::array<std::byte, 16> buffer{};
     auto start = std::chrono::steady_clock::now();

@@ -63,7 +63,8 @@ int print_outcome(const snapshot::Outcome& outcome) {
                                           summary.at("total").get<int>());
         if (auto it = outcome.result.find("missing_shards"); it != outcome.result.end() && !it->empty())
             message += fmt::format("; reports of shards {} are missing", it->dump());
-        print_line({{"ok", false}, {"error", "PartialFailure"}, {"message", message}, {"result", outcome.result}});
+        print_line(
+            {{"ok", false}, {"error", "PartialFailure"}, {"message", message}, {"result", outcome.result}});
         return k_exit_partial;
     }
     print_line({{"ok", true}, {"result", outcome.result}});
@@ -93,7 +94,8 @@ Result<std::string> load_payload(const Flags& flags) {
         return *env_json;
     if (auto url = job::process_env("SNAPSHOTTER_JOB_URL"); url && !url->empty())
         return read_payload_source(*url, "SNAPSHOTTER_JOB_URL");
-    return fail(Error::payload("no job payload: pass --job-file PATH or set SNAPSHOTTER_JOB_JSON or SNAPSHOTTER_JOB_URL"));
+    return fail(Error::payload(
+        "no job payload: pass --job-file PATH or set SNAPSHOTTER_JOB_JSON or SNAPSHOTTER_JOB_URL"));
 }
 
 int run_job(const Flags& flags) {
@@ -104,7 +106,8 @@ int run_job(const Flags& flags) {
     auto job = job::parse_job(*text);
     if (!job)
         return print_error(job.error());
-    spdlog::info("job {}: {}{}", job->job_id, job::action_name(job->action), flags.dry_run ? " (dry run)" : "");
+    spdlog::info("job {}: {}{}", job->job_id, job::action_name(job->action),
+                 flags.dry_run ? " (dry run)" : "");
 
     // 2. Open storage and prepare the isolated git environment.
     auto storage = storage::open({job->storage.url, job->storage.options});
@@ -142,7 +145,8 @@ int run_parsed(int argc, char** argv) {
     app.add_flag("--version", flags.version, "Print the version as JSON and exit");
     app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-    app.add_option("--log-format", flags.log_format, "auto (text on a terminal, JSON lines otherwise), json or text")
+    app.add_option("--log-format", flags.log_format,
+                   "auto (text on a terminal, JSON lines otherwise), json or text")
         ->check(CLI::IsMember({"auto", "json", "text"}));
     try {
         app.parse(argc, argv);

@@ -23,7 +23,8 @@ bool is_valid_refname_text(std::string_view name) {
 }
 
 std::uint32_t read_be32(const unsigned char* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           std::uint32_t{p[3]};
 }
 
 // The pack's own digest (SHA-1 or SHA-256), fed through OpenSSL EVP.
@@ -60,8 +61,9 @@ std::size_t oid_hex_length(std::string_view object_format) {
 
 bool is_valid_oid(std::string_view oid, std::string_view object_format) {
     std::size_t len = oid_hex_length(object_format);
-    return len != 0 && oid.size() == len &&
-           std::all_of(oid.begin(), oid.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    return len != 0 && oid.size() == len && std::all_of(oid.begin(), oid.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
 }
 
 Result<std::string> format_bundle_header(const BundleHeader& header) {
@@ -118,7 +120,8 @@ Result<ParsedBundleHeader> parse_bundle_header(std::string_view bytes) {
             if (cap.starts_with("object-format=")) {
                 h.object_format = std::string(cap.substr(14));
                 if (oid_hex_length(h.object_format) == 0)
-                    return fail(Error::integrity(fmt::format("unknown bundle object format \"{}\"", h.object_format)));
+                    return fail(Error::integrity(
+                        fmt::format("unknown bundle object format \"{}\"", h.object_format)));
             } else {
                 h.capabilities.emplace_back(cap);
             }
@@ -185,7 +188,9 @@ struct BundleWriter::Impl {
     }
 };
 
-BundleWriter::BundleWriter(OutputSink sink) : m_impl(std::make_unique<Impl>()) { m_impl->sink = std::move(sink); }
+BundleWriter::BundleWriter(OutputSink sink) : m_impl(std::make_unique<Impl>()) {
+    m_impl->sink = std::move(sink);
+}
 BundleWriter::~BundleWriter() = default;
 BundleWriter::BundleWriter(BundleWriter&&) noexcept = default;
 BundleWriter& BundleWriter::operator=(BundleWriter&&) noexcept = default;
@@ -198,7 +203,8 @@ Status BundleWriter::write_header(const BundleHeader& header) {
         return fail(text.error());
     m_impl->header_written = true;
     m_impl->trailer_len = oid_hex_length(header.object_format) / 2;
-    m_impl->pack_digest = std::make_unique<PackDigest>(header.object_format == "sha256" ? EVP_sha256() : EVP_sha1());
+    m_impl->pack_digest =
+        std::make_unique<PackDigest>(header.object_format == "sha256" ? EVP_sha256() : EVP_sha1());
     return m_impl->emit(*text);
 }
 
@@ -242,7 +248,8 @@ Result<BundleSummary> BundleWriter::finish() {
     std::string expected = m.pack_digest->hex_digest();
     std::string trailer = to_hex({reinterpret_cast<const unsigned char*>(m.tail.data()), m.tail.size()});
     if (expected != trailer)
-        return fail(Error::integrity(fmt::format("pack checksum mismatch: trailer {} but content hashes to {}", trailer, expected)));
+        return fail(Error::integrity(
+            fmt::format("pack checksum mismatch: trailer {} but content hashes to {}", trailer, expected)));
     BundleSummary out;
     out.bundle_size = m.bundle_size;
     out.sha256 = m.bundle_hash.hex_digest();

@@ -21,10 +21,10 @@ namespace snapshotter::git {
 
 // What a bundle header says.
 struct BundleHeader {
-    std::string object_format = "sha1";                      // "sha1" or "sha256"
-    std::vector<std::string> prerequisites;                  // commits the receiver must have
-    std::vector<std::pair<std::string, std::string>> refs;   // (oid, refname) in header order
-    std::vector<std::string> capabilities;                   // other v3 "@key=value" lines, as written
+    std::string object_format = "sha1";                    // "sha1" or "sha256"
+    std::vector<std::string> prerequisites;                // commits the receiver must have
+    std::vector<std::pair<std::string, std::string>> refs; // (oid, refname) in header order
+    std::vector<std::string> capabilities;                 // other v3 "@key=value" lines, as written
     bool operator==(const BundleHeader&) const = default;
 };
 
@@ -52,12 +52,12 @@ Result<ParsedBundleHeader> parse_bundle_header(std::string_view bytes);
 
 // What a finished bundle holds.
 struct BundleSummary {
-    std::uint64_t bundle_size = 0;   // bytes written, header included
-    std::string sha256;              // hex SHA-256 of those bytes
-    std::uint32_t pack_version = 0;  // 2 or 3
-    std::uint64_t object_count = 0;  // from the pack header
-    std::uint64_t pack_size = 0;     // bytes of pack, trailer included
-    std::string pack_checksum;       // hex trailer of the pack
+    std::uint64_t bundle_size = 0;  // bytes written, header included
+    std::string sha256;             // hex SHA-256 of those bytes
+    std::uint32_t pack_version = 0; // 2 or 3
+    std::uint64_t object_count = 0; // from the pack header
+    std::uint64_t pack_size = 0;    // bytes of pack, trailer included
+    std::string pack_checksum;      // hex trailer of the pack
 };
 
 // Streams a bundle into `sink`: write_header() once, write_pack() for each

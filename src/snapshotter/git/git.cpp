@@ -44,9 +44,9 @@ constexpr std::string_view k_private_config = R"([core]
 
 // Environment variables passed through to git when set.
 constexpr std::string_view k_passthrough[] = {
-    "PATH",        "TMPDIR",      "http_proxy",    "https_proxy",   "no_proxy",     "HTTP_PROXY",
-    "HTTPS_PROXY", "NO_PROXY",    "ALL_PROXY",     "all_proxy",     "SSL_CERT_FILE", "SSL_CERT_DIR",
-    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSH_AUTH_SOCK",
+    "PATH",          "TMPDIR",       "http_proxy",     "https_proxy",    "no_proxy",
+    "HTTP_PROXY",    "HTTPS_PROXY",  "NO_PROXY",       "ALL_PROXY",      "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSH_AUTH_SOCK",
 };
 
 std::string trim(std::string_view s) {
@@ -118,19 +118,46 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
 
 bool is_transient_failure(std::string_view message) {
     static constexpr std::string_view k_permanent[] = {
-        "Authentication failed", "returned error: 401", "returned error: 403", "returned error: 404",
-        "returned error: 451", "not found", "does not appear to be a git repository", "access denied",
-        "Access denied", "has been disabled", "is disabled", "Repository disabled", "could not read Username",
+        "Authentication failed",
+        "returned error: 401",
+        "returned error: 403",
+        "returned error: 404",
+        "returned error: 451",
+        "not found",
+        "does not appear to be a git repository",
+        "access denied",
+        "Access denied",
+        "has been disabled",
+        "is disabled",
+        "Repository disabled",
+        "could not read Username",
         "Permission denied",
     };
     // Every marker holds a space: a URL, which the message also quotes,
     // never does, so a repository named "disabled" cannot decide.
     static constexpr std::string_view k_transient[] = {
-        "Connection reset", "connection reset", "Connection refused", "timed out", "Timed out",
-        "returned error: 5", "returned error: 429", "RPC failed", "early EOF", "unexpected disconnect",
-        "hung up unexpectedly", "Operation too slow", "Could not resolve host", "transfer closed",
-        "Empty reply from server", "Recv failure", "Send failure", "SSL_read", "gnutls_handshake",
-        "unable to access", "the remote end hung up", "fetch-pack: invalid index-pack output",
+        "Connection reset",
+        "connection reset",
+        "Connection refused",
+        "timed out",
+        "Timed out",
+        "returned error: 5",
+        "returned error: 429",
+        "RPC failed",
+        "early EOF",
+        "unexpected disconnect",
+        "hung up unexpectedly",
+        "Operation too slow",
+        "Could not resolve host",
+        "transfer closed",
+        "Empty reply from server",
+        "Recv failure",
+        "Send failure",
+        "SSL_read",
+        "gnutls_handshake",
+        "unable to access",
+        "the remote end hung up",
+        "fetch-pack: invalid index-pack output",
     };
     for (auto p : k_permanent)
         if (message.find(p) != std::string_view::npos)
@@ -201,7 +228,8 @@ Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& 
     return run_process(args, options);
 }
 
-Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invocation& inv, std::string_view what) const {
+Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invocation& inv,
+                                       std::string_view what) const {
     auto result = run(std::move(args), inv);
     if (!result) {
         if (result.error().kind == ErrorKind::Timeout || result.error().kind == ErrorKind::Internal)
@@ -220,8 +248,9 @@ Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invo
 }
 
 Result<RemoteState> Git::ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const {
-    auto out = run_checked({"ls-remote", "--symref", "--", remote.url}, {.timeout = timeout, .remote = &remote},
-                           fmt::format("ls-remote {}", redact_url(remote.url)));
+    auto out =
+        run_checked({"ls-remote", "--symref", "--", remote.url}, {.timeout = timeout, .remote = &remote},
+                    fmt::format("ls-remote {}", redact_url(remote.url)));
     if (!out)
         return fail(out.error());
     RemoteState state;
@@ -238,8 +267,8 @@ Result<RemoteState> Git::ls_remote(const Remote& remote, std::chrono::millisecon
     return state;
 }
 
-Result<std::pair<std::string, std::optional<std::string>>> Git::probe_empty_remote(
-    const Remote& remote, std::chrono::milliseconds timeout) const {
+Result<std::pair<std::string, std::optional<std::string>>>
+Git::probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const {
     std::string what = fmt::format("probe {}", redact_url(remote.url));
     // The object format is only in the capability advertisement.
     auto traced = run_checked({"ls-remote", "--", remote.url},
@@ -265,23 +294,25 @@ Result<std::pair<std::string, std::optional<std::string>>> Git::probe_empty_remo
     return std::pair{format, head};
 }
 
-Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format, const Remote& remote,
-                          const std::vector<std::string>& patterns, std::chrono::milliseconds timeout) const {
+Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
+                          const Remote& remote, const std::vector<std::string>& patterns,
+                          std::chrono::milliseconds timeout) const {
     std::error_code ec;
     bool usable = fs::exists(mirror / "HEAD", ec);
     if (usable) {
         auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
         usable = fmt_out && fmt_out->ok() && trim(fmt_out->out) == object_format;
         if (!usable)
-            spdlog::warn("mirror {} is unusable or has another object format; recreating it", mirror.string());
+            spdlog::warn("mirror {} is unusable or has another object format; recreating it",
+                         mirror.string());
     }
     if (!usable) {
         fs::remove_all(mirror, ec);
         if (auto s = init_bare(mirror, object_format); !s)
             return s;
     }
-    std::vector<std::string> args = {"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--quiet",
-                                     "--no-auto-gc", "--", remote.url};
+    std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
+                                     "--quiet", "--no-auto-gc", "--",        remote.url};
     for (const auto& p : patterns)
         args.push_back(fmt::format("+{}:{}", p, p));
     auto out = run_checked(std::move(args), {.cwd = mirror, .timeout = timeout, .remote = &remote},
@@ -319,7 +350,8 @@ Status Git::bundle_create(const std::filesystem::path& repo, const std::vector<s
     for (const auto& r : revs)
         input += r + "\n";
     auto out = run_checked({"bundle", "create", "--quiet", "-", "--stdin"},
-                           {.cwd = repo, .timeout = timeout, .stdin_data = input, .on_stdout = sink}, "bundle create");
+                           {.cwd = repo, .timeout = timeout, .stdin_data = input, .on_stdout = sink},
+                           "bundle create");
     if (!out)
         return fail(out.error());
     return {};
@@ -333,8 +365,8 @@ Result<RefMap> Git::bundle_heads(const std::filesystem::path& bundle) const {
 }
 
 Status Git::init_bare(const std::filesystem::path& path, const std::string& object_format) const {
-    auto out = run_checked({"init", "--quiet", "--bare", "--object-format=" + object_format, "--", path.string()}, {},
-                           "init");
+    auto out = run_checked(
+        {"init", "--quiet", "--bare", "--object-format=" + object_format, "--", path.string()}, {}, "init");
     if (!out)
         return fail(out.error());
     return {};
@@ -350,7 +382,8 @@ Status Git::fetch_bundle(const std::filesystem::path& repo, const std::filesyste
     return {};
 }
 
-Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs, const std::optional<std::string>& head) const {
+Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs,
+                     const std::optional<std::string>& head) const {
     auto current = local_refs(repo);
     if (!current)
         return fail(current.error());
@@ -428,7 +461,8 @@ Result<bool> Git::is_ancestor(const std::filesystem::path& repo, const std::stri
 }
 
 Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                  const std::vector<std::string>& excluded, std::chrono::milliseconds timeout) const {
+                                  const std::vector<std::string>& excluded,
+                                  std::chrono::milliseconds timeout) const {
     std::string input;
     for (const auto& t : tips)
         input += t + "\n";
@@ -455,7 +489,8 @@ Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds ti
     if (!out)
         return fail(out.error());
     if (!out->ok())
-        return fail(Error::integrity(redact(fmt::format("git fsck: {}", tail_lines(out->err + out->out, 5)))));
+        return fail(
+            Error::integrity(redact(fmt::format("git fsck: {}", tail_lines(out->err + out->out, 5)))));
     return {};
 }
 

@@ -33,10 +33,10 @@ using RefMap = std::map<std::string, RefTarget>;
 
 // A remote repository as git reaches it.
 struct Remote {
-    std::string url;          // never holds a password (checked by parse_git_url)
-    TransportPolicy policy;   // which transports git may use
-    std::string username;     // with `password`: basic auth for http(s)
-    std::string password;     // the token; empty when anonymous
+    std::string url;        // never holds a password (checked by parse_git_url)
+    TransportPolicy policy; // which transports git may use
+    std::string username;   // with `password`: basic auth for http(s)
+    std::string password;   // the token; empty when anonymous
 };
 
 // The refs of a remote and where its HEAD points.
@@ -73,14 +73,15 @@ class Git {
 
     // Object format and HEAD of a remote that has no refs at all (an empty
     // repository), which ls-remote cannot tell.
-    Result<std::pair<std::string, std::optional<std::string>>> probe_empty_remote(
-        const Remote& remote, std::chrono::milliseconds timeout) const;
+    Result<std::pair<std::string, std::optional<std::string>>>
+    probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
 
     // Make `mirror` a bare repository of `object_format` holding exactly the
     // remote's refs that match `patterns` (fetch --prune with forced refspecs),
     // plus snapshotter's own refs under refs/snapshotter/.
-    Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format, const Remote& remote,
-                         const std::vector<std::string>& patterns, std::chrono::milliseconds timeout) const;
+    Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
+                         const Remote& remote, const std::vector<std::string>& patterns,
+                         std::chrono::milliseconds timeout) const;
 
     // The refs of a local repository, peeled where annotated.
     Result<RefMap> local_refs(const std::filesystem::path& repo) const;
@@ -102,7 +103,8 @@ class Git {
 
     // Make the refs of `repo` exactly `refs`: update or create those, delete
     // every other ref; then point HEAD at `head` when given.
-    Status set_refs(const std::filesystem::path& repo, const RefMap& refs, const std::optional<std::string>& head) const;
+    Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
+                    const std::optional<std::string>& head) const;
 
     // Create or move `refs` in `repo`, leaving every other ref alone.
     Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;
@@ -117,7 +119,8 @@ class Git {
 
     // Whether `tips` reach any object that `excluded` do not (rev-list --objects).
     Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                 const std::vector<std::string>& excluded, std::chrono::milliseconds timeout) const;
+                                 const std::vector<std::string>& excluded,
+                                 std::chrono::milliseconds timeout) const;
 
     // git fsck --full; the error names what fsck reported.
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const;
@@ -136,7 +139,8 @@ class Git {
     std::vector<std::string> environment(const Invocation& inv) const;
     Result<ProcessResult> run(std::vector<std::string> args, const Invocation& inv) const;
     // Run and turn a non-zero exit into a GitError naming `what`.
-    Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv, std::string_view what) const;
+    Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv,
+                                      std::string_view what) const;
 
     TempDir m_home;
     std::string m_version;

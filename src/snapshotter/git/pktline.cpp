@@ -50,8 +50,12 @@ Status append_pkt_line(std::string& out, std::string_view line) {
     return {};
 }
 
-void append_flush(std::string& out) { out += "0000"; }
-void append_delim(std::string& out) { out += "0001"; }
+void append_flush(std::string& out) {
+    out += "0000";
+}
+void append_delim(std::string& out) {
+    out += "0001";
+}
 
 std::string_view chomp(std::string_view payload) {
     if (payload.ends_with('\n'))
@@ -80,18 +84,22 @@ Result<std::optional<Packet>> PktLineDecoder::next() {
     for (std::size_t i = 0; i < 4; ++i) {
         int v = hex_value(rest[i]);
         if (v < 0)
-            return fail(Error::git(fmt::format("protocol error: bad pkt-line length \"{}\"", printable(rest.substr(0, 4)))));
+            return fail(Error::git(
+                fmt::format("protocol error: bad pkt-line length \"{}\"", printable(rest.substr(0, 4)))));
         len = (len << 4) | static_cast<std::size_t>(v);
     }
     if (len < 4) {
         if (len == 3)
             return fail(Error::git("protocol error: pkt-line length 0003 is invalid"));
         m_offset += 4;
-        PacketType type = len == 0 ? PacketType::flush : len == 1 ? PacketType::delim : PacketType::response_end;
+        PacketType type = len == 0   ? PacketType::flush
+                          : len == 1 ? PacketType::delim
+                                     : PacketType::response_end;
         return std::optional<Packet>{Packet{type, {}}};
     }
     if (len > k_max_pkt_len)
-        return fail(Error::git(fmt::format("protocol error: pkt-line length {} exceeds {}", len, k_max_pkt_len)));
+        return fail(
+            Error::git(fmt::format("protocol error: pkt-line length {} exceeds {}", len, k_max_pkt_len)));
     if (rest.size() < len)
         return std::optional<Packet>{};
     m_offset += len;
@@ -112,7 +120,8 @@ Status demux_sideband(std::string_view payload, const BandSink& on_data, const B
         return fail(Error::git(fmt::format("remote error: {}", redact(printable(text)))));
     }
     default:
-        return fail(Error::git(fmt::format("protocol error: unknown side-band {}", static_cast<unsigned char>(payload.front()))));
+        return fail(Error::git(fmt::format("protocol error: unknown side-band {}",
+                                           static_cast<unsigned char>(payload.front()))));
     }
 }
 

@@ -40,7 +40,9 @@ std::optional<Error> err_packet(std::string_view payload) {
     return Error::git(fmt::format("remote error: {}", redact(printable(chomp(payload.substr(4))))));
 }
 
-Status append_line(std::string& out, std::string_view line) { return append_pkt_line(out, line); }
+Status append_line(std::string& out, std::string_view line) {
+    return append_pkt_line(out, line);
+}
 
 } // namespace
 
@@ -103,7 +105,8 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
         std::string value = eq == std::string::npos ? std::string{} : line.substr(eq + 1);
         if (key == "object-format") {
             if (oid_hex_length(value) == 0)
-                return fail(Error::git(fmt::format("server uses unsupported object format \"{}\"", printable(value))));
+                return fail(Error::git(
+                    fmt::format("server uses unsupported object format \"{}\"", printable(value))));
             m_caps.object_format = value;
             m_caps.object_format_advertised = true;
         } else if (key == "agent") {
@@ -118,7 +121,8 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
     }
 }
 
-Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines, std::string_view object_format) {
+Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
+                                         std::string_view object_format) {
     LsRefsResult out;
     for (const auto& line : lines) {
         if (auto e = err_packet(line))
@@ -130,7 +134,8 @@ Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines, 
         const std::string& name = words[1];
         bool unborn = oid == "unborn";
         if (!unborn && !is_valid_oid(oid, object_format))
-            return fail(Error::git(fmt::format("protocol error: bad object id in ls-refs line \"{}\"", printable(line))));
+            return fail(Error::git(
+                fmt::format("protocol error: bad object id in ls-refs line \"{}\"", printable(line))));
         std::optional<std::string> symref, peeled;
         for (std::size_t i = 2; i < words.size(); ++i) {
             std::string_view attr = words[i];
@@ -188,8 +193,8 @@ Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connecti
     ServerCapabilities caps = parser.capabilities();
     if (caps.version != 2) {
         (void)connection->close();
-        return fail(Error::git(fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2,
-                                           caps.version)));
+        return fail(Error::git(
+            fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2, caps.version)));
     }
     if (!caps.has_ls_refs || !caps.has_fetch)
         return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", connection->describe())));
@@ -318,11 +323,12 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                 if (section == "packfile") {
                     state = State::packfile;
                     got_pack = true;
-                } else if (section == "acknowledgments" || section == "shallow-info" || section == "wanted-refs" ||
-                           section == "packfile-uris") {
+                } else if (section == "acknowledgments" || section == "shallow-info" ||
+                           section == "wanted-refs" || section == "packfile-uris") {
                     state = State::section_body;
                 } else {
-                    return fail(Error::git(fmt::format("protocol error: unknown fetch section \"{}\"", printable(section))));
+                    return fail(Error::git(
+                        fmt::format("protocol error: unknown fetch section \"{}\"", printable(section))));
                 }
                 break;
             }
@@ -348,15 +354,18 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     return result;
 }
 
-Status ProtocolClient::close() { return m_connection->close(); }
+Status ProtocolClient::close() {
+    return m_connection->close();
+}
 
 Result<ServerCapabilities> probe_server(const TransportOptions& options) {
     auto connection = connect(options);
     if (!connection)
         return fail(connection.error());
     AdvertisementParser parser;
-    auto s = (*connection)->read_advertisement(
-        [&](std::span<const std::byte> data) -> Result<bool> { return parser.feed(data); });
+    auto s = (*connection)->read_advertisement([&](std::span<const std::byte> data) -> Result<bool> {
+        return parser.feed(data);
+    });
     if (!s)
         return fail(s.error());
     // Older servers keep talking (their ref list); the answer is known, so hang up.

@@ -24,18 +24,17 @@ inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
 // git-CLI engine should be used instead).
 bool is_not_v2_error(const Error& error);
 
-
 // What the server's first response said.
 struct ServerCapabilities {
-    int version = 0;                          // 2 for protocol v2; 0 or 1 for older servers
-    std::string object_format = "sha1";       // the repository's hash ("sha1" when not advertised)
-    bool object_format_advertised = false;    // the server sent object-format=...
-    std::string agent;                        // agent=... value, may be empty
+    int version = 0;                           // 2 for protocol v2; 0 or 1 for older servers
+    std::string object_format = "sha1";        // the repository's hash ("sha1" when not advertised)
+    bool object_format_advertised = false;     // the server sent object-format=...
+    std::string agent;                         // agent=... value, may be empty
     std::vector<std::string> ls_refs_features; // values of ls-refs=..., e.g. "unborn"
-    std::vector<std::string> fetch_features;  // values of fetch=..., e.g. "shallow", "filter"
+    std::vector<std::string> fetch_features;   // values of fetch=..., e.g. "shallow", "filter"
     bool has_ls_refs = false;
     bool has_fetch = false;
-    std::vector<std::string> lines;           // every capability line as sent
+    std::vector<std::string> lines; // every capability line as sent
 
     // True when `fetch=` lists `feature`.
     [[nodiscard]] bool fetch_supports(std::string_view feature) const;
@@ -61,26 +60,27 @@ class AdvertisementParser {
 
 // The refs a server listed, with HEAD.
 struct LsRefsResult {
-    RefMap refs;                       // refs/... names only, peeled where annotated
-    std::optional<std::string> head;   // the ref HEAD points at, when a symref
+    RefMap refs;                         // refs/... names only, peeled where annotated
+    std::optional<std::string> head;     // the ref HEAD points at, when a symref
     std::optional<std::string> head_oid; // the object HEAD resolves to; absent when unborn
-    bool head_unborn = false;          // HEAD names a branch that does not exist yet
+    bool head_unborn = false;            // HEAD names a branch that does not exist yet
 };
 
 // Parse the ls-refs response lines in `lines` (without pkt framing or LF).
-Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines, std::string_view object_format);
+Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
+                                         std::string_view object_format);
 
 // What to fetch.
 struct FetchRequest {
-    std::vector<std::string> wants;   // oids to fetch
-    std::vector<std::string> haves;   // oids the receiver has (their closure is not sent)
-    bool thin_pack = true;            // allow deltas against `haves`
-    bool progress = false;            // ask for band-2 progress messages
+    std::vector<std::string> wants; // oids to fetch
+    std::vector<std::string> haves; // oids the receiver has (their closure is not sent)
+    bool thin_pack = true;          // allow deltas against `haves`
+    bool progress = false;          // ask for band-2 progress messages
 };
 
 // What a fetch delivered.
 struct FetchResult {
-    std::uint64_t pack_bytes = 0;     // band-1 bytes handed to the sink
+    std::uint64_t pack_bytes = 0;             // band-1 bytes handed to the sink
     std::vector<std::string> acknowledgments; // ACK/NAK/ready lines, when the server sent any
 };
 
@@ -108,7 +108,8 @@ class ProtocolClient {
     // fetch `request` (want, have, done) and stream the pack's band-1 bytes
     // into `on_pack`, progress into `on_progress` (may be empty). A remote
     // error (band 3, ERR) is a Git error naming the server's message.
-    Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack, const BandSink& on_progress);
+    Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack,
+                              const BandSink& on_progress);
     // End the session; fails when the server side reported an error.
     Status close();
 

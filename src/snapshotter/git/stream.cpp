@@ -36,8 +36,8 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
     if (auto s = writer.write_header(header); !s)
         return s;
-    auto fetched = client.fetch(fetch, [&writer](std::string_view data) { return writer.write_pack(data); },
-                                request.on_progress);
+    auto fetched = client.fetch(
+        fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
     if (!fetched)
         return fail(fetched.error());
     // The pack is verified before the session is closed, so a bad pack is what gets reported.
@@ -118,7 +118,8 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
     result.wants.assign(wants.begin(), wants.end());
     // Stream header and pack into the bundle.
     BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
-    FetchRequest fetch{.wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(request.on_progress)};
+    FetchRequest fetch{
+        .wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(request.on_progress)};
     if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
         return fail(s.error());
     return std::move(result);
@@ -133,7 +134,8 @@ Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, con
     StreamResult& result = listing->result;
     for (const auto& [name, target] : previous)
         if (!is_valid_oid(target.oid, result.object_format))
-            return fail(Error::payload(fmt::format("previous snapshot's {} is not a {} object id", name, result.object_format)));
+            return fail(Error::payload(
+                fmt::format("previous snapshot's {} is not a {} object id", name, result.object_format)));
     IncrementalPlan plan = plan_incremental(previous, result.refs);
     result.unchanged = plan.unchanged;
     // Refs-only changes (deletions, rewinds, new refs on known commits) need no pack.
@@ -147,7 +149,9 @@ Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, con
     BundleHeader header{.object_format = result.object_format,
                         .prerequisites = plan.prerequisites,
                         .refs = header_refs(result.refs)};
-    FetchRequest fetch{.wants = plan.wants, .haves = plan.haves, .thin_pack = true,
+    FetchRequest fetch{.wants = plan.wants,
+                       .haves = plan.haves,
+                       .thin_pack = true,
                        .progress = static_cast<bool>(request.on_progress)};
     if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
         return fail(s.error());

@@ -21,30 +21,30 @@ namespace snapshotter::git {
 
 // What to snapshot and how to reach it.
 struct StreamRequest {
-    TransportOptions transport;                                        // URL, policy, credentials, timeout
+    TransportOptions transport;                                       // URL, policy, credentials, timeout
     std::vector<std::string> patterns{"refs/heads/*", "refs/tags/*"}; // refs to keep (git::ref_matches)
-    BandSink on_progress;                                              // server progress text; empty: none asked
+    BandSink on_progress; // server progress text; empty: none asked
 };
 
 // What a stream run found and wrote.
 struct StreamResult {
-    RefMap refs;                          // the selected refs on the server now (the manifest's ref map)
-    std::optional<std::string> head;      // the ref HEAD points at, when the server said
-    std::string object_format;            // "sha1" or "sha256"
-    bool pack_written = false;            // a bundle went to the writer; false: nothing was written
-    bool unchanged = false;               // incremental only: the ref map equals the previous one
-    std::vector<std::string> wants;       // the oids fetched
+    RefMap refs;                            // the selected refs on the server now (the manifest's ref map)
+    std::optional<std::string> head;        // the ref HEAD points at, when the server said
+    std::string object_format;              // "sha1" or "sha256"
+    bool pack_written = false;              // a bundle went to the writer; false: nothing was written
+    bool unchanged = false;                 // incremental only: the ref map equals the previous one
+    std::vector<std::string> wants;         // the oids fetched
     std::vector<std::string> prerequisites; // incremental only: the bundle's "-<oid>" lines
-    std::uint64_t object_count = 0;       // from the pack header
-    std::uint64_t pack_size = 0;          // bytes of pack
-    std::uint64_t bundle_size = 0;        // bytes written to the writer
-    std::string sha256;                   // hex SHA-256 of those bytes
+    std::uint64_t object_count = 0;         // from the pack header
+    std::uint64_t pack_size = 0;            // bytes of pack
+    std::uint64_t bundle_size = 0;          // bytes written to the writer
+    std::string sha256;                     // hex SHA-256 of those bytes
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.
 struct IncrementalPlan {
-    std::vector<std::string> wants;         // oids of `current` absent from `previous` (oid or peeled), sorted
-    std::vector<std::string> haves;         // every oid and peeled oid of `previous`, sorted
+    std::vector<std::string> wants; // oids of `current` absent from `previous` (oid or peeled), sorted
+    std::vector<std::string> haves; // every oid and peeled oid of `previous`, sorted
     std::vector<std::string> prerequisites; // peeled tips of `previous` that must be commits (refs outside
                                             // refs/tags/ and refs/replace/), sorted; tags are haves only
     bool unchanged = false;                 // `current` equals `previous`

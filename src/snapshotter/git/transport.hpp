@@ -40,11 +40,11 @@ struct SshSettings {
 
 // Where and how to connect.
 struct TransportOptions {
-    std::string url;                 // as in the payload; never holds a password
-    TransportPolicy policy;          // transports allowed besides https, ssh, git
-    std::string username;            // basic auth for http(s), login for ssh when the URL has none
-    std::string password;            // token or password for http(s); empty when anonymous
-    SshSettings ssh;                 // key and host-key policy for ssh
+    std::string url;                      // as in the payload; never holds a password
+    TransportPolicy policy;               // transports allowed besides https, ssh, git
+    std::string username;                 // basic auth for http(s), login for ssh when the URL has none
+    std::string password;                 // token or password for http(s); empty when anonymous
+    SshSettings ssh;                      // key and host-key policy for ssh
     std::vector<std::string> ssh_options; // further `ssh` arguments, appended after those `ssh` implies
     std::chrono::milliseconds timeout = std::chrono::minutes{30}; // for the whole connection
 };

@@ -6,7 +6,7 @@
 // CURLOPT_USERNAME/PASSWORD (never the URL) and are not resent to another
 // host after a redirect (curl's default without CURLOPT_UNRESTRICTED_AUTH).
 #include "snapshotter/git/transport.hpp"
-
+#include "snapshotter/util/process.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <curl/curl.h>
@@ -45,8 +45,8 @@ struct Transfer {
     bool done = false;              // the handler has the whole response
     long status = 0;
     std::string content_type;
-    std::string error_body;         // start of a non-200 body, for the message
-    std::optional<Error> failure;   // the handler's error
+    std::string error_body;       // start of a non-200 body, for the message
+    std::optional<Error> failure; // the handler's error
 };
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
@@ -85,7 +85,9 @@ class HttpConnection final : public Connection {
     Status read_advertisement(const ResponseHandler& handler) override {
         std::string url = m_base + std::string(k_info_refs_suffix);
         std::string effective;
-        if (auto s = perform(url, nullptr, "application/x-git-upload-pack-advertisement", handler, &effective); !s)
+        if (auto s =
+                perform(url, nullptr, "application/x-git-upload-pack-advertisement", handler, &effective);
+            !s)
             return s;
         // Later requests go where the redirects led (as git does).
         if (effective.ends_with(k_info_refs_suffix) && effective != url)
@@ -94,7 +96,8 @@ class HttpConnection final : public Connection {
     }
 
     Status request(std::string_view body, const ResponseHandler& handler) override {
-        return perform(m_base + "/git-upload-pack", &body, "application/x-git-upload-pack-result", handler, nullptr);
+        return perform(m_base + "/git-upload-pack", &body, "application/x-git-upload-pack-result", handler,
+                       nullptr);
     }
 
     Status close() override { return {}; }
@@ -104,7 +107,8 @@ class HttpConnection final : public Connection {
   private:
     Status perform(const std::string& url, const std::string_view* post_body, std::string_view expected_type,
                    const ResponseHandler& handler, std::string* effective_url) {
-        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(m_deadline - std::chrono::steady_clock::now());
+        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+            m_deadline - std::chrono::steady_clock::now());
         if (remaining.count() <= 0)
             return fail(Error::timeout(fmt::format("{}: no time left for the request", m_description)));
         CurlHandle curl(curl_easy_init());
@@ -118,7 +122,8 @@ class HttpConnection final : public Connection {
 
         curl_slist* raw_headers = curl_slist_append(nullptr, "Git-Protocol: version=2");
         if (post_body != nullptr) {
-            raw_headers = curl_slist_append(raw_headers, "Content-Type: application/x-git-upload-pack-request");
+            raw_headers =
+                curl_slist_append(raw_headers, "Content-Type: application/x-git-upload-pack-request");
             raw_headers = curl_slist_append(raw_headers, "Accept: application/x-git-upload-pack-result");
             // No "Expect: 100-continue": it costs a round trip on large want/have lists.
             raw_headers = curl_slist_append(raw_headers, "Expect:");
@@ -135,10 +140,17 @@ class HttpConnection final : public Connection {
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long long>(remaining.count(), 60000)));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(std::min<long long>(remaining.count(), 60000)));
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1000L);
         curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
+        // A job that is stopping (SIGTERM grace over, deadline) ends the transfer.
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(
+            c, CURLOPT_XFERINFOFUNCTION, +[](void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+                return processes_aborted() ? 1 : 0;
+            });
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
         if (!m_options.password.empty() || !m_options.username.empty()) {
@@ -157,22 +169,27 @@ class HttpConnection final : public Connection {
         if (t.failure)
             return fail(*t.failure);
         if (rc != CURLE_OK) {
+            if (rc == CURLE_ABORTED_BY_CALLBACK && processes_aborted())
+                return fail(
+                    Error::interrupted(fmt::format("{}: stopped, the job is stopping", m_description)));
             if (rc == CURLE_OPERATION_TIMEDOUT)
                 return fail(Error::timeout(fmt::format("{}: {}", m_description, redact(error_buffer))));
-            return fail(Error::git(fmt::format("{}: {}", m_description,
-                                               redact(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)))));
+            return fail(Error::git(
+                fmt::format("{}: {}", m_description,
+                            redact(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)))));
         }
         if (!t.checked) // an empty body never reached the callback
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.status);
         if (t.status == 401 || t.status == 403)
-            return fail(Error::git(fmt::format("{}: authentication failed (HTTP {})", m_description, t.status)));
+            return fail(
+                Error::git(fmt::format("{}: authentication failed (HTTP {})", m_description, t.status)));
         if (t.status == 404)
             return fail(Error::git(fmt::format("{}: repository not found (HTTP 404)", m_description)));
         if (t.status != 200)
             return fail(Error::git(fmt::format("{}: HTTP {}", m_description, t.status)));
         if (!t.accepted)
-            return fail(Error::git(fmt::format("{}: not a smart git HTTP server (Content-Type \"{}\")", m_description,
-                                               redact(t.content_type))));
+            return fail(Error::git(fmt::format("{}: not a smart git HTTP server (Content-Type \"{}\")",
+                                               m_description, redact(t.content_type))));
         if (!t.done)
             return fail(Error::git(fmt::format("{}: the response ended early", m_description)));
         if (effective_url != nullptr) {

@@ -2,7 +2,6 @@
 // socket) carries the advertisement and every request and response in turn.
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/transport.hpp"
-
 #include "snapshotter/util/child.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/process.hpp"
@@ -129,11 +128,13 @@ class SocketStream final : public ByteStream {
     Status wait_ready(short events) {
         while (true) {
             auto now = std::chrono::steady_clock::now();
+            if (processes_aborted())
+                return fail(Error::interrupted(fmt::format("{}: stopped, the job is stopping", m_name)));
             if (now >= m_deadline)
                 return fail(Error::timeout(fmt::format("{} did not answer in time", m_name)));
             pollfd fd{m_fd, events, 0};
             auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(m_deadline - now).count();
-            int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+            int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(wait_ms + 1, 200)));
             if (ready < 0 && errno != EINTR)
                 return fail(Error::internal(fmt::format("poll: {}", errno_text(errno))));
             if (ready > 0)
@@ -193,8 +194,8 @@ class StreamConnection final : public Connection {
                 std::string why = m_stream->diagnostics();
                 if (!finished)
                     return fail(finished.error().with_context(m_description));
-                return fail(Error::git(fmt::format("{}: the server closed the connection early{}{}", m_description,
-                                                   why.empty() ? "" : ": ", why)));
+                return fail(Error::git(fmt::format("{}: the server closed the connection early{}{}",
+                                                   m_description, why.empty() ? "" : ": ", why)));
             }
             auto done = handler(std::span<const std::byte>(buffer.data(), *n));
             if (!done)
@@ -264,7 +265,8 @@ Result<std::vector<std::string>> ssh_arguments(const SshSettings& settings, cons
         fs::path known = dir / "known_hosts";
         if (auto s = write_private_file(known, settings.known_hosts); !s)
             return fail(s.error());
-        args.insert(args.end(), {"-o", "UserKnownHostsFile=" + known.string(), "-o", "GlobalKnownHostsFile=/dev/null"});
+        args.insert(args.end(),
+                    {"-o", "UserKnownHostsFile=" + known.string(), "-o", "GlobalKnownHostsFile=/dev/null"});
     }
     switch (settings.host_key_policy) {
     case HostKeyPolicy::strict:
@@ -335,7 +337,8 @@ Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const Tran
         int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
             pollfd p{fd, POLLOUT, 0};
-            auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(wait_ms.count(), 0))) > 0 ? 0 : -1;
             int so_error = rc == 0 ? 0 : ETIMEDOUT;
             socklen_t len = sizeof so_error;

@@ -15,14 +15,16 @@ namespace {
 using nlohmann::json;
 
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
-    {"job", {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
-             "merge_reports"}},
-    {"storage", {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
+    {"job",
+     {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
+      "merge_reports"}},
+    {"storage",
+     {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username"}},
     {"options",
-     {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every", "full_size_ratio",
-      "grace_s", "allow_http", "allow_file", "engine", "shard"}},
+     {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
+      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "shard"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -124,8 +126,8 @@ Result<std::optional<bool>> opt_bool(const json& obj, std::string_view path, con
     return std::optional<bool>(it->get<bool>());
 }
 
-Result<std::optional<long long>> opt_int(const json& obj, std::string_view path, const char* key, long long min,
-                                         long long max) {
+Result<std::optional<long long>> opt_int(const json& obj, std::string_view path, const char* key,
+                                         long long min, long long max) {
     auto it = obj.find(key);
     if (it == obj.end())
         return std::optional<long long>{};
@@ -143,7 +145,8 @@ Result<std::vector<std::string>> string_array(const json& j, std::string_view pa
     std::vector<std::string> out;
     for (std::size_t i = 0; i < j.size(); ++i) {
         if (!j[i].is_string())
-            return fail(at(fmt::format("{}[{}]", path, i), fmt::format("must be a string, not {}", type_name(j[i]))));
+            return fail(
+                at(fmt::format("{}[{}]", path, i), fmt::format("must be a string, not {}", type_name(j[i]))));
         out.push_back(j[i].get<std::string>());
     }
     return out;
@@ -174,7 +177,8 @@ std::filesystem::path default_cache_dir(const GetEnv& env) {
 }
 
 // Read optional `key` of `obj` into `target` when present, checking type and range.
-Status read_int(const json& obj, std::string_view path, const char* key, long long min, long long max, int& target) {
+Status read_int(const json& obj, std::string_view path, const char* key, long long min, long long max,
+                int& target) {
     auto v = opt_int(obj, path, key, min, max);
     if (!v)
         return fail(v.error());
@@ -191,7 +195,8 @@ Status read_bool(const json& obj, std::string_view path, const char* key, bool& 
     return {};
 }
 
-Status read_number(const json& obj, std::string_view path, const char* key, double min, double max, double& target) {
+Status read_number(const json& obj, std::string_view path, const char* key, double min, double max,
+                   double& target) {
     auto it = obj.find(key);
     if (it == obj.end())
         return {};
@@ -205,15 +210,16 @@ Status read_number(const json& obj, std::string_view path, const char* key, doub
 }
 
 // Read optional string `key` that must be one of `choices`.
-Status read_choice(const json& obj, std::string_view path, const char* key, std::initializer_list<std::string_view> choices,
-                   std::string& target) {
+Status read_choice(const json& obj, std::string_view path, const char* key,
+                   std::initializer_list<std::string_view> choices, std::string& target) {
     auto v = opt_string(obj, path, key);
     if (!v)
         return fail(v.error());
     if (!*v)
         return {};
     if (std::find(choices.begin(), choices.end(), **v) == choices.end())
-        return fail(at(join_path(path, key), fmt::format("\"{}\" is not one of {}", **v, fmt::join(choices, ", "))));
+        return fail(
+            at(join_path(path, key), fmt::format("\"{}\" is not one of {}", **v, fmt::join(choices, ", "))));
     target = **v;
     return {};
 }
@@ -240,7 +246,8 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             storage.options[key] = value.get<bool>() ? "true" : "false";
             continue;
         }
-        if (!value.is_string() || value.get<std::string>().empty() || has_control_chars(value.get<std::string>()))
+        if (!value.is_string() || value.get<std::string>().empty() ||
+            has_control_chars(value.get<std::string>()))
             return fail(at(path, "must be a non-empty string"));
         storage.options[key] = value.get<std::string>();
     }
@@ -334,8 +341,8 @@ Result<std::string> snapshot_selector(const json& obj, std::string_view path, bo
     std::string s = v->value_or(std::string(defaults::k_snapshot));
     if (s == "latest" || (allow_all && s == "all") || is_snapshot_id(s))
         return s;
-    return fail(at(join_path(path, "snapshot"),
-                   fmt::format("\"{}\" must be \"latest\"{} or a snapshot id", s, allow_all ? ", \"all\"" : "")));
+    return fail(at(join_path(path, "snapshot"), fmt::format("\"{}\" must be \"latest\"{} or a snapshot id", s,
+                                                            allow_all ? ", \"all\"" : "")));
 }
 
 Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
@@ -357,10 +364,11 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
         return fail(name.error());
     repo.name = name->value_or(name_from_url(repo.parsed));
     if (!is_valid_repository_name(repo.name))
-        return fail(at(join_path(path, "name"),
-                       fmt::format("\"{}\" is not a valid name (segments of A-Z a-z 0-9 . _ - separated by '/', no "
-                                   "\".\" or \"..\", at most 200 bytes)",
-                                   repo.name)));
+        return fail(
+            at(join_path(path, "name"),
+               fmt::format("\"{}\" is not a valid name (segments of A-Z a-z 0-9 . _ - separated by '/', no "
+                           "\".\" or \"..\", at most 200 bytes)",
+                           repo.name)));
 
     if (auto it = j.find("refs"); it != j.end()) {
         auto refs = string_array(*it, join_path(path, "refs"));
@@ -427,7 +435,9 @@ std::optional<std::string> process_env(const std::string& name) {
     return std::string(v);
 }
 
-const std::map<std::string, std::vector<std::string>>& known_keys() { return k_known_keys; }
+const std::map<std::string, std::vector<std::string>>& known_keys() {
+    return k_known_keys;
+}
 
 bool is_valid_repository_name(std::string_view name) {
     if (name.empty() || name.size() > 200 || name.front() == '/' || name.back() == '/')
@@ -435,7 +445,8 @@ bool is_valid_repository_name(std::string_view name) {
     std::size_t start = 0;
     for (;;) {
         auto slash = name.find('/', start);
-        std::string_view seg = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+        std::string_view seg =
+            name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
         if (seg.empty() || seg == "." || seg == ".." || seg.front() == '-')
             return false;
         for (unsigned char c : seg)
@@ -467,7 +478,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     if (!*version)
         return fail(at("version", "is required (use 1)"));
     if (**version != defaults::k_version)
-        return fail(at("version", fmt::format("{} is not supported (this build reads version 1)", **version)));
+        return fail(
+            at("version", fmt::format("{} is not supported (this build reads version 1)", **version)));
 
     auto action = opt_string(root, "", "action");
     if (!action)
@@ -484,8 +496,9 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     else if (action_text == "merge_reports")
         job.action = Action::merge_reports;
     else
-        return fail(at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports",
-                                             action_text)));
+        return fail(
+            at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports",
+                                     action_text)));
 
     // Sections that belong to another action are mistakes, not noise.
     for (const char* section : {"restore", "verify", "list", "merge_reports"})
@@ -526,7 +539,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (it->empty())
             return fail(at("repositories", "must list at least one repository"));
         if (it->size() > defaults::k_max_repositories)
-            return fail(at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
+            return fail(
+                at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
         std::set<std::string> names;
         for (std::size_t i = 0; i < it->size(); ++i) {
             std::string path = fmt::format("repositories[{}]", i);
@@ -549,7 +563,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (!repo)
             return fail(repo.error());
         if (!is_valid_repository_name(*repo))
-            return fail(at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
+            return fail(
+                at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
         job.restore.repository = *repo;
         auto snap = snapshot_selector(*it, "restore", false);
         if (!snap)
@@ -616,7 +631,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
             if (!repo)
                 return fail(repo.error());
             if (*repo && !is_valid_repository_name(**repo))
-                return fail(at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
+                return fail(
+                    at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
             job.list.repository = *repo;
         }
         break;

@@ -28,10 +28,10 @@ struct Credentials {
 };
 
 struct Repository {
-    std::string url;                 // as written in the payload (never holds a password)
-    GitUrl parsed;                   // the parsed, allow-listed form of `url`
-    std::string name;                // unique name, also the storage key of its snapshots
-    std::vector<std::string> refs;   // ref patterns to snapshot ("refs/heads/*")
+    std::string url;               // as written in the payload (never holds a password)
+    GitUrl parsed;                 // the parsed, allow-listed form of `url`
+    std::string name;              // unique name, also the storage key of its snapshots
+    std::vector<std::string> refs; // ref patterns to snapshot ("refs/heads/*")
     std::optional<Credentials> credentials;
 };
 
@@ -47,18 +47,19 @@ struct Shard {
 };
 
 struct Options {
-    std::filesystem::path cache_dir;                     // mirrors live here between runs
-    int timeout_s = defaults::k_timeout_s;               // per repository
-    int deadline_s = defaults::k_deadline_s;             // whole job; 0 means none
-    int concurrency = defaults::k_concurrency;           // repositories in flight
-    int max_per_host = defaults::k_max_per_host;         // repositories in flight per remote host
-    int retries = defaults::k_retries;                   // extra attempts after a transient failure
-    int full_every = defaults::k_full_every;             // a full snapshot when the chain has this many bundles
-    double full_size_ratio = defaults::k_full_size_ratio; // ... or when incrementals exceed this share of the full
-    int grace_s = defaults::k_grace_s;                   // after SIGTERM, time running repositories get
+    std::filesystem::path cache_dir;             // mirrors live here between runs
+    int timeout_s = defaults::k_timeout_s;       // per repository
+    int deadline_s = defaults::k_deadline_s;     // whole job; 0 means none
+    int concurrency = defaults::k_concurrency;   // repositories in flight
+    int max_per_host = defaults::k_max_per_host; // repositories in flight per remote host
+    int retries = defaults::k_retries;           // extra attempts after a transient failure
+    int full_every = defaults::k_full_every;     // a full snapshot when the chain has this many bundles
+    double full_size_ratio =
+        defaults::k_full_size_ratio;   // ... or when incrementals exceed this share of the full
+    int grace_s = defaults::k_grace_s; // after SIGTERM, time running repositories get
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
-    std::string engine{defaults::k_engine};             // auto | stream | cli
+    std::string engine{defaults::k_engine}; // auto | stream | cli
     std::optional<Shard> shard;
 };
 

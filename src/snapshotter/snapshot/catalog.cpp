@@ -22,8 +22,8 @@ Result<Manifest> read_manifest(storage::Storage& storage, const std::string& nam
     if (!manifest)
         return fail(manifest.error().with_context(fmt::format("{}@{}", name, id)));
     if (manifest->snapshot_id != id || manifest->repository != name)
-        return fail(Error::integrity(fmt::format("{}@{}: manifest names {}@{}", name, id, manifest->repository,
-                                                 manifest->snapshot_id)));
+        return fail(Error::integrity(fmt::format("{}@{}: manifest names {}@{}", name, id,
+                                                 manifest->repository, manifest->snapshot_id)));
     return manifest;
 }
 
@@ -66,7 +66,8 @@ Result<std::optional<Manifest>> read_latest_manifest(storage::Storage& storage, 
     return std::optional<Manifest>(std::move(*manifest));
 }
 
-Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name, const std::string& selector) {
+Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name,
+                                  const std::string& selector) {
     if (selector != "latest")
         return read_manifest(storage, name, selector);
     auto latest = read_latest_manifest(storage, name);
@@ -108,12 +109,12 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
         return fail(read.error());
     }
     if (file->size() != info.size)
-        return fail(Error::integrity(
-            fmt::format("bundle {}: size {} differs from the manifest's {}", info.key, file->size(), info.size)));
+        return fail(Error::integrity(fmt::format("bundle {}: size {} differs from the manifest's {}",
+                                                 info.key, file->size(), info.size)));
     auto digest = hash.hex_digest();
     if (digest != info.sha256)
-        return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})", info.key,
-                                                 info.sha256, digest)));
+        return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})",
+                                                 info.key, info.sha256, digest)));
     return file->commit(Overwrite::yes);
 }
 
@@ -156,7 +157,8 @@ Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, 
     if (!refs)
         return fail(refs.error());
     if (refs->size() != wanted.size())
-        return fail(Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
+        return fail(
+            Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
     for (const auto& [name, target] : wanted) {
         auto it = refs->find(name);
         if (it == refs->end() || it->second.oid != target.oid)

@@ -22,7 +22,8 @@ Result<Manifest> read_manifest(storage::Storage& storage, const std::string& nam
 Result<std::optional<Manifest>> read_latest_manifest(storage::Storage& storage, const std::string& name);
 
 // The manifest `selector` ("latest" or an id) names; NotFound when absent.
-Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name, const std::string& selector);
+Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& name,
+                                  const std::string& selector);
 
 // Snapshot ids of `name`, newest first.
 Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, const std::string& name);

@@ -3,14 +3,13 @@
 // publish in commit order: bundle, then manifest, then the latest pointer.
 #include "snapshotter/snapshot/create.hpp"
 
+#include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/util/hash.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
-
-#include "snapshotter/git/protocol.hpp"
-#include "snapshotter/git/stream.hpp"
 
 #include <fmt/format.h>
 #include <functional>
@@ -139,12 +138,15 @@ Result<std::map<std::string, RefChange>> ledger(const git::RefMap& previous, con
 
 // The ancestry oracle of a mirror that holds every current ref: an old tip
 // missing from it cannot be an ancestor of any of them.
-Ancestry mirror_ancestry(const Context& ctx, const std::filesystem::path& mirror, const git::RefMap& previous) {
+Ancestry mirror_ancestry(const Context& ctx, const std::filesystem::path& mirror,
+                         const git::RefMap& previous) {
     std::vector<std::string> old_tips;
     for (const auto& [name, target] : previous)
         old_tips.push_back(target.oid);
-    auto present = std::make_shared<Result<std::map<std::string, std::string>>>(ctx.git.object_types(mirror, old_tips));
-    return [&ctx, mirror, present](const std::string& from, const std::string& to) -> Result<std::optional<bool>> {
+    auto present =
+        std::make_shared<Result<std::map<std::string, std::string>>>(ctx.git.object_types(mirror, old_tips));
+    return [&ctx, mirror, present](const std::string& from,
+                                   const std::string& to) -> Result<std::optional<bool>> {
         if (!*present)
             return fail(present->error());
         if (!(*present)->contains(from))
@@ -158,7 +160,8 @@ Ancestry mirror_ancestry(const Context& ctx, const std::filesystem::path& mirror
 
 // Record `changes` in `manifest`: counts, and the old tips of rewritten,
 // deleted and updated refs added to the preserved map.
-void apply_ledger(Manifest& manifest, std::map<std::string, RefChange> changes, int& rewritten, int& deleted) {
+void apply_ledger(Manifest& manifest, std::map<std::string, RefChange> changes, int& rewritten,
+                  int& deleted) {
     manifest.changes = std::move(changes);
     for (const auto& [name, c] : manifest.changes) {
         if (c.change == "created" || c.change == "fast_forward")
@@ -172,7 +175,8 @@ void apply_ledger(Manifest& manifest, std::map<std::string, RefChange> changes, 
 }
 
 // Whether the next snapshot after `previous` may be an incremental one.
-bool chain_allows_incremental(const Manifest& previous, const job::Options& options, const std::string& format) {
+bool chain_allows_incremental(const Manifest& previous, const job::Options& options,
+                              const std::string& format) {
     if (previous.bundles.empty() || previous.object_format != format)
         return false;
     if (static_cast<int>(previous.bundles.size()) >= options.full_every)
@@ -180,7 +184,8 @@ bool chain_allows_incremental(const Manifest& previous, const job::Options& opti
     std::uint64_t incrementals = 0;
     for (std::size_t i = 1; i < previous.bundles.size(); ++i)
         incrementals += previous.bundles[i].size;
-    return static_cast<double>(incrementals) <= options.full_size_ratio * static_cast<double>(previous.bundles[0].size);
+    return static_cast<double>(incrementals) <=
+           options.full_size_ratio * static_cast<double>(previous.bundles[0].size);
 }
 
 // True when every bundle of `previous`'s chain is still in storage.
@@ -225,7 +230,8 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
     return listing;
 }
 
-git::StreamRequest stream_request(const job::Repository& repo, const git::Remote& remote, const Deadline& deadline) {
+git::StreamRequest stream_request(const job::Repository& repo, const git::Remote& remote,
+                                  const Deadline& deadline) {
     git::StreamRequest request;
     request.transport.url = remote.url;
     request.transport.policy = remote.policy;
@@ -337,7 +343,8 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
                 revs.push_back(name);
         // Preserved tips the new chain cannot carry are dropped from the manifest.
         for (auto it = manifest.preserved.begin(); it != manifest.preserved.end();)
-            it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it) : manifest.preserved.erase(it);
+            it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it)
+                                                                   : manifest.preserved.erase(it);
     }
     if (write) {
         step = SteadyClock::now();
@@ -353,9 +360,9 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
 
 // The streaming engine: the server's pack goes straight into the bundle in
 // storage; an incremental sends the previous tips as haves. No local clone.
-Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
-                                     const std::optional<Manifest>& previous, bool incremental_allowed,
-                                     Manifest& manifest, const Deadline& deadline) {
+Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo,
+                                     const git::Remote& remote, const std::optional<Manifest>& previous,
+                                     bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
     Produced produced;
     auto key = layout::bundle_key(repo.name, manifest.snapshot_id);
     auto writer = ctx.storage.create(key, Overwrite::no);
@@ -394,8 +401,8 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         manifest.preserved.clear();
     }
     if (streamed->pack_written)
-        manifest.bundles.push_back(BundleInfo{manifest.snapshot_id, key, streamed->bundle_size, streamed->sha256,
-                                              streamed->prerequisites});
+        manifest.bundles.push_back(BundleInfo{manifest.snapshot_id, key, streamed->bundle_size,
+                                              streamed->sha256, streamed->prerequisites});
     if (previous) {
         // Without local history, a moved ref is "updated": whether it was a
         // fast-forward is not known, so its old tip is preserved either way.
@@ -477,17 +484,21 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         manifest.preserved = previous->preserved;
     }
     const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
-                           previous->object_format == manifest.object_format && previous->ref_patterns == repo.refs;
+                           previous->object_format == manifest.object_format &&
+                           previous->ref_patterns == repo.refs;
     const bool incremental_allowed =
         previous && chain_allows_incremental(*previous, options, manifest.object_format);
 
     if (ctx.dry_run) {
-        std::string plan = unchanged         ? "unchanged"
-                           : selected.empty() ? "empty"
+        std::string plan = unchanged             ? "unchanged"
+                           : selected.empty()    ? "empty"
                            : incremental_allowed ? "incremental"
                                                  : "full";
         return RepoOutcome{unchanged ? "unchanged" : "ok",
-                           {{"plan", plan}, {"refs", selected.size()}, {"engine", manifest.engine}, {"snapshot_id", nullptr}}};
+                           {{"plan", plan},
+                            {"refs", selected.size()},
+                            {"engine", manifest.engine},
+                            {"snapshot_id", nullptr}}};
     }
 
     // 3. Write what changed.
@@ -506,9 +517,10 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                 ++produced.deleted;
             }
     } else {
-        auto made = use_stream ? produce_with_stream(ctx, repo, remote, previous, incremental_allowed, manifest, deadline)
-                               : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed, manifest,
-                                                  deadline);
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, previous, incremental_allowed,
+                                                     manifest, deadline)
+                               : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed,
+                                                  manifest, deadline);
         if (!made)
             return fail(made.error());
         produced = *made;
@@ -522,23 +534,25 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     auto manifest_key = layout::manifest_key(repo.name, manifest.snapshot_id);
     if (auto s = ctx.storage.put(manifest_key, *text, Overwrite::no); !s)
         return fail(s.error());
-    if (auto s = ctx.storage.put(layout::latest_key(repo.name), serialize_latest(manifest.snapshot_id, manifest_key),
-                                 Overwrite::yes);
+    if (auto s = ctx.storage.put(layout::latest_key(repo.name),
+                                 serialize_latest(manifest.snapshot_id, manifest_key), Overwrite::yes);
         !s)
         return fail(s.error());
 
-    const bool wrote = !manifest.bundles.empty() && manifest.bundles.back().snapshot_id == manifest.snapshot_id;
-    nlohmann::json detail = {{"snapshot_id", manifest.snapshot_id},
-                             {"kind", manifest.kind},
-                             {"engine", manifest.engine},
-                             {"refs", manifest.refs.size()},
-                             {"refs_rewritten", produced.rewritten},
-                             {"refs_deleted", produced.deleted},
-                             {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};
+    const bool wrote =
+        !manifest.bundles.empty() && manifest.bundles.back().snapshot_id == manifest.snapshot_id;
+    nlohmann::json detail = {
+        {"snapshot_id", manifest.snapshot_id},
+        {"kind", manifest.kind},
+        {"engine", manifest.engine},
+        {"refs", manifest.refs.size()},
+        {"refs_rewritten", produced.rewritten},
+        {"refs_deleted", produced.deleted},
+        {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};
     spdlog::info("{}: {} snapshot {} ({} refs, {} engine)", repo.name, manifest.kind, manifest.snapshot_id,
                  manifest.refs.size(), manifest.engine);
-    return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail), wrote ? manifest.bundles.back().size : 0,
-                       produced.rewritten, produced.deleted};
+    return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail),
+                       wrote ? manifest.bundles.back().size : 0, produced.rewritten, produced.deleted};
 }
 
 } // namespace snapshotter::snapshot

@@ -1,10 +1,11 @@
 // The snapshot action over a whole fleet: this shard's repositories, a worker
 // pool with a cap per host, retries of transient failures, a job deadline,
 // graceful stop on SIGTERM, live progress, then the job report and metrics.
+#include "snapshotter/snapshot/fleet.hpp"
+
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
-#include "snapshotter/snapshot/fleet.hpp"
 #include "snapshotter/util/log.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/stop.hpp"
@@ -88,9 +89,9 @@ void draw_progress(const FleetState& state, std::size_t total, SteadyClock::time
         eta = fmt::format("{:.0f}s", secs / static_cast<double>(done) * static_cast<double>(total - done));
     else if (done == total)
         eta = "0s";
-    std::string line = fmt::format("\r{}/{} repositories, {} in flight, {}, {}/s, ETA {}\x1b[K", done, total,
-                                   state.in_flight.load(), human_bytes(static_cast<double>(state.bytes.load())),
-                                   human_bytes(rate), eta);
+    std::string line = fmt::format(
+        "\r{}/{} repositories, {} in flight, {}, {}/s, ETA {}\x1b[K", done, total, state.in_flight.load(),
+        human_bytes(static_cast<double>(state.bytes.load())), human_bytes(rate), eta);
     if (last)
         line += "\n";
     write_stderr_raw(line);
@@ -121,13 +122,14 @@ json run_one(const Context& ctx, const job::Repository& repo, FleetState& state,
         }
         const auto& e = outcome.error();
         bool transient = e.kind == ErrorKind::Git && git::is_transient_failure(e.message);
-        if (transient && attempts <= ctx.job.options.retries && !state.no_new_work.load() && !stop_requested()) {
+        if (transient && attempts <= ctx.job.options.retries && !state.no_new_work.load() &&
+            !stop_requested()) {
             // Exponential backoff with full jitter, as the AWS SDKs do.
             auto cap = std::min<long long>(30'000, 500LL << std::min(attempts, 10));
             std::uniform_int_distribution<long long> jitter(0, cap);
             auto wait = std::chrono::milliseconds{jitter(rng)};
-            spdlog::warn("{}: transient failure (attempt {} of {}), retrying in {} ms: {}", repo.name, attempts,
-                         ctx.job.options.retries + 1, wait.count(), e.message);
+            spdlog::warn("{}: transient failure (attempt {} of {}), retrying in {} ms: {}", repo.name,
+                         attempts, ctx.job.options.retries + 1, wait.count(), e.message);
             interruptible_sleep(wait, state);
             continue;
         }
@@ -156,7 +158,9 @@ void emit_metrics(const Context& ctx, const json& summary, long long duration_ms
     if (!spdlog::default_logger()->should_log(spdlog::level::info))
         return;
     json metrics = json::array();
-    auto add = [&](const char* name, const char* unit) { metrics.push_back({{"Name", name}, {"Unit", unit}}); };
+    auto add = [&](const char* name, const char* unit) {
+        metrics.push_back({{"Name", name}, {"Unit", unit}});
+    };
     add("RepositoriesOk", "Count");
     add("RepositoriesUnchanged", "Count");
     add("RepositoriesFailed", "Count");
@@ -165,26 +169,28 @@ void emit_metrics(const Context& ctx, const json& summary, long long duration_ms
     add("RefsDeleted", "Count");
     add("BytesWritten", "Bytes");
     add("DurationSeconds", "Seconds");
-    json emf = {{"_aws",
-                 {{"Timestamp", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    Clock::now().time_since_epoch())
-                                    .count()},
-                  {"CloudWatchMetrics",
-                   {{{"Namespace", "snapshotter"}, {"Dimensions", {json::array({"Action"})}}, {"Metrics", metrics}}}}}},
-                // Also a well-formed log line of ours: ts, level, msg.
-                {"ts", format_rfc3339(Clock::now())},
-                {"level", "info"},
-                {"msg", "job metrics (CloudWatch embedded metric format)"},
-                {"Action", "snapshot"},
-                {"job_id", ctx.job.job_id},
-                {"RepositoriesOk", summary.at("ok")},
-                {"RepositoriesUnchanged", summary.at("unchanged")},
-                {"RepositoriesFailed", summary.at("failed")},
-                {"RepositoriesSkipped", summary.at("skipped")},
-                {"RefsRewritten", summary.at("refs_rewritten")},
-                {"RefsDeleted", summary.at("refs_deleted")},
-                {"BytesWritten", summary.at("bytes")},
-                {"DurationSeconds", static_cast<double>(duration_ms) / 1000.0}};
+    json emf = {
+        {"_aws",
+         {{"Timestamp",
+           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count()},
+          {"CloudWatchMetrics",
+           {{{"Namespace", "snapshotter"},
+             {"Dimensions", {json::array({"Action"})}},
+             {"Metrics", metrics}}}}}},
+        // Also a well-formed log line of ours: ts, level, msg.
+        {"ts", format_rfc3339(Clock::now())},
+        {"level", "info"},
+        {"msg", "job metrics (CloudWatch embedded metric format)"},
+        {"Action", "snapshot"},
+        {"job_id", ctx.job.job_id},
+        {"RepositoriesOk", summary.at("ok")},
+        {"RepositoriesUnchanged", summary.at("unchanged")},
+        {"RepositoriesFailed", summary.at("failed")},
+        {"RepositoriesSkipped", summary.at("skipped")},
+        {"RefsRewritten", summary.at("refs_rewritten")},
+        {"RefsDeleted", summary.at("refs_deleted")},
+        {"BytesWritten", summary.at("bytes")},
+        {"DurationSeconds", static_cast<double>(duration_ms) / 1000.0}};
     write_stderr_line(emf.dump());
 }
 
@@ -259,7 +265,9 @@ Outcome run_snapshot(const Context& ctx) {
             const auto& repo = *repos[i];
             if (!ctx.dry_run) {
                 if (auto id = committed_by_this_job(ctx, repo)) {
-                    entries[i] = {{"name", repo.name}, {"status", "skipped"}, {"reason", "already snapshotted by this job"},
+                    entries[i] = {{"name", repo.name},
+                                  {"status", "skipped"},
+                                  {"reason", "already snapshotted by this job"},
                                   {"snapshot_id", *id}};
                     state.done.fetch_add(1);
                     continue;
@@ -298,7 +306,8 @@ Outcome run_snapshot(const Context& ctx) {
                 state.stop("the job was interrupted");
                 spdlog::warn("stop requested: no new repositories; running ones get {} s", options.grace_s);
             }
-            if (stop_seen && now - *stop_seen > std::chrono::seconds{options.grace_s} && !processes_aborted()) {
+            if (stop_seen && now - *stop_seen > std::chrono::seconds{options.grace_s} &&
+                !processes_aborted()) {
                 spdlog::warn("grace period over; aborting running repositories");
                 abort_all_processes();
             }
@@ -311,7 +320,8 @@ Outcome run_snapshot(const Context& ctx) {
             draw_progress(state, total, start, true);
     });
     std::vector<std::thread> workers;
-    int threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(options.concurrency), total));
+    int threads =
+        static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(options.concurrency), total));
     for (int t = 0; t < threads; ++t)
         workers.emplace_back(worker);
     for (auto& w : workers)
@@ -350,8 +360,14 @@ Outcome run_snapshot(const Context& ctx) {
         list.push_back(std::move(entry));
     }
     const bool interrupted = state.no_new_work.load();
-    json summary = {{"total", total},    {"ok", ok},         {"unchanged", unchanged},   {"failed", failed},
-                    {"skipped", skipped}, {"bytes", bytes},   {"refs_rewritten", rewritten}, {"refs_deleted", deleted},
+    json summary = {{"total", total},
+                    {"ok", ok},
+                    {"unchanged", unchanged},
+                    {"failed", failed},
+                    {"skipped", skipped},
+                    {"bytes", bytes},
+                    {"refs_rewritten", rewritten},
+                    {"refs_deleted", deleted},
                     {"duration_ms", elapsed_ms(start)}};
     json result = {{"action", "snapshot"},
                    {"job_id", ctx.job.job_id},
@@ -359,7 +375,8 @@ Outcome run_snapshot(const Context& ctx) {
                    {"repositories", std::move(list)},
                    {"summary", summary}};
     if (options.shard)
-        result["shard"] = {{"count", options.shard->count}, {"index", options.shard->index},
+        result["shard"] = {{"count", options.shard->count},
+                           {"index", options.shard->index},
                            {"of_total", ctx.job.repositories.size()}};
 
     // 5. The job report in storage, then metrics on stderr.
@@ -378,13 +395,14 @@ Outcome run_snapshot(const Context& ctx) {
 
     Outcome out{std::move(result), std::nullopt, false};
     if (interrupted) {
-        out.error = Error::interrupted(fmt::format("{}: {} of {} repositories were not snapshotted", state.stop_reason,
-                                                   skipped + failed, total));
+        out.error = Error::interrupted(fmt::format("{}: {} of {} repositories were not snapshotted",
+                                                   state.stop_reason, skipped + failed, total));
     } else if (failed > 0 && ok + unchanged + skipped == 0) {
-        out.error = failed == 1 ? *first_failure
-                                : Error{mixed_kinds ? ErrorKind::Git : first_failure->kind,
-                                        fmt::format("all {} repositories failed; first: {}", failed,
-                                                    first_failure->message)};
+        out.error =
+            failed == 1
+                ? *first_failure
+                : Error{mixed_kinds ? ErrorKind::Git : first_failure->kind,
+                        fmt::format("all {} repositories failed; first: {}", failed, first_failure->message)};
     } else if (failed > 0) {
         out.partial = true;
     }

@@ -32,9 +32,13 @@ std::optional<std::string> repo_name(std::string_view key) {
     return out;
 }
 
-std::string repos_prefix() { return "repos/"; }
+std::string repos_prefix() {
+    return "repos/";
+}
 
-std::string manifests_prefix(std::string_view name) { return fmt::format("repos/{}/manifests/", repo_key(name)); }
+std::string manifests_prefix(std::string_view name) {
+    return fmt::format("repos/{}/manifests/", repo_key(name));
+}
 
 std::string manifest_key(std::string_view name, std::string_view id) {
     return fmt::format("{}{}.json", manifests_prefix(name), id);
@@ -44,7 +48,9 @@ std::string bundle_key(std::string_view name, std::string_view id) {
     return fmt::format("repos/{}/bundles/{}.bundle", repo_key(name), id);
 }
 
-std::string latest_key(std::string_view name) { return fmt::format("repos/{}/latest.json", repo_key(name)); }
+std::string latest_key(std::string_view name) {
+    return fmt::format("repos/{}/latest.json", repo_key(name));
+}
 
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key) {
     auto slash = key.rfind('/');

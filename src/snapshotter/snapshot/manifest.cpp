@@ -19,7 +19,9 @@ bool is_hex_oid(std::string_view s) {
     return true;
 }
 
-Error bad(std::string_view what) { return Error::integrity(fmt::format("manifest: {}", what)); }
+Error bad(std::string_view what) {
+    return Error::integrity(fmt::format("manifest: {}", what));
+}
 
 } // namespace
 
@@ -117,8 +119,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
                 RefChange change{c.at("change").get<std::string>(),
                                  c.at("old").is_null() ? "" : c.at("old").get<std::string>(),
                                  c.at("new").is_null() ? "" : c.at("new").get<std::string>()};
-                if (change.change != "created" && change.change != "fast_forward" && change.change != "rewritten" &&
-                    change.change != "updated" && change.change != "deleted")
+                if (change.change != "created" && change.change != "fast_forward" &&
+                    change.change != "rewritten" && change.change != "updated" && change.change != "deleted")
                     return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, change.change)));
                 m.changes.emplace(name, std::move(change));
             }
@@ -147,7 +149,9 @@ Result<Manifest> parse_manifest(std::string_view text) {
     return m;
 }
 
-std::string preserved_ref_name(const std::string& key) { return "refs/snapshotter/preserved/" + key; }
+std::string preserved_ref_name(const std::string& key) {
+    return "refs/snapshotter/preserved/" + key;
+}
 
 std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key) {
     return json{{"snapshot_id", snapshot_id}, {"manifest", manifest_key}}.dump() + "\n";

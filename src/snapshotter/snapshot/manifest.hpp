@@ -28,7 +28,7 @@ struct BundleInfo {
 
 // How a ref moved since the previous snapshot (the ref-change ledger).
 struct RefChange {
-    std::string change; // created | fast_forward | rewritten | updated (ancestry unknown) | deleted
+    std::string change;  // created | fast_forward | rewritten | updated (ancestry unknown) | deleted
     std::string old_oid; // empty when created
     std::string new_oid; // empty when deleted
     bool operator==(const RefChange&) const = default;
@@ -38,10 +38,10 @@ struct Manifest {
     int schema_version = k_manifest_schema_version;
     std::string snapshot_id;
     std::string repository;
-    std::string source_url;   // redacted
-    std::string created_at;   // RFC 3339 UTC
+    std::string source_url; // redacted
+    std::string created_at; // RFC 3339 UTC
     std::string job_id;
-    std::string engine;       // "cli"
+    std::string engine; // "cli"
     std::string git_version;
     std::string object_format; // "sha1" | "sha256"
     std::string kind;          // "full" | "empty" | "unchanged"
@@ -50,7 +50,7 @@ struct Manifest {
     std::vector<std::string> ref_patterns;
     std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`
     std::optional<std::string> parent;
-    std::map<std::string, RefChange> changes;  // ref name -> change since `parent`
+    std::map<std::string, RefChange> changes; // ref name -> change since `parent`
     // Tips of rewritten and deleted refs kept restorable, keyed
     // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
     std::map<std::string, std::string> preserved;

@@ -22,11 +22,12 @@ Outcome run_merge_reports(const Context& ctx) {
     if (!objects)
         return {nullptr, objects.error(), false};
     if (objects->empty())
-        return {nullptr, Error::not_found(fmt::format("no shard report of job {} under {}", job_id, prefix)), false};
+        return {nullptr, Error::not_found(fmt::format("no shard report of job {} under {}", job_id, prefix)),
+                false};
     std::optional<int> count;
     std::set<int> seen;
     json repositories = json::array();
-    json summary = {{"total", 0}, {"ok", 0},    {"unchanged", 0},      {"failed", 0},
+    json summary = {{"total", 0},   {"ok", 0},    {"unchanged", 0},      {"failed", 0},
                     {"skipped", 0}, {"bytes", 0}, {"refs_rewritten", 0}, {"refs_deleted", 0}};
     bool interrupted = false;
     for (const auto& object : *objects) {
@@ -40,8 +41,8 @@ Outcome run_merge_reports(const Context& ctx) {
             int index = report.at("shard").at("index").get<int>();
             if (count && *count != shard_count)
                 return {nullptr,
-                        Error::integrity(fmt::format("{} says {} shards, an earlier report said {}", object.key,
-                                                     shard_count, *count)),
+                        Error::integrity(fmt::format("{} says {} shards, an earlier report said {}",
+                                                     object.key, shard_count, *count)),
                         false};
             count = shard_count;
             seen.insert(index);
@@ -51,7 +52,8 @@ Outcome run_merge_reports(const Context& ctx) {
                 v = v.get<std::uint64_t>() + report.at("summary").value(k, std::uint64_t{0});
             interrupted = interrupted || report.value("interrupted", false);
         } catch (const json::exception& e) {
-            return {nullptr, Error::integrity(fmt::format("{} is not a job report: {}", object.key, e.what())), false};
+            return {nullptr,
+                    Error::integrity(fmt::format("{} is not a job report: {}", object.key, e.what())), false};
         }
     }
     json missing = json::array();

@@ -19,8 +19,9 @@ Outcome run_restore(const Context& ctx) {
     if (!empty)
         return {nullptr, empty.error(), false};
     if (!*empty)
-        return {nullptr, Error::conflict(fmt::format("restore.target {} exists and is not an empty directory",
-                                                     spec.target.string())),
+        return {nullptr,
+                Error::conflict(fmt::format("restore.target {} exists and is not an empty directory",
+                                            spec.target.string())),
                 false};
 
     // 2. Find the manifest.
@@ -47,8 +48,10 @@ Outcome run_restore(const Context& ctx) {
     auto refs = materialize(ctx.storage, ctx.git, *manifest, building, scratch->path(), timeout,
                             spec.preserved ? Preserved::yes : Preserved::no);
     if (!refs)
-        return {nullptr,
-                refs.error().with_context(fmt::format("restore {}@{}", spec.repository, manifest->snapshot_id)), false};
+        return {
+            nullptr,
+            refs.error().with_context(fmt::format("restore {}@{}", spec.repository, manifest->snapshot_id)),
+            false};
     // rename() replaces an empty directory atomically.
     if (std::rename(building.c_str(), spec.target.c_str()) != 0)
         return {nullptr,

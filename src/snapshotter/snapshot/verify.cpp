@@ -32,7 +32,8 @@ std::vector<std::string> check_bundles(const Context& ctx, const Manifest& manif
         std::error_code ec;
         std::filesystem::remove(file, ec);
         if (!heads) {
-            problems.push_back(fmt::format("bundle {} is not readable: {}", bundle.key, heads.error().message));
+            problems.push_back(
+                fmt::format("bundle {} is not readable: {}", bundle.key, heads.error().message));
             continue;
         }
         // A full bundle written by this very snapshot lists every ref of it.
@@ -40,7 +41,8 @@ std::vector<std::string> check_bundles(const Context& ctx, const Manifest& manif
             for (const auto& [name, target] : manifest.refs) {
                 auto it = heads->find(name);
                 if (it == heads->end() || it->second.oid != target.oid)
-                    problems.push_back(fmt::format("bundle {} does not hold ref {} at {}", bundle.key, name, target.oid));
+                    problems.push_back(
+                        fmt::format("bundle {} does not hold ref {} at {}", bundle.key, name, target.oid));
             }
         }
         if (problems.empty())
@@ -49,12 +51,15 @@ std::vector<std::string> check_bundles(const Context& ctx, const Manifest& manif
     return problems;
 }
 
-std::vector<std::string> drill(const Context& ctx, const Manifest& manifest, std::chrono::milliseconds timeout) {
+std::vector<std::string> drill(const Context& ctx, const Manifest& manifest,
+                               std::chrono::milliseconds timeout) {
     auto scratch = TempDir::create("drill");
     if (!scratch)
         return {scratch.error().message};
     auto repo = scratch->path() / "repo.git";
-    if (auto refs = materialize(ctx.storage, ctx.git, manifest, repo, scratch->path(), timeout, Preserved::yes); !refs)
+    if (auto refs =
+            materialize(ctx.storage, ctx.git, manifest, repo, scratch->path(), timeout, Preserved::yes);
+        !refs)
         return {fmt::format("restore drill: {}", refs.error().message)};
     if (auto s = ctx.git.fsck(repo, timeout); !s)
         return {fmt::format("restore drill: {}", s.error().message)};
@@ -91,7 +96,10 @@ Outcome run_verify(const Context& ctx) {
                 return {nullptr, listed.error(), false};
             ids = std::move(*listed);
             if (ids.empty()) {
-                snapshots.push_back({{"repository", name}, {"snapshot_id", nullptr}, {"ok", false}, {"drill", false},
+                snapshots.push_back({{"repository", name},
+                                     {"snapshot_id", nullptr},
+                                     {"ok", false},
+                                     {"drill", false},
                                      {"problems", {"no snapshot exists"}}});
                 ++bad;
                 continue;
@@ -133,8 +141,8 @@ Outcome run_verify(const Context& ctx) {
                    {"summary", {{"checked", ok + bad}, {"ok", ok}, {"failed", bad}}}};
     if (bad > 0)
         return {std::move(result),
-                Error::integrity(fmt::format("{} of {} snapshots failed verification; first: {}", bad, ok + bad,
-                                             first_problems.empty() ? "" : first_problems.front())),
+                Error::integrity(fmt::format("{} of {} snapshots failed verification; first: {}", bad,
+                                             ok + bad, first_problems.empty() ? "" : first_problems.front())),
                 false};
     if (ok == 0)
         return {std::move(result), Error::not_found("no snapshot to verify"), false};

@@ -64,7 +64,8 @@ class FileStorage final : public Storage {
         if (!fs::is_directory(probe, ec))
             return fail(Error::storage(fmt::format("{}: {} is not a directory", m_url, probe.string())));
         if (::access(probe.c_str(), W_OK | X_OK) != 0)
-            return fail(Error::storage(fmt::format("{}: {} is not writable: {}", m_url, probe.string(), errno_text(errno))));
+            return fail(Error::storage(
+                fmt::format("{}: {} is not writable: {}", m_url, probe.string(), errno_text(errno))));
         return {};
     }
 
@@ -101,7 +102,9 @@ class FileStorage final : public Storage {
             }
             if (n == 0)
                 break;
-            if (auto s = sink(std::as_bytes(std::span<const char>(buffer.data(), static_cast<std::size_t>(n)))); !s) {
+            if (auto s =
+                    sink(std::as_bytes(std::span<const char>(buffer.data(), static_cast<std::size_t>(n))));
+                !s) {
                 ::close(fd);
                 return s;
             }
@@ -127,7 +130,8 @@ class FileStorage final : public Storage {
         // The directory part is joined to the root: "../" or "/abs/" would leave it.
         if (slash != std::string_view::npos && !is_valid_key(prefix.substr(0, slash)))
             return fail(Error::internal(fmt::format("invalid storage prefix \"{}\"", prefix)));
-        fs::path base = slash == std::string_view::npos ? m_root : m_root / std::string(prefix.substr(0, slash));
+        fs::path base =
+            slash == std::string_view::npos ? m_root : m_root / std::string(prefix.substr(0, slash));
         std::error_code ec;
         if (!fs::is_directory(base, ec))
             return out;
@@ -157,8 +161,8 @@ class FileStorage final : public Storage {
             if (::unlink(path->c_str()) != 0 && errno != ENOENT)
                 return fail(Error::storage(fmt::format("{}: delete {}: {}", m_url, key, errno_text(errno))));
             // Tidy up directories that became empty, never the root itself.
-            for (fs::path dir = path->parent_path(); dir != m_root && dir.string().starts_with(m_root.string());
-                 dir = dir.parent_path())
+            for (fs::path dir = path->parent_path();
+                 dir != m_root && dir.string().starts_with(m_root.string()); dir = dir.parent_path())
                 if (::rmdir(dir.c_str()) != 0)
                     break;
         }
@@ -178,7 +182,8 @@ class FileStorage final : public Storage {
         info.size = fs::file_size(path, ec);
         auto mtime = fs::last_write_time(path, ec);
         if (!ec)
-            info.modified = std::chrono::time_point_cast<Clock::duration>(fs::file_time_type::clock::to_sys(mtime));
+            info.modified =
+                std::chrono::time_point_cast<Clock::duration>(fs::file_time_type::clock::to_sys(mtime));
         return info;
     }
 

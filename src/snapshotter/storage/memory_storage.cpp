@@ -95,8 +95,8 @@ class MemoryStorage final : public Storage {
     Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {
         std::lock_guard lock(m_bucket->mutex);
         std::vector<ObjectInfo> out;
-        for (auto it = m_bucket->objects.lower_bound(prefix); it != m_bucket->objects.end() && it->first.starts_with(prefix);
-             ++it)
+        for (auto it = m_bucket->objects.lower_bound(prefix);
+             it != m_bucket->objects.end() && it->first.starts_with(prefix); ++it)
             out.push_back({it->first, it->second.size(), std::nullopt});
         return out;
     }
@@ -131,6 +131,8 @@ Result<std::unique_ptr<Storage>> open_memory_backend(const Config& config) {
     return std::make_unique<MemoryStorage>(name);
 }
 
-std::unique_ptr<Storage> open_memory(std::string_view name) { return std::make_unique<MemoryStorage>(std::string(name)); }
+std::unique_ptr<Storage> open_memory(std::string_view name) {
+    return std::make_unique<MemoryStorage>(std::string(name));
+}
 
 } // namespace snapshotter::storage

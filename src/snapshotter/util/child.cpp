@@ -23,7 +23,9 @@ void close_fd(int& fd) {
     fd = -1;
 }
 
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void set_nonblocking(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 // write(2) to a pipe whose reader is gone, without SIGPIPE killing us: the
 // signal is blocked for this thread during the call and a pending one is
@@ -65,13 +67,15 @@ Result<Child> Child::spawn(const std::vector<std::string>& argv, const ChildOpti
             close_fd(p[1]);
         }
     };
-    if (::pipe2(in_fds, O_CLOEXEC) != 0 || ::pipe2(out_fds, O_CLOEXEC) != 0 || ::pipe2(err_fds, O_CLOEXEC) != 0) {
+    if (::pipe2(in_fds, O_CLOEXEC) != 0 || ::pipe2(out_fds, O_CLOEXEC) != 0 ||
+        ::pipe2(err_fds, O_CLOEXEC) != 0) {
         int e = errno;
         close_pipes();
         return fail(Error::internal(fmt::format("pipe: {}", errno_text(e))));
     }
 
-    auto spawned = spawn_in_new_group(*program, argv, options.env, options.cwd, in_fds[0], out_fds[1], err_fds[1]);
+    auto spawned =
+        spawn_in_new_group(*program, argv, options.env, options.cwd, in_fds[0], out_fds[1], err_fds[1]);
     if (!spawned) {
         close_pipes();
         return fail(spawned.error());
@@ -98,8 +102,8 @@ Result<Child> Child::spawn(const std::vector<std::string>& argv, const ChildOpti
 
 Child::Child(Child&& other) noexcept
     : m_name(std::move(other.m_name)), m_pid(other.m_pid), m_stdin(other.m_stdin), m_stdout(other.m_stdout),
-      m_stderr(other.m_stderr), m_reaped(other.m_reaped), m_deadline(other.m_deadline), m_timeout(other.m_timeout),
-      m_max_stderr(other.m_max_stderr), m_err(std::move(other.m_err)) {
+      m_stderr(other.m_stderr), m_reaped(other.m_reaped), m_deadline(other.m_deadline),
+      m_timeout(other.m_timeout), m_max_stderr(other.m_max_stderr), m_err(std::move(other.m_err)) {
     other.m_pid = -1;
     other.m_stdin = other.m_stdout = other.m_stderr = -1;
     other.m_reaped = true;
@@ -151,10 +155,15 @@ std::string Child::stderr_tail() const {
 Result<bool> Child::wait_ready(int fd, short events) {
     while (true) {
         auto now = std::chrono::steady_clock::now();
+        if (processes_aborted()) {
+            kill_group();
+            return fail(Error::interrupted(fmt::format("{} stopped: the job is stopping", m_name)));
+        }
         if (now >= m_deadline) {
             kill_group();
-            return fail(Error::timeout(fmt::format("{} did not finish within {} s", m_name,
-                                                   std::chrono::duration_cast<std::chrono::seconds>(m_timeout).count())));
+            return fail(Error::timeout(
+                fmt::format("{} did not finish within {} s", m_name,
+                            std::chrono::duration_cast<std::chrono::seconds>(m_timeout).count())));
         }
         std::array<pollfd, 2> fds{};
         nfds_t count = 0;
@@ -162,7 +171,7 @@ Result<bool> Child::wait_ready(int fd, short events) {
         if (m_stderr >= 0)
             fds[count++] = {m_stderr, POLLIN, 0};
         auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(m_deadline - now).count();
-        int ready = ::poll(fds.data(), count, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+        int ready = ::poll(fds.data(), count, static_cast<int>(std::min<long long>(wait_ms + 1, 200)));
         if (ready < 0 && errno != EINTR)
             return fail(Error::internal(fmt::format("poll: {}", errno_text(errno))));
         if (ready <= 0)
@@ -213,7 +222,9 @@ Result<std::size_t> Child::read(std::span<std::byte> buffer) {
     return std::size_t{0};
 }
 
-void Child::close_stdin() { close_fd(m_stdin); }
+void Child::close_stdin() {
+    close_fd(m_stdin);
+}
 
 Result<ChildExit> Child::wait() {
     close_fd(m_stdin);

@@ -49,6 +49,8 @@ template <typename T> using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 
 // Shorthand for `return std::unexpected(error)`.
-inline std::unexpected<Error> fail(Error error) { return std::unexpected<Error>(std::move(error)); }
+inline std::unexpected<Error> fail(Error error) {
+    return std::unexpected<Error>(std::move(error));
+}
 
 } // namespace snapshotter

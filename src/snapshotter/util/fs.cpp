@@ -15,7 +15,9 @@
 
 namespace snapshotter {
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
 
 std::string random_hex(std::size_t bytes) {
     std::vector<unsigned char> buffer(bytes);
@@ -38,8 +40,10 @@ Result<AtomicFile> AtomicFile::create(const fs::path& path) {
     std::error_code ec;
     fs::create_directories(directory_of(path), ec);
     if (ec)
-        return fail(Error::storage(fmt::format("create directory {}: {}", path.parent_path().string(), ec.message())));
-    fs::path temp = directory_of(path) / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
+        return fail(Error::storage(
+            fmt::format("create directory {}: {}", path.parent_path().string(), ec.message())));
+    fs::path temp =
+        directory_of(path) / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
@@ -47,12 +51,15 @@ Result<AtomicFile> AtomicFile::create(const fs::path& path) {
 }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
-    : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(other.m_fd), m_size(other.m_size) {
+    : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(other.m_fd),
+      m_size(other.m_size) {
     other.m_fd = -1;
     other.m_temp.clear();
 }
 
-AtomicFile::~AtomicFile() { discard(); }
+AtomicFile::~AtomicFile() {
+    discard();
+}
 
 void AtomicFile::discard() {
     if (m_fd >= 0)
@@ -189,7 +196,8 @@ Result<TempDir> TempDir::create(std::string_view label, const fs::path& parent) 
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     if (::mkdtemp(buffer.data()) == nullptr)
-        return fail(Error::storage(fmt::format("create temporary directory in {}: {}", base.string(), errno_text(errno))));
+        return fail(Error::storage(
+            fmt::format("create temporary directory in {}: {}", base.string(), errno_text(errno))));
     return TempDir(fs::path(buffer.data()));
 }
 

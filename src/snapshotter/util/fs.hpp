@@ -39,7 +39,8 @@ class AtomicFile {
     [[nodiscard]] std::size_t size() const { return m_size; }
 
   private:
-    AtomicFile(fs::path path, fs::path temp, int fd) : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(fd) {}
+    AtomicFile(fs::path path, fs::path temp, int fd)
+        : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(fd) {}
     void discard();
 
     fs::path m_path;

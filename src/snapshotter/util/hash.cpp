@@ -19,8 +19,12 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(std::span<const std::byte> data) { EVP_DigestUpdate(m_impl->ctx, data.data(), data.size()); }
-void Sha256::update(std::string_view data) { EVP_DigestUpdate(m_impl->ctx, data.data(), data.size()); }
+void Sha256::update(std::span<const std::byte> data) {
+    EVP_DigestUpdate(m_impl->ctx, data.data(), data.size());
+}
+void Sha256::update(std::string_view data) {
+    EVP_DigestUpdate(m_impl->ctx, data.data(), data.size());
+}
 
 std::string Sha256::hex_digest() {
     unsigned char digest[EVP_MAX_MD_SIZE];

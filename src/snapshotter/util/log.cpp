@@ -16,7 +16,9 @@ namespace {
 bool g_interactive = false;
 std::mutex g_stderr_mutex;
 
-std::string utc_timestamp(spdlog::log_clock::time_point tp) { return format_rfc3339(tp); }
+std::string utc_timestamp(spdlog::log_clock::time_point tp) {
+    return format_rfc3339(tp);
+}
 
 void write_all(int fd, std::string_view text) {
     while (!text.empty()) {
@@ -44,7 +46,8 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
             line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         } else {
             auto level = spdlog::level::to_string_view(msg.level);
-            line = fmt::format("{:%H:%M:%S} {:<5} {}\n", std::chrono::time_point_cast<std::chrono::seconds>(msg.time),
+            line = fmt::format("{:%H:%M:%S} {:<5} {}\n",
+                               std::chrono::time_point_cast<std::chrono::seconds>(msg.time),
                                std::string_view(level.data(), level.size()), text);
         }
         std::lock_guard lock(g_stderr_mutex);
@@ -71,7 +74,9 @@ bool init_logging(std::string_view level, LogFormat format) {
     return true;
 }
 
-bool stderr_is_interactive() { return g_interactive; }
+bool stderr_is_interactive() {
+    return g_interactive;
+}
 
 void write_stderr_raw(std::string_view text) {
     std::lock_guard lock(g_stderr_mutex);

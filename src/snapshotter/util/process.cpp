@@ -48,7 +48,9 @@ Status make_pipe(Pipe& p) {
     return {};
 }
 
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void set_nonblocking(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 // write() to a pipe whose reader may be gone, without SIGPIPE ending the
 // process: the signal is blocked in this thread for the call and, when the
@@ -84,8 +86,12 @@ std::atomic<bool> g_abort{false};
 
 } // namespace
 
-void abort_all_processes() { g_abort.store(true); }
-bool processes_aborted() { return g_abort.load(); }
+void abort_all_processes() {
+    g_abort.store(true);
+}
+bool processes_aborted() {
+    return g_abort.load();
+}
 
 std::optional<std::filesystem::path> find_in_path(std::string_view name) {
     if (name.find('/') != std::string_view::npos)
@@ -127,8 +133,8 @@ std::string tail_lines(std::string_view text, std::size_t max_lines) {
 }
 
 Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& env, const std::filesystem::path& cwd, int stdin_fd,
-                                 int stdout_fd, int stderr_fd) {
+                                 const std::vector<std::string>& env, const std::filesystem::path& cwd,
+                                 int stdin_fd, int stdout_fd, int stderr_fd) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     if (stdin_fd >= 0)
@@ -168,7 +174,8 @@ Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
-        return fail(Error::internal(fmt::format("cannot start {}: {}", argv.empty() ? "" : argv[0], errno_text(rc))));
+        return fail(
+            Error::internal(fmt::format("cannot start {}: {}", argv.empty() ? "" : argv[0], errno_text(rc))));
     return pid;
 }
 
@@ -222,8 +229,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             break;
         }
         if (now >= deadline) {
-            failure = Error::timeout(fmt::format("{} did not finish within {} s", argv[0],
-                                                 std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
+            failure = Error::timeout(
+                fmt::format("{} did not finish within {} s", argv[0],
+                            std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
             kill_group();
             break;
         }
@@ -253,7 +261,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             continue;
         if (in_index >= 0 && (fds[in_index].revents & (POLLOUT | POLLERR | POLLHUP))) {
             const std::string& data = *options.stdin_data;
-            ssize_t n = write_no_sigpipe(in_pipe.write, data.data() + stdin_offset, data.size() - stdin_offset);
+            ssize_t n =
+                write_no_sigpipe(in_pipe.write, data.data() + stdin_offset, data.size() - stdin_offset);
             if (n > 0)
                 stdin_offset += static_cast<std::size_t>(n);
             if ((n < 0 && errno != EAGAIN && errno != EINTR) || stdin_offset == data.size())
@@ -282,7 +291,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
                 } else {
                     result.out.append(buffer.data(), static_cast<std::size_t>(n));
                     if (result.out.size() > options.max_stdout) {
-                        failure = Error::internal(fmt::format("{} printed more than {} bytes", argv[0], options.max_stdout));
+                        failure = Error::internal(
+                            fmt::format("{} printed more than {} bytes", argv[0], options.max_stdout));
                         kill_group();
                         break;
                     }

@@ -12,8 +12,8 @@
 #include <functional>
 #include <optional>
 #include <span>
-#include <sys/types.h>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace snapshotter {
@@ -39,10 +39,10 @@ struct ProcessOptions {
 };
 
 struct ProcessResult {
-    int exit_code = -1;  // the exit status, or -1 when killed by a signal
-    int signal = 0;      // the signal that ended the child, 0 if none
-    std::string out;     // captured stdout (empty when streamed)
-    std::string err;     // the tail of stderr
+    int exit_code = -1; // the exit status, or -1 when killed by a signal
+    int signal = 0;     // the signal that ended the child, 0 if none
+    std::string out;    // captured stdout (empty when streamed)
+    std::string err;    // the tail of stderr
     [[nodiscard]] bool ok() const { return exit_code == 0; }
 };
 
@@ -57,8 +57,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 // /dev/null), SIGPIPE, SIGINT and SIGTERM at their defaults and no signal
 // blocked. The building block of run_process and Child.
 Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& env, const std::filesystem::path& cwd, int stdin_fd,
-                                 int stdout_fd, int stderr_fd);
+                                 const std::vector<std::string>& env, const std::filesystem::path& cwd,
+                                 int stdin_fd, int stdout_fd, int stderr_fd);
 
 // Kill every child that run_process is running or will start, making those
 // calls fail with Interrupted (used when a job must stop now). Thread-safe

@@ -17,9 +17,13 @@ extern "C" void on_stop_signal(int) {
 
 } // namespace
 
-void request_stop() { g_stop_signals.fetch_add(1); }
+void request_stop() {
+    g_stop_signals.fetch_add(1);
+}
 
-bool stop_requested() { return g_stop_signals.load() > 0; }
+bool stop_requested() {
+    return g_stop_signals.load() > 0;
+}
 
 void install_stop_handlers() {
     struct sigaction action {};

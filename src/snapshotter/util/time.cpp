@@ -19,7 +19,9 @@ std::tm utc_tm(Clock::time_point tp) {
 
 } // namespace
 
-std::string format_rfc3339(Clock::time_point tp) { return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", utc_tm(tp)); }
+std::string format_rfc3339(Clock::time_point tp) {
+    return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", utc_tm(tp));
+}
 
 std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
     if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
@@ -41,8 +43,9 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
     tm.tm_hour = num(11, 2);
     tm.tm_min = num(14, 2);
     tm.tm_sec = num(17, 2);
-    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
-        tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+        tm.tm_sec > 60)
         return std::nullopt;
     return Clock::from_time_t(timegm(&tm));
 }
@@ -79,7 +82,8 @@ bool is_snapshot_id(std::string_view id) {
 }
 
 long long elapsed_ms(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+        .count();
 }
 
 } // namespace snapshotter

@@ -33,9 +33,10 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
     GitUrl out;
     auto scheme_end = url.find("://");
     auto double_colon = url.find("::");
-    if (double_colon != std::string_view::npos && (scheme_end == std::string_view::npos || double_colon < scheme_end))
-        return fail(Error::payload(
-            fmt::format("transport \"{}::\" is not allowed", url.substr(0, std::min<std::size_t>(double_colon, 16)))));
+    if (double_colon != std::string_view::npos &&
+        (scheme_end == std::string_view::npos || double_colon < scheme_end))
+        return fail(Error::payload(fmt::format("transport \"{}::\" is not allowed",
+                                               url.substr(0, std::min<std::size_t>(double_colon, 16)))));
 
     if (scheme_end == std::string_view::npos) {
         if (url.front() == '/') {
@@ -46,7 +47,8 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
             auto colon = url.find(':');
             auto slash = url.find('/');
             if (colon == std::string_view::npos || (slash != std::string_view::npos && slash < colon))
-                return fail(Error::payload("must be a URL (https://, ssh://, git://, file://), user@host:path or an absolute path"));
+                return fail(Error::payload(
+                    "must be a URL (https://, ssh://, git://, file://), user@host:path or an absolute path"));
             std::string_view userhost = url.substr(0, colon);
             auto at = userhost.rfind('@');
             if (at != std::string_view::npos) {

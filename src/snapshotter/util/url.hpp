@@ -15,10 +15,10 @@ std::string_view transport_name(Transport t);
 
 struct GitUrl {
     Transport transport = Transport::https;
-    std::string user;      // userinfo before '@' (no password is ever kept)
-    std::string host;      // empty for file
-    std::string port;      // empty when not given
-    std::string path;      // repository path as written, starting with '/' except scp-like ssh
+    std::string user; // userinfo before '@' (no password is ever kept)
+    std::string host; // empty for file
+    std::string port; // empty when not given
+    std::string path; // repository path as written, starting with '/' except scp-like ssh
     bool has_password = false;
 };
 
