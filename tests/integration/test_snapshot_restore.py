@@ -403,6 +403,14 @@ class RichOverGitDaemonS3(RichOverGitDaemon):
     storage = "s3"
 
 
+class Sha256OverGitDaemonS3(Sha256OverGitDaemon):
+    storage = "s3"
+
+
+class UnicodeOverGitDaemonS3(UnicodeOverGitDaemon):
+    storage = "s3"
+
+
 class EmptyOverGitDaemonS3(EmptyOverGitDaemon):
     storage = "s3"
 
