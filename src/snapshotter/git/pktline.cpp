@@ -1,6 +1,7 @@
 #include "snapshotter/git/pktline.hpp"
 
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -8,16 +9,6 @@ namespace snapshotter::git {
 namespace {
 
 constexpr std::string_view k_hex = "0123456789abcdef";
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 // Printable form of hostile bytes for an error message.
 std::string printable(std::string_view bytes) {
