@@ -425,13 +425,17 @@ class IndexingWriter final : public storage::ObjectWriter {
     git::PackIndexer* m_indexer;
 };
 
+// How long a listed session may wait for its fetch before it is reopened.
+constexpr auto k_session_idle = std::chrono::seconds{20};
+
 // The streaming engine: the server's pack goes straight into the bundle in
 // storage; an incremental sends the previous tips as haves. No local clone.
 // With `options.verify: index` the pack also goes through git index-pack,
 // and the bundle is committed only when git accepted it.
 Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo,
-                                     const git::Remote& remote, const std::optional<Manifest>& previous,
-                                     bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
+                                     const git::Remote& remote, std::optional<git::ListedRemote>& session,
+                                     const std::optional<Manifest>& previous, bool incremental_allowed,
+                                     Manifest& manifest, const Deadline& deadline) {
     Produced produced;
     std::optional<IndexRepo> index_repo;
     std::optional<git::PackIndexer> indexer;
@@ -463,9 +467,15 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         return fail(writer.error());
     IndexingWriter out(**writer, indexer ? &*indexer : nullptr);
     auto step = SteadyClock::now();
+    // The session that listed the refs fetches too, unless it sat idle long
+    // enough (index preparation) for the server to have dropped it.
+    if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
+        session.reset();
     auto request = stream_request(repo, remote, deadline);
-    auto streamed = incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, out)
-                                        : git::stream_full_bundle(request, out);
+    auto streamed = session ? (incremental_allowed ? session->incremental_bundle(previous->refs, out)
+                                                   : session->full_bundle(out))
+                    : incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, out)
+                                          : git::stream_full_bundle(request, out);
     if (!streamed) {
         out.abort();
         return fail(streamed.error());
@@ -560,10 +570,13 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     auto step = SteadyClock::now();
     bool use_stream = options.engine != "cli";
     Result<Listing> listing = fail(Error::internal("not listed"));
+    std::optional<git::ListedRemote> session; // kept open for the fetch, if one follows
     if (use_stream) {
-        auto listed = git::list_remote(stream_request(repo, remote, deadline));
+        auto listed = git::ListedRemote::open(stream_request(repo, remote, deadline));
         if (listed) {
-            listing = Listing{listed->refs, listed->head, listed->object_format};
+            const auto& l = listed->listing();
+            listing = Listing{l.refs, l.head, l.object_format};
+            session.emplace(std::move(*listed));
         } else if (options.engine == "auto" && git::is_not_v2_error(listed.error())) {
             spdlog::info("{}: the server does not speak protocol v2; using git", repo.name);
             use_stream = false;
@@ -636,8 +649,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                 ++produced.deleted;
             }
     } else {
-        auto made = use_stream ? produce_with_stream(ctx, repo, remote, previous, incremental_allowed,
-                                                     manifest, deadline)
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, session, previous,
+                                                     incremental_allowed, manifest, deadline)
                                : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed,
                                                   manifest, deadline);
         if (!made)
