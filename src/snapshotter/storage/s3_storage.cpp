@@ -495,6 +495,10 @@ class S3Writer final : public ObjectWriter {
         S3Request request{.method = "PUT",
                           .key = m_key,
                           .query = {{"partNumber", std::to_string(part.number)}, {"uploadId", m_upload_id}}};
+        // S3 refuses parts without Content-MD5 (or a checksum) in buckets with
+        // an Object Lock default retention; it also catches corruption in transit.
+        request.headers.emplace_back(
+            "Content-MD5", md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         request.body = part.data;
         auto response = m_client->send(request);
         if (!response)
