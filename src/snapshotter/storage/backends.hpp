@@ -38,7 +38,8 @@ struct S3Operation {
 std::span<const S3Operation> s3_operations();
 
 // The row of s3_operations() that a request with `method` and query parameter
-// names `query_names` is, or nullptr.
+// names `query_names` is, or nullptr: a row with a subresource matches when the
+// query has it, a plain object row only when there is no query.
 const S3Operation* s3_operation_of(std::string_view method, std::span<const std::string_view> query_names);
 
 } // namespace snapshotter::storage

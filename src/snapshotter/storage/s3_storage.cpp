@@ -786,16 +786,15 @@ std::span<const S3Operation> s3_operations() {
 }
 
 const S3Operation* s3_operation_of(std::string_view method, std::span<const std::string_view> query_names) {
-    auto has = [&](std::string_view name) {
-        return std::find(query_names.begin(), query_names.end(), name) != query_names.end();
-    };
-    auto any_subresource =
-        std::any_of(std::begin(k_s3_operations), std::end(k_s3_operations),
-                    [&](const S3Operation& op) { return !op.subresource.empty() && has(op.subresource); });
     for (const auto& op : k_s3_operations) {
         if (op.method != method)
             continue;
-        if (op.subresource.empty() ? !any_subresource : has(op.subresource))
+        // A plain object request has no query at all, so that a request with a
+        // subresource the table does not know (?retention, ?tagging) matches nothing.
+        bool matches = op.subresource.empty() ? query_names.empty()
+                                              : std::find(query_names.begin(), query_names.end(),
+                                                          op.subresource) != query_names.end();
+        if (matches)
             return &op;
     }
     return nullptr;
