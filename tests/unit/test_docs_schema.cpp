@@ -14,8 +14,10 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
+#include <utility>
 
 using namespace snapshotter;
 using nlohmann::json;
@@ -83,26 +85,33 @@ struct JsonBlock {
     std::string body;
 };
 
-// The ```json blocks of a Markdown file, in order.
+// `line` without leading spaces.
+std::string_view unindented(std::string_view line) {
+    auto first = line.find_first_not_of(' ');
+    return first == std::string_view::npos ? std::string_view{} : line.substr(first);
+}
+
+// The ```json blocks of a Markdown file, in order; fences may be indented (in
+// a list item).
 std::vector<JsonBlock> json_blocks_with_headings(const std::string& markdown) {
     std::vector<JsonBlock> out;
     std::string heading;
+    std::optional<JsonBlock> open; // inside a ```json block
     std::size_t line_start = 0;
     while (line_start < markdown.size()) {
         auto line_end = markdown.find('\n', line_start);
         if (line_end == std::string::npos)
             line_end = markdown.size();
         std::string_view line(markdown.data() + line_start, line_end - line_start);
-        if (line.starts_with("#")) {
+        if (open) {
+            if (unindented(line) == "```")
+                out.push_back(std::move(*std::exchange(open, std::nullopt)));
+            else
+                open->body.append(line).append("\n");
+        } else if (line.starts_with("#")) {
             heading = std::string(line.substr(line.find_first_not_of("# ")));
-        } else if (line == "```json") {
-            auto end = markdown.find("\n```", line_end);
-            if (end == std::string::npos)
-                break;
-            out.push_back({heading, markdown.substr(line_end + 1, end - line_end)});
-            line_end = markdown.find('\n', end + 1);
-            if (line_end == std::string::npos)
-                break;
+        } else if (unindented(line) == "```json") {
+            open = JsonBlock{heading, ""};
         }
         line_start = line_end + 1;
     }
