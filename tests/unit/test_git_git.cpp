@@ -150,7 +150,12 @@ TEST(IsTransientFailure, PermanentFailures) {
           "remote "
           "repository.",
           "ls-remote https://h/x.git: remote: Access to this repository has been disabled by GitHub staff.",
-          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone", ""})
+          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone",
+          // limits are final: a retry would meet the same server
+          "ls-refs http://h/x.git: the server advertised more than 1000 refs (options.max_refs)",
+          "fetch from http://h/x.git: the pack is larger than 4096 bytes (options.max_pack_bytes)",
+          "ls-remote http://h/x.git: the server advertised 20001 refs, more than 1000 (options.max_refs)",
+          "fetch from http://h/x.git: HTTP 418", ""})
         EXPECT_FALSE(is_transient_failure(message)) << message;
 }
 
@@ -166,7 +171,13 @@ TEST(IsTransientFailure, TransientFailures) {
           "fetch git://h/x.git: read error: Connection reset by peer; fatal: the remote end hung up "
           "unexpectedly",
           "fetch https://h/x.git: fatal: early EOF; fatal: index-pack failed",
-          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec"})
+          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec",
+          // the stream engine's own wording
+          "ls-refs: http://h/x.git: server error (HTTP 503)",
+          "fetch from http://h/x.git: too many requests (HTTP 429)",
+          "fetch from http://h/x.git: the response ended early",
+          "fetch from git://h/x.git: git://h/x.git: the server closed the connection early",
+          "fetch from http://h/x.git: http://h/x.git: transfer closed with 1000 bytes remaining to read"})
         EXPECT_TRUE(is_transient_failure(message)) << message;
 }
 

@@ -158,6 +158,11 @@ bool is_transient_failure(std::string_view message) {
         "unable to access",
         "the remote end hung up",
         "fetch-pack: invalid index-pack output",
+        // The stream engine's own wording (transport_http.cpp, protocol.cpp).
+        "server error (HTTP 5",
+        "too many requests (HTTP 429)",
+        "response ended early",
+        "closed the connection early",
     };
     for (auto p : k_permanent)
         if (message.find(p) != std::string_view::npos)
