@@ -20,7 +20,7 @@ Result<Listing> open_and_list(const StreamRequest& request) {
     auto client = ProtocolClient::open(request.transport);
     if (!client)
         return fail(client.error());
-    auto listed = client->ls_refs(ref_prefixes_for(request.patterns));
+    auto listed = client->ls_refs(ref_prefixes_for(request.patterns), request.max_refs);
     if (!listed)
         return fail(listed.error());
     StreamResult result;
@@ -118,8 +118,10 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
     result.wants.assign(wants.begin(), wants.end());
     // Stream header and pack into the bundle.
     BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
-    FetchRequest fetch{
-        .wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(request.on_progress)};
+    FetchRequest fetch{.wants = result.wants,
+                       .thin_pack = false,
+                       .progress = static_cast<bool>(request.on_progress),
+                       .max_pack_bytes = request.max_pack_bytes};
     if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
         return fail(s.error());
     return std::move(result);
@@ -152,7 +154,8 @@ Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, con
     FetchRequest fetch{.wants = plan.wants,
                        .haves = plan.haves,
                        .thin_pack = true,
-                       .progress = static_cast<bool>(request.on_progress)};
+                       .progress = static_cast<bool>(request.on_progress),
+                       .max_pack_bytes = request.max_pack_bytes};
     if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
         return fail(s.error());
     return std::move(result);

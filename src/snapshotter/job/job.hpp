@@ -59,7 +59,9 @@ struct Options {
     int grace_s = defaults::k_grace_s; // after SIGTERM, time running repositories get
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
-    std::string engine{defaults::k_engine}; // auto | stream | cli
+    std::string engine{defaults::k_engine};                // auto | stream | cli
+    int max_refs = defaults::k_max_refs;                   // refs a server may advertise
+    long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none
     std::optional<Shard> shard;
 };
 
