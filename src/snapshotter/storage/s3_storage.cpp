@@ -185,8 +185,15 @@ class S3Client {
             if (!response) {
                 // Bytes already handed to a sink cannot be taken back: the
                 // caller resumes (read) or fails.
-                if (!response.error().transport || response.error().streamed > 0 || attempt >= k_max_attempts)
-                    return fail(response.error().error.with_context(what));
+                if (!response.error().transport || response.error().streamed > 0 ||
+                    attempt >= k_max_attempts) {
+                    // A stalled or timed-out exchange is a storage failure like a reset one,
+                    // not the repository's time limit (Timeout).
+                    Error error = response.error().error.with_context(what);
+                    if (error.kind == ErrorKind::Timeout)
+                        error.kind = ErrorKind::Storage;
+                    return fail(std::move(error));
+                }
                 cause = response.error().error.message;
             } else {
                 auto code = xml::first(response->body, "Code").value_or("");
