@@ -650,6 +650,18 @@ def build_unicode(root: Path, name: str = "unicode") -> Upstream:
     return up
 
 
+def build_random_blob(root: Path, name: str, size: int) -> Upstream:
+    """A repository whose main branch holds `size` random bytes in blob.bin, stored
+    uncompressed (random data does not compress), so its pack is a bit over `size`."""
+    up = new_upstream(root, name)
+    for repo in (up.work, up.bare):
+        git("config", "core.compression", "0", cwd=repo)
+    up.commit_file("README", f"{name}\n", "initial")
+    up.commit_file("blob.bin", os.urandom(size), f"{size} random bytes")
+    up.push("--all")
+    return up
+
+
 BIG_FILE_SIZE = 50 * 1024 * 1024
 _big_file: Path | None = None
 

@@ -11,7 +11,6 @@ ENOSPC-like write failure through RLIMIT_FSIZE on the binary (EFBIG).
 Everything mounted is unmounted in cleanup.
 """
 
-import os
 import resource
 import signal
 import subprocess
@@ -30,12 +29,7 @@ def setUpModule():
     harness.setup_module()
     SERVE = harness.mkdtemp("serve-")
     RICH = harness.build_rich(SERVE, "rich")
-    BIG = harness.new_upstream(SERVE, "big")
-    for repo in (BIG.work, BIG.bare):
-        harness.git("config", "core.compression", "0", cwd=repo)
-    BIG.commit_file("README", "big\n", "initial")
-    BIG.commit_file("blob.bin", os.urandom(BIG_BYTES), "10 MiB of random bytes")
-    BIG.push("--all")
+    BIG = harness.build_random_blob(SERVE, "big", BIG_BYTES)
 
 
 def tearDownModule():

@@ -32,27 +32,16 @@ UPSTREAMS = {}
 HTTP = None
 
 
-def build_blob_repo(root, name, size):
-    """A repository whose main branch holds `size` random bytes (stored uncompressed)."""
-    up = harness.new_upstream(root, name)
-    for repo in (up.work, up.bare):
-        harness.git("config", "core.compression", "0", cwd=repo)
-    up.commit_file("README", f"{name}\n", "initial")
-    up.commit_file("blob.bin", os.urandom(size), "random blob")
-    up.push("--all")
-    return up
-
-
 def setUpModule():
     global SERVE, HTTP
     harness.setup_module()
     SERVE = harness.mkdtemp("serve-")
-    UPSTREAMS["big-a"] = build_blob_repo(SERVE, "big-a", BLOB_BYTES)
-    UPSTREAMS["big-b"] = build_blob_repo(SERVE, "big-b", BLOB_BYTES)
+    UPSTREAMS["big-a"] = harness.build_random_blob(SERVE, "big-a", BLOB_BYTES)
+    UPSTREAMS["big-b"] = harness.build_random_blob(SERVE, "big-b", BLOB_BYTES)
     UPSTREAMS["rich"] = harness.build_rich(SERVE, "rich")
     # Packs of a few hundred KiB for the git side: a cut after 1 KiB is mid-pack.
-    UPSTREAMS["mid-a"] = build_blob_repo(SERVE, "mid-a", 300 * 1024)
-    UPSTREAMS["mid-b"] = build_blob_repo(SERVE, "mid-b", 300 * 1024)
+    UPSTREAMS["mid-a"] = harness.build_random_blob(SERVE, "mid-a", 300 * 1024)
+    UPSTREAMS["mid-b"] = harness.build_random_blob(SERVE, "mid-b", 300 * 1024)
     HTTP = harness.SmartHttp(SERVE, {USER: TOKEN})
 
 

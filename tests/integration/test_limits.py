@@ -9,7 +9,6 @@ from a mirror that already had the objects), nothing committed. Both
 engines, over smart HTTP.
 """
 
-import os
 import unittest
 
 import harness
@@ -41,11 +40,7 @@ def setUpModule():
     harness.setup_module()
     SERVE = harness.mkdtemp("serve-")
     MANY = build_many_refs(SERVE, "many", REF_COUNT)
-    BLOB = harness.new_upstream(SERVE, "blob")
-    for repo in (BLOB.work, BLOB.bare):
-        harness.git("config", "core.compression", "0", cwd=repo)
-    BLOB.commit_file("blob.bin", os.urandom(300 * 1024), "300 KiB of random bytes")
-    BLOB.push("--all")
+    BLOB = harness.build_random_blob(SERVE, "blob", 300 * 1024)
     HTTP = harness.SmartHttp(SERVE, {"u": "limits-token"})
 
 
