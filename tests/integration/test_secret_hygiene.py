@@ -137,11 +137,24 @@ class ProcSampler:
         except OSError:
             return b""
 
+    @staticmethod
+    def _exe(pid):
+        try:
+            return os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            return None
+
     def _watch(self, proc):
+        root_exe = self._exe(proc.pid)
         while proc.poll() is None:
             for pid in self._descendants(proc.pid):
+                # A child between fork and exec still shows the parent's memory
+                # (its environment included): judge it once it runs its own program.
+                exe_before = self._exe(pid)
                 argv = self._read(pid, "cmdline")
                 env = self._read(pid, "environ")
+                if root_exe in (exe_before, self._exe(pid)):
+                    continue
                 if argv:
                     self.children_seen.add(os.path.basename(argv.split(b"\0")[0]).decode(errors="replace"))
                 if b"SNAPSHOTTER_GIT_CREDENTIAL_FILE=" in env:
