@@ -200,6 +200,32 @@ TEST(Git, CreateReadsTheVersion) {
     EXPECT_EQ(git.version().find("git version"), std::string::npos);
 }
 
+TEST(Git, CredentialsLiveInAPrivateFileOnlyWhileGitRuns) {
+    auto git = Git::create();
+    ASSERT_TRUE(git) << git.error().message;
+    auto scratch = TempDir::create("test-credential");
+    ASSERT_TRUE(scratch);
+    const char* old_tmpdir = std::getenv("TMPDIR");
+    std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+    ::setenv("TMPDIR", scratch->path().c_str(), 1);
+    // Nothing listens on port 1: git asks for no credential, but the file is made and removed.
+    Remote remote{"http://127.0.0.1:1/x.git", TransportPolicy{true, true}, "u", "tok-unit-secret"};
+    auto listed = git->ls_remote(remote, 20s);
+    EXPECT_FALSE(listed);
+    EXPECT_EQ(listed.error().message.find("tok-unit-secret"), std::string::npos);
+    EXPECT_TRUE(fs::is_empty(scratch->path())) << "the credential directory outlived git";
+    // A newline would let the token inject credential lines: refused before git runs.
+    remote.password = "tok\nhost=evil";
+    auto refused = git->ls_remote(remote, 20s);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind, ErrorKind::Payload);
+    EXPECT_EQ(refused.error().message.find("evil"), std::string::npos);
+    if (old_tmpdir != nullptr)
+        ::setenv("TMPDIR", saved.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
+}
+
 TEST(Git, LocalRefsPeelAnnotatedTags) {
     Sandbox box;
     auto repo = box.make_upstream();
