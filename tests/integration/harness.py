@@ -295,6 +295,118 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
         return f"http://127.0.0.1:{self.port}/git/{repo_name}"
 
 
+class GitFaultProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a smart-HTTP server (SmartHttp)
+    that drops upload-pack responses carrying a pack: the response to a POST
+    whose request wants objects ("want " lines, also when gzip-encoded) is cut
+    after `drop_after` bytes of its body and the connection reset (TCP RST),
+    as a flaky network or load balancer does mid-pack. Which of those
+    responses are dropped: the first `count` ones, then each with probability
+    `rate` (a generator seeded with `seed`). Other requests (info/refs,
+    ls-refs) pass untouched. A context manager; runs in daemon threads."""
+
+    def __init__(self, backend_port: int, drop_after: int = 1024, count: int = 0, rate: float = 0.0,
+                 seed: int = 0) -> None:
+        import http.server
+        import random
+        self.backend_port = backend_port
+        self.drop_after = drop_after
+        self.count = count
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.dropped = 0       # pack responses cut short
+        self.passed = 0        # pack responses delivered whole
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url_for(self, repo_name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/git/{repo_name}"
+
+    def configure(self, count: int | None = None, rate: float | None = None) -> None:
+        with self.lock:
+            if count is not None:
+                self.count = count
+            if rate is not None:
+                self.rate = rate
+
+    def _should_drop(self) -> bool:
+        with self.lock:
+            if self.count > 0:
+                self.count -= 1
+                drop = True
+            else:
+                drop = self.random.random() < self.rate
+            if drop:
+                self.dropped += 1
+            else:
+                self.passed += 1
+            return drop
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _handler_class(self):
+        import gzip
+        import http.client
+        import http.server
+        from s3harness import reset_connection
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                plain = body
+                if self.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip") and body:
+                    try:
+                        plain = gzip.decompress(body)
+                    except OSError:
+                        plain = body
+                wants_pack = self.command == "POST" and self.path.endswith("/git-upload-pack") and (
+                    b"want " in plain)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "host")}
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.backend_port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body if body else None, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    status, reason, response_headers = response.status, response.reason, response.getheaders()
+                finally:
+                    conn.close()
+                drop = wants_pack and status == 200 and proxy._should_drop()
+                self.send_response(status, reason)
+                for name, value in response_headers:
+                    if name.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if not drop:
+                    self.wfile.write(data)
+                    return
+                reset_connection(self, data[:proxy.drop_after])
+
+            do_GET = do_POST = _handle
+
+        return Handler
+
+
 # --------------------------------------------------------------------------
 # git
 # --------------------------------------------------------------------------
@@ -538,6 +650,18 @@ def build_unicode(root: Path, name: str = "unicode") -> Upstream:
     return up
 
 
+def build_random_blob(root: Path, name: str, size: int) -> Upstream:
+    """A repository whose main branch holds `size` random bytes in blob.bin, stored
+    uncompressed (random data does not compress), so its pack is a bit over `size`."""
+    up = new_upstream(root, name)
+    for repo in (up.work, up.bare):
+        git("config", "core.compression", "0", cwd=repo)
+    up.commit_file("README", f"{name}\n", "initial")
+    up.commit_file("blob.bin", os.urandom(size), f"{size} random bytes")
+    up.push("--all")
+    return up
+
+
 BIG_FILE_SIZE = 50 * 1024 * 1024
 _big_file: Path | None = None
 
@@ -660,12 +784,14 @@ def snapshotter_env(home: Path | None = None, tmpdir: Path | None = None,
 
 def run_snapshotter(payload: dict | str | bytes | None, args: Iterable[str] = (), env: dict[str, str] | None = None,
                     job_file: Path | str | None = None, timeout_s: float = DEFAULT_RUN_TIMEOUT_S,
-                    check_output: bool = True) -> Run:
+                    check_output: bool = True, preexec_fn=None, on_start=None) -> Run:
     """Run the binary; the payload (a dict, or raw text) goes in $SNAPSHOTTER_JOB_JSON.
 
     `job_file` adds `--job-file PATH`. `env` is the full environment (default:
     snapshotter_env()). Asserts stdout is exactly one line of minified JSON
-    unless `check_output` is false. Returns a Run: rc, out (parsed), stdout, stderr.
+    unless `check_output` is false. `preexec_fn` runs in the child before the
+    exec (resource limits); `on_start(proc)` is called once it runs (to watch
+    it from /proc). Returns a Run: rc, out (parsed), stdout, stderr.
     """
     run_env = dict(env) if env is not None else snapshotter_env()
     run_env.pop("SNAPSHOTTER_JOB_JSON", None) if payload is None else None
@@ -681,9 +807,11 @@ def run_snapshotter(payload: dict | str | bytes | None, args: Iterable[str] = ()
     argv += list(args)
     start = time.monotonic()
     proc = subprocess.Popen(argv, env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec_fn)
     _register(proc)
     try:
+        if on_start is not None:
+            on_start(proc)
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         kill_process_group(proc)

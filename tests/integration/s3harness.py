@@ -17,9 +17,16 @@ The front also learns the temporary credentials that moto's STS hands out
 (AssumeRoleWithWebIdentity passes through it), so requests signed with them
 are checked as strictly, session token included.
 
+The front can also misbehave on purpose (`set_chaos`): at a set rate it
+answers 500 InternalError or 503 SlowDown, resets the connection in the middle
+of the request upload or of the response download (TCP RST), or stalls. The
+signature is still checked first, so a fault never hides a signing bug.
+
 Use it as a context manager (or start()/stop()); stop() kills every process
 it started, by process group.
 """
+
+CHAOS_KINDS = ("500", "503", "reset_request", "reset_response", "stall")
 
 import hashlib
 import hmac
@@ -27,10 +34,12 @@ import http.client
 import http.server
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -109,6 +118,8 @@ class StrictSigV4Front:
         self.lock = threading.Lock()
         self.log = []          # (method, path, query, status, signed header names)
         self.faults = []       # [{"method", "query", "status", "code", "count"}]
+        self.chaos = None      # see set_chaos
+        self.chaos_counts = {}  # fault kind -> how many were injected
         self.port = free_port()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
         self.server.daemon_threads = True
@@ -132,6 +143,36 @@ class StrictSigV4Front:
         with self.lock:
             self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count,
                                 "after_forward": after_forward, "skip": skip})
+
+    def set_chaos(self, rate, kinds=CHAOS_KINDS, seed=0, methods=None, stall_s=5.0):
+        """From now on, each request (of `methods`, when given) meets one of the
+        fault `kinds` with probability `rate` (0 to 1), drawn from a generator
+        seeded with `seed`: "500" InternalError, "503" SlowDown (S3's XML
+        error documents, request not forwarded), "reset_request" (half the
+        body is read, then a TCP RST), "reset_response" (moto performs the
+        request, half of its answer is sent, then a RST: the work is done but
+        the client cannot know) and "stall" (nothing is answered for `stall_s`
+        seconds, then a RST). rate 0 or None turns chaos off."""
+        unknown = set(kinds) - set(CHAOS_KINDS)
+        if unknown:
+            raise ValueError("unknown chaos kinds %s" % sorted(unknown))
+        with self.lock:
+            self.chaos = None if not rate else {"rate": rate, "kinds": list(kinds), "rng": random.Random(seed),
+                                                "methods": set(methods) if methods else None,
+                                                "stall_s": stall_s}
+            self.chaos_counts = {}
+
+    def draw_chaos(self, method):
+        """The fault kind for the next request of `method`, or None."""
+        with self.lock:
+            chaos = self.chaos
+            if chaos is None or (chaos["methods"] is not None and method not in chaos["methods"]):
+                return None
+            if chaos["rng"].random() >= chaos["rate"]:
+                return None
+            kind = chaos["rng"].choice(chaos["kinds"])
+            self.chaos_counts[kind] = self.chaos_counts.get(kind, 0) + 1
+            return kind
 
     def start(self):
         self.thread.start()
@@ -250,8 +291,27 @@ class StrictSigV4Front:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
+            def _reset(self, partial=b""):
+                reset_connection(self, partial)
+
+            def _raw_response(self, status, data, headers):
+                lines = ["HTTP/1.1 %d %s" % (status, self.responses.get(status, ("",))[0])]
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        lines.append("%s: %s" % (name, value))
+                lines.append("Content-Length: %d" % len(data))
+                return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if self.command == "HEAD" else data)
+
             def _handle(self):
                 raw_path, _, raw_query = self.path.partition("?")
+                sts_like = self.command == "POST" and self.headers.get("Content-Type", "").startswith(
+                    "application/x-www-form-urlencoded")
+                chaos = None if sts_like else front.draw_chaos(self.command)
+                if chaos == "reset_request":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    self.rfile.read(length // 2)
+                    self._record(raw_path, raw_query, "reset_request")
+                    return self._reset()
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                     return self._reply(*s3_error("MissingContentLength", "You must provide the Content-Length "
                                                  "HTTP header.", 411))
@@ -267,6 +327,14 @@ class StrictSigV4Front:
                     refusal = front.verify(self.command, raw_path, raw_query, self.headers, body)
                     if refusal is None:
                         refusal = front.take_fault(self.command, raw_query)
+                    if refusal is None and chaos in ("500", "503"):
+                        refusal = (s3_error("InternalError", "We encountered an internal error. Please try "
+                                            "again.", 500) if chaos == "500" else
+                                   s3_error("SlowDown", "Please reduce your request rate.", 503))
+                    if refusal is None and chaos == "stall":
+                        self._record(raw_path, raw_query, "stall")
+                        time.sleep(front.chaos["stall_s"] if front.chaos else 5.0)
+                        return self._reset()
                     if refusal is not None:
                         status = refusal[0]
                         self._record(raw_path, raw_query, status)
@@ -283,6 +351,10 @@ class StrictSigV4Front:
                     if lost is not None:
                         self._record(raw_path, raw_query, lost[0])
                         return self._reply(*lost)
+                    if chaos == "reset_response":
+                        raw = self._raw_response(response.status, data, response.getheaders())
+                        self._record(raw_path, raw_query, "reset_response")
+                        return self._reset(raw[:len(raw) // 2])
                     self._record(raw_path, raw_query, response.status)
                     self._reply(response.status, data, response.getheaders())
                 finally:
@@ -297,6 +369,39 @@ class StrictSigV4Front:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
         return Handler
+
+
+def reset_connection(handler, partial=b""):
+    """Send `partial` (possibly nothing) on the connection of a BaseHTTPRequestHandler,
+    then end it with a TCP RST; the handler must not write anything after this."""
+    try:
+        if partial:
+            handler.wfile.write(partial)
+            handler.wfile.flush()
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    handler.close_connection = True
+    handler.wfile = _Discard()  # finish() must not write anything after the reset
+    # Close now (rfile holds a reference to the socket): with a zero linger
+    # time the kernel answers with a RST, not a FIN.
+    handler.rfile.close()
+    handler.connection.close()
+
+
+class _Discard:
+    """A write-only file that drops everything (what a reset connection's handler writes into)."""
+
+    closed = False
+
+    def write(self, data):
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
 
 
 class S3Harness:

@@ -209,6 +209,8 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("options", "allow_http").at("default"), d::k_allow_http);
     EXPECT_EQ(property("options", "engine").at("default"), std::string(d::k_engine));
     EXPECT_EQ(property("options", "allow_file").at("default"), d::k_allow_file);
+    EXPECT_EQ(property("options", "max_refs").at("default"), d::k_max_refs);
+    EXPECT_EQ(property("options", "max_pack_bytes").at("default"), d::k_max_pack_bytes);
     EXPECT_EQ(property("credentials", "username").at("default"), std::string(d::k_username));
     EXPECT_EQ(property("restore", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "snapshot").at("default"), std::string(d::k_snapshot));

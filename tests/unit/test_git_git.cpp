@@ -77,7 +77,12 @@ TEST(IsTransientFailure, PermanentFailures) {
           "remote "
           "repository.",
           "ls-remote https://h/x.git: remote: Access to this repository has been disabled by GitHub staff.",
-          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone", ""})
+          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone",
+          // limits are final: a retry would meet the same server
+          "ls-refs http://h/x.git: the server advertised more than 1000 refs (options.max_refs)",
+          "fetch from http://h/x.git: the pack is larger than 4096 bytes (options.max_pack_bytes)",
+          "ls-remote http://h/x.git: the server advertised 20001 refs, more than 1000 (options.max_refs)",
+          "fetch from http://h/x.git: HTTP 418", ""})
         EXPECT_FALSE(is_transient_failure(message)) << message;
 }
 
@@ -93,7 +98,13 @@ TEST(IsTransientFailure, TransientFailures) {
           "fetch git://h/x.git: read error: Connection reset by peer; fatal: the remote end hung up "
           "unexpectedly",
           "fetch https://h/x.git: fatal: early EOF; fatal: index-pack failed",
-          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec"})
+          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec",
+          // the stream engine's own wording
+          "ls-refs: http://h/x.git: server error (HTTP 503)",
+          "fetch from http://h/x.git: too many requests (HTTP 429)",
+          "fetch from http://h/x.git: the response ended early",
+          "fetch from git://h/x.git: git://h/x.git: the server closed the connection early",
+          "fetch from http://h/x.git: http://h/x.git: transfer closed with 1000 bytes remaining to read"})
         EXPECT_TRUE(is_transient_failure(message)) << message;
 }
 
@@ -114,6 +125,32 @@ TEST(Git, CreateReadsTheVersion) {
     EXPECT_FALSE(git.version().empty());
     EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(git.version()[0]))) << git.version();
     EXPECT_EQ(git.version().find("git version"), std::string::npos);
+}
+
+TEST(Git, CredentialsLiveInAPrivateFileOnlyWhileGitRuns) {
+    auto git = Git::create();
+    ASSERT_TRUE(git) << git.error().message;
+    auto scratch = TempDir::create("test-credential");
+    ASSERT_TRUE(scratch);
+    const char* old_tmpdir = std::getenv("TMPDIR");
+    std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+    ::setenv("TMPDIR", scratch->path().c_str(), 1);
+    // Nothing listens on port 1: git asks for no credential, but the file is made and removed.
+    Remote remote{"http://127.0.0.1:1/x.git", TransportPolicy{true, true}, "u", "tok-unit-secret"};
+    auto listed = git->ls_remote(remote, 20s);
+    EXPECT_FALSE(listed);
+    EXPECT_EQ(listed.error().message.find("tok-unit-secret"), std::string::npos);
+    EXPECT_TRUE(fs::is_empty(scratch->path())) << "the credential directory outlived git";
+    // A newline would let the token inject credential lines: refused before git runs.
+    remote.password = "tok\nhost=evil";
+    auto refused = git->ls_remote(remote, 20s);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind, ErrorKind::Payload);
+    EXPECT_EQ(refused.error().message.find("evil"), std::string::npos);
+    if (old_tmpdir != nullptr)
+        ::setenv("TMPDIR", saved.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
 }
 
 TEST(Git, LocalRefsPeelAnnotatedTags) {

@@ -222,6 +222,48 @@ TEST(ProtocolClient, FetchReportsRemoteErrors) {
     EXPECT_FALSE(client->fetch({.wants = {"nothex"}}, sink, {}));
 }
 
+TEST(ProtocolClient, LsRefsStopsPastMaxRefs) {
+    std::string response = pkt(k_a + " HEAD symref-target:refs/heads/main");
+    for (int i = 0; i < 5; ++i)
+        response += pkt(k_a + " refs/heads/b" + std::to_string(i));
+    response += "0000";
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(), {response, response}, &requests);
+    ASSERT_TRUE(client);
+    auto refs = client->ls_refs({}, 4);
+    ASSERT_FALSE(refs);
+    EXPECT_EQ(refs.error().kind, ErrorKind::Git);
+    EXPECT_NE(refs.error().message.find("more than 4 refs (options.max_refs)"), std::string::npos)
+        << refs.error().message;
+    // HEAD does not count against the limit: exactly 5 refs pass a limit of 5.
+    auto at_limit = client->ls_refs({}, 5);
+    ASSERT_TRUE(at_limit) << at_limit.error().message;
+    EXPECT_EQ(at_limit->refs.size(), 5u);
+}
+
+TEST(ProtocolClient, FetchStopsPastMaxPackBytes) {
+    std::string response = pkt("packfile") + band(1, "PACK") + band(1, "0123456789") + "0000";
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(), {response, response}, &requests);
+    ASSERT_TRUE(client);
+    std::string pack;
+    BandSink sink = [&](std::string_view d) -> Status {
+        pack += d;
+        return {};
+    };
+    auto fetched = client->fetch({.wants = {k_a}, .max_pack_bytes = 13}, sink, {});
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().kind, ErrorKind::Git);
+    EXPECT_NE(fetched.error().message.find("larger than 13 bytes (options.max_pack_bytes)"),
+              std::string::npos)
+        << fetched.error().message;
+    EXPECT_EQ(pack, "PACK"); // nothing past the limit reached the sink
+    pack.clear();
+    auto exact = client->fetch({.wants = {k_a}, .max_pack_bytes = 14}, sink, {});
+    ASSERT_TRUE(exact) << exact.error().message;
+    EXPECT_EQ(pack, "PACK0123456789");
+}
+
 TEST(RefPrefixes, CollapsesCoveredPrefixes) {
     EXPECT_EQ(ref_prefixes_for({"refs/tags/*", "refs/heads/*", "refs/heads/x", "refs/*"}),
               std::vector<std::string>{"refs/"});

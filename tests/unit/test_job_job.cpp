@@ -563,7 +563,25 @@ TEST(ParseJob, FleetOptionsDefaults) {
     EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
     EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
     EXPECT_EQ(job.options.engine, defaults::k_engine);
+    EXPECT_EQ(job.options.max_refs, defaults::k_max_refs);
+    EXPECT_EQ(job.options.max_pack_bytes, defaults::k_max_pack_bytes);
     EXPECT_FALSE(job.options.shard);
+}
+
+TEST(ParseJob, LimitOptions) {
+    auto payload = snapshot_payload();
+    payload["options"] = {{"max_refs", 1000}, {"max_pack_bytes", 0}};
+    auto job = parse_ok(payload);
+    EXPECT_EQ(job.options.max_refs, 1000);
+    EXPECT_EQ(job.options.max_pack_bytes, 0);
+    payload["options"] = {{"max_pack_bytes", 5LL << 40}};
+    EXPECT_EQ(parse_ok(payload).options.max_pack_bytes, 5LL << 40);
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/max_refs"_json_pointer, 0),
+                         "options.max_refs: must be between 1 and 100000000");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/max_pack_bytes"_json_pointer, -1),
+                         "options.max_pack_bytes: must be between 0 and");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/max_pack_bytes"_json_pointer, "1G"),
+                         "options.max_pack_bytes: must be an integer, not a string");
 }
 
 TEST(ParseJob, FleetOptionsGiven) {
@@ -681,6 +699,15 @@ TEST(ParseJobErrors, S3StorageSettings) {
                          "storage.region: must be a non-empty string");
     EXPECT_PAYLOAD_ERROR(with(s3, "/storage/regoin"_json_pointer, "x"),
                          "storage.regoin: unknown key (did you mean \"region\"?)");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/stall_timeout_s"_json_pointer, 0),
+                         "storage.stall_timeout_s: must be between 1 and 3600");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/stall_timeout_s"_json_pointer, "5"),
+                         "storage.stall_timeout_s: must be an integer, not a string");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/stall_timeout_s"_json_pointer, 5),
+                         "storage.stall_timeout_s: is only allowed with an s3:// storage.url");
+    EXPECT_EQ(
+        parse_ok(with(s3, "/storage/stall_timeout_s"_json_pointer, 5)).storage.options.at("stall_timeout_s"),
+        "5");
 }
 
 // ---------------------------------------------------------------- helpers

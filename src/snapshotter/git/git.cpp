@@ -35,7 +35,7 @@ constexpr std::string_view k_private_config = R"([core]
 	writeCommitGraph = false
 [credential]
 	helper =
-	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_PASSWORD\" || exit 0; printf 'username=%s\\npassword=%s\\n' \"$SNAPSHOTTER_GIT_USERNAME\" \"$SNAPSHOTTER_GIT_PASSWORD\"; }; f"
+	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\" || exit 0; cat -- \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\"; }; f"
 [init]
 	defaultBranch = main
 [advice]
@@ -158,6 +158,11 @@ bool is_transient_failure(std::string_view message) {
         "unable to access",
         "the remote end hung up",
         "fetch-pack: invalid index-pack output",
+        // The stream engine's own wording (transport_http.cpp, protocol.cpp).
+        "server error (HTTP 5",
+        "too many requests (HTTP 429)",
+        "response ended early",
+        "closed the connection early",
     };
     for (auto p : k_permanent)
         if (message.find(p) != std::string_view::npos)
@@ -191,7 +196,7 @@ Result<Git> Git::create() {
     return git;
 }
 
-std::vector<std::string> Git::environment(const Invocation& inv) const {
+std::vector<std::string> Git::environment(const Invocation& inv, const fs::path& credential_file) const {
     std::vector<std::string> env;
     for (auto name : k_passthrough)
         if (const char* v = std::getenv(std::string(name).c_str()))
@@ -207,10 +212,8 @@ std::vector<std::string> Git::environment(const Invocation& inv) const {
     env.push_back("LANG=C");
     TransportPolicy policy = inv.remote != nullptr ? inv.remote->policy : TransportPolicy{false, true};
     env.push_back("GIT_ALLOW_PROTOCOL=" + allowed_protocols(policy));
-    if (inv.remote != nullptr && !inv.remote->password.empty()) {
-        env.push_back("SNAPSHOTTER_GIT_USERNAME=" + inv.remote->username);
-        env.push_back("SNAPSHOTTER_GIT_PASSWORD=" + inv.remote->password);
-    }
+    if (!credential_file.empty())
+        env.push_back("SNAPSHOTTER_GIT_CREDENTIAL_FILE=" + credential_file.string());
     if (inv.trace_packets)
         env.push_back("GIT_TRACE_PACKET=2");
     return env;
@@ -218,9 +221,31 @@ std::vector<std::string> Git::environment(const Invocation& inv) const {
 
 Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& inv) const {
     args.insert(args.begin(), "git");
+    // The password reaches the credential helper through a 0600 file in a
+    // private directory that lives as long as this call (removed on failure
+    // too): never through argv or the environment, which /proc shows.
+    std::optional<TempDir> private_dir;
+    fs::path credential_file;
+    if (inv.remote != nullptr && !inv.remote->password.empty()) {
+        const std::string& username = inv.remote->username;
+        const std::string& password = inv.remote->password;
+        if (username.find_first_of(std::string_view("\n\0", 2)) != std::string::npos ||
+            password.find_first_of(std::string_view("\n\0", 2)) != std::string::npos)
+            return fail(
+                Error::payload("credentials: the username and token must not contain a newline or NUL"));
+        auto dir = TempDir::create("git-credential");
+        if (!dir)
+            return fail(dir.error());
+        private_dir.emplace(std::move(*dir));
+        credential_file = private_dir->path() / "credential";
+        if (auto s = write_private_file(credential_file,
+                                        fmt::format("username={}\npassword={}\n", username, password));
+            !s)
+            return fail(s.error());
+    }
     ProcessOptions options;
     options.cwd = inv.cwd;
-    options.env = environment(inv);
+    options.env = environment(inv, credential_file);
     options.timeout = inv.timeout;
     options.stdin_data = inv.stdin_data;
     options.on_stdout = inv.on_stdout;

@@ -2,8 +2,9 @@
 // built here and nowhere else, run by util/process with an isolated
 // environment (no system or user config, a private HOME, no hooks, no
 // prompts, a transport allow-list). Credentials reach git through a
-// credential helper that reads them from the child's environment, never from
-// a command line, a URL or a file.
+// credential helper that prints a 0600 file in a private temporary directory
+// that exists only while that git command runs; the child's environment names
+// the file, never the token, and no command line or URL holds it.
 #pragma once
 
 #include "snapshotter/util/child.hpp"
@@ -143,7 +144,9 @@ class Git {
     };
 
     explicit Git(TempDir home) : m_home(std::move(home)) {}
-    std::vector<std::string> environment(const Invocation& inv) const;
+    // The isolated environment of a git child; `credential_file` (empty when
+    // anonymous) names the file the credential helper prints.
+    std::vector<std::string> environment(const Invocation& inv, const fs::path& credential_file) const;
     Result<ProcessResult> run(std::vector<std::string> args, const Invocation& inv) const;
     // Run and turn a non-zero exit into a GitError naming `what`.
     Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv,

@@ -214,7 +214,7 @@ Status ProtocolClient::append_command_header(std::string& out, std::string_view 
     return {};
 }
 
-Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& prefixes) {
+Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs) {
     std::string body;
     if (auto s = append_command_header(body, "ls-refs"); !s)
         return fail(s.error());
@@ -233,6 +233,7 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
 
     PktLineDecoder decoder;
     std::vector<std::string> lines;
+    std::size_t ref_count = 0;
     auto s = m_connection->request(body, [&](std::span<const std::byte> data) -> Result<bool> {
         decoder.feed(data);
         while (true) {
@@ -247,6 +248,12 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
             if (p.type != PacketType::data)
                 return fail(Error::git("protocol error: unexpected delimiter in ls-refs response"));
             lines.emplace_back(chomp(p.payload));
+            // Counted as they arrive: a runaway list is cut off, not collected. HEAD is not a ref.
+            if (std::string_view line = lines.back(); line.find(" HEAD") != line.find(' '))
+                ++ref_count;
+            if (max_refs > 0 && ref_count > max_refs)
+                return fail(Error::git(
+                    fmt::format("the server advertised more than {} refs (options.max_refs)", max_refs)));
         }
     });
     if (!s)
@@ -295,6 +302,9 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     FetchResult result;
     PktLineDecoder decoder;
     BandSink counting_sink = [&](std::string_view data) -> Status {
+        if (request.max_pack_bytes > 0 && result.pack_bytes + data.size() > request.max_pack_bytes)
+            return fail(Error::git(fmt::format("the pack is larger than {} bytes (options.max_pack_bytes)",
+                                               request.max_pack_bytes)));
         result.pack_bytes += data.size();
         return on_pack(data);
     };

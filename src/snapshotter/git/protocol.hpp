@@ -72,10 +72,11 @@ Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
 
 // What to fetch.
 struct FetchRequest {
-    std::vector<std::string> wants; // oids to fetch
-    std::vector<std::string> haves; // oids the receiver has (their closure is not sent)
-    bool thin_pack = true;          // allow deltas against `haves`
-    bool progress = false;          // ask for band-2 progress messages
+    std::vector<std::string> wants;   // oids to fetch
+    std::vector<std::string> haves;   // oids the receiver has (their closure is not sent)
+    bool thin_pack = true;            // allow deltas against `haves`
+    bool progress = false;            // ask for band-2 progress messages
+    std::uint64_t max_pack_bytes = 0; // stop with a Git error once the pack grows past this; 0: no limit
 };
 
 // What a fetch delivered.
@@ -104,10 +105,13 @@ class ProtocolClient {
 
     // ls-refs with peel, symrefs, unborn (when supported) and one ref-prefix
     // per entry of `prefixes` (plus HEAD); empty `prefixes` lists every ref.
-    Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes);
+    // A response of more than `max_refs` refs (0: no limit) is stopped as it
+    // arrives with a Git error naming the limit.
+    Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs = 0);
     // fetch `request` (want, have, done) and stream the pack's band-1 bytes
     // into `on_pack`, progress into `on_progress` (may be empty). A remote
-    // error (band 3, ERR) is a Git error naming the server's message.
+    // error (band 3, ERR) is a Git error naming the server's message; a pack
+    // past `request.max_pack_bytes` is stopped with a Git error naming the limit.
     Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack,
                               const BandSink& on_progress);
     // End the session; fails when the server side reported an error.

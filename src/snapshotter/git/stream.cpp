@@ -75,7 +75,7 @@ Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
     auto client = ProtocolClient::open(request.transport);
     if (!client)
         return fail(client.error());
-    auto listed = client->ls_refs(ref_prefixes_for(request.patterns));
+    auto listed = client->ls_refs(ref_prefixes_for(request.patterns), request.max_refs);
     if (!listed)
         return fail(listed.error());
     StreamResult result;
@@ -102,8 +102,10 @@ Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
     result.wants.assign(wants.begin(), wants.end());
     // Stream header and pack into the bundle.
     BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
-    FetchRequest fetch{
-        .wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(m_request.on_progress)};
+    FetchRequest fetch{.wants = result.wants,
+                       .thin_pack = false,
+                       .progress = static_cast<bool>(m_request.on_progress),
+                       .max_pack_bytes = m_request.max_pack_bytes};
     if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
         return fail(s.error());
     return result;
@@ -131,7 +133,8 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, st
     FetchRequest fetch{.wants = plan.wants,
                        .haves = plan.haves,
                        .thin_pack = true,
-                       .progress = static_cast<bool>(m_request.on_progress)};
+                       .progress = static_cast<bool>(m_request.on_progress),
+                       .max_pack_bytes = m_request.max_pack_bytes};
     if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
         return fail(s.error());
     return result;

@@ -24,7 +24,9 @@ namespace snapshotter::git {
 struct StreamRequest {
     TransportOptions transport;                                       // URL, policy, credentials, timeout
     std::vector<std::string> patterns{"refs/heads/*", "refs/tags/*"}; // refs to keep (git::ref_matches)
-    BandSink on_progress; // server progress text; empty: none asked
+    BandSink on_progress;             // server progress text; empty: none asked
+    std::size_t max_refs = 0;         // more refs advertised stop the run (a Git error); 0: no limit
+    std::uint64_t max_pack_bytes = 0; // a larger pack stops the run (a Git error); 0: no limit
 };
 
 // What a stream run found and wrote.

@@ -185,6 +185,11 @@ class HttpConnection final : public Connection {
                 Error::git(fmt::format("{}: authentication failed (HTTP {})", m_description, t.status)));
         if (t.status == 404)
             return fail(Error::git(fmt::format("{}: repository not found (HTTP 404)", m_description)));
+        // Worded so that git::is_transient_failure retries them, as it does git's own messages.
+        if (t.status == 429)
+            return fail(Error::git(fmt::format("{}: too many requests (HTTP 429)", m_description)));
+        if (t.status >= 500 && t.status < 600)
+            return fail(Error::git(fmt::format("{}: server error (HTTP {})", m_description, t.status)));
         if (t.status != 200)
             return fail(Error::git(fmt::format("{}: HTTP {}", m_description, t.status)));
         if (!t.accepted)

@@ -61,27 +61,6 @@ class ChildStream final : public ByteStream {
     Child m_child;
 };
 
-// Create `path` with mode 0600 (failing if it exists) and write `text` to it.
-Status write_private_file(const fs::path& path, std::string_view text) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail(Error::internal(fmt::format("cannot create {}: {}", path.string(), errno_text(errno))));
-    std::size_t offset = 0;
-    while (offset < text.size()) {
-        ssize_t n = ::write(fd, text.data() + offset, text.size() - offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = errno;
-            ::close(fd);
-            return fail(Error::internal(fmt::format("cannot write {}: {}", path.string(), errno_text(e))));
-        }
-        offset += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    return {};
-}
-
 class SocketStream final : public ByteStream {
   public:
     SocketStream(int fd, std::chrono::steady_clock::time_point deadline, std::string name)

@@ -32,5 +32,13 @@ inline constexpr bool k_drill = false;
 // else /var/cache/snapshotter (see default_cache_dir in job.cpp).
 inline constexpr std::size_t k_max_payload_bytes = std::size_t{16} << 20;
 inline constexpr std::size_t k_max_repositories = 1'000'000;
+// A server advertising more refs than this is stopped: 1,000,000 is over 100
+// times libgit2's 7,007 refs (96% of them refs/pull/*) and far beyond any
+// repository's branches and tags, while the ref list stays in the tens of MB.
+inline constexpr int k_max_refs = 1'000'000;
+// A pack larger than this stops the repository: 100 GiB is GitHub's hard
+// repository size limit, and S3 objects go to 5 TiB, so a legitimate
+// repository stays below it while a runaway server is stopped. 0: no limit.
+inline constexpr long long k_max_pack_bytes = 100LL << 30;
 
 } // namespace snapshotter::job::defaults

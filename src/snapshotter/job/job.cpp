@@ -19,12 +19,14 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
      {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
       "merge_reports"}},
     {"storage",
-     {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
+     {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
+      "stall_timeout_s"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
-      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "shard"}},
+      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "shard", "max_refs",
+      "max_pack_bytes"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -246,6 +248,13 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             storage.options[key] = value.get<bool>() ? "true" : "false";
             continue;
         }
+        if (key == "stall_timeout_s") {
+            int seconds = 0;
+            if (auto st = read_int(j, "storage", "stall_timeout_s", 1, 3600, seconds); !st)
+                return st;
+            storage.options[key] = std::to_string(seconds);
+            continue;
+        }
         if (!value.is_string() || value.get<std::string>().empty() ||
             has_control_chars(value.get<std::string>()))
             return fail(at(path, "must be a non-empty string"));
@@ -293,6 +302,7 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         read_int(j, p, "grace_s", 0, 3600, options.grace_s),
         read_bool(j, p, "allow_http", options.allow_http),
         read_bool(j, p, "allow_file", options.allow_file),
+        read_int(j, p, "max_refs", 1, 100'000'000, options.max_refs),
     };
     for (auto& s : checks)
         if (!s)
@@ -301,6 +311,10 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         return s;
     if (auto s = read_choice(j, p, "verify", {"pack", "index"}, options.verify); !s)
         return s;
+    if (auto max_pack = opt_int(j, p, "max_pack_bytes", 0, 1LL << 53); !max_pack)
+        return fail(max_pack.error());
+    else if (*max_pack)
+        options.max_pack_bytes = **max_pack;
     if (auto it = j.find("shard"); it != j.end()) {
         std::string sp = "options.shard";
         if (auto s = check_object(*it, sp, "shard"); !s)

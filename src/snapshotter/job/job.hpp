@@ -61,6 +61,8 @@ struct Options {
     bool allow_file = defaults::k_allow_file;
     std::string engine{defaults::k_engine}; // auto | stream | cli
     std::string verify{defaults::k_verify}; // pack | index: how a streamed pack is checked before commit
+    int max_refs = defaults::k_max_refs;    // refs a server may advertise
+    long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none
     std::optional<Shard> shard;
 };
 

@@ -86,6 +86,7 @@ class HeaderScanner {
 Result<BundleInfo> write_bundle(const Context& ctx, const std::filesystem::path& mirror,
                                 const std::vector<std::string>& revs, const std::string& key,
                                 const std::string& snapshot_id, const Deadline& deadline) {
+    const auto max_bytes = static_cast<std::uint64_t>(ctx.job.options.max_pack_bytes);
     auto writer = ctx.storage.create(key, Overwrite::no);
     if (!writer)
         return fail(writer.error());
@@ -98,6 +99,9 @@ Result<BundleInfo> write_bundle(const Context& ctx, const std::filesystem::path&
             hash.update(chunk);
             header.feed(chunk);
             size += chunk.size();
+            if (max_bytes > 0 && size > max_bytes)
+                return fail(Error::git(
+                    fmt::format("the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
             return (*writer)->write(chunk);
         },
         deadline.left());
@@ -216,6 +220,10 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
     auto state = ctx.git.ls_remote(remote, deadline.left());
     if (!state)
         return fail(state.error());
+    if (state->refs.size() > static_cast<std::size_t>(ctx.job.options.max_refs))
+        return fail(Error::git(
+            fmt::format("ls-remote {}: the server advertised {} refs, more than {} (options.max_refs)",
+                        redact_url(remote.url), state->refs.size(), ctx.job.options.max_refs)));
     Listing listing{git::select_refs(state->refs, repo.refs), state->head, ""};
     if (!state->refs.empty()) {
         listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
@@ -232,7 +240,7 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
 }
 
 git::StreamRequest stream_request(const job::Repository& repo, const git::Remote& remote,
-                                  const Deadline& deadline) {
+                                  const job::Options& options, const Deadline& deadline) {
     git::StreamRequest request;
     request.transport.url = remote.url;
     request.transport.policy = remote.policy;
@@ -240,7 +248,21 @@ git::StreamRequest stream_request(const job::Repository& repo, const git::Remote
     request.transport.password = remote.password;
     request.transport.timeout = deadline.left();
     request.patterns = repo.refs;
+    request.max_refs = static_cast<std::size_t>(options.max_refs);
+    request.max_pack_bytes = static_cast<std::uint64_t>(options.max_pack_bytes);
     return request;
+}
+
+// Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
+std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(repo / "objects", ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (std::error_code file_ec; it->is_regular_file(file_ec))
+            if (auto size = it->file_size(file_ec); !file_ec)
+                total += size;
+    return total;
 }
 
 // What the write phase produced.
@@ -268,9 +290,21 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     for (const auto& p : repo.refs)
         if (p.ends_with('*') || selected.contains(p))
             patterns.push_back(p);
+    const auto stored_before = object_store_bytes(mirror);
     if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
         return fail(s.error());
     manifest.timings_ms["fetch"] = elapsed_ms(step);
+    // git fetch cannot be capped while it runs: check what it added, and drop
+    // a mirror that grew past the limit rather than keep the server's bytes.
+    const auto stored_after = object_store_bytes(mirror);
+    const auto added = stored_after > stored_before ? stored_after - stored_before : 0;
+    if (options.max_pack_bytes > 0 && added > static_cast<std::uint64_t>(options.max_pack_bytes)) {
+        std::error_code ec;
+        std::filesystem::remove_all(mirror, ec);
+        return fail(Error::git(
+            fmt::format("fetch {}: the fetch added {} bytes, more than {} (options.max_pack_bytes)",
+                        redact_url(remote.url), added, options.max_pack_bytes)));
+    }
     auto mirror_refs = ctx.git.local_refs(mirror);
     if (!mirror_refs)
         return fail(mirror_refs.error());
@@ -471,7 +505,7 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     // enough (index preparation) for the server to have dropped it.
     if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
         session.reset();
-    auto request = stream_request(repo, remote, deadline);
+    auto request = stream_request(repo, remote, ctx.job.options, deadline);
     auto streamed = session ? (incremental_allowed ? session->incremental_bundle(previous->refs, out)
                                                    : session->full_bundle(out))
                     : incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, out)
@@ -572,7 +606,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     Result<Listing> listing = fail(Error::internal("not listed"));
     std::optional<git::ListedRemote> session; // kept open for the fetch, if one follows
     if (use_stream) {
-        auto listed = git::ListedRemote::open(stream_request(repo, remote, deadline));
+        auto listed = git::ListedRemote::open(stream_request(repo, remote, options, deadline));
         if (listed) {
             const auto& l = listed->listing();
             listing = Listing{l.refs, l.head, l.object_format};

@@ -47,6 +47,8 @@ constexpr std::size_t k_upload_workers = 3;
 constexpr int k_max_attempts = 5;
 constexpr std::chrono::milliseconds k_backoff_base{200};
 constexpr std::chrono::milliseconds k_backoff_cap{20'000};
+// A transfer slower than 1 KiB/s for this long has stalled (storage.stall_timeout_s).
+constexpr std::chrono::seconds k_default_stall_timeout{60};
 // Up to this size a writer's buffer grows as needed instead of taking a part.
 constexpr std::size_t k_small_object = std::size_t{1} << 20;
 // DeleteObjects takes at most this many keys per request.
@@ -67,8 +69,9 @@ constexpr S3Operation k_s3_operations[] = {
     {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
 };
 
-constexpr std::string_view k_known_options[] = {"region",     "endpoint",   "addressing",   "sse",
-                                                "kms_key_id", "bucket_key", "storage_class"};
+constexpr std::string_view k_known_options[] = {"region",        "endpoint",       "addressing",
+                                                "sse",           "kms_key_id",     "bucket_key",
+                                                "storage_class", "stall_timeout_s"};
 
 std::size_t part_size_for(int part_number) {
     int tier = (part_number - 1) / k_parts_per_tier;
@@ -135,6 +138,8 @@ struct S3Settings {
     std::vector<http::Header> write_headers; // SSE and storage class
     std::string ca_bundle;                   // AWS_CA_BUNDLE, or empty
     std::string url;                         // s3://bucket/prefix, for messages
+    // A transfer slower than 1 KiB/s for this long is abandoned (and retried).
+    std::chrono::seconds stall_timeout{k_default_stall_timeout};
 };
 
 // One S3 request as the backend sees it, before signing.
@@ -192,14 +197,22 @@ class S3Client {
             r.on_body = request.on_body;
             r.max_body = request.max_body;
             r.ca_bundle = m_settings.ca_bundle;
+            r.low_speed_time = m_settings.stall_timeout;
             auto response = thread_client().perform(r);
 
             std::string cause;
             if (!response) {
                 // Bytes already handed to a sink cannot be taken back: the
                 // caller resumes (read) or fails.
-                if (!response.error().transport || response.error().streamed > 0 || attempt >= k_max_attempts)
-                    return fail(response.error().error.with_context(what));
+                if (!response.error().transport || response.error().streamed > 0 ||
+                    attempt >= k_max_attempts) {
+                    // A stalled or timed-out exchange is a storage failure like a reset one,
+                    // not the repository's time limit (Timeout).
+                    Error error = response.error().error.with_context(what);
+                    if (error.kind == ErrorKind::Timeout)
+                        error.kind = ErrorKind::Storage;
+                    return fail(std::move(error));
+                }
                 cause = response.error().error.message;
             } else {
                 auto code = xml::first(response->body, "Code").value_or("");
@@ -401,15 +414,32 @@ class S3Writer final : public ObjectWriter {
         S3Request request{.method = "PUT", .key = m_key, .headers = publish_headers()};
         for (const auto& h : m_client->settings().write_headers)
             request.headers.push_back(h);
-        request.headers.emplace_back(
-            "Content-MD5", md5_base64({reinterpret_cast<const char*>(m_buffer.data()), m_buffer.size()}));
+        std::string_view bytes{reinterpret_cast<const char*>(m_buffer.data()), m_buffer.size()};
+        request.headers.emplace_back("Content-MD5", md5_base64(bytes));
         request.body = m_buffer;
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
-        if (!response->ok())
+        if (!response->ok()) {
+            // A retried PUT whose first attempt went through but whose answer
+            // was lost meets our own object (412): accept it when the bytes
+            // there are ours (its ETag is their MD5, without SSE-KMS).
+            if (response->status == 412 && holds_bytes(bytes)) {
+                spdlog::info("{}: already written by an earlier attempt", m_client->describe(request));
+                return {};
+            }
             return fail(m_client->error_of(request, *response));
+        }
         return {};
+    }
+
+    // True when the object under the key has exactly `bytes` (by its ETag).
+    bool holds_bytes(std::string_view bytes) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int length = 0;
+        EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_md5(), nullptr);
+        auto found = m_client->head_object(m_key);
+        return found && *found && (*found)->header("etag") == fmt::format("\"{}\"", to_hex({digest, length}));
     }
 
     Status start_multipart() {
@@ -890,6 +920,14 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
         }
     } else if (option(config, "kms_key_id") || option(config, "bucket_key")) {
         return fail(Error::payload("storage.options.kms_key_id and bucket_key need sse \"aws:kms\""));
+    }
+    if (auto stall = option(config, "stall_timeout_s")) {
+        int seconds = 0;
+        auto [end, ec] = std::from_chars(stall->data(), stall->data() + stall->size(), seconds);
+        if (ec != std::errc() || end != stall->data() + stall->size() || seconds < 1 || seconds > 3600)
+            return fail(Error::payload(
+                fmt::format("storage.stall_timeout_s: \"{}\" must be an integer from 1 to 3600", *stall)));
+        s.stall_timeout = std::chrono::seconds{seconds};
     }
     if (auto storage_class = option(config, "storage_class")) {
         if (storage_class->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos)

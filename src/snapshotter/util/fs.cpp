@@ -184,6 +184,26 @@ Result<bool> is_absent_or_empty_dir(const fs::path& dir) {
     return it == fs::directory_iterator();
 }
 
+Status write_private_file(const fs::path& path, std::string_view text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail(Error::internal(fmt::format("cannot create {}: {}", path.string(), errno_text(errno))));
+    std::size_t offset = 0;
+    while (offset < text.size()) {
+        ssize_t n = ::write(fd, text.data() + offset, text.size() - offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            ::close(fd);
+            return fail(Error::internal(fmt::format("cannot write {}: {}", path.string(), errno_text(e))));
+        }
+        offset += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return {};
+}
+
 Result<TempDir> TempDir::create(std::string_view label, const fs::path& parent) {
     fs::path base = parent;
     if (base.empty()) {

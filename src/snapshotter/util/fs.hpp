@@ -64,6 +64,10 @@ Status fsync_dir(const fs::path& dir);
 // True when `dir` does not exist or is an empty directory.
 Result<bool> is_absent_or_empty_dir(const fs::path& dir);
 
+// Create `path` with mode 0600 (failing with Internal if it exists) and
+// write `text` to it: for key and credential files in a TempDir.
+Status write_private_file(const fs::path& path, std::string_view text);
+
 // A directory created under `parent` (or $TMPDIR) with mode 0700 and removed
 // recursively on destruction.
 class TempDir {
