@@ -219,6 +219,27 @@ std::vector<std::string> Git::environment(const Invocation& inv, const fs::path&
     return env;
 }
 
+namespace {
+
+// GIT_SSH_COMMAND for `settings`: the key and known_hosts written to a
+// private directory (kept in `dir` while git runs), every argument quoted
+// for the shell git hands the command to.
+Result<std::string> ssh_command(const SshSettings& settings, std::optional<TempDir>& dir) {
+    auto made = TempDir::create("ssh");
+    if (!made)
+        return fail(made.error());
+    dir.emplace(std::move(*made));
+    auto args = ssh_arguments(settings, dir->path());
+    if (!args)
+        return fail(args.error());
+    std::string command = "ssh -o BatchMode=yes";
+    for (const auto& arg : *args)
+        command += " " + shell_single_quote(arg);
+    return command;
+}
+
+} // namespace
+
 Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& inv) const {
     args.insert(args.begin(), "git");
     // The password reaches the credential helper through a 0600 file in a
@@ -246,6 +267,20 @@ Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& 
     ProcessOptions options;
     options.cwd = inv.cwd;
     options.env = environment(inv, credential_file);
+    std::optional<TempDir> ssh_dir; // removed when git is done
+    if (inv.remote != nullptr) {
+        auto url = parse_git_url(inv.remote->url, inv.remote->policy);
+        if (url && url->transport == Transport::ssh) {
+            if (!inv.remote->ssh.private_key.empty())
+                register_secret(inv.remote->ssh.private_key);
+            auto command = ssh_command(inv.remote->ssh, ssh_dir);
+            if (!command)
+                return fail(command.error());
+            for (auto& entry : options.env)
+                if (entry.starts_with("GIT_SSH_COMMAND="))
+                    entry = "GIT_SSH_COMMAND=" + *command;
+        }
+    }
     options.timeout = inv.timeout;
     options.stdin_data = inv.stdin_data;
     options.on_stdout = inv.on_stdout;

@@ -4,9 +4,11 @@
 // prompts, a transport allow-list). Credentials reach git through a
 // credential helper that prints a 0600 file in a private temporary directory
 // that exists only while that git command runs; the child's environment names
-// the file, never the token, and no command line or URL holds it.
+// the file, never the token, and no command line or URL holds it. An ssh key
+// and known_hosts lines live in such a directory too, for one git invocation.
 #pragma once
 
+#include "snapshotter/git/transport.hpp"
 #include "snapshotter/util/child.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/fs.hpp"
@@ -39,6 +41,7 @@ struct Remote {
     TransportPolicy policy; // which transports git may use
     std::string username;   // with `password`: basic auth for http(s)
     std::string password;   // the token; empty when anonymous
+    SshSettings ssh;        // key and host-key checking for ssh URLs
 };
 
 // The refs of a remote and where its HEAD points.

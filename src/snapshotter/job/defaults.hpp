@@ -26,6 +26,8 @@ inline constexpr bool k_allow_file = true;
 inline constexpr std::string_view k_engine = "auto";
 // pack: check the streamed pack's trailer; index: also run git index-pack on it.
 inline constexpr std::string_view k_verify = "pack";
+// ssh trusts only known host keys (options.ssh.known_hosts, else /etc/ssh/ssh_known_hosts).
+inline constexpr std::string_view k_host_key_policy = "strict";
 inline constexpr std::string_view k_snapshot = "latest";
 inline constexpr bool k_drill = false;
 // cache_dir: $XDG_CACHE_HOME/snapshotter, else $HOME/.cache/snapshotter,

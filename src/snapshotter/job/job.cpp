@@ -22,11 +22,12 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
       "stall_timeout_s"}},
     {"repository", {"url", "name", "refs", "credentials"}},
-    {"credentials", {"token_env", "username"}},
+    {"credentials", {"token_env", "username", "ssh_key_env"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
-      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "shard", "max_refs",
-      "max_pack_bytes"}},
+      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "ssh", "shard",
+      "max_refs", "max_pack_bytes"}},
+    {"ssh", {"known_hosts", "host_key_policy"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -315,6 +316,19 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         return fail(max_pack.error());
     else if (*max_pack)
         options.max_pack_bytes = **max_pack;
+    if (auto it = j.find("ssh"); it != j.end()) {
+        std::string sp = "options.ssh";
+        if (auto s = check_object(*it, sp, "ssh"); !s)
+            return s;
+        auto known = opt_string(*it, sp, "known_hosts");
+        if (!known)
+            return fail(known.error());
+        options.ssh.known_hosts = known->value_or("");
+        if (auto s = read_choice(*it, sp, "host_key_policy", {"strict", "accept_new"},
+                                 options.ssh.host_key_policy);
+            !s)
+            return s;
+    }
     if (auto it = j.find("shard"); it != j.end()) {
         std::string sp = "options.shard";
         if (auto s = check_object(*it, sp, "shard"); !s)
@@ -405,21 +419,35 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
         if (auto s = check_object(*it, cpath, "credentials"); !s)
             return fail(s.error());
         Credentials creds;
-        auto token_env = req_string(*it, cpath, "token_env");
+        auto token_env = opt_string(*it, cpath, "token_env");
         if (!token_env)
             return fail(token_env.error());
-        creds.token_env = *token_env;
+        auto key_env = opt_string(*it, cpath, "ssh_key_env");
+        if (!key_env)
+            return fail(key_env.error());
+        if (!*token_env && !*key_env)
+            return fail(at(cpath, "needs token_env (https) or ssh_key_env (ssh)"));
+        const bool ssh = repo.parsed.transport == Transport::ssh;
+        if (*key_env && !ssh)
+            return fail(at(join_path(cpath, "ssh_key_env"), "is only for ssh URLs"));
+        if (*token_env && ssh)
+            return fail(at(join_path(cpath, "token_env"), "is not used by ssh URLs; use ssh_key_env"));
+        creds.token_env = token_env->value_or("");
+        creds.ssh_key_env = key_env->value_or("");
         auto username = opt_string(*it, cpath, "username");
         if (!username)
             return fail(username.error());
-        creds.username = username->value_or(std::string(defaults::k_username));
-        if (creds.username.empty() || has_control_chars(creds.username))
+        // ssh logs in as the URL's user (git@host:...) unless a username is given.
+        creds.username = username->value_or(ssh ? std::string() : std::string(defaults::k_username));
+        if ((*username && creds.username.empty()) || has_control_chars(creds.username))
             return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
         if (need_tokens) {
-            auto value = env(creds.token_env);
+            const bool by_key = !creds.ssh_key_env.empty();
+            const auto& name = by_key ? creds.ssh_key_env : creds.token_env;
+            auto value = env(name);
             if (!value || value->empty())
-                return fail(at(join_path(cpath, "token_env"),
-                               fmt::format("environment variable {} is not set", creds.token_env)));
+                return fail(at(join_path(cpath, by_key ? "ssh_key_env" : "token_env"),
+                               fmt::format("environment variable {} is not set", name)));
         }
         repo.credentials = creds;
     }

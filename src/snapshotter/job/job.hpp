@@ -23,8 +23,9 @@ enum class Action { snapshot, restore, verify, list, merge_reports };
 std::string_view action_name(Action action);
 
 struct Credentials {
-    std::string token_env; // environment variable holding the token or password
-    std::string username;  // user name sent with the token (basic auth)
+    std::string token_env;   // environment variable holding the token or password
+    std::string username;    // user name sent with the token (basic auth)
+    std::string ssh_key_env; // environment variable holding an OpenSSH private key (ssh URLs)
 };
 
 struct Repository {
@@ -38,6 +39,12 @@ struct Repository {
 struct StorageSpec {
     std::string url;
     std::map<std::string, std::string> options; // backend settings, validated per scheme
+};
+
+// How ssh connections check the server's host key.
+struct SshOptions {
+    std::string known_hosts; // known_hosts lines; when set, the only keys ssh trusts
+    std::string host_key_policy{defaults::k_host_key_policy}; // strict | accept_new
 };
 
 // This process's part of a repository list split across containers.
@@ -63,6 +70,7 @@ struct Options {
     std::string verify{defaults::k_verify}; // pack | index: how a streamed pack is checked before commit
     int max_refs = defaults::k_max_refs;    // refs a server may advertise
     long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none
+    SshOptions ssh;
     std::optional<Shard> shard;
 };
 

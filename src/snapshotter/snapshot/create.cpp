@@ -37,11 +37,27 @@ class Deadline {
 };
 
 git::Remote remote_of(const job::Repository& repo, const job::Options& options) {
-    git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", ""};
+    git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", "", {}};
+    remote.ssh.known_hosts = options.ssh.known_hosts;
+    remote.ssh.host_key_policy = options.ssh.host_key_policy == "accept_new" ? git::HostKeyPolicy::accept_new
+                                                                             : git::HostKeyPolicy::strict;
     if (repo.credentials) {
         remote.username = repo.credentials->username;
-        remote.password = job::process_env(repo.credentials->token_env).value_or("");
-        register_secret(remote.password);
+        if (!repo.credentials->token_env.empty()) {
+            remote.password = job::process_env(repo.credentials->token_env).value_or("");
+            register_secret(remote.password);
+        }
+        if (!repo.credentials->ssh_key_env.empty()) {
+            remote.ssh.private_key = job::process_env(repo.credentials->ssh_key_env).value_or("");
+            register_secret(remote.ssh.private_key);
+            // Each line on its own too, in case a tool quotes one.
+            for (std::string_view rest = remote.ssh.private_key; !rest.empty();) {
+                auto line = rest.substr(0, rest.find('\n'));
+                if (line.size() >= 16 && !line.starts_with("-----"))
+                    register_secret(line);
+                rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+            }
+        }
     }
     return remote;
 }
@@ -246,6 +262,7 @@ git::StreamRequest stream_request(const job::Repository& repo, const git::Remote
     request.transport.policy = remote.policy;
     request.transport.username = remote.username;
     request.transport.password = remote.password;
+    request.transport.ssh = remote.ssh;
     request.transport.timeout = deadline.left();
     request.patterns = repo.refs;
     request.max_refs = static_cast<std::size_t>(options.max_refs);
