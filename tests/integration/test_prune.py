@@ -71,7 +71,7 @@ def expected_kept(ids: list[str], policy: dict) -> set[str]:
 
 class _Base(harness.Assertions):
     storage = "file"
-    history_runs = 150  # snapshot runs of the main history
+    history_runs = 120  # snapshot runs of the main history
 
     def setUp(self):
         self.ws = harness.Workspace(storage=self.storage)
@@ -100,7 +100,9 @@ class _Base(harness.Assertions):
             self.up.delete_ref(f"refs/heads/topic-{n - 6}")
 
     def snapshot_at(self, when: str, full_every: int, extra_storage: dict | None = None) -> str:
-        payload = self.ws.snapshot_payload([self.repo], {"full_every": full_every, "engine": "cli"})
+        # full_size_ratio out of the way: full_every alone decides where chains start.
+        payload = self.ws.snapshot_payload([self.repo], {"full_every": full_every, "full_size_ratio": 100,
+                                                         "engine": "cli"})
         if extra_storage:
             payload["storage"] = dict(payload["storage"], **extra_storage)
         result = self.assertRunOk(self.ws.run(payload, env_extra={"SNAPSHOTTER_TEST_NOW": when}))
@@ -132,12 +134,12 @@ class _Base(harness.Assertions):
     def prune(self, policy: dict, args=()) -> dict:
         return self.assertRunOk(self.ws.run(self.prune_payload(policy), args=args))
 
-    def assert_consistent(self, kept: set[str]) -> None:
+    def assert_consistent(self, kept: set[str], msg: str = "") -> None:
         """Exactly `kept` remain, exactly their bundles are stored, latest names one, nothing pending."""
         manifests = self.manifests()
-        self.assertEqual(set(manifests), kept)
+        self.assertEqual(set(manifests), kept, msg)
         listed = {b["key"] for m in manifests.values() for b in m["bundles"]}
-        self.assertEqual(self.bundle_keys(), listed)
+        self.assertEqual(self.bundle_keys(), listed, msg)
         latest = self.ws.latest(NAME)["snapshot_id"]
         self.assertIn(latest, manifests)
         self.assertFalse(self.ws.store.exists(f"repos/{harness.repo_key(NAME)}/prune-pending.json"))
@@ -232,7 +234,7 @@ class _Base(harness.Assertions):
         self.assert_restores([after])
 
     def test_crash_in_the_middle_then_rerun(self):
-        ids = self.make_history(30, push_every=3, full_every=3, hours=9)
+        ids = self.make_history(24, push_every=3, full_every=3, hours=11)
         policy = {"keep_last": 3, "keep_daily": 2, "rebase": True}
         kept = expected_kept(ids, policy)
         seed = int(os.environ.get("PRUNE_CRASH_SEED", str(random.randrange(1 << 30))))
@@ -254,7 +256,7 @@ class _Base(harness.Assertions):
             self.assert_restores(kept)
         result = self.prune(policy)
         self.assertEqual(result["repositories"][0]["failed"], [])
-        self.assert_consistent(kept)
+        self.assert_consistent(kept, f"seed {seed}, {kills} kills; last run: {result}")
         self.assert_restores(kept)
         print(f"\n{type(self).__name__}: crash seed {seed}, {kills} kills", flush=True)
 
@@ -282,7 +284,7 @@ class PruneFile(_Base, unittest.TestCase):
 
 class PruneS3(_Base, unittest.TestCase):
     storage = "s3"
-    history_runs = 60
+    history_runs = 40
 
     def test_object_lock_retained_objects_are_reported_not_hidden(self):
         store = self.ws.store
