@@ -128,6 +128,13 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
     return std::vector<std::string>(names.begin(), names.end());
 }
 
+Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
+                                                     const std::vector<std::string>& names) {
+    if (!names.empty())
+        return names;
+    return list_repositories(storage);
+}
+
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
     auto file = AtomicFile::create(path);
     if (!file)

@@ -32,6 +32,10 @@ Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, co
 // Names of every repository with at least one snapshot, sorted.
 Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 
+// `names` when not empty, else every repository with a snapshot (sorted).
+Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
+                                                     const std::vector<std::string>& names);
+
 // Copy bundle `info` to `path`, failing with IntegrityError when its size or
 // SHA-256 differs from the manifest (the message names the key).
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path);

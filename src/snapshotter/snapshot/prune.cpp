@@ -72,7 +72,9 @@ Result<std::set<std::string>> read_pending(storage::Storage& storage, const std:
         return fail(text.error());
     }
     try {
-        for (const auto& k : json::parse(*text).at("bundles"))
+        // Keep the document alive: iterating a member of a temporary would dangle.
+        const json doc = json::parse(*text);
+        for (const auto& k : doc.at("bundles"))
             keys.insert(k.get<std::string>());
     } catch (const json::exception&) {
         spdlog::warn("{}: {} is not valid; ignoring it", name, layout::prune_pending_key(name));
@@ -362,13 +364,10 @@ Outcome run_prune(const Context& ctx) {
     const auto& spec = ctx.job.prune;
 
     // Which repositories: the payload's, or every one in storage.
-    std::vector<std::string> names = spec.repositories;
-    if (names.empty()) {
-        auto all = list_repositories(ctx.storage);
-        if (!all)
-            return {nullptr, all.error(), false};
-        names = std::move(*all);
-    }
+    auto selected = repositories_or_all(ctx.storage, spec.repositories);
+    if (!selected)
+        return {nullptr, selected.error(), false};
+    const std::vector<std::string> names = std::move(*selected);
 
     json repos = json::array();
     std::size_t failed = 0, kept = 0, dropped = 0, retained = 0;
