@@ -72,6 +72,7 @@ def expected_kept(ids: list[str], policy: dict) -> set[str]:
 class _Base(harness.Assertions):
     storage = "file"
     history_runs = 120  # snapshot runs of the main history
+    short_runs = 24  # of the rebase and crash histories
 
     def setUp(self):
         self.ws = harness.Workspace(storage=self.storage)
@@ -207,7 +208,7 @@ class _Base(harness.Assertions):
               flush=True)
 
     def test_rebase_replaces_the_old_base(self):
-        ids = self.make_history(24, push_every=3, full_every=100, hours=7)
+        ids = self.make_history(self.short_runs, push_every=3, full_every=100, hours=7)
         base = self.manifests()[ids[0]]["bundles"][0]["key"]
         policy = {"keep_last": 4}
         kept = expected_kept(ids, policy)
@@ -234,7 +235,7 @@ class _Base(harness.Assertions):
         self.assert_restores([after])
 
     def test_crash_in_the_middle_then_rerun(self):
-        ids = self.make_history(24, push_every=3, full_every=3, hours=11)
+        ids = self.make_history(self.short_runs, push_every=3, full_every=3, hours=11)
         policy = {"keep_last": 3, "keep_daily": 2, "rebase": True}
         kept = expected_kept(ids, policy)
         seed = int(os.environ.get("PRUNE_CRASH_SEED", str(random.randrange(1 << 30))))
@@ -285,6 +286,7 @@ class PruneFile(_Base, unittest.TestCase):
 class PruneS3(_Base, unittest.TestCase):
     storage = "s3"
     history_runs = 40
+    short_runs = 18
 
     def test_object_lock_retained_objects_are_reported_not_hidden(self):
         store = self.ws.store
