@@ -216,6 +216,13 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("verify", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "drill").at("default"), d::k_drill);
     EXPECT_EQ(property("restore", "preserved").at("default"), job::RestoreSpec{}.preserved);
+    for (const char* key :
+         {"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"}) {
+        EXPECT_EQ(property("prune", key).at("default"), d::k_keep) << key;
+        EXPECT_EQ(property("prune", key).at("maximum"), d::k_max_keep) << key;
+    }
+    EXPECT_EQ(property("prune", "rebase").at("default"), d::k_rebase);
+    EXPECT_EQ(property("storage", "object_lock_retain_days").at("maximum"), d::k_max_lock_days);
     std::vector<std::string> refs(d::k_refs.begin(), d::k_refs.end());
     EXPECT_EQ(property("repository", "refs").at("default"), json(refs));
     EXPECT_EQ(property("job", "repositories").at("maxItems"), d::k_max_repositories);
@@ -224,7 +231,7 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
 TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     std::vector<std::string> actions;
     for (auto a : {job::Action::snapshot, job::Action::restore, job::Action::verify, job::Action::list,
-                   job::Action::merge_reports})
+                   job::Action::merge_reports, job::Action::prune})
         actions.emplace_back(job::action_name(a));
     EXPECT_EQ(property("job", "action").at("enum"), json(actions));
     EXPECT_EQ(property("options", "timeout_s").at("minimum"), 1);
@@ -242,6 +249,7 @@ TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
     EXPECT_EQ(property("storage", "sse").at("enum"), json({"AES256", "aws:kms"}));
     EXPECT_EQ(property("options", "engine").at("enum"), json({"auto", "stream", "cli"}));
+    EXPECT_EQ(property("storage", "object_lock_mode").at("enum"), json({"GOVERNANCE", "COMPLIANCE"}));
 }
 
 TEST(DocsSchema, EveryJsonFileInDocsAndExamplesParses) {

@@ -727,8 +727,9 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "merge_reports", "options",
-                                                 "repository", "restore", "shard", "storage", "verify"}));
+    EXPECT_EQ(objects,
+              (std::vector<std::string>{"credentials", "job", "list", "merge_reports", "options", "prune",
+                                        "repository", "restore", "shard", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username"}));
 }
 
@@ -737,6 +738,7 @@ TEST(ActionName, Names) {
     EXPECT_EQ(action_name(Action::restore), "restore");
     EXPECT_EQ(action_name(Action::verify), "verify");
     EXPECT_EQ(action_name(Action::list), "list");
+    EXPECT_EQ(action_name(Action::prune), "prune");
 }
 
 TEST(ProcessEnv, ReadsTheRealEnvironment) {
@@ -759,4 +761,99 @@ TEST(ParseJob, MergeReportsNeedsAJobId) {
                               "merge_reports":{"job_id":"../x"}})");
     ASSERT_FALSE(bad);
     EXPECT_TRUE(bad.error().message.starts_with("merge_reports.job_id:")) << bad.error().message;
+}
+
+namespace {
+
+json prune_payload(json prune) {
+    return {{"version", 1}, {"action", "prune"}, {"storage", {{"url", "/var/snapshots"}}}, {"prune", prune}};
+}
+
+} // namespace
+
+TEST(PruneJob, ParsesEveryRule) {
+    auto job = parse_ok(prune_payload({{"repositories", {"org/app"}},
+                                       {"keep_last", 2},
+                                       {"keep_hourly", 24},
+                                       {"keep_daily", 7},
+                                       {"keep_weekly", 4},
+                                       {"keep_monthly", 12},
+                                       {"keep_yearly", 3},
+                                       {"keep_within", "1y6m"},
+                                       {"pinned", {"20261128T073545.123Z-9f3a1c"}},
+                                       {"rebase", true}}));
+    EXPECT_EQ(job.action, Action::prune);
+    const auto& p = job.prune.policy;
+    EXPECT_EQ(job.prune.repositories, std::vector<std::string>{"org/app"});
+    EXPECT_EQ((std::vector<int>{p.keep_last, p.keep_hourly, p.keep_daily, p.keep_weekly, p.keep_monthly,
+                                p.keep_yearly}),
+              (std::vector<int>{2, 24, 7, 4, 12, 3}));
+    EXPECT_EQ(p.keep_within, (CalendarSpan{1, 6, 0, 0, 0}));
+    EXPECT_EQ(p.keep_within_text, "1y6m");
+    EXPECT_EQ(p.pinned, std::vector<std::string>{"20261128T073545.123Z-9f3a1c"});
+    EXPECT_TRUE(job.prune.rebase);
+}
+
+TEST(PruneJob, DefaultsAndOneRuleSuffices) {
+    auto job = parse_ok(prune_payload({{"keep_within", "30d"}}));
+    EXPECT_TRUE(job.prune.repositories.empty());
+    EXPECT_EQ(job.prune.policy.keep_daily, defaults::k_keep);
+    EXPECT_EQ(job.prune.rebase, defaults::k_rebase);
+}
+
+TEST(PruneJob, RefusesAnEmptyOrBadPolicy) {
+    EXPECT_TRUE(
+        parse_error(prune_payload(json::object())).starts_with("prune: the retention policy is empty"));
+    EXPECT_TRUE(parse_error(prune_payload({{"keep_last", 0}, {"pinned", {"20261128T073545.123Z-9f3a1c"}}}))
+                    .starts_with("prune: the retention policy is empty"));
+    EXPECT_EQ(
+        parse_error(json{{"version", 1}, {"action", "prune"}, {"storage", {{"url", "/s"}}}}).substr(0, 18),
+        "prune: is required");
+    EXPECT_TRUE(parse_error(prune_payload({{"keep_within", "30 days"}}))
+                    .starts_with("prune.keep_within: \"30 days\""));
+    EXPECT_TRUE(parse_error(prune_payload({{"keep_within", "0d"}})).starts_with("prune.keep_within"));
+    EXPECT_EQ(parse_error(prune_payload({{"keep_daily", -1}})),
+              "prune.keep_daily: must be between 0 and 1000000");
+    EXPECT_EQ(parse_error(prune_payload({{"keep_daily", "7"}})),
+              "prune.keep_daily: must be an integer, not a string");
+    EXPECT_EQ(parse_error(prune_payload({{"keep_daily", 7}, {"pinned", {"latest"}}})),
+              "prune.pinned[0]: \"latest\" is not a snapshot id");
+    EXPECT_EQ(parse_error(prune_payload({{"keep_daily", 7}, {"repositories", {"../x"}}})),
+              "prune.repositories[0]: \"../x\" is not a valid repository name");
+    EXPECT_EQ(parse_error(prune_payload({{"keep_dayly", 7}})),
+              "prune.keep_dayly: unknown key (did you mean \"keep_daily\"?)");
+    auto stray = snapshot_payload();
+    stray["prune"] = {{"keep_daily", 1}};
+    EXPECT_EQ(parse_error(stray), "prune: is only allowed with \"action\": \"prune\"");
+}
+
+TEST(PruneJob, ObjectLockOptions) {
+    auto s3 = [](json extra) {
+        json storage = {{"url", "s3://bucket/p"}};
+        storage.update(extra);
+        return json{{"version", 1}, {"action", "list"}, {"storage", storage}};
+    };
+    auto job = parse_ok(s3({{"object_lock_mode", "COMPLIANCE"}, {"object_lock_retain_days", 30}}));
+    EXPECT_EQ(job.storage.options.at("object_lock_mode"), "COMPLIANCE");
+    EXPECT_EQ(job.storage.options.at("object_lock_retain_days"), "30");
+    parse_ok(s3({{"object_lock_mode", "GOVERNANCE"}, {"object_lock_retain_until", "2030-01-01T00:00:00Z"}}));
+    EXPECT_EQ(parse_error(s3({{"object_lock_mode", "GOVERNANCE"}})),
+              "storage.object_lock_mode: needs object_lock_retain_days or object_lock_retain_until");
+    EXPECT_EQ(parse_error(s3({{"object_lock_retain_days", 3}})),
+              "storage.object_lock_retain_days: needs object_lock_mode (GOVERNANCE or COMPLIANCE)");
+    EXPECT_TRUE(parse_error(s3({{"object_lock_mode", "STRICT"}, {"object_lock_retain_days", 3}}))
+                    .starts_with("storage.object_lock_mode: \"STRICT\" is not one of"));
+    EXPECT_EQ(parse_error(s3({{"object_lock_mode", "GOVERNANCE"}, {"object_lock_retain_days", 0}})),
+              "storage.object_lock_retain_days: must be between 1 and 36500");
+    EXPECT_TRUE(parse_error(s3({{"object_lock_mode", "GOVERNANCE"}, {"object_lock_retain_until", "2030"}}))
+                    .starts_with("storage.object_lock_retain_until: must be an RFC 3339"));
+    EXPECT_TRUE(parse_error(s3({{"object_lock_mode", "GOVERNANCE"},
+                                {"object_lock_retain_days", 3},
+                                {"object_lock_retain_until", "2030-01-01T00:00:00Z"}}))
+                    .starts_with("storage.object_lock_retain_until: cannot be combined"));
+    auto file =
+        parse_error(json{{"version", 1},
+                         {"action", "list"},
+                         {"storage", {{"url", "/var/snapshots"}, {"object_lock_mode", "GOVERNANCE"}}}});
+    EXPECT_TRUE(file.starts_with("storage.object_lock_mode: Object Lock is an S3 feature")) << file;
 }

@@ -115,3 +115,44 @@ TEST(ElapsedMs, Measures) {
     EXPECT_GE(ms, 20);
     EXPECT_LT(ms, 5000);
 }
+
+TEST(CalendarSpan, ParsesTheDocumentedGrammar) {
+    EXPECT_EQ(parse_calendar_span("30d"), (CalendarSpan{0, 0, 0, 30, 0}));
+    EXPECT_EQ(parse_calendar_span("12h"), (CalendarSpan{0, 0, 0, 0, 12}));
+    EXPECT_EQ(parse_calendar_span("2w"), (CalendarSpan{0, 0, 2, 0, 0}));
+    EXPECT_EQ(parse_calendar_span("1y6m"), (CalendarSpan{1, 6, 0, 0, 0}));
+    EXPECT_EQ(parse_calendar_span("1y2m3w4d5h"), (CalendarSpan{1, 2, 3, 4, 5}));
+    EXPECT_EQ(parse_calendar_span("0y7d"), (CalendarSpan{0, 0, 0, 7, 0}));
+    for (const char* bad :
+         {"", "d", "30", "30x", "6m1y", "1d1d", "-1d", "1.5d", " 1d", "1d ", "0d", "0y0h", "1234567d", "1D"})
+        EXPECT_FALSE(parse_calendar_span(bad)) << bad;
+}
+
+TEST(CalendarSpan, SubtractsOnTheUtcCalendarLikeGoAddDate) {
+    NonUtcZone zone;
+    auto at = [](const char* t) { return *parse_rfc3339(t); };
+    EXPECT_EQ(subtract_span(at("2026-03-31T10:00:00Z"), *parse_calendar_span("1m")),
+              at("2026-03-03T10:00:00Z"));
+    EXPECT_EQ(subtract_span(at("2024-03-31T10:00:00Z"), *parse_calendar_span("1m")),
+              at("2024-03-02T10:00:00Z"));
+    EXPECT_EQ(subtract_span(at("2026-01-15T00:30:00Z"), *parse_calendar_span("1y6m")),
+              at("2024-07-15T00:30:00Z"));
+    EXPECT_EQ(subtract_span(at("2026-01-01T05:00:00Z"), *parse_calendar_span("1w1d6h")),
+              at("2025-12-23T23:00:00Z"));
+}
+
+TEST(TestClock, SnapshotterTestNowOverridesTheClock) {
+    ::setenv("SNAPSHOTTER_TEST_NOW", "2025-02-03T04:05:06Z", 1);
+    EXPECT_EQ(current_time(), *parse_rfc3339("2025-02-03T04:05:06Z"));
+    EXPECT_TRUE(new_snapshot_id().starts_with("20250203T040506.000Z-"));
+    ::setenv("SNAPSHOTTER_TEST_NOW", "yesterday", 1);
+    EXPECT_LT(std::chrono::abs(current_time() - Clock::now()), std::chrono::seconds{5});
+    ::unsetenv("SNAPSHOTTER_TEST_NOW");
+    EXPECT_LT(std::chrono::abs(current_time() - Clock::now()), std::chrono::seconds{5});
+}
+
+TEST(TestClock, SnapshotIdTimeInvertsNewSnapshotId) {
+    auto t = sample_time();
+    EXPECT_EQ(snapshot_id_time(new_snapshot_id(t)), std::chrono::floor<std::chrono::milliseconds>(t));
+    EXPECT_FALSE(snapshot_id_time("20261128T073545.123Z"));
+}

@@ -185,6 +185,8 @@ snapshot::Outcome run_job(const Flags& flags) {
         return snapshot::run_list(ctx);
     case job::Action::merge_reports:
         return snapshot::run_merge_reports(ctx);
+    case job::Action::prune:
+        return snapshot::run_prune(ctx);
     }
     return failed(Error::internal("unknown action"));
 }

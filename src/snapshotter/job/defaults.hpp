@@ -30,6 +30,12 @@ inline constexpr std::string_view k_verify = "pack";
 inline constexpr std::string_view k_host_key_policy = "strict";
 inline constexpr std::string_view k_snapshot = "latest";
 inline constexpr bool k_drill = false;
+// prune: every keep_* count defaults to 0 (rule unused), rebase to false.
+inline constexpr int k_keep = 0;
+inline constexpr int k_max_keep = 1'000'000;
+inline constexpr bool k_rebase = false;
+// storage.object_lock_retain_days: at most 100 years.
+inline constexpr int k_max_lock_days = 36500;
 // cache_dir: $XDG_CACHE_HOME/snapshotter, else $HOME/.cache/snapshotter,
 // else /var/cache/snapshotter (see default_cache_dir in job.cpp).
 inline constexpr std::size_t k_max_payload_bytes = std::size_t{16} << 20;

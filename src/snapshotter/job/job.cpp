@@ -17,10 +17,10 @@ using nlohmann::json;
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"job",
      {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
-      "merge_reports"}},
+      "merge_reports", "prune"}},
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
-      "stall_timeout_s"}},
+      "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username", "ssh_key_env"}},
     {"options",
@@ -33,6 +33,9 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
     {"merge_reports", {"job_id"}},
+    {"prune",
+     {"repositories", "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
+      "keep_within", "pinned", "rebase"}},
 };
 
 std::string type_name(const json& j) {
@@ -227,6 +230,27 @@ Status read_choice(const json& obj, std::string_view path, const char* key,
     return {};
 }
 
+// Object Lock: a mode and exactly one of a retention in days or a date.
+Status parse_object_lock(const json& j, StorageSpec& storage) {
+    std::string mode;
+    if (auto s = read_choice(j, "storage", "object_lock_mode", {"GOVERNANCE", "COMPLIANCE"}, mode); !s)
+        return s;
+    const bool days = j.contains("object_lock_retain_days"), until = j.contains("object_lock_retain_until");
+    if (days && until)
+        return fail(
+            at("storage.object_lock_retain_until", "cannot be combined with object_lock_retain_days"));
+    if (until && !parse_rfc3339(storage.options["object_lock_retain_until"]))
+        return fail(at("storage.object_lock_retain_until",
+                       "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
+    if (!mode.empty() && !days && !until)
+        return fail(
+            at("storage.object_lock_mode", "needs object_lock_retain_days or object_lock_retain_until"));
+    if (mode.empty() && (days || until))
+        return fail(at(days ? "storage.object_lock_retain_days" : "storage.object_lock_retain_until",
+                       "needs object_lock_mode (GOVERNANCE or COMPLIANCE)"));
+    return {};
+}
+
 Status parse_storage(const json& j, StorageSpec& storage) {
     if (auto s = check_object(j, "storage", "storage"); !s)
         return s;
@@ -241,8 +265,18 @@ Status parse_storage(const json& j, StorageSpec& storage) {
         if (key == "url")
             continue;
         std::string path = join_path("storage", key);
+        if (!is_s3 && key.starts_with("object_lock_"))
+            return fail(at(path, "Object Lock is an S3 feature; file:// and memory:// storage cannot lock "
+                                 "objects (only allowed with an s3:// storage.url)"));
         if (!is_s3)
             return fail(at(path, "is only allowed with an s3:// storage.url"));
+        if (key == "object_lock_retain_days") {
+            auto days = opt_int(j, "storage", "object_lock_retain_days", 1, defaults::k_max_lock_days);
+            if (!days)
+                return fail(days.error());
+            storage.options[key] = std::to_string(**days);
+            continue;
+        }
         if (key == "bucket_key") {
             if (!value.is_boolean())
                 return fail(at(path, fmt::format("must be a boolean, not {}", type_name(value))));
@@ -270,6 +304,8 @@ Status parse_storage(const json& j, StorageSpec& storage) {
         return fail(at("storage.kms_key_id", "requires \"sse\": \"aws:kms\""));
     if (j.contains("bucket_key") && storage.options["sse"] != "aws:kms")
         return fail(at("storage.bucket_key", "requires \"sse\": \"aws:kms\""));
+    if (auto s = parse_object_lock(j, storage); !s)
+        return s;
     if (auto it = j.find("endpoint"); it != j.end()) {
         auto e = it->get<std::string>();
         if (!e.starts_with("http://") && !e.starts_with("https://"))
@@ -375,6 +411,76 @@ Result<std::string> snapshot_selector(const json& obj, std::string_view path, bo
                                                             allow_all ? ", \"all\"" : "")));
 }
 
+// Read optional array `repositories` of `obj` (at `path`) of valid repository names.
+Status read_repository_names(const json& obj, std::string_view path, std::vector<std::string>& target) {
+    auto r = obj.find("repositories");
+    if (r == obj.end())
+        return {};
+    std::string rpath = join_path(path, "repositories");
+    auto repos = string_array(*r, rpath);
+    if (!repos)
+        return fail(repos.error());
+    for (std::size_t i = 0; i < repos->size(); ++i)
+        if (!is_valid_repository_name((*repos)[i]))
+            return fail(at(fmt::format("{}[{}]", rpath, i),
+                           fmt::format("\"{}\" is not a valid repository name", (*repos)[i])));
+    target = std::move(*repos);
+    return {};
+}
+
+// The prune section: a retention policy that is never empty.
+Status parse_prune(const json& root, PruneSpec& prune) {
+    constexpr std::string_view p = "prune";
+    auto it = root.find("prune");
+    if (it == root.end())
+        return fail(at(p, "is required for a prune (a retention policy such as {\"keep_daily\": 7})"));
+    if (auto s = check_object(*it, p, "prune"); !s)
+        return s;
+    auto& policy = prune.policy;
+    constexpr long long k_max = defaults::k_max_keep;
+    Status checks[] = {
+        read_repository_names(*it, p, prune.repositories),
+        read_int(*it, p, "keep_last", 0, k_max, policy.keep_last),
+        read_int(*it, p, "keep_hourly", 0, k_max, policy.keep_hourly),
+        read_int(*it, p, "keep_daily", 0, k_max, policy.keep_daily),
+        read_int(*it, p, "keep_weekly", 0, k_max, policy.keep_weekly),
+        read_int(*it, p, "keep_monthly", 0, k_max, policy.keep_monthly),
+        read_int(*it, p, "keep_yearly", 0, k_max, policy.keep_yearly),
+        read_bool(*it, p, "rebase", prune.rebase),
+    };
+    for (auto& s : checks)
+        if (!s)
+            return s;
+    auto within = opt_string(*it, p, "keep_within");
+    if (!within)
+        return fail(within.error());
+    if (*within) {
+        policy.keep_within = parse_calendar_span(**within);
+        if (!policy.keep_within)
+            return fail(at("prune.keep_within",
+                           fmt::format("\"{}\" is not a duration (numbers with units y, m, w, d, h in that "
+                                       "order, e.g. \"30d\", \"12h\", \"2w\", \"1y6m\"; not all zero)",
+                                       **within)));
+        policy.keep_within_text = **within;
+    }
+    if (auto pin = it->find("pinned"); pin != it->end()) {
+        auto ids = string_array(*pin, "prune.pinned");
+        if (!ids)
+            return fail(ids.error());
+        for (std::size_t i = 0; i < ids->size(); ++i)
+            if (!is_snapshot_id((*ids)[i]))
+                return fail(at(fmt::format("prune.pinned[{}]", i),
+                               fmt::format("\"{}\" is not a snapshot id", (*ids)[i])));
+        policy.pinned = std::move(*ids);
+    }
+    if (policy.empty())
+        return fail(
+            at(p, "the retention policy is empty: set at least one of keep_last, keep_hourly, keep_daily, "
+                  "keep_weekly, keep_monthly, keep_yearly or keep_within (prune never deletes "
+                  "everything, and pinned snapshots alone are not a policy)"));
+    return {};
+}
+
 Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
                                     const GetEnv& env, bool need_tokens) {
     if (auto s = check_object(j, path, "repository"); !s)
@@ -468,6 +574,8 @@ std::string_view action_name(Action action) {
         return "list";
     case Action::merge_reports:
         return "merge_reports";
+    case Action::prune:
+        return "prune";
     }
     return "?";
 }
@@ -539,13 +647,16 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.action = Action::list;
     else if (action_text == "merge_reports")
         job.action = Action::merge_reports;
+    else if (action_text == "prune")
+        job.action = Action::prune;
     else
         return fail(
-            at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports",
-                                     action_text)));
+            at("action",
+               fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports, prune",
+                           action_text)));
 
     // Sections that belong to another action are mistakes, not noise.
-    for (const char* section : {"restore", "verify", "list", "merge_reports"})
+    for (const char* section : {"restore", "verify", "list", "merge_reports", "prune"})
         if (root.contains(section) && action_text != section)
             return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
     if (root.contains("repositories") && job.action != Action::snapshot)
@@ -632,16 +743,8 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (auto it = root.find("verify"); it != root.end()) {
             if (auto s = check_object(*it, "verify", "verify"); !s)
                 return fail(s.error());
-            if (auto r = it->find("repositories"); r != it->end()) {
-                auto repos = string_array(*r, "verify.repositories");
-                if (!repos)
-                    return fail(repos.error());
-                for (std::size_t i = 0; i < repos->size(); ++i)
-                    if (!is_valid_repository_name((*repos)[i]))
-                        return fail(at(fmt::format("verify.repositories[{}]", i),
-                                       fmt::format("\"{}\" is not a valid repository name", (*repos)[i])));
-                job.verify.repositories = std::move(*repos);
-            }
+            if (auto s = read_repository_names(*it, "verify", job.verify.repositories); !s)
+                return fail(s.error());
             auto snap = snapshot_selector(*it, "verify", true);
             if (!snap)
                 return fail(snap.error());
@@ -667,6 +770,10 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.merge_reports.job_id = *id;
         break;
     }
+    case Action::prune:
+        if (auto s = parse_prune(root, job.prune); !s)
+            return fail(s.error());
+        break;
     case Action::list: {
         if (auto it = root.find("list"); it != root.end()) {
             if (auto s = check_object(*it, "list", "list"); !s)

@@ -6,6 +6,7 @@
 
 #include "snapshotter/job/defaults.hpp"
 #include "snapshotter/util/error.hpp"
+#include "snapshotter/util/time.hpp"
 #include "snapshotter/util/url.hpp"
 
 #include <filesystem>
@@ -18,7 +19,7 @@
 
 namespace snapshotter::job {
 
-enum class Action { snapshot, restore, verify, list, merge_reports };
+enum class Action { snapshot, restore, verify, list, merge_reports, prune };
 
 std::string_view action_name(Action action);
 
@@ -91,6 +92,32 @@ struct ListSpec {
     std::optional<std::string> repository; // nullopt: all
 };
 
+// Which snapshots a prune keeps; the rules are combined with OR, as restic's
+// `forget` does. A count of 0 means the rule is not used.
+struct Retention {
+    int keep_last = defaults::k_keep;   // the newest N snapshots
+    int keep_hourly = defaults::k_keep; // the newest snapshot of each of the last N hours that have one (UTC)
+    int keep_daily = defaults::k_keep;  // ... days
+    int keep_weekly = defaults::k_keep; // ... ISO weeks (Monday to Sunday)
+    int keep_monthly = defaults::k_keep;     // ... months
+    int keep_yearly = defaults::k_keep;      // ... years
+    std::optional<CalendarSpan> keep_within; // everything newer than the newest snapshot minus this
+    std::string keep_within_text;            // as written, for reports
+    std::vector<std::string> pinned;         // snapshot ids kept whatever the rules say
+    // True when no keep_* rule is set (pinned snapshots alone are not a policy).
+    [[nodiscard]] bool empty() const {
+        return keep_last + keep_hourly + keep_daily + keep_weekly + keep_monthly + keep_yearly == 0 &&
+               !keep_within;
+    }
+};
+
+struct PruneSpec {
+    std::vector<std::string> repositories; // empty: all
+    Retention policy;
+    bool rebase =
+        defaults::k_rebase; // write a new full bundle where a kept chain depends on a dropped snapshot
+};
+
 struct MergeReportsSpec {
     std::string job_id; // the sharded job whose reports to merge
 };
@@ -106,6 +133,7 @@ struct Job {
     VerifySpec verify;
     ListSpec list;
     MergeReportsSpec merge_reports;
+    PruneSpec prune;
 };
 
 // Reads an environment variable; injectable for tests.

@@ -36,6 +36,9 @@ Outcome run_restore(const Context& ctx);
 Outcome run_verify(const Context& ctx);
 // List snapshots, newest first.
 Outcome run_list(const Context& ctx);
+// Apply the retention policy of the job's prune section and delete what no
+// kept snapshot needs (with dry_run: report the plan, change nothing).
+Outcome run_prune(const Context& ctx);
 // Merge the shard reports of a sharded job into jobs/<job-id>.json.
 Outcome run_merge_reports(const Context& ctx);
 

@@ -9,6 +9,40 @@
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
+namespace {
+
+// Collects the prerequisite lines ("-<oid>") of a bundle header as it streams by.
+class HeaderScanner {
+  public:
+    void feed(std::span<const std::byte> chunk) {
+        if (m_done)
+            return;
+        m_header.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+        auto end = m_header.find("\n\n");
+        if (end == std::string::npos && m_header.size() < (std::size_t{64} << 20))
+            return;
+        m_done = true;
+        std::string_view text(m_header.data(), end == std::string::npos ? m_header.size() : end);
+        while (!text.empty()) {
+            auto nl = text.find('\n');
+            auto line = text.substr(0, nl);
+            if (line.starts_with('-'))
+                m_prerequisites.emplace_back(line.substr(1, line.find(' ') == std::string_view::npos
+                                                                ? std::string_view::npos
+                                                                : line.find(' ') - 1));
+            text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        }
+        m_header.clear();
+    }
+    [[nodiscard]] const std::vector<std::string>& prerequisites() const { return m_prerequisites; }
+
+  private:
+    std::string m_header;
+    bool m_done = false;
+    std::vector<std::string> m_prerequisites;
+};
+
+} // namespace
 
 Result<Manifest> read_manifest(storage::Storage& storage, const std::string& name, const std::string& id) {
     auto key = layout::manifest_key(name, id);
@@ -94,6 +128,13 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
     return std::vector<std::string>(names.begin(), names.end());
 }
 
+Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
+                                                     const std::vector<std::string>& names) {
+    if (!names.empty())
+        return names;
+    return list_repositories(storage);
+}
+
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
     auto file = AtomicFile::create(path);
     if (!file)
@@ -118,23 +159,74 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
     return file->commit(Overwrite::yes);
 }
 
-Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
-                                const std::filesystem::path& path, const std::filesystem::path& scratch,
-                                std::chrono::milliseconds timeout, Preserved preserved) {
-    if (auto s = git.init_bare(path, manifest.object_format); !s)
+Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
+                                const std::filesystem::path& repo, const std::vector<std::string>& revs,
+                                const std::string& key, const std::string& snapshot_id,
+                                std::chrono::milliseconds timeout, std::uint64_t max_bytes) {
+    auto writer = storage.create(key, Overwrite::no);
+    if (!writer)
+        return fail(writer.error());
+    Sha256 hash;
+    HeaderScanner header;
+    std::uint64_t size = 0;
+    auto streamed = git.bundle_create(
+        repo, revs,
+        [&](std::span<const std::byte> chunk) -> Status {
+            hash.update(chunk);
+            header.feed(chunk);
+            size += chunk.size();
+            if (max_bytes > 0 && size > max_bytes)
+                return fail(Error::git(
+                    fmt::format("the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
+            return (*writer)->write(chunk);
+        },
+        timeout);
+    if (!streamed) {
+        (*writer)->abort();
+        return fail(streamed.error());
+    }
+    if (auto s = (*writer)->commit(); !s)
         return fail(s.error());
-    // Replay the chain oldest first; each bundle is checked before git sees it.
-    for (std::size_t i = 0; i < manifest.bundles.size(); ++i) {
-        const auto& bundle = manifest.bundles[i];
+    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
+}
+
+Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
+                                           const std::vector<BundleInfo>& bundles,
+                                           const std::filesystem::path& path,
+                                           const std::filesystem::path& scratch,
+                                           std::chrono::milliseconds timeout, Tips tips) {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < bundles.size(); ++i) {
+        const auto& bundle = bundles[i];
         auto file = scratch / fmt::format("chain-{}.bundle", i);
         if (auto s = download_bundle(storage, bundle, file); !s)
             return fail(s.error());
+        if (tips == Tips::collect) {
+            auto heads = git.bundle_heads(file);
+            if (!heads)
+                return fail(
+                    Error::integrity(fmt::format("bundle {}: {}", bundle.key, heads.error().message)));
+            for (const auto& [name, target] : *heads)
+                seen.insert(target.oid);
+        }
         auto fetched = git.fetch_bundle(path, file, timeout);
         std::error_code ec;
         std::filesystem::remove(file, ec);
         if (!fetched)
             return fail(Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
     }
+    return seen;
+}
+
+Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                                const std::filesystem::path& path, const std::filesystem::path& scratch,
+                                std::chrono::milliseconds timeout, Preserved preserved) {
+    if (auto s = git.init_bare(path, manifest.object_format); !s)
+        return fail(s.error());
+    // Replay the chain oldest first; each bundle is checked before git sees it.
+    if (auto replayed = replay_chain(storage, git, manifest.bundles, path, scratch, timeout, Tips::ignore);
+        !replayed)
+        return fail(replayed.error());
     // Refs exactly as the manifest says: deleted refs go, HEAD is set.
     git::RefMap wanted = manifest.refs;
     if (preserved == Preserved::yes) {

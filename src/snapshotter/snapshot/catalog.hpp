@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,35 @@ Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, co
 // Names of every repository with at least one snapshot, sorted.
 Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 
+// `names` when not empty, else every repository with a snapshot (sorted).
+Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
+                                                     const std::vector<std::string>& names);
+
 // Copy bundle `info` to `path`, failing with IntegrityError when its size or
 // SHA-256 differs from the manifest (the message names the key).
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path);
+
+// Stream `git bundle create` of `revs` (ref names, "^<oid>" exclusions) from
+// `repo` into storage under `key` (never overwritten), hashing on the way;
+// the object is committed only when git succeeded. The result names
+// `snapshot_id` as the bundle's writer. A bundle growing past `max_bytes`
+// (0: no limit) is stopped with a GitError naming options.max_pack_bytes.
+Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
+                                const std::filesystem::path& repo, const std::vector<std::string>& revs,
+                                const std::string& key, const std::string& snapshot_id,
+                                std::chrono::milliseconds timeout, std::uint64_t max_bytes = 0);
+
+// Whether replay_chain() also reads the refs each bundle lists.
+enum class Tips { ignore, collect };
+
+// Fetch `bundles` oldest first into the existing repository `path`, each
+// checked against its size and SHA-256 first (downloaded into `scratch`).
+// With Tips::collect, returns the object id of every ref any bundle lists.
+Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
+                                           const std::vector<BundleInfo>& bundles,
+                                           const std::filesystem::path& path,
+                                           const std::filesystem::path& scratch,
+                                           std::chrono::milliseconds timeout, Tips tips);
 
 // Whether restore also recreates the preserved tips of rewritten and deleted refs.
 enum class Preserved { no, yes };

@@ -66,70 +66,6 @@ nlohmann::json bundle_json(const BundleInfo& b) {
     return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}};
 }
 
-// Collects the prerequisite lines ("-<oid>") of a bundle header as it streams by.
-class HeaderScanner {
-  public:
-    void feed(std::span<const std::byte> chunk) {
-        if (m_done)
-            return;
-        m_header.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-        auto end = m_header.find("\n\n");
-        if (end == std::string::npos && m_header.size() < (std::size_t{64} << 20))
-            return;
-        m_done = true;
-        std::string_view text(m_header.data(), end == std::string::npos ? m_header.size() : end);
-        while (!text.empty()) {
-            auto nl = text.find('\n');
-            auto line = text.substr(0, nl);
-            if (line.starts_with('-'))
-                m_prerequisites.emplace_back(line.substr(1, line.find(' ') == std::string_view::npos
-                                                                ? std::string_view::npos
-                                                                : line.find(' ') - 1));
-            text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-        }
-        m_header.clear();
-    }
-    [[nodiscard]] const std::vector<std::string>& prerequisites() const { return m_prerequisites; }
-
-  private:
-    std::string m_header;
-    bool m_done = false;
-    std::vector<std::string> m_prerequisites;
-};
-
-// Stream `git bundle create` of `revs` from `mirror` into storage under
-// `key`, hashing on the way; the object is committed only when git succeeded.
-Result<BundleInfo> write_bundle(const Context& ctx, const std::filesystem::path& mirror,
-                                const std::vector<std::string>& revs, const std::string& key,
-                                const std::string& snapshot_id, const Deadline& deadline) {
-    const auto max_bytes = static_cast<std::uint64_t>(ctx.job.options.max_pack_bytes);
-    auto writer = ctx.storage.create(key, Overwrite::no);
-    if (!writer)
-        return fail(writer.error());
-    Sha256 hash;
-    HeaderScanner header;
-    std::uint64_t size = 0;
-    auto streamed = ctx.git.bundle_create(
-        mirror, revs,
-        [&](std::span<const std::byte> chunk) -> Status {
-            hash.update(chunk);
-            header.feed(chunk);
-            size += chunk.size();
-            if (max_bytes > 0 && size > max_bytes)
-                return fail(Error::git(
-                    fmt::format("the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
-            return (*writer)->write(chunk);
-        },
-        deadline.left());
-    if (!streamed) {
-        (*writer)->abort();
-        return fail(streamed.error());
-    }
-    if (auto s = (*writer)->commit(); !s)
-        return fail(s.error());
-    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
-}
-
 // Answers whether the commit `from` is an ancestor of `to`; nullopt when it cannot tell.
 using Ancestry = std::function<Result<std::optional<bool>>(const std::string& from, const std::string& to)>;
 
@@ -400,8 +336,9 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     }
     if (write) {
         step = SteadyClock::now();
-        auto bundle = write_bundle(ctx, mirror, revs, layout::bundle_key(repo.name, manifest.snapshot_id),
-                                   manifest.snapshot_id, deadline);
+        auto bundle = store_bundle(ctx.storage, ctx.git, mirror, revs,
+                                   layout::bundle_key(repo.name, manifest.snapshot_id), manifest.snapshot_id,
+                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes));
         if (!bundle)
             return fail(bundle.error());
         manifest.timings_ms["bundle"] = elapsed_ms(step);
@@ -608,10 +545,11 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     const Deadline deadline(options.timeout_s);
     const auto remote = remote_of(repo, options);
     Manifest manifest;
-    manifest.snapshot_id = new_snapshot_id();
+    const auto now = current_time();
+    manifest.snapshot_id = new_snapshot_id(now);
     manifest.repository = repo.name;
     manifest.source_url = redact_url(repo.url);
-    manifest.created_at = format_rfc3339(Clock::now());
+    manifest.created_at = format_rfc3339(now);
     manifest.job_id = ctx.job.job_id;
     manifest.git_version = ctx.git.version();
     manifest.ref_patterns = repo.refs;

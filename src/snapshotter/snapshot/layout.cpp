@@ -48,6 +48,14 @@ std::string bundle_key(std::string_view name, std::string_view id) {
     return fmt::format("repos/{}/bundles/{}.bundle", repo_key(name), id);
 }
 
+std::string rebased_bundle_key(std::string_view name, std::string_view id, std::string_view tag) {
+    return fmt::format("repos/{}/bundles/{}.rebased-{}.bundle", repo_key(name), id, tag);
+}
+
+std::string prune_pending_key(std::string_view name) {
+    return fmt::format("repos/{}/prune-pending.json", repo_key(name));
+}
+
 std::string latest_key(std::string_view name) {
     return fmt::format("repos/{}/latest.json", repo_key(name));
 }

@@ -4,6 +4,9 @@
 //   repos/<repo-key>/manifests/<snapshot-id>.json   one manifest per snapshot
 //   repos/<repo-key>/bundles/<snapshot-id>.bundle   the bundle a snapshot added
 //   repos/<repo-key>/latest.json                    pointer to the newest manifest
+//   repos/<repo-key>/bundles/<snapshot-id>.rebased-<hex>.bundle
+//                                                   a full bundle prune's rebase wrote at that snapshot
+//   repos/<repo-key>/prune-pending.json             bundles an interrupted prune still has to delete
 //
 // <repo-key> is the repository name with every byte outside [A-Za-z0-9._-]
 // percent-encoded, so distinct names never share a key prefix.
@@ -28,6 +31,11 @@ std::string manifests_prefix(std::string_view name);
 std::string manifest_key(std::string_view name, std::string_view id);
 // Key of the bundle written by snapshot `id` of `name`.
 std::string bundle_key(std::string_view name, std::string_view id);
+// Key of a full bundle that prune's rebase writes at snapshot `id` of `name`;
+// `tag` (random hex) keeps two rebases of the same snapshot apart.
+std::string rebased_bundle_key(std::string_view name, std::string_view id, std::string_view tag);
+// Key of the list of bundles a prune of `name` has yet to delete.
+std::string prune_pending_key(std::string_view name);
 // Key of the pointer to the newest snapshot of `name`.
 std::string latest_key(std::string_view name);
 

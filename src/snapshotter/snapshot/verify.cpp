@@ -73,13 +73,10 @@ Outcome run_verify(const Context& ctx) {
     const auto timeout = std::chrono::milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
 
     // 1. Which repositories and snapshots.
-    std::vector<std::string> names = spec.repositories;
-    if (names.empty()) {
-        auto all = list_repositories(ctx.storage);
-        if (!all)
-            return {nullptr, all.error(), false};
-        names = std::move(*all);
-    }
+    auto selected = repositories_or_all(ctx.storage, spec.repositories);
+    if (!selected)
+        return {nullptr, selected.error(), false};
+    const std::vector<std::string> names = std::move(*selected);
     auto scratch = TempDir::create("verify");
     if (!scratch)
         return {nullptr, scratch.error(), false};

@@ -178,7 +178,7 @@ class FileStorage final : public Storage {
 
     static ObjectInfo info_of(std::string key, const fs::path& path) {
         std::error_code ec;
-        ObjectInfo info{std::move(key), 0, std::nullopt};
+        ObjectInfo info{std::move(key), 0, std::nullopt, std::nullopt};
         info.size = fs::file_size(path, ec);
         auto mtime = fs::last_write_time(path, ec);
         if (!ec)

@@ -89,7 +89,8 @@ class MemoryStorage final : public Storage {
         auto it = m_bucket->objects.find(key);
         if (it == m_bucket->objects.end())
             return std::optional<ObjectInfo>{};
-        return std::optional<ObjectInfo>(ObjectInfo{it->first, it->second.size(), std::nullopt});
+        return std::optional<ObjectInfo>(
+            ObjectInfo{it->first, it->second.size(), std::nullopt, std::nullopt});
     }
 
     Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {

@@ -69,9 +69,17 @@ constexpr S3Operation k_s3_operations[] = {
     {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
 };
 
-constexpr std::string_view k_known_options[] = {"region",        "endpoint",       "addressing",
-                                                "sse",           "kms_key_id",     "bucket_key",
-                                                "storage_class", "stall_timeout_s"};
+constexpr std::string_view k_known_options[] = {"region",
+                                                "endpoint",
+                                                "addressing",
+                                                "sse",
+                                                "kms_key_id",
+                                                "bucket_key",
+                                                "storage_class",
+                                                "stall_timeout_s",
+                                                "object_lock_mode",
+                                                "object_lock_retain_days",
+                                                "object_lock_retain_until"};
 
 std::size_t part_size_for(int part_number) {
     int tier = (part_number - 1) / k_parts_per_tier;
@@ -136,8 +144,13 @@ struct S3Settings {
     std::string host;        // Host header value for this bucket
     bool path_style = false;
     std::vector<http::Header> write_headers; // SSE and storage class
-    std::string ca_bundle;                   // AWS_CA_BUNDLE, or empty
-    std::string url;                         // s3://bucket/prefix, for messages
+    // Object Lock retention for objects published with Overwrite::no: a mode
+    // and a fixed date or a number of days from the (real) time of writing.
+    std::string lock_mode;
+    std::optional<Clock::time_point> lock_until;
+    int lock_days = 0;
+    std::string ca_bundle; // AWS_CA_BUNDLE, or empty
+    std::string url;       // s3://bucket/prefix, for messages
     // A transfer slower than 1 KiB/s for this long is abandoned (and retried).
     std::chrono::seconds stall_timeout{k_default_stall_timeout};
 };
@@ -408,12 +421,30 @@ class S3Writer final : public ObjectWriter {
         return headers;
     }
 
+    // Whether this object gets Object Lock retention: committed data that is
+    // never overwritten (bundles, manifests), not pointers and reports.
+    bool locked() const { return m_overwrite == Overwrite::no && !m_client->settings().lock_mode.empty(); }
+
+    // SSE and storage class, plus the retention when the object is locked.
+    // The date is computed from the real clock: S3 checks it against its own.
+    std::vector<http::Header> create_headers() const {
+        const auto& settings = m_client->settings();
+        auto headers = settings.write_headers;
+        if (locked()) {
+            auto until = settings.lock_until.value_or(Clock::now() + std::chrono::days{settings.lock_days});
+            headers.emplace_back("x-amz-object-lock-mode", settings.lock_mode);
+            headers.emplace_back("x-amz-object-lock-retain-until-date", format_rfc3339(until));
+        }
+        return headers;
+    }
+
     Status put_single() {
         if (auto s = check_absent(); !s)
             return s;
         S3Request request{.method = "PUT", .key = m_key, .headers = publish_headers()};
-        for (const auto& h : m_client->settings().write_headers)
-            request.headers.push_back(h);
+        for (auto& h : create_headers())
+            request.headers.push_back(std::move(h));
+        // S3 requires Content-MD5 (or a checksum) with Object Lock; we always send it.
         std::string_view bytes{reinterpret_cast<const char*>(m_buffer.data()), m_buffer.size()};
         request.headers.emplace_back("Content-MD5", md5_base64(bytes));
         request.body = m_buffer;
@@ -446,10 +477,8 @@ class S3Writer final : public ObjectWriter {
         // Fail before uploading gigabytes when the key is already taken.
         if (auto s = check_absent(); !s)
             return s;
-        S3Request request{.method = "POST",
-                          .key = m_key,
-                          .query = {{"uploads", ""}},
-                          .headers = m_client->settings().write_headers};
+        S3Request request{
+            .method = "POST", .key = m_key, .query = {{"uploads", ""}}, .headers = create_headers()};
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
@@ -530,6 +559,11 @@ class S3Writer final : public ObjectWriter {
         request.headers.emplace_back(
             "Content-MD5", md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         request.body = part.data;
+        // Parts of a locked object need Content-MD5 (or a checksum header) too.
+        if (locked())
+            request.headers.emplace_back(
+                "Content-MD5",
+                md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error().with_context(fmt::format("part {}", part.number)));
@@ -718,11 +752,15 @@ class S3Storage final : public Storage {
             return fail(found.error());
         if (!*found)
             return std::optional<ObjectInfo>{};
-        ObjectInfo info{std::string(key), 0, std::nullopt};
+        ObjectInfo info{std::string(key), 0, std::nullopt, std::nullopt};
         auto length = (*found)->header("content-length").value_or("0");
         std::from_chars(length.data(), length.data() + length.size(), info.size);
         if (auto modified = (*found)->header("last-modified"))
             info.modified = parse_http_date(*modified);
+        // "2030-01-01T00:00:00.000Z" or without the fraction.
+        if (auto until = (*found)->header("x-amz-object-lock-retain-until-date");
+            until && until->size() >= 19)
+            info.retain_until = parse_rfc3339(until->substr(0, 19) + "Z");
         return std::optional<ObjectInfo>(std::move(info));
     }
 
@@ -744,7 +782,7 @@ class S3Storage final : public Storage {
                 auto key = xml::first(contents, "Key");
                 if (!key || !key->starts_with(base))
                     continue;
-                ObjectInfo info{key->substr(base.size()), 0, std::nullopt};
+                ObjectInfo info{key->substr(base.size()), 0, std::nullopt, std::nullopt};
                 auto size = xml::first(contents, "Size").value_or("0");
                 std::from_chars(size.data(), size.data() + size.size(), info.size);
                 if (auto modified = xml::first(contents, "LastModified"))
@@ -807,6 +845,31 @@ std::optional<std::string> option(const Config& config, std::string_view name) {
     if (it == config.options.end() || it->second.empty())
         return std::nullopt;
     return it->second;
+}
+
+// Object Lock settings: a mode with a retention in days or an absolute date.
+Status parse_lock_options(const Config& config, S3Settings& s) {
+    auto mode = option(config, "object_lock_mode");
+    auto days = option(config, "object_lock_retain_days");
+    auto until = option(config, "object_lock_retain_until");
+    if (!mode && !days && !until)
+        return {};
+    if (!mode || (*mode != "GOVERNANCE" && *mode != "COMPLIANCE"))
+        return fail(Error::payload("storage.object_lock_mode must be GOVERNANCE or COMPLIANCE"));
+    if (days.has_value() == until.has_value())
+        return fail(Error::payload("storage.object_lock_mode needs exactly one of object_lock_retain_days "
+                                   "and object_lock_retain_until"));
+    s.lock_mode = *mode;
+    if (until) {
+        s.lock_until = parse_rfc3339(*until);
+        if (!s.lock_until)
+            return fail(Error::payload("storage.object_lock_retain_until must be an RFC 3339 UTC time"));
+    } else {
+        auto [end, ec] = std::from_chars(days->data(), days->data() + days->size(), s.lock_days);
+        if (ec != std::errc() || end != days->data() + days->size() || s.lock_days < 1)
+            return fail(Error::payload("storage.object_lock_retain_days must be a positive number of days"));
+    }
+    return {};
 }
 
 } // namespace
@@ -935,6 +998,8 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
                 fmt::format("storage.options.storage_class: \"{}\" is not a storage class", *storage_class)));
         s.write_headers.emplace_back("x-amz-storage-class", *storage_class);
     }
+    if (auto s3 = parse_lock_options(config, s); !s3)
+        return fail(s3.error());
     return std::make_unique<S3Storage>(std::make_shared<S3Client>(std::move(s), std::move(env)));
 }
 

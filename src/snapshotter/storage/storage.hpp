@@ -30,6 +30,9 @@ struct ObjectInfo {
     std::string key;
     std::uint64_t size = 0;
     std::optional<Clock::time_point> modified;
+    // S3 Object Lock: the object cannot be deleted before this time (set by
+    // head() only; list() does not know it).
+    std::optional<Clock::time_point> retain_until;
 };
 
 // A stream of bytes being written under one key. Nothing is visible under

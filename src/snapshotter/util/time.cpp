@@ -3,9 +3,11 @@
 #include "snapshotter/util/fs.hpp"
 
 #include <cctype>
+#include <cstdlib>
 #include <ctime>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace snapshotter {
 
@@ -50,6 +52,28 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
     return Clock::from_time_t(timegm(&tm));
 }
 
+Clock::time_point current_time() {
+    const char* hook = std::getenv("SNAPSHOTTER_TEST_NOW");
+    if (hook == nullptr || *hook == '\0')
+        return Clock::now();
+    if (auto simulated = parse_rfc3339(hook))
+        return *simulated;
+    spdlog::warn("SNAPSHOTTER_TEST_NOW=\"{}\" is not an RFC 3339 UTC time; using the system clock", hook);
+    return Clock::now();
+}
+
+std::optional<Clock::time_point> snapshot_id_time(std::string_view id) {
+    if (!is_snapshot_id(id))
+        return std::nullopt;
+    // 20261128T073545.123Z -> 2026-11-28T07:35:45Z plus 123 ms.
+    auto text = fmt::format("{}-{}-{}T{}:{}:{}Z", id.substr(0, 4), id.substr(4, 2), id.substr(6, 2),
+                            id.substr(9, 2), id.substr(11, 2), id.substr(13, 2));
+    auto seconds = parse_rfc3339(text);
+    if (!seconds)
+        return std::nullopt;
+    return *seconds + std::chrono::milliseconds{std::stoi(std::string(id.substr(16, 3)))};
+}
+
 std::string new_snapshot_id(Clock::time_point now) {
     auto ms = std::chrono::floor<std::chrono::milliseconds>(now);
     auto millis = (ms - std::chrono::floor<std::chrono::seconds>(ms)).count();
@@ -79,6 +103,46 @@ bool is_snapshot_id(std::string_view id) {
             return false;
     }
     return true;
+}
+
+std::optional<CalendarSpan> parse_calendar_span(std::string_view text) {
+    CalendarSpan span;
+    constexpr std::string_view units = "ymwdh";
+    std::size_t next_unit = 0; // units must come in order, each once
+    std::size_t i = 0;
+    bool any = false, nonzero = false;
+    while (i < text.size()) {
+        std::size_t start = i;
+        int value = 0;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && i - start < 6)
+            value = value * 10 + (text[i++] - '0');
+        if (i == start || i == text.size())
+            return std::nullopt;
+        auto unit = units.find(text[i++], next_unit);
+        if (unit == std::string_view::npos)
+            return std::nullopt;
+        next_unit = unit + 1;
+        int* fields[] = {&span.years, &span.months, &span.weeks, &span.days, &span.hours};
+        *fields[unit] = value;
+        any = true;
+        nonzero = nonzero || value > 0;
+    }
+    if (!any || !nonzero)
+        return std::nullopt;
+    return span;
+}
+
+Clock::time_point subtract_span(Clock::time_point tp, const CalendarSpan& span) {
+    using namespace std::chrono;
+    auto day = floor<days>(tp);
+    auto time_of_day = tp - day;
+    year_month_day ymd{day};
+    // Whole months back, then the day of month added to the month's first
+    // day, so an overflowing day rolls into the next month (Go's AddDate).
+    auto first = year_month_day{ymd.year(), ymd.month(), std::chrono::day{1}} - years{span.years} -
+                 months{span.months};
+    auto moved = sys_days{first} + days{static_cast<unsigned>(ymd.day()) - 1};
+    return moved + time_of_day - days{7 * span.weeks + span.days} - hours{span.hours};
 }
 
 long long elapsed_ms(std::chrono::steady_clock::time_point start) {
