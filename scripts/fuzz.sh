@@ -2,9 +2,11 @@
 # Build the fuzz targets into build-fuzz and run each for N seconds (default 60)
 # over its seed corpus in fuzz/corpus/<target>/.
 #   scripts/fuzz.sh [seconds] [target...]
-# Environment: FUZZ_BUILD_DIR (default build-fuzz), CXX (clang++ selects
-# libFuzzer; clang >= 16 is needed for libstdc++ 12's std::expected, so the
-# default is GCC with the standalone driver, see fuzz/README.md).
+# Environment: FUZZ_BUILD_DIR (default build-fuzz), CXX (default clang++-19:
+# coverage-guided libFuzzer; clang >= 16 is needed for libstdc++ 12's
+# std::expected, and Debian 12 ships clang 19 as clang-19. CXX=g++ builds the
+# standalone driver instead, see fuzz/README.md). As root, clang-19 and
+# libFuzzer (libclang-rt-19-dev) are installed when missing.
 # Findings are written to build-fuzz/findings/<target>/ (libFuzzer) or as
 # crash-* files in build-fuzz/fuzz/ (standalone driver). Exits non-zero on the
 # first target that crashes.
@@ -16,9 +18,18 @@ shift || true
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_payload fuzz_manifest fuzz_pktline fuzz_bundle_header)
 dir="${FUZZ_BUILD_DIR:-build-fuzz}"
+CXX="${CXX:-clang++-19}"
+if [[ "$CXX" == clang++-19 && ! -e /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-x86_64.a ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang-19 libclang-rt-19-dev
+  else
+    echo "fuzz.sh: clang-19 and libclang-rt-19-dev are needed (apt-get as root), or run with CXX=g++" >&2
+    exit 2
+  fi
+fi
 
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNAPSHOTTER_FUZZ=ON \
-  ${CXX:+-DCMAKE_CXX_COMPILER="$CXX"}
+  -DSNAPSHOTTER_TESTS=OFF -DCMAKE_CXX_COMPILER="$CXX"
 cmake --build "$dir" --target "${targets[@]}"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"

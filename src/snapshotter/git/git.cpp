@@ -292,7 +292,7 @@ Result<Child> Git::spawn(const std::filesystem::path& repo, std::vector<std::str
                          std::chrono::milliseconds timeout) const {
     args.insert(args.begin(), "git");
     spdlog::debug("git {}", redact(fmt::format("{}", fmt::join(args.begin() + 1, args.end(), " "))));
-    return Child::spawn(args, {.cwd = repo, .env = environment({}), .timeout = timeout});
+    return Child::spawn(args, {.cwd = repo, .env = environment({}, {}), .timeout = timeout});
 }
 
 Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invocation& inv,
