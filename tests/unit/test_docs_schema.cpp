@@ -145,6 +145,8 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("restore", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "snapshot").at("default"), std::string(d::k_snapshot));
     EXPECT_EQ(property("verify", "drill").at("default"), d::k_drill);
+    EXPECT_EQ(property("gc", "min_age_s").at("default"), d::k_gc_min_age_s);
+    EXPECT_EQ(property("gc", "allow_short_age").at("default"), d::k_gc_allow_short_age);
     EXPECT_EQ(property("restore", "preserved").at("default"), job::RestoreSpec{}.preserved);
     std::vector<std::string> refs(d::k_refs.begin(), d::k_refs.end());
     EXPECT_EQ(property("repository", "refs").at("default"), json(refs));

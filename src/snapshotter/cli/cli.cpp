@@ -131,6 +131,8 @@ int run_job(const Flags& flags) {
         return print_outcome(snapshot::run_list(ctx));
     case job::Action::merge_reports:
         return print_outcome(snapshot::run_merge_reports(ctx));
+    case job::Action::gc:
+        return print_outcome(snapshot::run_gc(ctx));
     }
     return print_error(Error::internal("unknown action"));
 }

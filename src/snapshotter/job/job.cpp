@@ -17,7 +17,7 @@ using nlohmann::json;
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"job",
      {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
-      "merge_reports"}},
+      "merge_reports", "gc"}},
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class"}},
     {"repository", {"url", "name", "refs", "credentials"}},
@@ -30,6 +30,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
     {"merge_reports", {"job_id"}},
+    {"gc", {"min_age_s", "allow_short_age"}},
 };
 
 std::string type_name(const json& j) {
@@ -424,6 +425,8 @@ std::string_view action_name(Action action) {
         return "list";
     case Action::merge_reports:
         return "merge_reports";
+    case Action::gc:
+        return "gc";
     }
     return "?";
 }
@@ -495,13 +498,15 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.action = Action::list;
     else if (action_text == "merge_reports")
         job.action = Action::merge_reports;
+    else if (action_text == "gc")
+        job.action = Action::gc;
     else
-        return fail(
-            at("action", fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports",
-                                     action_text)));
+        return fail(at("action",
+                       fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports, gc",
+                                   action_text)));
 
     // Sections that belong to another action are mistakes, not noise.
-    for (const char* section : {"restore", "verify", "list", "merge_reports"})
+    for (const char* section : {"restore", "verify", "list", "merge_reports", "gc"})
         if (root.contains(section) && action_text != section)
             return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
     if (root.contains("repositories") && job.action != Action::snapshot)
@@ -621,6 +626,25 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
             return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
         job.merge_reports.job_id = *id;
+        break;
+    }
+    case Action::gc: {
+        if (auto it = root.find("gc"); it != root.end()) {
+            if (auto s = check_object(*it, "gc", "gc"); !s)
+                return fail(s.error());
+            auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
+            if (!age)
+                return fail(age.error());
+            job.gc.min_age_s = age->value_or(job.gc.min_age_s);
+            if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
+                return fail(s.error());
+        }
+        if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
+            return fail(
+                at("gc.min_age_s",
+                   fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
+                               "bundle would look like an orphan); set gc.allow_short_age to force it",
+                               job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
         break;
     }
     case Action::list: {

@@ -18,7 +18,7 @@
 
 namespace snapshotter::job {
 
-enum class Action { snapshot, restore, verify, list, merge_reports };
+enum class Action { snapshot, restore, verify, list, merge_reports, gc };
 
 std::string_view action_name(Action action);
 
@@ -84,6 +84,11 @@ struct MergeReportsSpec {
     std::string job_id; // the sharded job whose reports to merge
 };
 
+struct GcSpec {
+    long long min_age_s = defaults::k_gc_min_age_s; // leftovers idle at least this long go
+    bool allow_short_age = defaults::k_gc_allow_short_age;
+};
+
 struct Job {
     int version = 1;
     Action action = Action::snapshot;
@@ -95,6 +100,7 @@ struct Job {
     VerifySpec verify;
     ListSpec list;
     MergeReportsSpec merge_reports;
+    GcSpec gc;
 };
 
 // Reads an environment variable; injectable for tests.

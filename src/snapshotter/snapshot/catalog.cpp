@@ -94,6 +94,33 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
     return std::vector<std::string>(names.begin(), names.end());
 }
 
+Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, const std::string& name) {
+    auto ids = list_snapshot_ids(storage, name);
+    if (!ids)
+        return fail(ids.error());
+    std::set<std::string> keys;
+    for (const auto& id : *ids) {
+        auto manifest = read_manifest(storage, name, id);
+        if (!manifest)
+            return fail(manifest.error());
+        for (const auto& bundle : manifest->bundles)
+            keys.insert(bundle.key);
+    }
+    return keys;
+}
+
+Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
+                            const std::string& manifest_key) {
+    return storage.update(layout::latest_key(name),
+                          [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+                              // An unreadable pointer is replaced; a newer one stays.
+                              if (current)
+                                  if (auto named = parse_latest(*current); named && *named >= id)
+                                      return std::nullopt;
+                              return serialize_latest(id, manifest_key);
+                          });
+}
+
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
     auto file = AtomicFile::create(path);
     if (!file)
