@@ -7,7 +7,9 @@ full bundle is a multipart upload on S3, a 1 MB one and a small one with
 branches and tags) with a random engine (stream or cli) and a random
 `full_every` (1: always full, or incrementals), and kills it with SIGKILL,
 its process group and every git child (as a container kill does) at a random
-moment within the time an uninterrupted run takes. After every kill:
+moment within the time an uninterrupted run takes (or, for 40% of the kills,
+right after an upload has begun: a temporary file or a multipart upload exists).
+After every kill:
 
 - every committed manifest's bundles exist with their size and SHA-256, no
   manifest points at missing data, every latest.json names a committed
@@ -143,15 +145,8 @@ class CrashBase(Assertions):
         for name, manifest in self.check.newest_manifests().items():
             if self.restored.get(name) == manifest["snapshot_id"]:
                 continue  # restored and fsck'd already; its bundles were re-checked above
-            target = self.ws.new_target(name)
-            run = self.ws.restore(name, target)
-            self.assertRunOk(run, self.where(iteration, f"restore {name}@latest"))
-            self.assertEqual(run.out["result"]["snapshot_id"], manifest["snapshot_id"],
-                             self.where(iteration, f"latest of {name} is not its newest manifest"))
-            self.assertEqual(harness.ref_map(target), manifest["refs"], self.where(iteration, f"{name} refs"))
-            self.assertEqual(harness.head_symref(target), manifest["head"], self.where(iteration, f"{name} HEAD"))
-            fsck = harness.fsck(target)
-            self.assertEqual(fsck.returncode, 0, self.where(iteration, f"fsck {name}: {fsck.stderr!r}"))
+            crashcheck.assert_restores(self, self.ws, manifest, self.where(iteration, f"restore {name}@latest"),
+                                       snapshot="latest")
             self.restored[name] = manifest["snapshot_id"]
 
     def check_leftovers_then_gc(self, iteration: int, last: bool) -> None:
@@ -185,10 +180,17 @@ class CrashBase(Assertions):
         """Start the job and SIGKILL it at a random moment within the time jobs
         take here; True when it was still running (a kill), False when it
         finished first (its duration then sharpens the estimate)."""
+        # Some kills wait for an upload in flight (a temporary file, a multipart
+        # upload), so that those leftovers are always exercised.
+        mid_upload = self.rng.random() < 0.4
         proc = self.start(payload)
         started = time.monotonic()
-        deadline = started + self.rng.uniform(0.0, max(self.durations[-3:]))
+        expected = max(self.durations[-3:])
+        deadline = started + (1.5 * expected if mid_upload else self.rng.uniform(0.0, expected))
         while time.monotonic() < deadline and proc.poll() is None:
+            if mid_upload and self.check.pending_uploads():
+                time.sleep(self.rng.uniform(0.0, 0.2))
+                break
             time.sleep(0.01)
         finished = proc.poll() is not None
         crashcheck.kill_tree(proc)
@@ -231,3 +233,33 @@ class CrashS3Test(CrashBase, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StaleGitLockTest(Assertions, unittest.TestCase):
+    """A SIGKILL during `git fetch` leaves git's lock files in the cached
+    mirror (refs/heads/<b>.lock, packed-refs.lock); git then refuses every
+    later fetch ("Another git process seems to be running ... remove the
+    file manually"), so no snapshot of that repository ever succeeded again.
+    The mirror's own lock proves them stale, and snapshot removes them."""
+
+    def test_a_rerun_after_a_killed_fetch_succeeds(self):
+        root = harness.mkdtemp("lock-up-")
+        up = harness.build_rich(root, "app")
+        with GitDaemon(root) as daemon:
+            ws = Workspace("lock-")
+            repo = [{"url": daemon.url_for("app.git"), "name": "app"}]
+            self.assertRunOk(ws.snapshot(repo, {"engine": "cli"}), "first snapshot")
+            mirror = ws.cache_dir / "mirrors" / "app.git"
+            self.assertTrue((mirror / "HEAD").is_file(), f"no mirror at {mirror}")
+            up.commit_file("after.txt", "after the kill\n")
+            up.push("main")
+            up.delete_ref("refs/heads/feature/x")
+            (mirror / "refs" / "heads").mkdir(parents=True, exist_ok=True)
+            for stale in ("refs/heads/main.lock", "packed-refs.lock", "config.lock"):
+                (mirror / stale).write_text("")
+            result = self.assertRunOk(ws.snapshot(repo, {"engine": "cli", "retries": 0}), "snapshot after the kill")
+            self.assertEqual(result["repositories"][0]["status"], "ok")
+            self.assertEqual(list(mirror.rglob("*.lock")), [])
+            target = ws.new_target()
+            self.assertRunOk(ws.restore("app", target))
+            self.assertRepoEquals(target, up)
