@@ -141,6 +141,22 @@ class Checker:
         return self.pending_uploads(listing), self.orphan_bundles(listing)
 
 
+def assert_restores(test, ws, manifest: dict, msg: str, snapshot: str | None = None) -> dict:
+    """Restore `snapshot` (default: the manifest's own id) of the manifest's
+    repository with `ws`, assert that it is the manifest's snapshot, that refs
+    and HEAD equal the manifest and that `git fsck --full` passes; returns the
+    restore result."""
+    import harness
+    target = ws.new_target()
+    result = test.assertRunOk(ws.restore(manifest["repository"], target, snapshot or manifest["snapshot_id"]), msg)
+    test.assertEqual(result["snapshot_id"], manifest["snapshot_id"], f"{msg}: restored another snapshot")
+    test.assertEqual(harness.ref_map(target), manifest["refs"], f"{msg}: refs differ from the manifest")
+    test.assertEqual(harness.head_symref(target), manifest["head"], f"{msg}: HEAD differs from the manifest")
+    fsck = harness.fsck(target)
+    test.assertEqual(fsck.returncode, 0, f"{msg}: git fsck: {fsck.stderr!r}")
+    return result
+
+
 def manifest_bytes(store) -> dict[str, str]:
     """{manifest key: SHA-256 of its bytes}, read afresh, to prove later that none was overwritten."""
     return {key: hashlib.sha256(store.read(key)).hexdigest()

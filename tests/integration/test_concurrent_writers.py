@@ -87,16 +87,10 @@ class ConcurrentBase(Assertions):
             newest = check.newest_manifests()["org/app"]
             self.assertEqual(self.ws.latest("org/app")["snapshot_id"], newest["snapshot_id"],
                              f"round {round_}: latest.json does not name the newest manifest")
-        # Every snapshot, whichever writer made it, restores exactly.
+        # Every snapshot, whichever writer made it, restores exactly; latest is the newest.
         for key, manifest in sorted(check.manifests().items()):
-            target = self.ws.new_target()
-            self.assertRunOk(self.ws.restore("org/app", target, manifest["snapshot_id"]), key)
-            self.assertEqual(harness.ref_map(target), manifest["refs"], key)
-            self.assertEqual(harness.head_symref(target), manifest["head"], key)
-            fsck = harness.fsck(target)
-            self.assertEqual(fsck.returncode, 0, f"{key}: {fsck.stderr!r}")
-        self.assertEqual(self.ws.restore("org/app", self.ws.new_target()).out["result"]["snapshot_id"],
-                         newest["snapshot_id"])
+            crashcheck.assert_restores(self, self.ws, manifest, key)
+        crashcheck.assert_restores(self, self.ws, newest, "latest", snapshot="latest")
 
 
 class ConcurrentFileTest(ConcurrentBase, unittest.TestCase):

@@ -156,7 +156,7 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
 TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     std::vector<std::string> actions;
     for (auto a : {job::Action::snapshot, job::Action::restore, job::Action::verify, job::Action::list,
-                   job::Action::merge_reports})
+                   job::Action::merge_reports, job::Action::gc})
         actions.emplace_back(job::action_name(a));
     EXPECT_EQ(property("job", "action").at("enum"), json(actions));
     EXPECT_EQ(property("options", "timeout_s").at("minimum"), 1);

@@ -695,8 +695,9 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "job", "list", "merge_reports", "options",
-                                                 "repository", "restore", "shard", "storage", "verify"}));
+    EXPECT_EQ(objects,
+              (std::vector<std::string>{"credentials", "gc", "job", "list", "merge_reports", "options",
+                                        "repository", "restore", "shard", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username"}));
 }
 
