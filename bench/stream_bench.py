@@ -11,6 +11,9 @@ with the peak RSS of each process tree (/usr/bin/time -f "%e %M"):
   incremental: after 50 new commits, a deleted branch, a force-push and a new
                tag: stream (stateless), cli with its cached mirror (warm), and
                cold (cli, empty cache_dir, no previous chain in storage)
+  verify index: the stream engine with "verify": "index" (git index-pack on
+               the same stream): full, incremental with its cached objects,
+               and incremental with an empty cache (the chain is replayed)
 
 and prints the figures and the ratios. It never fails on time.
 
@@ -80,9 +83,10 @@ def generate(bare: Path, commits: int, pack_mib: int, seed: int = 4) -> None:
     harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
 
 
-def change_upstream(bare: Path) -> None:
-    """On the server: 50 new commits on main, a deleted branch, a force-push, a new annotated tag."""
-    rng = random.Random(7)
+def change_upstream(bare: Path, round_: int = 1) -> None:
+    """On the server: 50 new commits on main, a new annotated tag and, in the
+    first round, a deleted branch and a force-push."""
+    rng = random.Random(7 * round_)
     main_tip = harness.git("rev-parse", "refs/heads/main", git_dir=bare).strip()
     old = harness.git("rev-parse", "refs/heads/main~60", git_dir=bare).strip()
     lines = []
@@ -90,17 +94,19 @@ def change_upstream(bare: Path) -> None:
         data = rng.randbytes(1200)
         msg = b"new %d\n" % i
         lines.append(b"commit refs/heads/main\ncommitter Bench <bench@example.com> %d +0000\ndata %d\n%s"
-                     % (1_700_000_000 + i, len(msg), msg))
+                     % (1_700_000_000 + 100 * round_ + i, len(msg), msg))
         if i == 1:
             lines.append(b"from %s\n" % main_tip.encode())
-        lines.append(b"M 644 inline new/n%02d.bin\ndata %d\n%s\n" % (i, len(data), data))
-    # branch-1 is rewritten: a new commit on an old base, not a descendant of its tip.
-    lines.append(b"commit refs/heads/branch-1\ncommitter Bench <bench@example.com> 1700001000 +0000\n"
-                 b"data 7\nforced\nfrom %s\nM 644 inline forced.txt\ndata 7\nforced\n\n" % old.encode())
+        lines.append(b"M 644 inline new/n%d-%02d.bin\ndata %d\n%s\n" % (round_, i, len(data), data))
+    if round_ == 1:
+        # branch-1 is rewritten: a new commit on an old base, not a descendant of its tip.
+        lines.append(b"commit refs/heads/branch-1\ncommitter Bench <bench@example.com> 1700001000 +0000\n"
+                     b"data 7\nforced\nfrom %s\nM 644 inline forced.txt\ndata 7\nforced\n\n" % old.encode())
     subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=bare, env=harness.git_env(),
                    input=b"".join(lines), check=True)
-    harness.git("update-ref", "-d", "refs/heads/branch-2", git_dir=bare)
-    harness.git("tag", "-a", "-m", "v2.0", "v2.0", "refs/heads/main", git_dir=bare)
+    if round_ == 1:
+        harness.git("update-ref", "-d", "refs/heads/branch-2", git_dir=bare)
+    harness.git("tag", "-a", "-m", f"v{round_ + 1}.0", f"v{round_ + 1}.0", "refs/heads/main", git_dir=bare)
 
 
 def main() -> None:
@@ -156,7 +162,9 @@ def run(args) -> None:
 
     print("full snapshot:")
     ws_stream, ws_cli = harness.Workspace("stream-"), harness.Workspace("cli-")
+    ws_index = harness.Workspace("index-")
     snap(ws_stream, "stream", "stream engine")
+    snap(ws_index, "stream", "stream engine, verify index", {"verify": "index"})
     snap(ws_cli, "cli", "cli engine, cold cache")
     scratch = harness.mkdtemp("clone-")
     genv = harness.git_env()
@@ -172,6 +180,10 @@ def run(args) -> None:
     change_upstream(bare)
     print("after 50 new commits, a deleted branch, a force-push and a new tag:")
     snap(ws_stream, "stream", "stateless incremental (stream)")
+    snap(ws_index, "stream", "incremental (stream, verify index, cached)", {"verify": "index"})
+    shutil.rmtree(ws_index.cache_dir / "verify")
+    change_upstream(bare, 2)
+    snap(ws_index, "stream", "incremental (stream, verify index, empty cache)", {"verify": "index"})
     snap(ws_cli, "cli", "incremental, cached mirror (cli, warm)")
     snap(harness.Workspace("cold-"), "cli", "cold (cli, empty cache, no chain)")
 
@@ -186,6 +198,8 @@ def run(args) -> None:
           f"{'met' if full_ratio >= 4 else 'NOT met'}); peak RSS {stream_rss:.1f} MiB (target < 64 MiB: "
           f"{'met' if stream_rss < 64 else 'NOT met'})")
     print(f"  stream full vs cli engine full:     {ratio('stream engine', 'cli engine, cold cache'):6.1f}x faster")
+    print(f"  verify index full vs clone+bundle:  {ratio('stream engine, verify index', 'clone+bundle'):6.1f}x faster; "
+          f"costs {figures['stream engine, verify index'][0] / figures['stream engine'][0]:.1f}x the plain stream")
     print(f"  stateless incremental vs cold:      {incr_ratio:6.1f}x faster (target >= 10x: "
           f"{'met' if incr_ratio >= 10 else 'NOT met'})")
     print(f"  stateless incremental vs warm cli:  "

@@ -9,7 +9,9 @@
   latest snapshot of both restores to the same ref map (equal to upstream's),
   the same set of reachable objects and a clean `fsck --full`, and every
   earlier snapshot id of both chains still restores to the upstream state of
-  its step. Over git daemon and over smart HTTP with basic auth.
+  its step. A third chain uses the stream engine with "verify": "index"
+  (every pack checked by git index-pack) and must record the same ledger as
+  the CLI engine. Over git daemon and over smart HTTP with basic auth.
 - auto: "stream" against a protocol v2 server, "cli" against a smart-HTTP
   server that answers protocol v0 (lighttpd strips the Git-Protocol header).
 - A stream-engine job creates no cache directory.
@@ -20,6 +22,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import subprocess
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -243,17 +246,28 @@ STEPS = [
 # Incrementals on these small repositories: the chain never gets too large.
 CHAIN_OPTIONS = {"full_size_ratio": 100}
 
+# The chains the differential test keeps side by side. "stream-index" checks
+# every pack with git index-pack (options.verify) and, holding the objects,
+# records the same ledger as the CLI engine.
+CHAINS = {"stream": {"engine": "stream"}, "stream-index": {"engine": "stream", "verify": "index"},
+          "cli": {"engine": "cli"}}
+
+
+def ledger_of(chain_options: dict) -> str:
+    """Whose ledger rules a chain follows in expected_changes()."""
+    return "cli" if chain_options.get("verify") == "index" else chain_options["engine"]
+
 
 class _Differential(_Base):
     """Both engines, one sequence of upstream states, two chains."""
 
     def test_stream_and_cli_chains_restore_identically(self):
         up = self.new_upstream("diff")
-        workspaces = {engine: harness.Workspace(f"{engine}-") for engine in ENGINES}
+        workspaces = {chain: harness.Workspace(f"{chain}-") for chain in CHAINS}
         states: list[State] = []
-        sids: dict[str, list[str]] = {engine: [] for engine in ENGINES}
-        preserved: dict[str, dict[str, str]] = {engine: {} for engine in ENGINES}
-        pool = ThreadPoolExecutor(max_workers=4)
+        sids: dict[str, list[str]] = {chain: [] for chain in CHAINS}
+        preserved: dict[str, dict[str, str]] = {chain: {} for chain in CHAINS}
+        pool = ThreadPoolExecutor(max_workers=len(CHAINS))
         self.addCleanup(pool.shutdown)
 
         steps = [("initial", None, False)] + STEPS
@@ -265,10 +279,14 @@ class _Differential(_Base):
             self.assertTrue(previous_map is None or state.ref_map != previous_map, f"{label}: upstream did not change")
             states.append(state)
 
-            for engine in ENGINES:
-                ws = workspaces[engine]
-                msg = f"step {index} ({label}), engine {engine}"
-                r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, engine=engine), msg=msg)
+            for chain, chain_options in CHAINS.items():
+                engine = chain_options["engine"]
+                ws = workspaces[chain]
+                if chain == "stream-index" and index % 3 == 2:
+                    # A container that starts empty: the objects index-pack needs come from the chain.
+                    shutil.rmtree(ws.cache_dir / "verify", ignore_errors=True)
+                msg = f"step {index} ({label}), chain {chain}"
+                r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, **chain_options), msg=msg)
                 name, sid = r["_name"], r["snapshot_id"]
                 expected_kind = "full" if index == 0 else "incremental"
                 self.assertEqual((r.get("status"), r.get("engine"), r.get("kind"), r.get("refs")),
@@ -277,12 +295,12 @@ class _Differential(_Base):
                 m = ws.manifest(name, sid)
                 self.assertEqual((m.get("engine"), m.get("kind"), m.get("refs"), m.get("head")),
                                  (engine, expected_kind, state.ref_map, state.head), f"{msg}: manifest")
-                self.assertEqual(m.get("parent"), sids[engine][-1] if sids[engine] else None, f"{msg}: parent")
+                self.assertEqual(m.get("parent"), sids[chain][-1] if sids[chain] else None, f"{msg}: parent")
                 if refs_only:
                     # A refs-only change: a manifest, no bundle; the chain is the previous one.
                     self.assertIsNone(r.get("bundle"), f"{msg}: a refs-only change must not write a bundle: {r}")
                     self.assertFalse(ws.path_of(bundle_key).exists(), f"{msg}: unexpected {bundle_key}")
-                    prev = ws.manifest(name, sids[engine][-1])
+                    prev = ws.manifest(name, sids[chain][-1])
                     self.assertEqual(m.get("bundles"), prev.get("bundles"), f"{msg}: chain")
                 else:
                     bpath = ws.path_of(bundle_key)
@@ -290,43 +308,47 @@ class _Differential(_Base):
                     self.assertEqual(r.get("bundle"), {"key": bundle_key, "size": bpath.stat().st_size,
                                                        "sha256": harness.sha256_file(bpath)}, f"{msg}")
                     self.assertEqual(m["bundles"][-1]["key"], bundle_key, f"{msg}: chain")
+                    self.assertEqual("index_pack" in m.get("timings_ms", {}), chain_options.get("verify") == "index",
+                                     f"{msg}: git index-pack ran exactly when asked: {m.get('timings_ms')}")
                     self.assertEqual(len(m["bundles"]), 1 if index == 0 else
-                                     len(ws.manifest(name, sids[engine][-1])["bundles"]) + 1, f"{msg}: chain")
+                                     len(ws.manifest(name, sids[chain][-1])["bundles"]) + 1, f"{msg}: chain")
                 # The ref ledger and the preserved tips.
                 if previous_map is not None:
                     changes = m.get("changes")
-                    self.assertEqual(changes, expected_changes(up, previous_map, state.ref_map, engine),
+                    self.assertEqual(changes, expected_changes(up, previous_map, state.ref_map, ledger_of(chain_options)),
                                      f"{msg}: changes")
                     for ref, c in changes.items():
                         if c["change"] in ("rewritten", "deleted", "updated"):
-                            preserved[engine][f"refs/snapshotter/preserved/{sid}/{ref}"] = previous_map[ref]["oid"]
+                            preserved[chain][f"refs/snapshotter/preserved/{sid}/{ref}"] = previous_map[ref]["oid"]
                 self.assertEqual({f"refs/snapshotter/preserved/{k}": v for k, v in (m.get("preserved") or {}).items()},
-                                 preserved[engine], f"{msg}: preserved")
-                sids[engine].append(sid)
+                                 preserved[chain], f"{msg}: preserved")
+                sids[chain].append(sid)
 
             # The latest snapshots: the same refs, HEAD and objects as upstream, hence as each other.
-            futures = {engine: pool.submit(self.assertRestoresTo, workspaces[engine], name, "latest", state,
-                                           f"step {index} ({label}): latest of the {engine} chain")
-                       for engine in ENGINES}
-            objects = {engine: f.result() for engine, f in futures.items()}
-            self.assertEqual(objects["stream"], objects["cli"], f"step {index} ({label}): reachable objects differ")
+            futures = {chain: pool.submit(self.assertRestoresTo, workspaces[chain], name, "latest", state,
+                                          f"step {index} ({label}): latest of the {chain} chain")
+                       for chain in CHAINS}
+            objects = {chain: f.result() for chain, f in futures.items()}
+            for chain in CHAINS:
+                self.assertEqual(objects[chain], objects["cli"], f"step {index} ({label}): reachable objects differ")
 
         # No change: an "unchanged" manifest on the same chain, for both engines.
-        for engine in ENGINES:
-            ws = workspaces[engine]
-            r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, engine=engine), msg=f"no change ({engine})")
+        for chain, chain_options in CHAINS.items():
+            engine = chain_options["engine"]
+            ws = workspaces[chain]
+            r = self.snapshot(ws, up, dict(CHAIN_OPTIONS, **chain_options), msg=f"no change ({chain})")
             self.assertEqual((r.get("status"), r.get("engine"), r.get("kind"), r.get("bundle")),
                              ("unchanged", engine, "unchanged", None), r)
-            m, prev = ws.manifest(name, r["snapshot_id"]), ws.manifest(name, sids[engine][-1])
+            m, prev = ws.manifest(name, r["snapshot_id"]), ws.manifest(name, sids[chain][-1])
             self.assertEqual((m.get("engine"), m.get("refs"), m.get("bundles")),
-                             (engine, prev["refs"], prev["bundles"]), f"no change ({engine}): manifest")
-            sids[engine].append(r["snapshot_id"])
+                             (engine, prev["refs"], prev["bundles"]), f"no change ({chain}): manifest")
+            sids[chain].append(r["snapshot_id"])
         states.append(states[-1])
 
         # Every earlier snapshot id of both chains still restores to the upstream state of its step.
-        earlier = [pool.submit(self.assertRestoresTo, workspaces[engine], name, sids[engine][i], states[i],
-                               f"{engine} snapshot {i} ({states[i].label}) after the whole sequence")
-                   for engine in ENGINES for i in range(len(states))]
+        earlier = [pool.submit(self.assertRestoresTo, workspaces[chain], name, sids[chain][i], states[i],
+                               f"{chain} snapshot {i} ({states[i].label}) after the whole sequence")
+                   for chain in CHAINS for i in range(len(states))]
         for f in earlier:
             f.result()
 
@@ -337,17 +359,18 @@ class _Differential(_Base):
             return {(key.split("/", 4)[4], oid) for key, oid in tips.items()}
 
         self.assertLessEqual(moved(preserved["cli"]), moved(preserved["stream"]))
+        self.assertEqual(moved(preserved["stream-index"]), moved(preserved["cli"]))
         self.assertTrue(preserved["cli"], "the sequence rewrites and deletes refs")
-        for engine in ENGINES:
-            target, result = self.restore(workspaces[engine], name, "latest", preserved=True)
+        for chain in CHAINS:
+            target, result = self.restore(workspaces[chain], name, "latest", preserved=True)
             restored = harness.ref_map(target)
             self.assertEqual({k: v["oid"] for k, v in restored.items() if k.startswith("refs/snapshotter/")},
-                             preserved[engine], f"{engine}: preserved tips")
+                             preserved[chain], f"{chain}: preserved tips")
             self.assertEqual({k: v for k, v in restored.items() if not k.startswith("refs/snapshotter/")},
-                             states[-1].ref_map, f"{engine}: refs beside the preserved tips")
-            self.assertEqual(result.get("preserved"), len(preserved[engine]), result)
+                             states[-1].ref_map, f"{chain}: refs beside the preserved tips")
+            self.assertEqual(result.get("preserved"), len(preserved[chain]), result)
             p = harness.fsck(target)
-            self.assertEqual(p.returncode, 0, f"{engine}: fsck after restore with preserved tips: {p.stderr!r}")
+            self.assertEqual(p.returncode, 0, f"{chain}: fsck after restore with preserved tips: {p.stderr!r}")
 
 
 class DifferentialOverGitDaemon(_Differential, unittest.TestCase):
@@ -378,6 +401,31 @@ class AlternatingEngines(_Base, unittest.TestCase):
             self.assertRestoresTo(ws, r["_name"], "latest", states[-1], f"{label} ({engine})")
         for sid, state in zip(sids, states):
             self.assertRestoresTo(ws, r["_name"], sid, state, f"{state.label} after the whole sequence")
+
+
+class IndexVerificationSelfHeals(_Base, unittest.TestCase):
+    """With "verify": "index" and no cached objects, a chain whose bundle was
+    damaged in storage (same size, so the cheap existence check passes) cannot
+    be replayed: the next snapshot starts a new full chain instead of failing,
+    and it restores exactly."""
+
+    def test_damaged_chain_gives_a_full_snapshot(self):
+        up = self.new_upstream("indexheal")
+        ws = harness.Workspace("indexheal-")
+        options = dict(CHAIN_OPTIONS, engine="stream", verify="index")
+        first = self.snapshot(ws, up, options, msg="first")
+        bundle = ws.path_of(harness.bundle_key(first["_name"], first["snapshot_id"]))
+        data = bytearray(bundle.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        bundle.write_bytes(bytes(data))
+        shutil.rmtree(ws.cache_dir / "verify")
+        step_new_commits(up)
+        second = self.snapshot(ws, up, options, msg="after the damage")
+        self.assertEqual((second.get("status"), second.get("kind")), ("ok", "full"), second)
+        m = ws.manifest(second["_name"], second["snapshot_id"])
+        self.assertEqual(len(m["bundles"]), 1, m["bundles"])
+        self.assertIn("index_pack", m["timings_ms"])
+        self.assertRestoresTo(ws, second["_name"], "latest", State("after the damage", up), "self-healed chain")
 
 
 class FullSnapshotLedger(_Base, unittest.TestCase):

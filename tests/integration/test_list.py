@@ -4,6 +4,8 @@ Two repositories, three snapshot runs (full, then one changed and one
 unchanged, then unchanged): list with a repository returns exactly its
 snapshots newest first with the documented fields, each agreeing with its
 manifest; list without a repository returns both repositories.
+`--output table` prints the same snapshots as a table for people (and a
+readable error on stderr, or a refusal for other actions).
 `ListS3` does the same against s3:// (moto behind the strict SigV4 front).
 """
 
@@ -12,7 +14,24 @@ import unittest
 import harness
 
 ALPHA, BETA = "org/alpha", "team/beta"
-LIST_FIELDS = {"snapshot_id", "created_at", "kind", "refs", "bytes", "parent"}
+LIST_FIELDS = {"snapshot_id", "created_at", "kind", "refs", "changes", "bytes", "chain", "parent"}
+LEDGER_KINDS = ("created", "fast_forward", "updated", "rewritten", "deleted")
+TABLE = ["--output", "table"]
+
+
+def ledger_counts(manifest: dict) -> dict:
+    counts = dict.fromkeys(LEDGER_KINDS, 0)
+    for change in manifest.get("changes", {}).values():
+        counts[change["change"]] += 1
+    return counts
+
+
+def changed_cell(manifest: dict) -> str:
+    """What the table's CHANGED column shows for `manifest`."""
+    c = ledger_counts(manifest)
+    parts = [f"{sign}{n}" for sign, n in (("+", c["created"]), ("~", c["fast_forward"] + c["updated"]),
+                                          ("!", c["rewritten"]), ("-", c["deleted"])) if n]
+    return " ".join(parts) or ("none" if manifest.get("parent") else "")
 
 
 def setUpModule():
@@ -71,6 +90,8 @@ class List(harness.Assertions, unittest.TestCase):
             self.assertEqual((s["kind"], s["refs"], s["created_at"], s["parent"]),
                              (kind, refs, m.get("created_at"), m.get("parent")), f"{name} {sid}")
             self.assertRegex(s["created_at"], harness.RFC3339_UTC_RE)
+            self.assertEqual(s["chain"], len(m["bundles"]), f"{name} {sid}: chain length")
+            self.assertEqual(s["changes"], ledger_counts(m), f"{name} {sid}: ledger counts")
             self.assertIsInstance(s["bytes"], int)
             if sid in self.sizes:
                 self.assertEqual(s["bytes"], self.sizes[sid], f"{name} {sid}: bytes of its bundle")
@@ -99,6 +120,67 @@ class List(harness.Assertions, unittest.TestCase):
             self.assertEqual(len(result["repositories"]), 2, run.describe())
             for name, entry in entries.items():
                 self.check_entry_list(name, entry)
+
+    def table_run(self, payload: dict, expect_rc: int = 0) -> harness.Run:
+        run = self.ws.run(payload, args=TABLE, check_output=False)
+        self.assertEqual(run.rc, expect_rc, run.describe())
+        return run
+
+    def check_table(self, name: str, text: str) -> None:
+        """The block of `name` in a table: title, header, one row per snapshot
+        newest first, each agreeing with its manifest and aligned under the header."""
+        lines = text.splitlines()
+        title = f"{name}: {len(self.ids[name])} snapshot{'s' if len(self.ids[name]) != 1 else ''}"
+        self.assertIn(title, lines, text)
+        at = lines.index(title)
+        header, rows = lines[at + 1], lines[at + 2:at + 2 + len(self.ids[name])]
+        self.assertRegex(header, r"^CREATED \(UTC\)\s+SNAPSHOT\s+KIND\s+REFS\s+CHANGED\s+SIZE\s+CHAIN$")
+        for row, sid in zip(rows, reversed(self.ids[name])):
+            m = self.ws.manifest(name, sid)
+            self.assertEqual(row.index(sid), header.index("SNAPSHOT"), f"aligned:\n{text}")
+            self.assertEqual(len(row), len(header), f"CHAIN is right-aligned:\n{text}")
+            self.assertTrue(row.startswith(m["created_at"][:10] + " " + m["created_at"][11:19]), row)
+            kind_refs = row[header.index("KIND"):header.index("CHANGED")].split()
+            self.assertEqual(kind_refs, [m["kind"], str(len(m["refs"]))], row)
+            changed = row[header.index("CHANGED"):header.index("SIZE")].strip()
+            # SIZE is right-aligned, so a wide size may start left of its header.
+            self.assertTrue(changed.startswith(changed_cell(m)), f"{row!r}: expected {changed_cell(m)!r}")
+            self.assertTrue(row.endswith(f" {len(m['bundles'])}"), row)
+            if sid in self.sizes:
+                self.assertRegex(row, r"\d(\.\d)? (B|KiB|MiB)\s+\d+$")
+
+    def test_table_of_one_repository(self):
+        run = self.table_run(self.ws.list_payload(ALPHA))
+        text = run.stdout.decode("utf-8")
+        self.check_table(ALPHA, text)
+        self.assertNotIn(BETA, text)
+        self.assertIn("+created ~updated !rewritten", text)
+        # The second alpha snapshot saw main move forward and feature/x go.
+        second = self.ws.manifest(ALPHA, self.ids[ALPHA][1])
+        self.assertIn(changed_cell(second), text)
+        self.assertIn("-1", changed_cell(second))
+
+    def test_table_of_all_repositories(self):
+        run = self.table_run(self.ws.list_payload(None))
+        text = run.stdout.decode("utf-8")
+        self.check_table(ALPHA, text)
+        self.check_table(BETA, text)
+        self.assertLess(text.index(ALPHA + ":"), text.index(BETA + ":"))
+
+    def test_table_error_is_readable_and_fails(self):
+        run = self.table_run(self.ws.list_payload("org/missing"), expect_rc=1)
+        self.assertEqual(run.stdout, b"", run.describe())
+        self.assertIn("snapshotter: NotFound: org/missing: no snapshot exists", run.stderr.decode(), run.describe())
+
+    def test_table_is_refused_for_other_actions(self):
+        before = self.ws.store.keys()
+        payload = self.ws.snapshot_payload([{"url": str(self.alpha.bare), "name": "org/refused"}])
+        run = self.table_run(payload, expect_rc=1)
+        self.assertEqual(run.stdout, b"")
+        self.assertIn("snapshotter: UsageError: --output table is only for the list action", run.stderr.decode())
+        self.assertEqual(self.ws.store.keys(), before, "nothing was written")
+        bad = self.ws.run(self.ws.list_payload(ALPHA), args=["--output", "yaml"])
+        self.assertEqual((bad.rc, bad.out["error"]), (1, "UsageError"), bad.describe())
 
 
 class ListS3(List):

@@ -1,13 +1,23 @@
 // docs/job.schema.json, docs/job-payload.md and examples/ against the parser
-// they describe: the same keys and defaults, and every example valid.
+// they describe: the same keys and defaults, and every example valid. Then
+// every JSON block of every Markdown doc (the AWS runbook's task and job
+// definitions, schedules, alarms, bucket settings and IAM policies among
+// them) against the code it configures, so the docs cannot rot.
 #include "snapshotter/job/defaults.hpp"
 #include "snapshotter/job/job.hpp"
+#include "snapshotter/snapshot/fleet.hpp"
+#include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/storage/backends.hpp"
 #include "snapshotter/util/fs.hpp"
 
 #include <algorithm>
 #include <gtest/gtest.h>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
 #include <set>
+#include <utility>
 
 using namespace snapshotter;
 using nlohmann::json;
@@ -69,17 +79,75 @@ std::vector<fs::path> json_files_below(const fs::path& dir) {
     return out;
 }
 
+// A ```json block of a Markdown file and the heading it sits under.
+struct JsonBlock {
+    std::string heading; // the nearest "#" line above, without the #s
+    std::string body;
+};
+
+// `line` without leading spaces.
+std::string_view unindented(std::string_view line) {
+    auto first = line.find_first_not_of(' ');
+    return first == std::string_view::npos ? std::string_view{} : line.substr(first);
+}
+
+// The ```json blocks of a Markdown file, in order; fences may be indented (in
+// a list item).
+std::vector<JsonBlock> json_blocks_with_headings(const std::string& markdown) {
+    std::vector<JsonBlock> out;
+    std::string heading;
+    std::optional<JsonBlock> open; // inside a ```json block
+    std::size_t line_start = 0;
+    while (line_start < markdown.size()) {
+        auto line_end = markdown.find('\n', line_start);
+        if (line_end == std::string::npos)
+            line_end = markdown.size();
+        std::string_view line(markdown.data() + line_start, line_end - line_start);
+        if (open) {
+            if (unindented(line) == "```")
+                out.push_back(std::move(*std::exchange(open, std::nullopt)));
+            else
+                open->body.append(line).append("\n");
+        } else if (line.starts_with("#")) {
+            heading = std::string(line.substr(line.find_first_not_of("# ")));
+        } else if (unindented(line) == "```json") {
+            open = JsonBlock{heading, ""};
+        }
+        line_start = line_end + 1;
+    }
+    return out;
+}
+
 // The bodies of the ```json blocks of a Markdown file.
 std::vector<std::string> json_blocks(const std::string& markdown) {
     std::vector<std::string> out;
-    std::size_t pos = 0;
-    while ((pos = markdown.find("```json\n", pos)) != std::string::npos) {
-        auto start = pos + 8;
-        auto end = markdown.find("```", start);
-        if (end == std::string::npos)
-            break;
-        out.push_back(markdown.substr(start, end - start));
-        pos = end + 3;
+    for (auto& block : json_blocks_with_headings(markdown))
+        out.push_back(std::move(block.body));
+    return out;
+}
+
+// README.md, ARCHITECTURE.md and docs/*.md.
+std::vector<fs::path> markdown_docs() {
+    std::vector<fs::path> docs{k_source_dir / "README.md", k_source_dir / "ARCHITECTURE.md"};
+    for (const auto& entry : fs::directory_iterator(k_source_dir / "docs"))
+        if (entry.is_regular_file() && entry.path().extension() == ".md")
+            docs.push_back(entry.path());
+    std::sort(docs.begin(), docs.end());
+    return docs;
+}
+
+// The ```json blocks of `path` (a doc of the source tree), parsed.
+std::vector<std::pair<JsonBlock, json>> parsed_blocks(const fs::path& path) {
+    auto markdown = read_file(path);
+    EXPECT_TRUE(markdown) << path;
+    std::vector<std::pair<JsonBlock, json>> out;
+    if (!markdown)
+        return out;
+    for (auto& block : json_blocks_with_headings(*markdown)) {
+        json parsed = json::parse(block.body, nullptr, false);
+        EXPECT_FALSE(parsed.is_discarded()) << path << ":\n" << block.body;
+        if (!parsed.is_discarded())
+            out.emplace_back(std::move(block), std::move(parsed));
     }
     return out;
 }
@@ -217,14 +285,8 @@ TEST(DocsSchema, EveryJsonBlockOfThePayloadGuideIsAValidPayload) {
 }
 
 TEST(DocsSchema, EveryJsonBlockOfEveryMarkdownDocParses) {
-    std::vector<fs::path> docs{k_source_dir / "README.md", k_source_dir / "ARCHITECTURE.md"};
-    for (const auto& entry : fs::directory_iterator(k_source_dir / "docs"))
-        if (entry.is_regular_file() && entry.path().extension() == ".md")
-            docs.push_back(entry.path());
     std::size_t count = 0;
-    for (const auto& path : docs) {
-        if (!fs::exists(path))
-            continue;
+    for (const auto& path : markdown_docs()) {
         auto markdown = read_file(path);
         ASSERT_TRUE(markdown) << path << ": " << markdown.error().message;
         for (const auto& block : json_blocks(*markdown)) {
@@ -234,4 +296,525 @@ TEST(DocsSchema, EveryJsonBlockOfEveryMarkdownDocParses) {
         }
     }
     EXPECT_GE(count, 3u); // at least the IAM policies of docs/SECURITY.md
+}
+
+// ---------------------------------------------------------------------------
+// Every JSON document of the docs, checked against what it configures.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// The variables the binary reads its payload from.
+const std::set<std::string> k_payload_vars{"SNAPSHOTTER_JOB_JSON", "SNAPSHOTTER_JOB_URL"};
+
+enum class DocKind {
+    payload,
+    manifest,
+    iam_policy,
+    ecs_task_definition,
+    batch_job_definition,
+    batch_submit_job,
+    state_machine,
+    schedule,
+    alarm,
+    public_access_block,
+    versioning,
+    encryption,
+    object_lock,
+    lifecycle,
+    unknown
+};
+
+DocKind kind_of(const json& j) {
+    if (!j.is_object())
+        return DocKind::unknown;
+    auto has = [&](const char* key) { return j.contains(key); };
+    if (has("version") && has("storage"))
+        return DocKind::payload;
+    if (has("schema_version") && has("snapshot_id"))
+        return DocKind::manifest;
+    if (has("Version") && has("Statement"))
+        return DocKind::iam_policy;
+    if (has("family") && has("containerDefinitions"))
+        return DocKind::ecs_task_definition;
+    if (has("jobDefinitionName"))
+        return DocKind::batch_job_definition;
+    if (has("jobName") && has("jobQueue"))
+        return DocKind::batch_submit_job;
+    if (has("StartAt") && has("States"))
+        return DocKind::state_machine;
+    if (has("ScheduleExpression") && has("Target"))
+        return DocKind::schedule;
+    if (has("AlarmName") && has("MetricName"))
+        return DocKind::alarm;
+    if (has("BlockPublicAcls"))
+        return DocKind::public_access_block;
+    if (j.size() == 1 && has("Status"))
+        return DocKind::versioning;
+    if (has("ObjectLockEnabled"))
+        return DocKind::object_lock;
+    if (has("Rules") && j.at("Rules").is_array() && !j.at("Rules").empty()) {
+        const json& rule = j.at("Rules").front();
+        if (rule.contains("ApplyServerSideEncryptionByDefault"))
+            return DocKind::encryption;
+        if (rule.contains("Status"))
+            return DocKind::lifecycle;
+    }
+    return DocKind::unknown;
+}
+
+std::string str(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// The variables a container is given: `entries` of {name|Name, value|Value...}.
+std::map<std::string, json> variables(const json& entries) {
+    std::map<std::string, json> out;
+    if (!entries.is_array())
+        return out;
+    for (const auto& e : entries) {
+        for (const char* name_key : {"name", "Name"})
+            if (e.contains(name_key))
+                out[e.at(name_key).get<std::string>()] = e;
+    }
+    return out;
+}
+
+// An environment that knows exactly `names` (so parse_job fails when a payload
+// needs a token variable the container does not get).
+job::GetEnv env_of(const std::set<std::string>& names) {
+    return [names](const std::string& name) -> std::optional<std::string> {
+        if (!names.contains(name))
+            return std::nullopt;
+        return name.ends_with("_INDEX") ? "0" : "value-of-" + name;
+    };
+}
+
+// `secrets` entries must name a Secrets Manager or SSM parameter ARN.
+void check_secrets(const json& secrets, const std::string& where) {
+    if (secrets.is_null())
+        return;
+    ASSERT_TRUE(secrets.is_array()) << where;
+    for (const auto& s : secrets) {
+        EXPECT_FALSE(str(s, "name").empty()) << where;
+        auto from = str(s, "valueFrom");
+        EXPECT_TRUE(from.starts_with("arn:aws:secretsmanager:") || from.starts_with("arn:aws:ssm:"))
+            << where << ": " << from;
+    }
+}
+
+void check_awslogs(const json& log, const std::string& where) {
+    EXPECT_EQ(str(log, "logDriver"), "awslogs") << where;
+    for (const char* option : {"awslogs-group", "awslogs-region", "awslogs-stream-prefix"})
+        EXPECT_FALSE(str(log.value("options", json::object()), option).empty()) << where << ": " << option;
+}
+
+// A payload given in `vars` (SNAPSHOTTER_JOB_JSON, parsed with an environment
+// of `env_names`), or nullopt when it comes from SNAPSHOTTER_JOB_URL.
+std::optional<job::Job> payload_in(const std::map<std::string, json>& vars,
+                                   const std::set<std::string>& env_names, const std::string& where) {
+    std::set<std::string> given;
+    for (const auto& [name, entry] : vars)
+        if (k_payload_vars.contains(name))
+            given.insert(name);
+    EXPECT_EQ(given.size(), 1u) << where << ": exactly one of SNAPSHOTTER_JOB_JSON, SNAPSHOTTER_JOB_URL";
+    if (given.contains("SNAPSHOTTER_JOB_URL")) {
+        auto url = str(vars.at("SNAPSHOTTER_JOB_URL"), "value");
+        EXPECT_TRUE(url.starts_with("s3://")) << where << ": " << url;
+        return std::nullopt;
+    }
+    if (!given.contains("SNAPSHOTTER_JOB_JSON"))
+        return std::nullopt;
+    auto parsed = job::parse_job(str(vars.at("SNAPSHOTTER_JOB_JSON"), "value"), env_of(env_names));
+    EXPECT_TRUE(parsed) << where << ": " << parsed.error().message;
+    if (!parsed)
+        return std::nullopt;
+    return *parsed;
+}
+
+std::set<std::string> names_of(const std::map<std::string, json>& vars) {
+    std::set<std::string> out{"HOME"}; // set by the image
+    for (const auto& [name, entry] : vars)
+        out.insert(name);
+    return out;
+}
+
+// Everything the docs define, gathered so documents can be checked against each other.
+struct Docs {
+    std::map<DocKind, std::vector<std::pair<std::string, json>>> by_kind; // where, document
+};
+
+const Docs& docs() {
+    static const Docs d = [] {
+        Docs out;
+        for (const auto& path : markdown_docs())
+            for (auto& [block, parsed] : parsed_blocks(path))
+                out.by_kind[kind_of(parsed)].emplace_back(
+                    path.filename().string() + " (under \"" + block.heading + "\")", std::move(parsed));
+        return out;
+    }();
+    return d;
+}
+
+const std::vector<std::pair<std::string, json>>& documents(DocKind kind) {
+    static const std::vector<std::pair<std::string, json>> none;
+    auto it = docs().by_kind.find(kind);
+    return it == docs().by_kind.end() ? none : it->second;
+}
+
+// The Batch job definition a submission names (by name or ARN).
+const json* job_definition(const std::string& reference) {
+    for (const auto& [where, d] : documents(DocKind::batch_job_definition)) {
+        auto name = str(d, "jobDefinitionName");
+        if (reference == name || reference.ends_with("job-definition/" + name))
+            return &d;
+    }
+    return nullptr;
+}
+
+// The variables a Batch job of `definition` gets with `overrides`, and the
+// shard index when it is an array job.
+std::pair<std::map<std::string, json>, std::set<std::string>>
+batch_environment(const json& definition, const json& overrides, bool array) {
+    const json& container = definition.at("containerProperties");
+    auto vars = variables(container.value("environment", json::array()));
+    for (auto& [name, entry] : variables(overrides))
+        vars[name] = entry;
+    auto names = names_of(vars);
+    for (const auto& [name, entry] : variables(container.value("secrets", json::array())))
+        names.insert(name);
+    if (array)
+        names.insert("AWS_BATCH_JOB_ARRAY_INDEX");
+    return {vars, names};
+}
+
+// A sharded payload runs as an array job of exactly `shard.count` children.
+void check_shards(const job::Job& payload, std::optional<int> array_size, const std::string& where) {
+    if (payload.action != job::Action::snapshot || !payload.options.shard) {
+        EXPECT_FALSE(array_size) << where << ": an array job whose payload is not sharded";
+        return;
+    }
+    ASSERT_TRUE(array_size) << where << ": a sharded payload outside an array job";
+    EXPECT_EQ(payload.options.shard->count, *array_size) << where;
+    EXPECT_GE(*array_size, 2) << where;
+    EXPECT_LE(*array_size, 10000) << where;
+}
+
+// The Batch attempt timeout leaves the job its deadline plus the SIGTERM grace.
+void check_batch_timeout(const json& definition, const job::Job& payload, const std::string& where) {
+    if (payload.options.deadline_s == 0)
+        return;
+    auto timeout = definition.value("timeout", json::object()).value("attemptDurationSeconds", 0);
+    EXPECT_GT(timeout, payload.options.deadline_s + payload.options.grace_s) << where;
+}
+
+// `node` with every "key.$" (a Step Functions path or intrinsic) replaced by
+// "key": a sample value, as Step Functions would fill it in.
+json materialize(const json& node) {
+    if (node.is_array()) {
+        json out = json::array();
+        for (const auto& v : node)
+            out.push_back(materialize(v));
+        return out;
+    }
+    if (!node.is_object())
+        return node;
+    json out = json::object();
+    for (const auto& [key, value] : node.items()) {
+        if (key.ends_with(".$"))
+            out[key.substr(0, key.size() - 2)] = "nightly-0d4c9e6a-2f7b-4f43-9b1e-5a6c8d7e9f01";
+        else
+            out[key] = materialize(value);
+    }
+    return out;
+}
+
+} // namespace
+
+TEST(DocsAws, EveryJsonBlockIsADocumentWeKnowHowToCheck) {
+    for (const auto& [where, d] : documents(DocKind::unknown))
+        ADD_FAILURE() << where << ": a JSON block this test cannot classify, so nothing checks it:\n"
+                      << d.dump(2);
+    // The runbook has one of each.
+    for (auto kind : {DocKind::ecs_task_definition, DocKind::batch_job_definition, DocKind::batch_submit_job,
+                      DocKind::state_machine, DocKind::schedule, DocKind::alarm, DocKind::public_access_block,
+                      DocKind::versioning, DocKind::encryption, DocKind::object_lock, DocKind::lifecycle})
+        EXPECT_FALSE(documents(kind).empty()) << "no document of kind " << static_cast<int>(kind);
+}
+
+TEST(DocsAws, EveryPayloadIsAcceptedByTheParser) {
+    for (const auto& [where, d] : documents(DocKind::payload)) {
+        auto parsed = job::parse_job(d.dump(), fake_env);
+        EXPECT_TRUE(parsed) << where << ": " << parsed.error().message << "\n" << d.dump();
+    }
+    for (const auto& [where, d] : documents(DocKind::manifest))
+        EXPECT_EQ(d.at("schema_version"), snapshot::k_manifest_schema_version) << where;
+}
+
+TEST(DocsAws, IamPoliciesAreWellFormed) {
+    ASSERT_GE(documents(DocKind::iam_policy).size(), 5u);
+    for (const auto& [where, d] : documents(DocKind::iam_policy)) {
+        SCOPED_TRACE(where + "\n" + d.dump(2));
+        EXPECT_EQ(d.at("Version"), "2012-10-17");
+        ASSERT_TRUE(d.at("Statement").is_array());
+        ASSERT_FALSE(d.at("Statement").empty());
+        for (const auto& st : d.at("Statement")) {
+            EXPECT_TRUE(st.value("Effect", "") == "Allow" || st.value("Effect", "") == "Deny");
+            ASSERT_TRUE(st.contains("Action") || st.contains("NotAction"));
+            json actions = st.contains("Action") ? st.at("Action") : st.at("NotAction");
+            if (actions.is_string())
+                actions = json::array({actions});
+            ASSERT_FALSE(actions.empty());
+            for (const auto& a : actions)
+                EXPECT_TRUE(std::regex_match(a.get<std::string>(), std::regex("^[a-z0-9-]+:[A-Za-z*]+$")))
+                    << a;
+            if (st.contains("Principal")) // a trust policy
+                EXPECT_EQ(actions, json::array({"sts:AssumeRole"}));
+            else
+                EXPECT_TRUE(st.contains("Resource") || st.contains("NotResource"));
+        }
+    }
+}
+
+TEST(DocsAws, SecurityRolesAllowExactlyWhatTheS3BackendCalls) {
+    std::map<std::string, std::set<std::string>> allowed; // heading -> IAM actions
+    for (auto& [block, d] : parsed_blocks(k_source_dir / "docs" / "SECURITY.md")) {
+        for (const auto& st : d.at("Statement")) {
+            if (st.value("Effect", "") != "Allow" || !st.contains("Action"))
+                continue;
+            json actions = st.at("Action").is_string() ? json::array({st.at("Action")}) : st.at("Action");
+            for (const auto& a : actions)
+                allowed[block.heading].insert(a.get<std::string>());
+        }
+    }
+    ASSERT_TRUE(allowed.contains("Snapshot role"));
+    ASSERT_TRUE(allowed.contains("Restore role"));
+    ASSERT_FALSE(storage::s3_operations().empty());
+    for (const auto& op : storage::s3_operations()) {
+        std::string action(op.iam_action);
+        SCOPED_TRACE(std::string(op.api) + " needs " + action);
+        const bool reads = op.access == storage::S3Access::read;
+        const bool writes = op.access == storage::S3Access::write;
+        // snapshot, verify, list: reads and writes, never deletes (prune gets its own role).
+        EXPECT_EQ(allowed["Snapshot role"].contains(action), reads || writes || action == "s3:GetObject");
+        // restore, verify, list: read-only.
+        EXPECT_EQ(allowed["Restore role"].contains(action), reads || action == "s3:GetObject");
+    }
+}
+
+TEST(DocsAws, EcsTaskDefinitionsPassThePayloadAndTheTokens) {
+    for (const auto& [where, d] : documents(DocKind::ecs_task_definition)) {
+        SCOPED_TRACE(where);
+        EXPECT_FALSE(str(d, "family").empty());
+        EXPECT_NE(d.value("requiresCompatibilities", json::array()).dump().find("FARGATE"),
+                  std::string::npos);
+        EXPECT_EQ(str(d, "networkMode"), "awsvpc"); // required on Fargate
+        EXPECT_FALSE(str(d, "cpu").empty());
+        EXPECT_FALSE(str(d, "memory").empty());
+        EXPECT_TRUE(str(d, "executionRoleArn").starts_with("arn:aws:iam::")); // secrets and awslogs need it
+        EXPECT_TRUE(str(d, "taskRoleArn").starts_with("arn:aws:iam::"));      // snapshotter's S3 credentials
+        ASSERT_FALSE(d.at("containerDefinitions").empty());
+        for (const auto& c : d.at("containerDefinitions")) {
+            EXPECT_FALSE(str(c, "name").empty());
+            EXPECT_FALSE(str(c, "image").empty());
+            check_secrets(c.value("secrets", json()), where);
+            check_awslogs(c.value("logConfiguration", json::object()), where);
+            auto vars = variables(c.value("environment", json::array()));
+            auto names = names_of(vars);
+            for (const auto& [name, entry] : variables(c.value("secrets", json::array())))
+                names.insert(name);
+            auto payload = payload_in(vars, names, where);
+            if (payload) {
+                check_shards(*payload, std::nullopt, where);
+                // SIGTERM, then grace_s for running repositories, then SIGKILL at stopTimeout.
+                EXPECT_GT(c.value("stopTimeout", 30), payload->options.grace_s);
+                EXPECT_LE(c.value("stopTimeout", 30), 120); // Fargate's maximum
+            }
+        }
+    }
+}
+
+TEST(DocsAws, BatchDefinitionsAndSubmissionsFitTogether) {
+    for (const auto& [where, d] : documents(DocKind::batch_job_definition)) {
+        SCOPED_TRACE(where);
+        EXPECT_EQ(str(d, "type"), "container");
+        const json& c = d.at("containerProperties");
+        EXPECT_FALSE(str(c, "image").empty());
+        std::set<std::string> resources;
+        for (const auto& r : c.value("resourceRequirements", json::array()))
+            resources.insert(str(r, "type"));
+        EXPECT_TRUE(resources.contains("VCPU") && resources.contains("MEMORY"));
+        if (d.value("platformCapabilities", json::array()).dump().find("FARGATE") != std::string::npos) {
+            EXPECT_TRUE(str(c, "executionRoleArn").starts_with("arn:aws:iam::"));
+            EXPECT_TRUE(c.contains("networkConfiguration"));
+        }
+        EXPECT_TRUE(str(c, "jobRoleArn").starts_with("arn:aws:iam::"));
+        check_secrets(c.value("secrets", json()), where);
+        check_awslogs(c.value("logConfiguration", json::object()), where);
+    }
+    std::set<std::string> actions;
+    for (const auto& [where, d] : documents(DocKind::batch_submit_job)) {
+        SCOPED_TRACE(where);
+        const json* definition = job_definition(str(d, "jobDefinition"));
+        ASSERT_NE(definition, nullptr) << "no job definition named " << str(d, "jobDefinition");
+        std::optional<int> size;
+        if (d.contains("arrayProperties"))
+            size = d.at("arrayProperties").at("size").get<int>();
+        auto [vars, names] = batch_environment(
+            *definition, d.value("containerOverrides", json::object()).value("environment", json::array()),
+            size.has_value());
+        auto payload = payload_in(vars, names, where);
+        ASSERT_TRUE(payload) << "a submission with its payload inline";
+        check_shards(*payload, size, where);
+        check_batch_timeout(*definition, *payload, where);
+        actions.insert(std::string(job::action_name(payload->action)));
+        for (const auto& dep : d.value("dependsOn", json::array()))
+            EXPECT_FALSE(str(dep, "jobId").empty());
+    }
+    EXPECT_TRUE(actions.contains("snapshot") && actions.contains("merge_reports"));
+}
+
+TEST(DocsAws, StateMachinesSubmitValidPayloadsAndMergeTheirReports) {
+    for (const auto& [where, d] : documents(DocKind::state_machine)) {
+        SCOPED_TRACE(where);
+        const json& states = d.at("States");
+        ASSERT_TRUE(states.contains(str(d, "StartAt")));
+        // What Pass states put where: "$.payloads" -> their Parameters, filled in.
+        std::map<std::string, json> results;
+        for (const auto& [name, st] : states.items()) {
+            EXPECT_FALSE(str(st, "Type").empty()) << name;
+            for (const char* next : {"Next", "Default"})
+                if (st.contains(next)) {
+                    EXPECT_TRUE(states.contains(str(st, next))) << name << " -> " << str(st, next);
+                }
+            for (const auto& c : st.value("Catch", json::array()))
+                EXPECT_TRUE(states.contains(str(c, "Next"))) << name;
+            if (str(st, "Type") == "Pass" && st.contains("ResultPath"))
+                results[str(st, "ResultPath")] = materialize(st.value("Parameters", json::object()));
+        }
+        std::map<std::string, std::string> job_ids; // action -> job id it works on
+        for (const auto& [name, st] : states.items()) {
+            if (str(st, "Resource").find(":batch:submitJob") == std::string::npos)
+                continue;
+            SCOPED_TRACE(name);
+            const json& p = st.at("Parameters");
+            for (const char* key : {"JobName", "JobQueue", "JobDefinition"})
+                EXPECT_TRUE(p.contains(key)) << key;
+            const json* definition = job_definition(str(p, "JobDefinition"));
+            ASSERT_NE(definition, nullptr) << str(p, "JobDefinition");
+            std::optional<int> size;
+            if (p.contains("ArrayProperties"))
+                size = p.at("ArrayProperties").at("Size").get<int>();
+            // Environment values handed over as States.JsonToString($.<result>.<name>).
+            json environment = json::array();
+            for (const auto& e : p.at("ContainerOverrides").at("Environment")) {
+                std::smatch m;
+                std::string expr = str(e, "Value.$");
+                ASSERT_TRUE(std::regex_match(
+                    expr, m, std::regex(R"(^States\.JsonToString\((\$\.[A-Za-z_]+)\.([A-Za-z_]+)\)$)")))
+                    << expr;
+                ASSERT_TRUE(results.contains(m[1].str())) << expr;
+                environment.push_back(
+                    {{"name", str(e, "Name")}, {"value", results[m[1].str()].at(m[2].str()).dump()}});
+            }
+            auto [vars, names] = batch_environment(*definition, environment, size.has_value());
+            auto payload = payload_in(vars, names, where + " " + name);
+            ASSERT_TRUE(payload);
+            check_shards(*payload, size, name);
+            check_batch_timeout(*definition, *payload, name);
+            job_ids[std::string(job::action_name(payload->action))] =
+                payload->action == job::Action::merge_reports ? payload->merge_reports.job_id
+                                                              : payload->job_id;
+        }
+        ASSERT_TRUE(job_ids.contains("snapshot") && job_ids.contains("merge_reports"));
+        EXPECT_EQ(job_ids["snapshot"], job_ids["merge_reports"]) << "the merge must read the shards' reports";
+    }
+}
+
+TEST(DocsAws, SchedulesTargetWhatTheDocsDefine) {
+    std::set<std::string> families;
+    for (const auto& [where, d] : documents(DocKind::ecs_task_definition))
+        families.insert(str(d, "family"));
+    for (const auto& [where, d] : documents(DocKind::schedule)) {
+        SCOPED_TRACE(where);
+        EXPECT_FALSE(str(d, "Name").empty());
+        EXPECT_TRUE(std::regex_match(str(d, "ScheduleExpression"), std::regex(R"(^(cron|rate|at)\(.+\)$)")));
+        const json& window = d.at("FlexibleTimeWindow");
+        EXPECT_TRUE(str(window, "Mode") == "OFF" ||
+                    (str(window, "Mode") == "FLEXIBLE" && window.contains("MaximumWindowInMinutes")));
+        const json& target = d.at("Target");
+        EXPECT_TRUE(str(target, "Arn").starts_with("arn:aws:"));
+        EXPECT_TRUE(str(target, "RoleArn").starts_with("arn:aws:iam::"));
+        if (target.contains("EcsParameters")) {
+            const json& ecs = target.at("EcsParameters");
+            auto task = str(ecs, "TaskDefinitionArn");
+            auto family = task.substr(task.rfind('/') + 1);
+            EXPECT_TRUE(families.contains(family.substr(0, family.find(':')))) << task;
+            EXPECT_EQ(str(ecs, "LaunchType"), "FARGATE");
+            EXPECT_FALSE(ecs.at("NetworkConfiguration").at("awsvpcConfiguration").at("Subnets").empty());
+        }
+    }
+}
+
+TEST(DocsAws, AlarmsWatchMetricsTheBinaryEmits) {
+    std::set<std::string> metrics;
+    for (const auto& m : snapshot::job_metrics())
+        metrics.insert(std::string(m.name));
+    std::set<std::string> alarmed_above_zero;
+    for (const auto& [where, d] : documents(DocKind::alarm)) {
+        SCOPED_TRACE(where);
+        EXPECT_FALSE(str(d, "AlarmName").empty());
+        EXPECT_EQ(str(d, "Namespace"), snapshot::k_metrics_namespace);
+        EXPECT_TRUE(metrics.contains(str(d, "MetricName"))) << str(d, "MetricName");
+        json dimensions = json::array({{{"Name", snapshot::k_metrics_dimension}, {"Value", "snapshot"}}});
+        EXPECT_EQ(d.at("Dimensions"), dimensions) << "CloudWatch matches dimensions exactly";
+        EXPECT_TRUE(d.contains("Statistic") || d.contains("ExtendedStatistic"));
+        for (const char* key : {"Period", "EvaluationPeriods", "Threshold"})
+            EXPECT_TRUE(d.at(key).is_number()) << key;
+        static const std::set<std::string> operators{"GreaterThanThreshold", "GreaterThanOrEqualToThreshold",
+                                                     "LessThanThreshold", "LessThanOrEqualToThreshold"};
+        EXPECT_TRUE(operators.contains(str(d, "ComparisonOperator")));
+        if (str(d, "ComparisonOperator") == "GreaterThanThreshold" && d.at("Threshold") == 0)
+            alarmed_above_zero.insert(str(d, "MetricName"));
+    }
+    EXPECT_TRUE(alarmed_above_zero.contains("RepositoriesFailed"));
+    EXPECT_TRUE(alarmed_above_zero.contains("RefsRewritten"));
+}
+
+TEST(DocsAws, BucketSettingsKeepSnapshotsReadableAndSafe) {
+    for (const auto& [where, d] : documents(DocKind::public_access_block))
+        for (const char* key :
+             {"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"})
+            EXPECT_EQ(d.at(key), true) << where << ": " << key;
+    for (const auto& [where, d] : documents(DocKind::versioning))
+        EXPECT_EQ(str(d, "Status"), "Enabled") << where;
+    for (const auto& [where, d] : documents(DocKind::encryption))
+        EXPECT_EQ(str(d.at("Rules").front().at("ApplyServerSideEncryptionByDefault"), "SSEAlgorithm"),
+                  "aws:kms")
+            << where;
+    for (const auto& [where, d] : documents(DocKind::object_lock)) {
+        EXPECT_EQ(str(d, "ObjectLockEnabled"), "Enabled") << where;
+        const json& retention = d.at("Rule").at("DefaultRetention");
+        EXPECT_TRUE(str(retention, "Mode") == "GOVERNANCE" || str(retention, "Mode") == "COMPLIANCE")
+            << where;
+        EXPECT_NE(retention.contains("Days"), retention.contains("Years")) << where << ": Days or Years";
+    }
+    bool aborts_uploads = false;
+    for (const auto& [where, d] : documents(DocKind::lifecycle)) {
+        for (const auto& rule : d.at("Rules")) {
+            SCOPED_TRACE(where + " " + str(rule, "ID"));
+            EXPECT_FALSE(str(rule, "ID").empty());
+            EXPECT_TRUE(str(rule, "Status") == "Enabled" || str(rule, "Status") == "Disabled");
+            EXPECT_TRUE(rule.contains("Filter"));
+            aborts_uploads = aborts_uploads || rule.contains("AbortIncompleteMultipartUpload");
+            // GetObject fails on archived objects until a restore request: restore would break.
+            for (const char* list : {"Transitions", "NoncurrentVersionTransitions"})
+                for (const auto& t : rule.value(list, json::array()))
+                    EXPECT_TRUE(str(t, "StorageClass") != "GLACIER" &&
+                                str(t, "StorageClass") != "DEEP_ARCHIVE")
+                        << str(t, "StorageClass");
+        }
+    }
+    EXPECT_TRUE(aborts_uploads) << "abort incomplete multipart uploads";
 }

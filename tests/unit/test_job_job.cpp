@@ -630,6 +630,11 @@ TEST(ParseJobErrors, FleetOptions) {
                   engine);
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/engine"_json_pointer, "libgit2"),
                          "options.engine: \"libgit2\" is not one of auto, stream, cli");
+    EXPECT_EQ(parse_ok(snapshot_payload()).options.verify, defaults::k_verify);
+    EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/verify"_json_pointer, "index")).options.verify,
+              "index");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/verify"_json_pointer, "fsck"),
+                         "options.verify: \"fsck\" is not one of pack, index");
 }
 
 TEST(ParseJob, S3StorageSettings) {

@@ -107,3 +107,37 @@ TEST(S3Storage, MissingCredentialsAreAStorageError) {
     EXPECT_EQ(r.error().kind, ErrorKind::Storage);
     EXPECT_NE(r.error().message.find("no AWS credentials"), std::string::npos) << r.error().message;
 }
+
+TEST(S3Storage, EveryRequestKindMapsToOneOperation) {
+    struct Case {
+        std::string_view method;
+        std::vector<std::string_view> query;
+        std::string_view api;
+    };
+    const Case cases[] = {
+        {"PUT", {}, "PutObject"},
+        {"PUT", {"partNumber", "uploadId"}, "UploadPart"},
+        {"POST", {"uploads"}, "CreateMultipartUpload"},
+        {"POST", {"uploadId"}, "CompleteMultipartUpload"},
+        {"DELETE", {"uploadId"}, "AbortMultipartUpload"},
+        {"GET", {"list-type", "max-keys", "prefix"}, "ListObjectsV2"},
+        {"GET", {"continuation-token", "list-type", "prefix"}, "ListObjectsV2"},
+        {"GET", {}, "GetObject"},
+        {"HEAD", {}, "HeadObject"},
+        {"POST", {"delete"}, "DeleteObjects"},
+    };
+    for (const auto& c : cases) {
+        const S3Operation* op = s3_operation_of(c.method, c.query);
+        ASSERT_NE(op, nullptr) << c.api;
+        EXPECT_EQ(op->api, c.api);
+        EXPECT_EQ(op->method, c.method);
+    }
+    // Requests the backend never sends are not in the table, so send() refuses them.
+    EXPECT_EQ(s3_operation_of("DELETE", {}), nullptr); // DeleteObject
+    EXPECT_EQ(s3_operation_of("PUT", std::vector<std::string_view>{"retention"}),
+              nullptr); // PutObjectRetention
+    EXPECT_EQ(s3_operation_of("GET", std::vector<std::string_view>{"tagging"}), nullptr); // GetObjectTagging
+    EXPECT_EQ(s3_operation_of("POST", {}), nullptr);
+    for (const auto& op : s3_operations())
+        EXPECT_TRUE(op.iam_action.starts_with("s3:")) << op.api;
+}

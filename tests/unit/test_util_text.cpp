@@ -12,3 +12,28 @@ TEST(Text, TrimSpaceTrimsBothEnds) {
     EXPECT_EQ(trim_space(" \t value \r\n"), "value");
     EXPECT_EQ(trim_space("   "), "");
 }
+
+TEST(Text, PrintableKeepsUnicodeAndReplacesControlsAndBadBytes) {
+    EXPECT_EQ(printable("org/app"), "org/app");
+    EXPECT_EQ(printable("ünïcødé/ブランチ"), "ünïcødé/ブランチ");
+    // An escape sequence from untrusted storage must not reach the terminal.
+    EXPECT_EQ(printable("a\x1b[31mb"), "a\xEF\xBF\xBD[31mb");
+    EXPECT_EQ(printable("tab\there\n"), "tab\xEF\xBF\xBDhere\xEF\xBF\xBD");
+    EXPECT_EQ(printable("\x7f"), "\xEF\xBF\xBD");
+    EXPECT_EQ(printable("\xc2\x9b"), "\xEF\xBF\xBD");                             // C1 CSI
+    EXPECT_EQ(printable("\xff"), "\xEF\xBF\xBD");                                 // never valid
+    EXPECT_EQ(printable("\xc3"), "\xEF\xBF\xBD");                                 // truncated
+    EXPECT_EQ(printable("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");                 // overlong '/'
+    EXPECT_EQ(printable("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); // surrogate
+}
+
+TEST(Text, DisplayWidthCountsTerminalColumns) {
+    EXPECT_EQ(display_width(""), 0u);
+    EXPECT_EQ(display_width("refs/heads/main"), 15u);
+    EXPECT_EQ(display_width("ü"), 1u);         // precomposed: one column, two bytes
+    EXPECT_EQ(display_width("u\xcc\x88"), 1u); // u + combining diaeresis
+    EXPECT_EQ(display_width("リリース"), 8u);  // katakana are wide
+    EXPECT_EQ(display_width("漢字"), 4u);
+    EXPECT_EQ(display_width("\xf0\x9f\x9a\x80"), 2u); // rocket emoji
+    EXPECT_EQ(display_width("\xff"), 1u);
+}

@@ -228,6 +228,13 @@ Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& 
     return run_process(args, options);
 }
 
+Result<Child> Git::spawn(const std::filesystem::path& repo, std::vector<std::string> args,
+                         std::chrono::milliseconds timeout) const {
+    args.insert(args.begin(), "git");
+    spdlog::debug("git {}", redact(fmt::format("{}", fmt::join(args.begin() + 1, args.end(), " "))));
+    return Child::spawn(args, {.cwd = repo, .env = environment({}), .timeout = timeout});
+}
+
 Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invocation& inv,
                                        std::string_view what) const {
     auto result = run(std::move(args), inv);

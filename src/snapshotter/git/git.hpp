@@ -6,6 +6,7 @@
 // a command line, a URL or a file.
 #pragma once
 
+#include "snapshotter/util/child.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/process.hpp"
@@ -126,6 +127,12 @@ class Git {
 
     // git fsck --full; the error names what fsck reported.
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const;
+
+    // Start `git <args>` in `repo` as a long-lived child with the isolated
+    // environment and no remote, for callers that stream into its stdin
+    // (git/index_pack.hpp).
+    Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
+                        std::chrono::milliseconds timeout) const;
 
   private:
     struct Invocation {

@@ -9,27 +9,6 @@
 namespace snapshotter::git {
 namespace {
 
-// An open session and the selected refs it listed.
-struct Listing {
-    ProtocolClient client;
-    StreamResult result;
-};
-
-// Step 1 of every run: connect, ls-refs with prefix filters, keep the selected refs.
-Result<Listing> open_and_list(const StreamRequest& request) {
-    auto client = ProtocolClient::open(request.transport);
-    if (!client)
-        return fail(client.error());
-    auto listed = client->ls_refs(ref_prefixes_for(request.patterns));
-    if (!listed)
-        return fail(listed.error());
-    StreamResult result;
-    result.refs = request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns);
-    result.head = listed->head;
-    result.object_format = client->capabilities().object_format;
-    return Listing{std::move(*client), std::move(result)};
-}
-
 // Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
 Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
                          const FetchRequest& fetch, storage::ObjectWriter& out, StreamResult& result) {
@@ -92,24 +71,29 @@ IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current) 
     return plan;
 }
 
-Result<StreamResult> list_remote(const StreamRequest& request) {
-    auto listing = open_and_list(request);
-    if (!listing)
-        return fail(listing.error());
-    if (auto s = listing->client.close(); !s)
-        return fail(s.error());
-    return std::move(listing->result);
+Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
+    auto client = ProtocolClient::open(request.transport);
+    if (!client)
+        return fail(client.error());
+    auto listed = client->ls_refs(ref_prefixes_for(request.patterns));
+    if (!listed)
+        return fail(listed.error());
+    StreamResult result;
+    result.refs = request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns);
+    result.head = listed->head;
+    result.object_format = client->capabilities().object_format;
+    return ListedRemote(request, std::move(*client), std::move(result));
 }
 
-Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out) {
-    // List the selected refs.
-    auto listing = open_and_list(request);
-    if (!listing)
-        return fail(listing.error());
-    StreamResult& result = listing->result;
+Status ListedRemote::close() {
+    return m_client.close();
+}
+
+Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
+    StreamResult result = m_result;
     if (result.refs.empty()) {
-        (void)listing->client.close();
-        return std::move(result);
+        (void)m_client.close();
+        return result;
     }
     // Want every distinct tip; annotated tags by their tag object so the tag comes along.
     std::set<std::string> wants;
@@ -119,19 +103,14 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
     // Stream header and pack into the bundle.
     BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
     FetchRequest fetch{
-        .wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(request.on_progress)};
-    if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
+        .wants = result.wants, .thin_pack = false, .progress = static_cast<bool>(m_request.on_progress)};
+    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
         return fail(s.error());
-    return std::move(result);
+    return result;
 }
 
-Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               storage::ObjectWriter& out) {
-    // List the selected refs and compare with the previous snapshot.
-    auto listing = open_and_list(request);
-    if (!listing)
-        return fail(listing.error());
-    StreamResult& result = listing->result;
+Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, storage::ObjectWriter& out) {
+    StreamResult result = m_result;
     for (const auto& [name, target] : previous)
         if (!is_valid_oid(target.oid, result.object_format))
             return fail(Error::payload(
@@ -140,8 +119,8 @@ Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, con
     result.unchanged = plan.unchanged;
     // Refs-only changes (deletions, rewinds, new refs on known commits) need no pack.
     if (plan.wants.empty()) {
-        (void)listing->client.close();
-        return std::move(result);
+        (void)m_client.close();
+        return result;
     }
     result.wants = plan.wants;
     result.prerequisites = plan.prerequisites;
@@ -152,10 +131,34 @@ Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, con
     FetchRequest fetch{.wants = plan.wants,
                        .haves = plan.haves,
                        .thin_pack = true,
-                       .progress = static_cast<bool>(request.on_progress)};
-    if (auto s = fetch_into_bundle(listing->client, request, header, fetch, out, result); !s)
+                       .progress = static_cast<bool>(m_request.on_progress)};
+    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
         return fail(s.error());
-    return std::move(result);
+    return result;
+}
+
+Result<StreamResult> list_remote(const StreamRequest& request) {
+    auto listed = ListedRemote::open(request);
+    if (!listed)
+        return fail(listed.error());
+    if (auto s = listed->close(); !s)
+        return fail(s.error());
+    return listed->listing();
+}
+
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out) {
+    auto listed = ListedRemote::open(request);
+    if (!listed)
+        return fail(listed.error());
+    return listed->full_bundle(out);
+}
+
+Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
+                                               storage::ObjectWriter& out) {
+    auto listed = ListedRemote::open(request);
+    if (!listed)
+        return fail(listed.error());
+    return listed->incremental_bundle(previous, out);
 }
 
 Result<bool> remote_speaks_v2(const TransportOptions& options) {

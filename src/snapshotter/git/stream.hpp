@@ -12,6 +12,7 @@
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/error.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,6 +53,36 @@ struct IncrementalPlan {
 
 // Work out what an incremental must fetch; no pack is needed when `wants` is empty.
 IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current);
+
+// An open protocol v2 session whose refs have been listed (one ls-refs with
+// ref-prefix filters), kept open so that the fetch which may follow needs no
+// second connection and no second ls-refs: a cold snapshot costs the server
+// one session, as `git clone` does. Destroying it closes the connection.
+class ListedRemote {
+  public:
+    static Result<ListedRemote> open(const StreamRequest& request);
+
+    // The selected refs, HEAD and object format; `pack_written` is false.
+    [[nodiscard]] const StreamResult& listing() const { return m_result; }
+    // When the listing was taken (an idle session may have been dropped by now).
+    [[nodiscard]] std::chrono::steady_clock::time_point listed_at() const { return m_listed_at; }
+
+    // A full bundle of the listed refs, as stream_full_bundle().
+    Result<StreamResult> full_bundle(storage::ObjectWriter& out);
+    // An incremental bundle on top of `previous`, as stream_incremental_bundle().
+    Result<StreamResult> incremental_bundle(const RefMap& previous, storage::ObjectWriter& out);
+    // End the session; fails when the server side reported an error.
+    Status close();
+
+  private:
+    ListedRemote(StreamRequest request, ProtocolClient client, StreamResult result)
+        : m_request(std::move(request)), m_client(std::move(client)), m_result(std::move(result)) {}
+
+    StreamRequest m_request;
+    ProtocolClient m_client;
+    StreamResult m_result;
+    std::chrono::steady_clock::time_point m_listed_at = std::chrono::steady_clock::now();
+};
 
 // The remote's refs selected by `request.patterns` (one ls-refs with ref-prefix
 // filters), with HEAD and the object format; nothing is fetched.

@@ -24,6 +24,8 @@ inline constexpr bool k_allow_http = false;
 inline constexpr bool k_allow_file = true;
 // auto: the protocol v2 streaming engine where the server speaks v2, else git.
 inline constexpr std::string_view k_engine = "auto";
+// pack: check the streamed pack's trailer; index: also run git index-pack on it.
+inline constexpr std::string_view k_verify = "pack";
 inline constexpr std::string_view k_snapshot = "latest";
 inline constexpr bool k_drill = false;
 // gc removes leftovers idle at least this long (24 h): it must exceed the

@@ -24,7 +24,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"credentials", {"token_env", "username"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
-      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "shard"}},
+      "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "shard"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -299,6 +299,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         if (!s)
             return s;
     if (auto s = read_choice(j, p, "engine", {"auto", "stream", "cli"}, options.engine); !s)
+        return s;
+    if (auto s = read_choice(j, p, "verify", {"pack", "index"}, options.verify); !s)
         return s;
     if (auto it = j.find("shard"); it != j.end()) {
         std::string sp = "options.shard";

@@ -60,6 +60,7 @@ struct Options {
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
     std::string engine{defaults::k_engine}; // auto | stream | cli
+    std::string verify{defaults::k_verify}; // pack | index: how a streamed pack is checked before commit
     std::optional<Shard> shard;
 };
 

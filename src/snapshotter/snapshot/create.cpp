@@ -3,6 +3,7 @@
 // publish in commit order: bundle, then manifest, then the latest pointer.
 #include "snapshotter/snapshot/create.hpp"
 
+#include "snapshotter/git/index_pack.hpp"
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
@@ -358,34 +359,151 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     return produced;
 }
 
+// The repository in which `options.verify: index` runs git index-pack:
+// cache_dir/verify/<repo-key>.git, locked while in use. For an incremental it
+// must hold the previous snapshot's objects (a thin pack's bases): it is
+// reused while its refs equal the previous manifest's and otherwise rebuilt
+// from the chain in storage. A full snapshot starts from an empty one.
+struct IndexRepo {
+    std::filesystem::path path;
+    FileLock lock;
+};
+
+Result<IndexRepo> prepare_index_repo(const Context& ctx, const job::Repository& repo, const Manifest* base,
+                                     const std::string& object_format, const Deadline& deadline) {
+    auto dir = ctx.job.options.cache_dir / "verify";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+        return fail(Error::internal(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
+    auto lock = FileLock::acquire(dir / (layout::repo_key(repo.name) + ".lock"));
+    if (!lock)
+        return fail(lock.error());
+    IndexRepo index{dir / (layout::repo_key(repo.name) + ".git"), std::move(*lock)};
+    if (base != nullptr && std::filesystem::exists(index.path)) {
+        if (auto refs = ctx.git.local_refs(index.path); refs && *refs == base->refs)
+            return index;
+    }
+    std::filesystem::remove_all(index.path, ec);
+    if (ec)
+        return fail(Error::internal(fmt::format("cannot remove {}: {}", index.path.string(), ec.message())));
+    if (base == nullptr) {
+        if (auto s = ctx.git.init_bare(index.path, object_format); !s)
+            return fail(s.error());
+        return index;
+    }
+    auto step = SteadyClock::now();
+    auto scratch = TempDir::create("verify-chain");
+    if (!scratch)
+        return fail(scratch.error());
+    auto built = materialize(ctx.storage, ctx.git, *base, index.path, scratch->path(), deadline.left());
+    if (!built) {
+        std::filesystem::remove_all(index.path, ec);
+        return fail(built.error());
+    }
+    spdlog::info("{}: rebuilt the objects of snapshot {} for index verification in {} ms", repo.name,
+                 base->snapshot_id, elapsed_ms(step));
+    return index;
+}
+
+// Passes a bundle to storage and, when given, to git index-pack on the way.
+class IndexingWriter final : public storage::ObjectWriter {
+  public:
+    IndexingWriter(storage::ObjectWriter& inner, git::PackIndexer* indexer)
+        : m_inner(inner), m_indexer(indexer) {}
+    Status write(std::span<const std::byte> data) override {
+        if (m_indexer != nullptr)
+            if (auto s = m_indexer->feed(data); !s)
+                return s;
+        return m_inner.write(data);
+    }
+    Status commit() override { return m_inner.commit(); }
+    void abort() override { m_inner.abort(); }
+
+  private:
+    storage::ObjectWriter& m_inner;
+    git::PackIndexer* m_indexer;
+};
+
+// How long a listed session may wait for its fetch before it is reopened.
+constexpr auto k_session_idle = std::chrono::seconds{20};
+
 // The streaming engine: the server's pack goes straight into the bundle in
 // storage; an incremental sends the previous tips as haves. No local clone.
+// With `options.verify: index` the pack also goes through git index-pack,
+// and the bundle is committed only when git accepted it.
 Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo,
-                                     const git::Remote& remote, const std::optional<Manifest>& previous,
-                                     bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
+                                     const git::Remote& remote, std::optional<git::ListedRemote>& session,
+                                     const std::optional<Manifest>& previous, bool incremental_allowed,
+                                     Manifest& manifest, const Deadline& deadline) {
     Produced produced;
+    std::optional<IndexRepo> index_repo;
+    std::optional<git::PackIndexer> indexer;
+    if (ctx.job.options.verify == "index") {
+        auto prepared = prepare_index_repo(ctx, repo, incremental_allowed ? &*previous : nullptr,
+                                           manifest.object_format, deadline);
+        if (!prepared && incremental_allowed && prepared.error().kind == ErrorKind::Integrity) {
+            // The chain cannot be replayed: self-heal with a new full chain.
+            spdlog::warn("{}: previous chain unusable for index verification ({}); taking a full snapshot",
+                         repo.name, prepared.error().message);
+            incremental_allowed = false;
+            auto fresh = prepare_index_repo(ctx, repo, nullptr, manifest.object_format, deadline);
+            if (!fresh)
+                return fail(fresh.error());
+            index_repo.emplace(std::move(*fresh));
+        } else if (!prepared) {
+            return fail(prepared.error());
+        } else {
+            index_repo.emplace(std::move(*prepared));
+        }
+        auto started = git::PackIndexer::start(ctx.git, index_repo->path, deadline.left());
+        if (!started)
+            return fail(started.error());
+        indexer.emplace(std::move(*started));
+    }
     auto key = layout::bundle_key(repo.name, manifest.snapshot_id);
     auto writer = ctx.storage.create(key, Overwrite::no);
     if (!writer)
         return fail(writer.error());
+    IndexingWriter out(**writer, indexer ? &*indexer : nullptr);
     auto step = SteadyClock::now();
+    // The session that listed the refs fetches too, unless it sat idle long
+    // enough (index preparation) for the server to have dropped it.
+    if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
+        session.reset();
     auto request = stream_request(repo, remote, deadline);
-    auto streamed = incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, **writer)
-                                        : git::stream_full_bundle(request, **writer);
+    auto streamed = session ? (incremental_allowed ? session->incremental_bundle(previous->refs, out)
+                                                   : session->full_bundle(out))
+                    : incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, out)
+                                          : git::stream_full_bundle(request, out);
     if (!streamed) {
-        (*writer)->abort();
+        out.abort();
         return fail(streamed.error());
     }
     // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
     if (streamed->pack_written && streamed->object_count == 0 && incremental_allowed)
         streamed->pack_written = false;
     if (streamed->pack_written) {
-        if (auto s = (*writer)->commit(); !s)
-            return fail(s.error());
         manifest.timings_ms["stream"] = elapsed_ms(step);
+        if (indexer) {
+            step = SteadyClock::now();
+            auto indexed = indexer->finish();
+            if (!indexed) {
+                out.abort();
+                // Rebuilt from the chain next time, in case the cache was what lacked a base.
+                std::error_code ec;
+                std::filesystem::remove_all(index_repo->path, ec);
+                return fail(indexed.error());
+            }
+            manifest.timings_ms["index_pack"] = elapsed_ms(step);
+        }
+        if (auto s = out.commit(); !s)
+            return fail(s.error());
     } else {
-        (*writer)->abort();
+        out.abort();
     }
+    if (indexer)
+        indexer->cancel();
     manifest.refs = streamed->refs;
     manifest.head = streamed->head;
     if (incremental_allowed) {
@@ -406,10 +524,14 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     if (previous) {
         // Without local history, a moved ref is "updated": whether it was a
         // fast-forward is not known, so its old tip is preserved either way.
-        auto changes = ledger(previous->refs, manifest.refs,
-                              [](const std::string&, const std::string&) -> Result<std::optional<bool>> {
-                                  return std::optional<bool>{};
-                              });
+        // The index repository of an incremental holds both old and new
+        // objects, so there the ledger can tell.
+        Ancestry ancestry = [](const std::string&, const std::string&) -> Result<std::optional<bool>> {
+            return std::optional<bool>{};
+        };
+        if (index_repo && incremental_allowed)
+            ancestry = mirror_ancestry(ctx, index_repo->path, previous->refs);
+        auto changes = ledger(previous->refs, manifest.refs, ancestry);
         if (!changes)
             return fail(changes.error());
         apply_ledger(manifest, std::move(*changes), produced.rewritten, produced.deleted);
@@ -417,6 +539,13 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         if (!incremental_allowed)
             manifest.preserved.clear();
     }
+    // The index repository now matches this snapshot, ready for the next incremental.
+    if (index_repo)
+        if (auto s = ctx.git.set_refs(index_repo->path, manifest.refs, manifest.head); !s) {
+            spdlog::warn("{}: index verification cache dropped: {}", repo.name, s.error().message);
+            std::error_code ec;
+            std::filesystem::remove_all(index_repo->path, ec);
+        }
     return produced;
 }
 
@@ -441,10 +570,13 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     auto step = SteadyClock::now();
     bool use_stream = options.engine != "cli";
     Result<Listing> listing = fail(Error::internal("not listed"));
+    std::optional<git::ListedRemote> session; // kept open for the fetch, if one follows
     if (use_stream) {
-        auto listed = git::list_remote(stream_request(repo, remote, deadline));
+        auto listed = git::ListedRemote::open(stream_request(repo, remote, deadline));
         if (listed) {
-            listing = Listing{listed->refs, listed->head, listed->object_format};
+            const auto& l = listed->listing();
+            listing = Listing{l.refs, l.head, l.object_format};
+            session.emplace(std::move(*listed));
         } else if (options.engine == "auto" && git::is_not_v2_error(listed.error())) {
             spdlog::info("{}: the server does not speak protocol v2; using git", repo.name);
             use_stream = false;
@@ -517,8 +649,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                 ++produced.deleted;
             }
     } else {
-        auto made = use_stream ? produce_with_stream(ctx, repo, remote, previous, incremental_allowed,
-                                                     manifest, deadline)
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, session, previous,
+                                                     incremental_allowed, manifest, deadline)
                                : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed,
                                                   manifest, deadline);
         if (!made)

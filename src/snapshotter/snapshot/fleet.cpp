@@ -154,47 +154,48 @@ std::optional<std::string> committed_by_this_job(const Context& ctx, const job::
     return std::nullopt;
 }
 
+constexpr JobMetric k_job_metrics[] = {
+    {"RepositoriesOk", "Count", "ok"},
+    {"RepositoriesUnchanged", "Count", "unchanged"},
+    {"RepositoriesFailed", "Count", "failed"},
+    {"RepositoriesSkipped", "Count", "skipped"},
+    {"RefsRewritten", "Count", "refs_rewritten"},
+    {"RefsDeleted", "Count", "refs_deleted"},
+    {"BytesWritten", "Bytes", "bytes"},
+    {"DurationSeconds", "Seconds", ""},
+};
+
 void emit_metrics(const Context& ctx, const json& summary, long long duration_ms) {
     if (!spdlog::default_logger()->should_log(spdlog::level::info))
         return;
     json metrics = json::array();
-    auto add = [&](const char* name, const char* unit) {
-        metrics.push_back({{"Name", name}, {"Unit", unit}});
-    };
-    add("RepositoriesOk", "Count");
-    add("RepositoriesUnchanged", "Count");
-    add("RepositoriesFailed", "Count");
-    add("RepositoriesSkipped", "Count");
-    add("RefsRewritten", "Count");
-    add("RefsDeleted", "Count");
-    add("BytesWritten", "Bytes");
-    add("DurationSeconds", "Seconds");
+    for (const auto& m : k_job_metrics)
+        metrics.push_back({{"Name", m.name}, {"Unit", m.unit}});
     json emf = {
         {"_aws",
          {{"Timestamp",
            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count()},
           {"CloudWatchMetrics",
-           {{{"Namespace", "snapshotter"},
-             {"Dimensions", {json::array({"Action"})}},
+           {{{"Namespace", k_metrics_namespace},
+             {"Dimensions", {json::array({k_metrics_dimension})}},
              {"Metrics", metrics}}}}}},
         // Also a well-formed log line of ours: ts, level, msg.
         {"ts", format_rfc3339(Clock::now())},
         {"level", "info"},
         {"msg", "job metrics (CloudWatch embedded metric format)"},
-        {"Action", "snapshot"},
-        {"job_id", ctx.job.job_id},
-        {"RepositoriesOk", summary.at("ok")},
-        {"RepositoriesUnchanged", summary.at("unchanged")},
-        {"RepositoriesFailed", summary.at("failed")},
-        {"RepositoriesSkipped", summary.at("skipped")},
-        {"RefsRewritten", summary.at("refs_rewritten")},
-        {"RefsDeleted", summary.at("refs_deleted")},
-        {"BytesWritten", summary.at("bytes")},
-        {"DurationSeconds", static_cast<double>(duration_ms) / 1000.0}};
+        {std::string(k_metrics_dimension), "snapshot"},
+        {"job_id", ctx.job.job_id}};
+    for (const auto& m : k_job_metrics)
+        emf[std::string(m.name)] = m.summary_field.empty() ? json(static_cast<double>(duration_ms) / 1000.0)
+                                                           : summary.at(std::string(m.summary_field));
     write_stderr_line(emf.dump());
 }
 
 } // namespace
+
+std::span<const JobMetric> job_metrics() {
+    return k_job_metrics;
+}
 
 std::uint64_t stable_hash(std::string_view name) {
     std::uint64_t h = 1469598103934665603ULL; // FNV-1a 64

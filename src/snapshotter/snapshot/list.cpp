@@ -9,6 +9,19 @@ namespace snapshotter::snapshot {
 
 using nlohmann::json;
 
+namespace {
+
+// How many refs moved each way since the parent, from the ref-change ledger;
+// every ledger kind is present, zeros included.
+json change_counts(const Manifest& manifest) {
+    json counts = {{"created", 0}, {"fast_forward", 0}, {"updated", 0}, {"rewritten", 0}, {"deleted", 0}};
+    for (const auto& [name, change] : manifest.changes)
+        counts[change.change] = counts.value(change.change, 0) + 1;
+    return counts;
+}
+
+} // namespace
+
 Outcome run_list(const Context& ctx) {
     std::vector<std::string> names;
     if (ctx.job.list.repository) {
@@ -41,7 +54,9 @@ Outcome run_list(const Context& ctx) {
                              {"created_at", m->created_at},
                              {"kind", m->kind},
                              {"refs", m->refs.size()},
+                             {"changes", change_counts(*m)},
                              {"bytes", bytes},
+                             {"chain", m->bundles.size()},
                              {"parent", m->parent ? json(*m->parent) : json(nullptr)}});
         }
         repos.push_back({{"name", name}, {"snapshots", std::move(snaps)}});

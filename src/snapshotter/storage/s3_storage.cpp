@@ -54,6 +54,21 @@ constexpr std::size_t k_delete_batch = 1000;
 // Rounds of read and conditional write update() tries before giving up.
 constexpr int k_update_attempts = 10;
 
+// Every request the backend sends, most specific first (UploadPart also
+// carries uploadId). IAM: HeadObject needs s3:GetObject, the multipart calls
+// except Abort need s3:PutObject, DeleteObjects needs s3:DeleteObject.
+constexpr S3Operation k_s3_operations[] = {
+    {"UploadPart", "PUT", "partNumber", "s3:PutObject", S3Access::write},
+    {"PutObject", "PUT", "", "s3:PutObject", S3Access::write},
+    {"CreateMultipartUpload", "POST", "uploads", "s3:PutObject", S3Access::write},
+    {"CompleteMultipartUpload", "POST", "uploadId", "s3:PutObject", S3Access::write},
+    {"AbortMultipartUpload", "DELETE", "uploadId", "s3:AbortMultipartUpload", S3Access::write},
+    {"ListObjectsV2", "GET", "list-type", "s3:ListBucket", S3Access::read},
+    {"GetObject", "GET", "", "s3:GetObject", S3Access::read},
+    {"HeadObject", "HEAD", "", "s3:GetObject", S3Access::read},
+    {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
+};
+
 constexpr std::string_view k_known_options[] = {"region",     "endpoint",   "addressing",   "sse",
                                                 "kms_key_id", "bucket_key", "storage_class"};
 
@@ -147,6 +162,10 @@ class S3Client {
 
     // Send `request` with retries; any final HTTP status is a Response.
     Result<http::Response> send(const S3Request& request) {
+        if (operation_of(request) == nullptr)
+            return fail(Error::internal(
+                fmt::format("S3 {} with query {} is not in the operation table of storage/s3_storage.cpp",
+                            request.method, sigv4::encode_query(request.query))));
         std::string payload_hash =
             request.body.empty() ? std::string(sigv4::k_empty_sha256) : sha256_of(request.body);
         std::string path = "/";
@@ -232,15 +251,18 @@ class S3Client {
         return Error::storage(text);
     }
 
-    // "S3 PUT s3://bucket/key" style context for messages.
+    // "S3 PutObject s3://bucket/key" style context for messages.
     std::string describe(const S3Request& request) const {
-        std::string op = request.method;
-        for (const auto& [name, value] : request.query) {
-            (void)value;
-            if (name == "uploads" || name == "uploadId" || name == "delete" || name == "list-type")
-                op += " ?" + name;
-        }
-        return fmt::format("S3 {} s3://{}/{}", op, m_settings.bucket, request.key);
+        const S3Operation* op = operation_of(request);
+        return fmt::format("S3 {} s3://{}/{}", op ? op->api : std::string_view(request.method),
+                           m_settings.bucket, request.key);
+    }
+
+    static const S3Operation* operation_of(const S3Request& request) {
+        std::vector<std::string_view> names;
+        for (const auto& [name, value] : request.query)
+            names.push_back(name);
+        return s3_operation_of(request.method, names);
     }
 
     std::string full_key(std::string_view key) const { return m_settings.prefix + std::string(key); }
@@ -475,6 +497,10 @@ class S3Writer final : public ObjectWriter {
         S3Request request{.method = "PUT",
                           .key = m_key,
                           .query = {{"partNumber", std::to_string(part.number)}, {"uploadId", m_upload_id}}};
+        // S3 refuses parts without Content-MD5 (or a checksum) in buckets with
+        // an Object Lock default retention; it also catches corruption in transit.
+        request.headers.emplace_back(
+            "Content-MD5", md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         request.body = part.data;
         auto response = m_client->send(request);
         if (!response)
@@ -881,6 +907,25 @@ std::optional<std::string> option(const Config& config, std::string_view name) {
 }
 
 } // namespace
+
+std::span<const S3Operation> s3_operations() {
+    return k_s3_operations;
+}
+
+const S3Operation* s3_operation_of(std::string_view method, std::span<const std::string_view> query_names) {
+    for (const auto& op : k_s3_operations) {
+        if (op.method != method)
+            continue;
+        // A plain object request has no query at all, so that a request with a
+        // subresource the table does not know (?retention, ?tagging) matches nothing.
+        bool matches = op.subresource.empty() ? query_names.empty()
+                                              : std::find(query_names.begin(), query_names.end(),
+                                                          op.subresource) != query_names.end();
+        if (matches)
+            return &op;
+    }
+    return nullptr;
+}
 
 Result<std::unique_ptr<Storage>> open_s3_backend(const Config& config) {
     return open_s3_backend_with(config, AwsEnvironment::system());

@@ -1,6 +1,8 @@
-// Small ASCII text helpers shared by the HTTP, SigV4 and credential code.
+// Small text helpers: ASCII ones shared by the HTTP, SigV4 and credential
+// code, and UTF-8 ones for text shown on a terminal.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,5 +16,15 @@ std::string_view trim_space(std::string_view text);
 
 // The value of hex digit `c` (either case), or -1 when it is not one.
 int hex_value(char c);
+
+// `text` safe to show on a terminal: control characters (C0, DEL, C1, which
+// could carry escape sequences) and bytes that are not valid UTF-8 each become
+// U+FFFD; everything else is kept.
+std::string printable(std::string_view text);
+
+// The terminal columns `text` takes when shown: 0 for combining marks and
+// zero-width characters, 2 for East Asian wide and fullwidth characters and
+// emoji, 1 for everything else (an invalid byte counts 1).
+std::size_t display_width(std::string_view text);
 
 } // namespace snapshotter

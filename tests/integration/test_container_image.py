@@ -1,0 +1,327 @@
+"""The container image, tested without a Docker engine.
+
+No Docker engine runs on these machines, so the Dockerfile is held to what can
+be checked here: it is parsed and its two stages are checked (base images,
+every RUN calls only the install scripts, cmake, or a trivial useradd; a
+non-root USER; the binary as ENTRYPOINT; nothing secret or from the build
+context in the runtime stage), and the scripts its stages run are run on this
+host (they are idempotent). Then every shared library the built binary needs
+(ldd) must come from a package the runtime script installs or one of their
+dependencies (dpkg -S, dpkg-query), so a runtime package missing from the
+script fails here instead of in production.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import unittest
+from pathlib import Path
+
+import harness
+
+ROOT = harness.SOURCE_ROOT
+SCRIPTS = {"build": "install-build-deps.sh", "runtime": "install-runtime-deps.sh"}
+BUILD_TOOLS = re.compile(r"^(g\+\+|gcc|clang.*|cmake|ninja-build|make|pkg-config|.*-dev)$")
+
+
+# --------------------------------------------------------------------------
+# A small Dockerfile reader
+# --------------------------------------------------------------------------
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs: comments and blank lines dropped,
+    backslash continuations joined."""
+    out, pending = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        word, _, rest = line.partition(" ")
+        out.append((word.upper(), rest.strip()))
+    if pending:
+        raise AssertionError(f"Dockerfile ends inside a continued line: {pending!r}")
+    return out
+
+
+def stages(instructions: list[tuple[str, str]]) -> list[dict]:
+    """The stages: {"from": image, "name": alias or None, "body": [(instr, args)]}."""
+    out: list[dict] = []
+    for instr, args in instructions:
+        if instr == "FROM":
+            words = args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            if len(words) not in (1, 3) or (len(words) == 3 and name is None):
+                raise AssertionError(f"unexpected FROM {args!r}")
+            out.append({"from": words[0], "name": name, "body": []})
+        elif not out:
+            raise AssertionError(f"{instr} before the first FROM")
+        else:
+            out[-1]["body"].append((instr, args))
+    return out
+
+
+def run_mounts_and_command(args: str) -> tuple[list[dict], str]:
+    """A RUN's --mount options (as dicts) and its shell command."""
+    mounts, rest = [], args
+    while rest.startswith("--"):
+        flag, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, _, value = flag[2:].partition("=")
+        if name != "mount":
+            raise AssertionError(f"unexpected RUN option {flag!r}")
+        mounts.append(dict(item.partition("=")[::2] for item in value.split(",")))
+    return mounts, rest
+
+
+def shell_commands(command: str) -> list[list[str]]:
+    """The commands of a `a && b && c` chain, each split into words; any other
+    shell syntax (pipes, ;, ||, redirections, substitutions) is refused."""
+    if re.search(r"[;|<>`$&]", command.replace("&&", " ")):
+        raise AssertionError(f"RUN uses shell syntax beyond '&&': {command!r}")
+    return [shlex.split(part) for part in command.split("&&")]
+
+
+# --------------------------------------------------------------------------
+# Packages and libraries on this host
+# --------------------------------------------------------------------------
+
+def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, **kw)
+
+
+def script_packages(script: str, *args: str) -> list[str]:
+    p = run(["bash", str(ROOT / "scripts" / script), *args, "--print-packages"])
+    if p.returncode != 0:
+        raise AssertionError(f"{script} --print-packages failed: {p.stderr}")
+    return p.stdout.split()
+
+
+def installed_packages() -> dict[str, list[str]]:
+    """Every installed package -> the names it depends on (Depends and
+    Pre-Depends, every alternative), from one dpkg-query call."""
+    p = run(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Abbrev}\t${Depends}, ${Pre-Depends}\n"])
+    if p.returncode != 0:
+        raise AssertionError(f"dpkg-query -W failed: {p.stderr}")
+    out = {}
+    for line in p.stdout.splitlines():
+        package, status, depends = line.split("\t")
+        if not status.startswith("ii"):
+            continue
+        names = [alt.strip().split(" ")[0].split(":")[0] for clause in depends.split(",")
+                 for alt in clause.split("|")]
+        out[package] = [n for n in names if n]
+    return out
+
+
+def installed_dependencies(packages: list[str]) -> set[str]:
+    """`packages` and everything they depend on, as installed on this host; of
+    alternatives, the installed ones count."""
+    graph = installed_packages()
+    seen: set[str] = set()
+    todo = list(packages)
+    while todo:
+        package = todo.pop()
+        if package in seen or package not in graph:
+            continue  # not installed (or a virtual name): provides nothing here
+        seen.add(package)
+        todo.extend(graph[package])
+    return seen
+
+
+def library_paths(binary: str) -> dict[str, str]:
+    """soname -> resolved path of every shared library `binary` loads (ldd)."""
+    p = run(["ldd", binary])
+    if p.returncode != 0:
+        raise AssertionError(f"ldd {binary} failed: {p.stderr}")
+    libs = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*(\S+) => (\S+) \(0x", line)
+        if m:
+            libs[m.group(1)] = m.group(2)
+        elif "not found" in line:
+            raise AssertionError(f"ldd: a library of {binary} is not found here: {line.strip()}")
+    return libs
+
+
+def path_spellings(path: str) -> list[str]:
+    """`path` as given, resolved, and with or without the /usr prefix (Debian 12
+    is merged-/usr and dpkg knows only the spelling the package shipped)."""
+    candidates = [path, os.path.realpath(path)]
+    for c in list(candidates):
+        candidates.append(c[4:] if c.startswith("/usr/") else "/usr" + c)
+    return list(dict.fromkeys(candidates))
+
+
+def owning_packages(paths: list[str]) -> dict[str, str]:
+    """path -> the package that ships it, for each of `paths` dpkg knows (one
+    dpkg-query -S call for all their spellings)."""
+    spellings = {s: path for path in paths for s in path_spellings(path)}
+    p = run(["dpkg-query", "-S", *spellings])  # exits 1 when some spelling is unknown
+    owners = {}
+    for line in p.stdout.splitlines():
+        packages, _, owned = line.partition(": ")
+        if owned in spellings:
+            owners[spellings[owned]] = packages.split(",")[0].split(":")[0].strip()
+    return owners
+
+
+def unprovided_libraries(binary: str, packages: list[str]) -> dict[str, str]:
+    """soname -> owning package, for every library of `binary` that neither
+    `packages` nor their dependencies provide."""
+    provided = installed_dependencies(packages)
+    libraries = library_paths(binary)
+    owners = owning_packages(list(libraries.values()))
+    return {soname: owners.get(path, f"no package owns {path}") for soname, path in libraries.items()
+            if owners.get(path) not in provided}
+
+
+class ContainerImage(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text = (ROOT / "Dockerfile").read_text()
+        cls.stages = stages(dockerfile_instructions(cls.text))
+
+    def stage(self, name: str) -> dict:
+        found = [s for s in self.stages if s["name"] == name]
+        self.assertEqual(len(found), 1, f"one stage named {name}")
+        return found[0]
+
+    def cmake_commands(self) -> list[list[str]]:
+        """The cmake commands of the build stage's RUNs after the first."""
+        return [c for _, cs in self.runs(self.stage("build"))[1:] for c in cs]
+
+    def install_prefix(self) -> str:
+        install = [c for c in self.cmake_commands() if c[1:2] == ["--install"]]
+        self.assertEqual(len(install), 1, "one cmake --install")
+        return install[0][install[0].index("--prefix") + 1]
+
+    def runs(self, stage: dict) -> list[tuple[list[dict], list[list[str]]]]:
+        out = []
+        for instr, args in stage["body"]:
+            if instr == "RUN":
+                mounts, command = run_mounts_and_command(args)
+                out.append((mounts, shell_commands(command)))
+        return out
+
+    def check_script_run(self, mounts: list[dict], words: list[str], script: str) -> None:
+        """`bash <mounted scripts dir>/<script>` with the scripts bind-mounted, not copied."""
+        binds = [m for m in mounts if m.get("type") == "bind"]
+        self.assertEqual(len(binds), 1, f"{words}: the scripts come from one bind mount")
+        self.assertEqual(binds[0].get("source"), "scripts")
+        self.assertEqual(words, ["bash", f"{binds[0]['target']}/{script}"])
+        self.assertTrue((ROOT / "scripts" / script).is_file())
+
+    def test_two_stages_on_debian_12(self):
+        self.assertEqual([(s["from"], s["name"]) for s in self.stages],
+                         [("debian:12", "build"), ("debian:12-slim", "runtime")])
+        self.assertTrue(self.text.startswith("# syntax=docker/dockerfile:1"), "BuildKit for RUN --mount")
+
+    def test_build_stage_runs_only_the_build_script_and_cmake(self):
+        runs = self.runs(self.stage("build"))
+        self.assertGreaterEqual(len(runs), 2)
+        mounts, commands = runs[0]
+        self.assertEqual(len(commands), 1)
+        self.check_script_run(mounts, commands[0], SCRIPTS["build"])
+        cmake = self.cmake_commands()
+        for words in cmake:
+            self.assertEqual(words[0], "cmake", f"a build-stage RUN does something else: {words}")
+        steps = [w[1] for w in cmake]
+        self.assertEqual(steps, ["-S", "--build", "--install"], cmake)
+        configure = cmake[0]
+        self.assertIn("-DSNAPSHOTTER_TESTS=OFF", configure)
+        self.assertIn("Ninja", configure)
+        build_dir = configure[configure.index("-B") + 1]
+        self.assertEqual(cmake[1][2], build_dir)
+        self.assertEqual(cmake[2][2], build_dir)
+        self.assertTrue(self.install_prefix().startswith("/"))
+        # The build stage takes only what the build needs from the context.
+        copies = [args for instr, args in self.stage("build")["body"] if instr in ("COPY", "ADD")]
+        self.assertEqual(copies, ["CMakeLists.txt ./", "src ./src"])
+
+    def test_runtime_stage_installs_with_the_runtime_script_and_runs_as_non_root(self):
+        stage = self.stage("runtime")
+        runs = self.runs(stage)
+        self.assertEqual(len(runs), 2, "the runtime script, then the user")
+        mounts, commands = runs[0]
+        self.assertEqual(len(commands), 1)
+        self.check_script_run(mounts, commands[0], SCRIPTS["runtime"])
+        (useradd,), = [cs for _, cs in runs[1:]]
+        self.assertEqual(useradd[0], "useradd", useradd)
+        uid = useradd[useradd.index("--uid") + 1]
+        self.assertNotEqual(uid, "0")
+        users = [args for instr, args in stage["body"] if instr == "USER"]
+        self.assertEqual(len(users), 1)
+        self.assertEqual(users[0].split(":")[0], uid, "USER is the created user, by uid")
+        # Nothing from the build context: only the binary, from the build stage.
+        copies = [args.split() for instr, args in stage["body"] if instr in ("COPY", "ADD")]
+        self.assertEqual(len(copies), 1, copies)
+        frm, source, dest = copies[0]
+        self.assertEqual(frm, "--from=build")
+        self.assertEqual(source, f"{self.install_prefix()}/bin/snapshotter", "the path cmake --install writes")
+        entrypoint = [args for instr, args in stage["body"] if instr == "ENTRYPOINT"]
+        self.assertEqual(entrypoint, [json.dumps([dest])], "exec-form ENTRYPOINT of the copied binary")
+        self.assertEqual([i for i, _ in stage["body"]][-1], "ENTRYPOINT")
+
+    def test_no_secrets_in_any_layer(self):
+        for stage in self.stages:
+            for instr, args in stage["body"]:
+                if instr in ("ENV", "ARG", "LABEL"):
+                    self.assertNotRegex(args.upper(), r"TOKEN|SECRET|PASSWORD|PASSWD|AWS_|KEY",
+                                        f"{instr} {args}: secrets belong in the task's environment")
+                self.assertNotEqual(instr, "ADD", "ADD can fetch URLs; use COPY")
+        ignore = (ROOT / ".dockerignore").read_text().split()
+        self.assertEqual(ignore[ignore.index("*")], "*", ".dockerignore starts from excluding everything")
+        allowed = {line for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+        self.assertEqual(allowed, {"!CMakeLists.txt", "!src/", "!scripts/"})
+
+    def test_runtime_script_installs_no_build_tools(self):
+        runtime = script_packages(SCRIPTS["runtime"])
+        self.assertTrue({"git", "ca-certificates", "openssh-client"} <= set(runtime), runtime)
+        self.assertEqual([p for p in runtime if BUILD_TOOLS.match(p)], [])
+        build = script_packages(SCRIPTS["build"])
+        self.assertTrue({"g++", "cmake", "ninja-build"} <= set(build), build)
+        self.assertTrue(set(build) < set(script_packages(SCRIPTS["build"], "--dev")))
+
+
+@unittest.skipUnless(shutil.which("dpkg-query") and shutil.which("ldd") and shutil.which("apt-get"),
+                     "needs a Debian host (dpkg-query, ldd, apt-get)")
+class RuntimePackagesOnThisHost(unittest.TestCase):
+    def test_install_scripts_run_here_and_are_idempotent(self):
+        for script in (SCRIPTS["runtime"], SCRIPTS["build"]):
+            for attempt in (1, 2):
+                p = run(["bash", str(ROOT / "scripts" / script)])
+                self.assertEqual(p.returncode, 0, f"{script} (run {attempt}): {p.stderr}")
+            self.assertIn("already installed", p.stderr, f"{script}: the second run installs nothing")
+
+    def test_runtime_packages_provide_every_library_of_the_binary(self):
+        p = run(["bash", str(ROOT / "scripts" / SCRIPTS["runtime"])])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        binary = harness.snapshotter_bin()
+        packages = script_packages(SCRIPTS["runtime"])
+        libraries = library_paths(binary)
+        self.assertLessEqual({"libcurl.so.4", "libspdlog.so.1.10", "libfmt.so.9"}, set(libraries))
+        self.assertEqual(unprovided_libraries(binary, packages), {})
+        # The check can fail: without the spdlog and fmt packages their libraries are unprovided.
+        reduced = [p for p in packages if p not in ("libspdlog1.10", "libfmt9")]
+        self.assertLessEqual({"libspdlog.so.1.10", "libfmt.so.9"}, set(unprovided_libraries(binary, reduced)))
+
+    def test_git_and_ssh_come_from_runtime_packages(self):
+        provided = installed_dependencies(script_packages(SCRIPTS["runtime"]))
+        for tool in ("git", "ssh"):
+            path = shutil.which(tool)
+            self.assertIsNotNone(path, f"{tool} on PATH after the runtime script")
+            self.assertIn(owning_packages([path]).get(path), provided, tool)
+
+
+if __name__ == "__main__":
+    unittest.main()
