@@ -64,6 +64,8 @@ constexpr S3Operation k_s3_operations[] = {
     {"CompleteMultipartUpload", "POST", "uploadId", "s3:PutObject", S3Access::write},
     {"AbortMultipartUpload", "DELETE", "uploadId", "s3:AbortMultipartUpload", S3Access::write},
     {"ListObjectsV2", "GET", "list-type", "s3:ListBucket", S3Access::read},
+    {"ListMultipartUploads", "GET", "uploads", "s3:ListBucketMultipartUploads", S3Access::read},
+    {"ListParts", "GET", "uploadId", "s3:ListMultipartUploadParts", S3Access::read},
     {"GetObject", "GET", "", "s3:GetObject", S3Access::read},
     {"HeadObject", "HEAD", "", "s3:GetObject", S3Access::read},
     {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
