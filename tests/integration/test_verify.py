@@ -52,7 +52,35 @@ class Verify(harness.Assertions, unittest.TestCase):
             "action": "verify",
             "snapshots": [{"repository": NAME, "snapshot_id": self.sid, "ok": True, "drill": True, "problems": []}],
             "summary": {"checked": 1, "ok": 1, "failed": 0},
+            "leftovers": {"count": 0, "bytes": 0, "stale": 0, "stale_after_s": 86400, "items": [],
+                          "truncated": False, "problems": []},
         })
+
+    def test_leftovers_are_reported_never_failed_and_removed_by_gc(self):
+        # A bundle no manifest lists: what a job killed before its manifest leaves.
+        orphan = harness.bundle_key(NAME, "20261128T000000.000Z-0rphan")
+        self.ws.store.write(orphan, b"half a bundle")
+        result = self.assertRunOk(self.ws.verify([NAME], drill=False), "verify with an orphan bundle")
+        self.assertEqual([s["ok"] for s in result["snapshots"]], [True])
+        items = result["leftovers"]["items"]
+        self.assertEqual([(i["kind"], i["key"], i["repository"], i["bytes"]) for i in items],
+                         [("orphan_bundle", orphan, NAME, 13)])
+        self.assertLess(items[0]["age_s"], 3600)
+        gc = {"version": 1, "action": "gc", "storage": self.ws.storage()}
+        # Young: the default safety age keeps it; a dry run with a forced tiny age lists it and keeps it.
+        self.assertEqual(self.assertRunOk(self.ws.run(gc))["removed"]["count"], 0)
+        forced = dict(gc, gc={"min_age_s": 0, "allow_short_age": True})
+        dry = self.assertRunOk(self.ws.run(forced, args=["--dry-run"]))
+        self.assertEqual(([i["key"] for i in dry["removed"]["items"]], dry["removed"]["bytes"], dry["dry_run"]),
+                         ([orphan], 13, True))
+        self.assertTrue(self.ws.store.exists(orphan))
+        self.assertEqual(self.assertRunOk(self.ws.run(forced))["removed"]["count"], 1)
+        self.assertFalse(self.ws.store.exists(orphan))
+        self.assertTrue(self.ws.store.exists(self.bkey), "gc removed a bundle a manifest lists")
+        after = self.assertRunOk(self.ws.verify([NAME], drill=True), "verify after gc")
+        self.assertEqual((after["summary"]["ok"], after["leftovers"]["count"]), (1, 0))
+        # Too small an age is refused unless forced.
+        self.assertRunFails(self.ws.run(dict(gc, gc={"min_age_s": 60})), 1, "PayloadError")
 
     def test_verify_all_repositories_without_drill_ok(self):
         result = self.assertRunOk(self.ws.run(

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <gtest/gtest.h>
+#include <thread>
 
 using namespace snapshotter;
 using namespace snapshotter::storage;
@@ -306,6 +307,46 @@ TEST_P(StorageConformance, KeysWithUnusualButValidBytes) {
     EXPECT_EQ(keys("repos/org%2Fapp/"), std::vector<std::string>{key});
 }
 
+TEST_P(StorageConformance, UpdateCreatesReplacesAndKeeps) {
+    auto append = [](const std::optional<std::string>& current) -> std::optional<std::string> {
+        return current.value_or("") + "x";
+    };
+    auto wrote = storage().update("p/counter", append);
+    ASSERT_TRUE(wrote) << wrote.error().message;
+    EXPECT_TRUE(*wrote);
+    ASSERT_TRUE(storage().update("p/counter", append));
+    EXPECT_EQ(get_ok("p/counter"), "xx");
+    // `next` declining leaves the object alone.
+    auto kept = storage().update("p/counter", [](const auto&) { return std::optional<std::string>{}; });
+    ASSERT_TRUE(kept);
+    EXPECT_FALSE(*kept);
+    EXPECT_EQ(get_ok("p/counter"), "xx");
+}
+
+TEST_P(StorageConformance, ConcurrentUpdatesAreNeverLost) {
+    // Read-modify-write from several threads at once: a lost update would
+    // leave the counter short.
+    constexpr int k_threads = 4, k_rounds = 25;
+    ASSERT_TRUE(storage().put("p/n", "0", Overwrite::no));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < k_threads; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < k_rounds; ++i)
+                EXPECT_TRUE(storage().update("p/n", [](const std::optional<std::string>& current) {
+                    return std::optional(std::to_string(std::stoi(current.value_or("0")) + 1));
+                }));
+        });
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(get_ok("p/n"), std::to_string(k_threads * k_rounds));
+}
+
+TEST_P(StorageConformance, UpdateRejectsInvalidKeys) {
+    auto r = storage().update("../x", [](const auto&) { return std::optional<std::string>("x"); });
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::Internal);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StorageConformance,
                          ::testing::Values(BackendParam{"file", make_file_backend},
                                            BackendParam{"memory", make_memory_backend}),
@@ -372,6 +413,51 @@ TEST(FileStorage, ListSkipsLeftoverTempFiles) {
     ASSERT_TRUE(listed);
     ASSERT_EQ(listed->size(), 1u);
     EXPECT_EQ((*listed)[0].key, "p/real");
+}
+
+TEST(FileStorage, PendingUploadsAreTheTemporaryFilesOfUnfinishedWriters) {
+    auto dir = TempDir::create("test-file-pending");
+    ASSERT_TRUE(dir);
+    auto s = open({.url = dir->path().string()});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->put("repos/a/bundles/done.bundle", "published", Overwrite::no));
+    auto writer = (*s)->create("repos/a/bundles/half.bundle", Overwrite::no);
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE((*writer)->write(bytes_of("12345")));
+
+    auto pending = (*s)->list_pending("repos/");
+    ASSERT_TRUE(pending) << pending.error().message;
+    ASSERT_EQ(pending->size(), 1u);
+    const auto& upload = pending->front();
+    EXPECT_EQ(upload.key, "repos/a/bundles/half.bundle");
+    EXPECT_EQ(upload.size, 5u);
+    EXPECT_TRUE(upload.handle.starts_with("repos/a/bundles/" + std::string(k_temp_prefix))) << upload.handle;
+    ASSERT_TRUE(upload.since);
+    EXPECT_LT(std::chrono::abs(Clock::now() - *upload.since), std::chrono::minutes{1});
+    auto elsewhere = (*s)->list_pending("jobs/");
+    ASSERT_TRUE(elsewhere);
+    EXPECT_TRUE(elsewhere->empty());
+
+    // Aborting it removes the file (as a killed writer's would be) and the
+    // published object stays.
+    ASSERT_TRUE((*s)->abort_pending(upload));
+    EXPECT_FALSE(fs::exists(dir->path() / upload.handle));
+    EXPECT_TRUE(fs::exists(dir->path() / "repos/a/bundles/done.bundle"));
+    ASSERT_TRUE((*s)->abort_pending(upload)) << "aborting twice is not an error";
+    // A published object is not an upload and cannot be aborted as one.
+    auto refused = (*s)->abort_pending({"repos/a/bundles/done.bundle", "repos/a/bundles/done.bundle", 0, {}});
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(fs::exists(dir->path() / "repos/a/bundles/done.bundle"));
+}
+
+TEST(MemoryStorage, HasNoPendingUploads) {
+    auto s = open_memory("no-pending");
+    auto writer = s->create("a/b", Overwrite::no);
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE((*writer)->write(bytes_of("x")));
+    auto pending = s->list_pending("");
+    ASSERT_TRUE(pending);
+    EXPECT_TRUE(pending->empty());
 }
 
 TEST(FileStorage, ListDoesNotLeaveTheRoot) {

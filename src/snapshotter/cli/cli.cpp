@@ -187,6 +187,8 @@ snapshot::Outcome run_job(const Flags& flags) {
         return snapshot::run_merge_reports(ctx);
     case job::Action::prune:
         return snapshot::run_prune(ctx);
+    case job::Action::gc:
+        return snapshot::run_gc(ctx);
     }
     return failed(Error::internal("unknown action"));
 }

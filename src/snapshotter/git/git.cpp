@@ -361,6 +361,32 @@ Git::probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout)
     return std::pair{format, head};
 }
 
+namespace {
+
+// Delete the `*.lock` files git leaves in `repo` (refs/, packed-refs.lock,
+// config.lock, HEAD.lock, ...) when it is killed mid-update; every later git
+// command would refuse to update the locked file. Only safe while no other
+// process can be updating `repo`.
+void remove_stale_locks(const std::filesystem::path& repo) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> stale;
+    for (const auto& entry : std::filesystem::directory_iterator(repo, ec))
+        if (entry.path().extension() == ".lock" && entry.is_regular_file(ec))
+            stale.push_back(entry.path());
+    for (const char* dir : {"refs", "logs"}) {
+        auto it = std::filesystem::recursive_directory_iterator(repo / dir, ec);
+        for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+            if (it->path().extension() == ".lock" && it->is_regular_file(ec))
+                stale.push_back(it->path());
+    }
+    for (const auto& path : stale) {
+        spdlog::warn("removing {}, left by a git process that was killed", path.string());
+        std::filesystem::remove(path, ec);
+    }
+}
+
+} // namespace
+
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
                           const Remote& remote, const std::vector<std::string>& patterns,
                           std::chrono::milliseconds timeout) const {
@@ -378,6 +404,7 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
         if (auto s = init_bare(mirror, object_format); !s)
             return s;
     }
+    remove_stale_locks(mirror);
     std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
                                      "--quiet", "--no-auto-gc", "--",        remote.url};
     for (const auto& p : patterns)

@@ -83,7 +83,9 @@ class Git {
 
     // Make `mirror` a bare repository of `object_format` holding exactly the
     // remote's refs that match `patterns` (fetch --prune with forced refspecs),
-    // plus snapshotter's own refs under refs/snapshotter/.
+    // plus snapshotter's own refs under refs/snapshotter/. The caller holds
+    // the mirror's FileLock, so git lock files found in it were left by a
+    // process killed mid-update and are removed first.
     Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
                          const Remote& remote, const std::vector<std::string>& patterns,
                          std::chrono::milliseconds timeout) const;

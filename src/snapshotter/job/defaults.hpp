@@ -36,6 +36,12 @@ inline constexpr int k_max_keep = 1'000'000;
 inline constexpr bool k_rebase = false;
 // storage.object_lock_retain_days: at most 100 years.
 inline constexpr int k_max_lock_days = 36500;
+// gc removes leftovers idle at least this long (24 h): it must exceed the
+// longest time one repository's snapshot can take, bundle to manifest.
+inline constexpr long long k_gc_min_age_s = 86'400;
+// Ages below this (1 h) are refused unless gc.allow_short_age is true (tests).
+inline constexpr long long k_gc_min_age_floor_s = 3'600;
+inline constexpr bool k_gc_allow_short_age = false;
 // cache_dir: $XDG_CACHE_HOME/snapshotter, else $HOME/.cache/snapshotter,
 // else /var/cache/snapshotter (see default_cache_dir in job.cpp).
 inline constexpr std::size_t k_max_payload_bytes = std::size_t{16} << 20;

@@ -17,7 +17,7 @@ using nlohmann::json;
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"job",
      {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
-      "merge_reports", "prune"}},
+      "merge_reports", "prune", "gc"}},
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
       "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until"}},
@@ -36,6 +36,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"prune",
      {"repositories", "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
       "keep_within", "pinned", "rebase"}},
+    {"gc", {"min_age_s", "allow_short_age"}},
 };
 
 std::string type_name(const json& j) {
@@ -576,6 +577,8 @@ std::string_view action_name(Action action) {
         return "merge_reports";
     case Action::prune:
         return "prune";
+    case Action::gc:
+        return "gc";
     }
     return "?";
 }
@@ -649,14 +652,16 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         job.action = Action::merge_reports;
     else if (action_text == "prune")
         job.action = Action::prune;
+    else if (action_text == "gc")
+        job.action = Action::gc;
     else
         return fail(
             at("action",
-               fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports, prune",
+               fmt::format("\"{}\" is not one of snapshot, restore, verify, list, merge_reports, prune, gc",
                            action_text)));
 
     // Sections that belong to another action are mistakes, not noise.
-    for (const char* section : {"restore", "verify", "list", "merge_reports", "prune"})
+    for (const char* section : {"restore", "verify", "list", "merge_reports", "prune", "gc"})
         if (root.contains(section) && action_text != section)
             return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
     if (root.contains("repositories") && job.action != Action::snapshot)
@@ -774,6 +779,25 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (auto s = parse_prune(root, job.prune); !s)
             return fail(s.error());
         break;
+    case Action::gc: {
+        if (auto it = root.find("gc"); it != root.end()) {
+            if (auto s = check_object(*it, "gc", "gc"); !s)
+                return fail(s.error());
+            auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
+            if (!age)
+                return fail(age.error());
+            job.gc.min_age_s = age->value_or(job.gc.min_age_s);
+            if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
+                return fail(s.error());
+        }
+        if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
+            return fail(
+                at("gc.min_age_s",
+                   fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
+                               "bundle would look like an orphan); set gc.allow_short_age to force it",
+                               job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
+        break;
+    }
     case Action::list: {
         if (auto it = root.find("list"); it != root.end()) {
             if (auto s = check_object(*it, "list", "list"); !s)

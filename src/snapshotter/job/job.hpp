@@ -19,7 +19,7 @@
 
 namespace snapshotter::job {
 
-enum class Action { snapshot, restore, verify, list, merge_reports, prune };
+enum class Action { snapshot, restore, verify, list, merge_reports, prune, gc };
 
 std::string_view action_name(Action action);
 
@@ -122,6 +122,11 @@ struct MergeReportsSpec {
     std::string job_id; // the sharded job whose reports to merge
 };
 
+struct GcSpec {
+    long long min_age_s = defaults::k_gc_min_age_s; // leftovers idle at least this long go
+    bool allow_short_age = defaults::k_gc_allow_short_age;
+};
+
 struct Job {
     int version = 1;
     Action action = Action::snapshot;
@@ -134,6 +139,7 @@ struct Job {
     ListSpec list;
     MergeReportsSpec merge_reports;
     PruneSpec prune;
+    GcSpec gc;
 };
 
 // Reads an environment variable; injectable for tests.

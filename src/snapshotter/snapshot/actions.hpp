@@ -1,5 +1,5 @@
 // The actions of a job, each a list of named steps: snapshot, restore,
-// verify, list. They read the validated job, talk to storage and git, and
+// verify, list, merge_reports, gc. They read the validated job, talk to storage and git, and
 // return the JSON result the CLI prints.
 #pragma once
 
@@ -41,5 +41,8 @@ Outcome run_list(const Context& ctx);
 Outcome run_prune(const Context& ctx);
 // Merge the shard reports of a sharded job into jobs/<job-id>.json.
 Outcome run_merge_reports(const Context& ctx);
+// Remove leftovers (snapshot/leftovers.hpp) idle for at least gc.min_age_s
+// (with dry_run: list them and remove nothing).
+Outcome run_gc(const Context& ctx);
 
 } // namespace snapshotter::snapshot

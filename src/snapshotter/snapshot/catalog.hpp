@@ -35,6 +35,18 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 // `names` when not empty, else every repository with a snapshot (sorted).
 Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
                                                      const std::vector<std::string>& names);
+// Keys of every bundle that some manifest of `name` lists, read afresh from
+// the manifests present now. A manifest that cannot be read fails the call:
+// nothing may be deleted on a partial view. Deleters (gc, prune) call it
+// right before deleting and keep every key it returns.
+Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, const std::string& name);
+
+// Point `latest` of `name` at snapshot `id` (manifest `manifest_key`) unless
+// it already names `id` or a newer one: the pointer only moves forward, also
+// when two jobs publish at once (a compare-and-swap, Storage::update).
+// Returns whether it moved.
+Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
+                            const std::string& manifest_key);
 
 // Copy bundle `info` to `path`, failing with IntegrityError when its size or
 // SHA-256 differs from the manifest (the message names the key).

@@ -648,17 +648,18 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     }
     manifest.timings_ms["total"] = elapsed_ms(start);
 
-    // 4. Publish: manifest (never overwritten), then the latest pointer.
+    // 4. Publish: manifest (never overwritten), then the latest pointer, which
+    //    only moves forward (a concurrent job may have published a newer one).
     auto text = serialize_manifest(manifest);
     if (!text)
         return fail(text.error());
     auto manifest_key = layout::manifest_key(repo.name, manifest.snapshot_id);
     if (auto s = ctx.storage.put(manifest_key, *text, Overwrite::no); !s)
         return fail(s.error());
-    if (auto s = ctx.storage.put(layout::latest_key(repo.name),
-                                 serialize_latest(manifest.snapshot_id, manifest_key), Overwrite::yes);
-        !s)
-        return fail(s.error());
+    if (auto moved = advance_latest(ctx.storage, repo.name, manifest.snapshot_id, manifest_key); !moved)
+        return fail(moved.error());
+    else if (!*moved)
+        spdlog::info("{}: latest already names a newer snapshot than {}", repo.name, manifest.snapshot_id);
 
     const bool wrote =
         !manifest.bundles.empty() && manifest.bundles.back().snapshot_id == manifest.snapshot_id;

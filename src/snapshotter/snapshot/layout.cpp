@@ -36,8 +36,16 @@ std::string repos_prefix() {
     return "repos/";
 }
 
+std::string repo_prefix(std::string_view name) {
+    return fmt::format("{}{}/", repos_prefix(), repo_key(name));
+}
+
+std::string bundles_prefix(std::string_view name) {
+    return repo_prefix(name) + "bundles/";
+}
+
 std::string manifests_prefix(std::string_view name) {
-    return fmt::format("repos/{}/manifests/", repo_key(name));
+    return repo_prefix(name) + "manifests/";
 }
 
 std::string manifest_key(std::string_view name, std::string_view id) {
@@ -45,7 +53,7 @@ std::string manifest_key(std::string_view name, std::string_view id) {
 }
 
 std::string bundle_key(std::string_view name, std::string_view id) {
-    return fmt::format("repos/{}/bundles/{}.bundle", repo_key(name), id);
+    return fmt::format("{}{}.bundle", bundles_prefix(name), id);
 }
 
 std::string rebased_bundle_key(std::string_view name, std::string_view id, std::string_view tag) {
@@ -57,7 +65,17 @@ std::string prune_pending_key(std::string_view name) {
 }
 
 std::string latest_key(std::string_view name) {
-    return fmt::format("repos/{}/latest.json", repo_key(name));
+    return repo_prefix(name) + "latest.json";
+}
+
+std::optional<std::string> repository_of_key(std::string_view key) {
+    if (!key.starts_with(repos_prefix()))
+        return std::nullopt;
+    std::string_view rest = key.substr(repos_prefix().size());
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0)
+        return std::nullopt;
+    return repo_name(rest.substr(0, slash));
 }
 
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key) {

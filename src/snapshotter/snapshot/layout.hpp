@@ -25,6 +25,10 @@ std::optional<std::string> repo_name(std::string_view key);
 
 // Prefix under which every repository lives.
 std::string repos_prefix();
+// Prefix of every key of `name`.
+std::string repo_prefix(std::string_view name);
+// Prefix of the bundles of `name`.
+std::string bundles_prefix(std::string_view name);
 // Prefix of the manifests of `name`.
 std::string manifests_prefix(std::string_view name);
 // Key of the manifest of snapshot `id` of `name`.
@@ -38,6 +42,9 @@ std::string rebased_bundle_key(std::string_view name, std::string_view id, std::
 std::string prune_pending_key(std::string_view name);
 // Key of the pointer to the newest snapshot of `name`.
 std::string latest_key(std::string_view name);
+
+// The repository whose prefix holds `key` ("repos/<repo-key>/..."), or nullopt.
+std::optional<std::string> repository_of_key(std::string_view key);
 
 // The snapshot id in a manifest key, or nullopt when `key` is not one.
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key);

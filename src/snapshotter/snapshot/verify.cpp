@@ -2,8 +2,10 @@
 // exists and matches its size and SHA-256, its header is readable and lists
 // the refs the manifest expects; with a drill, the snapshot is restored into
 // a scratch directory, fsck'd, and its refs compared with the manifest.
+#include "snapshotter/job/defaults.hpp"
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/leftovers.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
@@ -64,6 +66,25 @@ std::vector<std::string> drill(const Context& ctx, const Manifest& manifest,
     if (auto s = ctx.git.fsck(repo, timeout); !s)
         return {fmt::format("restore drill: {}", s.error().message)};
     return {};
+}
+
+// The leftovers of the checked repositories, reported and never a failure:
+// a running job has young ones, and none of them is part of a snapshot.
+json leftovers_report(const Context& ctx) {
+    auto scan = find_leftovers(ctx.storage, ctx.job.verify.repositories);
+    if (!scan)
+        return {{"error", redact(scan.error().message)}};
+    const auto stale_after = std::chrono::seconds{job::defaults::k_gc_min_age_s};
+    auto report = leftovers_summary(scan->items, Clock::now(), stale_after);
+    json problems = json::array();
+    for (const auto& p : scan->problems)
+        problems.push_back(redact(p.message));
+    report["problems"] = std::move(problems);
+    if (report["stale"].get<std::size_t>() > 0)
+        spdlog::warn("{} leftovers ({} bytes) idle for over {} s; run the gc action to remove them",
+                     report["stale"].get<std::size_t>(), report["bytes"].get<std::uint64_t>(),
+                     stale_after.count());
+    return report;
 }
 
 } // namespace
@@ -135,7 +156,8 @@ Outcome run_verify(const Context& ctx) {
     }
     json result = {{"action", "verify"},
                    {"snapshots", std::move(snapshots)},
-                   {"summary", {{"checked", ok + bad}, {"ok", ok}, {"failed", bad}}}};
+                   {"summary", {{"checked", ok + bad}, {"ok", ok}, {"failed", bad}}},
+                   {"leftovers", leftovers_report(ctx)}};
     if (bad > 0)
         return {std::move(result),
                 Error::integrity(fmt::format("{} of {} snapshots failed verification; first: {}", bad,

@@ -126,6 +126,76 @@ class FileStorage final : public Storage {
 
     Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {
         std::vector<ObjectInfo> out;
+        auto files = walk(prefix, Temp::skip);
+        if (!files)
+            return fail(files.error());
+        for (const auto& [key, path] : *files)
+            if (key.starts_with(prefix))
+                out.push_back(info_of(key, path));
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+        return out;
+    }
+
+    Status remove(std::span<const std::string> keys) override {
+        for (const auto& key : keys)
+            if (auto s = unlink_key(key); !s)
+                return s;
+        return {};
+    }
+
+    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+        auto path = path_of(key);
+        if (!path)
+            return fail(path.error());
+        // Every update() of a key in this directory holds the directory's
+        // lock; readers need none, as the rename publishes atomically.
+        auto lock = FileLock::acquire_directory(path->parent_path());
+        if (!lock)
+            return fail(lock.error());
+        std::optional<std::string> current;
+        if (auto text = read_file(*path); text)
+            current = std::move(*text);
+        else if (text.error().kind != ErrorKind::NotFound)
+            return fail(text.error());
+        auto wanted = next(current);
+        if (!wanted)
+            return false;
+        if (auto s = write_file_atomic(*path, *wanted, Overwrite::yes); !s)
+            return fail(s.error());
+        return true;
+    }
+
+    Result<std::vector<PendingUpload>> list_pending(std::string_view prefix) override {
+        std::vector<PendingUpload> out;
+        auto files = walk(prefix, Temp::only);
+        if (!files)
+            return fail(files.error());
+        for (const auto& [key, path] : *files) {
+            if (!key.starts_with(prefix))
+                continue;
+            auto info = info_of(key, path);
+            out.push_back({published_key_of(key), key, info.size, info.modified});
+        }
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+        return out;
+    }
+
+    Status abort_pending(const PendingUpload& upload) override {
+        auto slash = upload.handle.rfind('/');
+        std::string_view name =
+            std::string_view(upload.handle).substr(slash == std::string::npos ? 0 : slash + 1);
+        if (!name.starts_with(k_temp_prefix))
+            return fail(Error::internal(fmt::format("{} is not a temporary file", upload.handle)));
+        return unlink_key(upload.handle);
+    }
+
+  private:
+    enum class Temp { skip, only };
+
+    // Every regular file (key and path) below the directory part of
+    // `prefix`: published objects, or only AtomicFile's temporary files.
+    Result<std::vector<std::pair<std::string, fs::path>>> walk(std::string_view prefix, Temp temp) const {
+        std::vector<std::pair<std::string, fs::path>> out;
         auto slash = prefix.rfind('/');
         // The directory part is joined to the root: "../" or "/abs/" would leave it.
         if (slash != std::string_view::npos && !is_valid_key(prefix.substr(0, slash)))
@@ -139,37 +209,49 @@ class FileStorage final : public Storage {
         if (ec)
             return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, prefix, ec.message())));
         for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            if (ec)
+            if (ec) {
+                // A directory removed while we walk (a writer tidying up) is not an error.
+                if (ec == std::errc::no_such_file_or_directory)
+                    continue;
                 return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, prefix, ec.message())));
+            }
             if (!it->is_regular_file(ec))
                 continue;
-            if (it->path().filename().string().starts_with(k_temp_prefix))
+            bool is_temp = it->path().filename().string().starts_with(k_temp_prefix);
+            if (is_temp != (temp == Temp::only))
                 continue;
-            std::string key = it->path().lexically_relative(m_root).generic_string();
-            if (key.starts_with(prefix))
-                out.push_back(info_of(key, it->path()));
+            out.emplace_back(it->path().lexically_relative(m_root).generic_string(), it->path());
         }
-        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
         return out;
     }
 
-    Status remove(std::span<const std::string> keys) override {
-        for (const auto& key : keys) {
-            auto path = path_of(key);
-            if (!path)
-                return fail(path.error());
-            if (::unlink(path->c_str()) != 0 && errno != ENOENT)
-                return fail(Error::storage(fmt::format("{}: delete {}: {}", m_url, key, errno_text(errno))));
-            // Tidy up directories that became empty, never the root itself.
-            for (fs::path dir = path->parent_path();
-                 dir != m_root && dir.string().starts_with(m_root.string()); dir = dir.parent_path())
-                if (::rmdir(dir.c_str()) != 0)
-                    break;
-        }
+    // The key a temporary file would have published: AtomicFile names it
+    // <k_temp_prefix><file name>.<12 hex digits> beside the final file.
+    static std::string published_key_of(std::string_view temp_key) {
+        auto slash = temp_key.rfind('/');
+        std::string_view dir = slash == std::string_view::npos ? "" : temp_key.substr(0, slash + 1);
+        std::string_view name = temp_key.substr(dir.size() + k_temp_prefix.size());
+        auto dot = name.rfind('.');
+        if (dot != std::string_view::npos && name.size() - dot == 13)
+            name = name.substr(0, dot);
+        return std::string(dir) + std::string(name);
+    }
+
+    // Delete the file of `key` and the directories that became empty.
+    Status unlink_key(std::string_view key) {
+        auto path = path_of(key);
+        if (!path)
+            return fail(path.error());
+        if (::unlink(path->c_str()) != 0 && errno != ENOENT)
+            return fail(Error::storage(fmt::format("{}: delete {}: {}", m_url, key, errno_text(errno))));
+        // Tidy up directories that became empty, never the root itself.
+        for (fs::path dir = path->parent_path(); dir != m_root && dir.string().starts_with(m_root.string());
+             dir = dir.parent_path())
+            if (::rmdir(dir.c_str()) != 0)
+                break;
         return {};
     }
 
-  private:
     Result<fs::path> path_of(std::string_view key) const {
         if (!is_valid_key(key))
             return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));

@@ -102,6 +102,18 @@ class MemoryStorage final : public Storage {
         return out;
     }
 
+    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+        if (auto s = check_key(key); !s)
+            return fail(s.error());
+        std::lock_guard lock(m_bucket->mutex);
+        auto it = m_bucket->objects.find(key);
+        auto wanted = next(it == m_bucket->objects.end() ? std::nullopt : std::optional(it->second));
+        if (!wanted)
+            return false;
+        m_bucket->objects[std::string(key)] = std::move(*wanted);
+        return true;
+    }
+
     Status remove(std::span<const std::string> keys) override {
         for (const auto& key : keys)
             if (auto s = check_key(key); !s)

@@ -53,6 +53,8 @@ constexpr std::chrono::seconds k_default_stall_timeout{60};
 constexpr std::size_t k_small_object = std::size_t{1} << 20;
 // DeleteObjects takes at most this many keys per request.
 constexpr std::size_t k_delete_batch = 1000;
+// Rounds of read and conditional write update() tries before giving up.
+constexpr int k_update_attempts = 10;
 
 // Every request the backend sends, most specific first (UploadPart also
 // carries uploadId). IAM: HeadObject needs s3:GetObject, the multipart calls
@@ -64,6 +66,8 @@ constexpr S3Operation k_s3_operations[] = {
     {"CompleteMultipartUpload", "POST", "uploadId", "s3:PutObject", S3Access::write},
     {"AbortMultipartUpload", "DELETE", "uploadId", "s3:AbortMultipartUpload", S3Access::write},
     {"ListObjectsV2", "GET", "list-type", "s3:ListBucket", S3Access::read},
+    {"ListMultipartUploads", "GET", "uploads", "s3:ListBucketMultipartUploads", S3Access::read},
+    {"ListParts", "GET", "uploadId", "s3:ListMultipartUploadParts", S3Access::read},
     {"GetObject", "GET", "", "s3:GetObject", S3Access::read},
     {"HeadObject", "HEAD", "", "s3:GetObject", S3Access::read},
     {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
@@ -801,6 +805,103 @@ class S3Storage final : public Storage {
         return out;
     }
 
+    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+        if (!is_valid_key(key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
+        const std::string full = m_client->full_key(key);
+        for (int attempt = 1;; ++attempt) {
+            // 1. The current content and its ETag.
+            S3Request get{.method = "GET", .key = full, .max_body = std::size_t{1} << 20};
+            auto current = m_client->send(get);
+            if (!current)
+                return fail(current.error());
+            if (!current->ok() && current->status != 404)
+                return fail(m_client->error_of(get, *current));
+            const bool exists = current->ok();
+            auto etag = current->header("etag").value_or("");
+            if (exists && etag.empty())
+                return fail(
+                    Error::storage(fmt::format("{}: answered without an ETag", m_client->describe(get))));
+            auto wanted = next(exists ? std::optional(current->body) : std::nullopt);
+            if (!wanted)
+                return false;
+            // 2. Write only if nobody wrote in between.
+            S3Request put{.method = "PUT", .key = full, .headers = m_client->settings().write_headers};
+            put.headers.emplace_back(exists ? "If-Match" : "If-None-Match", exists ? etag : "*");
+            put.headers.emplace_back("Content-MD5", md5_base64(*wanted));
+            put.body = http::as_body(*wanted);
+            auto written = m_client->send(put);
+            if (!written)
+                return fail(written.error());
+            if (written->ok())
+                return true;
+            // 412: changed since we read it; 409: a concurrent conditional
+            // write; 404 under If-Match: deleted since we read it.
+            bool lost_race =
+                written->status == 412 || written->status == 409 || (exists && written->status == 404);
+            if (!lost_race || attempt >= k_update_attempts)
+                return fail(m_client->error_of(put, *written));
+            spdlog::debug("{}: changed concurrently; reading it again", m_client->describe(put));
+            std::this_thread::sleep_for(backoff_delay(attempt));
+        }
+    }
+
+    Result<std::vector<PendingUpload>> list_pending(std::string_view prefix) override {
+        std::vector<PendingUpload> out;
+        const std::string& base = m_client->settings().prefix;
+        std::string key_marker, id_marker;
+        for (;;) {
+            S3Request request{.method = "GET",
+                              .query = {{"uploads", ""}, {"prefix", m_client->full_key(prefix)}}};
+            if (!key_marker.empty())
+                request.query.insert(request.query.end(),
+                                     {{"key-marker", key_marker}, {"upload-id-marker", id_marker}});
+            auto response = m_client->send(request);
+            if (!response)
+                return fail(response.error());
+            if (!response->ok())
+                return fail(m_client->error_of(request, *response));
+            for (std::string_view upload : xml::all(response->body, "Upload")) {
+                auto key = xml::first(upload, "Key");
+                auto id = xml::first(upload, "UploadId");
+                if (!key || !id || !key->starts_with(base))
+                    continue;
+                PendingUpload pending{key->substr(base.size()), *id, 0, std::nullopt};
+                if (auto initiated = xml::first(upload, "Initiated"))
+                    pending.since = parse_aws_time(*initiated);
+                auto size = uploaded_bytes(*key, *id);
+                if (!size)
+                    return fail(size.error());
+                pending.size = *size;
+                out.push_back(std::move(pending));
+            }
+            bool truncated = xml::first(response->body, "IsTruncated").value_or("false") == "true";
+            key_marker = xml::first(response->body, "NextKeyMarker").value_or("");
+            id_marker = xml::first(response->body, "NextUploadIdMarker").value_or("");
+            if (!truncated)
+                break;
+            if (key_marker.empty())
+                return fail(Error::storage(
+                    fmt::format("{}: truncated listing without a marker", m_client->describe(request))));
+        }
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+        return out;
+    }
+
+    Status abort_pending(const PendingUpload& upload) override {
+        if (!is_valid_key(upload.key))
+            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", upload.key)));
+        S3Request request{.method = "DELETE",
+                          .key = m_client->full_key(upload.key),
+                          .query = {{"uploadId", upload.handle}}};
+        auto response = m_client->send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok() && response->status != 404)
+            return fail(m_client->error_of(request, *response));
+        return {};
+    }
+
     Status remove(std::span<const std::string> keys) override {
         for (std::size_t start = 0; start < keys.size(); start += k_delete_batch) {
             auto batch = keys.subspan(start, std::min(k_delete_batch, keys.size() - start));
@@ -837,6 +938,34 @@ class S3Storage final : public Storage {
     }
 
   private:
+    // Bytes of the parts uploaded so far under `upload_id` (ListParts).
+    Result<std::uint64_t> uploaded_bytes(const std::string& full, const std::string& upload_id) {
+        std::uint64_t total = 0;
+        std::string marker;
+        for (;;) {
+            S3Request request{.method = "GET", .key = full, .query = {{"uploadId", upload_id}}};
+            if (!marker.empty())
+                request.query.emplace_back("part-number-marker", marker);
+            auto response = m_client->send(request);
+            if (!response)
+                return fail(response.error());
+            if (response->status == 404) // finished or aborted since it was listed
+                return total;
+            if (!response->ok())
+                return fail(m_client->error_of(request, *response));
+            for (std::string_view part : xml::all(response->body, "Part")) {
+                std::uint64_t size = 0;
+                auto text = xml::first(part, "Size").value_or("0");
+                std::from_chars(text.data(), text.data() + text.size(), size);
+                total += size;
+            }
+            bool truncated = xml::first(response->body, "IsTruncated").value_or("false") == "true";
+            marker = xml::first(response->body, "NextPartNumberMarker").value_or("");
+            if (!truncated || marker.empty())
+                return total;
+        }
+    }
+
     std::shared_ptr<S3Client> m_client;
 };
 

@@ -85,6 +85,14 @@ Status Storage::put(std::string_view key, std::string_view data, Overwrite overw
     return (*writer)->commit();
 }
 
+Result<std::vector<PendingUpload>> Storage::list_pending(std::string_view) {
+    return std::vector<PendingUpload>{};
+}
+
+Status Storage::abort_pending(const PendingUpload& upload) {
+    return fail(Error::internal(fmt::format("{}: no pending upload {} to abort", describe(), upload.key)));
+}
+
 Result<std::string> Storage::get(std::string_view key, std::size_t max_bytes) {
     std::string out;
     auto s = read(key, [&](std::span<const std::byte> chunk) -> Status {

@@ -9,6 +9,7 @@
 #include "snapshotter/util/time.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,21 @@ struct ObjectInfo {
     // head() only; list() does not know it).
     std::optional<Clock::time_point> retain_until;
 };
+
+// An upload begun and neither committed nor aborted: a temporary file of the
+// file backend, an incomplete multipart upload on S3. A live writer has one
+// while it writes; a process killed while writing leaves it behind for good.
+struct PendingUpload {
+    std::string key;        // the key it would have published
+    std::string handle;     // what abort_pending() needs: the temporary file, the S3 UploadId
+    std::uint64_t size = 0; // bytes stored so far
+    // File: the last write to it. S3: when the upload was initiated.
+    std::optional<Clock::time_point> since;
+};
+
+// Computes the new content of an object from its current one (nullopt when
+// absent); returning nullopt leaves the object as it is.
+using UpdateFn = std::function<std::optional<std::string>(const std::optional<std::string>& current)>;
 
 // A stream of bytes being written under one key. Nothing is visible under
 // the key until commit() succeeds; destroying an uncommitted writer aborts.
@@ -67,6 +83,19 @@ class Storage {
     virtual Result<std::vector<ObjectInfo>> list(std::string_view prefix) = 0;
     // Delete `keys`; keys that do not exist are not an error.
     virtual Status remove(std::span<const std::string> keys) = 0;
+
+    // Replace the small object `key` by what `next` makes of its current
+    // content, as a compare-and-swap: when another update() (of this or any
+    // process) changed it in between, `next` runs again on the new content.
+    // Returns whether it wrote. File: a lock on the key's directory; S3: a
+    // conditional PUT (If-Match on the ETag, If-None-Match: * to create).
+    virtual Result<bool> update(std::string_view key, const UpdateFn& next) = 0;
+
+    // Uploads under `prefix` begun and not finished, sorted by key. Backends
+    // without such state (memory://) have none.
+    virtual Result<std::vector<PendingUpload>> list_pending(std::string_view prefix);
+    // Discard `upload` and its bytes; one that is already gone is not an error.
+    virtual Status abort_pending(const PendingUpload& upload);
 
     // Write a small object in one step.
     virtual Status put(std::string_view key, std::string_view data, Overwrite overwrite);

@@ -240,6 +240,19 @@ Result<FileLock> FileLock::acquire(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail(Error::storage(fmt::format("open lock {}: {}", path.string(), errno_text(errno))));
+    return lock(fd, path);
+}
+
+Result<FileLock> FileLock::acquire_directory(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(Error::storage(fmt::format("open directory {}: {}", dir.string(), errno_text(errno))));
+    return lock(fd, dir);
+}
+
+Result<FileLock> FileLock::lock(int fd, const fs::path& path) {
     while (::flock(fd, LOCK_EX) != 0) {
         if (errno == EINTR)
             continue;

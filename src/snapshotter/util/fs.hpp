@@ -99,12 +99,16 @@ class FileLock {
   public:
     // Block until the lock on `path` is held; the file is created if needed.
     static Result<FileLock> acquire(const fs::path& path);
+    // Block until the lock on directory `dir` itself is held (no lock file is
+    // left behind); the directory is created if needed.
+    static Result<FileLock> acquire_directory(const fs::path& dir);
     FileLock(FileLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
     FileLock& operator=(FileLock&&) = delete;
     ~FileLock();
 
   private:
     explicit FileLock(int fd) : m_fd(fd) {}
+    static Result<FileLock> lock(int fd, const fs::path& path);
     int m_fd = -1;
 };
 

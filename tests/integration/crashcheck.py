@@ -1,0 +1,234 @@
+"""What storage must look like after a crash or a race, whatever the backend
+(harness.Store), shared by test_crash.py and test_concurrent_writers.py; and
+kill_tree(), which kills a process the way a container kill does.
+
+Invariants checked (docs/manifest.md, "Commit order"):
+- every manifest parses and names itself; every bundle it lists exists with
+  the size and SHA-256 it records; its parent, when given, exists;
+- every latest.json parses and names an existing manifest (it is written in
+  one atomic step after the manifest, so a partial or dangling one means a bug);
+- leftovers are exactly pending uploads (temporary files / incomplete
+  multipart uploads) and bundles no manifest of their repository lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-snapshotter-"
+_MANIFEST = re.compile(r"^repos/([^/]+)/manifests/([^/]+)\.json$")
+_BUNDLE = re.compile(r"^repos/([^/]+)/bundles/[^/]+$")
+_LATEST = re.compile(r"^repos/([^/]+)/latest\.json$")
+
+
+def objects(store) -> dict[str, int]:
+    """{key: size} of everything stored, temporary files included, in one listing."""
+    if store.kind == "file":
+        out = {}
+        for directory, _, files in os.walk(store.root):
+            for name in files:
+                path = Path(directory) / name
+                out[str(path.relative_to(store.root))] = path.stat().st_size
+        return out
+    return {key: o["Size"] for key, o in store._objects("").items()}
+
+
+def _is_temp(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
+
+
+class Checker:
+    """Reads one store's state; a manifest, committed once and never
+    rewritten, is read only the first time it is seen."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._manifests: dict[str, dict] = {}
+        self._verified: dict[str, str] = {}  # bundle key -> sha256 already checked
+
+    def manifests(self, listing: dict[str, int] | None = None) -> dict[str, dict]:
+        """{manifest key: parsed manifest} of every committed manifest."""
+        listing = objects(self.store) if listing is None else listing
+        found = {}
+        for key in listing:
+            if _MANIFEST.match(key) and not _is_temp(key):
+                if key not in self._manifests:
+                    self._manifests[key] = json.loads(self.store.read(key))
+                found[key] = self._manifests[key]
+        return found
+
+    def check_committed(self) -> list[str]:
+        """Problems with what is committed ([] when every invariant holds)."""
+        listing = objects(self.store)
+        found = self.manifests(listing)
+        problems = []
+        for key, m in found.items():
+            repo_key, snapshot_id = _MANIFEST.match(key).groups()
+            if m.get("snapshot_id") != snapshot_id:
+                problems.append(f"{key}: names snapshot {m.get('snapshot_id')}")
+            parent = m.get("parent")
+            if parent and f"repos/{repo_key}/manifests/{parent}.json" not in found:
+                problems.append(f"{key}: parent {parent} does not exist")
+            for b in m.get("bundles", []):
+                if b["key"] not in listing:
+                    problems.append(f"{key}: bundle {b['key']} is missing")
+                elif listing[b["key"]] != b["size"]:
+                    problems.append(f"{key}: bundle {b['key']} has {listing[b['key']]} bytes, manifest {b['size']}")
+                elif self._verified.get(b["key"]) != b["sha256"]:
+                    digest = self.store.sha256(b["key"])
+                    if digest != b["sha256"]:
+                        problems.append(f"{key}: bundle {b['key']} SHA-256 {digest} != {b['sha256']}")
+                    else:
+                        self._verified[b["key"]] = digest
+        for key in listing:
+            if not _LATEST.match(key):
+                continue
+            try:
+                pointer = json.loads(self.store.read(key))
+                target = pointer["manifest"]
+                named = pointer["snapshot_id"]
+            except (ValueError, KeyError, TypeError) as e:
+                problems.append(f"{key}: unreadable pointer ({e})")
+                continue
+            if target not in found or not target.endswith(f"/{named}.json"):
+                problems.append(f"{key}: names {target}, which is not a committed manifest")
+        return problems
+
+    def newest_manifests(self) -> dict[str, dict]:
+        """{repository name: its newest manifest}."""
+        newest: dict[str, dict] = {}
+        for m in self.manifests().values():
+            if m["repository"] not in newest or m["snapshot_id"] > newest[m["repository"]]["snapshot_id"]:
+                newest[m["repository"]] = m
+        return newest
+
+    def pending_uploads(self, listing: dict[str, int] | None = None) -> set[str]:
+        """Keys of the uploads begun and not finished: temporary files or multipart uploads."""
+        if self.store.kind == "file":
+            listing = objects(self.store) if listing is None else listing
+            out = set()
+            for key in filter(_is_temp, listing):
+                directory, _, name = key.rpartition("/")
+                final = re.sub(r"\.[0-9a-f]{12}$", "", name[len(TEMP_PREFIX):])
+                out.add(f"{directory}/{final}" if directory else final)
+            return out
+        store, base = self.store, self.store.prefix + "/"
+        found = set()
+        kwargs = {"Bucket": store.bucket, "Prefix": base}
+        while True:
+            page = store.client.list_multipart_uploads(**kwargs)
+            found.update(u["Key"][len(base):] for u in page.get("Uploads", []))
+            if not page.get("IsTruncated"):
+                return found
+            kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+
+    def orphan_bundles(self, listing: dict[str, int] | None = None) -> set[str]:
+        """Bundles that no manifest of their repository lists."""
+        listing = objects(self.store) if listing is None else listing
+        referenced = {b["key"] for m in self.manifests(listing).values() for b in m.get("bundles", [])}
+        return {k for k in listing if _BUNDLE.match(k) and not _is_temp(k) and k not in referenced}
+
+    def leftovers(self) -> tuple[set[str], set[str]]:
+        """(pending uploads, orphan bundles)."""
+        listing = objects(self.store)
+        return self.pending_uploads(listing), self.orphan_bundles(listing)
+
+
+def assert_restores(test, ws, manifest: dict, msg: str, snapshot: str | None = None) -> dict:
+    """Restore `snapshot` (default: the manifest's own id) of the manifest's
+    repository with `ws`, assert that it is the manifest's snapshot, that refs
+    and HEAD equal the manifest and that `git fsck --full` passes; returns the
+    restore result."""
+    import harness
+    target = ws.new_target()
+    result = test.assertRunOk(ws.restore(manifest["repository"], target, snapshot or manifest["snapshot_id"]), msg)
+    test.assertEqual(result["snapshot_id"], manifest["snapshot_id"], f"{msg}: restored another snapshot")
+    test.assertEqual(harness.ref_map(target), manifest["refs"], f"{msg}: refs differ from the manifest")
+    test.assertEqual(harness.head_symref(target), manifest["head"], f"{msg}: HEAD differs from the manifest")
+    fsck = harness.fsck(target)
+    test.assertEqual(fsck.returncode, 0, f"{msg}: git fsck: {fsck.stderr!r}")
+    return result
+
+
+def manifest_bytes(store) -> dict[str, str]:
+    """{manifest key: SHA-256 of its bytes}, read afresh, to prove later that none was overwritten."""
+    return {key: hashlib.sha256(store.read(key)).hexdigest()
+            for key in objects(store) if _MANIFEST.match(key) and not _is_temp(key)}
+
+
+# --------------------------------------------------------------------------
+# Killing like a container runtime
+# --------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        tree.setdefault(int(fields[1]), []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int) -> set[int]:
+    tree = _children()
+    found, todo = set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL `proc`, its process group and every descendant (git runs in
+    process groups of its own), as a container kill does; then reap `proc`.
+
+    Everything is stopped first (SIGSTOP, repeated until no new process
+    appears) so that nothing can spawn, write or commit in between."""
+    stopped: set[int] = set()
+    for _ in range(50):
+        fresh = ({proc.pid} | _descendants(proc.pid)) - stopped
+        if not fresh:
+            break
+        for pid in fresh:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        stopped |= fresh
+    for pid in stopped:
+        for kill in (lambda p: os.killpg(p, signal.SIGKILL), lambda p: os.kill(p, signal.SIGKILL)):
+            try:
+                kill(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    proc.wait(timeout=30)
+    # The others are reaped by init; wait until none of them runs any more.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(p) for p in stopped - {proc.pid}):
+        time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
