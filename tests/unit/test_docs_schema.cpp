@@ -233,27 +233,26 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
 TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     std::vector<std::string> actions;
     for (auto a : {job::Action::snapshot, job::Action::restore, job::Action::verify, job::Action::list,
-                   job::Action::merge_reports, job::Action::prune})
-        job::Action::merge_reports, job::Action::gc
-})
+                   job::Action::merge_reports, job::Action::prune, job::Action::gc})
         actions.emplace_back(job::action_name(a));
-EXPECT_EQ(property("job", "action").at("enum"), json(actions));
-EXPECT_EQ(property("options", "timeout_s").at("minimum"), 1);
-EXPECT_EQ(property("options", "timeout_s").at("maximum"), 7 * 24 * 3600);
-EXPECT_EQ(property("job", "job_id").at("maxLength"), 128);
-EXPECT_EQ(schema().at("$defs").at("repository_name").at("maxLength"), 200);
-EXPECT_EQ(property("job", "repositories").at("minItems"), 1);
-EXPECT_EQ(property("repository", "refs").at("minItems"), 1);
-EXPECT_EQ(schema().at("required"), json({"version", "storage"}));
-EXPECT_EQ(schema_object("storage").at("required"), json({"url"}));
-EXPECT_EQ(schema_object("repository").at("required"), json({"url"}));
-EXPECT_EQ(schema_object("credentials").at("required"), json({"token_env"}));
-EXPECT_EQ(schema_object("restore").at("required"), json({"repository", "target"}));
-EXPECT_EQ(schema_object("shard").at("required"), json({"count"}));
-EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
-EXPECT_EQ(property("storage", "sse").at("enum"), json({"AES256", "aws:kms"}));
-EXPECT_EQ(property("options", "engine").at("enum"), json({"auto", "stream", "cli"}));
-EXPECT_EQ(property("storage", "object_lock_mode").at("enum"), json({"GOVERNANCE", "COMPLIANCE"}));
+    EXPECT_EQ(property("job", "action").at("enum"), json(actions));
+    EXPECT_EQ(property("options", "timeout_s").at("minimum"), 1);
+    EXPECT_EQ(property("options", "timeout_s").at("maximum"), 7 * 24 * 3600);
+    EXPECT_EQ(property("job", "job_id").at("maxLength"), 128);
+    EXPECT_EQ(schema().at("$defs").at("repository_name").at("maxLength"), 200);
+    EXPECT_EQ(property("job", "repositories").at("minItems"), 1);
+    EXPECT_EQ(property("repository", "refs").at("minItems"), 1);
+    EXPECT_EQ(schema().at("required"), json({"version", "storage"}));
+    EXPECT_EQ(schema_object("storage").at("required"), json({"url"}));
+    EXPECT_EQ(schema_object("repository").at("required"), json({"url"}));
+    EXPECT_EQ(schema_object("credentials").at("anyOf"),
+              json::parse(R"([{"required": ["token_env"]}, {"required": ["ssh_key_env"]}])"));
+    EXPECT_EQ(schema_object("restore").at("required"), json({"repository", "target"}));
+    EXPECT_EQ(schema_object("shard").at("required"), json({"count"}));
+    EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
+    EXPECT_EQ(property("storage", "sse").at("enum"), json({"AES256", "aws:kms"}));
+    EXPECT_EQ(property("options", "engine").at("enum"), json({"auto", "stream", "cli"}));
+    EXPECT_EQ(property("storage", "object_lock_mode").at("enum"), json({"GOVERNANCE", "COMPLIANCE"}));
 }
 
 TEST(DocsSchema, EveryJsonFileInDocsAndExamplesParses) {
