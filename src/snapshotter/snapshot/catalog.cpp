@@ -133,157 +133,157 @@ Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
     if (!names.empty())
         return names;
     return list_repositories(storage);
-    Result<std::set<std::string>> referenced_bundles(storage::Storage & storage, const std::string& name) {
-        auto ids = list_snapshot_ids(storage, name);
-        if (!ids)
-            return fail(ids.error());
-        std::set<std::string> keys;
-        for (const auto& id : *ids) {
-            auto manifest = read_manifest(storage, name, id);
-            if (!manifest)
-                return fail(manifest.error());
-            for (const auto& bundle : manifest->bundles)
-                keys.insert(bundle.key);
-        }
-        return keys;
-    }
+}
 
-    Result<bool> advance_latest(storage::Storage & storage, const std::string& name, const std::string& id,
-                                const std::string& manifest_key) {
-        return storage.update(layout::latest_key(name),
-                              [&](const std::optional<std::string>& current) -> std::optional<std::string> {
-                                  // An unreadable pointer is replaced; a newer one stays.
-                                  if (current)
-                                      if (auto named = parse_latest(*current); named && *named >= id)
-                                          return std::nullopt;
-                                  return serialize_latest(id, manifest_key);
-                              });
+Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, const std::string& name) {
+    auto ids = list_snapshot_ids(storage, name);
+    if (!ids)
+        return fail(ids.error());
+    std::set<std::string> keys;
+    for (const auto& id : *ids) {
+        auto manifest = read_manifest(storage, name, id);
+        if (!manifest)
+            return fail(manifest.error());
+        for (const auto& bundle : manifest->bundles)
+            keys.insert(bundle.key);
     }
+    return keys;
+}
 
-    Status download_bundle(storage::Storage & storage, const BundleInfo& info,
-                           const std::filesystem::path& path) {
-        auto file = AtomicFile::create(path);
-        if (!file)
-            return fail(file.error());
-        Sha256 hash;
-        auto read = storage.read(info.key, [&](std::span<const std::byte> chunk) -> Status {
+Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
+                            const std::string& manifest_key) {
+    return storage.update(layout::latest_key(name),
+                          [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+                              // An unreadable pointer is replaced; a newer one stays.
+                              if (current)
+                                  if (auto named = parse_latest(*current); named && *named >= id)
+                                      return std::nullopt;
+                              return serialize_latest(id, manifest_key);
+                          });
+}
+
+Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
+    auto file = AtomicFile::create(path);
+    if (!file)
+        return fail(file.error());
+    Sha256 hash;
+    auto read = storage.read(info.key, [&](std::span<const std::byte> chunk) -> Status {
+        hash.update(chunk);
+        return file->write(chunk);
+    });
+    if (!read) {
+        if (read.error().kind == ErrorKind::NotFound)
+            return fail(Error::integrity(fmt::format("bundle {} is missing", info.key)));
+        return fail(read.error());
+    }
+    if (file->size() != info.size)
+        return fail(Error::integrity(fmt::format("bundle {}: size {} differs from the manifest's {}",
+                                                 info.key, file->size(), info.size)));
+    auto digest = hash.hex_digest();
+    if (digest != info.sha256)
+        return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})",
+                                                 info.key, info.sha256, digest)));
+    return file->commit(Overwrite::yes);
+}
+
+Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
+                                const std::filesystem::path& repo, const std::vector<std::string>& revs,
+                                const std::string& key, const std::string& snapshot_id,
+                                std::chrono::milliseconds timeout, std::uint64_t max_bytes) {
+    auto writer = storage.create(key, Overwrite::no);
+    if (!writer)
+        return fail(writer.error());
+    Sha256 hash;
+    HeaderScanner header;
+    std::uint64_t size = 0;
+    auto streamed = git.bundle_create(
+        repo, revs,
+        [&](std::span<const std::byte> chunk) -> Status {
             hash.update(chunk);
-            return file->write(chunk);
-        });
-        if (!read) {
-            if (read.error().kind == ErrorKind::NotFound)
-                return fail(Error::integrity(fmt::format("bundle {} is missing", info.key)));
-            return fail(read.error());
-        }
-        if (file->size() != info.size)
-            return fail(Error::integrity(fmt::format("bundle {}: size {} differs from the manifest's {}",
-                                                     info.key, file->size(), info.size)));
-        auto digest = hash.hex_digest();
-        if (digest != info.sha256)
-            return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})",
-                                                     info.key, info.sha256, digest)));
-        return file->commit(Overwrite::yes);
+            header.feed(chunk);
+            size += chunk.size();
+            if (max_bytes > 0 && size > max_bytes)
+                return fail(Error::git(
+                    fmt::format("the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
+            return (*writer)->write(chunk);
+        },
+        timeout);
+    if (!streamed) {
+        (*writer)->abort();
+        return fail(streamed.error());
     }
+    if (auto s = (*writer)->commit(); !s)
+        return fail(s.error());
+    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
+}
 
-    Result<BundleInfo> store_bundle(storage::Storage & storage, const git::Git& git,
-                                    const std::filesystem::path& repo, const std::vector<std::string>& revs,
-                                    const std::string& key, const std::string& snapshot_id,
-                                    std::chrono::milliseconds timeout, std::uint64_t max_bytes) {
-        auto writer = storage.create(key, Overwrite::no);
-        if (!writer)
-            return fail(writer.error());
-        Sha256 hash;
-        HeaderScanner header;
-        std::uint64_t size = 0;
-        auto streamed = git.bundle_create(
-            repo, revs,
-            [&](std::span<const std::byte> chunk) -> Status {
-                hash.update(chunk);
-                header.feed(chunk);
-                size += chunk.size();
-                if (max_bytes > 0 && size > max_bytes)
-                    return fail(Error::git(fmt::format(
-                        "the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
-                return (*writer)->write(chunk);
-            },
-            timeout);
-        if (!streamed) {
-            (*writer)->abort();
-            return fail(streamed.error());
-        }
-        if (auto s = (*writer)->commit(); !s)
+Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
+                                           const std::vector<BundleInfo>& bundles,
+                                           const std::filesystem::path& path,
+                                           const std::filesystem::path& scratch,
+                                           std::chrono::milliseconds timeout, Tips tips) {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < bundles.size(); ++i) {
+        const auto& bundle = bundles[i];
+        auto file = scratch / fmt::format("chain-{}.bundle", i);
+        if (auto s = download_bundle(storage, bundle, file); !s)
             return fail(s.error());
-        return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
-    }
-
-    Result<std::set<std::string>> replay_chain(
-        storage::Storage & storage, const git::Git& git, const std::vector<BundleInfo>& bundles,
-        const std::filesystem::path& path, const std::filesystem::path& scratch,
-        std::chrono::milliseconds timeout, Tips tips) {
-        std::set<std::string> seen;
-        for (std::size_t i = 0; i < bundles.size(); ++i) {
-            const auto& bundle = bundles[i];
-            auto file = scratch / fmt::format("chain-{}.bundle", i);
-            if (auto s = download_bundle(storage, bundle, file); !s)
-                return fail(s.error());
-            if (tips == Tips::collect) {
-                auto heads = git.bundle_heads(file);
-                if (!heads)
-                    return fail(
-                        Error::integrity(fmt::format("bundle {}: {}", bundle.key, heads.error().message)));
-                for (const auto& [name, target] : *heads)
-                    seen.insert(target.oid);
-            }
-            auto fetched = git.fetch_bundle(path, file, timeout);
-            std::error_code ec;
-            std::filesystem::remove(file, ec);
-            if (!fetched)
+        if (tips == Tips::collect) {
+            auto heads = git.bundle_heads(file);
+            if (!heads)
                 return fail(
-                    Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
+                    Error::integrity(fmt::format("bundle {}: {}", bundle.key, heads.error().message)));
+            for (const auto& [name, target] : *heads)
+                seen.insert(target.oid);
         }
-        return seen;
+        auto fetched = git.fetch_bundle(path, file, timeout);
+        std::error_code ec;
+        std::filesystem::remove(file, ec);
+        if (!fetched)
+            return fail(Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
     }
+    return seen;
+}
 
-    Result<git::RefMap> materialize(storage::Storage & storage, const git::Git& git, const Manifest& manifest,
-                                    const std::filesystem::path& path, const std::filesystem::path& scratch,
-                                    std::chrono::milliseconds timeout, Preserved preserved) {
-        if (auto s = git.init_bare(path, manifest.object_format); !s)
-            return fail(s.error());
-        // Replay the chain oldest first; each bundle is checked before git sees it.
-        if (auto replayed =
-                replay_chain(storage, git, manifest.bundles, path, scratch, timeout, Tips::ignore);
-            !replayed)
-            return fail(replayed.error());
-        // Refs exactly as the manifest says: deleted refs go, HEAD is set.
-        git::RefMap wanted = manifest.refs;
-        if (preserved == Preserved::yes) {
-            std::vector<std::string> oids;
-            for (const auto& [key, oid] : manifest.preserved)
-                oids.push_back(oid);
-            auto present = git.object_types(path, oids);
-            if (!present)
-                return fail(present.error());
-            for (const auto& [key, oid] : manifest.preserved) {
-                if (present->contains(oid))
-                    wanted[preserved_ref_name(key)] = {oid, ""};
-                else
-                    spdlog::warn("preserved tip {} ({}) is not in this snapshot's chain", key, oid);
-            }
+Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+                                const std::filesystem::path& path, const std::filesystem::path& scratch,
+                                std::chrono::milliseconds timeout, Preserved preserved) {
+    if (auto s = git.init_bare(path, manifest.object_format); !s)
+        return fail(s.error());
+    // Replay the chain oldest first; each bundle is checked before git sees it.
+    if (auto replayed = replay_chain(storage, git, manifest.bundles, path, scratch, timeout, Tips::ignore);
+        !replayed)
+        return fail(replayed.error());
+    // Refs exactly as the manifest says: deleted refs go, HEAD is set.
+    git::RefMap wanted = manifest.refs;
+    if (preserved == Preserved::yes) {
+        std::vector<std::string> oids;
+        for (const auto& [key, oid] : manifest.preserved)
+            oids.push_back(oid);
+        auto present = git.object_types(path, oids);
+        if (!present)
+            return fail(present.error());
+        for (const auto& [key, oid] : manifest.preserved) {
+            if (present->contains(oid))
+                wanted[preserved_ref_name(key)] = {oid, ""};
+            else
+                spdlog::warn("preserved tip {} ({}) is not in this snapshot's chain", key, oid);
         }
-        if (auto s = git.set_refs(path, wanted, manifest.head); !s)
-            return fail(s.error());
-        auto refs = git.local_refs(path);
-        if (!refs)
-            return fail(refs.error());
-        if (refs->size() != wanted.size())
-            return fail(
-                Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
-        for (const auto& [name, target] : wanted) {
-            auto it = refs->find(name);
-            if (it == refs->end() || it->second.oid != target.oid)
-                return fail(Error::integrity(fmt::format("restored ref {} differs from the manifest", name)));
-        }
-        return std::move(*refs);
     }
+    if (auto s = git.set_refs(path, wanted, manifest.head); !s)
+        return fail(s.error());
+    auto refs = git.local_refs(path);
+    if (!refs)
+        return fail(refs.error());
+    if (refs->size() != wanted.size())
+        return fail(
+            Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
+    for (const auto& [name, target] : wanted) {
+        auto it = refs->find(name);
+        if (it == refs->end() || it->second.oid != target.oid)
+            return fail(Error::integrity(fmt::format("restored ref {} differs from the manifest", name)));
+    }
+    return std::move(*refs);
+}
 
 } // namespace snapshotter::snapshot
