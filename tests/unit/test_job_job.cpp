@@ -856,34 +856,32 @@ TEST(PruneJob, ObjectLockOptions) {
                          {"action", "list"},
                          {"storage", {{"url", "/var/snapshots"}, {"object_lock_mode", "GOVERNANCE"}}}});
     EXPECT_TRUE(file.starts_with("storage.object_lock_mode: Object Lock is an S3 feature")) << file;
-    // ---------------------------------------------------------------- gc
+}
 
-    TEST(ParseJob, GcDefaultsAndValues) {
-        auto job = parse_ok(R"({"version": 1, "action": "gc", "storage": {"url": "/srv/snapshots"}})");
-        EXPECT_EQ(job.action, Action::gc);
-        EXPECT_EQ(job.gc.min_age_s, defaults::k_gc_min_age_s);
-        EXPECT_FALSE(job.gc.allow_short_age);
-        job = parse_ok(
-            R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {"min_age_s": 7200}})");
-        EXPECT_EQ(job.gc.min_age_s, 7200);
-        job = parse_ok(
-            R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {"min_age_s": 0, "allow_short_age": true}})");
-        EXPECT_EQ(job.gc.min_age_s, 0);
-        EXPECT_TRUE(job.gc.allow_short_age);
-    }
+// ---------------------------------------------------------------- gc
 
-    TEST(ParseJobErrors, Gc) {
-        const json gc = json::parse(R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {}})");
-        EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, 60),
-                             "gc.min_age_s: 60 is below the safety floor of 3600 seconds");
-        EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, -1),
-                             "gc.min_age_s: must be between 0 and");
-        EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, "1d"),
-                             "gc.min_age_s: must be an integer");
-        EXPECT_PAYLOAD_ERROR(with(gc, "/gc/allow_short_age"_json_pointer, 1),
-                             "gc.allow_short_age: must be a boolean");
-        EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age"_json_pointer, 1),
-                             "gc.min_age: unknown key (did you mean");
-        EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/gc"_json_pointer, json::object()),
-                             "gc: is only allowed with \"action\": \"gc\"");
-    }
+TEST(ParseJob, GcDefaultsAndValues) {
+    auto job = parse_ok(R"({"version": 1, "action": "gc", "storage": {"url": "/srv/snapshots"}})");
+    EXPECT_EQ(job.action, Action::gc);
+    EXPECT_EQ(job.gc.min_age_s, defaults::k_gc_min_age_s);
+    EXPECT_FALSE(job.gc.allow_short_age);
+    job = parse_ok(R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {"min_age_s": 7200}})");
+    EXPECT_EQ(job.gc.min_age_s, 7200);
+    job = parse_ok(
+        R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {"min_age_s": 0, "allow_short_age": true}})");
+    EXPECT_EQ(job.gc.min_age_s, 0);
+    EXPECT_TRUE(job.gc.allow_short_age);
+}
+
+TEST(ParseJobErrors, Gc) {
+    const json gc = json::parse(R"({"version": 1, "action": "gc", "storage": {"url": "/s"}, "gc": {}})");
+    EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, 60),
+                         "gc.min_age_s: 60 is below the safety floor of 3600 seconds");
+    EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, -1), "gc.min_age_s: must be between 0 and");
+    EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age_s"_json_pointer, "1d"), "gc.min_age_s: must be an integer");
+    EXPECT_PAYLOAD_ERROR(with(gc, "/gc/allow_short_age"_json_pointer, 1),
+                         "gc.allow_short_age: must be a boolean");
+    EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age"_json_pointer, 1), "gc.min_age: unknown key (did you mean");
+    EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/gc"_json_pointer, json::object()),
+                         "gc: is only allowed with \"action\": \"gc\"");
+}
