@@ -4,7 +4,7 @@
 #
 #   scripts/install-deps.sh          runtime and build dependencies, and the
 #                                    developer tools (tests, format, lint)
-#   scripts/install-deps.sh --test   also the test servers (lighttpd; git
+#   scripts/install-deps.sh --test   also the test servers (lighttpd, sshd; git
 #                                    http-backend comes with git) and a check
 #                                    that moto and boto3 import for S3 tests
 #
@@ -34,7 +34,7 @@ bash "$scripts/install-runtime-deps.sh"
 bash "$scripts/install-build-deps.sh" --dev
 
 if [[ $with_test -eq 1 ]]; then
-    test_packages=(lighttpd)
+    test_packages=(lighttpd openssh-server)
     # Integration tests are Python; any python3 on PATH will do (ours may be pyenv's).
     command -v python3 >/dev/null 2>&1 || test_packages+=(python3)
     apt_install_missing install-deps.sh "${test_packages[@]}"

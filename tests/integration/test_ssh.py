@@ -101,9 +101,18 @@ class SshRepositories(harness.Assertions, unittest.TestCase):
         self.repo = {"url": SERVER.url_for(self.up.bare), "name": "org/ssh-app",
                      "credentials": {"ssh_key_env": KEY_ENV}}
 
-    def snapshot(self, options: dict, key: str | None = None) -> harness.Run:
+    def snapshot(self, options: dict, key: str | None = None, ws: harness.Workspace | None = None) -> harness.Run:
         env = {KEY_ENV: USER_KEY if key is None else key}
-        return self.ws.snapshot([self.repo], options, env_extra=env)
+        return (ws or self.ws).snapshot([self.repo], options, env_extra=env)
+
+    def assertRepoFails(self, run: harness.Run, error: str, fragment: str = "") -> dict:
+        """The job failed (its only repository failed) with `error` and a message
+        containing `fragment`; returns the repository's result."""
+        self.assertNotEqual(run.rc, 0, run.describe())
+        r = run.out["result"]["repositories"][0]
+        self.assertEqual((r.get("status"), r.get("error")), ("failed", error), run.describe())
+        self.assertIn(fragment.lower(), r.get("message", "").lower(), run.describe())
+        return r
 
     def strict(self, **more) -> dict:
         return dict({"ssh": {"known_hosts": SERVER.known_hosts_line()}}, **more)
@@ -121,13 +130,14 @@ class SshRepositories(harness.Assertions, unittest.TestCase):
     def test_both_engines_snapshot_and_restore_over_ssh(self):
         runs = []
         for engine in ("stream", "cli"):
-            run = self.snapshot(self.strict(engine=engine, full_every=1))
+            ws = harness.Workspace(f"ssh-{engine}-")
+            run = self.snapshot(self.strict(engine=engine), ws=ws)
             runs.append(run)
             result = self.assertRunOk(run, f"engine {engine}")
             r = result["repositories"][0]
             self.assertEqual((r["status"], r["engine"], r["kind"]), ("ok", engine, "full"), r)
-            target = self.ws.new_target()
-            self.assertRunOk(self.ws.restore("org/ssh-app", target, r["snapshot_id"]))
+            target = ws.new_target()
+            self.assertRunOk(ws.restore("org/ssh-app", target, r["snapshot_id"]))
             self.assertRepoEquals(target, self.up, f"restore of the {engine} snapshot")
         # auto picks the stream engine: sshd passed GIT_PROTOCOL on, so the server spoke v2.
         run = self.snapshot(self.strict(engine="auto"))
@@ -143,28 +153,28 @@ class SshRepositories(harness.Assertions, unittest.TestCase):
         line = f"[127.0.0.1]:{SERVER.port} {' '.join((wrong.parent / 'k.pub').read_text().split()[:2])}"
         for engine in ("stream", "cli"):
             run = self.snapshot({"engine": engine, "ssh": {"known_hosts": line}})
-            self.assertEqual(run.rc, 2, run.describe())
-            r = run.out["result"]["repositories"][0]
-            self.assertEqual((r["status"], r["error"]), ("failed", "GitError"), r)
-            self.assertIn("host key", r["message"].lower(), r)
+            self.assertRepoFails(run, "GitError", "host key")
         self.assertEqual(list(self.ws.storage_dir.rglob("*.bundle")), [], "nothing may be written")
 
     def test_accept_new_connects_without_known_hosts(self):
+        user_known = Path.home() / ".ssh" / "known_hosts"
+        before = user_known.read_bytes() if user_known.exists() else None
         for engine in ("stream", "cli"):
-            run = self.snapshot({"engine": engine, "full_every": 1, "ssh": {"host_key_policy": "accept_new"}})
+            run = self.snapshot({"engine": engine, "ssh": {"host_key_policy": "accept_new"}},
+                                ws=harness.Workspace(f"ssh-new-{engine}-"))
             self.assertEqual(self.assertRunOk(run)["repositories"][0]["status"], "ok", engine)
+        after = user_known.read_bytes() if user_known.exists() else None
+        self.assertEqual(after, before, "what ssh learns must not reach the user's ~/.ssh/known_hosts")
 
     def test_strict_without_known_hosts_is_refused(self):
-        run = self.snapshot({"engine": "cli"})
-        r = run.out["result"]["repositories"][0]
-        self.assertEqual((run.rc, r["error"]), (2, "GitError"), run.describe())
+        for engine in ("stream", "cli"):
+            self.assertRepoFails(self.snapshot({"engine": engine, "retries": 0}), "GitError", "host key")
 
     def test_wrong_key_is_a_git_error_and_missing_key_a_payload_error(self):
         stranger = keygen(harness.mkdtemp("stranger-") / "id")
         for engine in ("stream", "cli"):
             run = self.snapshot(self.strict(engine=engine, retries=0), key=stranger)
-            r = run.out["result"]["repositories"][0]
-            self.assertEqual((run.rc, r["status"], r["error"]), (2, "failed", "GitError"), run.describe())
+            self.assertRepoFails(run, "GitError", "permission denied")
         run = self.ws.snapshot([self.repo], self.strict())
         self.assertRunFails(run, 1, "PayloadError")
         self.assertIn(KEY_ENV, run.out["message"])

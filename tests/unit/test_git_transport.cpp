@@ -60,14 +60,24 @@ TEST(SshArguments, WritesKeyAndKnownHostsPrivately) {
 TEST(SshArguments, HostKeyPolicies) {
     auto dir = TempDir::create("ssh-args-test");
     ASSERT_TRUE(dir);
-    auto strict = ssh_arguments({}, dir->path());
+    auto sub = [&](const char* name) {
+        fs::create_directory(dir->path() / name);
+        return dir->path() / name;
+    };
+    auto strict = ssh_arguments({}, sub("strict"));
     ASSERT_TRUE(strict);
     EXPECT_TRUE(has_pair(*strict, "-o", "StrictHostKeyChecking=yes"));
     EXPECT_FALSE(has_pair(*strict, "-o", "IdentitiesOnly=yes"));
-    auto accept_new = ssh_arguments({.host_key_policy = HostKeyPolicy::accept_new}, dir->path());
+    // Never the user's ~/.ssh/known_hosts: an empty private file, and the system-wide one.
+    EXPECT_TRUE(
+        has_pair(*strict, "-o", "UserKnownHostsFile=" + (dir->path() / "strict" / "known_hosts").string()));
+    EXPECT_FALSE(has_pair(*strict, "-o", "GlobalKnownHostsFile=/dev/null"));
+    auto accept_new = ssh_arguments({.host_key_policy = HostKeyPolicy::accept_new}, sub("new"));
     ASSERT_TRUE(accept_new);
     EXPECT_TRUE(has_pair(*accept_new, "-o", "StrictHostKeyChecking=accept-new"));
-    auto insecure = ssh_arguments({.host_key_policy = HostKeyPolicy::insecure}, dir->path());
+    EXPECT_TRUE(
+        has_pair(*accept_new, "-o", "UserKnownHostsFile=" + (dir->path() / "new" / "known_hosts").string()));
+    auto insecure = ssh_arguments({.host_key_policy = HostKeyPolicy::insecure}, sub("insecure"));
     ASSERT_TRUE(insecure);
     EXPECT_TRUE(has_pair(*insecure, "-o", "StrictHostKeyChecking=no"));
 }

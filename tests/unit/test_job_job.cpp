@@ -468,7 +468,9 @@ TEST(ParseJobErrors, Credentials) {
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, "GIT_TOKEN"),
                          "repositories[0].credentials: must be an object, not a string");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, json::object()),
-                         "repositories[0].credentials.token_env: is required");
+                         "repositories[0].credentials: needs token_env (https) or ssh_key_env (ssh)");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, {{"ssh_key_env", "KEY"}}),
+                         "repositories[0].credentials.ssh_key_env: is only for ssh URLs");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/credentials/username"_json_pointer, ""),
                          "repositories[0].credentials.username: must be a non-empty printable string");
     EXPECT_PAYLOAD_ERROR(

@@ -305,7 +305,14 @@ Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invo
         return fail(result.error());
     }
     if (!result->ok()) {
-        std::string detail = tail_lines(result->err);
+        // git's advice after a failed connection hides the reason (ssh's
+        // "Host key verification failed.", say) from a three-line tail.
+        std::string err;
+        for (auto line : split_lines(result->err))
+            if (!line.starts_with("Please make sure you have the correct access rights") &&
+                !line.starts_with("and the repository exists."))
+                err.append(line).push_back('\n');
+        std::string detail = tail_lines(err);
         if (detail.empty())
             detail = result->signal != 0 ? fmt::format("killed by signal {}", result->signal)
                                          : fmt::format("exit code {}", result->exit_code);

@@ -240,13 +240,14 @@ Result<std::vector<std::string>> ssh_arguments(const SshSettings& settings, cons
             return fail(s.error());
         args.insert(args.end(), {"-i", key.string(), "-o", "IdentitiesOnly=yes"});
     }
-    if (!settings.known_hosts.empty()) {
-        fs::path known = dir / "known_hosts";
-        if (auto s = write_private_file(known, settings.known_hosts); !s)
-            return fail(s.error());
-        args.insert(args.end(),
-                    {"-o", "UserKnownHostsFile=" + known.string(), "-o", "GlobalKnownHostsFile=/dev/null"});
-    }
+    // ssh reads and (accept_new) writes only this file, never the user's
+    // ~/.ssh/known_hosts: what it learns lasts one connection.
+    fs::path known = dir / "known_hosts";
+    if (auto s = write_private_file(known, settings.known_hosts); !s)
+        return fail(s.error());
+    args.insert(args.end(), {"-o", "UserKnownHostsFile=" + known.string()});
+    if (!settings.known_hosts.empty())
+        args.insert(args.end(), {"-o", "GlobalKnownHostsFile=/dev/null"});
     switch (settings.host_key_policy) {
     case HostKeyPolicy::strict:
         args.insert(args.end(), {"-o", "StrictHostKeyChecking=yes"});
