@@ -237,6 +237,9 @@ TEST(ParseJobErrors, NotJson) {
     EXPECT_PAYLOAD_ERROR(std::string("{\"version\": 1,"), "(payload): payload is not valid JSON (at byte ");
     EXPECT_PAYLOAD_ERROR(std::string(""), "(payload): payload is not valid JSON (at byte ");
     EXPECT_PAYLOAD_ERROR(std::string("version: 1"), "(payload): payload is not valid JSON (at byte 1)");
+    // Found by fuzz_payload (libFuzzer): nlohmann throws out_of_range, not parse_error, here.
+    EXPECT_PAYLOAD_ERROR(std::string("{\"version\": 19999999038E3139815726120960}"),
+                         "(payload): payload is not valid JSON (a number is out of range)");
 }
 
 TEST(ParseJobErrors, NotAnObject) {

@@ -621,6 +621,9 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         root = json::parse(text);
     } catch (const json::parse_error& e) {
         return fail(at("", fmt::format("payload is not valid JSON (at byte {})", e.byte)));
+    } catch (const json::exception&) {
+        // out_of_range: a number too large for a double (found by fuzz_payload).
+        return fail(at("", "payload is not valid JSON (a number is out of range)"));
     }
     if (auto s = check_object(root, "", "job"); !s)
         return fail(s.error());

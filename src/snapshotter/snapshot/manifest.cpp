@@ -78,6 +78,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
         j = json::parse(text);
     } catch (const json::parse_error& e) {
         return fail(bad(fmt::format("not valid JSON (at byte {})", e.byte)));
+    } catch (const json::exception&) {
+        return fail(bad("not valid JSON (a number is out of range)"));
     }
     if (!j.is_object())
         return fail(bad("not an object"));
