@@ -35,7 +35,10 @@ def objects(store) -> dict[str, int]:
         for directory, _, files in os.walk(store.root):
             for name in files:
                 path = Path(directory) / name
-                out[str(path.relative_to(store.root))] = path.stat().st_size
+                try:
+                    out[str(path.relative_to(store.root))] = path.stat().st_size
+                except FileNotFoundError:
+                    pass  # a temporary file a running job published or dropped meanwhile
         return out
     return {key: o["Size"] for key, o in store._objects("").items()}
 
