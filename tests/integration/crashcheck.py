@@ -22,6 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import harness
+
 TEMP_PREFIX = ".tmp-snapshotter-"
 _MANIFEST = re.compile(r"^repos/([^/]+)/manifests/([^/]+)\.json$")
 _BUNDLE = re.compile(r"^repos/([^/]+)/bundles/[^/]+$")
@@ -149,7 +151,6 @@ def assert_restores(test, ws, manifest: dict, msg: str, snapshot: str | None = N
     repository with `ws`, assert that it is the manifest's snapshot, that refs
     and HEAD equal the manifest and that `git fsck --full` passes; returns the
     restore result."""
-    import harness
     target = ws.new_target()
     result = test.assertRunOk(ws.restore(manifest["repository"], target, snapshot or manifest["snapshot_id"]), msg)
     test.assertEqual(result["snapshot_id"], manifest["snapshot_id"], f"{msg}: restored another snapshot")
@@ -171,33 +172,6 @@ def manifest_bytes(store) -> dict[str, str]:
 # --------------------------------------------------------------------------
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        tree.setdefault(int(fields[1]), []).append(int(entry))
-    return tree
-
-
-def _descendants(pid: int) -> set[int]:
-    tree = _children()
-    found, todo = set(), [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def kill_tree(proc: subprocess.Popen) -> None:
     """SIGKILL `proc`, its process group and every descendant (git runs in
     process groups of its own), as a container kill does; then reap `proc`.
@@ -206,7 +180,7 @@ def kill_tree(proc: subprocess.Popen) -> None:
     appears) so that nothing can spawn, write or commit in between."""
     stopped: set[int] = set()
     for _ in range(50):
-        fresh = ({proc.pid} | _descendants(proc.pid)) - stopped
+        fresh = ({proc.pid} | harness.descendants(proc.pid)) - stopped
         if not fresh:
             break
         for pid in fresh:

@@ -111,25 +111,6 @@ class ProcSampler:
         if self.thread is not None:
             self.thread.join()
 
-    @staticmethod
-    def _descendants(root):
-        parents = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-                # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-                parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-        found, frontier = set(), {root}
-        while frontier:
-            frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in found}
-            found |= frontier
-        return found
-
     def _read(self, pid, what):
         try:
             with open(f"/proc/{pid}/{what}", "rb") as f:
@@ -147,7 +128,7 @@ class ProcSampler:
     def _watch(self, proc):
         root_exe = self._exe(proc.pid)
         while proc.poll() is None:
-            for pid in self._descendants(proc.pid):
+            for pid in harness.descendants(proc.pid):
                 # A child between fork and exec still shows the parent's memory
                 # (its environment included): judge it once it runs its own program.
                 exe_before = self._exe(pid)
