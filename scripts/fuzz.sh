@@ -2,6 +2,7 @@
 # Build the fuzz targets into build-fuzz and run each for N seconds (default 60)
 # over its seed corpus in fuzz/corpus/<target>/.
 #   scripts/fuzz.sh [seconds] [target...]
+#   scripts/fuzz.sh --runs N [target...]   N executions per target instead (the long run: 10000000)
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), CXX (default clang++-19:
 # coverage-guided libFuzzer; clang >= 16 is needed for libstdc++ 12's
 # std::expected, and Debian 12 ships clang 19 as clang-19. CXX=g++ builds the
@@ -13,7 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${1:-60}"
+limit=(-max_total_time="${1:-60}")
+if [[ "${1:-}" == --runs ]]; then
+  [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "usage: $0 --runs N [target...]" >&2; exit 2; }
+  limit=(-runs="$2")
+  shift
+fi
 shift || true
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_payload fuzz_manifest fuzz_pktline fuzz_bundle_header)
@@ -36,10 +42,10 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 corpus_root="$PWD/fuzz/corpus"
 for target in "${targets[@]}"; do
-  echo "== $target: ${seconds}s"
+  echo "== $target: ${limit[*]}"
   mkdir -p "$dir/findings/$target"
   # libFuzzer writes new interesting inputs to the first directory; keep the
   # committed seed corpus read-only by giving it a scratch one first.
-  (cd "$dir/fuzz" && "./$target" -max_total_time="$seconds" -print_final_stats=1 \
+  (cd "$dir/fuzz" && "./$target" "${limit[@]}" -print_final_stats=1 \
      -artifact_prefix="$PWD/../findings/$target/" "../findings/$target" "$corpus_root/$target")
 done

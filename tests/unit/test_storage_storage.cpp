@@ -311,13 +311,14 @@ TEST_P(StorageConformance, UpdateCreatesReplacesAndKeeps) {
     auto append = [](const std::optional<std::string>& current) -> std::optional<std::string> {
         return current.value_or("") + "x";
     };
-    auto wrote = storage().update("p/counter", append);
+    auto wrote = storage().update("p/counter", append, Durability::durable);
     ASSERT_TRUE(wrote) << wrote.error().message;
     EXPECT_TRUE(*wrote);
-    ASSERT_TRUE(storage().update("p/counter", append));
+    ASSERT_TRUE(storage().update("p/counter", append, Durability::durable));
     EXPECT_EQ(get_ok("p/counter"), "xx");
     // `next` declining leaves the object alone.
-    auto kept = storage().update("p/counter", [](const auto&) { return std::optional<std::string>{}; });
+    auto kept = storage().update(
+        "p/counter", [](const auto&) { return std::optional<std::string>{}; }, Durability::durable);
     ASSERT_TRUE(kept);
     EXPECT_FALSE(*kept);
     EXPECT_EQ(get_ok("p/counter"), "xx");
@@ -332,9 +333,13 @@ TEST_P(StorageConformance, ConcurrentUpdatesAreNeverLost) {
     for (int t = 0; t < k_threads; ++t)
         threads.emplace_back([&] {
             for (int i = 0; i < k_rounds; ++i)
-                EXPECT_TRUE(storage().update("p/n", [](const std::optional<std::string>& current) {
-                    return std::optional(std::to_string(std::stoi(current.value_or("0")) + 1));
-                }));
+                // atomic_only: the compare-and-swap must not depend on the fsyncs.
+                EXPECT_TRUE(storage().update(
+                    "p/n",
+                    [](const std::optional<std::string>& current) {
+                        return std::optional(std::to_string(std::stoi(current.value_or("0")) + 1));
+                    },
+                    Durability::atomic_only));
         });
     for (auto& t : threads)
         t.join();
@@ -342,7 +347,8 @@ TEST_P(StorageConformance, ConcurrentUpdatesAreNeverLost) {
 }
 
 TEST_P(StorageConformance, UpdateRejectsInvalidKeys) {
-    auto r = storage().update("../x", [](const auto&) { return std::optional<std::string>("x"); });
+    auto r = storage().update(
+        "../x", [](const auto&) { return std::optional<std::string>("x"); }, Durability::durable);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::Internal);
 }

@@ -74,6 +74,40 @@ TEST_F(FsTest, AtomicFileCreatesParentDirectories) {
     EXPECT_EQ(read_plain(path), "{}");
 }
 
+TEST_F(FsTest, AtomicFileParentsRacedByManyThreads) {
+    // Every writer finds a/b/c missing; losing the race to mkdir is not an error.
+    constexpr int k_writers = 8;
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < k_writers; ++i)
+        threads.emplace_back([&, i] {
+            if (write_file_atomic(dir() / "a" / "b" / "c" / std::to_string(i), "x", Overwrite::no))
+                ++ok;
+        });
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(ok.load(), k_writers);
+    EXPECT_EQ(entries(dir() / "a" / "b" / "c").size(), static_cast<std::size_t>(k_writers));
+}
+
+TEST_F(FsTest, AtomicFileUnderAFileIsAStorageError) {
+    write_plain(dir() / "plain", "not a directory");
+    auto file = AtomicFile::create(dir() / "plain" / "sub" / "obj");
+    ASSERT_FALSE(file);
+    EXPECT_EQ(file.error().kind, ErrorKind::Storage);
+}
+
+TEST_F(FsTest, AtomicOnlyCommitPublishesAndStillConflicts) {
+    const auto path = dir() / "hint" / "latest.json";
+    ASSERT_TRUE(write_file_atomic(path, "1", Overwrite::no, Durability::atomic_only));
+    auto again = write_file_atomic(path, "2", Overwrite::no, Durability::atomic_only);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().kind, ErrorKind::Conflict);
+    ASSERT_TRUE(write_file_atomic(path, "3", Overwrite::yes, Durability::atomic_only));
+    EXPECT_EQ(read_plain(path), "3");
+    EXPECT_EQ(entries(dir() / "hint"), std::vector<std::string>{"latest.json"});
+}
+
 TEST_F(FsTest, AtomicFileWithABareRelativeName) {
     const auto old_cwd = fs::current_path();
     fs::current_path(dir());

@@ -185,7 +185,9 @@ Result<Git> Git::create() {
     auto home = TempDir::create("git-home");
     if (!home)
         return fail(home.error());
-    if (auto s = write_file_atomic(home->path() / "gitconfig", k_private_config, Overwrite::yes); !s)
+    if (auto s = write_file_atomic(home->path() / "gitconfig", k_private_config, Overwrite::yes,
+                                   Durability::atomic_only);
+        !s)
         return fail(s.error());
     Git git(std::move(*home));
     auto out = git.run_checked({"version"}, {.timeout = std::chrono::seconds{30}}, "git version");

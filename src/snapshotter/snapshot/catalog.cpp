@@ -152,14 +152,17 @@ Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, cons
 
 Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
                             const std::string& manifest_key) {
-    return storage.update(layout::latest_key(name),
-                          [&](const std::optional<std::string>& current) -> std::optional<std::string> {
-                              // An unreadable pointer is replaced; a newer one stays.
-                              if (current)
-                                  if (auto named = parse_latest(*current); named && *named >= id)
-                                      return std::nullopt;
-                              return serialize_latest(id, manifest_key);
-                          });
+    return storage.update(
+        layout::latest_key(name),
+        [&](const std::optional<std::string>& current) -> std::optional<std::string> {
+            // An unreadable pointer is replaced; a newer one stays.
+            if (current)
+                if (auto named = parse_latest(*current); named && *named >= id)
+                    return std::nullopt;
+            return serialize_latest(id, manifest_key);
+        },
+        // A hint: readers take the newest manifest when it is lost or stale.
+        Durability::atomic_only);
 }
 
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {

@@ -44,7 +44,8 @@ Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, cons
 // Point `latest` of `name` at snapshot `id` (manifest `manifest_key`) unless
 // it already names `id` or a newer one: the pointer only moves forward, also
 // when two jobs publish at once (a compare-and-swap, Storage::update).
-// Returns whether it moved.
+// Returns whether it moved. The pointer is a hint (read_latest_manifest
+// takes the newest manifest anyway), so file:// does not fsync it.
 Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
                             const std::string& manifest_key);
 

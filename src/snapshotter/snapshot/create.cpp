@@ -539,7 +539,8 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
 
 } // namespace
 
-Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo) {
+Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo,
+                                        std::optional<LatestRead> latest) {
     const auto& options = ctx.job.options;
     const auto start = SteadyClock::now();
     const Deadline deadline(options.timeout_s);
@@ -584,14 +585,16 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     const auto& selected = listing->selected;
 
     // 2. The previous snapshot; a missing, corrupt or broken one means a full snapshot.
+    if (!latest)
+        latest = read_latest_manifest(ctx.storage, repo.name);
     std::optional<Manifest> previous;
-    if (auto latest = read_latest_manifest(ctx.storage, repo.name); latest) {
-        previous = std::move(*latest);
-    } else if (latest.error().kind == ErrorKind::Storage) {
-        return fail(latest.error());
+    if (*latest) {
+        previous = std::move(**latest);
+    } else if (latest->error().kind == ErrorKind::Storage) {
+        return fail(latest->error());
     } else {
         spdlog::warn("{}: previous snapshot unreadable ({}); taking a full snapshot", repo.name,
-                     latest.error().message);
+                     latest->error().message);
     }
     if (previous) {
         auto intact = chain_intact(ctx, *previous);

@@ -3,9 +3,11 @@
 #pragma once
 
 #include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/manifest.hpp"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace snapshotter::snapshot {
@@ -19,8 +21,15 @@ struct RepoOutcome {
     int refs_deleted = 0;    // refs that disappeared since the previous snapshot
 };
 
+// A repository's latest snapshot as read_latest_manifest() returned it:
+// a manifest, none yet, or why it could not be read.
+using LatestRead = Result<std::optional<Manifest>>;
+
 // Snapshot `repo` (with ctx.dry_run: only report the plan). Failures come
-// back as values and never leave anything visible in storage.
-Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo);
+// back as values and never leave anything visible in storage. `latest` is
+// the caller's own read of the latest snapshot, so that a repository costs
+// one read of it (on S3, one GET and LIST fewer); without it, it is read here.
+Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo,
+                                        std::optional<LatestRead> latest = std::nullopt);
 
 } // namespace snapshotter::snapshot

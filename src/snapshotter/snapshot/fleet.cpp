@@ -50,6 +50,8 @@ class HostLimiter {
 };
 
 // Counters shared by the workers, the watchdog and the progress line.
+constexpr std::chrono::milliseconds k_worker_stagger{5};
+
 struct FleetState {
     std::atomic<std::size_t> next{0};
     std::atomic<std::size_t> done{0};
@@ -59,6 +61,21 @@ struct FleetState {
     std::atomic<bool> finished{false};
     std::string stop_reason; // written once before no_new_work is set
     std::mutex stop_mutex;
+    std::condition_variable finished_cv; // wakes the watchdog at once when the workers are done
+
+    void finish() {
+        {
+            std::lock_guard lock(stop_mutex);
+            finished.store(true);
+        }
+        finished_cv.notify_all();
+    }
+
+    // Sleep `tick` unless the workers finish first; returns whether they did.
+    bool wait_finished(std::chrono::milliseconds tick) {
+        std::unique_lock lock(stop_mutex);
+        return finished_cv.wait_for(lock, tick, [&] { return finished.load(); });
+    }
 
     void stop(const std::string& reason) {
         std::lock_guard lock(stop_mutex);
@@ -105,15 +122,18 @@ void interruptible_sleep(std::chrono::milliseconds duration, const FleetState& s
 }
 
 // Snapshot one repository with retries of transient failures.
-json run_one(const Context& ctx, const job::Repository& repo, FleetState& state, RepoOutcome& outcome_out,
-             std::optional<Error>& error_out) {
+json run_one(const Context& ctx, const job::Repository& repo, LatestRead latest, FleetState& state,
+             RepoOutcome& outcome_out, std::optional<Error>& error_out) {
     const auto start = SteadyClock::now();
     json entry = {{"name", repo.name}};
     int attempts = 0;
     thread_local std::mt19937_64 rng{std::random_device{}()};
     for (;;) {
         ++attempts;
-        auto outcome = snapshot_repository(ctx, repo);
+        // The first attempt uses the worker's read of the latest snapshot; a
+        // retry reads it again (another job may have committed meanwhile).
+        auto outcome = attempts == 1 ? snapshot_repository(ctx, repo, std::move(latest))
+                                     : snapshot_repository(ctx, repo);
         if (outcome) {
             entry["status"] = outcome->status;
             entry.update(outcome->detail);
@@ -144,14 +164,6 @@ json run_one(const Context& ctx, const job::Repository& repo, FleetState& state,
     entry["attempts"] = attempts;
     entry["duration_ms"] = elapsed_ms(start);
     return entry;
-}
-
-// The repository's snapshot already committed by this job, if any.
-std::optional<std::string> committed_by_this_job(const Context& ctx, const job::Repository& repo) {
-    auto latest = read_latest_manifest(ctx.storage, repo.name);
-    if (latest && *latest && (*latest)->job_id == ctx.job.job_id)
-        return (*latest)->snapshot_id;
-    return std::nullopt;
 }
 
 constexpr JobMetric k_job_metrics[] = {
@@ -264,15 +276,15 @@ Outcome run_snapshot(const Context& ctx) {
             if (i >= total)
                 return;
             const auto& repo = *repos[i];
-            if (!ctx.dry_run) {
-                if (auto id = committed_by_this_job(ctx, repo)) {
-                    entries[i] = {{"name", repo.name},
-                                  {"status", "skipped"},
-                                  {"reason", "already snapshotted by this job"},
-                                  {"snapshot_id", *id}};
-                    state.done.fetch_add(1);
-                    continue;
-                }
+            // A rerun of this job skips what it already committed (issue: idempotent reruns).
+            LatestRead latest = read_latest_manifest(ctx.storage, repo.name);
+            if (!ctx.dry_run && latest && *latest && (*latest)->job_id == ctx.job.job_id) {
+                entries[i] = {{"name", repo.name},
+                              {"status", "skipped"},
+                              {"reason", "already snapshotted by this job"},
+                              {"snapshot_id", (*latest)->snapshot_id}};
+                state.done.fetch_add(1);
+                continue;
             }
             auto host = host_key(repo.parsed);
             hosts.acquire(host);
@@ -283,7 +295,7 @@ Outcome run_snapshot(const Context& ctx) {
                 return;
             }
             state.in_flight.fetch_add(1);
-            entries[i] = run_one(ctx, repo, state, outcomes[i], errors[i]);
+            entries[i] = run_one(ctx, repo, std::move(latest), state, outcomes[i], errors[i]);
             state.bytes.fetch_add(outcomes[i].bytes);
             state.in_flight.fetch_sub(1);
             hosts.release(host);
@@ -293,8 +305,7 @@ Outcome run_snapshot(const Context& ctx) {
     std::thread watchdog([&] {
         std::optional<SteadyClock::time_point> stop_seen;
         auto last_draw = SteadyClock::now();
-        while (!state.finished.load()) {
-            std::this_thread::sleep_for(std::chrono::milliseconds{100});
+        while (!state.wait_finished(std::chrono::milliseconds{100})) {
             auto now = SteadyClock::now();
             if (options.deadline_s > 0 && now - start > std::chrono::seconds{options.deadline_s} &&
                 !processes_aborted()) {
@@ -323,11 +334,17 @@ Outcome run_snapshot(const Context& ctx) {
     std::vector<std::thread> workers;
     int threads =
         static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(options.concurrency), total));
-    for (int t = 0; t < threads; ++t)
+    for (int t = 0; t < threads; ++t) {
+        // Workers start a few ms apart: a burst of connections all at once
+        // overflows small accept backlogs (git daemon listens with 5; sshd's
+        // MaxStartups drops at random), and a dropped SYN costs a 1 s retry.
+        if (t > 0)
+            std::this_thread::sleep_for(k_worker_stagger);
         workers.emplace_back(worker);
+    }
     for (auto& w : workers)
         w.join();
-    state.finished.store(true);
+    state.finish();
     watchdog.join();
 
     // 4. Tally; repositories never started are "skipped" with the reason.

@@ -143,7 +143,7 @@ class FileStorage final : public Storage {
         return {};
     }
 
-    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+    Result<bool> update(std::string_view key, const UpdateFn& next, Durability durability) override {
         auto path = path_of(key);
         if (!path)
             return fail(path.error());
@@ -160,7 +160,7 @@ class FileStorage final : public Storage {
         auto wanted = next(current);
         if (!wanted)
             return false;
-        if (auto s = write_file_atomic(*path, *wanted, Overwrite::yes); !s)
+        if (auto s = write_file_atomic(*path, *wanted, Overwrite::yes, durability); !s)
             return fail(s.error());
         return true;
     }

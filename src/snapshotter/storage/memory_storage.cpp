@@ -102,7 +102,7 @@ class MemoryStorage final : public Storage {
         return out;
     }
 
-    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+    Result<bool> update(std::string_view key, const UpdateFn& next, Durability /*durability*/) override {
         if (auto s = check_key(key); !s)
             return fail(s.error());
         std::lock_guard lock(m_bucket->mutex);

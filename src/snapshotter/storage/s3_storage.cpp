@@ -805,7 +805,7 @@ class S3Storage final : public Storage {
         return out;
     }
 
-    Result<bool> update(std::string_view key, const UpdateFn& next) override {
+    Result<bool> update(std::string_view key, const UpdateFn& next, Durability /*durability*/) override {
         if (!is_valid_key(key))
             return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
         const std::string full = m_client->full_key(key);

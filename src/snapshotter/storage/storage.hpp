@@ -89,7 +89,9 @@ class Storage {
     // process) changed it in between, `next` runs again on the new content.
     // Returns whether it wrote. File: a lock on the key's directory; S3: a
     // conditional PUT (If-Match on the ETag, If-None-Match: * to create).
-    virtual Result<bool> update(std::string_view key, const UpdateFn& next) = 0;
+    // Durability::atomic_only lets the file backend skip its fsyncs, for
+    // pointers that readers treat as hints (S3 is always durable).
+    virtual Result<bool> update(std::string_view key, const UpdateFn& next, Durability durability) = 0;
 
     // Uploads under `prefix` begun and not finished, sorted by key. Backends
     // without such state (memory://) have none.

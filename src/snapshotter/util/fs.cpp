@@ -34,25 +34,64 @@ fs::path directory_of(const fs::path& path) {
     return parent.empty() ? fs::path(".") : parent;
 }
 
+// Rename `temp` to `path` unless `path` exists, as one step: Conflict when
+// it does. renameat2(RENAME_NOREPLACE) where the file system has it, else
+// link() (which fails with EEXIST atomically too) and unlink().
+Status publish_new(const fs::path& temp, const fs::path& path) {
+    if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0)
+        return {};
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+        if (::link(temp.c_str(), path.c_str()) == 0) {
+            ::unlink(temp.c_str());
+            return {};
+        }
+        err = errno;
+    }
+    if (err == EEXIST)
+        return fail(Error::conflict(fmt::format("{} already exists", path.string())));
+    return fail(Error::storage(fmt::format("publish {}: {}", path.string(), errno_text(err))));
+}
+
+// Create the missing directories of `dir`, top down; returns the
+// directories that gained an entry: the parent of each one that was missing
+// (also when another thread won the race to create it, as its fsync may not
+// have happened yet).
+Result<std::vector<fs::path>> make_parents(const fs::path& dir) {
+    std::vector<fs::path> missing;
+    std::error_code ec;
+    for (fs::path d = dir; !d.empty() && !fs::exists(d, ec); d = d.parent_path()) {
+        missing.push_back(d);
+        if (d == d.parent_path())
+            break;
+    }
+    std::vector<fs::path> changed;
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+        if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST)
+            return fail(
+                Error::storage(fmt::format("create directory {}: {}", it->string(), errno_text(errno))));
+        changed.push_back(directory_of(*it));
+    }
+    return changed;
+}
+
 } // namespace
 
 Result<AtomicFile> AtomicFile::create(const fs::path& path) {
-    std::error_code ec;
-    fs::create_directories(directory_of(path), ec);
-    if (ec)
-        return fail(Error::storage(
-            fmt::format("create directory {}: {}", path.parent_path().string(), ec.message())));
+    auto changed = make_parents(directory_of(path));
+    if (!changed)
+        return fail(changed.error());
     fs::path temp =
         directory_of(path) / (std::string(k_temp_prefix) + path.filename().string() + "." + random_hex(6));
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
-    return AtomicFile(path, temp, fd);
+    return AtomicFile(path, temp, fd, std::move(*changed));
 }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(other.m_fd),
-      m_size(other.m_size) {
+      m_size(other.m_size), m_new_entries(std::move(other.m_new_entries)) {
     other.m_fd = -1;
     other.m_temp.clear();
 }
@@ -92,10 +131,11 @@ Status AtomicFile::write(std::span<const std::byte> data) {
     return {};
 }
 
-Status AtomicFile::commit(Overwrite overwrite) {
+Status AtomicFile::commit(Overwrite overwrite, Durability durability) {
     if (m_fd < 0)
         return fail(Error::internal("commit of a closed AtomicFile"));
-    if (::fsync(m_fd) != 0)
+    const bool durable = durability == Durability::durable;
+    if (durable && ::fsync(m_fd) != 0)
         return fail(Error::storage(fmt::format("fsync {}: {}", m_path.string(), errno_text(errno))));
     if (::close(m_fd) != 0) {
         m_fd = -1;
@@ -105,27 +145,30 @@ Status AtomicFile::commit(Overwrite overwrite) {
     if (overwrite == Overwrite::yes) {
         if (::rename(m_temp.c_str(), m_path.c_str()) != 0)
             return fail(Error::storage(fmt::format("rename to {}: {}", m_path.string(), errno_text(errno))));
-    } else {
-        // link() fails with EEXIST atomically, unlike a check followed by rename().
-        if (::link(m_temp.c_str(), m_path.c_str()) != 0) {
-            int err = errno;
-            if (err == EEXIST)
-                return fail(Error::conflict(fmt::format("{} already exists", m_path.string())));
-            return fail(Error::storage(fmt::format("publish {}: {}", m_path.string(), errno_text(err))));
-        }
-        ::unlink(m_temp.c_str());
+    } else if (auto s = publish_new(m_temp, m_path); !s) {
+        return s;
     }
     m_temp.clear();
-    return fsync_dir(directory_of(m_path));
+    if (!durable)
+        return {};
+    if (auto s = fsync_dir(directory_of(m_path)); !s)
+        return s;
+    // The directories create() made must survive too, or the file goes with them.
+    for (auto it = m_new_entries.rbegin(); it != m_new_entries.rend(); ++it)
+        if (auto s = fsync_dir(*it); !s)
+            return s;
+    m_new_entries.clear();
+    return {};
 }
 
-Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite) {
+Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite,
+                         Durability durability) {
     auto file = AtomicFile::create(path);
     if (!file)
         return fail(file.error());
     if (auto s = file->write(data); !s)
         return s;
-    return file->commit(overwrite);
+    return file->commit(overwrite, durability);
 }
 
 Result<std::string> read_file(const fs::path& path, std::size_t max_bytes) {

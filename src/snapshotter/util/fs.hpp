@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace snapshotter {
 
@@ -16,6 +17,17 @@ namespace fs = std::filesystem;
 
 // Whether publishing may replace an existing file or object.
 enum class Overwrite { no, yes };
+
+// How far publishing a file goes before it returns.
+enum class Durability {
+    // fsync of the file before the rename and of the directory after it (and
+    // of the parents of directories created for it): once published, the
+    // file survives a power failure.
+    durable,
+    // The rename alone: atomic for every reader, but a power failure may lose
+    // or revert it. For scratch files and for pointers readers treat as hints.
+    atomic_only,
+};
 
 // A file written under a temporary name beside `path` and published by
 // commit() (fsync, then rename, then fsync of the directory). Destroyed
@@ -34,26 +46,30 @@ class AtomicFile {
     Status write(std::string_view data);
     // Flush and publish under the final path; with Overwrite::no, fails with
     // Conflict when the path exists (the check and the rename are one step).
-    Status commit(Overwrite overwrite);
+    Status commit(Overwrite overwrite, Durability durability = Durability::durable);
     // Bytes written so far.
     [[nodiscard]] std::size_t size() const { return m_size; }
 
   private:
-    AtomicFile(fs::path path, fs::path temp, int fd)
-        : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(fd) {}
+    AtomicFile(fs::path path, fs::path temp, int fd, std::vector<fs::path> new_entries)
+        : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(fd), m_new_entries(std::move(new_entries)) {}
     void discard();
 
     fs::path m_path;
     fs::path m_temp;
     int m_fd = -1;
     std::size_t m_size = 0;
+    // Directories that gained an entry when create() made the missing
+    // parents of `m_path`: a durable commit() fsyncs them too.
+    std::vector<fs::path> m_new_entries;
 };
 
 // Prefix of the temporary files AtomicFile creates (gc finds leftovers by it).
 inline constexpr std::string_view k_temp_prefix = ".tmp-snapshotter-";
 
 // Write `data` to `path` atomically.
-Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite);
+Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite overwrite,
+                         Durability durability = Durability::durable);
 
 // The whole content of `path`, refusing files larger than `max_bytes`.
 Result<std::string> read_file(const fs::path& path, std::size_t max_bytes = std::size_t{64} << 20);
