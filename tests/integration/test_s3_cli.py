@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import unittest
+import urllib.parse
 
 import harness
 import s3harness
@@ -161,6 +162,44 @@ class S3Cli(harness.Assertions, unittest.TestCase):
         (entry,) = self.ws.manifest(NAME, sid)["bundles"]
         data = target.read_bytes()
         self.assertEqual((len(data), sha256(data)), (entry["size"], entry["sha256"]), "aws s3 cp's download")
+
+
+class S3RequestBudget(harness.Assertions, unittest.TestCase):
+    """What a no-change pass costs on S3, counted at the strict front: one
+    ls-refs per repository on the git side, and on S3 one read of the latest
+    snapshot (GET latest.json, LIST manifests/, GET the manifest), the new
+    manifest and the pointer's compare-and-swap (GET + conditional PUT).
+    Reading the latest snapshot twice (once for the rerun check, once for the
+    snapshot) would show up here as a second LIST."""
+
+    def test_no_change_pass_reads_the_latest_snapshot_once_per_repository(self):
+        ws = harness.Workspace(storage="s3")
+        names = [f"budget/r{i}" for i in range(3)]
+        repos = [{"url": str(UPSTREAM.bare), "name": n} for n in names]
+        cold = harness.run_snapshotter(ws.snapshot_payload(repos), env=ws.env())
+        self.assertRunOk(cold, "cold pass")
+        front = ws.store.service.front
+        before = len(front.log)
+        again = harness.run_snapshotter(ws.snapshot_payload(repos), env=ws.env())
+        result = self.assertRunOk(again, "no-change pass")
+        self.assertEqual(result["summary"]["unchanged"], 3, result)
+        # (method, object key or LIST prefix, is-a-LIST), decoded from the front's log.
+        requests = []
+        for method, raw_path, raw_query, _status, _signed in front.log[before:]:
+            query = urllib.parse.parse_qs(raw_query)
+            if "list-type" in query:
+                requests.append((method, query.get("prefix", [""])[0], True))
+            else:
+                requests.append((method, urllib.parse.unquote(raw_path).split("/", 2)[-1], False))
+        for name in names:
+            repo_path = ws.store.object_key(f"repos/{harness.repo_key(name)}/")
+            mine = [r for r in requests if r[1].startswith(repo_path)]
+            gets_latest = [r for r in mine if r[0] == "GET" and not r[2] and r[1].endswith("/latest.json")]
+            lists = [r for r in mine if r[2]]
+            puts = [r for r in mine if r[0] == "PUT"]
+            self.assertEqual(len(gets_latest), 2, f"{name}: read once, then the compare-and-swap: {mine}")
+            self.assertEqual(len(lists), 1, f"{name}: one LIST of manifests/: {mine}")
+            self.assertEqual(len(puts), 2, f"{name}: the manifest and latest.json: {mine}")
 
 
 if __name__ == "__main__":
