@@ -21,8 +21,10 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_stri
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 
+# -O1 -g1, as the sanitizer manuals suggest: fast enough to run, line tables for the
+# reports' stack traces, and much less compile time than -O2 -g. Assertions stay on.
 cmake -S . -B "$dir" -G Ninja -DSNAPSHOTTER_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSNAPSHOTTER_SANITIZE="$sanitize"
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSNAPSHOTTER_SANITIZE="$sanitize"
 cmake --build "$dir"
 
 status=0

@@ -728,6 +728,15 @@ def snapshotter_bin() -> str:
     return path
 
 
+def sanitizer_runtimes(binary: str) -> list[str]:
+    """The sanitizer runtimes `binary` links (libasan, libubsan, libtsan: a
+    scripts/sanitize.sh build), by ldd; empty for a plain build. Memory and
+    packaging checks that mean nothing under instrumentation skip on these."""
+    p = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return sorted({line.split()[0] for line in p.stdout.splitlines()
+                   if line.strip().startswith(("libasan", "libubsan", "libtsan"))})
+
+
 def is_minified_json_text(text: str) -> bool:
     """True when `text` has no whitespace outside JSON strings."""
     in_string = escaped = False
