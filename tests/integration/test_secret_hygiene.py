@@ -228,6 +228,49 @@ class SecretHygiene(harness.Assertions, unittest.TestCase):
         self.assertIn("git", self.children_seen, self.children_seen)
         self.assertTrue(self.credential_file_seen, "no git child with a credential file was sampled")
 
+    def test_a_killed_run_leaves_its_credential_file_only_until_the_next_run(self):
+        # SIGKILL while git waits on a server that never answers: the
+        # credential directory cannot be removed by the dead process. The next
+        # run finds it unlocked (and old) and removes it before doing anything.
+        ws = harness.Workspace()
+        payload = ws.snapshot_payload(self.git_repo(f"http://127.0.0.1:{self.silent.port}/git/x.git"),
+                                      {"allow_http": True, "engine": "cli", "retries": 0, "timeout_s": 60})
+        killed = threading.Event()
+
+        def kill_once_git_holds_the_credential(proc):
+            def watch():
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if any("git-credential" in p.name for p in ws.tmp.iterdir()):
+                        time.sleep(0.2)  # let git start on it
+                        family = harness.descendants(proc.pid)
+                        proc.kill()
+                        for pid in family:  # as a container stop would
+                            try:
+                                os.kill(pid, 9)
+                            except ProcessLookupError:
+                                pass
+                        killed.set()
+                        return
+                    time.sleep(0.01)
+            threading.Thread(target=watch, daemon=True).start()
+
+        run = ws.run(payload, env_extra={TOKEN_ENV: TOKEN}, on_start=kill_once_git_holds_the_credential,
+                     check_output=False)
+        self.assertTrue(killed.is_set(), f"git never got a credential directory: {run.describe()}")
+        left = [p for p in ws.tmp.iterdir() if "git-credential" in p.name]
+        self.assertEqual(len(left), 1, "the kill should have left the credential directory behind")
+        self.assertNotEqual(harness.find_bytes_in_tree(left[0], [TOKEN.encode()]), [], "it holds the token")
+        # A sweeper leaves young directories alone (one may be in creation); this one is old.
+        two_hours_ago = time.time() - 7200
+        os.utime(left[0], (two_hours_ago, two_hours_ago))
+        # The next run (on the working server) removes it: run_checked finds
+        # no credential directory and no token in TMPDIR afterwards.
+        run = self.run_checked(ws, ws.snapshot_payload(self.git_repo(HTTP.url_for("hygiene.git")),
+                                                       {"allow_http": True, "engine": "cli", "retries": 0}),
+                               {TOKEN_ENV: TOKEN}, True)
+        self.assertIn("left by a killed run", run.stderr.decode(errors="replace"))
+
     def test_every_storage_failure_path(self):
         from s3harness import ACCESS_KEY
         repo = self.git_repo(HTTP.url_for("hygiene.git"))

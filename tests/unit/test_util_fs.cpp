@@ -5,7 +5,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace snapshotter;
@@ -323,6 +325,68 @@ TEST(TempDir, TwoAreDistinct) {
     auto b = TempDir::create("same");
     ASSERT_TRUE(a && b);
     EXPECT_NE(a->path(), b->path());
+}
+
+namespace {
+
+// Make `path` look `age` old to a sweeper.
+void age(const fs::path& path, std::chrono::hours age) {
+    fs::last_write_time(path, fs::file_time_type::clock::now() - age);
+}
+
+} // namespace
+
+TEST(TempDirSweep, RemovesOnlyAbandonedOldOwnDirectories) {
+    auto base = TempDir::create("sweep-base");
+    ASSERT_TRUE(base);
+    const fs::path b = base->path();
+    // Left by a process that died holding it: created in a child that exits
+    // without running destructors, as a SIGKILL would.
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto leaked = TempDir::create("git-credential", b);
+        if (leaked)
+            std::ofstream(leaked->path() / "credentials") << "https://user:token@host\n";
+        ::_exit(leaked ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    std::vector<fs::path> abandoned;
+    for (const auto& e : fs::directory_iterator(b))
+        abandoned.push_back(e.path());
+    ASSERT_EQ(abandoned.size(), 1u);
+    age(abandoned[0], std::chrono::hours{2});
+
+    auto live = TempDir::create("live", b); // held by this process
+    ASSERT_TRUE(live);
+    age(live->path(), std::chrono::hours{2});
+    const fs::path young = b / (std::string(k_temp_prefix) + "young-abc123");
+    fs::create_directory(young);
+    const fs::path other = b / "not-ours";
+    fs::create_directory(other);
+    age(other, std::chrono::hours{2});
+    const fs::path temp_file = b / (std::string(k_temp_prefix) + "obj.json.0123456789ab");
+    std::ofstream(temp_file) << "x";
+    const fs::path link = b / (std::string(k_temp_prefix) + "link-abc123");
+    fs::create_directory_symlink(other, link);
+
+    EXPECT_EQ(sweep_abandoned_temp_dirs(b), 1u);
+    EXPECT_FALSE(fs::exists(abandoned[0]));
+    EXPECT_TRUE(fs::is_directory(live->path()));
+    EXPECT_TRUE(fs::is_directory(young));
+    EXPECT_TRUE(fs::is_directory(other));
+    EXPECT_TRUE(fs::exists(temp_file));
+    EXPECT_TRUE(fs::is_symlink(link));
+    // Young ones go once they are old enough; the live one never while held.
+    EXPECT_EQ(sweep_abandoned_temp_dirs(b, std::chrono::seconds{0}), 1u);
+    EXPECT_FALSE(fs::exists(young));
+    EXPECT_TRUE(fs::is_directory(live->path()));
+}
+
+TEST(TempDirSweep, MissingBaseIsNothingToDo) {
+    EXPECT_EQ(sweep_abandoned_temp_dirs("/nonexistent/snapshotter-sweep"), 0u);
 }
 
 TEST(RandomHex, LengthAndAlphabet) {

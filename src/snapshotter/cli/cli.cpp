@@ -6,6 +6,7 @@
 #include "snapshotter/job/job.hpp"
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/storage/storage.hpp"
+#include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/log.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/stop.hpp"
@@ -167,6 +168,10 @@ snapshot::Outcome run_job(const Flags& flags) {
     auto storage = storage::open({job->storage.url, job->storage.options});
     if (!storage)
         return failed(storage.error());
+    // A killed run's scratch directories (their credential files included)
+    // go before this run makes its own.
+    if (auto n = sweep_abandoned_temp_dirs(); n > 0)
+        spdlog::info("removed {} temporary director{} left by a killed run", n, n == 1 ? "y" : "ies");
     auto git = git::Git::create();
     if (!git)
         return failed(git.error());

@@ -41,6 +41,8 @@ Outcome run_restore(const Context& ctx) {
     // 3. Build it in a scratch directory beside the target, then move it in.
     std::error_code ec;
     std::filesystem::create_directories(spec.target.parent_path(), ec);
+    // A killed restore's half-built repository goes first.
+    sweep_abandoned_temp_dirs(spec.target.parent_path());
     auto scratch = TempDir::create("restore", spec.target.parent_path());
     if (!scratch)
         return {nullptr, scratch.error(), false};

@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/rand.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -247,12 +249,19 @@ Status write_private_file(const fs::path& path, std::string_view text) {
     return {};
 }
 
+namespace {
+
+fs::path temp_base(const fs::path& parent) {
+    if (!parent.empty())
+        return parent;
+    const char* tmp = std::getenv("TMPDIR");
+    return (tmp != nullptr && *tmp != '\0') ? fs::path(tmp) : fs::path("/tmp");
+}
+
+} // namespace
+
 Result<TempDir> TempDir::create(std::string_view label, const fs::path& parent) {
-    fs::path base = parent;
-    if (base.empty()) {
-        const char* tmp = std::getenv("TMPDIR");
-        base = (tmp != nullptr && *tmp != '\0') ? fs::path(tmp) : fs::path("/tmp");
-    }
+    fs::path base = temp_base(parent);
     std::error_code ec;
     fs::create_directories(base, ec);
     std::string pattern = (base / (std::string(k_temp_prefix) + std::string(label) + "-XXXXXX")).string();
@@ -261,19 +270,66 @@ Result<TempDir> TempDir::create(std::string_view label, const fs::path& parent) 
     if (::mkdtemp(buffer.data()) == nullptr)
         return fail(Error::storage(
             fmt::format("create temporary directory in {}: {}", base.string(), errno_text(errno))));
-    return TempDir(fs::path(buffer.data()));
+    fs::path path(buffer.data());
+    // A sweeper leaves directories younger than its minimum age alone, so the
+    // moment between mkdtemp() and the lock is safe.
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            ::close(fd);
+        fs::remove_all(path, ec);
+        return fail(
+            Error::storage(fmt::format("lock temporary directory {}: {}", path.string(), errno_text(err))));
+    }
+    return TempDir(std::move(path), fd);
 }
 
 TempDir::~TempDir() {
-    if (m_path.empty())
-        return;
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
+    if (!m_path.empty()) {
+        std::error_code ec;
+        fs::remove_all(m_path, ec);
+    }
+    if (m_lock_fd >= 0)
+        ::close(m_lock_fd);
+}
+
+std::size_t sweep_abandoned_temp_dirs(const fs::path& base_in, std::chrono::seconds min_age) {
+    const fs::path base = temp_base(base_in);
+    DIR* dir = ::opendir(base.c_str());
+    if (dir == nullptr)
+        return 0;
+    const auto now = std::chrono::system_clock::now();
+    std::size_t removed = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+        std::string_view name = entry->d_name;
+        if (!name.starts_with(k_temp_prefix))
+            continue;
+        const fs::path path = base / std::string(name);
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+            continue;
+        const auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+        if (now - mtime < min_age)
+            continue;
+        int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        // Held: a live process owns it. Free: its owner is gone (a kill
+        // releases every flock), so nothing can be using it.
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            std::error_code ec;
+            fs::remove_all(path, ec);
+            if (!ec)
+                ++removed;
+        }
+        ::close(fd);
+    }
+    ::closedir(dir);
+    return removed;
 }
 
 } // namespace snapshotter
-
-#include <sys/file.h>
 
 namespace snapshotter {
 

@@ -4,6 +4,7 @@
 
 #include "snapshotter/util/error.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -85,19 +86,33 @@ Result<bool> is_absent_or_empty_dir(const fs::path& dir);
 Status write_private_file(const fs::path& path, std::string_view text);
 
 // A directory created under `parent` (or $TMPDIR) with mode 0700 and removed
-// recursively on destruction.
+// recursively on destruction. It holds an flock on itself while it exists,
+// so that a directory a killed process left behind (which may hold a
+// credential file) is told from one in use: see sweep_abandoned_temp_dirs().
 class TempDir {
   public:
     static Result<TempDir> create(std::string_view label, const fs::path& parent = {});
-    TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)) { other.m_path.clear(); }
+    TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)), m_lock_fd(other.m_lock_fd) {
+        other.m_path.clear();
+        other.m_lock_fd = -1;
+    }
     TempDir& operator=(TempDir&&) = delete;
     ~TempDir();
     [[nodiscard]] const fs::path& path() const { return m_path; }
 
   private:
-    explicit TempDir(fs::path path) : m_path(std::move(path)) {}
+    TempDir(fs::path path, int lock_fd) : m_path(std::move(path)), m_lock_fd(lock_fd) {}
     fs::path m_path;
+    int m_lock_fd = -1;
 };
+
+// Remove the TempDirs in `base` (default: $TMPDIR, else /tmp) that a killed
+// process left behind: this user's directories named k_temp_prefix*, not
+// modified for `min_age`, whose lock no process holds (checked across
+// processes and containers sharing the directory, unlike a pid). Returns
+// how many it removed; what it cannot inspect or remove is left alone.
+std::size_t sweep_abandoned_temp_dirs(const fs::path& base = {},
+                                      std::chrono::seconds min_age = std::chrono::seconds{60});
 
 // A short random lowercase hex string of `bytes` random bytes.
 std::string random_hex(std::size_t bytes);
