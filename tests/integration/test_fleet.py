@@ -281,6 +281,20 @@ class FleetTest(Assertions, unittest.TestCase):
         stored = json.loads(ws.path_of(f"jobs/{job_id}.json").read_text())
         self.assertEqual(sorted(r["name"] for r in stored["repositories"]), sorted(names))
 
+        # A damaged shard report is an IntegrityError, not undefined behaviour or a
+        # two-billion-entry "missing" list: counts must be integers in range.
+        report = ws.path_of(f"jobs/{job_id}/shard-00001-of-00004.json")
+        good = report.read_text()
+        for shard in ({"count": 1e300, "index": 1}, {"count": 2147483647, "index": 1},
+                      {"count": 4, "index": 7}, {"count": "4", "index": 1}):
+            damaged = json.loads(good)
+            damaged["shard"] = shard
+            report.write_text(json.dumps(damaged))
+            bad = ws.run({"version": 1, "action": "merge_reports", "storage": ws.storage(),
+                          "merge_reports": {"job_id": job_id}})
+            self.assertEqual((bad.rc, bad.out.get("error")), (1, "IntegrityError"), bad.describe())
+        report.write_text(good)
+
     # 2 ---------------------------------------------------------------------
     def test_rerun_with_same_job_id_redoes_only_the_failed(self):
         good = [f"good-{i}" for i in range(4)]

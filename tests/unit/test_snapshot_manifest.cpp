@@ -1,8 +1,10 @@
 // parse_manifest on text that is not a manifest: every failure is an
 // IntegrityError value, never an exception.
 #include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/util/json.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 using namespace snapshotter;
 using namespace snapshotter::snapshot;
@@ -14,4 +16,73 @@ TEST(ParseManifest, MalformedTextIsAnIntegrityError) {
         ASSERT_FALSE(parsed) << text;
         EXPECT_EQ(parsed.error().kind, ErrorKind::Integrity) << text;
     }
+}
+
+namespace {
+
+// A valid manifest of one full bundle, as JSON to edit.
+nlohmann::json valid_manifest() {
+    Manifest m;
+    m.snapshot_id = "20261128T073545.123Z-9f3a1c";
+    m.repository = "org/app";
+    m.source_url = "https://git.example.com/org/app.git";
+    m.created_at = "2026-11-28T07:35:45Z";
+    m.engine = "stream";
+    m.object_format = "sha1";
+    m.kind = "full";
+    m.head = "refs/heads/main";
+    m.refs["refs/heads/main"] = {std::string(40, 'a'), ""};
+    m.bundles.push_back({m.snapshot_id,
+                         "repos/org%2Fapp/bundles/" + m.snapshot_id + ".bundle",
+                         1234,
+                         std::string(64, 'b'),
+                         {}});
+    auto text = serialize_manifest(m);
+    EXPECT_TRUE(text);
+    return nlohmann::json::parse(text.value_or("{}"));
+}
+
+} // namespace
+
+TEST(ParseManifest, TheValidManifestParses) {
+    auto parsed = parse_manifest(valid_manifest().dump());
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->bundles.at(0).size, 1234u);
+}
+
+TEST(ParseManifest, NumbersThatAreNotIntegersInRangeAreIntegrityErrors) {
+    // Found by libFuzzer (fuzz/corpus/fuzz_manifest/float-schema-version.json):
+    // get<int>() of 5.5e57 was a float-to-int overflow, undefined behaviour.
+    for (const auto& bad : {nlohmann::json(5.5e57), nlohmann::json(1.0), nlohmann::json(-1e30),
+                            nlohmann::json("1"), nlohmann::json(4294967297LL), nlohmann::json(nullptr)}) {
+        auto m = valid_manifest();
+        m["schema_version"] = bad;
+        auto parsed = parse_manifest(m.dump());
+        ASSERT_FALSE(parsed) << bad.dump();
+        EXPECT_EQ(parsed.error().kind, ErrorKind::Integrity) << bad.dump();
+        EXPECT_NE(parsed.error().message.find("schema_version"), std::string::npos) << parsed.error().message;
+    }
+    for (const auto& bad :
+         {nlohmann::json(-1), nlohmann::json(1e30), nlohmann::json(2.5), nlohmann::json("9")}) {
+        auto m = valid_manifest();
+        ASSERT_FALSE(m["bundles"].empty());
+        m["bundles"][0]["size"] = bad;
+        auto parsed = parse_manifest(m.dump());
+        ASSERT_FALSE(parsed) << bad.dump();
+        EXPECT_EQ(parsed.error().kind, ErrorKind::Integrity) << bad.dump();
+        EXPECT_NE(parsed.error().message.find("size"), std::string::npos) << parsed.error().message;
+    }
+}
+
+TEST(JsonInteger, RangeAndType) {
+    using nlohmann::json;
+    EXPECT_EQ(json_integer<int>(json(7)), 7);
+    EXPECT_EQ(json_integer<int>(json(-7)), -7);
+    EXPECT_EQ(json_integer<std::uint64_t>(json(18446744073709551615ULL)), 18446744073709551615ULL);
+    EXPECT_EQ(json_integer<std::uint64_t>(json(-1)), std::nullopt);
+    EXPECT_EQ(json_integer<int>(json(2147483648LL)), std::nullopt);
+    EXPECT_EQ(json_integer<long long>(json(18446744073709551615ULL)), std::nullopt);
+    EXPECT_EQ(json_integer<int>(json(1.0)), std::nullopt);
+    EXPECT_EQ(json_integer<int>(json(5.5e57)), std::nullopt);
+    EXPECT_EQ(json_integer<int>(json("3")), std::nullopt);
 }

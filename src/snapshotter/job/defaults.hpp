@@ -20,6 +20,8 @@ inline constexpr int k_full_every = 30;
 inline constexpr double k_full_size_ratio = 0.5;
 // Fargate Spot gives two minutes between SIGTERM and SIGKILL.
 inline constexpr int k_grace_s = 90;
+// options.shard.count: at most this many shards (merge_reports checks reports against it too).
+inline constexpr int k_max_shards = 100'000;
 inline constexpr bool k_allow_http = false;
 inline constexpr bool k_allow_file = true;
 // auto: the protocol v2 streaming engine where the server speaks v2, else git.

@@ -371,7 +371,7 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         if (auto s = check_object(*it, sp, "shard"); !s)
             return s;
         int count = 0, index = -1;
-        if (auto s = read_int(*it, sp, "count", 1, 100000, count); !s)
+        if (auto s = read_int(*it, sp, "count", 1, defaults::k_max_shards, count); !s)
             return s;
         if (count == 0)
             return fail(at("options.shard.count", "is required"));

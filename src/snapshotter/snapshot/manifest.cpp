@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/manifest.hpp"
 
+#include "snapshotter/util/json.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <fmt/format.h>
@@ -85,7 +86,10 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail(bad("not an object"));
     Manifest m;
     try {
-        m.schema_version = j.at("schema_version").get<int>();
+        auto version = json_integer<int>(j.at("schema_version"));
+        if (!version)
+            return fail(bad("schema_version is not an integer"));
+        m.schema_version = *version;
         if (m.schema_version != k_manifest_schema_version)
             return fail(bad(fmt::format("schema_version {} is not supported", m.schema_version)));
         m.snapshot_id = j.at("snapshot_id").get<std::string>();
@@ -107,8 +111,11 @@ Result<Manifest> parse_manifest(std::string_view text) {
         }
         m.ref_patterns = j.value("ref_patterns", std::vector<std::string>{});
         for (const auto& b : j.at("bundles")) {
-            BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(),
-                            b.at("size").get<std::uint64_t>(), b.at("sha256").get<std::string>(),
+            auto size = json_integer<std::uint64_t>(b.at("size"));
+            if (!size)
+                return fail(bad("a bundle size is not a non-negative integer"));
+            BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(), *size,
+                            b.at("sha256").get<std::string>(),
                             b.value("prerequisites", std::vector<std::string>{})};
             if (info.sha256.size() != 64)
                 return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
@@ -135,8 +142,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
             }
         if (auto it = j.find("timings_ms"); it != j.end() && it->is_object())
             for (const auto& [k, v] : it->items())
-                if (v.is_number_integer())
-                    m.timings_ms[k] = v.get<long long>();
+                if (auto ms = json_integer<long long>(v))
+                    m.timings_ms[k] = *ms;
     } catch (const json::exception& e) {
         return fail(bad(fmt::format("missing or mistyped field ({})", e.what())));
     }

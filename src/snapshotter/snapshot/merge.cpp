@@ -1,8 +1,10 @@
 // The merge_reports action: the shards of one job each wrote
 // jobs/<job-id>/shard-<i>-of-<n>.json; this reads them all and writes the
 // whole job's report to jobs/<job-id>.json.
+#include "snapshotter/job/defaults.hpp"
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/fleet.hpp"
+#include "snapshotter/util/json.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <fmt/format.h>
@@ -37,19 +39,34 @@ Outcome run_merge_reports(const Context& ctx) {
         json report;
         try {
             report = json::parse(*text);
-            int shard_count = report.at("shard").at("count").get<int>();
-            int index = report.at("shard").at("index").get<int>();
-            if (count && *count != shard_count)
+            auto shard_count = json_integer<int>(report.at("shard").at("count"));
+            auto shard_index = json_integer<int>(report.at("shard").at("index"));
+            if (!shard_count || !shard_index || *shard_count < 1 ||
+                *shard_count > job::defaults::k_max_shards || *shard_index < 0 ||
+                *shard_index >= *shard_count)
+                return {nullptr,
+                        Error::integrity(fmt::format("{} has no valid shard count and index", object.key)),
+                        false};
+            if (count && *count != *shard_count)
                 return {nullptr,
                         Error::integrity(fmt::format("{} says {} shards, an earlier report said {}",
-                                                     object.key, shard_count, *count)),
+                                                     object.key, *shard_count, *count)),
                         false};
-            count = shard_count;
-            seen.insert(index);
+            count = *shard_count;
+            seen.insert(*shard_index);
             for (auto& r : report.at("repositories"))
                 repositories.push_back(r);
-            for (auto& [k, v] : summary.items())
-                v = v.get<std::uint64_t>() + report.at("summary").value(k, std::uint64_t{0});
+            for (auto& [k, v] : summary.items()) {
+                const auto& shard_summary = report.at("summary");
+                auto it = shard_summary.find(k);
+                auto add = it == shard_summary.end() ? std::optional<std::uint64_t>{0}
+                                                     : json_integer<std::uint64_t>(*it);
+                if (!add)
+                    return {nullptr,
+                            Error::integrity(fmt::format("{}: summary.{} is not a count", object.key, k)),
+                            false};
+                v = v.get<std::uint64_t>() + *add;
+            }
             interrupted = interrupted || report.value("interrupted", false);
         } catch (const json::exception& e) {
             return {nullptr,
