@@ -1,6 +1,7 @@
 // Leftovers (snapshot/leftovers.hpp), the bundles manifests reference and
 // the forward-only latest pointer (snapshot/catalog.hpp), on file:// storage
 // in a temp dir (it has times and temporary files) and memory://.
+#include "sample_manifest.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
@@ -20,17 +21,7 @@ const std::string k_new_id = "20261128T000000.000Z-bbbbbb";
 // A committed full snapshot of k_repo whose chain is `bundle_ids`.
 void put_manifest(storage::Storage& storage, const std::string& id,
                   const std::vector<std::string>& bundle_ids) {
-    Manifest m;
-    m.snapshot_id = id;
-    m.repository = k_repo;
-    m.source_url = "https://example.invalid/org/app.git";
-    m.created_at = "2026-11-28T00:00:00Z";
-    m.engine = "cli";
-    m.object_format = "sha1";
-    m.kind = "full";
-    m.refs["refs/heads/main"] = {std::string(40, 'a'), ""};
-    for (const auto& b : bundle_ids)
-        m.bundles.push_back({b, layout::bundle_key(k_repo, b), 3, std::string(64, '0'), {}});
+    Manifest m = test::sample_manifest(k_repo, id, bundle_ids);
     auto text = serialize_manifest(m);
     ASSERT_TRUE(text);
     ASSERT_TRUE(storage.put(layout::manifest_key(k_repo, id), *text, Overwrite::no));

@@ -1,5 +1,6 @@
 // parse_manifest on text that is not a manifest: every failure is an
 // IntegrityError value, never an exception.
+#include "sample_manifest.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/util/json.hpp"
 
@@ -20,24 +21,10 @@ TEST(ParseManifest, MalformedTextIsAnIntegrityError) {
 
 namespace {
 
-// A valid manifest of one full bundle, as JSON to edit.
+// A valid manifest of one full bundle of 1234 bytes, as JSON to edit.
 nlohmann::json valid_manifest() {
-    Manifest m;
-    m.snapshot_id = "20261128T073545.123Z-9f3a1c";
-    m.repository = "org/app";
-    m.source_url = "https://git.example.com/org/app.git";
-    m.created_at = "2026-11-28T07:35:45Z";
-    m.engine = "stream";
-    m.object_format = "sha1";
-    m.kind = "full";
-    m.head = "refs/heads/main";
-    m.refs["refs/heads/main"] = {std::string(40, 'a'), ""};
-    m.bundles.push_back({m.snapshot_id,
-                         "repos/org%2Fapp/bundles/" + m.snapshot_id + ".bundle",
-                         1234,
-                         std::string(64, 'b'),
-                         {}});
-    auto text = serialize_manifest(m);
+    const std::string id = "20261128T073545.123Z-9f3a1c";
+    auto text = serialize_manifest(test::sample_manifest("org/app", id, {id}, 1234));
     EXPECT_TRUE(text);
     return nlohmann::json::parse(text.value_or("{}"));
 }
