@@ -186,7 +186,8 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
     if (digest != info.sha256)
         return fail(Error::integrity(fmt::format("bundle {}: SHA-256 mismatch (manifest {}, stored {})",
                                                  info.key, info.sha256, digest)));
-    return file->commit(Overwrite::yes);
+    // A scratch copy for git to read: nothing to make durable.
+    return file->commit(Overwrite::yes, Durability::atomic_only);
 }
 
 Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,

@@ -50,7 +50,8 @@ Result<bool> advance_latest(storage::Storage& storage, const std::string& name, 
                             const std::string& manifest_key);
 
 // Copy bundle `info` to `path`, failing with IntegrityError when its size or
-// SHA-256 differs from the manifest (the message names the key).
+// SHA-256 differs from the manifest (the message names the key). `path` is
+// a scratch file: it is renamed into place but not fsync'd.
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path);
 
 // Stream `git bundle create` of `revs` (ref names, "^<oid>" exclusions) from
