@@ -175,3 +175,20 @@ TEST(Sideband, SinkErrorsPropagate) {
     ASSERT_FALSE(s);
     EXPECT_EQ(s.error().kind, ErrorKind::Storage);
 }
+
+TEST(Sideband, HostileRemoteErrorIsCutShort) {
+    // A server may send a band-3 message as long as a packet allows; the
+    // error keeps an excerpt, and producing it must not scan the whole text
+    // with anything worse than linear cost.
+    std::string payload = "\x03";
+    payload += std::string(k_max_pkt_payload - 1, 'a');
+    auto err = demux_sideband(payload, [](std::string_view) -> Status { return {}; }, {});
+    ASSERT_FALSE(err);
+    EXPECT_EQ(err.error().kind, ErrorKind::Git);
+    EXPECT_EQ(err.error().message, "remote error: " + std::string(200, 'a'));
+}
+
+TEST(Sideband, RemoteErrorIsRedactedAndPrintable) {
+    auto err = remote_error("denied for https://u:tok3n-xyz@h/r.git\x1b[2J\n");
+    EXPECT_EQ(err.message, "remote error: denied for https://u:***@h/r.git?[2J");
+}

@@ -1,6 +1,10 @@
 #include "snapshotter/util/redact.hpp"
 
 #include <gtest/gtest.h>
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
 
 using namespace snapshotter;
 
@@ -120,4 +124,64 @@ TEST(Redact, SecretsInUrlsAndRegisteredTogether) {
 TEST(Redact, TextWithoutSecretsIsUnchanged) {
     const std::string text = "nothing to hide: refs/heads/main 0123456789abcdef";
     EXPECT_EQ(redact(text), text);
+}
+
+namespace {
+
+// The regular expressions redact_url() implemented before it became a linear
+// scan; the oracle for the differential test below (short inputs only:
+// libstdc++'s std::regex recurses once per character).
+std::string regex_redact_url(const std::string& url) {
+    static const std::regex userinfo(R"(([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:]*):([^/\s]*)@)");
+    static const std::regex query_secret(
+        R"(([?&;](?:access_token|private_token|token|password|passwd|secret|sig|signature|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&\s"']*)",
+        std::regex::icase);
+    std::string out = std::regex_replace(url, userinfo, "$1$2:***@");
+    return std::regex_replace(out, query_secret, "$1***");
+}
+
+} // namespace
+
+TEST(RedactUrl, MatchesTheRegularExpressionsOnRandomText) {
+    // Fragments that make URLs, userinfo and query parameters likely.
+    const std::vector<std::string> pieces = {"https",  "://",
+                                             "s3",     "x+y.z-1",
+                                             "1a",     ":",
+                                             "@",      "/",
+                                             " ",      "\t",
+                                             "?",      "&",
+                                             ";",      "=",
+                                             "u",      "pw",
+                                             "token",  "TOKEN",
+                                             "sig",    "signature",
+                                             "passwd", "x-amz-signature",
+                                             "\"",     "'",
+                                             "a",      "tokens"};
+    std::mt19937 rng(20261128);
+    for (int round = 0; round < 20000; ++round) {
+        std::string text;
+        const int n = static_cast<int>(rng() % 12);
+        for (int i = 0; i < n; ++i)
+            text += pieces[rng() % pieces.size()];
+        ASSERT_EQ(redact_url(text), regex_redact_url(text)) << "input: " << text;
+    }
+}
+
+TEST(Redact, HostileLengthsAreLinear) {
+    // A server may answer with megabytes of text that ends up in an error
+    // message; std::regex overflowed the stack on 65,000 letters.
+    const std::string letters(1 << 20, 'a');
+    EXPECT_EQ(redact(letters), letters);
+    std::string schemes;
+    for (int i = 0; i < 100000; ++i)
+        schemes += "a://b:";
+    EXPECT_EQ(redact(schemes), schemes);
+    std::string many = "x";
+    for (int i = 0; i < 50000; ++i)
+        many += "&token=v";
+    std::string expected = "x";
+    for (int i = 0; i < 50000; ++i)
+        expected += "&token=***";
+    EXPECT_EQ(redact(many), expected);
+    EXPECT_EQ(redact("https://u:" + std::string(100000, '@') + "@h/r"), "https://u:***@h/r");
 }

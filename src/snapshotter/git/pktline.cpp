@@ -10,15 +10,18 @@ namespace {
 
 constexpr std::string_view k_hex = "0123456789abcdef";
 
-// Printable form of hostile bytes for an error message.
-std::string printable(std::string_view bytes) {
+} // namespace
+
+std::string wire_excerpt(std::string_view bytes) {
     std::string out;
-    for (unsigned char c : bytes)
+    for (unsigned char c : bytes.substr(0, 200))
         out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
     return out;
 }
 
-} // namespace
+Error remote_error(std::string_view message) {
+    return Error::git(fmt::format("remote error: {}", redact(wire_excerpt(chomp(message)))));
+}
 
 Status append_pkt(std::string& out, std::string_view payload) {
     if (payload.size() > k_max_pkt_payload)
@@ -76,7 +79,7 @@ Result<std::optional<Packet>> PktLineDecoder::next() {
         int v = hex_value(rest[i]);
         if (v < 0)
             return fail(Error::git(
-                fmt::format("protocol error: bad pkt-line length \"{}\"", printable(rest.substr(0, 4)))));
+                fmt::format("protocol error: bad pkt-line length \"{}\"", wire_excerpt(rest.substr(0, 4)))));
         len = (len << 4) | static_cast<std::size_t>(v);
     }
     if (len < 4) {
@@ -106,10 +109,8 @@ Status demux_sideband(std::string_view payload, const BandSink& on_data, const B
         return on_data(body);
     case 2:
         return on_progress ? on_progress(body) : Status{};
-    case 3: {
-        std::string text(chomp(body));
-        return fail(Error::git(fmt::format("remote error: {}", redact(printable(text)))));
-    }
+    case 3:
+        return fail(remote_error(body));
     default:
         return fail(Error::git(fmt::format("protocol error: unknown side-band {}",
                                            static_cast<unsigned char>(payload.front()))));

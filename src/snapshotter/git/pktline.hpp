@@ -62,6 +62,15 @@ class PktLineDecoder {
     std::size_t m_offset = 0;
 };
 
+// At most the first 200 bytes of `bytes` a server sent, fit for an error
+// message: every byte outside printable ASCII becomes '?'.
+std::string wire_excerpt(std::string_view bytes);
+
+// The Git error for a message the remote sent on band 3 or in an "ERR"
+// packet: "remote error: " plus its redacted wire_excerpt() without the
+// trailing LF. Hostile lengths cost nothing: only the excerpt is examined.
+Error remote_error(std::string_view message);
+
 // Receives demultiplexed bytes (pack data or progress text).
 using BandSink = std::function<Status(std::string_view)>;
 

@@ -1,7 +1,6 @@
 #include "snapshotter/git/protocol.hpp"
 
 #include "snapshotter/git/bundle_writer.hpp"
-#include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -26,18 +25,11 @@ std::vector<std::string> split_words(std::string_view text) {
     return out;
 }
 
-std::string printable(std::string_view bytes) {
-    std::string out;
-    for (unsigned char c : bytes.substr(0, 200))
-        out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-    return out;
-}
-
 // An "ERR <message>" packet turned into a Git error.
 std::optional<Error> err_packet(std::string_view payload) {
     if (!payload.starts_with("ERR "))
         return std::nullopt;
-    return Error::git(fmt::format("remote error: {}", redact(printable(chomp(payload.substr(4))))));
+    return remote_error(payload.substr(4));
 }
 
 Status append_line(std::string& out, std::string_view line) {
@@ -106,7 +98,7 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
         if (key == "object-format") {
             if (oid_hex_length(value) == 0)
                 return fail(Error::git(
-                    fmt::format("server uses unsupported object format \"{}\"", printable(value))));
+                    fmt::format("server uses unsupported object format \"{}\"", wire_excerpt(value))));
             m_caps.object_format = value;
             m_caps.object_format_advertised = true;
         } else if (key == "agent") {
@@ -129,13 +121,14 @@ Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
             return fail(*e);
         auto words = split_words(line);
         if (words.size() < 2)
-            return fail(Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", printable(line))));
+            return fail(
+                Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
         const std::string& oid = words[0];
         const std::string& name = words[1];
         bool unborn = oid == "unborn";
         if (!unborn && !is_valid_oid(oid, object_format))
             return fail(Error::git(
-                fmt::format("protocol error: bad object id in ls-refs line \"{}\"", printable(line))));
+                fmt::format("protocol error: bad object id in ls-refs line \"{}\"", wire_excerpt(line))));
         std::optional<std::string> symref, peeled;
         for (std::size_t i = 2; i < words.size(); ++i) {
             std::string_view attr = words[i];
@@ -279,12 +272,12 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     args.emplace_back("ofs-delta");
     for (const auto& w : request.wants) {
         if (!is_valid_oid(w, m_caps.object_format))
-            return fail(Error::internal(fmt::format("fetch: malformed want \"{}\"", printable(w))));
+            return fail(Error::internal(fmt::format("fetch: malformed want \"{}\"", wire_excerpt(w))));
         args.push_back("want " + w);
     }
     for (const auto& h : request.haves) {
         if (!is_valid_oid(h, m_caps.object_format))
-            return fail(Error::internal(fmt::format("fetch: malformed have \"{}\"", printable(h))));
+            return fail(Error::internal(fmt::format("fetch: malformed have \"{}\"", wire_excerpt(h))));
         args.push_back("have " + h);
     }
     args.emplace_back("done");
@@ -338,7 +331,7 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                     state = State::section_body;
                 } else {
                     return fail(Error::git(
-                        fmt::format("protocol error: unknown fetch section \"{}\"", printable(section))));
+                        fmt::format("protocol error: unknown fetch section \"{}\"", wire_excerpt(section))));
                 }
                 break;
             }
