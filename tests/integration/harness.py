@@ -325,10 +325,12 @@ class GitFaultProxy:
     as a flaky network or load balancer does mid-pack. Which of those
     responses are dropped: the first `count` ones, then each with probability
     `rate` (a generator seeded with `seed`). Other requests (info/refs,
-    ls-refs) pass untouched. A context manager; runs in daemon threads."""
+    ls-refs) pass untouched. With `answer` set, every such response is
+    replaced by those bytes instead (HTTP 200), as a hostile server would
+    answer a fetch. A context manager; runs in daemon threads."""
 
     def __init__(self, backend_port: int, drop_after: int = 1024, count: int = 0, rate: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, answer: bytes | None = None) -> None:
         import http.server
         import random
         self.backend_port = backend_port
@@ -336,6 +338,7 @@ class GitFaultProxy:
         self.count = count
         self.rate = rate
         self.random = random.Random(seed)
+        self.answer = answer
         self.lock = threading.Lock()
         self.dropped = 0       # pack responses cut short
         self.passed = 0        # pack responses delivered whole
@@ -412,7 +415,10 @@ class GitFaultProxy:
                     status, reason, response_headers = response.status, response.reason, response.getheaders()
                 finally:
                     conn.close()
-                drop = wants_pack and status == 200 and proxy._should_drop()
+                if wants_pack and status == 200 and proxy.answer is not None:
+                    status, data = 200, proxy.answer
+                    response_headers = [("Content-Type", "application/x-git-upload-pack-result")]
+                drop = wants_pack and status == 200 and proxy.answer is None and proxy._should_drop()
                 self.send_response(status, reason)
                 for name, value in response_headers:
                     if name.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):

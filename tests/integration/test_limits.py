@@ -5,8 +5,10 @@ the repository with a GitError naming the limit, nothing committed; with a
 limit above the count the same repository snapshots fine. `options.max_pack_bytes`:
 a pack over the limit stops the repository (the stream engine while
 streaming, the cli engine after its fetch, or while writing a full bundle
-from a mirror that already had the objects), nothing committed. Both
-engines, over smart HTTP.
+from a mirror that already had the objects), nothing committed. A server
+whose fetch answer is one packet-sized remote error (band 3) fails the
+repository with a short GitError; the stream engine used to overflow its
+stack redacting that text. Both engines, over smart HTTP.
 """
 
 import unittest
@@ -102,6 +104,28 @@ class Limits(harness.Assertions, unittest.TestCase):
         bundles = ws.store.keys(f"repos/blob/bundles/")
         self.assertEqual((len(manifests), len(bundles)), (1, 1), (manifests, bundles))
         self.assertIn(first["repositories"][0]["snapshot_id"], manifests[0])
+
+
+    def test_packet_sized_remote_error(self):
+        # A protocol v2 fetch answer: the packfile section holding one band-3
+        # packet of the largest size a pkt-line allows, all letters.
+        def pkt(payload: bytes) -> bytes:
+            return b"%04x" % (len(payload) + 4) + payload
+        answer = pkt(b"packfile\n") + pkt(b"\x03" + b"a" * 65511) + b"0000"
+        with harness.GitFaultProxy(HTTP.port, answer=answer) as proxy:
+            for engine in ("stream", "cli"):
+                with self.subTest(engine=engine):
+                    ws = harness.Workspace()
+                    repo = {"url": proxy.url_for("blob.git"), "name": "blob",
+                            "credentials": {"token_env": "SNAP_LIMITS_TOKEN", "username": "u"}}
+                    run = ws.snapshot([repo], {"allow_http": True, "engine": engine, "retries": 0},
+                                      env_extra={"SNAP_LIMITS_TOKEN": "limits-token"})
+                    out = self.assertRunFails(run, 1, "GitError", "remote error")
+                    entry = out["result"]["repositories"][0]
+                    self.assertIn("aaaa", entry["message"])
+                    self.assertLess(len(entry["message"]), 4096, "the remote's text is cut short")
+                    self.assertLess(len(run.stderr), 64 * 1024, "nor is all of it logged")
+                    self.assertEqual(ws.store.keys("repos/"), [], "nothing may be committed")
 
 
 if __name__ == "__main__":

@@ -254,3 +254,17 @@ TEST(AbortAllProcesses, StopsARunningChildAndRefusesNewOnes) {
         },
         ::testing::ExitedWithCode(0), "");
 }
+
+TEST(TailLines, CutsLongLinesAtACharacterBoundary) {
+    const std::string long_line = "remote error: " + std::string(70000, 'a');
+    EXPECT_EQ(tail_lines("fatal: x\n" + long_line + "\n"),
+              "fatal: x; " + long_line.substr(0, k_max_tail_line) + "... (70014 bytes)");
+    // "é" is two bytes; a cut between them would leave invalid UTF-8.
+    std::string accents = "x";
+    for (int i = 0; i < 400; ++i)
+        accents += "\xc3\xa9";
+    const std::string out = tail_lines(accents);
+    EXPECT_EQ(out, accents.substr(0, k_max_tail_line - 1) + "... (801 bytes)");
+    const std::string exact(k_max_tail_line, 'b');
+    EXPECT_EQ(tail_lines(exact), exact);
+}

@@ -1,5 +1,6 @@
 #include "snapshotter/git/index_pack.hpp"
 
+#include "snapshotter/util/process.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/text.hpp"
 
@@ -60,7 +61,7 @@ Result<std::string> PackIndexer::finish() {
     if (m_pack_bytes == 0)
         return fail(Error::integrity("git index-pack: the bundle holds no pack"));
     if (!exit->ok()) {
-        std::string detail(trim_space(exit->err));
+        std::string detail = tail_lines(redact(exit->err));
         if (detail.empty())
             detail = m_failed ? m_failed->message : fmt::format("exit code {}", exit->exit_code);
         return fail(Error::integrity(redact(fmt::format("git index-pack rejected the pack: {}", detail))));

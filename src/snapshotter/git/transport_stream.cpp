@@ -51,10 +51,10 @@ class ChildStream final : public ByteStream {
             return fail(Error::git(fmt::format("{} exited with {}: {}", m_child.name(),
                                                exit->signal != 0 ? fmt::format("signal {}", exit->signal)
                                                                  : std::to_string(exit->exit_code),
-                                               redact(tail_lines(exit->err)))));
+                                               tail_lines(redact(exit->err)))));
         return {};
     }
-    std::string diagnostics() override { return redact(tail_lines(m_child.stderr_tail())); }
+    std::string diagnostics() override { return tail_lines(redact(m_child.stderr_tail())); }
 
   private:
     std::optional<TempDir> m_private_dir; // key files; removed after the child is gone

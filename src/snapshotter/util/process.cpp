@@ -127,7 +127,17 @@ std::string tail_lines(std::string_view text, std::size_t max_lines) {
     for (std::size_t i = first; i < lines.size(); ++i) {
         if (!out.empty())
             out += "; ";
-        out += lines[i];
+        std::string_view line = lines[i];
+        if (line.size() <= k_max_tail_line) {
+            out += line;
+            continue;
+        }
+        // Cut at a character boundary: never inside a UTF-8 sequence.
+        std::size_t cut = k_max_tail_line;
+        while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xc0) == 0x80)
+            --cut;
+        out += line.substr(0, cut);
+        out += fmt::format("... ({} bytes)", line.size());
     }
     return out;
 }

@@ -68,7 +68,14 @@ void abort_all_processes();
 // True once abort_all_processes() was called.
 bool processes_aborted();
 
-// The last `max_lines` non-empty lines of `text`, joined by "; ".
+// Longest line tail_lines() keeps whole.
+inline constexpr std::size_t k_max_tail_line = 300;
+
+// The last `max_lines` non-empty lines of `text`, joined by "; ", for an
+// error message. A line longer than k_max_tail_line bytes keeps its first
+// k_max_tail_line bytes (cut at a UTF-8 character boundary) plus
+// "... (N bytes)": a server can make git print a line of any length. Redact
+// `text` before: a cut could split a secret redact() would then miss.
 std::string tail_lines(std::string_view text, std::size_t max_lines = 3);
 
 // Find `name` in the directories of the PATH environment variable.
