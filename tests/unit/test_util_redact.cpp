@@ -184,4 +184,12 @@ TEST(Redact, HostileLengthsAreLinear) {
         expected += "&token=***";
     EXPECT_EQ(redact(many), expected);
     EXPECT_EQ(redact("https://u:" + std::string(100000, '@') + "@h/r"), "https://u:***@h/r");
+    const std::string secret = unique_secret("repeated");
+    register_secret(secret);
+    std::string echoed, echoed_redacted;
+    for (int i = 0; i < 100000; ++i) {
+        echoed += secret + " ";
+        echoed_redacted += "*** ";
+    }
+    EXPECT_EQ(redact(echoed), echoed_redacted);
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace snapshotter {
@@ -17,9 +19,22 @@ SecretRegistry& registry() {
     return r;
 }
 
+// Every occurrence of `needle` in `text` replaced by `with`, left to right, in
+// one pass (replacing in place would move the tail once per occurrence).
 void replace_all(std::string& text, std::string_view needle, std::string_view with) {
-    for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + with.size()))
-        text.replace(pos, needle.size(), with);
+    std::size_t pos = text.find(needle);
+    if (pos == std::string::npos)
+        return;
+    std::string out;
+    out.reserve(text.size());
+    std::size_t copied = 0;
+    for (; pos != std::string::npos; pos = text.find(needle, copied)) {
+        out.append(text, copied, pos - copied);
+        out.append(with);
+        copied = pos + needle.size();
+    }
+    out.append(text, copied);
+    text = std::move(out);
 }
 
 // The ASCII whitespace of ECMAScript's \s in the C locale.
