@@ -443,7 +443,7 @@ Result<RefMap> Git::local_refs(const std::filesystem::path& repo) const {
     if (out->exit_code == 1 && out->out.empty())
         return RefMap{};
     if (!out->ok())
-        return fail(Error::git(redact(fmt::format("show-ref: {}", tail_lines(redact(out->err))))));
+        return fail(Error::git(fmt::format("show-ref: {}", tail_lines(redact(out->err)))));
     return parse_ref_lines(out->out);
 }
 
@@ -583,7 +583,7 @@ Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::
     if (!out)
         return fail(out.error());
     if (!out->ok())
-        return fail(Error::git(redact(fmt::format("rev-list: {}", tail_lines(redact(out->err))))));
+        return fail(Error::git(fmt::format("rev-list: {}", tail_lines(redact(out->err)))));
     return any;
 }
 
@@ -592,8 +592,8 @@ Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds ti
     if (!out)
         return fail(out.error());
     if (!out->ok())
-        return fail(Error::integrity(
-            redact(fmt::format("git fsck: {}", tail_lines(redact(out->err + out->out), 5)))));
+        return fail(
+            Error::integrity(fmt::format("git fsck: {}", tail_lines(redact(out->err + out->out), 5))));
     return {};
 }
 
