@@ -105,7 +105,6 @@ class Limits(harness.Assertions, unittest.TestCase):
         self.assertEqual((len(manifests), len(bundles)), (1, 1), (manifests, bundles))
         self.assertIn(first["repositories"][0]["snapshot_id"], manifests[0])
 
-
     def test_packet_sized_remote_error(self):
         # A protocol v2 fetch answer: the packfile section holding one band-3
         # packet of the largest size a pkt-line allows, all letters.

@@ -329,10 +329,6 @@ std::size_t sweep_abandoned_temp_dirs(const fs::path& base_in, std::chrono::seco
     return removed;
 }
 
-} // namespace snapshotter
-
-namespace snapshotter {
-
 Result<FileLock> FileLock::acquire(const fs::path& path) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
