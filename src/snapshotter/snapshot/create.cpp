@@ -8,6 +8,7 @@
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/hash.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
@@ -16,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 namespace snapshotter::snapshot {
 namespace {
@@ -224,6 +226,23 @@ struct Produced {
     int deleted = 0;
 };
 
+// `options.cache_dir`/`sub`, created when missing. A directory that cannot be
+// created (a read-only root, a HOME that is not writable, as in a container run
+// with --read-only) fails with a message naming the payload key that moves it.
+Result<std::filesystem::path> cache_subdir(const job::Options& options, std::string_view sub) {
+    auto dir = options.cache_dir / sub;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || ::access(dir.c_str(), W_OK) != 0) {
+        const auto why = ec ? ec.message() : std::string(errno_text(errno));
+        return fail(Error::storage(
+            fmt::format("options.cache_dir: cannot write the cache directory {}: {}; set options.cache_dir "
+                        "to a writable directory (a tmpfs or the task's scratch volume)",
+                        dir.string(), why)));
+    }
+    return dir;
+}
+
 // The git-CLI engine: fetch into the cached mirror, then stream `git bundle
 // create` (full, or incremental against the previous tips) into storage.
 Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
@@ -232,9 +251,11 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     const auto& options = ctx.job.options;
     Produced produced;
     // One writer per mirror at a time.
-    auto mirrors = options.cache_dir / "mirrors";
-    auto mirror = mirrors / (layout::repo_key(repo.name) + ".git");
-    auto lock = FileLock::acquire(mirrors / (layout::repo_key(repo.name) + ".lock"));
+    auto mirrors = cache_subdir(options, "mirrors");
+    if (!mirrors)
+        return fail(mirrors.error());
+    auto mirror = *mirrors / (layout::repo_key(repo.name) + ".git");
+    auto lock = FileLock::acquire(*mirrors / (layout::repo_key(repo.name) + ".lock"));
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
@@ -359,11 +380,11 @@ struct IndexRepo {
 
 Result<IndexRepo> prepare_index_repo(const Context& ctx, const job::Repository& repo, const Manifest* base,
                                      const std::string& object_format, const Deadline& deadline) {
-    auto dir = ctx.job.options.cache_dir / "verify";
+    auto verify_dir = cache_subdir(ctx.job.options, "verify");
+    if (!verify_dir)
+        return fail(verify_dir.error());
+    const auto& dir = *verify_dir;
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec)
-        return fail(Error::internal(fmt::format("cannot create {}: {}", dir.string(), ec.message())));
     auto lock = FileLock::acquire(dir / (layout::repo_key(repo.name) + ".lock"));
     if (!lock)
         return fail(lock.error());
