@@ -368,5 +368,131 @@ class RuntimePackagesOnThisHost(unittest.TestCase):
             self.assertIn(owning_packages([path]).get(path), provided, tool)
 
 
+# --------------------------------------------------------------------------
+# The real image (SNAPSHOTTER_IMAGE_TEST=1)
+# --------------------------------------------------------------------------
+
+def picked_engine(purpose: str) -> str | None:
+    """The engine scripts/lib/engine.sh picks (honouring $ENGINE), or None."""
+    p = run(["bash", "-c", f"source scripts/lib/engine.sh && engine_pick {purpose} && echo $ENGINE"], cwd=ROOT)
+    return (p.stdout.strip() or None) if p.returncode == 0 else None
+
+
+class ImageRunner:
+    """Runs the image with podman or docker, or, with ISOLATION=chroot (a
+    machine whose OCI runtime cannot start containers), with buildah run."""
+
+    def __init__(self, engine: str, image: str):
+        self.engine, self.image = engine, image
+
+    def user(self) -> str:
+        if self.engine == "buildah":
+            p = run(["buildah", "inspect", "--type", "image", "--format", "{{.OCIv1.Config.User}}", self.image])
+        else:
+            p = run([self.engine, "image", "inspect", "--format", "{{.Config.User}}", self.image])
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    def __call__(self, command: list[str], volumes=(), env=None, user=None, entrypoint=None,
+                 read_only=False) -> subprocess.CompletedProcess:
+        env = env or {}
+        if self.engine == "buildah":
+            assert not read_only, "buildah run has no read-only root"
+            ctr = run(["buildah", "from", "--pull-never", self.image])
+            assert ctr.returncode == 0, ctr.stderr
+            name = ctr.stdout.strip()
+            try:
+                argv = ["buildah", "run", "--isolation", "chroot"]
+                argv += [f"--volume={v}" for v in volumes] + [f"--env={k}={v}" for k, v in env.items()]
+                argv += [f"--user={user}"] if user else []
+                return run(argv + [name, "--", entrypoint or "/usr/local/bin/snapshotter", *command])
+            finally:
+                run(["buildah", "rm", name])
+        argv = [self.engine, "run", "--rm"] + (["--read-only"] if read_only else [])
+        argv += [f"--volume={v}" for v in volumes] + [f"--env={k}={v}" for k, v in env.items()]
+        argv += [f"--user={user}"] if user else []
+        argv += [f"--entrypoint={entrypoint}"] if entrypoint else []
+        return run(argv + [self.image, *command])
+
+
+@unittest.skipUnless(os.environ.get("SNAPSHOTTER_IMAGE_TEST") == "1",
+                     "the real image build takes minutes: set SNAPSHOTTER_IMAGE_TEST=1 (and ENGINE, ISOLATION)")
+class BuiltImage(unittest.TestCase):
+    IMAGE = "snapshotter:itest"
+
+    @classmethod
+    def setUpClass(cls):
+        harness.setup_module()
+        engine = picked_engine("build")
+        if engine is None:
+            raise unittest.SkipTest("no usable container engine (podman, buildah, docker with its daemon)")
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root: the files the image's uid 10001 writes are chowned here")
+        p = subprocess.run(["bash", "scripts/build-image.sh"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "IMAGE": cls.IMAGE, "ENGINE": engine}, timeout=3600)
+        if p.returncode != 0:
+            raise AssertionError(f"scripts/build-image.sh failed with {p.returncode}")
+        runner = "buildah" if os.environ.get("ISOLATION") == "chroot" else picked_engine("run")
+        if runner is None:
+            raise unittest.SkipTest("built, but nothing here runs containers (podman or docker)")
+        cls.run_image = ImageRunner(runner, cls.IMAGE)
+        os.chmod(harness.tmp_root(), 0o755)
+        cls.root = harness.mkdtemp("image-")
+        os.chmod(cls.root, 0o755)
+        cls.upstream = harness.build_rich(cls.root, "app")
+        cls.storage = cls.root / "snapshots"
+        cls.storage.mkdir()
+        subprocess.run(["chown", "-R", "10001:10001", str(cls.upstream.bare), str(cls.storage)], check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.teardown_module()
+
+    def snapshotter(self, payload: dict, **kw) -> tuple[subprocess.CompletedProcess, dict]:
+        p = self.run_image([], volumes=[f"{self.upstream.bare}:/src/app.git", f"{self.storage}:/snapshots"],
+                           env={"SNAPSHOTTER_JOB_JSON": json.dumps(payload)}, **kw)
+        try:
+            return p, json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError(f"not one JSON line (rc {p.returncode}): {p.stdout!r}\n{p.stderr[-3000:]}")
+
+    def test_runs_as_the_named_uid_and_gid_10001(self):
+        self.assertEqual(self.run_image.user(), "10001:10001")
+        p = self.run_image(["-c", "id -un; id -u; id -gn; id -g; stat -c %u:%g \"$HOME\""], entrypoint="/bin/sh")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split(), ["snapshotter", "10001", "snapshotter", "10001", "10001:10001"])
+
+    def test_snapshot_then_the_runbooks_restore(self):
+        storage = {"url": "file:///snapshots"}
+        p, out = self.snapshotter({"version": 1, "action": "snapshot", "storage": storage,
+                                   "repositories": [{"url": "/src/app.git", "name": "org/app"}]})
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        snapshot_id = out["result"]["repositories"][0]["snapshot_id"]
+        # docs/AWS_RUNBOOK.md section 6, step 3: as the operator, --user "$(id -u):$(id -g)".
+        restore = harness.mkdtemp("restore-")
+        payload = {"version": 1, "action": "restore", "storage": storage,
+                   "restore": {"repository": "org/app", "snapshot": snapshot_id, "target": "/restore/org-app.git"}}
+        p = self.run_image([], volumes=[f"{self.storage}:/snapshots", f"{restore}:/restore"],
+                           env={"SNAPSHOTTER_JOB_JSON": json.dumps(payload)}, user=f"{os.getuid()}:{os.getgid()}")
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        restored = restore / "org-app.git"
+        self.assertEqual(harness.refs_of(restored), self.upstream.refs())
+        # Steps 4 and 5 on the host.
+        harness.git("-C", str(restored), "log", "--oneline", "-5", "main")
+        remote = harness.mkdtemp("remote-") / "app.git"
+        harness.git("init", "-q", "--bare", str(remote))
+        harness.git("-C", str(restored), "push", "-q", "--mirror", str(remote))
+        self.assertEqual(harness.refs_of(remote), self.upstream.refs())
+
+    def test_read_only_root_without_cache_dir_names_the_key(self):
+        if self.run_image.engine == "buildah":
+            self.skipTest("buildah run has no read-only root")
+        p, out = self.snapshotter({"version": 1, "action": "snapshot", "storage": {"url": "file:///snapshots"},
+                                   "repositories": [{"url": "/src/app.git", "name": "org/ro"}],
+                                   "options": {"engine": "cli", "retries": 0}}, read_only=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("options.cache_dir", json.dumps(out))
+
+
 if __name__ == "__main__":
     unittest.main()
