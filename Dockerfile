@@ -6,8 +6,10 @@
 #
 # Builds with Docker 23+ (BuildKit has RUN --mount built in, so no `# syntax=`
 # line and no frontend image to pull), `podman build` and `buildah bud` as
-# Debian 12 ships them (buildah 1.28 releases only one lock of a RUN with two
-# locked cache mounts and the next RUN waits for ever: one per RUN at most).
+# Debian 12 ships them. No cache mount is `sharing=locked`: buildah 1.28 does
+# not release such locks (two in one RUN hang the next RUN; measured here, one
+# in the build stage hangs the runtime stage's first RUN too). The default
+# `shared` is safe for the package lists: apt locks them itself.
 # Both stages install packages only through the scripts the test suite runs
 # on the host (tests/integration/test_container_image.py), mounted for the RUN
 # and never copied into a layer. The package lists are a cache mount, so they
@@ -23,7 +25,7 @@ ARG BASE_IMAGE=debian:12-slim
 
 FROM ${BUILD_IMAGE} AS build
 RUN --mount=type=bind,source=scripts,target=/tmp/snapshotter-scripts \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists \
     bash /tmp/snapshotter-scripts/install-build-deps.sh
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -34,7 +36,7 @@ RUN cmake -S . -B /tmp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSNAPSHOTTER_T
 
 FROM ${BASE_IMAGE} AS runtime
 RUN --mount=type=bind,source=scripts,target=/tmp/snapshotter-scripts \
-    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists \
     bash /tmp/snapshotter-scripts/install-runtime-deps.sh
 # A fixed non-root uid and gid, both named, so that runAsNonRoot-style checks
 # can verify them and files written in a mounted volume show a known owner.
