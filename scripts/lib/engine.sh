@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build-image.sh and run-image.sh: pick the container engine.
 #
 #   engine_pick build|run

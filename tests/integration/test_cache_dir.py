@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import unittest
-from pathlib import Path
 
 import harness
 
