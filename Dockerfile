@@ -6,10 +6,11 @@
 #
 # Builds with Docker 23+ (BuildKit has RUN --mount built in, so no `# syntax=`
 # line and no frontend image to pull), `podman build` and `buildah bud` as
-# Debian 12 ships them. No cache mount is `sharing=locked`: buildah 1.28 does
-# not release such locks (two in one RUN hang the next RUN; measured here, one
-# in the build stage hangs the runtime stage's first RUN too). The default
-# `shared` is safe for the package lists: apt locks them itself.
+# Debian 12 ships them. No cache mount is `sharing=locked`: buildah 1.28 can
+# leave such a lock held (two in one RUN hang the next RUN; with one per RUN,
+# this file's runtime stage hung at its first RUN once, though a small repro
+# did not). The default `shared` is safe for the package lists: apt locks
+# them itself.
 # Both stages install packages only through the scripts the test suite runs
 # on the host (tests/integration/test_container_image.py), mounted for the RUN
 # and never copied into a layer. The package lists are a cache mount, so they
