@@ -132,6 +132,15 @@ class Cli(unittest.TestCase):
         run = self.cli("verify", "--job-file", str(job))
         self.assertEqual(run.rc, 0, run.describe())
 
+    def test_reading_a_storage_that_does_not_exist_is_not_found(self):
+        missing = self.root / "no-such-store"
+        for args in (["list"], ["verify"], ["prune", "--keep-last", "1"]):
+            with self.subTest(args[0]):
+                run = self.cli(*args, "--storage", f"file://{missing}")
+                self.assertEqual((run.rc, run.out["error"]), (1, "NotFound"), run.describe())
+                self.assertEqual(run.out["message"], f"storage file://{missing} does not exist")
+        self.assertFalse(missing.exists())
+
     def test_log_level_takes_the_names_logs_print(self):
         run = self.cli("list", "--storage", str(self.storage), "--log-level", "warning")
         self.assertEqual(run.rc, 0, run.describe())
@@ -213,6 +222,11 @@ class Terminal(unittest.TestCase):
         self.assertRegex(raw, rb"verify  \d/3 repositories")
         self.assertIn("3 snapshots checked: 3 ok, 0 failed", screen)
         self.assertNotIn("repositories  ", screen)
+        # Just `snapshotter` at a terminal: the help, not a JSON error.
+        screen, raw, rc = self.in_terminal()
+        self.assertEqual(rc, 0, screen)
+        self.assertIn("Usage: snapshotter [OPTIONS] [SUBCOMMAND]", screen)
+        self.assertNotIn("PayloadError", screen)
 
 
 def _quote(arg: str) -> str:

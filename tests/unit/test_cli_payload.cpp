@@ -68,7 +68,6 @@ TEST(CliPayload, SnapshotRepositoriesCredentialsAndOptions) {
 TEST(CliPayload, ScpLikeUrlsAreNotTakenForNames) {
     auto f = with_storage();
     f.repos = {"git@github.com:org/app.git", "/srv/git/a=b.git"};
-    f.ssh_key_env = "KEY";
     auto p = built("snapshot", f);
     EXPECT_EQ(p["repositories"][0]["url"], "git@github.com:org/app.git");
     EXPECT_FALSE(p["repositories"][0].contains("name"));

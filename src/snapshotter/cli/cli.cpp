@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fmt/format.h>
 #include <iostream>
@@ -202,6 +203,13 @@ snapshot::Outcome run_job(const Flags& flags, snapshot::Events& events) {
     auto storage = storage::open({job->storage.url, job->storage.options});
     if (!storage)
         return failed(storage.error());
+    // Reading a file storage that does not exist is a typo, not an empty
+    // store (file storage describes itself as file:// and its absolute path).
+    if (auto url = (*storage)->describe();
+        (job->action == job::Action::list || job->action == job::Action::verify ||
+         job->action == job::Action::prune) &&
+        url.starts_with("file://") && !std::filesystem::exists(url.substr(7)))
+        return failed(Error::not_found(fmt::format("storage {} does not exist", url)));
     // A killed run's scratch directories (their credential files included)
     // go before this run makes its own.
     if (auto n = sweep_abandoned_temp_dirs(); n > 0)
@@ -452,6 +460,13 @@ int run_parsed(int argc, char** argv, Flags& flags) {
     }
     if (auto selected = app.get_subcommands(); !selected.empty())
         flags.action = selected.front()->get_name();
+    // A person who types just `snapshotter` gets the help, as with gh or git;
+    // a program (stdout not a terminal) still gets the PayloadError line.
+    if (argc <= 1 && is_table(flags) && job::process_env("SNAPSHOTTER_JOB_JSON").value_or("").empty() &&
+        job::process_env("SNAPSHOTTER_JOB_URL").value_or("").empty()) {
+        print_text(app.help());
+        return k_exit_ok;
+    }
     LogFormat format = flags.log_format == "json"   ? LogFormat::json
                        : flags.log_format == "text" ? LogFormat::text
                                                     : LogFormat::automatic;
