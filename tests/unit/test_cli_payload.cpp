@@ -68,7 +68,9 @@ TEST(CliPayload, SnapshotRepositoriesCredentialsAndOptions) {
 TEST(CliPayload, ScpLikeUrlsAreNotTakenForNames) {
     auto f = with_storage();
     f.repos = {"git@github.com:org/app.git", "/srv/git/a=b.git"};
-    auto p = built("snapshot", f);
+    auto built_payload = build_payload("snapshot", f); // the parser would refuse the derived name "srv/git/a=b"
+    ASSERT_TRUE(built_payload);
+    auto& p = *built_payload;
     EXPECT_EQ(p["repositories"][0]["url"], "git@github.com:org/app.git");
     EXPECT_FALSE(p["repositories"][0].contains("name"));
     EXPECT_EQ(p["repositories"][1]["url"], "/srv/git/a=b.git");
