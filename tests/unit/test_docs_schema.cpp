@@ -829,3 +829,39 @@ TEST(DocsAws, BucketSettingsKeepSnapshotsReadableAndSafe) {
     }
     EXPECT_TRUE(aborts_uploads) << "abort incomplete multipart uploads";
 }
+
+// docs/manifest.md shows a manifest with every field the binary writes, parsed
+// by the binary's reader, and its field table describes each of them.
+TEST(DocsManifest, ExampleAndFieldTableMatchTheWriter) {
+    snapshot::Manifest m;
+    m.snapshot_id = "20261128T073545.123Z-9f3a1c";
+    m.repository = "org/app";
+    m.created_at = "2026-11-28T07:35:45Z";
+    auto written = snapshot::serialize_manifest(m);
+    ASSERT_TRUE(written) << written.error().message;
+    const json writer = json::parse(*written);
+    auto markdown = read_file(k_source_dir / "docs" / "manifest.md");
+    ASSERT_TRUE(markdown);
+    std::size_t examples = 0;
+    for (const auto& [where, d] : documents(DocKind::manifest)) {
+        if (where.find("manifest.md") == std::string::npos)
+            continue;
+        ++examples;
+        auto parsed = snapshot::parse_manifest(d.dump());
+        EXPECT_TRUE(parsed) << where << ": " << parsed.error().message;
+        std::set<std::string> shown, wrote;
+        for (const auto& [key, value] : d.items())
+            shown.insert(key);
+        for (const auto& [key, value] : writer.items())
+            wrote.insert(key);
+        EXPECT_EQ(shown, wrote) << where;
+        for (const auto& [key, value] : d.at("timings_ms").items())
+            EXPECT_NE(markdown->find("`" + key + "`"), std::string::npos) << "timings_ms." << key;
+    }
+    EXPECT_EQ(examples, 1u);
+    for (const auto& [key, value] : writer.items())
+        EXPECT_NE(markdown->find("| `" + key + "` |"), std::string::npos) << key << " is not in the field table";
+    for (const char* kind : {"full", "incremental", "empty", "unchanged"})
+        EXPECT_NE(markdown->find("`" + std::string(kind) + "` ("), std::string::npos) << kind;
+    EXPECT_NE(markdown->find("| `engine` | how the data was fetched: `stream`"), std::string::npos);
+}

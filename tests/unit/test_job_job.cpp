@@ -187,6 +187,10 @@ TEST(ParseJob, RestorePayload) {
     auto by_id =
         parse_ok(with(restore_payload(), "/restore/snapshot"_json_pointer, "20261128T073545.123Z-9f3a1c"));
     EXPECT_EQ(by_id.restore.snapshot, "20261128T073545.123Z-9f3a1c");
+    // The beginning of an id is resolved against storage by restore.
+    for (const char* prefix : {"2", "20261128", "20261128T07", "20261128T073545.123Z-9f"})
+        EXPECT_EQ(parse_ok(with(restore_payload(), "/restore/snapshot"_json_pointer, prefix)).restore.snapshot,
+                  prefix);
 
     auto defaulted = parse_ok(without(restore_payload(), "/restore/snapshot"_json_pointer));
     EXPECT_EQ(defaulted.restore.snapshot, "latest");
@@ -525,8 +529,9 @@ TEST(ParseJobErrors, Restore) {
                          "restore.target: must not be the root directory");
     EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "all"),
                          "restore.snapshot: \"all\" must be \"latest\" or a snapshot id");
-    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "20261128"),
-                         "restore.snapshot: \"20261128\" must be \"latest\" or a snapshot id");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "2026-11-28"),
+                         "restore.snapshot: \"2026-11-28\" must be \"latest\" or a snapshot id (or its unique "
+                         "beginning)");
 }
 
 TEST(ParseJobErrors, VerifySnapshotSelector) {

@@ -96,9 +96,36 @@ TEST(Logging, TextLinesWhenAsked) {
 }
 
 TEST(Logging, RawStderrWriters) {
+    auto text = capture_stderr([] { write_stderr_line("{\"_aws\":{}}"); });
+    EXPECT_EQ(text, "{\"_aws\":{}}\n");
+}
+
+TEST(Logging, StatusLineIsClearedBeforeALogLineAndDrawnAgainAfterIt) {
     auto text = capture_stderr([] {
+        ASSERT_TRUE(init_logging("info", LogFormat::json));
+        set_status_line("1/2 repositories");
+        spdlog::info("a log line");
         write_stderr_line("{\"_aws\":{}}");
-        write_stderr_raw("progress 1/2\r");
+        set_status_line("2/2 repositories");
+        clear_status_line();
+        clear_status_line(); // nothing shown: writes nothing
+        spdlog::info("after");
     });
-    EXPECT_EQ(text, "{\"_aws\":{}}\nprogress 1/2\r");
+    auto first = text.find("\r1/2 repositories\x1b[K\r\x1b[K{");
+    EXPECT_EQ(first, 0u) << text;
+    auto log_end = text.find("\n");
+    ASSERT_NE(log_end, std::string::npos);
+    const std::string redrawn = "1/2 repositories\r\x1b[K{\"_aws\"";
+    EXPECT_EQ(text.substr(log_end + 1, redrawn.size()), redrawn) << text;
+    EXPECT_NE(text.find("{\"_aws\":{}}\n1/2 repositories\r2/2 repositories\x1b[K\r\x1b[K{"), std::string::npos)
+        << text;
+    // Once cleared, log lines are plain again.
+    EXPECT_NE(text.find("\r\x1b[K{\"level\":\"info\",\"msg\":\"after\""), std::string::npos) << text;
+    EXPECT_TRUE(text.ends_with("}\n")) << text;
+}
+
+TEST(Logging, WarningIsALevelName) {
+    // The level logs print is a level --log-level accepts.
+    EXPECT_TRUE(init_logging("warning", LogFormat::json));
+    EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::warn);
 }

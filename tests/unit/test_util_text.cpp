@@ -37,3 +37,26 @@ TEST(Text, DisplayWidthCountsTerminalColumns) {
     EXPECT_EQ(display_width("\xf0\x9f\x9a\x80"), 2u); // rocket emoji
     EXPECT_EQ(display_width("\xff"), 1u);
 }
+
+TEST(Text, EditDistanceCountsInsertionsDeletionsAndSubstitutions) {
+    EXPECT_EQ(edit_distance("", ""), 0u);
+    EXPECT_EQ(edit_distance("list", "list"), 0u);
+    EXPECT_EQ(edit_distance("lsit", "list"), 2u);
+    EXPECT_EQ(edit_distance("restor", "restore"), 1u);
+    EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+    EXPECT_EQ(edit_distance("", "gc"), 2u);
+}
+
+TEST(Text, NearestNameSuggestsOnlyCloseCandidates) {
+    const std::vector<std::string> actions{"snapshot", "restore", "verify", "list", "prune", "gc"};
+    EXPECT_EQ(nearest_name("lsit", actions), "list");
+    EXPECT_EQ(nearest_name("restroe", actions), "restore");
+    EXPECT_EQ(nearest_name("snapshots", actions), "snapshot");
+    EXPECT_EQ(nearest_name("--stroage", {"--storage", "--repo"}), "--storage");
+    EXPECT_EQ(nearest_name("backup", actions), std::nullopt) << "too far from everything";
+    EXPECT_EQ(nearest_name("x", {}), std::nullopt);
+    // A tie goes to the earlier candidate; max_distance is exclusive.
+    EXPECT_EQ(nearest_name("ab", {"xb", "ay"}), "xb");
+    EXPECT_EQ(nearest_name("abc", {"xyz"}, 3), std::nullopt);
+    EXPECT_EQ(nearest_name("abc", {"xyz"}, 4), "xyz");
+}

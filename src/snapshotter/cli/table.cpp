@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <optional>
 
 namespace snapshotter::cli {
@@ -156,6 +157,218 @@ std::string render_list_table(const nlohmann::json& result) {
         "\nCHANGED: +created ~updated !rewritten (force-pushed) -deleted refs since the previous snapshot\n"
         "SIZE: bytes this snapshot added; CHAIN: bundles a restore replays\n";
     return out;
+}
+
+namespace {
+
+// "850 ms", "12.3 s", "4m05s".
+std::string duration_text(const json& ms) {
+    if (!ms.is_number())
+        return "";
+    double v = ms.get<double>();
+    if (v < 1000)
+        return fmt::format("{:.0f} ms", v);
+    if (v < 60'000)
+        return fmt::format("{:.1f} s", v / 1000);
+    auto s = static_cast<long long>(v / 1000);
+    return fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+std::string bytes_cell(const json& object, const char* key) {
+    auto n = count_in(object, key);
+    return n ? human_bytes(*n) : "";
+}
+
+// How a snapshot moved its refs, from the run's counts ("!2 -1"), or "".
+std::string moved_cell(const json& entry) {
+    std::string out;
+    if (auto n = count_of(entry, "refs_rewritten"); n > 0)
+        out += fmt::format("!{}", n);
+    if (auto n = count_of(entry, "refs_deleted"); n > 0)
+        out += fmt::format("{}-{}", out.empty() ? "" : " ", n);
+    return out;
+}
+
+int status_rank(const std::string& status) {
+    return status == "failed" ? 0 : status == "skipped" ? 1 : 2;
+}
+
+} // namespace
+
+std::string render_snapshot_table(const nlohmann::json& result) {
+    std::vector<json> entries;
+    for (const auto& e : result.value("repositories", json::array()))
+        entries.push_back(e);
+    std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) {
+        return status_rank(string_of(a, "status")) < status_rank(string_of(b, "status"));
+    });
+    const bool dry = result.value("dry_run", false);
+    std::vector<std::vector<std::string>> rows;
+    std::string failures;
+    std::size_t rerun_skips = 0;
+    for (const auto& e : entries) {
+        std::string status = string_of(e, "status");
+        std::string kind = dry ? string_of(e, "plan") : string_of(e, "kind");
+        std::string size;
+        if (auto b = e.find("bundle"); b != e.end() && b->is_object())
+            size = bytes_cell(*b, "size");
+        std::string note = string_of(e, "snapshot_id");
+        if (status == "failed") {
+            note = fmt::format("{}: {}", string_of(e, "error"), string_of(e, "message"));
+            failures += fmt::format("  {}: {}\n", printable(string_of(e, "name")), printable(note));
+            note = string_of(e, "error");
+        } else if (status == "skipped") {
+            note = string_of(e, "reason");
+            rerun_skips += e.contains("snapshot_id") ? 1 : 0;
+        }
+        rows.push_back({string_of(e, "name"), status, kind, number_of(e, "refs"), moved_cell(e), size,
+                        duration_text(e.value("duration_ms", json(nullptr))), note});
+    }
+    std::string out = render_columns({"REPOSITORY", "STATUS", "KIND", "REFS", "MOVED", "SIZE", "TIME",
+                                      dry ? "" : "SNAPSHOT / NOTE"},
+                                     rows,
+                                     {Align::left, Align::left, Align::left, Align::right, Align::left,
+                                      Align::right, Align::right, Align::left});
+    const json summary = result.value("summary", json::object());
+    out += fmt::format("\n{}{} repositories: {} ok, {} unchanged, {} failed, {} skipped; {} written in {}\n",
+                       dry ? "dry run, " : "", count_of(summary, "total"), count_of(summary, "ok"),
+                       count_of(summary, "unchanged"), count_of(summary, "failed"), count_of(summary, "skipped"),
+                       human_bytes(count_of(summary, "bytes")),
+                       duration_text(summary.value("duration_ms", json(nullptr))));
+    if (rerun_skips > 0)
+        out += fmt::format("{} repositor{} skipped: job {} already snapshotted {} (a rerun resumes an interrupted "
+                           "job; leave job_id out to take a new snapshot)\n",
+                           rerun_skips, rerun_skips == 1 ? "y" : "ies", printable(string_of(result, "job_id")),
+                           rerun_skips == 1 ? "it" : "them");
+    if (!failures.empty())
+        out += "failures:\n" + failures;
+    if (auto report = string_of(result, "report"); !report.empty())
+        out += fmt::format("report: {}\n", printable(report));
+    return out;
+}
+
+std::string render_restore_table(const nlohmann::json& result) {
+    std::vector<json> entries;
+    if (auto it = result.find("restored"); it != result.end() && it->is_array())
+        entries.assign(it->begin(), it->end());
+    else
+        entries.push_back(result);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : entries) {
+        std::string where = string_of(e, "target");
+        if (auto push = e.find("pushed_to"); push != e.end() && push->is_string())
+            where = push->get<std::string>();
+        rows.push_back({string_of(e, "repository"), string_of(e, "snapshot_id"), number_of(e, "refs"),
+                        number_of(e, "preserved"), e.contains("status") ? string_of(e, "status") : "ok", where});
+    }
+    std::string out = render_columns({"REPOSITORY", "SNAPSHOT", "REFS", "PRESERVED", "STATUS", "RESTORED TO"},
+                                     rows,
+                                     {Align::left, Align::left, Align::right, Align::right, Align::left});
+    if (result.value("dry_run", false))
+        out += "dry run: nothing was written\n";
+    return out;
+}
+
+std::string render_verify_table(const nlohmann::json& result) {
+    std::vector<std::vector<std::string>> rows;
+    std::string problems;
+    for (const auto& s : result.value("snapshots", json::array())) {
+        bool ok = s.value("ok", false);
+        std::string id = s.value("snapshot_id", json(nullptr)).is_string() ? string_of(s, "snapshot_id") : "-";
+        rows.push_back({string_of(s, "repository"), id, ok ? "ok" : "FAILED", s.value("drill", false) ? "yes" : "no"});
+        for (const auto& p : s.value("problems", json::array()))
+            if (p.is_string())
+                problems += fmt::format("  {}@{}: {}\n", printable(string_of(s, "repository")), printable(id),
+                                        printable(p.get<std::string>()));
+    }
+    std::string out = render_columns({"REPOSITORY", "SNAPSHOT", "RESULT", "DRILL"}, rows, {});
+    const json summary = result.value("summary", json::object());
+    out += fmt::format("\n{} snapshots checked: {} ok, {} failed\n", count_of(summary, "checked"),
+                       count_of(summary, "ok"), count_of(summary, "failed"));
+    if (!problems.empty())
+        out += "problems:\n" + problems;
+    const json leftovers = result.value("leftovers", json::object());
+    if (auto n = count_of(leftovers, "count"); n > 0)
+        out += fmt::format("{} leftover object{} in storage ({}); `snapshotter gc` removes them\n", n,
+                           n == 1 ? "" : "s", human_bytes(count_of(leftovers, "bytes")));
+    return out;
+}
+
+std::string render_prune_table(const nlohmann::json& result) {
+    const bool dry = result.value("dry_run", false);
+    std::string out;
+    for (const auto& r : result.value("repositories", json::array())) {
+        std::string name = printable(string_of(r, "name"));
+        if (string_of(r, "status") == "failed" && !r.contains("keep")) {
+            out += fmt::format("{}: FAILED: {}: {}\n\n", name, printable(string_of(r, "error")),
+                               printable(string_of(r, "message")));
+            continue;
+        }
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& k : r.value("keep", json::array())) {
+            std::vector<std::string> reasons;
+            for (const auto& reason : k.value("reasons", json::array()))
+                if (reason.is_string())
+                    reasons.push_back(reason.get<std::string>());
+            rows.push_back({string_of(k, "snapshot_id"), "keep", fmt::format("{}", fmt::join(reasons, ", "))});
+        }
+        for (const auto& d : r.value("drop", json::array()))
+            rows.push_back({d.is_string() ? d.get<std::string>() : d.dump(), dry ? "would drop" : "drop", ""});
+        out += fmt::format("{}: keep {} of {} snapshots, {} {}\n", name, r.value("keep", json::array()).size(),
+                           number_of(r, "snapshots"), dry ? "would free" : "freed", bytes_cell(r, "bytes_freed"));
+        out += render_columns({"SNAPSHOT", "ACTION", "KEPT BECAUSE"}, rows, {}) + "\n";
+    }
+    const json summary = result.value("summary", json::object());
+    out += fmt::format("{}{} repositories: {} snapshots kept, {} dropped, {} {}{}\n", dry ? "dry run, " : "",
+                       count_of(summary, "total"), count_of(summary, "kept"), count_of(summary, "dropped"),
+                       human_bytes(count_of(summary, dry ? "bytes_freed" : "bytes_deleted")),
+                       dry ? "would be freed" : "freed",
+                       count_of(summary, "failed") > 0 ? fmt::format("; {} failed", count_of(summary, "failed")) : "");
+    if (auto missing = result.value("pinned_not_found", json::array()); !missing.empty())
+        out += fmt::format("pinned snapshots no repository has: {}\n", printable(missing.dump()));
+    return out;
+}
+
+std::string render_gc_table(const nlohmann::json& result) {
+    const bool dry = result.value("dry_run", false);
+    const json removed = result.value("removed", json::object());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& item : removed.value("items", json::array()))
+        rows.push_back({string_of(item, "kind"), string_of(item, "key"), bytes_cell(item, "bytes"),
+                        item.value("age_s", json(nullptr)).is_number()
+                            ? duration_text(json(item.at("age_s").get<double>() * 1000))
+                            : ""});
+    std::string out;
+    if (!rows.empty())
+        out += render_columns({"KIND", "KEY", "SIZE", "IDLE"}, rows,
+                              {Align::left, Align::left, Align::right, Align::right}) +
+               "\n";
+    out += fmt::format("{} {} leftover{} ({})\n", dry ? "would remove" : "removed", count_of(removed, "count"),
+                       count_of(removed, "count") == 1 ? "" : "s", human_bytes(count_of(removed, "bytes")));
+    const json young = result.value("kept_young", json::object());
+    if (auto n = count_of(young, "count"); n > 0)
+        out += fmt::format("kept {} younger than {} s ({})\n", n, number_of(result, "min_age_s"),
+                           human_bytes(count_of(young, "bytes")));
+    for (const auto& p : result.value("problems", json::array()))
+        out += fmt::format("problem: {}\n", printable(p.is_string() ? p.get<std::string>() : p.dump()));
+    return out;
+}
+
+std::string render_result(const nlohmann::json& result) {
+    const std::string action = string_of(result, "action");
+    if (action == "list")
+        return render_list_table(result);
+    if (action == "snapshot")
+        return render_snapshot_table(result);
+    if (action == "restore")
+        return render_restore_table(result);
+    if (action == "verify")
+        return render_verify_table(result);
+    if (action == "prune")
+        return render_prune_table(result);
+    if (action == "gc")
+        return render_gc_table(result);
+    return result.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 } // namespace snapshotter::cli

@@ -1,5 +1,5 @@
-// Human-readable renderings for `--output table`: the list action's result
-// as one aligned table per repository.
+// Human-readable renderings for `--output table` (and `auto` on a terminal):
+// every action's result as aligned tables and a few summary lines.
 #pragma once
 
 #include <cstdint>
@@ -30,5 +30,27 @@ std::string human_bytes(std::uint64_t bytes);
 // bytes the snapshot added and the length of its bundle chain. Unreadable
 // manifests are listed under the table with their error. Ends with a legend.
 std::string render_list_table(const nlohmann::json& result);
+
+// The snapshot action's result: one row per repository (status, kind, refs,
+// refs moved, bytes, time, snapshot id or the failure), failures first, then
+// a summary line; repositories a rerun of the same job_id skipped are named.
+std::string render_snapshot_table(const nlohmann::json& result);
+
+// The restore action's result: what was restored where, per repository.
+std::string render_restore_table(const nlohmann::json& result);
+
+// The verify action's result: one row per snapshot checked, problems under it.
+std::string render_verify_table(const nlohmann::json& result);
+
+// The prune action's result: per repository the snapshots kept (with why) and
+// dropped, the bytes freed; "would" wording for a dry run.
+std::string render_prune_table(const nlohmann::json& result);
+
+// The gc action's result: the leftovers removed (or that would be), with bytes.
+std::string render_gc_table(const nlohmann::json& result);
+
+// Any action's result for people, chosen by its "action" field; a result
+// this does not know is shown as indented JSON.
+std::string render_result(const nlohmann::json& result);
 
 } // namespace snapshotter::cli

@@ -1,6 +1,7 @@
 #include "snapshotter/job/job.hpp"
 
 #include "snapshotter/job/defaults.hpp"
+#include "snapshotter/util/text.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <algorithm>
@@ -60,19 +61,6 @@ std::string type_name(const json& j) {
     }
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j)
-        prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j)
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
-}
-
 std::string join_path(std::string_view parent, std::string_view key) {
     return parent.empty() ? std::string(key) : fmt::format("{}.{}", parent, key);
 }
@@ -90,15 +78,8 @@ Status check_object(const json& j, std::string_view path, const std::string& sch
     for (const auto& [key, value] : j.items()) {
         if (std::find(allowed.begin(), allowed.end(), key) != allowed.end())
             continue;
-        std::string hint;
-        std::size_t best = 3;
-        for (const auto& candidate : allowed) {
-            auto d = edit_distance(key, candidate);
-            if (d < best) {
-                best = d;
-                hint = fmt::format(" (did you mean \"{}\"?)", candidate);
-            }
-        }
+        auto nearest = nearest_name(key, allowed);
+        std::string hint = nearest ? fmt::format(" (did you mean \"{}\"?)", *nearest) : "";
         return fail(at(join_path(path, key), "unknown key" + hint));
     }
     return {};
@@ -401,15 +382,27 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
     return {};
 }
 
-Result<std::string> snapshot_selector(const json& obj, std::string_view path, bool allow_all) {
+// True when `text` is the beginning of some snapshot id ("20261124", "20261124T0").
+bool is_snapshot_id_prefix(std::string_view text) {
+    std::string padded = "00000000T000000.000Z-000000";
+    if (text.empty() || text.size() > padded.size())
+        return false;
+    padded.replace(0, text.size(), text);
+    return is_snapshot_id(padded);
+}
+
+Result<std::string> snapshot_selector(const json& obj, std::string_view path, bool allow_all,
+                                      bool allow_prefix = false) {
     auto v = opt_string(obj, path, "snapshot");
     if (!v)
         return fail(v.error());
     std::string s = v->value_or(std::string(defaults::k_snapshot));
-    if (s == "latest" || (allow_all && s == "all") || is_snapshot_id(s))
+    if (s == "latest" || (allow_all && s == "all") || is_snapshot_id(s) ||
+        (allow_prefix && is_snapshot_id_prefix(s)))
         return s;
-    return fail(at(join_path(path, "snapshot"), fmt::format("\"{}\" must be \"latest\"{} or a snapshot id", s,
-                                                            allow_all ? ", \"all\"" : "")));
+    return fail(at(join_path(path, "snapshot"),
+                   fmt::format("\"{}\" must be \"latest\"{} or a snapshot id{}", s, allow_all ? ", \"all\"" : "",
+                               allow_prefix ? " (or its unique beginning)" : "")));
 }
 
 // Read optional array `repositories` of `obj` (at `path`) of valid repository names.
@@ -729,7 +722,7 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
             return fail(
                 at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
         job.restore.repository = *repo;
-        auto snap = snapshot_selector(*it, "restore", false);
+        auto snap = snapshot_selector(*it, "restore", false, true);
         if (!snap)
             return fail(snap.error());
         job.restore.snapshot = *snap;

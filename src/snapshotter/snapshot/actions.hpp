@@ -5,6 +5,7 @@
 
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/job/job.hpp"
+#include "snapshotter/snapshot/events.hpp"
 #include "snapshotter/storage/storage.hpp"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@ struct Context {
     storage::Storage& storage;
     const git::Git& git;
     bool dry_run = false;
+    Events& events = no_events(); // progress and metrics go here
 };
 
 // The outcome of an action: its result object, and how it failed if it did.

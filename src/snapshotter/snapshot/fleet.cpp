@@ -6,7 +6,6 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
-#include "snapshotter/util/log.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/stop.hpp"
 #include "snapshotter/util/time.hpp"
@@ -56,6 +55,7 @@ struct FleetState {
     std::atomic<std::size_t> next{0};
     std::atomic<std::size_t> done{0};
     std::atomic<std::size_t> in_flight{0};
+    std::atomic<std::size_t> rerun_skips{0}; // repositories this job_id already committed
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<bool> no_new_work{false};
     std::atomic<bool> finished{false};
@@ -86,32 +86,13 @@ struct FleetState {
     }
 };
 
-std::string human_bytes(double bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int unit = 0;
-    while (bytes >= 1024 && unit < 4) {
-        bytes /= 1024;
-        ++unit;
-    }
-    return fmt::format("{:.1f} {}", bytes, units[unit]);
-}
-
-// One live line on a terminal: done/total, in flight, bytes, rate, ETA.
-void draw_progress(const FleetState& state, std::size_t total, SteadyClock::time_point start, bool last) {
-    double secs = std::max(0.001, std::chrono::duration<double>(SteadyClock::now() - start).count());
-    std::size_t done = state.done.load();
-    double rate = static_cast<double>(state.bytes.load()) / secs;
-    std::string eta = "?";
-    if (done > 0 && done < total)
-        eta = fmt::format("{:.0f}s", secs / static_cast<double>(done) * static_cast<double>(total - done));
-    else if (done == total)
-        eta = "0s";
-    std::string line = fmt::format(
-        "\r{}/{} repositories, {} in flight, {}, {}/s, ETA {}\x1b[K", done, total, state.in_flight.load(),
-        human_bytes(static_cast<double>(state.bytes.load())), human_bytes(rate), eta);
-    if (last)
-        line += "\n";
-    write_stderr_raw(line);
+// Where the fleet stands, for the progress line.
+Progress progress_of(const FleetState& state, std::size_t total) {
+    return {.done = state.done.load(),
+            .total = total,
+            .in_flight = state.in_flight.load(),
+            .bytes = state.bytes.load(),
+            .current = {}};
 }
 
 // Sleep `duration` unless the job is told to stop first.
@@ -200,7 +181,7 @@ void emit_metrics(const Context& ctx, const json& summary, long long duration_ms
     for (const auto& m : k_job_metrics)
         emf[std::string(m.name)] = m.summary_field.empty() ? json(static_cast<double>(duration_ms) / 1000.0)
                                                            : summary.at(std::string(m.summary_field));
-    write_stderr_line(emf.dump());
+    ctx.events.metrics(emf);
 }
 
 } // namespace
@@ -283,6 +264,7 @@ Outcome run_snapshot(const Context& ctx) {
                               {"status", "skipped"},
                               {"reason", "already snapshotted by this job"},
                               {"snapshot_id", (*latest)->snapshot_id}};
+                state.rerun_skips.fetch_add(1);
                 state.done.fetch_add(1);
                 continue;
             }
@@ -302,9 +284,9 @@ Outcome run_snapshot(const Context& ctx) {
             state.done.fetch_add(1);
         }
     };
+    ctx.events.begin("snapshot", "repositories", total);
     std::thread watchdog([&] {
         std::optional<SteadyClock::time_point> stop_seen;
-        auto last_draw = SteadyClock::now();
         while (!state.wait_finished(std::chrono::milliseconds{100})) {
             auto now = SteadyClock::now();
             if (options.deadline_s > 0 && now - start > std::chrono::seconds{options.deadline_s} &&
@@ -323,13 +305,9 @@ Outcome run_snapshot(const Context& ctx) {
                 spdlog::warn("grace period over; aborting running repositories");
                 abort_all_processes();
             }
-            if (stderr_is_interactive() && now - last_draw > std::chrono::milliseconds{500}) {
-                draw_progress(state, total, start, false);
-                last_draw = now;
-            }
+            ctx.events.progress(progress_of(state, total));
         }
-        if (stderr_is_interactive() && total > 0)
-            draw_progress(state, total, start, true);
+        ctx.events.progress(progress_of(state, total));
     });
     std::vector<std::thread> workers;
     int threads =
@@ -346,6 +324,7 @@ Outcome run_snapshot(const Context& ctx) {
         w.join();
     state.finish();
     watchdog.join();
+    ctx.events.end();
 
     // 4. Tally; repositories never started are "skipped" with the reason.
     std::size_t ok = 0, unchanged = 0, failed = 0, skipped = 0;
@@ -377,6 +356,10 @@ Outcome run_snapshot(const Context& ctx) {
         bytes += outcomes[i].bytes;
         list.push_back(std::move(entry));
     }
+    if (std::size_t rerun = state.rerun_skips.load(); rerun > 0)
+        spdlog::warn("{} of {} repositories skipped: job {} already snapshotted them. Reusing a job_id resumes an "
+                     "interrupted run; leave job_id out (or give a new one) to take new snapshots",
+                     rerun, total, ctx.job.job_id);
     const bool interrupted = state.no_new_work.load();
     json summary = {{"total", total},
                     {"ok", ok},

@@ -53,6 +53,8 @@ Outcome run_gc(const Context& ctx) {
     const auto now = Clock::now();
 
     // 1. Find every leftover and keep the ones idle long enough.
+    ProgressScope shown(ctx.events, "gc", "leftovers", 0);
+    ctx.events.progress({.done = 0, .total = 0, .in_flight = 0, .bytes = 0, .current = "scanning storage"});
     auto scan = find_leftovers(ctx.storage, {});
     if (!scan)
         return {nullptr, scan.error(), false};
@@ -73,6 +75,7 @@ Outcome run_gc(const Context& ctx) {
         removed = old_enough;
     } else {
         std::map<std::string, std::vector<const Leftover*>> orphans;
+        ctx.events.progress({.done = 0, .total = old_enough.size(), .in_flight = 0, .bytes = 0, .current = "removing"});
         for (const auto* item : old_enough) {
             if (item->kind == Leftover::Kind::orphan_bundle) {
                 orphans[item->repository].push_back(item);

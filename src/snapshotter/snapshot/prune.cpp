@@ -374,7 +374,10 @@ Outcome run_prune(const Context& ctx) {
     std::uint64_t bytes_freed = 0, bytes_deleted = 0;
     std::set<std::string> pinned_seen;
     std::optional<Error> first_error;
+    ProgressScope shown(ctx.events, "prune", "repositories", names.size());
+    std::size_t done = 0;
     for (const auto& name : names) {
+        ctx.events.progress({.done = done++, .total = names.size(), .in_flight = 1, .bytes = 0, .current = name});
         auto entry = prune_repository(ctx, name);
         if (!entry) {
             spdlog::error("{}: prune failed: {}", name, entry.error().message);

@@ -3,6 +3,9 @@
 // and renamed into place, so a failed restore leaves no half-made target.
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/selection.hpp"
+
+#include <algorithm>
 
 #include <cstdio>
 #include <fmt/format.h>
@@ -24,8 +27,24 @@ Outcome run_restore(const Context& ctx) {
                                             spec.target.string())),
                 false};
 
-    // 2. Find the manifest.
-    auto manifest = resolve_snapshot(ctx.storage, spec.repository, spec.snapshot);
+    // 2. Find the manifest: the repository must exist (a typo gets a
+    //    suggestion), and an id may be given by its unique beginning.
+    auto known = list_repositories(ctx.storage);
+    if (!known)
+        return {nullptr, known.error(), false};
+    if (std::find(known->begin(), known->end(), spec.repository) == known->end())
+        return {nullptr, unknown_repository(spec.repository, *known), false};
+    std::string selector = spec.snapshot;
+    if (selector != "latest" && !is_snapshot_id(selector)) {
+        auto ids = list_snapshot_ids(ctx.storage, spec.repository);
+        if (!ids)
+            return {nullptr, ids.error(), false};
+        auto id = resolve_prefix(*ids, selector, spec.repository);
+        if (!id)
+            return {nullptr, id.error(), false};
+        selector = *id;
+    }
+    auto manifest = resolve_snapshot(ctx.storage, spec.repository, selector);
     if (!manifest)
         return {nullptr, manifest.error(), false};
     if (ctx.dry_run)
@@ -47,6 +66,8 @@ Outcome run_restore(const Context& ctx) {
     if (!scratch)
         return {nullptr, scratch.error(), false};
     auto building = scratch->path() / "repo.git";
+    ProgressScope shown(ctx.events, "restore", "repositories", 1);
+    ctx.events.progress({.done = 0, .total = 1, .in_flight = 1, .bytes = 0, .current = spec.repository});
     auto refs = materialize(ctx.storage, ctx.git, *manifest, building, scratch->path(), timeout,
                             spec.preserved ? Preserved::yes : Preserved::no);
     if (!refs)

@@ -15,6 +15,7 @@ namespace {
 
 bool g_interactive = false;
 std::mutex g_stderr_mutex;
+std::string g_status; // the status line on screen (set_status_line), "" when none; under g_stderr_mutex
 
 std::string utc_timestamp(spdlog::log_clock::time_point tp) {
     return format_rfc3339(tp);
@@ -27,6 +28,17 @@ void write_all(int fd, std::string_view text) {
             return;
         text.remove_prefix(static_cast<std::size_t>(n));
     }
+}
+
+// Write whole `lines` to stderr, the status line (if one is shown) cleared
+// before and drawn again after them, so a log line never lands on it.
+void write_lines(std::string_view lines) {
+    std::lock_guard lock(g_stderr_mutex);
+    if (g_status.empty()) {
+        write_all(STDERR_FILENO, lines);
+        return;
+    }
+    write_all(STDERR_FILENO, "\r\x1b[K" + std::string(lines) + g_status);
 }
 
 // A sink that redacts, then writes one line per message to stderr.
@@ -50,8 +62,7 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
                                std::chrono::time_point_cast<std::chrono::seconds>(msg.time),
                                std::string_view(level.data(), level.size()), text);
         }
-        std::lock_guard lock(g_stderr_mutex);
-        write_all(STDERR_FILENO, line);
+        write_lines(line);
     }
     void flush_() override {}
 
@@ -78,14 +89,20 @@ bool stderr_is_interactive() {
     return g_interactive;
 }
 
-void write_stderr_raw(std::string_view text) {
-    std::lock_guard lock(g_stderr_mutex);
-    write_all(STDERR_FILENO, text);
+void write_stderr_line(std::string_view line) {
+    write_lines(std::string(line) + "\n");
 }
 
-void write_stderr_line(std::string_view line) {
+void set_status_line(std::string_view text) {
     std::lock_guard lock(g_stderr_mutex);
-    write_all(STDERR_FILENO, std::string(line) + "\n");
+    if (text.empty() && g_status.empty())
+        return;
+    g_status = std::string(text);
+    write_all(STDERR_FILENO, "\r" + g_status + "\x1b[K");
+}
+
+void clear_status_line() {
+    set_status_line("");
 }
 
 } // namespace snapshotter

@@ -22,7 +22,13 @@ bool stderr_is_interactive();
 // CloudWatch EMF lines that must be raw JSON).
 void write_stderr_line(std::string_view line);
 
-// Write `text` to stderr as it is, without a newline (progress lines).
-void write_stderr_raw(std::string_view text);
+// Show `text` (one line, no newline, shorter than the terminal is wide) as the
+// status line at the bottom of stderr: it replaces the one shown, and every
+// log line and write_stderr_line clears it first and draws it again after
+// itself. Empty `text` clears it. For terminals only (stderr_is_interactive).
+void set_status_line(std::string_view text);
+
+// Erase the status line, if one is shown.
+void clear_status_line();
 
 } // namespace snapshotter

@@ -1,8 +1,10 @@
 #include "snapshotter/util/text.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace snapshotter {
 namespace {
@@ -135,6 +137,33 @@ int hex_value(char c) {
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::optional<std::string> nearest_name(std::string_view word, const std::vector<std::string>& candidates,
+                                        std::size_t max_distance) {
+    std::optional<std::string> best;
+    std::size_t best_distance = max_distance;
+    for (const auto& candidate : candidates) {
+        auto d = edit_distance(word, candidate);
+        if (d < best_distance) {
+            best_distance = d;
+            best = candidate;
+        }
+    }
+    return best;
 }
 
 } // namespace snapshotter

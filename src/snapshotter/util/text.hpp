@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace snapshotter {
 
@@ -26,5 +28,15 @@ std::string printable(std::string_view text);
 // zero-width characters, 2 for East Asian wide and fullwidth characters and
 // emoji, 1 for everything else (an invalid byte counts 1).
 std::size_t display_width(std::string_view text);
+
+// The Levenshtein distance between `a` and `b` (insertions, deletions and
+// substitutions of bytes).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate nearest to `word` by edit_distance, when it is closer than
+// `max_distance` (ties go to the earlier candidate); nullopt otherwise. Used
+// for "did you mean" hints on keys, flags, actions and repository names.
+std::optional<std::string> nearest_name(std::string_view word, const std::vector<std::string>& candidates,
+                                        std::size_t max_distance = 3);
 
 } // namespace snapshotter
