@@ -72,7 +72,8 @@ TEST_P(FileSymlinks, DeletesNeverReachOutside) {
 }
 
 TEST_P(FileSymlinks, WritesAndUpdatesNeverReachOutside) {
-    expect_refused(storage->put("repos/a/bundles/new.bundle", "data", Overwrite::no), "repos/a/bundles/new.bundle");
+    expect_refused(storage->put("repos/a/bundles/new.bundle", "data", Overwrite::no),
+                   "repos/a/bundles/new.bundle");
     auto updated = storage->update(
         "repos/a/bundles/p.json", [](const auto&) { return std::optional<std::string>("x"); },
         Durability::atomic_only);

@@ -10,7 +10,7 @@ using namespace snapshotter;
 TEST(JsonDepth, CountsNestingOutsideStrings) {
     EXPECT_EQ(json_nesting_depth("1", 10), 0U);
     EXPECT_EQ(json_nesting_depth("{}", 10), 1U);
-    EXPECT_EQ(json_nesting_depth(R"({"a": [[1], {"b": []}]})", 10), 3U);
+    EXPECT_EQ(json_nesting_depth(R"({"a": [[1], {"b": []}]})", 10), 4U);
     EXPECT_EQ(json_nesting_depth(R"({"a": "[[[[{{{{"})", 10), 1U);
     EXPECT_EQ(json_nesting_depth(R"(["\"[[[", "\\", [[]]])", 10), 3U);
     // Stops counting past the limit.

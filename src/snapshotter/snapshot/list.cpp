@@ -37,8 +37,9 @@ Outcome run_list(const Context& ctx) {
         names = std::move(all->names);
         for (const auto& r : all->refused) {
             spdlog::warn("{}", r.error.message);
-            skipped.push_back(
-                {{"prefix", r.prefix}, {"error", error_kind_name(r.error.kind)}, {"message", r.error.message}});
+            skipped.push_back({{"prefix", r.prefix},
+                               {"error", error_kind_name(r.error.kind)},
+                               {"message", r.error.message}});
         }
     }
     json repos = json::array();

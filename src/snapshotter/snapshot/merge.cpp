@@ -40,7 +40,8 @@ Outcome run_merge_reports(const Context& ctx) {
         auto parsed = parse_json_bounded(*text);
         if (!parsed)
             return {nullptr,
-                    Error::integrity(fmt::format("{} is not a job report: {}", object.key, parsed.error().message)),
+                    Error::integrity(
+                        fmt::format("{} is not a job report: {}", object.key, parsed.error().message)),
                     false};
         const json report = std::move(*parsed);
         try {

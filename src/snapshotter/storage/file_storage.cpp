@@ -1,7 +1,6 @@
 // file:// backend: one file per key below a root directory, published
 // atomically (temp file, fsync, rename or link).
 #include "snapshotter/storage/backends.hpp"
-
 #include "snapshotter/util/beneath.hpp"
 
 #include <algorithm>
@@ -82,7 +81,8 @@ class FileStorage final : public Storage {
         auto dir = directory_for_write(key, true);
         if (!dir)
             return fail(dir.error());
-        auto file = AtomicFile::create_in(std::move(*dir), std::string(name_of(key)), m_root / std::string(key));
+        auto file =
+            AtomicFile::create_in(std::move(*dir), std::string(name_of(key)), m_root / std::string(key));
         if (!file)
             return fail(file.error());
         return std::make_unique<FileWriter>(std::move(*file), overwrite);
@@ -318,12 +318,15 @@ class FileStorage final : public Storage {
             }
             base = std::move(*fd);
         }
-        if (auto s = walk_dir(std::move(base), dir.empty() ? std::string() : std::string(dir) + "/", temp, out); !s)
+        if (auto s =
+                walk_dir(std::move(base), dir.empty() ? std::string() : std::string(dir) + "/", temp, out);
+            !s)
             return fail(s.error());
         return out;
     }
 
-    Status walk_dir(UniqueFd dir_fd, const std::string& key_prefix, Temp temp, std::vector<ObjectInfo>& out) const {
+    Status walk_dir(UniqueFd dir_fd, const std::string& key_prefix, Temp temp,
+                    std::vector<ObjectInfo>& out) const {
         DIR* dir = ::fdopendir(dir_fd.get());
         if (dir == nullptr)
             return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, key_prefix, errno_text(errno))));
@@ -423,7 +426,8 @@ class FileStorage final : public Storage {
 
     static ObjectInfo info_of(std::string key, const struct stat& st) {
         ObjectInfo info{std::move(key), static_cast<std::uint64_t>(st.st_size), std::nullopt, std::nullopt};
-        auto since_epoch = std::chrono::seconds{st.st_mtim.tv_sec} + std::chrono::nanoseconds{st.st_mtim.tv_nsec};
+        auto since_epoch =
+            std::chrono::seconds{st.st_mtim.tv_sec} + std::chrono::nanoseconds{st.st_mtim.tv_nsec};
         info.modified = Clock::time_point(std::chrono::duration_cast<Clock::duration>(since_epoch));
         return info;
     }

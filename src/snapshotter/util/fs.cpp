@@ -98,7 +98,8 @@ Status publish_new_at(int dir, const std::string& temp, const std::string& name,
 
 Result<AtomicFile> AtomicFile::create_in(UniqueFd dir, const std::string& name, const fs::path& display) {
     std::string temp_name = std::string(k_temp_prefix) + name + "." + random_hex(6);
-    int fd = ::openat(dir.get(), temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd =
+        ::openat(dir.get(), temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     fs::path temp = directory_of(display) / temp_name;
     if (fd < 0)
         return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
@@ -184,7 +185,8 @@ Status AtomicFile::commit(Overwrite overwrite, Durability durability) {
                        : ::rename(m_temp.c_str(), m_path.c_str());
         if (rc != 0)
             return fail(Error::storage(fmt::format("rename to {}: {}", m_path.string(), errno_text(errno))));
-    } else if (auto s = m_dir ? publish_new_at(m_dir.get(), m_temp_name, m_name, m_path) : publish_new(m_temp, m_path);
+    } else if (auto s = m_dir ? publish_new_at(m_dir.get(), m_temp_name, m_name, m_path)
+                              : publish_new(m_temp, m_path);
                !s) {
         return s;
     }
