@@ -58,6 +58,13 @@ Result<Manifest> read_manifest(storage::Storage& storage, const std::string& nam
     if (manifest->snapshot_id != id || manifest->repository != name)
         return fail(Error::integrity(fmt::format("{}@{}: manifest names {}@{}", name, id,
                                                  manifest->repository, manifest->snapshot_id)));
+    // Every reader of the chain (restore, verify, prune, gc) gets only keys
+    // inside this repository's bundles/: a planted key is refused here.
+    for (const auto& bundle : manifest->bundles)
+        if (auto s = layout::check_within(bundle.key, name, layout::Area::bundles,
+                                          fmt::format("bundle list of manifest {}", key));
+            !s)
+            return fail(s.error());
     return manifest;
 }
 
@@ -112,20 +119,42 @@ Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& 
     return std::move(**latest);
 }
 
-Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
+Result<RepositoryScan> scan_repositories(storage::Storage& storage) {
     auto objects = storage.list(layout::repos_prefix());
     if (!objects)
         return fail(objects.error());
     std::set<std::string> names;
+    std::set<std::string> refused;
+    RepositoryScan scan;
     for (const auto& o : *objects) {
         std::string_view rest = std::string_view(o.key).substr(layout::repos_prefix().size());
         auto slash = rest.find('/');
         if (slash == std::string_view::npos || !rest.substr(slash).starts_with("/manifests/"))
             continue;
-        if (auto name = layout::repo_name(rest.substr(0, slash)))
-            names.insert(*name);
+        const std::string segment(rest.substr(0, slash));
+        if (!layout::is_canonical_repo_key(segment)) {
+            // Not a name this layout writes ("%2E%2E" would decode to ".."):
+            // report it once, and never turn it into a prefix.
+            if (refused.insert(segment).second)
+                scan.refused.push_back(
+                    {layout::repos_prefix() + segment + "/",
+                     Error::integrity(fmt::format("{}{}/ is not a repository key snapshotter writes; skipped",
+                                                  layout::repos_prefix(), segment))});
+            continue;
+        }
+        names.insert(*layout::repo_name(segment));
     }
-    return std::vector<std::string>(names.begin(), names.end());
+    scan.names.assign(names.begin(), names.end());
+    return scan;
+}
+
+Result<std::vector<std::string>> list_repositories(storage::Storage& storage) {
+    auto scan = scan_repositories(storage);
+    if (!scan)
+        return fail(scan.error());
+    for (const auto& r : scan->refused)
+        spdlog::warn("{}", r.error.message);
+    return std::move(scan->names);
 }
 
 Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
@@ -170,7 +199,16 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
     if (!file)
         return fail(file.error());
     Sha256 hash;
+    std::uint64_t received = 0;
     auto read = storage.read(info.key, [&](std::span<const std::byte> chunk) -> Status {
+        // Stop at the manifest's size plus one byte: a stored object larger
+        // than the manifest says never reaches the disk beyond that (the
+        // backend stops reading when the sink fails; S3 aborts the GET).
+        received += chunk.size();
+        if (received > info.size)
+            return fail(Error::integrity(
+                fmt::format("bundle {}: larger than the manifest's {} bytes; stopped reading at byte {}",
+                            info.key, info.size, info.size + 1)));
         hash.update(chunk);
         return file->write(chunk);
     });

@@ -29,7 +29,25 @@ Result<Manifest> resolve_snapshot(storage::Storage& storage, const std::string& 
 // Snapshot ids of `name`, newest first.
 Result<std::vector<std::string>> list_snapshot_ids(storage::Storage& storage, const std::string& name);
 
-// Names of every repository with at least one snapshot, sorted.
+// A prefix below repos/ that is not a repository key this layout writes.
+struct RefusedPrefix {
+    std::string prefix; // "repos/<segment>/"
+    Error error;        // IntegrityError saying why
+};
+
+// What scan_repositories() found: the repositories, and the prefixes refused.
+struct RepositoryScan {
+    std::vector<std::string> names;
+    std::vector<RefusedPrefix> refused;
+};
+
+// Every repository with at least one snapshot (sorted), and every prefix
+// under repos/ whose key is not canonical (layout::is_canonical_repo_key),
+// reported instead of being read.
+Result<RepositoryScan> scan_repositories(storage::Storage& storage);
+
+// Names of every repository with at least one snapshot, sorted; refused
+// prefixes are logged as warnings and left out.
 Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 
 // `names` when not empty, else every repository with a snapshot (sorted).

@@ -88,4 +88,45 @@ std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key) {
     return std::string(key.substr(slash + 1, key.size() - slash - 1 - 5));
 }
 
+namespace {
+
+// One object name as this layout makes them: snapshot ids, ".bundle",
+// ".json", ".rebased-<hex>": [A-Za-z0-9._-], never "." first.
+bool is_object_segment(std::string_view segment) {
+    if (segment.empty() || segment.front() == '.')
+        return false;
+    for (unsigned char c : segment)
+        if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+            return false;
+    return true;
+}
+
+std::string_view area_name(Area area) {
+    return area == Area::bundles ? "bundles" : "manifests";
+}
+
+} // namespace
+
+bool is_canonical_repo_key(std::string_view segment) {
+    if (segment.empty() || segment == "." || segment == "..")
+        return false;
+    auto name = repo_name(segment);
+    return name && !name->empty() && repo_key(*name) == segment;
+}
+
+bool is_within(std::string_view key, std::string_view name, Area area) {
+    const std::string segment = repo_key(name);
+    if (!is_canonical_repo_key(segment))
+        return false;
+    const std::string prefix = area == Area::bundles ? bundles_prefix(name) : manifests_prefix(name);
+    return key.starts_with(prefix) && is_object_segment(key.substr(prefix.size()));
+}
+
+Status check_within(std::string_view key, std::string_view name, Area area, std::string_view source) {
+    if (is_within(key, name, area))
+        return {};
+    return fail(Error::integrity(fmt::format("{}: key {:?} is not under {}{} of repository {}; refusing it",
+                                             source, key, repo_prefix(name), area_name(area), name)));
+}
+
 } // namespace snapshotter::snapshot::layout

@@ -12,6 +12,8 @@
 // percent-encoded, so distinct names never share a key prefix.
 #pragma once
 
+#include "snapshotter/util/error.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,5 +50,25 @@ std::optional<std::string> repository_of_key(std::string_view key);
 
 // The snapshot id in a manifest key, or nullopt when `key` is not one.
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key);
+
+// The part of a repository's tree that a key read from storage must lie in.
+enum class Area { bundles, manifests };
+
+// Whether `key` is one this layout could have made in `area` of repository
+// `name`: exactly repos/<repo_key(name)>/<area>/<object>, where <object> is
+// one segment of [A-Za-z0-9._-] not starting with '.'. Anything else (`..`,
+// empty segments, a leading '/', backslashes, percent escapes, another
+// repository's or jobs/ keys) is outside. The single containment rule for
+// every key read from a manifest, prune-pending.json or a listing.
+bool is_within(std::string_view key, std::string_view name, Area area);
+
+// is_within() as a Status: IntegrityError naming `key` and `source` (the
+// object it was read from) when it is outside.
+Status check_within(std::string_view key, std::string_view name, Area area, std::string_view source);
+
+// Whether `segment` (one path segment below repos/) is exactly what
+// repo_key() makes of the name it decodes to, so that it names a repository
+// whose keys stay inside it ("%2E%2E" and "%41" are not).
+bool is_canonical_repo_key(std::string_view segment);
 
 } // namespace snapshotter::snapshot::layout

@@ -61,7 +61,10 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
                 continue;
             }
             for (auto& object : objects)
-                if (!referenced->contains(object.key))
+                if (auto s = layout::check_within(object.key, name, layout::Area::bundles, "listing"); !s)
+                    // Not an object this layout writes: reported, never deleted.
+                    scan.problems.push_back(s.error());
+                else if (!referenced->contains(object.key))
                     scan.items.push_back(
                         {Leftover::Kind::orphan_bundle, object.key, name, object.size, object.modified, {}});
         }

@@ -4,6 +4,7 @@
 #include "snapshotter/snapshot/catalog.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
 
@@ -24,13 +25,22 @@ json change_counts(const Manifest& manifest) {
 
 Outcome run_list(const Context& ctx) {
     std::vector<std::string> names;
+    // Prefixes under repos/ that are no repository key snapshotter writes:
+    // reported one by one, never read, never a failure of the whole list.
+    json skipped = json::array();
     if (ctx.job.list.repository) {
         names.push_back(*ctx.job.list.repository);
     } else {
-        auto all = list_repositories(ctx.storage);
+        auto all = scan_repositories(ctx.storage);
         if (!all)
             return {nullptr, all.error(), false};
-        names = std::move(*all);
+        names = std::move(all->names);
+        for (const auto& r : all->refused) {
+            spdlog::warn("{}", r.error.message);
+            skipped.push_back({{"prefix", r.prefix},
+                               {"error", error_kind_name(r.error.kind)},
+                               {"message", r.error.message}});
+        }
     }
     json repos = json::array();
     for (const auto& name : names) {
@@ -61,7 +71,10 @@ Outcome run_list(const Context& ctx) {
         }
         repos.push_back({{"name", name}, {"snapshots", std::move(snaps)}});
     }
-    return {{{"action", "list"}, {"repositories", std::move(repos)}}, std::nullopt, false};
+    json result = {{"action", "list"}, {"repositories", std::move(repos)}};
+    if (!skipped.empty())
+        result["skipped"] = std::move(skipped);
+    return {std::move(result), std::nullopt, false};
 }
 
 } // namespace snapshotter::snapshot

@@ -74,14 +74,10 @@ Result<std::string> serialize_manifest(const Manifest& m) {
 }
 
 Result<Manifest> parse_manifest(std::string_view text) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::parse_error& e) {
-        return fail(bad(fmt::format("not valid JSON (at byte {})", e.byte)));
-    } catch (const json::exception&) {
-        return fail(bad("not valid JSON (a number is out of range)"));
-    }
+    auto parsed = parse_json_bounded(text);
+    if (!parsed)
+        return fail(bad(parsed.error().message));
+    const json j = std::move(*parsed);
     if (!j.is_object())
         return fail(bad("not an object"));
     Manifest m;
@@ -167,8 +163,11 @@ std::string serialize_latest(const std::string& snapshot_id, const std::string& 
 }
 
 Result<std::string> parse_latest(std::string_view text) {
+    auto parsed = parse_json_bounded(text);
+    if (!parsed)
+        return fail(Error::integrity(fmt::format("latest pointer: {}", parsed.error().message)));
     try {
-        auto j = json::parse(text);
+        const json& j = *parsed;
         auto id = j.at("snapshot_id").get<std::string>();
         if (!is_snapshot_id(id))
             return fail(Error::integrity(fmt::format("latest pointer: invalid snapshot id \"{}\"", id)));

@@ -36,9 +36,15 @@ Outcome run_merge_reports(const Context& ctx) {
         auto text = ctx.storage.get(object.key);
         if (!text)
             return {nullptr, text.error(), false};
-        json report;
+        // Bounded in depth: the copies and the dump below recurse.
+        auto parsed = parse_json_bounded(*text);
+        if (!parsed)
+            return {nullptr,
+                    Error::integrity(
+                        fmt::format("{} is not a job report: {}", object.key, parsed.error().message)),
+                    false};
+        const json report = std::move(*parsed);
         try {
-            report = json::parse(*text);
             auto shard_count = json_integer<int>(report.at("shard").at("count"));
             auto shard_index = json_integer<int>(report.at("shard").at("index"));
             if (!shard_count || !shard_index || *shard_count < 1 ||

@@ -24,6 +24,7 @@
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/prune_plan.hpp"
+#include "snapshotter/util/json.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
@@ -71,14 +72,24 @@ Result<std::set<std::string>> read_pending(storage::Storage& storage, const std:
             return keys;
         return fail(text.error());
     }
+    const auto source = layout::prune_pending_key(name);
+    auto doc = parse_json_bounded(*text);
+    if (!doc) {
+        spdlog::warn("{}: {} is not valid ({}); ignoring it", name, source, doc.error().message);
+        return keys;
+    }
     try {
-        // Keep the document alive: iterating a member of a temporary would dangle.
-        const json doc = json::parse(*text);
-        for (const auto& k : doc.at("bundles"))
+        for (const auto& k : doc->at("bundles"))
             keys.insert(k.get<std::string>());
     } catch (const json::exception&) {
-        spdlog::warn("{}: {} is not valid; ignoring it", name, layout::prune_pending_key(name));
+        spdlog::warn("{}: {} is not valid; ignoring it", name, source);
+        return std::set<std::string>{};
     }
+    // Only this repository's own bundles may ever be deleted from this list:
+    // a planted or corrupted key stops the prune of this repository.
+    for (const auto& k : keys)
+        if (auto s = layout::check_within(k, name, layout::Area::bundles, source); !s)
+            return fail(s.error());
     return keys;
 }
 

@@ -1,11 +1,14 @@
 // file:// backend: one file per key below a root directory, published
 // atomically (temp file, fsync, rename or link).
 #include "snapshotter/storage/backends.hpp"
+#include "snapshotter/util/beneath.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace snapshotter::storage {
@@ -47,6 +50,11 @@ class FileWriter final : public ObjectWriter {
     Overwrite m_overwrite;
 };
 
+// Every object is reached from a descriptor of the root directory, never
+// through a symbolic link inside the tree (util/beneath.hpp): a planted
+// symlink is an IntegrityError naming the key, for reads, writes, renames,
+// deletes and listings alike. The root itself may be a symlink: the
+// operator chose it.
 class FileStorage final : public Storage {
   public:
     FileStorage(std::string url, fs::path root) : m_url(std::move(url)), m_root(std::move(root)) {}
@@ -70,58 +78,55 @@ class FileStorage final : public Storage {
     }
 
     Result<std::unique_ptr<ObjectWriter>> create(std::string_view key, Overwrite overwrite) override {
-        auto path = path_of(key);
-        if (!path)
-            return fail(path.error());
-        auto file = AtomicFile::create(*path);
+        auto dir = directory_for_write(key, true);
+        if (!dir)
+            return fail(dir.error());
+        auto file =
+            AtomicFile::create_in(std::move(*dir), std::string(name_of(key)), m_root / std::string(key));
         if (!file)
             return fail(file.error());
         return std::make_unique<FileWriter>(std::move(*file), overwrite);
     }
 
     Status read(std::string_view key, const OutputSink& sink) override {
-        auto path = path_of(key);
-        if (!path)
-            return fail(path.error());
-        int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            int err = errno;
-            if (err == ENOENT)
-                return fail(Error::not_found(fmt::format("{}: object {} does not exist", m_url, key)));
-            return fail(Error::storage(fmt::format("{}: open {}: {}", m_url, key, errno_text(err))));
-        }
+        auto file = open_object(key);
+        if (!file)
+            return fail(file.error());
         std::vector<char> buffer(std::size_t{1} << 20);
         for (;;) {
-            ssize_t n = ::read(fd, buffer.data(), buffer.size());
+            ssize_t n = ::read(file->get(), buffer.data(), buffer.size());
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n < 0) {
-                int err = errno;
-                ::close(fd);
-                return fail(Error::storage(fmt::format("{}: read {}: {}", m_url, key, errno_text(err))));
-            }
+            if (n < 0)
+                return fail(Error::storage(fmt::format("{}: read {}: {}", m_url, key, errno_text(errno))));
             if (n == 0)
                 break;
             if (auto s =
                     sink(std::as_bytes(std::span<const char>(buffer.data(), static_cast<std::size_t>(n))));
-                !s) {
-                ::close(fd);
+                !s)
                 return s;
-            }
         }
-        ::close(fd);
         return {};
     }
 
     Result<std::optional<ObjectInfo>> head(std::string_view key) override {
-        auto path = path_of(key);
-        if (!path)
-            return fail(path.error());
-        std::error_code ec;
-        auto st = fs::status(*path, ec);
-        if (ec || !fs::is_regular_file(st))
+        if (!is_valid_key(key))
+            return fail(invalid_key(key));
+        auto root = open_root();
+        if (!root)
+            return fail(root.error());
+        if (!*root)
             return std::optional<ObjectInfo>{};
-        return std::optional<ObjectInfo>(info_of(std::string(key), *path));
+        auto fd = open_beneath(root->get(), key, O_PATH);
+        if (!fd) {
+            if (fd.error() == ENOENT || fd.error() == ENOTDIR)
+                return std::optional<ObjectInfo>{};
+            return fail(open_error("stat", key, fd.error()));
+        }
+        struct stat st {};
+        if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode))
+            return std::optional<ObjectInfo>{};
+        return std::optional<ObjectInfo>(info_of(std::string(key), st));
     }
 
     Result<std::vector<ObjectInfo>> list(std::string_view prefix) override {
@@ -129,9 +134,9 @@ class FileStorage final : public Storage {
         auto files = walk(prefix, Temp::skip);
         if (!files)
             return fail(files.error());
-        for (const auto& [key, path] : *files)
-            if (key.starts_with(prefix))
-                out.push_back(info_of(key, path));
+        for (auto& info : *files)
+            if (info.key.starts_with(prefix))
+                out.push_back(std::move(info));
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
         return out;
     }
@@ -144,23 +149,39 @@ class FileStorage final : public Storage {
     }
 
     Result<bool> update(std::string_view key, const UpdateFn& next, Durability durability) override {
-        auto path = path_of(key);
-        if (!path)
-            return fail(path.error());
+        auto dir = directory_for_write(key, durability == Durability::durable);
+        if (!dir)
+            return fail(dir.error());
+        const fs::path display = m_root / std::string(key);
+        const std::string name(name_of(key));
         // Every update() of a key in this directory holds the directory's
         // lock; readers need none, as the rename publishes atomically.
-        auto lock = FileLock::acquire_directory(path->parent_path());
+        int lock_fd = ::fcntl(dir->get(), F_DUPFD_CLOEXEC, 0);
+        if (lock_fd < 0)
+            return fail(Error::storage(fmt::format("{}: lock {}: {}", m_url, key, errno_text(errno))));
+        auto lock = FileLock::acquire_fd(UniqueFd(lock_fd), display.parent_path());
         if (!lock)
             return fail(lock.error());
         std::optional<std::string> current;
-        if (auto text = read_file(*path); text)
+        if (auto fd = open_beneath(dir->get(), name, O_RDONLY | O_NONBLOCK); fd) {
+            if (auto s = require_regular(fd->get(), key); !s)
+                return fail(s.error());
+            auto text = read_fd(fd->get(), display);
+            if (!text)
+                return fail(text.error());
             current = std::move(*text);
-        else if (text.error().kind != ErrorKind::NotFound)
-            return fail(text.error());
+        } else if (fd.error() != ENOENT) {
+            return fail(open_error("open", key, fd.error()));
+        }
         auto wanted = next(current);
         if (!wanted)
             return false;
-        if (auto s = write_file_atomic(*path, *wanted, Overwrite::yes, durability); !s)
+        auto file = AtomicFile::create_in(std::move(*dir), name, display);
+        if (!file)
+            return fail(file.error());
+        if (auto s = file->write(*wanted); !s)
+            return fail(s.error());
+        if (auto s = file->commit(Overwrite::yes, durability); !s)
             return fail(s.error());
         return true;
     }
@@ -170,11 +191,10 @@ class FileStorage final : public Storage {
         auto files = walk(prefix, Temp::only);
         if (!files)
             return fail(files.error());
-        for (const auto& [key, path] : *files) {
-            if (!key.starts_with(prefix))
+        for (auto& info : *files) {
+            if (!info.key.starts_with(prefix))
                 continue;
-            auto info = info_of(key, path);
-            out.push_back({published_key_of(key), key, info.size, info.modified});
+            out.push_back({published_key_of(info.key), info.key, info.size, info.modified});
         }
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
         return out;
@@ -192,37 +212,158 @@ class FileStorage final : public Storage {
   private:
     enum class Temp { skip, only };
 
-    // Every regular file (key and path) below the directory part of
-    // `prefix`: published objects, or only AtomicFile's temporary files.
-    Result<std::vector<std::pair<std::string, fs::path>>> walk(std::string_view prefix, Temp temp) const {
-        std::vector<std::pair<std::string, fs::path>> out;
-        auto slash = prefix.rfind('/');
-        // The directory part is joined to the root: "../" or "/abs/" would leave it.
-        if (slash != std::string_view::npos && !is_valid_key(prefix.substr(0, slash)))
-            return fail(Error::internal(fmt::format("invalid storage prefix \"{}\"", prefix)));
-        fs::path base =
-            slash == std::string_view::npos ? m_root : m_root / std::string(prefix.substr(0, slash));
+    static std::string_view dir_of(std::string_view key) {
+        auto slash = key.rfind('/');
+        return slash == std::string_view::npos ? std::string_view{} : key.substr(0, slash);
+    }
+    static std::string_view name_of(std::string_view key) {
+        auto slash = key.rfind('/');
+        return slash == std::string_view::npos ? key : key.substr(slash + 1);
+    }
+
+    static Error invalid_key(std::string_view key) {
+        return Error::internal(fmt::format("invalid storage key \"{}\"", key));
+    }
+
+    // The error of opening `key`: a symlink on the way is an IntegrityError
+    // (someone planted it; following it could leave the storage root).
+    Error open_error(std::string_view what, std::string_view key, int err) const {
+        if (err == ELOOP)
+            return Error::integrity(
+                fmt::format("{}: {} {}: a symbolic link inside the storage tree is in the way; "
+                            "snapshotter never follows one (remove it)",
+                            m_url, what, key));
+        if (err == ENOENT)
+            return Error::not_found(fmt::format("{}: object {} does not exist", m_url, key));
+        return Error::storage(fmt::format("{}: {} {}: {}", m_url, what, key, errno_text(err)));
+    }
+
+    Status require_regular(int fd, std::string_view key) const {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0)
+            return fail(Error::storage(fmt::format("{}: stat {}: {}", m_url, key, errno_text(errno))));
+        if (!S_ISREG(st.st_mode))
+            return fail(Error::integrity(fmt::format("{}: {} is not a regular file", m_url, key)));
+        return {};
+    }
+
+    // The root directory, or an empty descriptor when it does not exist yet.
+    Result<UniqueFd> open_root() const {
+        int fd = ::open(m_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+            return UniqueFd(fd);
+        if (errno == ENOENT)
+            return UniqueFd();
+        return fail(Error::storage(fmt::format("{}: open the storage root: {}", m_url, errno_text(errno))));
+    }
+
+    // The object `key` opened for reading: NotFound when absent.
+    Result<UniqueFd> open_object(std::string_view key) const {
+        if (!is_valid_key(key))
+            return fail(invalid_key(key));
+        auto root = open_root();
+        if (!root)
+            return fail(root.error());
+        if (!*root)
+            return fail(open_error("open", key, ENOENT));
+        // O_NONBLOCK: a planted FIFO must not hang the open.
+        auto fd = open_beneath(root->get(), key, O_RDONLY | O_NONBLOCK);
+        if (!fd)
+            return fail(open_error("open", key, fd.error() == ENOTDIR ? ENOENT : fd.error()));
+        if (auto s = require_regular(fd->get(), key); !s)
+            return fail(s.error());
+        return std::move(*fd);
+    }
+
+    // The directory that holds `key`, created (root included) as needed.
+    Result<UniqueFd> directory_for_write(std::string_view key, bool durable) const {
+        if (!is_valid_key(key))
+            return fail(invalid_key(key));
         std::error_code ec;
-        if (!fs::is_directory(base, ec))
+        fs::create_directories(m_root, ec);
+        auto root = open_root();
+        if (!root)
+            return fail(root.error());
+        if (!*root)
+            return fail(Error::storage(fmt::format("{}: the storage root cannot be created", m_url)));
+        auto dir = make_dirs_beneath(root->get(), dir_of(key), durable);
+        if (!dir)
+            return fail(open_error("create directory for", key, dir.error()));
+        return std::move(*dir);
+    }
+
+    // Every regular file below the directory part of `prefix`: published
+    // objects, or only AtomicFile's temporary files. Symbolic links are not
+    // objects: they are neither followed nor listed.
+    Result<std::vector<ObjectInfo>> walk(std::string_view prefix, Temp temp) const {
+        std::vector<ObjectInfo> out;
+        std::string_view dir = dir_of(prefix);
+        // The directory part is joined to the root: "../" or "/abs/" would leave it.
+        if (!dir.empty() && !is_valid_key(dir))
+            return fail(Error::internal(fmt::format("invalid storage prefix \"{}\"", prefix)));
+        auto root = open_root();
+        if (!root)
+            return fail(root.error());
+        if (!*root)
             return out;
-        auto it = fs::recursive_directory_iterator(base, fs::directory_options::none, ec);
-        if (ec)
-            return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, prefix, ec.message())));
-        for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            if (ec) {
-                // A directory removed while we walk (a writer tidying up) is not an error.
-                if (ec == std::errc::no_such_file_or_directory)
-                    continue;
-                return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, prefix, ec.message())));
+        UniqueFd base;
+        if (dir.empty()) {
+            base = std::move(*root);
+        } else {
+            auto fd = open_beneath(root->get(), dir, O_RDONLY | O_DIRECTORY);
+            if (!fd) {
+                if (fd.error() == ENOENT || fd.error() == ENOTDIR)
+                    return out;
+                return fail(open_error("list", prefix, fd.error()));
             }
-            if (!it->is_regular_file(ec))
-                continue;
-            bool is_temp = it->path().filename().string().starts_with(k_temp_prefix);
-            if (is_temp != (temp == Temp::only))
-                continue;
-            out.emplace_back(it->path().lexically_relative(m_root).generic_string(), it->path());
+            base = std::move(*fd);
         }
+        if (auto s =
+                walk_dir(std::move(base), dir.empty() ? std::string() : std::string(dir) + "/", temp, out);
+            !s)
+            return fail(s.error());
         return out;
+    }
+
+    Status walk_dir(UniqueFd dir_fd, const std::string& key_prefix, Temp temp,
+                    std::vector<ObjectInfo>& out) const {
+        DIR* dir = ::fdopendir(dir_fd.get());
+        if (dir == nullptr)
+            return fail(Error::storage(fmt::format("{}: list {}: {}", m_url, key_prefix, errno_text(errno))));
+        dir_fd.release(); // closedir() closes it
+        std::vector<std::string> subdirs;
+        errno = 0;
+        while (const dirent* entry = ::readdir(dir)) {
+            std::string name = entry->d_name;
+            if (name == "." || name == "..")
+                continue;
+            struct stat st {};
+            if (::fstatat(::dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue; // removed while we walk (a writer tidying up)
+            if (S_ISDIR(st.st_mode)) {
+                subdirs.push_back(std::move(name));
+            } else if (S_ISREG(st.st_mode)) {
+                bool is_temp = name.starts_with(k_temp_prefix);
+                if (is_temp == (temp == Temp::only))
+                    out.push_back(info_of(key_prefix + name, st));
+            }
+        }
+        for (const auto& name : subdirs) {
+            int fd = ::openat(::dirfd(dir), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) {
+                if (errno == ENOENT)
+                    continue;
+                int err = errno;
+                ::closedir(dir);
+                return fail(open_error("list", key_prefix + name, err));
+            }
+            if (auto s = walk_dir(UniqueFd(fd), key_prefix + name + "/", temp, out); !s) {
+                ::closedir(dir);
+                return s;
+            }
+        }
+        ::closedir(dir);
+        return {};
     }
 
     // The key a temporary file would have published: AtomicFile names it
@@ -237,35 +378,57 @@ class FileStorage final : public Storage {
         return std::string(dir) + std::string(name);
     }
 
-    // Delete the file of `key` and the directories that became empty.
+    // Delete the file of `key` and the directories that became empty. A
+    // symlink among its directories is refused; a symlink as the object
+    // itself is removed (the link, never what it points to).
     Status unlink_key(std::string_view key) {
-        auto path = path_of(key);
-        if (!path)
-            return fail(path.error());
-        if (::unlink(path->c_str()) != 0 && errno != ENOENT)
+        if (!is_valid_key(key))
+            return fail(invalid_key(key));
+        auto root = open_root();
+        if (!root)
+            return fail(root.error());
+        if (!*root)
+            return {};
+        const std::string_view dir = dir_of(key);
+        UniqueFd parent;
+        if (dir.empty()) {
+            parent = std::move(*root);
+        } else {
+            auto fd = open_beneath(root->get(), dir, O_RDONLY | O_DIRECTORY);
+            if (!fd) {
+                if (fd.error() == ENOENT || fd.error() == ENOTDIR)
+                    return {};
+                return fail(open_error("delete", key, fd.error()));
+            }
+            parent = std::move(*fd);
+        }
+        const std::string name(name_of(key));
+        if (::unlinkat(parent.get(), name.c_str(), 0) != 0 && errno != ENOENT)
             return fail(Error::storage(fmt::format("{}: delete {}: {}", m_url, key, errno_text(errno))));
         // Tidy up directories that became empty, never the root itself.
-        for (fs::path dir = path->parent_path(); dir != m_root && dir.string().starts_with(m_root.string());
-             dir = dir.parent_path())
-            if (::rmdir(dir.c_str()) != 0)
+        for (std::string_view d = dir; !d.empty(); d = dir_of(d)) {
+            UniqueFd up;
+            if (dir_of(d).empty()) {
+                up = std::move(*root);
+            } else {
+                auto fd = open_beneath(root->get(), dir_of(d), O_RDONLY | O_DIRECTORY);
+                if (!fd)
+                    break;
+                up = std::move(*fd);
+            }
+            if (::unlinkat(up.get(), std::string(name_of(d)).c_str(), AT_REMOVEDIR) != 0)
                 break;
+            if (!*root)
+                break; // the root's descriptor went to the last step
+        }
         return {};
     }
 
-    Result<fs::path> path_of(std::string_view key) const {
-        if (!is_valid_key(key))
-            return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
-        return m_root / std::string(key);
-    }
-
-    static ObjectInfo info_of(std::string key, const fs::path& path) {
-        std::error_code ec;
-        ObjectInfo info{std::move(key), 0, std::nullopt, std::nullopt};
-        info.size = fs::file_size(path, ec);
-        auto mtime = fs::last_write_time(path, ec);
-        if (!ec)
-            info.modified =
-                std::chrono::time_point_cast<Clock::duration>(fs::file_time_type::clock::to_sys(mtime));
+    static ObjectInfo info_of(std::string key, const struct stat& st) {
+        ObjectInfo info{std::move(key), static_cast<std::uint64_t>(st.st_size), std::nullopt, std::nullopt};
+        auto since_epoch =
+            std::chrono::seconds{st.st_mtim.tv_sec} + std::chrono::nanoseconds{st.st_mtim.tv_nsec};
+        info.modified = Clock::time_point(std::chrono::duration_cast<Clock::duration>(since_epoch));
         return info;
     }
 

@@ -77,7 +77,38 @@ Result<std::vector<fs::path>> make_parents(const fs::path& dir) {
     return changed;
 }
 
+// publish_new() inside the directory `dir`.
+Status publish_new_at(int dir, const std::string& temp, const std::string& name, const fs::path& display) {
+    if (::renameat2(dir, temp.c_str(), dir, name.c_str(), RENAME_NOREPLACE) == 0)
+        return {};
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+        if (::linkat(dir, temp.c_str(), dir, name.c_str(), 0) == 0) {
+            ::unlinkat(dir, temp.c_str(), 0);
+            return {};
+        }
+        err = errno;
+    }
+    if (err == EEXIST)
+        return fail(Error::conflict(fmt::format("{} already exists", display.string())));
+    return fail(Error::storage(fmt::format("publish {}: {}", display.string(), errno_text(err))));
+}
+
 } // namespace
+
+Result<AtomicFile> AtomicFile::create_in(UniqueFd dir, const std::string& name, const fs::path& display) {
+    std::string temp_name = std::string(k_temp_prefix) + name + "." + random_hex(6);
+    int fd =
+        ::openat(dir.get(), temp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    fs::path temp = directory_of(display) / temp_name;
+    if (fd < 0)
+        return fail(Error::storage(fmt::format("create {}: {}", temp.string(), errno_text(errno))));
+    AtomicFile file(display, temp, fd, {});
+    file.m_dir = std::move(dir);
+    file.m_name = name;
+    file.m_temp_name = std::move(temp_name);
+    return file;
+}
 
 Result<AtomicFile> AtomicFile::create(const fs::path& path) {
     auto changed = make_parents(directory_of(path));
@@ -93,7 +124,8 @@ Result<AtomicFile> AtomicFile::create(const fs::path& path) {
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : m_path(std::move(other.m_path)), m_temp(std::move(other.m_temp)), m_fd(other.m_fd),
-      m_size(other.m_size), m_new_entries(std::move(other.m_new_entries)) {
+      m_size(other.m_size), m_dir(std::move(other.m_dir)), m_name(std::move(other.m_name)),
+      m_temp_name(std::move(other.m_temp_name)), m_new_entries(std::move(other.m_new_entries)) {
     other.m_fd = -1;
     other.m_temp.clear();
 }
@@ -106,8 +138,12 @@ void AtomicFile::discard() {
     if (m_fd >= 0)
         ::close(m_fd);
     m_fd = -1;
-    if (!m_temp.empty())
-        ::unlink(m_temp.c_str());
+    if (!m_temp.empty()) {
+        if (m_dir)
+            ::unlinkat(m_dir.get(), m_temp_name.c_str(), 0);
+        else
+            ::unlink(m_temp.c_str());
+    }
     m_temp.clear();
 }
 
@@ -145,16 +181,25 @@ Status AtomicFile::commit(Overwrite overwrite, Durability durability) {
     }
     m_fd = -1;
     if (overwrite == Overwrite::yes) {
-        if (::rename(m_temp.c_str(), m_path.c_str()) != 0)
+        int rc = m_dir ? ::renameat(m_dir.get(), m_temp_name.c_str(), m_dir.get(), m_name.c_str())
+                       : ::rename(m_temp.c_str(), m_path.c_str());
+        if (rc != 0)
             return fail(Error::storage(fmt::format("rename to {}: {}", m_path.string(), errno_text(errno))));
-    } else if (auto s = publish_new(m_temp, m_path); !s) {
+    } else if (auto s = m_dir ? publish_new_at(m_dir.get(), m_temp_name, m_name, m_path)
+                              : publish_new(m_temp, m_path);
+               !s) {
         return s;
     }
     m_temp.clear();
     if (!durable)
         return {};
-    if (auto s = fsync_dir(directory_of(m_path)); !s)
+    if (m_dir) {
+        if (::fsync(m_dir.get()) != 0 && errno != EINVAL)
+            return fail(Error::storage(
+                fmt::format("fsync directory {}: {}", directory_of(m_path).string(), errno_text(errno))));
+    } else if (auto s = fsync_dir(directory_of(m_path)); !s) {
         return s;
+    }
     // The directories create() made must survive too, or the file goes with them.
     for (auto it = m_new_entries.rbegin(); it != m_new_entries.rend(); ++it)
         if (auto s = fsync_dir(*it); !s)
@@ -181,26 +226,25 @@ Result<std::string> read_file(const fs::path& path, std::size_t max_bytes) {
             return fail(Error::not_found(fmt::format("{} does not exist", path.string())));
         return fail(Error::storage(fmt::format("open {}: {}", path.string(), errno_text(err))));
     }
+    UniqueFd owned(fd);
+    return read_fd(fd, path, max_bytes);
+}
+
+Result<std::string> read_fd(int fd, const fs::path& path, std::size_t max_bytes) {
     std::string out;
     char buffer[65536];
     for (;;) {
         ssize_t n = ::read(fd, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            return fail(Error::storage(fmt::format("read {}: {}", path.string(), errno_text(err))));
-        }
+        if (n < 0)
+            return fail(Error::storage(fmt::format("read {}: {}", path.string(), errno_text(errno))));
         if (n == 0)
             break;
         out.append(buffer, static_cast<std::size_t>(n));
-        if (out.size() > max_bytes) {
-            ::close(fd);
+        if (out.size() > max_bytes)
             return fail(Error::storage(fmt::format("{} is larger than {} bytes", path.string(), max_bytes)));
-        }
     }
-    ::close(fd);
     return out;
 }
 
@@ -345,6 +389,10 @@ Result<FileLock> FileLock::acquire_directory(const fs::path& dir) {
     if (fd < 0)
         return fail(Error::storage(fmt::format("open directory {}: {}", dir.string(), errno_text(errno))));
     return lock(fd, dir);
+}
+
+Result<FileLock> FileLock::acquire_fd(UniqueFd fd, const fs::path& display) {
+    return lock(fd.release(), display);
 }
 
 Result<FileLock> FileLock::lock(int fd, const fs::path& path) {

@@ -2,6 +2,7 @@
 // directories that clean up after themselves, small whole-file reads.
 #pragma once
 
+#include "snapshotter/util/beneath.hpp"
 #include "snapshotter/util/error.hpp"
 
 #include <chrono>
@@ -38,6 +39,11 @@ class AtomicFile {
   public:
     // Create the temporary file; parent directories are created as needed.
     static Result<AtomicFile> create(const fs::path& path);
+    // Create the temporary file beside `name` in the open directory `dir`
+    // (taken over): creating, renaming, fsyncing and unlinking all go
+    // through `dir`, never through a path that a symlink could redirect.
+    // `display` (the final file's path) is for messages only.
+    static Result<AtomicFile> create_in(UniqueFd dir, const std::string& name, const fs::path& display);
     AtomicFile(AtomicFile&& other) noexcept;
     AtomicFile& operator=(AtomicFile&&) = delete;
     ~AtomicFile();
@@ -60,6 +66,10 @@ class AtomicFile {
     fs::path m_temp;
     int m_fd = -1;
     std::size_t m_size = 0;
+    // create_in(): the directory, and the final and temporary names in it.
+    UniqueFd m_dir;
+    std::string m_name;
+    std::string m_temp_name;
     // Directories that gained an entry when create() made the missing
     // parents of `m_path`: a durable commit() fsyncs them too.
     std::vector<fs::path> m_new_entries;
@@ -74,6 +84,10 @@ Status write_file_atomic(const fs::path& path, std::string_view data, Overwrite 
 
 // The whole content of `path`, refusing files larger than `max_bytes`.
 Result<std::string> read_file(const fs::path& path, std::size_t max_bytes = std::size_t{64} << 20);
+
+// The whole content of the open file `fd` (not closed); `display` names it
+// in messages. Refuses files larger than `max_bytes`.
+Result<std::string> read_fd(int fd, const fs::path& display, std::size_t max_bytes = std::size_t{64} << 20);
 
 // fsync the directory `dir` so that a rename inside it is durable.
 Status fsync_dir(const fs::path& dir);
@@ -133,6 +147,9 @@ class FileLock {
     // Block until the lock on directory `dir` itself is held (no lock file is
     // left behind); the directory is created if needed.
     static Result<FileLock> acquire_directory(const fs::path& dir);
+    // Block until the lock on the open file `fd` (taken over) is held;
+    // `display` names it in messages.
+    static Result<FileLock> acquire_fd(UniqueFd fd, const fs::path& display);
     FileLock(FileLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
     FileLock& operator=(FileLock&&) = delete;
     ~FileLock();
