@@ -488,12 +488,16 @@ class S3Harness:
 
     def boto3_client(self, direct=False):
         """A boto3 S3 client through the strict front (or straight to moto)."""
-        import boto3
-        from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.moto_endpoint if direct else self.endpoint,
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                            region_name=REGION, config=Config(s3={"addressing_style": "path"},
-                                                              retries={"max_attempts": 1}))
+        return boto3_client(self.moto_endpoint if direct else self.endpoint)
+
+
+def boto3_client(endpoint):
+    """A boto3 S3 client for `endpoint` with the harness's keys, path addressing, no retries."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                        region_name=REGION, config=Config(s3={"addressing_style": "path"},
+                                                          retries={"max_attempts": 1}))
 
 
 class CredentialResponder:

@@ -326,6 +326,11 @@ class PruneS3(_Base, unittest.TestCase):
         self.assert_restores(remaining)
 
 
+class PruneRgw(PruneS3):
+    """Against Ceph RGW (rgw.py), Object Lock included."""
+    storage = "rgw"
+
+
 del _Base
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ TEST(S3Storage, EveryRequestKindMapsToOneOperation) {
     const Case cases[] = {
         {"PUT", {}, "PutObject"},
         {"PUT", {"partNumber", "uploadId"}, "UploadPart"},
+        {"PUT", {"retention"}, "PutObjectRetention"},
         {"POST", {"uploads"}, "CreateMultipartUpload"},
         {"POST", {"uploadId"}, "CompleteMultipartUpload"},
         {"DELETE", {"uploadId"}, "AbortMultipartUpload"},
@@ -142,8 +143,8 @@ TEST(S3Storage, EveryRequestKindMapsToOneOperation) {
     }
     // Requests the backend never sends are not in the table, so send() refuses them.
     EXPECT_EQ(s3_operation_of("DELETE", {}), nullptr); // DeleteObject
-    EXPECT_EQ(s3_operation_of("PUT", std::vector<std::string_view>{"retention"}),
-              nullptr); // PutObjectRetention
+    EXPECT_EQ(s3_operation_of("PUT", std::vector<std::string_view>{"legal-hold"}),
+              nullptr); // PutObjectLegalHold
     EXPECT_EQ(s3_operation_of("GET", std::vector<std::string_view>{"tagging"}), nullptr); // GetObjectTagging
     EXPECT_EQ(s3_operation_of("POST", {}), nullptr);
     for (const auto& op : s3_operations())

@@ -69,6 +69,7 @@ constexpr int k_update_attempts = 10;
 // except Abort need s3:PutObject, DeleteObjects needs s3:DeleteObject.
 constexpr S3Operation k_s3_operations[] = {
     {"UploadPart", "PUT", "partNumber", "s3:PutObject", S3Access::write},
+    {"PutObjectRetention", "PUT", "retention", "s3:PutObjectRetention", S3Access::write},
     {"PutObject", "PUT", "", "s3:PutObject", S3Access::write},
     {"CreateMultipartUpload", "POST", "uploads", "s3:PutObject", S3Access::write},
     {"CompleteMultipartUpload", "POST", "uploadId", "s3:PutObject", S3Access::write},
@@ -371,8 +372,11 @@ class S3Client {
     // (until `lock_until`) requested for the committed object `full`, from
     // the write's answer `written` when it tells, else from a HEAD. A
     // protection not applied fails, or with require_protection false, warns.
+    // A multipart object's retention is set again with PutObjectRetention
+    // when `set_retention` and the server ignored the one sent with
+    // CreateMultipartUpload (moto and Ceph RGW 16.2 do).
     Status confirm_protection(const std::string& full, const http::Response* written,
-                              std::optional<Clock::time_point> lock_until) {
+                              std::optional<Clock::time_point> lock_until, bool set_retention = false) {
         const auto& sse = m_settings.sse;
         if (sse.empty() && !lock_until)
             return {};
@@ -385,6 +389,13 @@ class S3Client {
                 return fail(Error::storage(fmt::format("s3://{}/{}: gone right after it was written",
                                                        m_settings.bucket, full)));
             head = std::move(*found);
+        }
+        if (set_retention && lock_until && !(*head).header("x-amz-object-lock-mode")) {
+            spdlog::info("s3://{}/{}: the server ignored the multipart upload's retention; setting it",
+                         m_settings.bucket, full);
+            if (auto s = put_retention(full, *lock_until); !s)
+                return s;
+            return confirm_protection(full, written, lock_until, false);
         }
         const http::Response& seen = head ? *head : *written;
         std::vector<std::string> missing;
@@ -407,7 +418,7 @@ class S3Client {
         }
         if (missing.empty())
             return {};
-        std::string message = redact(fmt::format("s3://{}/{}: requested {} not applied by the server",
+        std::string message = redact(fmt::format("s3://{}/{}: the server did not apply the requested {}",
                                                   m_settings.bucket, full, fmt::join(missing, " and ")));
         if (lock_until && missing.back().starts_with("Object Lock"))
             message += " (hint: some S3-compatible servers, Ceph RGW among them, ignore the retention sent "
@@ -420,6 +431,24 @@ class S3Client {
             return {};
         }
         return fail(Error::storage(message + "; set storage.require_protection to false to accept it"));
+    }
+
+    // PutObjectRetention: the lock mode of the settings until `until` on `full`.
+    Status put_retention(const std::string& full, Clock::time_point until) {
+        std::string body = fmt::format("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>"
+                                       "<RetainUntilDate>{}</RetainUntilDate></Retention>",
+                                       m_settings.lock_mode, format_rfc3339(until));
+        S3Request request{.method = "PUT",
+                          .key = full,
+                          .query = {{"retention", ""}},
+                          .headers = {{"Content-MD5", md5_base64(body)}, {"Content-Type", "application/xml"}}};
+        request.body = http::as_body(body);
+        auto response = send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok())
+            return fail(error_of(request, *response));
+        return {};
     }
 
   private:
@@ -749,12 +778,12 @@ class S3Writer final : public ObjectWriter {
             if ((code == "NoSuchUpload" || response->status == 412) && is_ours()) {
                 spdlog::info("{}: already completed by an earlier attempt", m_client->describe(request));
                 m_upload_id.clear();
-                return m_client->confirm_protection(m_key, nullptr, m_lock_until);
+                return m_client->confirm_protection(m_key, nullptr, m_lock_until, true);
             }
             return fail(m_client->error_of(request, *response));
         }
         m_upload_id.clear(); // published: nothing left to abort
-        return m_client->confirm_protection(m_key, &*response, m_lock_until);
+        return m_client->confirm_protection(m_key, &*response, m_lock_until, true);
     }
 
     // True when the object under the key is the one our parts make up.
