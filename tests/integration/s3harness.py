@@ -12,6 +12,10 @@ value are decoded, then re-encoded with only A-Za-z0-9-._~ unescaped (`/`
 kept in the path, `%2F` in query values); the query is sorted by name then
 value; header values are trimmed with inner runs of spaces collapsed;
 x-amz-content-sha256 must match the body unless it is UNSIGNED-PAYLOAD.
+A header that S3 reads as one value (Content-MD5, x-amz-object-lock-*,
+x-amz-server-side-encryption*, ...) given twice is refused with 400, as a
+real server refuses the signature of the joined copies. The same front also
+sits before Ceph RGW (rgw.py).
 
 The front also learns the temporary credentials that moto's STS hands out
 (AssumeRoleWithWebIdentity passes through it), so requests signed with them
