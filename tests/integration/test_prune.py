@@ -327,8 +327,13 @@ class PruneS3(_Base, unittest.TestCase):
 
 
 class PruneRgw(PruneS3):
-    """Against Ceph RGW (rgw.py), Object Lock included."""
+    """Against Ceph RGW (rgw.py), Object Lock included; a shorter rebase history to
+    keep the suite's time (the crash and payload tests do not depend on the
+    server: moto runs them)."""
     storage = "rgw"
+    short_runs = 12
+    test_crash_in_the_middle_then_rerun = None
+    test_payload_errors = None
 
 
 del _Base
