@@ -86,10 +86,10 @@ class _Server(harness.Assertions):
             result = self.assertRunOk(self.snapshot(["rich"]), f"snapshot {step + 1}")
             r = result["repositories"][0]
             self.assertEqual(r.get("status"), "ok", r)
-            self.assertNotIn("warnings", r, r)
-            self.assertEqual(result["summary"].get("latest_not_advanced"), 0, result)
             sids.append(r["snapshot_id"])
             self.assertEqual(self.ws.latest("rich").get("snapshot_id"), r["snapshot_id"], f"after snapshot {step + 1}")
+            self.assertNotIn("warnings", r, r)
+            self.assertEqual(result["summary"].get("latest_not_advanced", 0), 0, result)
         self.assertEqual([r["kind"] for r in [self.ws.manifest("rich", s) for s in sids]],
                          ["full", "incremental", "incremental"])
         target = self.ws.new_target("chain")
