@@ -283,8 +283,9 @@ class S3Client {
                 }
                 cause = fmt::format("HTTP {}{}", response->status, code.empty() ? "" : " " + code);
             }
-            auto left = std::chrono::duration_cast<std::chrono::seconds>(
-                m_settings.retry_budget - (std::chrono::steady_clock::now() - started));
+            auto left = std::max(std::chrono::seconds{0},
+                                 std::chrono::duration_cast<std::chrono::seconds>(
+                                     m_settings.retry_budget - (std::chrono::steady_clock::now() - started)));
             spdlog::warn("{}: attempt {} failed ({}); retrying in {} ms ({} s of the {} s retry budget left)", what,
                          attempt, redact(cause), delay.count(), left.count(), m_settings.retry_budget.count());
             std::this_thread::sleep_for(delay);
