@@ -35,6 +35,8 @@ bash "$scripts/install-build-deps.sh" --dev
 
 if [[ $with_test -eq 1 ]]; then
     test_packages=(lighttpd openssh-server tmux) # tmux: a real terminal for test_people_cli
+    # Ceph RGW, the second S3 server of the integration tests (tests/integration/rgw.py).
+    test_packages+=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
     # Integration tests are Python; any python3 on PATH will do (ours may be pyenv's).
     command -v python3 >/dev/null 2>&1 || test_packages+=(python3)
     apt_install_missing install-deps.sh "${test_packages[@]}"

@@ -904,36 +904,59 @@ RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 # --------------------------------------------------------------------------
 
 S3_BUCKET = "snapshotter-itest"
-_s3_service = None
+# A bucket created with Object Lock enabled (on both servers).
+S3_LOCK_BUCKET = "snapshotter-itest-lock"
+# The S3 servers the s3:// tests run against: moto behind the strict front,
+# and Ceph RGW (rgw.py) behind the same front. SNAPSHOTTER_S3_SERVERS=moto
+# leaves RGW out (it costs ~15 s to start, once per test process).
+S3_SERVERS = ("moto", "rgw")
+_s3_services: dict = {}
 
 
-def s3_service():
-    """The S3 service of this test process: moto_server behind the strict
-    SigV4-checking front, with S3_BUCKET created; started on first use and
-    stopped by teardown_module (cleanup_all). Raises unittest.SkipTest when
-    moto_server is not installed."""
-    global _s3_service
+def s3_servers() -> list[str]:
+    """The S3 servers selected by SNAPSHOTTER_S3_SERVERS (default: all)."""
+    chosen = os.environ.get("SNAPSHOTTER_S3_SERVERS", ",".join(S3_SERVERS)).split(",")
+    return [s for s in S3_SERVERS if s in chosen]
+
+
+def s3_service(server: str = "moto"):
+    """The S3 service `server` ("moto" or "rgw") of this test process, behind
+    the strict SigV4-checking front, with S3_BUCKET and S3_LOCK_BUCKET created;
+    started on first use and stopped by teardown_module (cleanup_all). Raises
+    unittest.SkipTest when the server is not installed or not selected."""
     with _lock:
-        if _s3_service is None:
+        if server not in _s3_services:
             import s3harness
-            if s3harness.moto_server_path() is None:
-                raise unittest.SkipTest("s3:// tests need moto_server (pip install 'moto[server]'); not installed")
-            service = s3harness.S3Harness()
+            if server not in s3_servers():
+                raise unittest.SkipTest(f"S3 server {server} not selected by SNAPSHOTTER_S3_SERVERS")
+            if server == "rgw":
+                import rgw
+                if rgw.missing_tools():
+                    raise unittest.SkipTest(f"RGW tests need Ceph ({', '.join(rgw.missing_tools())} missing; "
+                                            "scripts/install-deps.sh --test installs it)")
+                service = rgw.RgwService()
+            else:
+                if s3harness.moto_server_path() is None:
+                    raise unittest.SkipTest("s3:// tests need moto_server (pip install 'moto[server]'); "
+                                            "not installed")
+                service = s3harness.S3Harness()
             service.start()
             try:
-                service.boto3_client().create_bucket(Bucket=S3_BUCKET)
+                client = service.boto3_client()
+                client.create_bucket(Bucket=S3_BUCKET)
+                client.create_bucket(Bucket=S3_LOCK_BUCKET, ObjectLockEnabledForBucket=True)
             except BaseException:
                 service.stop()
                 raise
-            _s3_service = service
-        return _s3_service
+            _s3_services[server] = service
+        return _s3_services[server]
 
 
 def stop_s3_service() -> None:
-    global _s3_service
     with _lock:
-        service, _s3_service = _s3_service, None
-    if service is not None:
+        services = list(_s3_services.values())
+        _s3_services.clear()
+    for service in services:
         service.stop()
 
 
@@ -1052,11 +1075,19 @@ class S3Store(Store):
     SSE = "AES256"
     _prefixes = itertools.count(1)
 
-    def __init__(self, prefix: str | None = None) -> None:
+    def __init__(self, prefix: str | None = None, server: str = "moto", bucket: str = S3_BUCKET) -> None:
         import s3harness
-        self.service = s3_service()
+        self.server = server
+        self.service = s3_service(server)
         self.s3harness = s3harness
-        self.bucket = S3_BUCKET
+        self.bucket = bucket
+        # RGW 16.2 has no SSE-S3 (AES256 is accepted over HTTP, not applied): SSE-KMS with its testing KMS.
+        if server == "rgw":
+            import rgw
+            self.SSE = "aws:kms"
+            self.sse_options = {"sse": "aws:kms", "kms_key_id": rgw.KMS_KEY_ID}
+        else:
+            self.sse_options = {"sse": self.SSE}
         self.prefix = prefix or f"ws-{os.getpid()}-{next(S3Store._prefixes)}"
         self.client = self.service.boto3_client()
 
@@ -1070,7 +1101,7 @@ class S3Store(Store):
 
     def storage(self) -> dict:
         return {"url": self.url, "endpoint": self.endpoint, "region": self.s3harness.REGION,
-                "addressing": "path", "sse": self.SSE}
+                "addressing": "path", **self.sse_options}
 
     def env(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.s3harness.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.s3harness.SECRET_KEY,
@@ -1147,6 +1178,8 @@ def make_store(kind: str, root: Path) -> Store:
         return FileStore(Path(root) / "storage")
     if kind == "s3":
         return S3Store()
+    if kind in ("s3-rgw", "rgw"):
+        return S3Store(server="rgw")
     raise ValueError(f"unknown storage kind {kind!r}")
 
 

@@ -12,6 +12,10 @@ value are decoded, then re-encoded with only A-Za-z0-9-._~ unescaped (`/`
 kept in the path, `%2F` in query values); the query is sorted by name then
 value; header values are trimmed with inner runs of spaces collapsed;
 x-amz-content-sha256 must match the body unless it is UNSIGNED-PAYLOAD.
+A header that S3 reads as one value (Content-MD5, x-amz-object-lock-*,
+x-amz-server-side-encryption*, ...) given twice is refused with 400, as a
+real server refuses the signature of the joined copies. The same front also
+sits before Ceph RGW (rgw.py).
 
 The front also learns the temporary credentials that moto's STS hands out
 (AssumeRoleWithWebIdentity passes through it), so requests signed with them
@@ -105,6 +109,15 @@ def canonical_value(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip())
 
 
+def is_single_valued(name: str) -> bool:
+    """Whether S3 reads request header `name` (lowercase) as a single value."""
+    return (name in ("content-md5", "content-length", "content-type", "authorization", "x-amz-date",
+                     "x-amz-content-sha256", "x-amz-security-token", "if-match", "if-none-match",
+                     "x-amz-storage-class")
+            or name.startswith("x-amz-object-lock-") or name.startswith("x-amz-server-side-encryption")
+            or name.startswith("x-amz-checksum-"))
+
+
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
@@ -133,16 +146,17 @@ class StrictSigV4Front:
         with self.lock:
             self.keys[access_key] = (secret, token)
 
-    def inject(self, method, status, code, count=1, query=None, after_forward=False, skip=0):
+    def inject(self, method, status, code, count=1, query=None, after_forward=False, skip=0, path=None):
         """Answer the next `count` requests of `method` (whose raw query contains
         `query`, when given) with `status` and an S3 error document for `code`
         (status 200 gives S3's 200-with-error answer). The request is not
         forwarded, unless `after_forward`: then moto performs it and its answer
         is lost, as when a connection drops after the work was done. The first
-        `skip` matching requests pass untouched."""
+        `skip` matching requests pass untouched; `path`, when given, must be
+        part of the request's raw path."""
         with self.lock:
             self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count,
-                                "after_forward": after_forward, "skip": skip})
+                                "after_forward": after_forward, "skip": skip, "path": path})
 
     def set_chaos(self, rate, kinds=CHAOS_KINDS, seed=0, methods=None, stall_s=5.0):
         """From now on, each request (of `methods`, when given) meets one of the
@@ -185,6 +199,13 @@ class StrictSigV4Front:
 
     def verify(self, method, raw_path, raw_query, headers, body):
         """None when the request is signed correctly, else (status, body)."""
+        # S3 reads these as one value: a repeated one is signed as "a,b" but
+        # checked as one, so S3 (and RGW) refuse it. So do we, rather than
+        # join the copies and pass what a real server refuses.
+        for name in set(n.lower() for n in headers.keys()):
+            if is_single_valued(name) and len(headers.get_all(name) or []) > 1:
+                return s3_error("InvalidArgument", "header %s is given %d times; S3 reads it as one value"
+                                % (name, len(headers.get_all(name))), 400)
         auth = headers.get("Authorization")
         if auth is None:
             return s3_error("AccessDenied", "Anonymous access is not allowed by the harness", 403)
@@ -244,11 +265,12 @@ class StrictSigV4Front:
                             "signature you provided. Check your key and signing method.", 403)
         return None
 
-    def take_fault(self, method, raw_query, after_forward=False):
+    def take_fault(self, method, raw_query, after_forward=False, raw_path=""):
         with self.lock:
             for fault in self.faults:
                 if fault["count"] > 0 and fault["method"] == method and fault["after_forward"] == after_forward and (
-                        fault["query"] is None or fault["query"] in raw_query):
+                        fault["query"] is None or fault["query"] in raw_query) and (
+                        fault.get("path") is None or fault["path"] in raw_path):
                     if fault["skip"] > 0:
                         fault["skip"] -= 1
                         continue
@@ -326,7 +348,7 @@ class StrictSigV4Front:
                 if not sts:
                     refusal = front.verify(self.command, raw_path, raw_query, self.headers, body)
                     if refusal is None:
-                        refusal = front.take_fault(self.command, raw_query)
+                        refusal = front.take_fault(self.command, raw_query, raw_path=raw_path)
                     if refusal is None and chaos in ("500", "503"):
                         refusal = (s3_error("InternalError", "We encountered an internal error. Please try "
                                             "again.", 500) if chaos == "500" else
@@ -347,7 +369,8 @@ class StrictSigV4Front:
                     data = response.read()
                     if sts and response.status == 200:
                         front.learn_sts_credentials(data)
-                    lost = None if sts else front.take_fault(self.command, raw_query, after_forward=True)
+                    lost = None if sts else front.take_fault(self.command, raw_query, after_forward=True,
+                                                                    raw_path=raw_path)
                     if lost is not None:
                         self._record(raw_path, raw_query, lost[0])
                         return self._reply(*lost)
@@ -469,12 +492,16 @@ class S3Harness:
 
     def boto3_client(self, direct=False):
         """A boto3 S3 client through the strict front (or straight to moto)."""
-        import boto3
-        from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.moto_endpoint if direct else self.endpoint,
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                            region_name=REGION, config=Config(s3={"addressing_style": "path"},
-                                                              retries={"max_attempts": 1}))
+        return boto3_client(self.moto_endpoint if direct else self.endpoint)
+
+
+def boto3_client(endpoint):
+    """A boto3 S3 client for `endpoint` with the harness's keys, path addressing, no retries."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                        region_name=REGION, config=Config(s3={"addressing_style": "path"},
+                                                          retries={"max_attempts": 1}))
 
 
 class CredentialResponder:

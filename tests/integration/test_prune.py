@@ -326,6 +326,17 @@ class PruneS3(_Base, unittest.TestCase):
         self.assert_restores(remaining)
 
 
+class PruneRgw(PruneS3):
+    """Against Ceph RGW (rgw.py): Object Lock and a rebase (manifests
+    rewritten); the long generated history, the crash and the payload tests
+    do not depend on the server and run on moto, to keep the suite's time."""
+    storage = "rgw"
+    short_runs = 8
+    test_policy_over_a_generated_history = None
+    test_crash_in_the_middle_then_rerun = None
+    test_payload_errors = None
+
+
 del _Base
 
 if __name__ == "__main__":

@@ -40,9 +40,11 @@ def sha256(data: bytes) -> str:
 
 
 class S3Cli(harness.Assertions, unittest.TestCase):
+    storage = "s3"
+
     @classmethod
     def setUpClass(cls):
-        cls.ws = harness.Workspace(storage="s3")
+        cls.ws = harness.Workspace(storage=cls.storage)
         cls.store = cls.ws.store
         cls.s3 = cls.store.client
         cls.bucket = cls.store.bucket
@@ -113,6 +115,7 @@ class S3Cli(harness.Assertions, unittest.TestCase):
             run = harness.run_snapshotter(None, args=args, env=self.ws.env(dict(self.payload_env(), **extra)))
             out = self.assertRunFails(run, 1, "PayloadError", f"payload at a missing key ({args or extra})")
             self.assertIn(url, out["message"], run.describe())
+            self.assertEqual(out["message"].count("does-not-exist.json"), 1, "the name once: " + out["message"])
 
     def test_sse_on_every_object_written(self):
         sid = self.snapshot_result()["snapshot_id"]
@@ -121,7 +124,7 @@ class S3Cli(harness.Assertions, unittest.TestCase):
                     f"jobs/{self.job_id}.json"}
         self.assertTrue(expected <= set(keys), f"missing {sorted(expected - set(keys))} in {keys}")
         for key in keys:
-            self.assertEqual(self.store.head(key).get("ServerSideEncryption"), "AES256",
+            self.assertEqual(self.store.head(key).get("ServerSideEncryption"), self.store.SSE,
                              f"boto3 head_object of {self.store.url}/{key}")
 
     def test_aws_s3api_head_object_shows_sse(self):
@@ -130,7 +133,7 @@ class S3Cli(harness.Assertions, unittest.TestCase):
         for key in (harness.bundle_key(NAME, sid), harness.manifest_key(NAME, sid), harness.latest_key(NAME)):
             p = self.run_aws("s3api", "head-object", "--bucket", self.bucket, "--key", self.store.object_key(key))
             self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertEqual(json.loads(p.stdout).get("ServerSideEncryption"), "AES256", f"{key}: {p.stdout!r}")
+            self.assertEqual(json.loads(p.stdout).get("ServerSideEncryption"), self.store.SSE, f"{key}: {p.stdout!r}")
 
     def test_boto3_download_of_the_bundle_matches_the_manifest(self):
         r = self.snapshot_result()
@@ -162,6 +165,11 @@ class S3Cli(harness.Assertions, unittest.TestCase):
         (entry,) = self.ws.manifest(NAME, sid)["bundles"]
         data = target.read_bytes()
         self.assertEqual((len(data), sha256(data)), (entry["size"], entry["sha256"]), "aws s3 cp's download")
+
+
+class S3CliRgw(S3Cli):
+    """The same against Ceph RGW (rgw.py): SSE-KMS with its testing KMS."""
+    storage = "rgw"
 
 
 class S3RequestBudget(harness.Assertions, unittest.TestCase):

@@ -291,6 +291,42 @@ class StrictFrontTest(unittest.TestCase):
         self.assertIn(b"SignatureDoesNotMatch", body)
 
 
+class RepeatedHeaderTest(unittest.TestCase):
+    def test_a_repeated_single_valued_header_is_refused(self):
+        # S3 reads Content-MD5, the lock and SSE headers as one value; a client
+        # that sends one twice signs "a,b" and fails there: here too.
+        import http.client
+        for name in ("Content-MD5", "x-amz-object-lock-mode", "x-amz-server-side-encryption"):
+            conn = http.client.HTTPConnection("127.0.0.1", HARNESS.front.port, timeout=30)
+            conn.putrequest("PUT", "/%s/repeated" % BUCKET)
+            conn.putheader(name, "AAAA")
+            conn.putheader(name, "AAAA")
+            conn.putheader("Content-Length", "0")
+            conn.endheaders()
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            self.assertEqual(response.status, 400, name)
+            self.assertIn(b"InvalidArgument", body, name)
+            self.assertIn(name.lower().encode(), body, name)
+
+    def test_a_multipart_upload_under_object_lock_sends_each_header_once(self):
+        lock_bucket = "snap-test-lock"
+        HARNESS.boto3_client().create_bucket(Bucket=lock_bucket, ObjectLockEnabledForBucket=True)
+        probe = probe_path()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID=s3harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=s3harness.SECRET_KEY,
+                   AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1")
+        data = random.Random(9).randbytes(9 << 20)
+        result = subprocess.run([probe, "s3://%s/locked" % lock_bucket, "-o", "endpoint=" + HARNESS.endpoint,
+                                 "-o", "region=" + s3harness.REGION, "-o", "object_lock_mode=GOVERNANCE",
+                                 "-o", "object_lock_retain_days=1", "stream", "obj", "--no-overwrite"],
+                                input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        head = HARNESS.boto3_client().head_object(Bucket=lock_bucket, Key="locked/obj")
+        self.assertEqual(head.get("ObjectLockMode"), "GOVERNANCE")
+
+
 class CredentialProviderTest(ProbeTestCase):
     def roundtrip(self, env, name):
         self.probe("creds", "put", name, data=name.encode(), env=env)

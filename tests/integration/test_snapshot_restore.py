@@ -403,6 +403,11 @@ class RichOverGitDaemonS3(RichOverGitDaemon):
     storage = "s3"
 
 
+class RichOverGitDaemonRgw(RichOverGitDaemon):
+    """Against Ceph RGW (rgw.py): chains, restores, SSE-KMS."""
+    storage = "rgw"
+
+
 class Sha256OverGitDaemonS3(Sha256OverGitDaemon):
     storage = "s3"
 

@@ -204,5 +204,10 @@ class VerifyS3(Verify):
     storage = "s3"
 
 
+class VerifyRgw(Verify):
+    """Against Ceph RGW (rgw.py), SSE-KMS with its testing KMS."""
+    storage = "rgw"
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -69,6 +69,9 @@ TEST(S3Storage, RejectsBadUrlsAndOptions) {
         {"s3://bucket", {{"endpoint", "http://user:pw@host"}}, "user info"},
         {"s3://bucket", {{"stall_timeout_s", "0"}}, "stall_timeout_s"},
         {"s3://bucket", {{"stall_timeout_s", "5s"}}, "stall_timeout_s"},
+        {"s3://bucket", {{"retry_budget_s", "0"}}, "retry_budget_s"},
+        {"s3://bucket", {{"retry_budget_s", "3601"}}, "retry_budget_s"},
+        {"s3://bucket", {{"require_protection", "yes"}}, "require_protection"},
     };
     for (const auto& c : cases) {
         auto s = open_s3(c.url, c.options);
@@ -87,7 +90,9 @@ TEST(S3Storage, AcceptsTheDocumentedOptions) {
                                                  {"kms_key_id", "arn:aws:kms:eu-west-1:1:key/abc"},
                                                  {"bucket_key", "true"},
                                                  {"storage_class", "STANDARD_IA"},
-                                                 {"stall_timeout_s", "5"}});
+                                                 {"stall_timeout_s", "5"},
+                                                 {"retry_budget_s", "120"},
+                                                 {"require_protection", "false"}});
     ASSERT_TRUE(s) << s.error().message;
     auto from_env = open_s3("s3://bucket/p", {}, {{"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"}});
     ASSERT_TRUE(from_env) << from_env.error().message;
@@ -120,6 +125,7 @@ TEST(S3Storage, EveryRequestKindMapsToOneOperation) {
     const Case cases[] = {
         {"PUT", {}, "PutObject"},
         {"PUT", {"partNumber", "uploadId"}, "UploadPart"},
+        {"PUT", {"retention"}, "PutObjectRetention"},
         {"POST", {"uploads"}, "CreateMultipartUpload"},
         {"POST", {"uploadId"}, "CompleteMultipartUpload"},
         {"DELETE", {"uploadId"}, "AbortMultipartUpload"},
@@ -137,8 +143,8 @@ TEST(S3Storage, EveryRequestKindMapsToOneOperation) {
     }
     // Requests the backend never sends are not in the table, so send() refuses them.
     EXPECT_EQ(s3_operation_of("DELETE", {}), nullptr); // DeleteObject
-    EXPECT_EQ(s3_operation_of("PUT", std::vector<std::string_view>{"retention"}),
-              nullptr); // PutObjectRetention
+    EXPECT_EQ(s3_operation_of("PUT", std::vector<std::string_view>{"legal-hold"}),
+              nullptr); // PutObjectLegalHold
     EXPECT_EQ(s3_operation_of("GET", std::vector<std::string_view>{"tagging"}), nullptr); // GetObjectTagging
     EXPECT_EQ(s3_operation_of("POST", {}), nullptr);
     for (const auto& op : s3_operations())

@@ -136,8 +136,13 @@ snapshot::Outcome failed(Error error) {
 Result<std::string> read_payload_source(const std::string& source, std::string_view what) {
     auto text = source.starts_with("s3://") ? storage::read_url(source, job::defaults::k_max_payload_bytes)
                                             : read_file(source, job::defaults::k_max_payload_bytes);
-    if (!text)
-        return fail(Error::payload(fmt::format("{} {}: {}", what, redact_url(source), text.error().message)));
+    if (!text) {
+        // Name the source once: the storage layer's message may name it already.
+        const auto& message = text.error().message;
+        if (message.find(redact_url(source)) != std::string::npos)
+            return fail(Error::payload(fmt::format("{}: {}", what, message)));
+        return fail(Error::payload(fmt::format("{} {}: {}", what, redact_url(source), message)));
+    }
     return text;
 }
 

@@ -21,7 +21,8 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
       "merge_reports", "prune", "gc"}},
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
-      "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until"}},
+      "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until",
+      "require_protection", "retry_budget_s"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username", "ssh_key_env"}},
     {"options",
@@ -259,15 +260,15 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             storage.options[key] = std::to_string(**days);
             continue;
         }
-        if (key == "bucket_key") {
+        if (key == "bucket_key" || key == "require_protection") {
             if (!value.is_boolean())
                 return fail(at(path, fmt::format("must be a boolean, not {}", type_name(value))));
             storage.options[key] = value.get<bool>() ? "true" : "false";
             continue;
         }
-        if (key == "stall_timeout_s") {
+        if (key == "stall_timeout_s" || key == "retry_budget_s") {
             int seconds = 0;
-            if (auto st = read_int(j, "storage", "stall_timeout_s", 1, 3600, seconds); !st)
+            if (auto st = read_int(j, "storage", key.c_str(), 1, 3600, seconds); !st)
                 return st;
             storage.options[key] = std::to_string(seconds);
             continue;

@@ -680,10 +680,17 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     auto manifest_key = layout::manifest_key(repo.name, manifest.snapshot_id);
     if (auto s = ctx.storage.put(manifest_key, *text, Overwrite::no); !s)
         return fail(s.error());
-    if (auto moved = advance_latest(ctx.storage, repo.name, manifest.snapshot_id, manifest_key); !moved)
-        return fail(moved.error());
-    else if (!*moved)
+    // The snapshot is committed with its manifest: a pointer that cannot be
+    // moved (a store whose conditional writes misbehave, an outage now) is a
+    // warning, since readers fall back to the newest manifest.
+    std::optional<std::string> latest_warning;
+    if (auto moved = advance_latest(ctx.storage, repo.name, manifest.snapshot_id, manifest_key); !moved) {
+        latest_warning = fmt::format("latest.json not advanced to {}: {}", manifest.snapshot_id,
+                                     redact(moved.error().message));
+        spdlog::warn("{}: {}", repo.name, *latest_warning);
+    } else if (!*moved) {
         spdlog::info("{}: latest already names a newer snapshot than {}", repo.name, manifest.snapshot_id);
+    }
 
     const bool wrote =
         !manifest.bundles.empty() && manifest.bundles.back().snapshot_id == manifest.snapshot_id;
@@ -697,8 +704,14 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};
     spdlog::info("{}: {} snapshot {} ({} refs, {} engine)", repo.name, manifest.kind, manifest.snapshot_id,
                  manifest.refs.size(), manifest.engine);
-    return RepoOutcome{unchanged ? "unchanged" : "ok", std::move(detail),
-                       wrote ? manifest.bundles.back().size : 0, produced.rewritten, produced.deleted};
+    if (latest_warning)
+        detail["warnings"] = nlohmann::json::array({*latest_warning});
+    return RepoOutcome{unchanged ? "unchanged" : "ok",
+                       std::move(detail),
+                       wrote ? manifest.bundles.back().size : 0,
+                       produced.rewritten,
+                       produced.deleted,
+                       latest_warning.has_value()};
 }
 
 } // namespace snapshotter::snapshot

@@ -19,6 +19,7 @@ struct RepoOutcome {
     std::uint64_t bytes = 0; // bundle bytes written
     int refs_rewritten = 0;  // refs moved to a commit that does not contain the old tip
     int refs_deleted = 0;    // refs that disappeared since the previous snapshot
+    bool latest_stale = false; // committed, but latest.json could not be advanced
 };
 
 // A repository's latest snapshot as read_latest_manifest() returned it:

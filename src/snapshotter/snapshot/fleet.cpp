@@ -154,6 +154,7 @@ constexpr JobMetric k_job_metrics[] = {
     {"RepositoriesSkipped", "Count", "skipped"},
     {"RefsRewritten", "Count", "refs_rewritten"},
     {"RefsDeleted", "Count", "refs_deleted"},
+    {"LatestNotAdvanced", "Count", "latest_not_advanced"},
     {"BytesWritten", "Bytes", "bytes"},
     {"DurationSeconds", "Seconds", ""},
 };
@@ -328,7 +329,7 @@ Outcome run_snapshot(const Context& ctx) {
 
     // 4. Tally; repositories never started are "skipped" with the reason.
     std::size_t ok = 0, unchanged = 0, failed = 0, skipped = 0;
-    int rewritten = 0, deleted = 0;
+    int rewritten = 0, deleted = 0, latest_stale = 0;
     std::uint64_t bytes = 0;
     std::optional<Error> first_failure;
     bool mixed_kinds = false;
@@ -353,6 +354,7 @@ Outcome run_snapshot(const Context& ctx) {
         }
         rewritten += outcomes[i].refs_rewritten;
         deleted += outcomes[i].refs_deleted;
+        latest_stale += outcomes[i].latest_stale ? 1 : 0;
         bytes += outcomes[i].bytes;
         list.push_back(std::move(entry));
     }
@@ -369,6 +371,7 @@ Outcome run_snapshot(const Context& ctx) {
                     {"bytes", bytes},
                     {"refs_rewritten", rewritten},
                     {"refs_deleted", deleted},
+                    {"latest_not_advanced", latest_stale},
                     {"duration_ms", elapsed_ms(start)}};
     json result = {{"action", "snapshot"},
                    {"job_id", ctx.job.job_id},

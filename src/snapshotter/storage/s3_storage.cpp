@@ -23,6 +23,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
+#include <strings.h>
 #include <deque>
 #include <fmt/format.h>
 #include <map>
@@ -43,10 +44,17 @@ constexpr int k_parts_per_tier = 1000;
 constexpr int k_max_parts = 10000;
 // Parts uploading or queued at once; memory is about (this + 1) parts.
 constexpr std::size_t k_upload_workers = 3;
-// Attempts per request, the first included.
+// Attempts to resume a broken download, the first included.
 constexpr int k_max_attempts = 5;
+// A request is retried while its attempts and waits fit in this budget
+// (storage.retry_budget_s): long enough for a gateway restart or a load
+// balancer failover. Waits are full jitter, capped so that an endpoint that
+// comes back is tried again within seconds.
+constexpr std::chrono::seconds k_default_retry_budget{90};
+// Attempts a request gets even when they take longer than the budget (stalls).
+constexpr int k_min_attempts = 3;
 constexpr std::chrono::milliseconds k_backoff_base{200};
-constexpr std::chrono::milliseconds k_backoff_cap{20'000};
+constexpr std::chrono::milliseconds k_backoff_cap{8'000};
 // A transfer slower than 1 KiB/s for this long has stalled (storage.stall_timeout_s).
 constexpr std::chrono::seconds k_default_stall_timeout{60};
 // Up to this size a writer's buffer grows as needed instead of taking a part.
@@ -61,6 +69,7 @@ constexpr int k_update_attempts = 10;
 // except Abort need s3:PutObject, DeleteObjects needs s3:DeleteObject.
 constexpr S3Operation k_s3_operations[] = {
     {"UploadPart", "PUT", "partNumber", "s3:PutObject", S3Access::write},
+    {"PutObjectRetention", "PUT", "retention", "s3:PutObjectRetention", S3Access::write},
     {"PutObject", "PUT", "", "s3:PutObject", S3Access::write},
     {"CreateMultipartUpload", "POST", "uploads", "s3:PutObject", S3Access::write},
     {"CompleteMultipartUpload", "POST", "uploadId", "s3:PutObject", S3Access::write},
@@ -83,7 +92,9 @@ constexpr std::string_view k_known_options[] = {"region",
                                                 "stall_timeout_s",
                                                 "object_lock_mode",
                                                 "object_lock_retain_days",
-                                                "object_lock_retain_until"};
+                                                "object_lock_retain_until",
+                                                "require_protection",
+                                                "retry_budget_s"};
 
 std::size_t part_size_for(int part_number) {
     int tier = (part_number - 1) / k_parts_per_tier;
@@ -148,6 +159,10 @@ struct S3Settings {
     std::string host;        // Host header value for this bucket
     bool path_style = false;
     std::vector<http::Header> write_headers; // SSE and storage class
+    std::string sse;                         // "AES256", "aws:kms" or empty
+    // Fail (true) or warn (false) when the server did not apply a requested
+    // SSE or Object Lock retention (storage.require_protection).
+    bool require_protection = true;
     // Object Lock retention for objects published with Overwrite::no: a mode
     // and a fixed date or a number of days from the (real) time of writing.
     std::string lock_mode;
@@ -157,6 +172,8 @@ struct S3Settings {
     std::string url;       // s3://bucket/prefix, for messages
     // A transfer slower than 1 KiB/s for this long is abandoned (and retried).
     std::chrono::seconds stall_timeout{k_default_stall_timeout};
+    // How long one request may keep being retried (storage.retry_budget_s).
+    std::chrono::seconds retry_budget{k_default_retry_budget};
 };
 
 // One S3 request as the backend sees it, before signing.
@@ -186,6 +203,13 @@ class S3Client {
             return fail(Error::internal(
                 fmt::format("S3 {} with query {} is not in the operation table of storage/s3_storage.cpp",
                             request.method, sigv4::encode_query(request.query))));
+        // A repeated header is signed as "a,b"; S3 reads Content-MD5, the
+        // lock and SSE headers as one value and refuses the signature.
+        for (std::size_t i = 0; i < request.headers.size(); ++i)
+            for (std::size_t j = i + 1; j < request.headers.size(); ++j)
+                if (strcasecmp(request.headers[i].first.c_str(), request.headers[j].first.c_str()) == 0)
+                    return fail(Error::internal(fmt::format("{}: header {} set twice", describe(request),
+                                                            request.headers[i].first)));
         std::string payload_hash =
             request.body.empty() ? std::string(sigv4::k_empty_sha256) : sha256_of(request.body);
         std::string path = "/";
@@ -197,6 +221,7 @@ class S3Client {
         std::string url =
             m_settings.scheme_host + sigv4::canonical_uri(path) + (query.empty() ? "" : "?" + query);
         std::string what = describe(request);
+        const auto started = std::chrono::steady_clock::now();
 
         for (int attempt = 1;; ++attempt) {
             auto credentials = m_credentials.get();
@@ -216,13 +241,16 @@ class S3Client {
             r.ca_bundle = m_settings.ca_bundle;
             r.low_speed_time = m_settings.stall_timeout;
             auto response = thread_client().perform(r);
+            // The next wait, and whether it and another attempt still fit the budget.
+            const auto delay = backoff_delay(attempt);
+            const bool last = attempt >= k_min_attempts &&
+                              std::chrono::steady_clock::now() - started + delay >= m_settings.retry_budget;
 
             std::string cause;
             if (!response) {
                 // Bytes already handed to a sink cannot be taken back: the
                 // caller resumes (read) or fails.
-                if (!response.error().transport || response.error().streamed > 0 ||
-                    attempt >= k_max_attempts) {
+                if (!response.error().transport || response.error().streamed > 0 || last) {
                     // A stalled or timed-out exchange is a storage failure like a reset one,
                     // not the repository's time limit (Timeout).
                     Error error = response.error().error.with_context(what);
@@ -248,21 +276,25 @@ class S3Client {
                 } else if (!(is_retryable_status(response->status) || is_retryable_code(code) || error_200)) {
                     return std::move(*response);
                 }
-                if (attempt >= k_max_attempts) {
+                if (last) {
                     if (error_200)
                         response->status = 500; // report as the failure it is
                     return std::move(*response);
                 }
                 cause = fmt::format("HTTP {}{}", response->status, code.empty() ? "" : " " + code);
             }
-            auto delay = backoff_delay(attempt);
-            spdlog::warn("{}: attempt {}/{} failed ({}); retrying in {} ms", what, attempt, k_max_attempts,
-                         redact(cause), delay.count());
+            auto left = std::max(std::chrono::seconds{0},
+                                 std::chrono::duration_cast<std::chrono::seconds>(
+                                     m_settings.retry_budget - (std::chrono::steady_clock::now() - started)));
+            spdlog::warn("{}: attempt {} failed ({}); retrying in {} ms ({} s of the {} s retry budget left)", what,
+                         attempt, redact(cause), delay.count(), left.count(), m_settings.retry_budget.count());
             std::this_thread::sleep_for(delay);
         }
     }
 
     // An Error for the failed `response` to `request`, with the S3 Code and the key.
+    // Always the HTTP status, the S3 code, the request id when there is one,
+    // and a hint for the failures whose answer says nothing useful.
     Error error_of(const S3Request& request, const http::Response& response) const {
         auto code = xml::first(response.body, "Code").value_or("");
         auto message = xml::first(response.body, "Message").value_or("");
@@ -271,12 +303,41 @@ class S3Client {
             text += " " + code;
         if (!message.empty())
             text += ": " + message;
+        else if (response.status >= 400)
+            text += " (the server gave no message)";
+        auto request_id = response.header("x-amz-request-id");
+        if (!request_id || request_id->empty())
+            request_id = xml::first(response.body, "RequestId");
+        if (request_id && !request_id->empty())
+            text += fmt::format(" [request id {}]", *request_id);
+        if (auto hint = hint_for(request, response, code); !hint.empty())
+            text += "; hint: " + hint;
         text = redact(text);
         if (response.status == 412 || code == "PreconditionFailed")
             return Error::conflict(text);
         if (code == "NoSuchKey" || (request.method == "HEAD" && response.status == 404))
             return Error::not_found(text);
         return Error::storage(text);
+    }
+
+    // Advice for refusals known to come back without a useful message.
+    std::string hint_for(const S3Request& request, const http::Response& response, std::string_view code) const {
+        bool sent_sse = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
+            return strcasecmp(h.first.c_str(), "x-amz-server-side-encryption") == 0;
+        });
+        if (!sent_sse && request.method == "POST" && request.query.size() == 1 && request.query[0].first == "uploads")
+            sent_sse = !m_settings.sse.empty();
+        if (!sent_sse || response.status < 400 || response.status >= 500)
+            return {};
+        std::string hint;
+        if (m_settings.scheme_host.starts_with("http://") && (code == "InvalidRequest" || code == "InvalidArgument"))
+            hint = "the server may refuse server-side encryption over plain HTTP (Ceph RGW does unless "
+                   "`rgw crypt require ssl = false`): use an https:// endpoint";
+        if (m_settings.sse == "aws:kms" && (code.starts_with("KMS") || code == "InvalidArgument" ||
+                                            code == "InvalidRequest" || code == "AccessDenied"))
+            hint += std::string(hint.empty() ? "" : "; or ") +
+                    "SSE-KMS needs a KMS configured on the server and a key it knows (storage.kms_key_id)";
+        return hint;
     }
 
     // "S3 PutObject s3://bucket/key" style context for messages.
@@ -306,6 +367,89 @@ class S3Client {
         if (!response->ok())
             return fail(error_of(request, *response));
         return std::optional<http::Response>(std::move(*response));
+    }
+
+    // Confirm that the server applied the SSE and the Object Lock retention
+    // (until `lock_until`) requested for the committed object `full`, from
+    // the write's answer `written` when it tells, else from a HEAD. A
+    // protection not applied fails, or with require_protection false, warns.
+    // A multipart object's retention is set again with PutObjectRetention
+    // when `set_retention` and the server ignored the one sent with
+    // CreateMultipartUpload (moto and Ceph RGW 16.2 do).
+    Status confirm_protection(const std::string& full, const http::Response* written,
+                              std::optional<Clock::time_point> lock_until, bool set_retention = false) {
+        const auto& sse = m_settings.sse;
+        if (sse.empty() && !lock_until)
+            return {};
+        std::optional<http::Response> head;
+        if (lock_until || !written || !written->header("x-amz-server-side-encryption")) {
+            auto found = head_object(full);
+            if (!found)
+                return fail(found.error().with_context("confirming the object's protection"));
+            if (!*found)
+                return fail(Error::storage(fmt::format("s3://{}/{}: gone right after it was written",
+                                                       m_settings.bucket, full)));
+            head = std::move(*found);
+        }
+        if (set_retention && lock_until && !(*head).header("x-amz-object-lock-mode")) {
+            spdlog::info("s3://{}/{}: the server ignored the multipart upload's retention; setting it",
+                         m_settings.bucket, full);
+            if (auto s = put_retention(full, *lock_until); !s)
+                return s;
+            return confirm_protection(full, written, lock_until, false);
+        }
+        const http::Response& seen = head ? *head : *written;
+        std::vector<std::string> missing;
+        if (!sse.empty()) {
+            auto applied = seen.header("x-amz-server-side-encryption").value_or("");
+            if (applied != sse)
+                missing.push_back(fmt::format("server-side encryption {} (the server reports {})", sse,
+                                              applied.empty() ? "none" : applied));
+        }
+        if (lock_until) {
+            auto mode = seen.header("x-amz-object-lock-mode").value_or("");
+            auto until_text = seen.header("x-amz-object-lock-retain-until-date").value_or("");
+            auto until = until_text.size() >= 19 ? parse_rfc3339(until_text.substr(0, 19) + "Z") : std::nullopt;
+            // A bucket default retention applied a little later than our date also counts.
+            if (mode != m_settings.lock_mode || !until || *until + std::chrono::minutes{5} < *lock_until)
+                missing.push_back(fmt::format(
+                    "Object Lock {} until {} (the server reports {})", m_settings.lock_mode,
+                    format_rfc3339(*lock_until),
+                    mode.empty() ? std::string("no retention") : fmt::format("{} until {}", mode, until_text)));
+        }
+        if (missing.empty())
+            return {};
+        std::string message = redact(fmt::format("s3://{}/{}: the server did not apply the requested {}",
+                                                  m_settings.bucket, full, fmt::join(missing, " and ")));
+        if (lock_until && missing.back().starts_with("Object Lock"))
+            message += " (hint: some S3-compatible servers, Ceph RGW among them, ignore the retention sent "
+                       "with a multipart upload; give the bucket a default retention)";
+        if (!sse.empty() && missing.front().starts_with("server-side"))
+            message += " (hint: a server may accept SSE headers without encrypting, e.g. Ceph RGW with "
+                       "AES256 over plain HTTP; use aws:kms or HTTPS)";
+        if (!m_settings.require_protection) {
+            spdlog::warn("{} (storage.require_protection is false: continuing)", message);
+            return {};
+        }
+        return fail(Error::storage(message + "; set storage.require_protection to false to accept it"));
+    }
+
+    // PutObjectRetention: the lock mode of the settings until `until` on `full`.
+    Status put_retention(const std::string& full, Clock::time_point until) {
+        std::string body = fmt::format("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>"
+                                       "<RetainUntilDate>{}</RetainUntilDate></Retention>",
+                                       m_settings.lock_mode, format_rfc3339(until));
+        S3Request request{.method = "PUT",
+                          .key = full,
+                          .query = {{"retention", ""}},
+                          .headers = {{"Content-MD5", md5_base64(body)}, {"Content-Type", "application/xml"}}};
+        request.body = http::as_body(body);
+        auto response = send(request);
+        if (!response)
+            return fail(response.error());
+        if (!response->ok())
+            return fail(error_of(request, *response));
+        return {};
     }
 
   private:
@@ -345,7 +489,12 @@ std::optional<std::string> composite_etag(const std::map<int, std::string>& etag
 class S3Writer final : public ObjectWriter {
   public:
     S3Writer(std::shared_ptr<S3Client> client, std::string key, Overwrite overwrite)
-        : m_client(std::move(client)), m_key(std::move(key)), m_overwrite(overwrite) {}
+        : m_client(std::move(client)), m_key(std::move(key)), m_overwrite(overwrite) {
+        // The date is computed from the real clock: S3 checks it against its own.
+        const auto& settings = m_client->settings();
+        if (locked())
+            m_lock_until = settings.lock_until.value_or(Clock::now() + std::chrono::days{settings.lock_days});
+    }
 
     ~S3Writer() override { abort(); }
 
@@ -430,14 +579,12 @@ class S3Writer final : public ObjectWriter {
     bool locked() const { return m_overwrite == Overwrite::no && !m_client->settings().lock_mode.empty(); }
 
     // SSE and storage class, plus the retention when the object is locked.
-    // The date is computed from the real clock: S3 checks it against its own.
     std::vector<http::Header> create_headers() const {
         const auto& settings = m_client->settings();
         auto headers = settings.write_headers;
-        if (locked()) {
-            auto until = settings.lock_until.value_or(Clock::now() + std::chrono::days{settings.lock_days});
+        if (m_lock_until) {
             headers.emplace_back("x-amz-object-lock-mode", settings.lock_mode);
-            headers.emplace_back("x-amz-object-lock-retain-until-date", format_rfc3339(until));
+            headers.emplace_back("x-amz-object-lock-retain-until-date", format_rfc3339(*m_lock_until));
         }
         return headers;
     }
@@ -461,11 +608,11 @@ class S3Writer final : public ObjectWriter {
             // there are ours (its ETag is their MD5, without SSE-KMS).
             if (response->status == 412 && holds_bytes(bytes)) {
                 spdlog::info("{}: already written by an earlier attempt", m_client->describe(request));
-                return {};
+                return m_client->confirm_protection(m_key, nullptr, m_lock_until);
             }
             return fail(m_client->error_of(request, *response));
         }
-        return {};
+        return m_client->confirm_protection(m_key, &*response, m_lock_until);
     }
 
     // True when the object under the key has exactly `bytes` (by its ETag).
@@ -562,12 +709,8 @@ class S3Writer final : public ObjectWriter {
         // an Object Lock default retention; it also catches corruption in transit.
         request.headers.emplace_back(
             "Content-MD5", md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
+        // Sent once: a second copy is signed as "X,X", which S3 reads as one value.
         request.body = part.data;
-        // Parts of a locked object need Content-MD5 (or a checksum header) too.
-        if (locked())
-            request.headers.emplace_back(
-                "Content-MD5",
-                md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error().with_context(fmt::format("part {}", part.number)));
@@ -636,12 +779,12 @@ class S3Writer final : public ObjectWriter {
             if ((code == "NoSuchUpload" || response->status == 412) && is_ours()) {
                 spdlog::info("{}: already completed by an earlier attempt", m_client->describe(request));
                 m_upload_id.clear();
-                return {};
+                return m_client->confirm_protection(m_key, nullptr, m_lock_until, true);
             }
             return fail(m_client->error_of(request, *response));
         }
         m_upload_id.clear(); // published: nothing left to abort
-        return {};
+        return m_client->confirm_protection(m_key, &*response, m_lock_until, true);
     }
 
     // True when the object under the key is the one our parts make up.
@@ -656,6 +799,8 @@ class S3Writer final : public ObjectWriter {
     std::shared_ptr<S3Client> m_client;
     std::string m_key;
     Overwrite m_overwrite;
+    // The retention requested for this object, when it is locked.
+    std::optional<Clock::time_point> m_lock_until;
     bool m_done = false;
     std::vector<std::byte> m_buffer;
     int m_next_part = 1;
@@ -809,6 +954,8 @@ class S3Storage final : public Storage {
         if (!is_valid_key(key))
             return fail(Error::internal(fmt::format("invalid storage key \"{}\"", key)));
         const std::string full = m_client->full_key(key);
+        // What the last refused write was conditioned on: absent, or an ETag.
+        std::optional<std::optional<std::string>> refused;
         for (int attempt = 1;; ++attempt) {
             // 1. The current content and its ETag.
             S3Request get{.method = "GET", .key = full, .max_body = std::size_t{1} << 20};
@@ -822,25 +969,54 @@ class S3Storage final : public Storage {
             if (exists && etag.empty())
                 return fail(
                     Error::storage(fmt::format("{}: answered without an ETag", m_client->describe(get))));
+            // Refused although nobody changed it: the store does not honour
+            // this condition (a concurrent writer of the same bytes would have
+            // made our condition true), so more rounds cannot succeed.
+            auto state = exists ? std::optional(etag) : std::nullopt;
+            if (refused && *refused == state)
+                return fail(Error::conflict(
+                    fmt::format("{}: the store refused the conditional write (HTTP 412) although the object "
+                                "did not change: it does not honour {}",
+                                m_client->describe(get), exists ? "If-Match in either ETag spelling"
+                                                                : "If-None-Match: *")));
             auto wanted = next(exists ? std::optional(current->body) : std::nullopt);
             if (!wanted)
                 return false;
-            // 2. Write only if nobody wrote in between.
-            S3Request put{.method = "PUT", .key = full, .headers = m_client->settings().write_headers};
-            put.headers.emplace_back(exists ? "If-Match" : "If-None-Match", exists ? etag : "*");
-            put.headers.emplace_back("Content-MD5", md5_base64(*wanted));
-            put.body = http::as_body(*wanted);
-            auto written = m_client->send(put);
-            if (!written)
-                return fail(written.error());
-            if (written->ok())
+            // 2. Write only if nobody wrote in between. The ETag is sent in
+            //    the spelling this server last accepted (see if_match_spellings).
+            auto spellings = exists ? if_match_spellings(etag) : std::vector<std::string>{"*"};
+            S3Request put;
+            Result<http::Response> written;
+            std::string sent;
+            for (std::size_t form = 0; form < spellings.size(); ++form) {
+                sent = spellings[form];
+                put = S3Request{.method = "PUT", .key = full, .headers = m_client->settings().write_headers};
+                put.headers.emplace_back(exists ? "If-Match" : "If-None-Match", spellings[form]);
+                put.headers.emplace_back("Content-MD5", md5_base64(*wanted));
+                put.body = http::as_body(*wanted);
+                written = m_client->send(put);
+                if (!written)
+                    return fail(written.error());
+                if (written->status != 412)
+                    break;
+                if (form + 1 < spellings.size())
+                    spdlog::debug("{}: If-Match {} refused; trying {}", m_client->describe(put), spellings[form],
+                                  spellings[form + 1]);
+            }
+            if (written->ok()) {
+                if (exists)
+                    m_unquoted_if_match = !sent.starts_with('"');
+                if (auto s = m_client->confirm_protection(full, &*written, std::nullopt); !s)
+                    return fail(s.error());
                 return true;
+            }
             // 412: changed since we read it; 409: a concurrent conditional
             // write; 404 under If-Match: deleted since we read it.
             bool lost_race =
                 written->status == 412 || written->status == 409 || (exists && written->status == 404);
             if (!lost_race || attempt >= k_update_attempts)
                 return fail(m_client->error_of(put, *written));
+            refused = written->status == 412 ? std::optional(state) : std::nullopt;
             spdlog::debug("{}: changed concurrently; reading it again", m_client->describe(put));
             std::this_thread::sleep_for(backoff_delay(attempt));
         }
@@ -966,7 +1142,23 @@ class S3Storage final : public Storage {
         }
     }
 
+    // The two spellings of `etag` for If-Match, the one this server last
+    // accepted first. S3 and moto take the quoted ETag as GET returned it;
+    // Ceph RGW 16.2 compares against the unquoted one and answers 412 to the
+    // quoted form. Both carry the same condition, so a 412 to both is a lost race.
+    std::vector<std::string> if_match_spellings(const std::string& etag) const {
+        std::string bare = etag;
+        if (bare.size() >= 2 && bare.front() == '"' && bare.back() == '"')
+            bare = bare.substr(1, bare.size() - 2);
+        std::string quoted = "\"" + bare + "\"";
+        if (m_unquoted_if_match)
+            return {bare, quoted};
+        return {quoted, bare};
+    }
+
     std::shared_ptr<S3Client> m_client;
+    // Whether the last successful If-Match carried the unquoted ETag.
+    std::atomic<bool> m_unquoted_if_match{false};
 };
 
 std::optional<std::string> option(const Config& config, std::string_view name) {
@@ -1098,6 +1290,7 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
             return fail(
                 Error::payload(fmt::format("storage.options.sse: \"{}\" must be AES256 or aws:kms", *sse)));
         s.write_headers.emplace_back("x-amz-server-side-encryption", *sse);
+        s.sse = *sse;
         if (auto kms = option(config, "kms_key_id")) {
             if (*sse != "aws:kms")
                 return fail(Error::payload("storage.options.kms_key_id needs sse \"aws:kms\""));
@@ -1120,6 +1313,19 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
             return fail(Error::payload(
                 fmt::format("storage.stall_timeout_s: \"{}\" must be an integer from 1 to 3600", *stall)));
         s.stall_timeout = std::chrono::seconds{seconds};
+    }
+    if (auto require = option(config, "require_protection")) {
+        if (*require != "true" && *require != "false")
+            return fail(Error::payload("storage.require_protection must be \"true\" or \"false\""));
+        s.require_protection = *require == "true";
+    }
+    if (auto budget = option(config, "retry_budget_s")) {
+        int seconds = 0;
+        auto [end, ec] = std::from_chars(budget->data(), budget->data() + budget->size(), seconds);
+        if (ec != std::errc() || end != budget->data() + budget->size() || seconds < 1 || seconds > 3600)
+            return fail(Error::payload(
+                fmt::format("storage.retry_budget_s: \"{}\" must be an integer from 1 to 3600", *budget)));
+        s.retry_budget = std::chrono::seconds{seconds};
     }
     if (auto storage_class = option(config, "storage_class")) {
         if (storage_class->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos)

@@ -51,7 +51,8 @@ Result<std::string> read_url(std::string_view url, std::size_t max_bytes) {
     if (!storage)
         return fail(storage.error());
     auto data = (*storage)->get(url.substr(slash + 1), max_bytes);
-    if (!data)
+    // Backends name the object in their messages already; add it only when not.
+    if (!data && data.error().message.find(redact_url(url)) == std::string::npos)
         return fail(data.error().with_context(redact_url(url)));
     return data;
 }
