@@ -211,13 +211,16 @@ class GitHubFake(FakeForge):
         self.login = login
         self.quota = quota
         self.remaining = quota
-        self.reset_at = int(time.time()) + 3600
+        self.reset_at: int | None = int(time.time()) + 3600
+        self.reset_delay = 0
 
     def spend_quota_then_reset(self, reset_in_s: int = 1) -> None:
-        """Make the quota spent now, reset `reset_in_s` seconds from now."""
+        """Make the quota spent; it resets `reset_in_s` seconds after the
+        first request that finds it spent (queued faults answer first)."""
         with self._lock:
             self.remaining = 0
-            self.reset_at = int(time.time()) + reset_in_s
+            self.reset_at = None
+            self.reset_delay = reset_in_s
 
     def token_of(self, headers) -> str | None:
         return _bearer(headers, "Bearer", "token")
@@ -227,7 +230,7 @@ class GitHubFake(FakeForge):
 
     def common_headers(self) -> dict[str, str]:
         return {"X-RateLimit-Limit": str(self.quota), "X-RateLimit-Remaining": str(max(self.remaining, 0)),
-                "X-RateLimit-Reset": str(self.reset_at), "X-RateLimit-Resource": "core",
+                "X-RateLimit-Reset": str(self.reset_at or int(time.time()) + 3600), "X-RateLimit-Resource": "core",
                 "X-GitHub-Api-Version-Selected": "2022-11-28"}
 
     def render(self, r: Repo) -> dict:
@@ -241,6 +244,8 @@ class GitHubFake(FakeForge):
     def route(self, path, query, authenticated):
         now = int(time.time())
         with self._lock:
+            if self.reset_at is None:
+                self.reset_at = now + self.reset_delay
             if self.remaining <= 0 and now >= self.reset_at:
                 self.remaining = self.quota
                 self.reset_at = now + 3600

@@ -198,7 +198,7 @@ class GitHubTest(SourcesTest):
         # A 502 burst, then a secondary limit (403 + Retry-After), then a spent quota.
         gh.fail_next(2, 502)
         gh.fail_next(1, 403, {"Retry-After": "1"}, {"message": "You have exceeded a secondary rate limit."})
-        gh.spend_quota_then_reset(reset_in_s=2)
+        gh.spend_quota_then_reset(reset_in_s=1)
         start = time.monotonic()
         src = self.run_ok(ws, self.payload(ws, [self.source(gh, include=["acme/app"])]),
                           args=["--dry-run"])["sources"][0]

@@ -281,14 +281,16 @@ Expansion expand(const job::Source& source, const Forge& forge, const std::vecto
                  TransportPolicy policy) {
     Expansion out;
     const bool ssh = source.transport == "ssh";
-    auto add = [&](const std::string& full_name, const std::string& url, std::string_view suffix) {
+    // `label` names the repository in the rejected list ("acme/app (wiki)").
+    auto add = [&](const std::string& full_name, const std::string& label, const std::string& url,
+                   std::string_view suffix) {
         if (url.empty()) {
-            out.rejected.emplace_back(full_name, fmt::format("the forge gives no {} URL", source.transport));
+            out.rejected.emplace_back(label, fmt::format("the forge gives no {} URL", source.transport));
             return;
         }
         auto parsed = parse_git_url(url, policy);
         if (!parsed) {
-            out.rejected.emplace_back(full_name, parsed.error().message);
+            out.rejected.emplace_back(label, parsed.error().message);
             return;
         }
         job::Repository repo;
@@ -296,7 +298,7 @@ Expansion expand(const job::Source& source, const Forge& forge, const std::vecto
         repo.parsed = *parsed;
         repo.name = discovered_name(*parsed, full_name) + std::string(suffix);
         if (!job::is_valid_repository_name(repo.name)) {
-            out.rejected.emplace_back(full_name, fmt::format("\"{}\" is not a valid repository name", repo.name));
+            out.rejected.emplace_back(label, fmt::format("\"{}\" is not a valid repository name", repo.name));
             return;
         }
         repo.refs = source.refs;
@@ -311,10 +313,10 @@ Expansion expand(const job::Source& source, const Forge& forge, const std::vecto
         out.repositories.push_back(std::move(repo));
     };
     for (const auto& r : kept) {
-        add(r.full_name, ssh ? r.ssh_url : r.https_url, "");
+        add(r.full_name, r.full_name, ssh ? r.ssh_url : r.https_url, "");
         if (source.include_wikis && r.has_wiki) {
             std::size_t before = out.repositories.size();
-            add(r.full_name + " (wiki)", ssh ? r.wiki_ssh_url : r.wiki_https_url, ".wiki");
+            add(r.full_name, r.full_name + " (wiki)", ssh ? r.wiki_ssh_url : r.wiki_https_url, ".wiki");
             out.wikis += static_cast<int>(out.repositories.size() - before);
         }
     }
