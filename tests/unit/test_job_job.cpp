@@ -734,9 +734,9 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "gc", "job", "list", "merge_reports",
-                                                 "options", "prune", "repository", "restore", "shard", "ssh",
-                                                 "storage", "verify"}));
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "job", "list", "merge_reports",
+                                                 "options", "prune", "repository", "restore", "shard", "source",
+                                                 "ssh", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
 }
 
@@ -967,6 +967,8 @@ TEST(ParseJobSources, Errors) {
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "ftp://x"}])"),
               "sources[0].api_url: must be an https:// URL without credentials");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "https://u:p@x"}])"),
+              "sources[0].api_url: must be an https:// URL without credentials");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "https://"}])"),
               "sources[0].api_url: must be an https:// URL without credentials");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "http://x"}])"),
               "sources[0].api_url: http:// needs options.allow_http");

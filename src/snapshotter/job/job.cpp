@@ -689,8 +689,9 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
     while (src.api_url.ends_with('/'))
         src.api_url.pop_back();
     const bool https = src.api_url.starts_with("https://"), http = src.api_url.starts_with("http://");
+    const std::size_t host_at = https ? 8 : 7; // after "https://" or "http://"
     if ((!https && !http) || has_control_chars(src.api_url) || src.api_url.find('@') != std::string::npos ||
-        src.api_url.size() < 9)
+        src.api_url.size() <= host_at || src.api_url[host_at] == '/')
         return fail(at(join_path(path, "api_url"), "must be an https:// URL without credentials"));
     if (http && !policy.allow_http)
         return fail(at(join_path(path, "api_url"), "http:// needs options.allow_http"));
