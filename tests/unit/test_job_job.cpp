@@ -438,14 +438,16 @@ TEST(ParseJobErrors, RepositoryName) {
 TEST(ParseJobErrors, DuplicateNames) {
     auto payload = snapshot_payload();
     payload["repositories"].push_back({{"url", "https://h/other.git"}, {"name", "org/app"}});
-    EXPECT_EQ(parse_error(payload), "repositories[1].name: \"org/app\" appears twice");
+    EXPECT_EQ(parse_error(payload), "repositories[1].name: \"org/app\" appears twice (https://git.example.com/org/app.git "
+                                    "and https://h/other.git); give one of them a \"name\"");
 
     // Derived names collide too: same path on two hosts.
     auto derived = snapshot_payload();
     derived["repositories"] =
         json::parse(R"([{"url": "https://a.example/org/app.git"}, {"url": "https://b.example/x.git"},
         {"url": "git@b.example:org/app"}])");
-    EXPECT_EQ(parse_error(derived), "repositories[2].name: \"org/app\" appears twice");
+    EXPECT_EQ(parse_error(derived), "repositories[2].name: \"org/app\" appears twice (https://a.example/org/app.git and "
+                                    "git@b.example:org/app); give one of them a \"name\"");
 }
 
 TEST(ParseJobErrors, Refs) {
@@ -737,9 +739,9 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "gc", "job", "list", "merge_reports",
-                                                 "options", "prune", "repository", "restore", "shard", "ssh",
-                                                 "storage", "verify"}));
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "job", "list", "merge_reports",
+                                                 "options", "prune", "repository", "restore", "shard", "source",
+                                                 "ssh", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
 }
 
@@ -894,4 +896,124 @@ TEST(ParseJobErrors, Gc) {
     EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age"_json_pointer, 1), "gc.min_age: unknown key (did you mean");
     EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/gc"_json_pointer, json::object()),
                          "gc: is only allowed with \"action\": \"gc\"");
+}
+
+// ---------------------------------------------------------------------------
+// sources and defaults (issue 18)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+json sources_payload(json sources) {
+    return {{"version", 1},
+            {"storage", {{"url", "file:///var/snapshots"}}},
+            {"sources", std::move(sources)}};
+}
+
+} // namespace
+
+TEST(ParseJobSources, AGitHubOrgWithEveryKey) {
+    auto job = parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "acme",
+        "credentials": {"token_env": "GIT_TOKEN"}, "include": ["acme/*"], "exclude": ["acme/old-*"],
+        "archived": false, "forks": false, "visibility": "public", "topics": ["backend"],
+        "pushed_since": "2026-01-01T00:00:00Z", "max_repositories": 500, "include_wikis": true,
+        "refs": ["refs/heads/*"]}])")));
+    ASSERT_EQ(job.sources.size(), 1u);
+    const auto& s = job.sources[0];
+    EXPECT_TRUE(job.repositories.empty());
+    EXPECT_EQ(s.type, "github");
+    EXPECT_EQ(s.api_url, "https://api.github.com");
+    EXPECT_EQ((s.scope + ":" + s.owner), "org:acme");
+    EXPECT_EQ(s.credentials->token_env, "GIT_TOKEN");
+    EXPECT_EQ(s.include, std::vector<std::string>{"acme/*"});
+    EXPECT_EQ(s.exclude, std::vector<std::string>{"acme/old-*"});
+    EXPECT_FALSE(s.archived);
+    EXPECT_FALSE(s.forks);
+    EXPECT_EQ(s.visibility, "public");
+    EXPECT_EQ(s.topics, std::vector<std::string>{"backend"});
+    EXPECT_EQ(s.pushed_since, parse_rfc3339("2026-01-01T00:00:00Z"));
+    EXPECT_EQ(s.max_repositories, 500);
+    EXPECT_TRUE(s.include_wikis);
+    EXPECT_EQ(s.transport, "https");
+    EXPECT_EQ(s.refs, std::vector<std::string>{"refs/heads/*"});
+    EXPECT_EQ(s.path, "sources[0]");
+}
+
+TEST(ParseJobSources, DefaultsPerForge) {
+    auto job = parse_ok(sources_payload(json::parse(R"([{"type": "gitlab", "group": "grp/sub"},
+        {"type": "gitea", "user": "bob", "api_url": "https://codeberg.org/api/v1/"},
+        {"type": "bitbucket", "workspace": "ws"}, {"type": "github", "team": "acme/core"}])")));
+    ASSERT_EQ(job.sources.size(), 4u);
+    EXPECT_EQ(job.sources[0].api_url, "https://gitlab.com/api/v4");
+    EXPECT_EQ(job.sources[0].owner, "grp/sub");
+    EXPECT_TRUE(job.sources[0].archived);
+    EXPECT_TRUE(job.sources[0].forks);
+    EXPECT_EQ(job.sources[0].visibility, "all");
+    EXPECT_EQ(job.sources[0].refs, (std::vector<std::string>{"refs/heads/*", "refs/tags/*"}));
+    EXPECT_EQ(job.sources[1].api_url, "https://codeberg.org/api/v1");
+    EXPECT_EQ(job.sources[2].api_url, "https://api.bitbucket.org/2.0");
+    EXPECT_EQ(job.sources[3].scope, "team");
+    // pushed_since as a span back from now.
+    auto span = parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "a", "pushed_since": "90d"}])")));
+    ASSERT_TRUE(span.sources[0].pushed_since);
+    EXPECT_LT(*span.sources[0].pushed_since, Clock::now() - std::chrono::hours(24 * 89));
+}
+
+TEST(ParseJobSources, Errors) {
+    auto err = [](const char* sources) { return parse_error(sources_payload(json::parse(sources))); };
+    EXPECT_EQ(err(R"([{"type": "svn", "org": "a"}])"),
+              "sources[0].type: \"svn\" is not one of github, gitlab, gitea, bitbucket");
+    EXPECT_EQ(err(R"([{"type": "github"}])"), "sources[0]: needs one of org, user, team");
+    EXPECT_EQ(err(R"([{"type": "github", "group": "a"}])"),
+              "sources[0].group: is not a github scope (use one of org, user, team)");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "user": "b"}])"), "sources[0].user: cannot be combined with org");
+    EXPECT_EQ(err(R"([{"type": "github", "team": "core"}])"), "sources[0].team: \"core\" must be \"org/team-slug\"");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a/b"}])"), "sources[0].org: \"a/b\" is not a valid name");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "ftp://x"}])"),
+              "sources[0].api_url: must be an https:// URL without credentials");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "https://u:p@x"}])"),
+              "sources[0].api_url: must be an https:// URL without credentials");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "https://"}])"),
+              "sources[0].api_url: must be an https:// URL without credentials");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "http://x"}])"),
+              "sources[0].api_url: http:// needs options.allow_http");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "credentials": {"token_env": "UNSET"}}])"),
+              "sources[0].credentials.token_env: environment variable UNSET is not set");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "credentials": {"ssh_key_env": "GIT_TOKEN"}}])"),
+              "sources[0].credentials.ssh_key_env: needs \"transport\": \"ssh\"");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "visibility": "secret"}])"),
+              "sources[0].visibility: \"secret\" is not one of all, public, private");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "max_repositories": 0}])"),
+              "sources[0].max_repositories: must be between 1 and 1000000");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "pushed_since": "last week"}])"),
+              "sources[0].pushed_since: \"last week\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") "
+              "nor a span such as \"90d\"");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "include": [""]}])"),
+              "sources[0].include[0]: must be a non-empty printable string");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "wikis": true}])"),
+              "sources[0].wikis: unknown key");
+    EXPECT_EQ(err("[]"), "sources: must list at least one source");
+    auto restore = sources_payload(json::parse(R"([{"type": "github", "org": "a"}])"));
+    restore["action"] = "list";
+    EXPECT_EQ(parse_error(restore), "sources: is only allowed with \"action\": \"snapshot\"");
+}
+
+TEST(ParseJobSources, DefaultsFillExplicitRepositoriesByTransport) {
+    auto job = parse_ok(json::parse(R"({"version": 1, "storage": {"url": "file:///s"},
+        "defaults": {"refs": ["refs/heads/main"], "credentials": {"token_env": "GIT_TOKEN", "ssh_key_env": "GIT_TOKEN"}},
+        "repositories": [{"url": "https://h/a.git"}, {"url": "git@h:b.git"}, {"url": "git://h/c.git"},
+                         {"url": "https://h/d.git", "refs": ["refs/tags/*"], "credentials": {"token_env": "GIT_TOKEN",
+                          "username": "me"}}]})"));
+    ASSERT_EQ(job.repositories.size(), 4u);
+    EXPECT_EQ(job.repositories[0].refs, std::vector<std::string>{"refs/heads/main"});
+    EXPECT_EQ(job.repositories[0].credentials->token_env, "GIT_TOKEN");
+    EXPECT_EQ(job.repositories[0].credentials->username, "x-access-token");
+    EXPECT_EQ(job.repositories[1].credentials->ssh_key_env, "GIT_TOKEN");
+    EXPECT_EQ(job.repositories[1].credentials->token_env, "");
+    EXPECT_FALSE(job.repositories[2].credentials);
+    EXPECT_EQ(job.repositories[3].refs, std::vector<std::string>{"refs/tags/*"});
+    EXPECT_EQ(job.repositories[3].credentials->username, "me");
+    EXPECT_EQ(parse_error(json::parse(R"({"version": 1, "storage": {"url": "file:///s"},
+        "defaults": {"credentials": {"token_env": "UNSET"}}, "repositories": [{"url": "https://h/a.git"}]})")),
+              "defaults.credentials.token_env: environment variable UNSET is not set");
 }

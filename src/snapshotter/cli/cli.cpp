@@ -79,6 +79,8 @@ std::string partial_message(const json& result) {
     const auto& summary = result.at("summary");
     std::string message = fmt::format("{} of {} repositories failed", summary.at("failed").get<int>(),
                                       summary.at("total").get<int>());
+    if (int sources = summary.value("sources_failed", 0); sources > 0)
+        message += fmt::format("; {} source{} failed", sources, sources == 1 ? "" : "s");
     if (auto it = result.find("missing_shards"); it != result.end() && !it->empty())
         message += fmt::format("; reports of shards {} are missing", it->dump());
     return message;

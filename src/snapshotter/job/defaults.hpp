@@ -10,6 +10,11 @@ namespace snapshotter::job::defaults {
 inline constexpr int k_version = 1;
 inline constexpr std::array<std::string_view, 2> k_refs = {"refs/heads/*", "refs/tags/*"};
 inline constexpr std::string_view k_username = "x-access-token";
+// sources[].api_url: the public service of each forge.
+inline constexpr std::string_view k_github_api = "https://api.github.com";
+inline constexpr std::string_view k_gitlab_api = "https://gitlab.com/api/v4";
+inline constexpr std::string_view k_gitea_api = "https://gitea.com/api/v1";
+inline constexpr std::string_view k_bitbucket_api = "https://api.bitbucket.org/2.0";
 inline constexpr int k_timeout_s = 3600;
 inline constexpr int k_deadline_s = 0;
 // Network-bound work: 8 connections get within 10% of the floor at 50 ms RTT.

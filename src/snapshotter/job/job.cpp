@@ -2,6 +2,7 @@
 
 #include "snapshotter/job/defaults.hpp"
 #include "snapshotter/util/text.hpp"
+#include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <algorithm>
@@ -17,14 +18,19 @@ using nlohmann::json;
 
 const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"job",
-     {"version", "action", "job_id", "storage", "repositories", "options", "restore", "verify", "list",
-      "merge_reports", "prune", "gc"}},
+     {"version", "action", "job_id", "storage", "repositories", "sources", "defaults", "options", "restore",
+      "verify", "list", "merge_reports", "prune", "gc"}},
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
       "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until",
       "require_protection", "retry_budget_s"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username", "ssh_key_env"}},
+    {"source",
+     {"type", "api_url", "org", "user", "team", "group", "workspace", "credentials", "include", "exclude",
+      "archived", "forks", "visibility", "topics", "pushed_since", "max_repositories", "include_wikis",
+      "transport", "refs"}},
+    {"defaults", {"refs", "credentials"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
       "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "ssh", "shard",
@@ -476,6 +482,34 @@ Status parse_prune(const json& root, PruneSpec& prune) {
     return {};
 }
 
+// Read optional `refs` of `obj` (at `path`) into `target`; absent, `target`
+// gets the default patterns.
+Status read_refs(const json& obj, const std::string& path, std::vector<std::string>& target) {
+    auto it = obj.find("refs");
+    if (it == obj.end()) {
+        target.assign(defaults::k_refs.begin(), defaults::k_refs.end());
+        return {};
+    }
+    auto refs = string_array(*it, join_path(path, "refs"));
+    if (!refs)
+        return fail(refs.error());
+    if (refs->empty())
+        return fail(at(join_path(path, "refs"), "must not be empty"));
+    for (std::size_t i = 0; i < refs->size(); ++i)
+        if (auto s = check_ref_pattern((*refs)[i], fmt::format("{}.refs[{}]", path, i)); !s)
+            return s;
+    target = std::move(*refs);
+    return {};
+}
+
+// Check that environment variable `name` (read from `key` at `path`) is set and not empty.
+Status require_env(const GetEnv& env, const std::string& name, const std::string& path, const char* key) {
+    auto value = env(name);
+    if (!value || value->empty())
+        return fail(at(join_path(path, key), fmt::format("environment variable {} is not set", name)));
+    return {};
+}
+
 Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
                                     const GetEnv& env, bool need_tokens) {
     if (auto s = check_object(j, path, "repository"); !s)
@@ -501,19 +535,8 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
                            "\".\" or \"..\", at most 200 bytes)",
                            repo.name)));
 
-    if (auto it = j.find("refs"); it != j.end()) {
-        auto refs = string_array(*it, join_path(path, "refs"));
-        if (!refs)
-            return fail(refs.error());
-        if (refs->empty())
-            return fail(at(join_path(path, "refs"), "must not be empty"));
-        for (std::size_t i = 0; i < refs->size(); ++i)
-            if (auto s = check_ref_pattern((*refs)[i], fmt::format("{}.refs[{}]", path, i)); !s)
-                return fail(s.error());
-        repo.refs = std::move(*refs);
-    } else {
-        repo.refs.assign(defaults::k_refs.begin(), defaults::k_refs.end());
-    }
+    if (auto s = read_refs(j, path, repo.refs); !s)
+        return fail(s.error());
 
     if (auto it = j.find("credentials"); it != j.end()) {
         std::string cpath = join_path(path, "credentials");
@@ -544,17 +567,251 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
             return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
         if (need_tokens) {
             const bool by_key = !creds.ssh_key_env.empty();
-            const auto& name = by_key ? creds.ssh_key_env : creds.token_env;
-            auto value = env(name);
-            if (!value || value->empty())
-                return fail(at(join_path(cpath, by_key ? "ssh_key_env" : "token_env"),
-                               fmt::format("environment variable {} is not set", name)));
+            if (auto s = require_env(env, by_key ? creds.ssh_key_env : creds.token_env, cpath,
+                                     by_key ? "ssh_key_env" : "token_env");
+                !s)
+                return fail(s.error());
         }
         repo.credentials = creds;
     }
     return repo;
 }
 
+
+// Read optional `credentials` of a source or of `defaults` at `path`: a
+// token_env, an ssh_key_env, or both (the API reads the token, git over ssh
+// the key); every variable named must be set.
+Result<std::optional<Credentials>> parse_shared_credentials(const json& obj, const std::string& path,
+                                                            const GetEnv& env) {
+    auto it = obj.find("credentials");
+    if (it == obj.end())
+        return std::optional<Credentials>{};
+    std::string cpath = join_path(path, "credentials");
+    if (auto s = check_object(*it, cpath, "credentials"); !s)
+        return fail(s.error());
+    Credentials creds;
+    auto token_env = opt_string(*it, cpath, "token_env");
+    if (!token_env)
+        return fail(token_env.error());
+    auto key_env = opt_string(*it, cpath, "ssh_key_env");
+    if (!key_env)
+        return fail(key_env.error());
+    auto username = opt_string(*it, cpath, "username");
+    if (!username)
+        return fail(username.error());
+    if (!*token_env && !*key_env)
+        return fail(at(cpath, "needs token_env (https) or ssh_key_env (ssh)"));
+    creds.token_env = token_env->value_or("");
+    creds.ssh_key_env = key_env->value_or("");
+    creds.username = username->value_or("");
+    if ((*username && creds.username.empty()) || has_control_chars(creds.username))
+        return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
+    if (!creds.token_env.empty())
+        if (auto s = require_env(env, creds.token_env, cpath, "token_env"); !s)
+            return fail(s.error());
+    if (!creds.ssh_key_env.empty())
+        if (auto s = require_env(env, creds.ssh_key_env, cpath, "ssh_key_env"); !s)
+            return fail(s.error());
+    return std::optional<Credentials>(creds);
+}
+
+// The scopes each forge lists, and its public API.
+struct ForgeKind {
+    std::string_view type;
+    std::string_view api_url;
+    std::vector<std::string_view> scopes;
+};
+constexpr std::string_view k_all_scopes[] = {"org", "user", "team", "group", "workspace"};
+const ForgeKind k_forges[] = {
+    {"github", defaults::k_github_api, {"org", "user", "team"}},
+    {"gitlab", defaults::k_gitlab_api, {"group", "user"}},
+    {"gitea", defaults::k_gitea_api, {"org", "user"}},
+    {"bitbucket", defaults::k_bitbucket_api, {"workspace"}},
+};
+
+// A scope name: '/'-separated segments of [A-Za-z0-9._-] (GitLab subgroups, "org/team").
+bool is_valid_owner(std::string_view owner) {
+    return is_valid_repository_name(owner) && owner.size() <= 255;
+}
+
+Result<Source> parse_source(const json& j, const std::string& path, TransportPolicy policy,
+                            const GetEnv& env) {
+    if (auto s = check_object(j, path, "source"); !s)
+        return fail(s.error());
+    Source src;
+    src.path = path;
+    auto type = req_string(j, path, "type");
+    if (!type)
+        return fail(type.error());
+    const ForgeKind* forge = nullptr;
+    for (const auto& f : k_forges)
+        if (f.type == *type)
+            forge = &f;
+    if (forge == nullptr)
+        return fail(at(join_path(path, "type"),
+                       fmt::format("\"{}\" is not one of github, gitlab, gitea, bitbucket", *type)));
+    src.type = *type;
+
+    // Exactly one scope, and one this forge has.
+    for (auto scope : k_all_scopes) {
+        if (!j.contains(scope))
+            continue;
+        std::string spath = join_path(path, scope);
+        if (std::find(forge->scopes.begin(), forge->scopes.end(), scope) == forge->scopes.end())
+            return fail(at(spath, fmt::format("is not a {} scope (use one of {})", src.type,
+                                              fmt::join(forge->scopes, ", "))));
+        if (!src.scope.empty())
+            return fail(at(spath, fmt::format("cannot be combined with {}", src.scope)));
+        auto owner = req_string(j, path, std::string(scope).c_str());
+        if (!owner)
+            return fail(owner.error());
+        const bool nested = scope == "team" || (scope == "group");
+        if (!is_valid_owner(*owner) || (!nested && owner->find('/') != std::string::npos) ||
+            (scope == "team" && std::count(owner->begin(), owner->end(), '/') != 1))
+            return fail(at(spath, scope == "team" ? fmt::format("\"{}\" must be \"org/team-slug\"", *owner)
+                                                  : fmt::format("\"{}\" is not a valid name", *owner)));
+        src.scope = std::string(scope);
+        src.owner = *owner;
+    }
+    if (src.scope.empty())
+        return fail(at(path, fmt::format("needs one of {}", fmt::join(forge->scopes, ", "))));
+
+    auto api = opt_string(j, path, "api_url");
+    if (!api)
+        return fail(api.error());
+    src.api_url = api->value_or(std::string(forge->api_url));
+    while (src.api_url.ends_with('/'))
+        src.api_url.pop_back();
+    const bool https = src.api_url.starts_with("https://"), http = src.api_url.starts_with("http://");
+    const std::size_t host_at = https ? 8 : 7; // after "https://" or "http://"
+    if ((!https && !http) || has_control_chars(src.api_url) || src.api_url.find('@') != std::string::npos ||
+        src.api_url.size() <= host_at || src.api_url[host_at] == '/')
+        return fail(at(join_path(path, "api_url"), "must be an https:// URL without credentials"));
+    if (http && !policy.allow_http)
+        return fail(at(join_path(path, "api_url"), "http:// needs options.allow_http"));
+
+    if (auto s = read_choice(j, path, "transport", {"https", "ssh"}, src.transport); !s)
+        return fail(s.error());
+    if (auto s = read_choice(j, path, "visibility", {"all", "public", "private"}, src.visibility); !s)
+        return fail(s.error());
+    auto creds = parse_shared_credentials(j, path, env);
+    if (!creds)
+        return fail(creds.error());
+    src.credentials = *creds;
+    if (src.credentials && !src.credentials->ssh_key_env.empty() && src.transport != "ssh")
+        return fail(at(join_path(path, "credentials.ssh_key_env"), "needs \"transport\": \"ssh\""));
+
+    for (const char* key : {"include", "exclude", "topics"}) {
+        auto it = j.find(key);
+        if (it == j.end())
+            continue;
+        auto list = string_array(*it, join_path(path, key));
+        if (!list)
+            return fail(list.error());
+        for (std::size_t i = 0; i < list->size(); ++i)
+            if ((*list)[i].empty() || has_control_chars((*list)[i]))
+                return fail(at(fmt::format("{}.{}[{}]", path, key, i), "must be a non-empty printable string"));
+        (std::string_view(key) == "include" ? src.include
+                                            : std::string_view(key) == "exclude" ? src.exclude : src.topics) =
+            std::move(*list);
+    }
+    Status checks[] = {
+        read_bool(j, path, "archived", src.archived),
+        read_bool(j, path, "forks", src.forks),
+        read_bool(j, path, "include_wikis", src.include_wikis),
+        read_int(j, path, "max_repositories", 1, static_cast<long long>(defaults::k_max_repositories),
+                 src.max_repositories),
+        read_refs(j, path, src.refs),
+    };
+    for (auto& s : checks)
+        if (!s)
+            return fail(s.error());
+
+    // pushed_since: an RFC 3339 UTC time, or a span back from now ("90d").
+    auto since = opt_string(j, path, "pushed_since");
+    if (!since)
+        return fail(since.error());
+    if (*since) {
+        if (auto when = parse_rfc3339(**since))
+            src.pushed_since = *when;
+        else if (auto span = parse_calendar_span(**since))
+            src.pushed_since = subtract_span(current_time(), *span);
+        else
+            return fail(at(join_path(path, "pushed_since"),
+                           fmt::format("\"{}\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") nor a "
+                                       "span such as \"90d\"",
+                                       **since)));
+        src.pushed_since_text = **since;
+    }
+    return src;
+}
+
+// The job-level `defaults` for explicit repositories: refs and credentials
+// used where an entry gives none.
+struct RepositoryDefaults {
+    std::optional<std::vector<std::string>> refs;
+    std::optional<Credentials> credentials;
+};
+
+Result<RepositoryDefaults> parse_defaults(const json& root, const GetEnv& env) {
+    RepositoryDefaults out;
+    auto it = root.find("defaults");
+    if (it == root.end())
+        return out;
+    if (auto s = check_object(*it, "defaults", "defaults"); !s)
+        return fail(s.error());
+    if (it->contains("refs")) {
+        std::vector<std::string> refs;
+        if (auto s = read_refs(*it, "defaults", refs); !s)
+            return fail(s.error());
+        out.refs = std::move(refs);
+    }
+    auto creds = parse_shared_credentials(*it, "defaults", env);
+    if (!creds)
+        return fail(creds.error());
+    out.credentials = *creds;
+    return out;
+}
+
+// Give `repo` (parsed from `j`) the defaults it does not set itself: the
+// token for http(s) URLs, the ssh key for ssh URLs.
+void apply_defaults(const json& j, const RepositoryDefaults& fallback, Repository& repo) {
+    if (fallback.refs && !j.contains("refs"))
+        repo.refs = *fallback.refs;
+    if (!fallback.credentials || j.contains("credentials"))
+        return;
+    const auto& d = *fallback.credentials;
+    const auto t = repo.parsed.transport;
+    Credentials creds;
+    if (t == Transport::ssh && !d.ssh_key_env.empty()) {
+        creds.ssh_key_env = d.ssh_key_env;
+        creds.username = d.username;
+    } else if ((t == Transport::https || t == Transport::http) && !d.token_env.empty()) {
+        creds.token_env = d.token_env;
+        creds.username = d.username.empty() ? std::string(defaults::k_username) : d.username;
+    } else {
+        return;
+    }
+    repo.credentials = creds;
+}
+
+// Read optional `sources` of the payload into `target`.
+Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env, std::vector<Source>& target) {
+    auto it = root.find("sources");
+    if (it == root.end())
+        return {};
+    if (!it->is_array())
+        return fail(at("sources", fmt::format("must be an array, not {}", type_name(*it))));
+    if (it->empty())
+        return fail(at("sources", "must list at least one source"));
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        auto src = parse_source((*it)[i], fmt::format("sources[{}]", i), policy, env);
+        if (!src)
+            return fail(src.error());
+        target.push_back(std::move(*src));
+    }
+    return {};
+}
 } // namespace
 
 std::string_view action_name(Action action) {
@@ -661,8 +918,9 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     for (const char* section : {"restore", "verify", "list", "merge_reports", "prune", "gc"})
         if (root.contains(section) && action_text != section)
             return fail(at(section, fmt::format("is only allowed with \"action\": \"{}\"", section)));
-    if (root.contains("repositories") && job.action != Action::snapshot)
-        return fail(at("repositories", "is only allowed with \"action\": \"snapshot\""));
+    for (const char* section : {"repositories", "sources", "defaults"})
+        if (root.contains(section) && job.action != Action::snapshot)
+            return fail(at(section, "is only allowed with \"action\": \"snapshot\""));
 
     auto job_id = opt_string(root, "", "job_id");
     if (!job_id)
@@ -688,9 +946,14 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
     TransportPolicy policy{job.options.allow_http, job.options.allow_file};
     switch (job.action) {
     case Action::snapshot: {
+        if (auto s = parse_sources(root, policy, env, job.sources); !s)
+            return fail(s.error());
         auto it = root.find("repositories");
-        if (it == root.end())
-            return fail(at("repositories", "is required for a snapshot"));
+        if (it == root.end()) {
+            if (job.sources.empty())
+                return fail(at("repositories", "is required for a snapshot (or give sources)"));
+            break;
+        }
         if (!it->is_array())
             return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
         if (it->empty())
@@ -698,14 +961,20 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (it->size() > defaults::k_max_repositories)
             return fail(
                 at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
-        std::set<std::string> names;
+        auto repo_defaults = parse_defaults(root, env);
+        if (!repo_defaults)
+            return fail(repo_defaults.error());
+        std::map<std::string, std::string> names; // name -> URL of the entry that has it
         for (std::size_t i = 0; i < it->size(); ++i) {
             std::string path = fmt::format("repositories[{}]", i);
             auto repo = parse_repository((*it)[i], path, policy, env, true);
             if (!repo)
                 return fail(repo.error());
-            if (!names.insert(repo->name).second)
-                return fail(at(join_path(path, "name"), fmt::format("\"{}\" appears twice", repo->name)));
+            apply_defaults((*it)[i], *repo_defaults, *repo);
+            if (auto [pos, added] = names.emplace(repo->name, repo->url); !added)
+                return fail(at(join_path(path, "name"),
+                               fmt::format("\"{}\" appears twice ({} and {}); give one of them a \"name\"",
+                                           repo->name, redact_url(pos->second), redact_url(repo->url))));
             job.repositories.push_back(std::move(*repo));
         }
         break;

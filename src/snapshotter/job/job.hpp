@@ -37,6 +37,29 @@ struct Repository {
     std::optional<Credentials> credentials;
 };
 
+// Where a source discovers repositories: a forge's API and one scope on it.
+// Every source key is documented in docs/sources.md and docs/job-payload.md.
+struct Source {
+    std::string type;    // github | gitlab | gitea | bitbucket
+    std::string api_url; // the API base, without a trailing '/'
+    std::string scope;   // org | user | team | group | workspace
+    std::string owner;   // the scope's name: "acme", "acme/team-slug", "group/subgroup"
+    std::optional<Credentials> credentials; // token for the API (and git over https), ssh key for git
+    std::vector<std::string> include;       // globs on the full name; empty: everything
+    std::vector<std::string> exclude;       // globs on the full name
+    bool archived = true;                   // keep archived repositories
+    bool forks = true;                      // keep forks
+    std::string visibility{"all"};          // all | public | private (GitLab "internal" counts as private)
+    std::vector<std::string> topics;        // keep repositories carrying at least one of these
+    std::optional<Clock::time_point> pushed_since; // keep repositories pushed (active) since then
+    std::string pushed_since_text;                 // as written, for reports
+    int max_repositories = 0;                      // fail the source above this many; 0: no limit
+    bool include_wikis = false;                    // also snapshot each repository's wiki
+    std::string transport{"https"};                // how git clones: https | ssh
+    std::vector<std::string> refs;                 // ref patterns for every discovered repository
+    std::string path;                              // "sources[0]", for messages
+};
+
 struct StorageSpec {
     std::string url;
     std::map<std::string, std::string> options; // backend settings, validated per scheme
@@ -133,6 +156,7 @@ struct Job {
     std::string job_id;
     StorageSpec storage;
     std::vector<Repository> repositories;
+    std::vector<Source> sources; // expanded into repositories when a snapshot starts
     Options options;
     RestoreSpec restore;
     VerifySpec verify;

@@ -6,6 +6,8 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
+#include "snapshotter/snapshot/sources.hpp"
+#include "snapshotter/util/log.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/stop.hpp"
 #include "snapshotter/util/time.hpp"
@@ -152,6 +154,8 @@ constexpr JobMetric k_job_metrics[] = {
     {"RepositoriesUnchanged", "Count", "unchanged"},
     {"RepositoriesFailed", "Count", "failed"},
     {"RepositoriesSkipped", "Count", "skipped"},
+    {"RepositoriesGone", "Count", "gone"},
+    {"SourcesFailed", "Count", "sources_failed"},
     {"RefsRewritten", "Count", "refs_rewritten"},
     {"RefsDeleted", "Count", "refs_deleted"},
     {"LatestNotAdvanced", "Count", "latest_not_advanced"},
@@ -229,9 +233,12 @@ Outcome run_snapshot(const Context& ctx) {
     if (auto s = ctx.storage.check(); !s)
         return {nullptr, s.error(), false};
 
-    // 2. This shard's repositories, in payload order.
+    // 2. The sources expanded into repositories (after the payload's own),
+    //    then this shard's repositories, in that order.
+    auto expanded = expand_sources(ctx);
+    const auto& all = expanded.repositories;
     std::vector<const job::Repository*> repos;
-    for (const auto& r : ctx.job.repositories)
+    for (const auto& r : all)
         if (!options.shard || shard_of(r.name, options.shard->count) == options.shard->index)
             repos.push_back(&r);
     const std::size_t total = repos.size();
@@ -372,16 +379,22 @@ Outcome run_snapshot(const Context& ctx) {
                     {"refs_rewritten", rewritten},
                     {"refs_deleted", deleted},
                     {"latest_not_advanced", latest_stale},
+                    {"gone", expanded.gone.size()},
+                    {"sources_failed", expanded.failed},
                     {"duration_ms", elapsed_ms(start)}};
     json result = {{"action", "snapshot"},
                    {"job_id", ctx.job.job_id},
                    {"dry_run", ctx.dry_run},
                    {"repositories", std::move(list)},
                    {"summary", summary}};
+    if (!ctx.job.sources.empty()) {
+        result["sources"] = std::move(expanded.report);
+        result["gone"] = expanded.gone;
+    }
     if (options.shard)
         result["shard"] = {{"count", options.shard->count},
                            {"index", options.shard->index},
-                           {"of_total", ctx.job.repositories.size()}};
+                           {"of_total", all.size()}};
 
     // 5. The job report in storage, then metrics on stderr.
     if (!ctx.dry_run) {
@@ -401,13 +414,19 @@ Outcome run_snapshot(const Context& ctx) {
     if (interrupted) {
         out.error = Error::interrupted(fmt::format("{}: {} of {} repositories were not snapshotted",
                                                    state.stop_reason, skipped + failed, total));
-    } else if (failed > 0 && ok + unchanged + skipped == 0) {
+    } else if (expanded.failed > 0 && total == 0) {
+        // Every source failed and nothing else was asked for.
+        out.error = expanded.failed == 1 ? *expanded.first_error
+                                         : Error{expanded.first_error->kind,
+                                                 fmt::format("all {} sources failed; first: {}", expanded.failed,
+                                                             expanded.first_error->message)};
+    } else if (failed > 0 && ok + unchanged + skipped == 0 && expanded.failed == 0) {
         out.error =
             failed == 1
                 ? *first_failure
                 : Error{mixed_kinds ? ErrorKind::Git : first_failure->kind,
                         fmt::format("all {} repositories failed; first: {}", failed, first_failure->message)};
-    } else if (failed > 0) {
+    } else if (failed > 0 || expanded.failed > 0) {
         out.partial = true;
     }
     return out;

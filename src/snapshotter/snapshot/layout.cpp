@@ -32,6 +32,10 @@ std::optional<std::string> repo_name(std::string_view key) {
     return out;
 }
 
+std::string source_listing_key(std::string_view source_key) {
+    return fmt::format("sources/{}.json", source_key);
+}
+
 std::string repos_prefix() {
     return "repos/";
 }

@@ -8,6 +8,8 @@
 //                                                   a full bundle prune's rebase wrote at that snapshot
 //   repos/<repo-key>/prune-pending.json             bundles an interrupted prune still has to delete
 //
+//   sources/<source-key>.json                       names a source listed at its last run (gone detection)
+//
 // <repo-key> is the repository name with every byte outside [A-Za-z0-9._-]
 // percent-encoded, so distinct names never share a key prefix.
 #pragma once
@@ -44,6 +46,9 @@ std::string rebased_bundle_key(std::string_view name, std::string_view id, std::
 std::string prune_pending_key(std::string_view name);
 // Key of the pointer to the newest snapshot of `name`.
 std::string latest_key(std::string_view name);
+
+// Key of the names source `source_key` (a hex digest of the source) listed at its last run.
+std::string source_listing_key(std::string_view source_key);
 
 // The repository whose prefix holds `key` ("repos/<repo-key>/..."), or nullopt.
 std::optional<std::string> repository_of_key(std::string_view key);

@@ -14,6 +14,7 @@
 #include "snapshotter/storage/s3_credentials.hpp"
 #include "snapshotter/storage/sigv4.hpp"
 #include "snapshotter/storage/xml.hpp"
+#include "snapshotter/util/backoff.hpp"
 #include "snapshotter/util/hash.hpp"
 #include "snapshotter/util/http.hpp"
 #include "snapshotter/util/redact.hpp"
@@ -127,11 +128,7 @@ std::optional<Clock::time_point> parse_http_date(std::string_view text) {
 }
 
 std::chrono::milliseconds backoff_delay(int attempt) {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    auto ceiling =
-        std::min<long long>(k_backoff_cap.count(), k_backoff_base.count() << std::min(attempt, 16));
-    std::uniform_int_distribution<long long> dist(0, ceiling);
-    return std::chrono::milliseconds{dist(rng)};
+    return snapshotter::backoff_delay(attempt, k_backoff_base, k_backoff_cap);
 }
 
 http::Client& thread_client() {

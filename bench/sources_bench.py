@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Discovery of a large fleet (issue 18): one source listing N repositories
+through the fake GitHub, GitLab, Gitea and Bitbucket APIs of
+tests/integration/forge_fake.py, in a dry run whose filter keeps one
+repository, so what is measured is the listing itself: API requests, wall
+time, CPU time and peak memory of the snapshotter process.
+
+The baseline measured beside it is the same binary with a payload of one
+explicit repository (the fixed cost of a dry run).
+
+    python3 bench/sources_bench.py --bin build/snapshotter --repos 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+from forge_fake import BitbucketFake, GiteaFake, GitHubFake, GitLabFake, Repo  # noqa: E402
+
+TOKEN = "bench-token-0123456789"
+
+
+def run(binary: str, payload: dict, workdir: Path) -> tuple[dict, float, float, int]:
+    """(result, wall s, CPU s, peak RSS KiB) of one dry run."""
+    job = workdir / "job.json"
+    job.write_text(json.dumps(payload))
+    env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "FORGE_TOKEN": TOKEN}
+    start = time.monotonic()
+    with open(workdir / "stderr.log", "wb") as err:
+        p = subprocess.Popen([binary, "--job-file", str(job), "--dry-run", "--log-level", "warn"], env=env,
+                             stdout=subprocess.PIPE, stderr=err)
+        stdout = p.stdout.read()
+        _, _, usage = os.wait4(p.pid, 0)  # this child's own CPU and peak RSS
+        p.returncode = 0
+    stderr = (workdir / "stderr.log").read_bytes()
+    wall = time.monotonic() - start
+    out = json.loads(stdout)
+    # The one kept repository's URL is dead on purpose: its failure is expected.
+    if "result" not in out:
+        raise SystemExit(f"run failed: {stdout!r} {stderr[-2000:]!r}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return out["result"], wall, cpu, usage.ru_maxrss
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default="build/snapshotter")
+    ap.add_argument("--repos", type=int, default=10000)
+    args = ap.parse_args()
+    binary = str(Path(args.bin).resolve())
+    work = Path(tempfile.mkdtemp(prefix="sources-bench-"))
+    storage = {"url": str(work / "storage")}
+    options = {"allow_http": True, "cache_dir": str(work / "cache")}
+    # A clone URL nobody serves: the dry run's ls-remote of the one kept
+    # repository fails fast on a closed port, the same in every row.
+    dead = "http://127.0.0.1:9/none.git"
+
+    base = {"version": 1, "storage": storage, "options": options,
+            "repositories": [{"url": dead, "name": "baseline/one"}]}
+    _, wall0, cpu0, rss0 = run(binary, base, work)
+    print(f"baseline (one explicit repository): wall {wall0:.2f} s, CPU {cpu0:.2f} s, peak RSS {rss0 // 1024} MiB")
+    print(f"{'forge':10} {'repos':>6} {'requests':>8} {'wall s':>7} {'CPU s':>6} {'CPU over baseline':>17} "
+          f"{'peak RSS MiB':>12}")
+    for name, cls, source in (
+        ("github", GitHubFake, lambda f: {"type": "github", "api_url": f.base_url, "org": "big"}),
+        ("gitlab", GitLabFake, lambda f: {"type": "gitlab", "api_url": f.base_url + "/api/v4", "group": "big"}),
+        ("gitea", GiteaFake, lambda f: {"type": "gitea", "api_url": f.base_url + "/api/v1", "org": "big"}),
+        ("bitbucket", BitbucketFake, lambda f: {"type": "bitbucket", "api_url": f.base_url + "/2.0",
+                                                "workspace": "big"}),
+    ):
+        fake = cls(token=TOKEN)
+        try:
+            for i in range(args.repos):
+                fake.add(Repo(f"big/r{i:05}", dead, topics=["t"], has_wiki=True))
+            src = source(fake)
+            src.update({"credentials": {"token_env": "FORGE_TOKEN"}, "include": ["big/r00000"]})
+            payload = {"version": 1, "storage": storage, "options": options, "sources": [src]}
+            result, wall, cpu, rss = run(binary, payload, work)
+            s = result["sources"][0]
+            assert s["listed"] == args.repos, s
+            print(f"{name:10} {s['listed']:>6} {s['api_requests']:>8} {wall:>7.2f} {cpu:>6.2f} {cpu - cpu0:>17.2f} "
+                  f"{rss // 1024:>12}")
+        finally:
+            fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+#include "snapshotter/source/forge.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <fmt/format.h>
+
+namespace snapshotter::source {
+
+using nlohmann::json;
+
+std::string Forge::identity_url(bool /*has_token*/) const {
+    return {};
+}
+
+std::unique_ptr<Forge> make_forge(const job::Source& source) {
+    if (source.type == "github")
+        return make_github(source);
+    if (source.type == "gitlab")
+        return make_gitlab(source);
+    if (source.type == "gitea")
+        return make_gitea(source);
+    return make_bitbucket(source);
+}
+
+std::string link_next(std::string_view link) {
+    // Link: <url>; rel="next", <url>; rel="last"  (RFC 8288; params may be in any order)
+    std::size_t pos = 0;
+    while (pos < link.size()) {
+        auto open = link.find('<', pos);
+        if (open == std::string_view::npos)
+            return {};
+        auto close = link.find('>', open);
+        if (close == std::string_view::npos)
+            return {};
+        auto end = link.find('<', close);
+        std::string_view params = link.substr(close + 1, end == std::string_view::npos ? link.npos : end - close - 1);
+        std::string lowered(params);
+        for (auto& c : lowered)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        lowered.erase(std::remove(lowered.begin(), lowered.end(), ' '), lowered.end());
+        if (lowered.find("rel=\"next\"") != std::string::npos || lowered.find("rel=next") != std::string::npos)
+            return std::string(link.substr(open + 1, close - open - 1));
+        if (end == std::string_view::npos)
+            return {};
+        pos = end;
+    }
+    return {};
+}
+
+std::string percent_encode(std::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            out += static_cast<char>(c);
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+std::string with_query(std::string_view url, std::string_view name, std::string_view value) {
+    auto q = url.find('?');
+    std::string base(url.substr(0, q));
+    std::vector<std::string> params;
+    if (q != std::string_view::npos) {
+        std::string_view rest = url.substr(q + 1);
+        while (!rest.empty()) {
+            auto amp = rest.find('&');
+            std::string_view p = rest.substr(0, amp);
+            auto eq = p.find('=');
+            if (!p.empty() && p.substr(0, eq) != name)
+                params.emplace_back(p);
+            rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        }
+    }
+    params.push_back(fmt::format("{}={}", name, percent_encode(value)));
+    return base + "?" + fmt::format("{}", fmt::join(params, "&"));
+}
+
+std::optional<Clock::time_point> parse_iso8601(std::string_view text) {
+    if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') ||
+        text[13] != ':' || text[16] != ':')
+        return std::nullopt;
+    auto num = [&](std::size_t pos, std::size_t len) -> int {
+        int v = 0;
+        for (std::size_t i = pos; i < pos + len; ++i) {
+            if (!std::isdigit(static_cast<unsigned char>(text[i])))
+                return -1;
+            v = v * 10 + (text[i] - '0');
+        }
+        return v;
+    };
+    std::tm tm{};
+    tm.tm_year = num(0, 4) - 1900;
+    tm.tm_mon = num(5, 2) - 1;
+    tm.tm_mday = num(8, 2);
+    tm.tm_hour = num(11, 2);
+    tm.tm_min = num(14, 2);
+    tm.tm_sec = num(17, 2);
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
+        tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
+        return std::nullopt;
+    std::size_t pos = 19;
+    if (pos < text.size() && text[pos] == '.') // fraction: ignored
+        while (++pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+        }
+    long offset_s = 0;
+    std::string_view zone = text.substr(pos);
+    if (zone == "Z" || zone == "z") {
+    } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+        int h = num(pos + 1, 2), m = num(pos + 4, 2);
+        if (h < 0 || m < 0)
+            return std::nullopt;
+        offset_s = (zone[0] == '+' ? 1 : -1) * (h * 3600L + m * 60L);
+    } else {
+        return std::nullopt;
+    }
+    return Clock::from_time_t(timegm(&tm) - offset_s);
+}
+
+std::string wiki_url_of(std::string_view clone_url) {
+    std::string_view base = clone_url;
+    if (base.ends_with(".git"))
+        base.remove_suffix(4);
+    return std::string(base) + ".wiki.git";
+}
+
+RemoteRepository github_style_fields(const json& r) {
+    RemoteRepository out;
+    out.full_name = json_string(r, "full_name");
+    out.https_url = json_string(r, "clone_url");
+    out.ssh_url = json_string(r, "ssh_url");
+    out.archived = json_bool(r, "archived");
+    out.fork = json_bool(r, "fork");
+    out.has_wiki = json_bool(r, "has_wiki");
+    if (auto t = r.find("topics"); t != r.end() && t->is_array())
+        for (const auto& topic : *t)
+            if (topic.is_string())
+                out.topics.push_back(topic.get<std::string>());
+    return out;
+}
+
+std::string json_string(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool json_bool(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
+Result<json> parse_json_body(const http::Response& response, json::value_t kind) {
+    json body = json::parse(response.body, nullptr, false);
+    if (body.is_discarded())
+        return fail(Error::git(fmt::format("the API answered HTTP {} with a body that is not JSON", response.status)));
+    if (body.type() != kind)
+        return fail(Error::git(fmt::format("the API answered with a JSON {} where an {} was expected", body.type_name(),
+                                           kind == json::value_t::array ? "array" : "object")));
+    return body;
+}
+
+} // namespace snapshotter::source
