@@ -732,7 +732,7 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "gc", "job", "list", "merge_reports",
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "gc", "http", "job", "list", "merge_reports",
                                                  "options", "prune", "repository", "restore", "shard", "ssh",
                                                  "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
@@ -889,4 +889,18 @@ TEST(ParseJobErrors, Gc) {
     EXPECT_PAYLOAD_ERROR(with(gc, "/gc/min_age"_json_pointer, 1), "gc.min_age: unknown key (did you mean");
     EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/gc"_json_pointer, json::object()),
                          "gc: is only allowed with \"action\": \"gc\"");
+}
+
+TEST(ParseJob, HttpFollowRedirects) {
+    EXPECT_EQ(parse_ok(snapshot_payload()).options.http.follow_redirects, RedirectPolicy::same_origin);
+    for (auto policy : {RedirectPolicy::same_origin, RedirectPolicy::any_without_credentials, RedirectPolicy::never}) {
+        json payload = snapshot_payload();
+        payload["options"]["http"] = {{"follow_redirects", std::string(redirect_policy_name(policy))}};
+        EXPECT_EQ(parse_ok(payload).options.http.follow_redirects, policy);
+    }
+    json bad = snapshot_payload();
+    bad["options"]["http"] = {{"follow_redirects", "always"}};
+    EXPECT_NE(parse_error(bad).find("options.http.follow_redirects"), std::string::npos) << parse_error(bad);
+    bad["options"]["http"] = {{"follow", "never"}};
+    EXPECT_NE(parse_error(bad).find("follow"), std::string::npos);
 }
