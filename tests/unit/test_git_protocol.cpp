@@ -413,8 +413,8 @@ TEST(ProtocolBudget, SectionsBeforeThePackAreBounded) {
     while (flood.size() <= pre_pack_budget(request))
         flood += ack;
     flood += "0001" + pkt("packfile") + band(1, "PACK") + "0000";
-    const std::string fine = pkt("acknowledgments") + pkt("ACK " + k_b) + "0001" + pkt("packfile") +
-                             band(1, "PACK") + "0000";
+    const std::string fine =
+        pkt("acknowledgments") + pkt("ACK " + k_b) + "0001" + pkt("packfile") + band(1, "PACK") + "0000";
     std::vector<std::string> requests;
     auto client = fake_client(v2_advertisement(), {flood, fine}, &requests);
     ASSERT_TRUE(client);

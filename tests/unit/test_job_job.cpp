@@ -893,7 +893,8 @@ TEST(ParseJobErrors, Gc) {
 
 TEST(ParseJob, HttpFollowRedirects) {
     EXPECT_EQ(parse_ok(snapshot_payload()).options.http.follow_redirects, RedirectPolicy::same_origin);
-    for (auto policy : {RedirectPolicy::same_origin, RedirectPolicy::any_without_credentials, RedirectPolicy::never}) {
+    for (auto policy :
+         {RedirectPolicy::same_origin, RedirectPolicy::any_without_credentials, RedirectPolicy::never}) {
         json payload = snapshot_payload();
         payload["options"]["http"] = {{"follow_redirects", std::string(redirect_policy_name(policy))}};
         EXPECT_EQ(parse_ok(payload).options.http.follow_redirects, policy);

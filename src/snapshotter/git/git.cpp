@@ -219,7 +219,8 @@ std::vector<std::string> Git::environment(const Invocation& inv, const fs::path&
         // The helper answers only for the remote's own protocol and host[:port],
         // as git describes them (from the URL as written).
         if (auto url = parse_git_url(inv.remote->url, inv.remote->policy)) {
-            env.push_back(fmt::format("SNAPSHOTTER_GIT_CREDENTIAL_PROTOCOL={}", transport_name(url->transport)));
+            env.push_back(
+                fmt::format("SNAPSHOTTER_GIT_CREDENTIAL_PROTOCOL={}", transport_name(url->transport)));
             env.push_back(fmt::format("SNAPSHOTTER_GIT_CREDENTIAL_HOST={}",
                                       url->port.empty() ? url->host : url->host + ":" + url->port));
         }
@@ -324,7 +325,8 @@ Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& 
             auto home = origin_of(inv.remote->url);
             if (home && origin_of(*target) != home)
                 return fail(Error::git(fmt::format(
-                    "refused a redirect to another origin ({}): credentials and requests stay with {}://{}:{} "
+                    "refused a redirect to another origin ({}): credentials and requests stay with "
+                    "{}://{}:{} "
                     "(options.http.follow_redirects \"any_without_credentials\" follows it, sending no "
                     "credential)",
                     redact(redact_url(std::string(*target).substr(0, target->find('?')))), home->scheme,

@@ -63,8 +63,8 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
         const Packet& p = **packet;
         m_bytes += p.payload.size() + 4;
         if (m_bytes > k_max_advertisement_bytes)
-            return fail(Error::git(fmt::format("protocol error: capability advertisement larger than {} bytes",
-                                               k_max_advertisement_bytes)));
+            return fail(Error::git(fmt::format(
+                "protocol error: capability advertisement larger than {} bytes", k_max_advertisement_bytes)));
         if (!m_seen_first) {
             if (p.type != PacketType::data)
                 return fail(Error::git("protocol error: the advertisement starts with a special packet"));
@@ -140,8 +140,7 @@ Status parse_ls_refs_line(std::string_view line, std::string_view object_format,
                                            line.size(), k_max_ls_refs_line)));
     auto words = split_words(line);
     if (words.size() < 2)
-        return fail(
-            Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
+        return fail(Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
     const std::string& oid = words[0];
     const std::string& name = words[1];
     bool unborn = oid == "unborn";

@@ -49,7 +49,7 @@ struct TransportOptions {
     std::string password;                 // token or password for http(s); empty when anonymous
     SshSettings ssh;                      // key and host-key policy for ssh
     std::vector<std::string> ssh_options; // further `ssh` arguments, appended after those `ssh` implies
-    RedirectPolicy redirects = RedirectPolicy::same_origin; // which http(s) redirects are followed
+    RedirectPolicy redirects = RedirectPolicy::same_origin;       // which http(s) redirects are followed
     std::chrono::milliseconds timeout = std::chrono::minutes{30}; // for the whole connection
 };
 

@@ -152,8 +152,8 @@ class HttpConnection final : public Connection {
             if (redirect->empty())
                 break;
             if (hops >= k_max_http_redirects)
-                return fail(Error::git(fmt::format("{}: more than {} redirects", m_description,
-                                                   k_max_http_redirects)));
+                return fail(Error::git(
+                    fmt::format("{}: more than {} redirects", m_description, k_max_http_redirects)));
             if (auto s = check_redirect(*redirect); !s)
                 return s;
             current = std::move(*redirect);
@@ -278,7 +278,8 @@ class HttpConnection final : public Connection {
             char* location = nullptr;
             curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location);
             if (location == nullptr || *location == '\0')
-                return fail(Error::git(fmt::format("{}: HTTP {} without a Location", m_description, t.status)));
+                return fail(
+                    Error::git(fmt::format("{}: HTTP {} without a Location", m_description, t.status)));
             return std::string(location);
         }
         if (t.status == 401 || t.status == 403)

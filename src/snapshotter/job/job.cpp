@@ -372,8 +372,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         if (auto s = check_object(*it, hp, "http"); !s)
             return s;
         std::string policy{redirect_policy_name(options.http.follow_redirects)};
-        if (auto s = read_choice(*it, hp, "follow_redirects", {"same_origin", "any_without_credentials", "never"},
-                                 policy);
+        if (auto s = read_choice(*it, hp, "follow_redirects",
+                                 {"same_origin", "any_without_credentials", "never"}, policy);
             !s)
             return s;
         for (auto candidate :

@@ -16,9 +16,9 @@
 #include <fmt/format.h>
 #include <mutex>
 #include <new>
-#include <stdexcept>
 #include <random>
 #include <spdlog/spdlog.h>
+#include <stdexcept>
 #include <thread>
 
 namespace snapshotter::snapshot {
@@ -133,7 +133,8 @@ Result<RepoOutcome> snapshot_one_attempt(const Context& ctx, const job::Reposito
     } catch (const std::bad_alloc&) {
         return fail(Error::internal("out of memory (std::bad_alloc); this repository was abandoned"));
     } catch (const std::length_error& e) {
-        return fail(Error::internal(fmt::format("out of memory ({}); this repository was abandoned", e.what())));
+        return fail(
+            Error::internal(fmt::format("out of memory ({}); this repository was abandoned", e.what())));
     }
 }
 

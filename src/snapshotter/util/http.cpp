@@ -216,8 +216,8 @@ HttpResult<Response> Client::perform(const Request& request) {
         where.resize(q);
     if (t.headers_too_large)
         return std::unexpected(
-            HttpError{Error::storage(fmt::format("{} {}: response headers larger than {} bytes", request.method,
-                                                 where, k_max_response_header_bytes)),
+            HttpError{Error::storage(fmt::format("{} {}: response headers larger than {} bytes",
+                                                 request.method, where, k_max_response_header_bytes)),
                       false, t.response.streamed});
     if (t.too_large)
         return std::unexpected(HttpError{Error::storage(fmt::format("{} {}: response larger than {} bytes",
