@@ -337,3 +337,100 @@ TEST(ProtocolClient, RandomFetchResponsesNeverCrash) {
         }
     }
 }
+
+// The memory budget (docs/SECURITY.md): every line a server sends is counted.
+TEST(ProtocolBudget, LsRefsStopsAtTheFirstMalformedLine) {
+    const std::string empty_packets = std::string("0004") + "0004" + "0004" + "0000";
+    const std::string no_space = pkt(std::string(1000, 'x')) + "0000";
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(), {empty_packets, no_space}, &requests);
+    ASSERT_TRUE(client);
+    for (int i = 0; i < 2; ++i) {
+        auto refs = client->ls_refs({}, 1000);
+        ASSERT_FALSE(refs) << i;
+        EXPECT_EQ(refs.error().kind, ErrorKind::Git);
+        EXPECT_NE(refs.error().message.find("bad ls-refs line"), std::string::npos) << refs.error().message;
+    }
+}
+
+TEST(ProtocolBudget, LsRefsCountsLinesOutsideRefsAndRepeatedHeads) {
+    std::string outside;
+    for (int i = 0; i < 5; ++i)
+        outside += pkt(k_a + " not-a-ref/" + std::to_string(i));
+    outside += "0000";
+    std::string heads;
+    for (int i = 0; i < 5; ++i)
+        heads += pkt(k_a + " HEAD symref-target:refs/heads/main");
+    heads += "0000";
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(), {outside, heads, heads}, &requests);
+    ASSERT_TRUE(client);
+    for (int i = 0; i < 2; ++i) {
+        auto refs = client->ls_refs({}, 3);
+        ASSERT_FALSE(refs) << i;
+        EXPECT_NE(refs.error().message.find("more than 3 refs (options.max_refs)"), std::string::npos)
+            << refs.error().message;
+    }
+    // One HEAD is free: five HEAD lines are four counted lines.
+    auto four = client->ls_refs({}, 4);
+    ASSERT_TRUE(four) << four.error().message;
+}
+
+TEST(ProtocolBudget, LsRefsLineLengthIsBounded) {
+    const std::string name = "refs/heads/" + std::string(k_max_ls_refs_line, 'n');
+    LsRefsResult out;
+    auto s = parse_ls_refs_line(k_a + " " + name, "sha1", out);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message.find("ls-refs line of"), std::string::npos) << s.error().message;
+    EXPECT_TRUE(out.refs.empty());
+    const std::string fits = "refs/heads/" + std::string(k_max_ls_refs_line - 100, 'n');
+    ASSERT_TRUE(parse_ls_refs_line(k_a + " " + fits, "sha1", out));
+    EXPECT_EQ(out.refs.count(fits), 1u);
+}
+
+TEST(ProtocolBudget, AdvertisementBytesAreBounded) {
+    std::string big = pkt("version 2");
+    const std::string line = pkt("x-junk=" + std::string(60000, 'j'));
+    while (big.size() <= k_max_advertisement_bytes)
+        big += line;
+    big += "0000";
+    auto caps = parse_advertisement(big);
+    ASSERT_FALSE(caps);
+    EXPECT_NE(caps.error().message.find("capability advertisement larger than"), std::string::npos)
+        << caps.error().message;
+    // Empty lines count too.
+    std::string empties = pkt("version 2");
+    for (std::size_t i = 0; i <= k_max_advertisement_lines; ++i)
+        empties += "0004";
+    EXPECT_FALSE(parse_advertisement(empties + "0000"));
+}
+
+TEST(ProtocolBudget, SectionsBeforeThePackAreBounded) {
+    const FetchRequest request{.wants = {k_a}, .haves = {k_b, k_c}};
+    EXPECT_EQ(pre_pack_budget(request), k_max_pre_pack_bytes + 3 * k_pre_pack_bytes_per_oid);
+    std::string flood = pkt("acknowledgments");
+    const std::string ack = pkt("ACK " + k_b + " " + std::string(60000, 'a'));
+    while (flood.size() <= pre_pack_budget(request))
+        flood += ack;
+    flood += "0001" + pkt("packfile") + band(1, "PACK") + "0000";
+    const std::string fine =
+        pkt("acknowledgments") + pkt("ACK " + k_b) + "0001" + pkt("packfile") + band(1, "PACK") + "0000";
+    std::vector<std::string> requests;
+    auto client = fake_client(v2_advertisement(), {flood, fine}, &requests);
+    ASSERT_TRUE(client);
+    std::string pack;
+    BandSink sink = [&](std::string_view d) -> Status {
+        pack += d;
+        return {};
+    };
+    auto flooded = client->fetch(request, sink, {});
+    ASSERT_FALSE(flooded);
+    EXPECT_EQ(flooded.error().kind, ErrorKind::Git);
+    EXPECT_NE(flooded.error().message.find("before the packfile section"), std::string::npos)
+        << flooded.error().message;
+    EXPECT_EQ(pack, "");
+    auto fetched = client->fetch(request, sink, {});
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    EXPECT_EQ(pack, "PACK");
+    EXPECT_EQ(fetched->acknowledgments.size(), 1u);
+}

@@ -739,9 +739,9 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     std::vector<std::string> objects;
     for (const auto& [name, list] : keys)
         objects.push_back(name);
-    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "job", "list", "merge_reports",
-                                                 "options", "prune", "repository", "restore", "shard", "source",
-                                                 "ssh", "storage", "verify"}));
+    EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "http", "job", "list",
+                                                 "merge_reports", "options", "prune", "repository", "restore",
+                                                 "shard", "source", "ssh", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
 }
 
@@ -1016,4 +1016,19 @@ TEST(ParseJobSources, DefaultsFillExplicitRepositoriesByTransport) {
     EXPECT_EQ(parse_error(json::parse(R"({"version": 1, "storage": {"url": "file:///s"},
         "defaults": {"credentials": {"token_env": "UNSET"}}, "repositories": [{"url": "https://h/a.git"}]})")),
               "defaults.credentials.token_env: environment variable UNSET is not set");
+}
+
+TEST(ParseJob, HttpFollowRedirects) {
+    EXPECT_EQ(parse_ok(snapshot_payload()).options.http.follow_redirects, RedirectPolicy::same_origin);
+    for (auto policy :
+         {RedirectPolicy::same_origin, RedirectPolicy::any_without_credentials, RedirectPolicy::never}) {
+        json payload = snapshot_payload();
+        payload["options"]["http"] = {{"follow_redirects", std::string(redirect_policy_name(policy))}};
+        EXPECT_EQ(parse_ok(payload).options.http.follow_redirects, policy);
+    }
+    json bad = snapshot_payload();
+    bad["options"]["http"] = {{"follow_redirects", "always"}};
+    EXPECT_NE(parse_error(bad).find("options.http.follow_redirects"), std::string::npos) << parse_error(bad);
+    bad["options"]["http"] = {{"follow", "never"}};
+    EXPECT_NE(parse_error(bad).find("follow"), std::string::npos);
 }

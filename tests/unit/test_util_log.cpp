@@ -95,6 +95,21 @@ TEST(Logging, TextLinesWhenAsked) {
     EXPECT_FALSE(stderr_is_interactive()); // stderr is a file here
 }
 
+TEST(Logging, TextLinesEscapeControlCharacters) {
+    // A name planted in storage must not forge a second line or reach the terminal as an escape.
+    auto text = capture_stderr([] {
+        ASSERT_TRUE(init_logging("info", LogFormat::text));
+        spdlog::info("repo a\n12:00:00 error forged line \x1b]0;title\x07 done");
+    });
+    auto lines = lines_of(text);
+    ASSERT_EQ(lines.size(), 1u) << text;
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+    EXPECT_NE(lines[0].find("repo a\\n12:00:00 error forged line \\u001b]0;title\\u0007 done"),
+              std::string::npos)
+        << lines[0];
+}
+
 TEST(Logging, RawStderrWriters) {
     auto text = capture_stderr([] { write_stderr_line("{\"_aws\":{}}"); });
     EXPECT_EQ(text, "{\"_aws\":{}}\n");

@@ -60,3 +60,14 @@ TEST(Text, NearestNameSuggestsOnlyCloseCandidates) {
     EXPECT_EQ(nearest_name("abc", {"xyz"}, 3), std::nullopt);
     EXPECT_EQ(nearest_name("abc", {"xyz"}, 4), "xyz");
 }
+
+TEST(EscapeControl, KeepsTextAndEscapesWhatATerminalWouldActOn) {
+    EXPECT_EQ(escape_control("refs/heads/main ünïcode 漢字"), "refs/heads/main ünïcode 漢字");
+    EXPECT_EQ(escape_control("a\nb\rc\td"), "a\\nb\\rc\\td");
+    EXPECT_EQ(escape_control("\x1b[31mred\x07"), "\\u001b[31mred\\u0007");
+    EXPECT_EQ(escape_control("del\x7f c1\xc2\x9b"), "del\\u007f c1\\u009b");
+    EXPECT_EQ(escape_control("bad \xff\xfe"), "bad \\xff\\xfe");
+    // A literal backslash cannot pass for an escape.
+    EXPECT_EQ(escape_control("a\\nb"), "a\\\\nb");
+    EXPECT_EQ(escape_control(std::string_view("nul\0x", 5)), "nul\\u0000x");
+}

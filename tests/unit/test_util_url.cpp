@@ -37,13 +37,55 @@ TEST(ParseGitUrl, Https) {
     EXPECT_FALSE(u.has_password);
 }
 
-TEST(ParseGitUrl, HttpsWithUserAndPort) {
-    auto u = parse_ok("https://x-access-token@git.example.com:8443/org/app.git");
+TEST(ParseGitUrl, HttpsWithPort) {
+    auto u = parse_ok("https://git.example.com:8443/org/app.git");
     EXPECT_EQ(u.transport, Transport::https);
-    EXPECT_EQ(u.user, "x-access-token");
     EXPECT_EQ(u.host, "git.example.com");
     EXPECT_EQ(u.port, "8443");
     EXPECT_EQ(u.path, "/org/app.git");
+}
+
+TEST(ParseGitUrl, UserNameOutsideSshIsRefusedWithoutRepeatingIt) {
+    // https://TOKEN@host/... is a form some forges document: the token would be printed.
+    for (std::string_view url : {"https://ghp_TOKEN1234@git.example.com/org/app.git",
+                                 "https://ghp_TOKEN1234@git.example.com:8443/org/app.git",
+                                 "git://ghp_TOKEN1234@git.example.com/org/app.git"}) {
+        auto message = parse_error(url, k_allow_http);
+        EXPECT_NE(message.find("credentials.token_env"), std::string::npos) << message;
+        EXPECT_EQ(message.find("ghp_TOKEN1234"), std::string::npos) << message;
+    }
+    parse_error("http://ghp_TOKEN1234@h/r.git", k_allow_http);
+    // ssh logins are user names, not secrets.
+    EXPECT_EQ(parse_ok("ssh://git@h/r.git").user, "git");
+}
+
+TEST(ParseGitUrl, Ipv6LiteralsWithPorts) {
+    auto ssh = parse_ok("ssh://git@[::1]:2222/x");
+    EXPECT_EQ(ssh.transport, Transport::ssh);
+    EXPECT_EQ(ssh.user, "git");
+    EXPECT_EQ(ssh.host, "[::1]");
+    EXPECT_EQ(bare_host(ssh), "::1");
+    EXPECT_EQ(ssh.port, "2222");
+    EXPECT_EQ(ssh.path, "/x");
+    auto daemon = parse_ok("git://[::1]:9418/x");
+    EXPECT_EQ(daemon.host, "[::1]");
+    EXPECT_EQ(daemon.port, "9418");
+    auto http = parse_ok("http://[fe80::1:2]:8080/org/x.git", k_allow_http);
+    EXPECT_EQ(http.host, "[fe80::1:2]");
+    EXPECT_EQ(http.port, "8080");
+    EXPECT_EQ(http.path, "/org/x.git");
+    auto no_port = parse_ok("https://[2001:db8::7]/x");
+    EXPECT_EQ(no_port.host, "[2001:db8::7]");
+    EXPECT_EQ(no_port.port, "");
+    EXPECT_EQ(host_key(ssh), "[::1]:2222");
+    EXPECT_EQ(bare_host(parse_ok("https://h.example/x")), "h.example");
+}
+
+TEST(ParseGitUrl, MalformedAuthoritiesAreRefused) {
+    EXPECT_NE(parse_error("ssh://[::1/x").find("']'"), std::string::npos);
+    EXPECT_NE(parse_error("ssh://[::1]x/x").find("port"), std::string::npos);
+    EXPECT_NE(parse_error("https://h:80a/x").find("port"), std::string::npos);
+    EXPECT_NE(parse_error("https://h:123456/x").find("port"), std::string::npos);
 }
 
 TEST(ParseGitUrl, SchemeIsCaseInsensitive) {
@@ -211,4 +253,56 @@ TEST(HostKey, IncludesPortAndIsEmptyForFiles) {
     EXPECT_EQ(host_key(parse_ok("https://h.example:8443/r.git")), "h.example:8443");
     EXPECT_EQ(host_key(parse_ok("git@h.example:r.git")), "h.example");
     EXPECT_EQ(host_key(parse_ok("/srv/r.git")), "");
+}
+
+TEST(OriginOf, SchemeHostAndPortWithDefaults) {
+    auto o = origin_of("HTTPS://Git.Example.com/org/app.git/info/refs?service=git-upload-pack");
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->scheme, "https");
+    EXPECT_EQ(o->host, "git.example.com");
+    EXPECT_EQ(o->port, "443");
+    EXPECT_EQ(origin_of("http://h/x")->port, "80");
+    EXPECT_EQ(origin_of("http://h:8080")->port, "8080");
+    EXPECT_EQ(origin_of("http://h:0080/x")->port, "80");
+    EXPECT_EQ(origin_of("http://user:pw@h:81/x")->host, "h");
+    EXPECT_EQ(origin_of("http://[::1]:8080/x")->host, "[::1]");
+    EXPECT_EQ(origin_of("http://[::1]:8080/x")->port, "8080");
+    EXPECT_EQ(origin_of("https://[::1]/x")->port, "443");
+    EXPECT_EQ(origin_of("https://h/x"), origin_of("https://H:443/y"));
+    EXPECT_NE(origin_of("https://h/x"), origin_of("http://h/x"));
+    EXPECT_NE(origin_of("https://h/x"), origin_of("https://h:8443/x"));
+    EXPECT_NE(origin_of("https://h/x"), origin_of("https://h.evil/x"));
+    EXPECT_FALSE(origin_of("ftp://h/x"));
+    EXPECT_FALSE(origin_of("/relative/path"));
+    EXPECT_FALSE(origin_of("https:///x"));
+    EXPECT_FALSE(origin_of("https://h:8x/x"));
+    EXPECT_FALSE(origin_of("https://[::1/x"));
+}
+
+TEST(DecideRedirect, CredentialsStayWithTheirOrigin) {
+    const Origin home = *origin_of("https://git.example.com/org/app.git");
+    const std::string same = "https://git.example.com:443/org/renamed.git/info/refs?service=git-upload-pack";
+    const std::string other_port = "https://git.example.com:8443/org/app.git/info/refs";
+    const std::string other_host = "https://evil.example/org/app.git/info/refs";
+    const std::string downgrade = "http://git.example.com/org/app.git/info/refs";
+    using enum RedirectAction;
+    EXPECT_EQ(decide_redirect(home, same, RedirectPolicy::same_origin), follow_with_credentials);
+    EXPECT_EQ(decide_redirect(home, same, RedirectPolicy::any_without_credentials), follow_with_credentials);
+    EXPECT_EQ(decide_redirect(home, same, RedirectPolicy::never), refuse);
+    for (const auto& target : {other_port, other_host, downgrade}) {
+        EXPECT_EQ(decide_redirect(home, target, RedirectPolicy::same_origin), refuse) << target;
+        EXPECT_EQ(decide_redirect(home, target, RedirectPolicy::any_without_credentials),
+                  follow_without_credentials)
+            << target;
+        EXPECT_EQ(decide_redirect(home, target, RedirectPolicy::never), refuse) << target;
+    }
+    // Not http(s), or not absolute: never followed.
+    EXPECT_EQ(decide_redirect(home, "file:///etc/passwd", RedirectPolicy::any_without_credentials), refuse);
+    EXPECT_EQ(decide_redirect(home, "/org/app.git", RedirectPolicy::any_without_credentials), refuse);
+}
+
+TEST(RedirectPolicyName, AllNames) {
+    EXPECT_EQ(redirect_policy_name(RedirectPolicy::same_origin), "same_origin");
+    EXPECT_EQ(redirect_policy_name(RedirectPolicy::any_without_credentials), "any_without_credentials");
+    EXPECT_EQ(redirect_policy_name(RedirectPolicy::never), "never");
 }

@@ -35,7 +35,7 @@ constexpr std::string_view k_private_config = R"([core]
 	writeCommitGraph = false
 [credential]
 	helper =
-	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\" || exit 0; cat -- \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\"; }; f"
+	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\" || exit 0; p=; h=; while IFS= read -r l && test -n \"$l\"; do case $l in protocol=*) p=${l#protocol=} ;; host=*) h=${l#host=} ;; esac; done; test \"$p\" = \"$SNAPSHOTTER_GIT_CREDENTIAL_PROTOCOL\" && test \"$h\" = \"$SNAPSHOTTER_GIT_CREDENTIAL_HOST\" || exit 0; cat -- \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\"; }; f"
 [init]
 	defaultBranch = main
 [advice]
@@ -214,8 +214,17 @@ std::vector<std::string> Git::environment(const Invocation& inv, const fs::path&
     env.push_back("LANG=C");
     TransportPolicy policy = inv.remote != nullptr ? inv.remote->policy : TransportPolicy{false, true};
     env.push_back("GIT_ALLOW_PROTOCOL=" + allowed_protocols(policy));
-    if (!credential_file.empty())
+    if (!credential_file.empty()) {
         env.push_back("SNAPSHOTTER_GIT_CREDENTIAL_FILE=" + credential_file.string());
+        // The helper answers only for the remote's own protocol and host[:port],
+        // as git describes them (from the URL as written).
+        if (auto url = parse_git_url(inv.remote->url, inv.remote->policy)) {
+            env.push_back(
+                fmt::format("SNAPSHOTTER_GIT_CREDENTIAL_PROTOCOL={}", transport_name(url->transport)));
+            env.push_back(fmt::format("SNAPSHOTTER_GIT_CREDENTIAL_HOST={}",
+                                      url->port.empty() ? url->host : url->host + ":" + url->port));
+        }
+    }
     if (inv.trace_packets)
         env.push_back("GIT_TRACE_PACKET=2");
     return env;
@@ -242,8 +251,29 @@ Result<std::string> ssh_command(const SshSettings& settings, std::optional<TempD
 
 } // namespace
 
+namespace {
+
+// The URL git names in "warning: redirecting to <url>" (printed when a
+// server's redirect moved the remote), if `err` has one.
+std::optional<std::string_view> redirect_in_stderr(std::string_view err) {
+    constexpr std::string_view k_marker = "redirecting to ";
+    auto at = err.find(k_marker);
+    if (at == std::string_view::npos)
+        return std::nullopt;
+    std::string_view url = err.substr(at + k_marker.size());
+    return url.substr(0, url.find_first_of(" \r\n"));
+}
+
+} // namespace
+
 Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& inv) const {
     args.insert(args.begin(), "git");
+    // http(s) redirects as options.http.follow_redirects says; which origin
+    // gets credentials is the helper's business (see k_gitconfig).
+    if (inv.remote != nullptr)
+        args.insert(args.begin() + 1,
+                    {"-c", inv.remote->redirects == RedirectPolicy::never ? "http.followRedirects=false"
+                                                                          : "http.followRedirects=initial"});
     // The password reaches the credential helper through a 0600 file in a
     // private directory that lives as long as this call (removed on failure
     // too): never through argv or the environment, which /proc shows.
@@ -287,7 +317,22 @@ Result<ProcessResult> Git::run(std::vector<std::string> args, const Invocation& 
     options.stdin_data = inv.stdin_data;
     options.on_stdout = inv.on_stdout;
     spdlog::debug("git {}", redact(fmt::format("{}", fmt::join(args.begin() + 1, args.end(), " "))));
-    return run_process(args, options);
+    auto result = run_process(args, options);
+    // git followed a redirect to another origin (with no credential: the
+    // helper answers only for the remote's origin); same_origin refuses it.
+    if (result && inv.remote != nullptr && inv.remote->redirects == RedirectPolicy::same_origin)
+        if (auto target = redirect_in_stderr(result->err)) {
+            auto home = origin_of(inv.remote->url);
+            if (home && origin_of(*target) != home)
+                return fail(Error::git(fmt::format(
+                    "refused a redirect to another origin ({}): credentials and requests stay with "
+                    "{}://{}:{} "
+                    "(options.http.follow_redirects \"any_without_credentials\" follows it, sending no "
+                    "credential)",
+                    redact(redact_url(std::string(*target).substr(0, target->find('?')))), home->scheme,
+                    home->host, home->port)));
+        }
+    return result;
 }
 
 Result<Child> Git::spawn(const std::filesystem::path& repo, std::vector<std::string> args,

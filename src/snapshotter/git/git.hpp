@@ -42,6 +42,7 @@ struct Remote {
     std::string username;   // with `password`: basic auth for http(s)
     std::string password;   // the token; empty when anonymous
     SshSettings ssh;        // key and host-key checking for ssh URLs
+    RedirectPolicy redirects = RedirectPolicy::same_origin; // which http(s) redirects git follows
 };
 
 // The refs of a remote and where its HEAD points.

@@ -9,9 +9,6 @@
 namespace snapshotter::git {
 namespace {
 
-// An advertisement larger than this is not one a v2 server would send.
-constexpr std::size_t k_max_advertisement_lines = 10000;
-
 std::vector<std::string> split_words(std::string_view text) {
     std::vector<std::string> out;
     while (!text.empty()) {
@@ -23,6 +20,15 @@ std::vector<std::string> split_words(std::string_view text) {
         text.remove_prefix(sp + 1);
     }
     return out;
+}
+
+// The second space-separated word of `line` (an ls-refs line's ref name), or empty.
+std::string_view second_word(std::string_view line) {
+    auto sp = line.find(' ');
+    if (sp == std::string_view::npos)
+        return {};
+    line.remove_prefix(sp + 1);
+    return line.substr(0, line.find(' '));
 }
 
 // An "ERR <message>" packet turned into a Git error.
@@ -55,6 +61,10 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
         if (!*packet)
             return false;
         const Packet& p = **packet;
+        m_bytes += p.payload.size() + 4;
+        if (m_bytes > k_max_advertisement_bytes)
+            return fail(Error::git(fmt::format(
+                "protocol error: capability advertisement larger than {} bytes", k_max_advertisement_bytes)));
         if (!m_seen_first) {
             if (p.type != PacketType::data)
                 return fail(Error::git("protocol error: the advertisement starts with a special packet"));
@@ -116,42 +126,53 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
 Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
                                          std::string_view object_format) {
     LsRefsResult out;
-    for (const auto& line : lines) {
-        if (auto e = err_packet(line))
-            return fail(*e);
-        auto words = split_words(line);
-        if (words.size() < 2)
-            return fail(
-                Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
-        const std::string& oid = words[0];
-        const std::string& name = words[1];
-        bool unborn = oid == "unborn";
-        if (!unborn && !is_valid_oid(oid, object_format))
-            return fail(Error::git(
-                fmt::format("protocol error: bad object id in ls-refs line \"{}\"", wire_excerpt(line))));
-        std::optional<std::string> symref, peeled;
-        for (std::size_t i = 2; i < words.size(); ++i) {
-            std::string_view attr = words[i];
-            if (attr.starts_with("symref-target:"))
-                symref = std::string(attr.substr(14));
-            else if (attr.starts_with("peeled:")) {
-                if (!is_valid_oid(attr.substr(7), object_format))
-                    return fail(Error::git("protocol error: bad peeled object id in ls-refs"));
-                peeled = std::string(attr.substr(7));
-            }
-        }
-        if (name == "HEAD") {
-            out.head = symref;
-            out.head_unborn = unborn;
-            if (!unborn)
-                out.head_oid = oid;
-            continue;
-        }
-        if (unborn || !name.starts_with("refs/"))
-            continue;
-        out.refs[name] = RefTarget{oid, peeled.value_or(std::string{})};
-    }
+    for (const auto& line : lines)
+        if (auto s = parse_ls_refs_line(line, object_format, out); !s)
+            return fail(s.error());
     return out;
+}
+
+Status parse_ls_refs_line(std::string_view line, std::string_view object_format, LsRefsResult& out) {
+    if (auto e = err_packet(line))
+        return fail(*e);
+    if (line.size() > k_max_ls_refs_line)
+        return fail(Error::git(fmt::format("protocol error: ls-refs line of {} bytes (the limit is {})",
+                                           line.size(), k_max_ls_refs_line)));
+    auto words = split_words(line);
+    if (words.size() < 2)
+        return fail(Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
+    const std::string& oid = words[0];
+    const std::string& name = words[1];
+    bool unborn = oid == "unborn";
+    if (!unborn && !is_valid_oid(oid, object_format))
+        return fail(Error::git(
+            fmt::format("protocol error: bad object id in ls-refs line \"{}\"", wire_excerpt(line))));
+    std::optional<std::string> symref, peeled;
+    for (std::size_t i = 2; i < words.size(); ++i) {
+        std::string_view attr = words[i];
+        if (attr.starts_with("symref-target:"))
+            symref = std::string(attr.substr(14));
+        else if (attr.starts_with("peeled:")) {
+            if (!is_valid_oid(attr.substr(7), object_format))
+                return fail(Error::git("protocol error: bad peeled object id in ls-refs"));
+            peeled = std::string(attr.substr(7));
+        }
+    }
+    if (name == "HEAD") {
+        out.head = symref;
+        out.head_unborn = unborn;
+        if (!unborn)
+            out.head_oid = oid;
+        return {};
+    }
+    if (unborn || !name.starts_with("refs/"))
+        return {};
+    out.refs[name] = RefTarget{oid, peeled.value_or(std::string{})};
+    return {};
+}
+
+std::size_t pre_pack_budget(const FetchRequest& request) {
+    return k_max_pre_pack_bytes + k_pre_pack_bytes_per_oid * (request.wants.size() + request.haves.size());
 }
 
 std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns) {
@@ -225,8 +246,9 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
     append_flush(body);
 
     PktLineDecoder decoder;
-    std::vector<std::string> lines;
+    LsRefsResult result;
     std::size_t ref_count = 0;
+    bool seen_head = false;
     auto s = m_connection->request(body, [&](std::span<const std::byte> data) -> Result<bool> {
         decoder.feed(data);
         while (true) {
@@ -240,21 +262,24 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
                 return true;
             if (p.type != PacketType::data)
                 return fail(Error::git("protocol error: unexpected delimiter in ls-refs response"));
-            lines.emplace_back(chomp(p.payload));
-            // Counted as they arrive: a runaway list is cut off, not collected. HEAD is not a ref.
-            if (std::string_view line = lines.back(); line.find(" HEAD") != line.find(' '))
+            // Counted and parsed as they arrive: a runaway list is cut off, not
+            // collected. Every line counts (also those outside refs/ and the
+            // malformed ones, which end the response); HEAD is not a ref.
+            std::string_view line = chomp(p.payload);
+            bool head = second_word(line) == "HEAD";
+            if (!head || seen_head)
                 ++ref_count;
+            seen_head = seen_head || head;
             if (max_refs > 0 && ref_count > max_refs)
                 return fail(Error::git(
                     fmt::format("the server advertised more than {} refs (options.max_refs)", max_refs)));
+            if (auto parsed = parse_ls_refs_line(line, m_caps.object_format, result); !parsed)
+                return fail(parsed.error().with_context(describe()));
         }
     });
     if (!s)
         return fail(s.error().with_context("ls-refs"));
-    auto parsed = parse_ls_refs_lines(lines, m_caps.object_format);
-    if (!parsed)
-        return fail(parsed.error().with_context(fmt::format("ls-refs {}", describe())));
-    return parsed;
+    return result;
 }
 
 Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const BandSink& on_pack,
@@ -294,6 +319,9 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     bool got_pack = false;
     FetchResult result;
     PktLineDecoder decoder;
+    // Sections before the pack are counted, never kept beyond their budget.
+    const std::size_t pre_pack_limit = pre_pack_budget(request);
+    std::size_t pre_pack_bytes = 0;
     BandSink counting_sink = [&](std::string_view data) -> Status {
         if (request.max_pack_bytes > 0 && result.pack_bytes + data.size() > request.max_pack_bytes)
             return fail(Error::git(fmt::format("the pack is larger than {} bytes (options.max_pack_bytes)",
@@ -312,6 +340,12 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
             const Packet& p = **packet;
             if (p.type == PacketType::flush || p.type == PacketType::response_end)
                 return true;
+            if (state != State::packfile) {
+                pre_pack_bytes += p.payload.size() + 4;
+                if (pre_pack_bytes > pre_pack_limit)
+                    return fail(Error::git(fmt::format(
+                        "protocol error: more than {} bytes before the packfile section", pre_pack_limit)));
+            }
             if (p.type == PacketType::delim) {
                 if (state == State::packfile)
                     return fail(Error::git("protocol error: delimiter inside the packfile section"));

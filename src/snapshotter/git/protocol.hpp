@@ -17,6 +17,25 @@
 
 namespace snapshotter::git {
 
+// What a server may make the client hold in memory (docs/SECURITY.md, "Memory
+// budget"): every section of the conversation is counted as it arrives and a
+// server that goes past a bound ends the repository with a Git error naming it.
+// The pack itself is never held (it streams to the writer) and is bounded by
+// FetchRequest::max_pack_bytes.
+//
+// The capability advertisement (v2), every packet and its framing counted;
+// v0/v1 advertisements are not read past their first packet.
+inline constexpr std::size_t k_max_advertisement_bytes = std::size_t{1} << 20;
+// Lines of the capability advertisement.
+inline constexpr std::size_t k_max_advertisement_lines = 10000;
+// One ls-refs line: an object id, a ref name, symref-target and peeled.
+inline constexpr std::size_t k_max_ls_refs_line = 8192;
+// Everything before the packfile section of a fetch response (acknowledgments,
+// shallow-info, wanted-refs...): this much plus k_pre_pack_bytes_per_oid for
+// each want and have of the request.
+inline constexpr std::size_t k_max_pre_pack_bytes = std::size_t{4} << 20;
+inline constexpr std::size_t k_pre_pack_bytes_per_oid = 160;
+
 // The phrase of the error a server that only speaks protocol v0/v1 causes.
 inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
 
@@ -54,6 +73,7 @@ class AdvertisementParser {
   private:
     PktLineDecoder m_decoder;
     ServerCapabilities m_caps;
+    std::size_t m_bytes = 0; // counted against k_max_advertisement_bytes
     bool m_seen_first = false;
     bool m_skipping_service_header = false;
 };
@@ -66,6 +86,9 @@ struct LsRefsResult {
     bool head_unborn = false;            // HEAD names a branch that does not exist yet
 };
 
+// Parse one ls-refs response line (without pkt framing or LF) into `out`;
+// fails with Git for a malformed line or one longer than k_max_ls_refs_line.
+Status parse_ls_refs_line(std::string_view line, std::string_view object_format, LsRefsResult& out);
 // Parse the ls-refs response lines in `lines` (without pkt framing or LF).
 Result<LsRefsResult> parse_ls_refs_lines(const std::vector<std::string>& lines,
                                          std::string_view object_format);
@@ -78,6 +101,9 @@ struct FetchRequest {
     bool progress = false;            // ask for band-2 progress messages
     std::uint64_t max_pack_bytes = 0; // stop with a Git error once the pack grows past this; 0: no limit
 };
+
+// The bytes a fetch response may spend before its packfile section.
+std::size_t pre_pack_budget(const FetchRequest& request);
 
 // What a fetch delivered.
 struct FetchResult {
@@ -105,13 +131,16 @@ class ProtocolClient {
 
     // ls-refs with peel, symrefs, unborn (when supported) and one ref-prefix
     // per entry of `prefixes` (plus HEAD); empty `prefixes` lists every ref.
-    // A response of more than `max_refs` refs (0: no limit) is stopped as it
-    // arrives with a Git error naming the limit.
+    // A response of more than `max_refs` lines besides HEAD (0: no limit) is
+    // stopped as it arrives with a Git error naming the limit; each line is
+    // parsed as it arrives, so a malformed one (an empty packet, no space)
+    // ends the response at once.
     Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs = 0);
     // fetch `request` (want, have, done) and stream the pack's band-1 bytes
     // into `on_pack`, progress into `on_progress` (may be empty). A remote
     // error (band 3, ERR) is a Git error naming the server's message; a pack
-    // past `request.max_pack_bytes` is stopped with a Git error naming the limit.
+    // past `request.max_pack_bytes` is stopped with a Git error naming the limit,
+    // and so are sections before the pack past pre_pack_budget(request).
     Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack,
                               const BandSink& on_progress);
     // End the session; fails when the server side reported an error.

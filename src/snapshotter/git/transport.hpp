@@ -20,6 +20,9 @@
 
 namespace snapshotter::git {
 
+// Redirects one http(s) request may follow.
+inline constexpr int k_max_http_redirects = 10;
+
 // Receives response bytes as they arrive; returns true once it has seen the
 // whole response (the transport then stops reading), false for more.
 using ResponseHandler = std::function<Result<bool>(std::span<const std::byte>)>;
@@ -46,6 +49,7 @@ struct TransportOptions {
     std::string password;                 // token or password for http(s); empty when anonymous
     SshSettings ssh;                      // key and host-key policy for ssh
     std::vector<std::string> ssh_options; // further `ssh` arguments, appended after those `ssh` implies
+    RedirectPolicy redirects = RedirectPolicy::same_origin;       // which http(s) redirects are followed
     std::chrono::milliseconds timeout = std::chrono::minutes{30}; // for the whole connection
 };
 
@@ -77,6 +81,11 @@ Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const Tran
 // the key and known_hosts of `options.ssh` live in a private directory removed with the connection.
 Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const TransportOptions& options);
 // http(s): smart HTTP (GET info/refs, then one POST per command) through libcurl.
+// Credentials go only to the origin of `options.url`; redirects are followed
+// (at most k_max_http_redirects) as `options.redirects` says, and a refused one
+// is a Git error naming it; later requests go where the advertisement's
+// redirects led. Response headers past k_max_response_header_bytes end the
+// request with a Git error.
 Result<std::unique_ptr<Connection>> connect_http(const GitUrl& url, const TransportOptions& options);
 
 // `text` quoted for a POSIX shell inside single quotes (the remote side of ssh

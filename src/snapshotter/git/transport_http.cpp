@@ -3,9 +3,12 @@
 // then one POST per command, every body streamed to the caller's handler as
 // curl delivers it. libcurl reads the usual proxy variables (http_proxy,
 // https_proxy, no_proxy, all_proxy) itself. Credentials go through
-// CURLOPT_USERNAME/PASSWORD (never the URL) and are not resent to another
-// host after a redirect (curl's default without CURLOPT_UNRESTRICTED_AUTH).
+// CURLOPT_USERNAME/PASSWORD (never the URL), and only to the origin (scheme,
+// host, port) of the configured URL: redirects are followed here, one hop at
+// a time, each decided by decide_redirect(), never by libcurl.
+#include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/transport.hpp"
+#include "snapshotter/util/http.hpp"
 #include "snapshotter/util/process.hpp"
 #include "snapshotter/util/redact.hpp"
 
@@ -43,6 +46,9 @@ struct Transfer {
     bool checked = false;           // status and type looked at
     bool accepted = false;          // the body goes to the handler
     bool done = false;              // the handler has the whole response
+    bool stopped = false;           // the transfer was ended after a complete response
+    std::size_t header_bytes = 0;   // counted against http::k_max_response_header_bytes
+    bool headers_too_large = false;
     long status = 0;
     std::string content_type;
     std::string error_body;       // start of a non-200 body, for the message
@@ -65,8 +71,12 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
             t.error_body.append(data, std::min(n, k_max_error_body - t.error_body.size()));
         return n;
     }
-    if (t.done)
-        return n; // nothing should follow a complete response; ignore it
+    if (t.done) {
+        // Nothing should follow a complete response (a v0 advertisement does,
+        // and is not wanted): end the transfer rather than read it.
+        t.stopped = true;
+        return 0;
+    }
     auto done = (*t.handler)(std::as_bytes(std::span<const char>(data, n)));
     if (!done) {
         t.failure = done.error();
@@ -76,11 +86,34 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     return n;
 }
 
+std::size_t on_header(char* /*data*/, std::size_t size, std::size_t count, void* user) {
+    auto& t = *static_cast<Transfer*>(user);
+    t.header_bytes += size * count;
+    if (t.header_bytes > http::k_max_response_header_bytes) {
+        t.headers_too_large = true;
+        return 0; // makes curl abort with CURLE_WRITE_ERROR
+    }
+    return size * count;
+}
+
+bool is_redirect(long status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// `url` fit for a message: no userinfo, no query.
+std::string url_for_message(std::string_view url) {
+    std::string out = redact_url(url);
+    if (auto q = out.find_first_of("?#"); q != std::string::npos)
+        out.resize(q);
+    return redact(wire_excerpt(out));
+}
+
 class HttpConnection final : public Connection {
   public:
     HttpConnection(std::string base_url, const TransportOptions& options, bool allow_plain_http)
-        : m_base(std::move(base_url)), m_options(options), m_allow_http(allow_plain_http),
-          m_deadline(std::chrono::steady_clock::now() + options.timeout), m_description(redact_url(m_base)) {}
+        : m_base(std::move(base_url)), m_origin(origin_of(m_base)), m_options(options),
+          m_allow_http(allow_plain_http), m_deadline(std::chrono::steady_clock::now() + options.timeout),
+          m_description(redact_url(m_base)) {}
 
     Status read_advertisement(const ResponseHandler& handler) override {
         std::string url = m_base + std::string(k_info_refs_suffix);
@@ -105,8 +138,64 @@ class HttpConnection final : public Connection {
     [[nodiscard]] std::string describe() const override { return m_description; }
 
   private:
+    // One request, following redirects as the policy says; `effective_url`
+    // (may be null) receives the URL that answered.
     Status perform(const std::string& url, const std::string_view* post_body, std::string_view expected_type,
                    const ResponseHandler& handler, std::string* effective_url) {
+        std::string current = url;
+        for (int hops = 0;; ++hops) {
+            // The credentials go to the configured origin and nowhere else.
+            const bool credentials = m_origin && origin_of(current) == m_origin;
+            auto redirect = perform_once(current, post_body, expected_type, handler, credentials);
+            if (!redirect)
+                return fail(redirect.error());
+            if (redirect->empty())
+                break;
+            if (hops >= k_max_http_redirects)
+                return fail(Error::git(
+                    fmt::format("{}: more than {} redirects", m_description, k_max_http_redirects)));
+            if (auto s = check_redirect(*redirect); !s)
+                return s;
+            current = std::move(*redirect);
+        }
+        if (effective_url != nullptr)
+            *effective_url = current;
+        return {};
+    }
+
+    // Whether the policy lets this connection follow a redirect to `target`.
+    Status check_redirect(const std::string& target) const {
+        auto to = origin_of(target);
+        if (to && to->scheme == "http" && !m_allow_http)
+            return fail(Error::git(fmt::format("{}: refused a redirect to plain http ({})", m_description,
+                                               url_for_message(target))));
+        if (!m_origin)
+            return fail(Error::internal(fmt::format("{}: no origin", m_description)));
+        switch (decide_redirect(*m_origin, target, m_options.redirects)) {
+        case RedirectAction::follow_with_credentials:
+        case RedirectAction::follow_without_credentials:
+            return {};
+        case RedirectAction::refuse:
+            break;
+        }
+        if (m_options.redirects == RedirectPolicy::never)
+            return fail(Error::git(fmt::format("{}: refused a redirect to {} (options.http.follow_redirects "
+                                               "is \"never\")",
+                                               m_description, url_for_message(target))));
+        if (!to)
+            return fail(Error::git(fmt::format("{}: refused a redirect to {} (not an http(s) URL)",
+                                               m_description, url_for_message(target))));
+        return fail(Error::git(fmt::format(
+            "{}: refused a redirect to another origin ({}): credentials and requests stay with {}://{}:{} "
+            "(options.http.follow_redirects \"any_without_credentials\" follows it, sending no credential)",
+            m_description, url_for_message(target), m_origin->scheme, m_origin->host, m_origin->port)));
+    }
+
+    // One HTTP exchange, redirects not followed: the redirect's target, or
+    // empty when the response was the answer and went to `handler`.
+    Result<std::string> perform_once(const std::string& url, const std::string_view* post_body,
+                                     std::string_view expected_type, const ResponseHandler& handler,
+                                     bool credentials) {
         auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
             m_deadline - std::chrono::steady_clock::now());
         if (remaining.count() <= 0)
@@ -135,8 +224,9 @@ class HttpConnection final : public Connection {
         curl_easy_setopt(c, CURLOPT_USERAGENT, user_agent.c_str());
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
         curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); // each hop is decided in perform()
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
@@ -153,14 +243,13 @@ class HttpConnection final : public Connection {
             });
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-        if (!m_options.password.empty() || !m_options.username.empty()) {
+        if (credentials && (!m_options.password.empty() || !m_options.username.empty())) {
             curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
             curl_easy_setopt(c, CURLOPT_USERNAME, m_options.username.c_str());
             curl_easy_setopt(c, CURLOPT_PASSWORD, m_options.password.c_str());
         }
         if (post_body != nullptr) {
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-            curl_easy_setopt(c, CURLOPT_POSTREDIR, static_cast<long>(CURL_REDIR_POST_ALL)); // stay a POST
+            curl_easy_setopt(c, CURLOPT_POST, 1L); // and stays a POST when redirected
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
         }
@@ -168,6 +257,11 @@ class HttpConnection final : public Connection {
         CURLcode rc = curl_easy_perform(c);
         if (t.failure)
             return fail(*t.failure);
+        if (t.headers_too_large)
+            return fail(Error::git(fmt::format("{}: response headers larger than {} bytes", m_description,
+                                               http::k_max_response_header_bytes)));
+        if (rc == CURLE_WRITE_ERROR && t.stopped)
+            rc = CURLE_OK; // ended on purpose after a complete response
         if (rc != CURLE_OK) {
             if (rc == CURLE_ABORTED_BY_CALLBACK && processes_aborted())
                 return fail(
@@ -180,6 +274,14 @@ class HttpConnection final : public Connection {
         }
         if (!t.checked) // an empty body never reached the callback
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.status);
+        if (is_redirect(t.status)) {
+            char* location = nullptr;
+            curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location);
+            if (location == nullptr || *location == '\0')
+                return fail(
+                    Error::git(fmt::format("{}: HTTP {} without a Location", m_description, t.status)));
+            return std::string(location);
+        }
         if (t.status == 401 || t.status == 403)
             return fail(
                 Error::git(fmt::format("{}: authentication failed (HTTP {})", m_description, t.status)));
@@ -197,15 +299,11 @@ class HttpConnection final : public Connection {
                                                m_description, redact(t.content_type))));
         if (!t.done)
             return fail(Error::git(fmt::format("{}: the response ended early", m_description)));
-        if (effective_url != nullptr) {
-            char* eff = nullptr;
-            curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
-            *effective_url = eff != nullptr ? eff : "";
-        }
-        return {};
+        return std::string{};
     }
 
     std::string m_base;
+    std::optional<Origin> m_origin; // of the configured URL: the only one credentials go to
     TransportOptions m_options;
     bool m_allow_http;
     std::chrono::steady_clock::time_point m_deadline;

@@ -282,7 +282,8 @@ Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const Transpo
     }
     std::string user = url.user.empty() ? options.username : url.user;
     argv.emplace_back("--");
-    argv.push_back(user.empty() ? url.host : user + "@" + url.host);
+    std::string host = bare_host(url);
+    argv.push_back(user.empty() ? host : user + "@" + host);
     argv.push_back("git-upload-pack " + shell_single_quote(url.path));
     auto child = Child::spawn(argv, {.env = child_environment(true), .timeout = options.timeout});
     if (!child)
@@ -296,9 +297,7 @@ Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const Tran
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     std::string port = url.port.empty() ? "9418" : url.port;
     std::string name = fmt::format("git://{}:{}{}", url.host, port, url.path);
-    std::string host = url.host;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
+    std::string host = bare_host(url);
 
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;

@@ -34,8 +34,9 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
       "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "ssh", "shard",
-      "max_refs", "max_pack_bytes"}},
+      "max_refs", "max_pack_bytes", "http"}},
     {"ssh", {"known_hosts", "host_key_policy"}},
+    {"http", {"follow_redirects"}},
     {"shard", {"count", "index"}},
     {"restore", {"repository", "snapshot", "target", "preserved"}},
     {"verify", {"repositories", "snapshot", "drill"}},
@@ -353,6 +354,20 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
                                  options.ssh.host_key_policy);
             !s)
             return s;
+    }
+    if (auto it = j.find("http"); it != j.end()) {
+        std::string hp = "options.http";
+        if (auto s = check_object(*it, hp, "http"); !s)
+            return s;
+        std::string policy{redirect_policy_name(options.http.follow_redirects)};
+        if (auto s = read_choice(*it, hp, "follow_redirects",
+                                 {"same_origin", "any_without_credentials", "never"}, policy);
+            !s)
+            return s;
+        for (auto candidate :
+             {RedirectPolicy::same_origin, RedirectPolicy::any_without_credentials, RedirectPolicy::never})
+            if (redirect_policy_name(candidate) == policy)
+                options.http.follow_redirects = candidate;
     }
     if (auto it = j.find("shard"); it != j.end()) {
         std::string sp = "options.shard";

@@ -71,6 +71,11 @@ struct SshOptions {
     std::string host_key_policy{defaults::k_host_key_policy}; // strict | accept_new
 };
 
+// How the git engines treat http(s) servers.
+struct HttpOptions {
+    RedirectPolicy follow_redirects = RedirectPolicy::same_origin; // which redirects are followed
+};
+
 // This process's part of a repository list split across containers.
 struct Shard {
     int count = 1;
@@ -95,6 +100,7 @@ struct Options {
     int max_refs = defaults::k_max_refs;    // refs a server may advertise
     long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none
     SshOptions ssh;
+    HttpOptions http;
     std::optional<Shard> shard;
 };
 

@@ -40,6 +40,7 @@ class Deadline {
 
 git::Remote remote_of(const job::Repository& repo, const job::Options& options) {
     git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", "", {}};
+    remote.redirects = options.http.follow_redirects;
     remote.ssh.known_hosts = options.ssh.known_hosts;
     remote.ssh.host_key_policy = options.ssh.host_key_policy == "accept_new" ? git::HostKeyPolicy::accept_new
                                                                              : git::HostKeyPolicy::strict;
@@ -201,6 +202,7 @@ git::StreamRequest stream_request(const job::Repository& repo, const git::Remote
     request.transport.username = remote.username;
     request.transport.password = remote.password;
     request.transport.ssh = remote.ssh;
+    request.transport.redirects = remote.redirects;
     request.transport.timeout = deadline.left();
     request.patterns = repo.refs;
     request.max_refs = static_cast<std::size_t>(options.max_refs);

@@ -16,8 +16,10 @@
 #include <condition_variable>
 #include <fmt/format.h>
 #include <mutex>
+#include <new>
 #include <random>
 #include <spdlog/spdlog.h>
+#include <stdexcept>
 #include <thread>
 
 namespace snapshotter::snapshot {
@@ -104,6 +106,21 @@ void interruptible_sleep(std::chrono::milliseconds duration, const FleetState& s
         std::this_thread::sleep_for(std::chrono::milliseconds{50});
 }
 
+// snapshot_repository(), with running out of memory (a hostile server, a
+// repository too large for the machine) a failure of that repository, never
+// the end of the process and of every other repository of the job.
+Result<RepoOutcome> snapshot_one_attempt(const Context& ctx, const job::Repository& repo,
+                                         std::optional<LatestRead> latest) {
+    try {
+        return snapshot_repository(ctx, repo, std::move(latest));
+    } catch (const std::bad_alloc&) {
+        return fail(Error::internal("out of memory (std::bad_alloc); this repository was abandoned"));
+    } catch (const std::length_error& e) {
+        return fail(
+            Error::internal(fmt::format("out of memory ({}); this repository was abandoned", e.what())));
+    }
+}
+
 // Snapshot one repository with retries of transient failures.
 json run_one(const Context& ctx, const job::Repository& repo, LatestRead latest, FleetState& state,
              RepoOutcome& outcome_out, std::optional<Error>& error_out) {
@@ -115,8 +132,8 @@ json run_one(const Context& ctx, const job::Repository& repo, LatestRead latest,
         ++attempts;
         // The first attempt uses the worker's read of the latest snapshot; a
         // retry reads it again (another job may have committed meanwhile).
-        auto outcome = attempts == 1 ? snapshot_repository(ctx, repo, std::move(latest))
-                                     : snapshot_repository(ctx, repo);
+        auto outcome = attempts == 1 ? snapshot_one_attempt(ctx, repo, std::move(latest))
+                                     : snapshot_one_attempt(ctx, repo, std::nullopt);
         if (outcome) {
             entry["status"] = outcome->status;
             entry.update(outcome->detail);

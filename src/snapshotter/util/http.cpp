@@ -46,11 +46,18 @@ struct Transfer {
     std::size_t read_offset = 0;
     std::optional<Error> sink_error;
     bool too_large = false;
+    std::size_t header_bytes = 0;
+    bool headers_too_large = false;
 };
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
     auto* t = static_cast<Transfer*>(user);
     std::string_view line(data, size * count);
+    t->header_bytes += line.size();
+    if (t->header_bytes > k_max_response_header_bytes) {
+        t->headers_too_large = true;
+        return 0; // makes libcurl stop with CURLE_WRITE_ERROR
+    }
     if (line.starts_with("HTTP/")) {
         // A new response (after 100 Continue or a redirect): start over.
         t->response.headers.clear();
@@ -207,6 +214,11 @@ HttpResult<Response> Client::perform(const Request& request) {
     auto q = where.find('?');
     if (q != std::string::npos)
         where.resize(q);
+    if (t.headers_too_large)
+        return std::unexpected(
+            HttpError{Error::storage(fmt::format("{} {}: response headers larger than {} bytes",
+                                                 request.method, where, k_max_response_header_bytes)),
+                      false, t.response.streamed});
     if (t.too_large)
         return std::unexpected(HttpError{Error::storage(fmt::format("{} {}: response larger than {} bytes",
                                                                     request.method, where, request.max_body)),

@@ -21,6 +21,11 @@
 
 namespace snapshotter::http {
 
+// The response headers (status line included) a server may send for one
+// request, redirects included; past it the request fails. libcurl bounds one
+// header line (100 KiB), this bounds them all.
+inline constexpr std::size_t k_max_response_header_bytes = std::size_t{256} << 10;
+
 // A header as a name and a value.
 using Header = std::pair<std::string, std::string>;
 

@@ -1,6 +1,7 @@
 #include "snapshotter/util/log.hpp"
 
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/text.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <chrono>
@@ -58,9 +59,12 @@ class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
             line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         } else {
             auto level = spdlog::level::to_string_view(msg.level);
+            // Names read from storage or a server may carry control characters:
+            // escaped, as the JSON format does, so no line is forged and no
+            // escape sequence reaches the terminal.
             line = fmt::format("{:%H:%M:%S} {:<5} {}\n",
                                std::chrono::time_point_cast<std::chrono::seconds>(msg.time),
-                               std::string_view(level.data(), level.size()), text);
+                               std::string_view(level.data(), level.size()), escape_control(text));
         }
         write_lines(line);
     }

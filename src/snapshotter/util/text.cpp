@@ -1,6 +1,7 @@
 #include "snapshotter/util/text.hpp"
 
 #include <algorithm>
+#include <fmt/format.h>
 #include <initializer_list>
 #include <optional>
 #include <utility>
@@ -98,6 +99,31 @@ std::string printable(std::string_view text) {
             out.append(text.substr(0, d.length));
         else
             out.append(k_replacement);
+        text.remove_prefix(d.length);
+    }
+    return out;
+}
+
+std::string escape_control(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    while (!text.empty()) {
+        auto d = decode_utf8(text);
+        if (!d.cp) {
+            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text.front()));
+        } else if (*d.cp == '\\') {
+            out += "\\\\";
+        } else if (*d.cp == '\n') {
+            out += "\\n";
+        } else if (*d.cp == '\r') {
+            out += "\\r";
+        } else if (*d.cp == '\t') {
+            out += "\\t";
+        } else if (is_control(*d.cp)) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned>(*d.cp));
+        } else {
+            out.append(text.substr(0, d.length));
+        }
         text.remove_prefix(d.length);
     }
     return out;

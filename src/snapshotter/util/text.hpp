@@ -24,6 +24,12 @@ int hex_value(char c);
 // U+FFFD; everything else is kept.
 std::string printable(std::string_view text);
 
+// `text` on one line with nothing a terminal would act on, escaped the way a
+// JSON string is: backslash as \\, LF, CR and TAB as \n, \r, \t, every other
+// control character (C0, DEL, C1) as \u00XX, and bytes that are not valid
+// UTF-8 as \xNN; everything else is kept. Used by the text log format.
+std::string escape_control(std::string_view text);
+
 // The terminal columns `text` takes when shown: 0 for combining marks and
 // zero-width characters, 2 for East Asian wide and fullwidth characters and
 // emoji, 1 for everything else (an invalid byte counts 1).

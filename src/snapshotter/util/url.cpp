@@ -1,5 +1,6 @@
 #include "snapshotter/util/url.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
 
@@ -19,6 +20,68 @@ std::string_view transport_name(Transport t) {
         return "file";
     }
     return "?";
+}
+
+std::string_view redirect_policy_name(RedirectPolicy policy) {
+    switch (policy) {
+    case RedirectPolicy::same_origin:
+        return "same_origin";
+    case RedirectPolicy::any_without_credentials:
+        return "any_without_credentials";
+    case RedirectPolicy::never:
+        return "never";
+    }
+    return "?";
+}
+
+std::optional<Origin> origin_of(std::string_view url) {
+    auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos)
+        return std::nullopt;
+    Origin out;
+    for (char c : url.substr(0, scheme_end))
+        out.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (out.scheme != "http" && out.scheme != "https")
+        return std::nullopt;
+    std::string_view authority = url.substr(scheme_end + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (auto at = authority.rfind('@'); at != std::string_view::npos)
+        authority.remove_prefix(at + 1);
+    std::size_t host_end = authority.size();
+    if (authority.starts_with('[')) {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos)
+            return std::nullopt;
+        host_end = close + 1;
+    } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        host_end = colon;
+    }
+    for (char c : authority.substr(0, host_end))
+        out.host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (host_end < authority.size()) {
+        if (authority[host_end] != ':')
+            return std::nullopt;
+        out.port = std::string(authority.substr(host_end + 1));
+        if (out.port.find_first_not_of("0123456789") != std::string::npos || out.port.size() > 5)
+            return std::nullopt;
+        // "0080" and "80" are one port.
+        out.port.erase(0, std::min(out.port.find_first_not_of('0'), out.port.size() - 1));
+    }
+    if (out.port.empty())
+        out.port = out.scheme == "https" ? "443" : "80";
+    if (out.host.empty())
+        return std::nullopt;
+    return out;
+}
+
+RedirectAction decide_redirect(const Origin& configured, std::string_view target, RedirectPolicy policy) {
+    auto to = origin_of(target);
+    if (!to || policy == RedirectPolicy::never)
+        return RedirectAction::refuse;
+    if (*to == configured)
+        return RedirectAction::follow_with_credentials;
+    return policy == RedirectPolicy::any_without_credentials ? RedirectAction::follow_without_credentials
+                                                             : RedirectAction::refuse;
 }
 
 Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
@@ -89,12 +152,24 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
             out.user = std::string(userinfo.substr(0, colon));
             authority = authority.substr(at + 1);
         }
-        auto port_colon = authority.rfind(':');
-        if (port_colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
-            out.port = std::string(authority.substr(port_colon + 1));
-            authority = authority.substr(0, port_colon);
+        // An IPv6 literal keeps its brackets in `host`; a port may follow the ']'.
+        std::size_t host_end = authority.size();
+        if (authority.starts_with('[')) {
+            auto close = authority.find(']');
+            if (close == std::string_view::npos)
+                return fail(Error::payload("an IPv6 address needs its closing ']'"));
+            host_end = close + 1;
+            if (host_end < authority.size() && authority[host_end] != ':')
+                return fail(Error::payload("only a ':port' may follow an IPv6 address"));
+        } else if (auto port_colon = authority.rfind(':'); port_colon != std::string_view::npos) {
+            host_end = port_colon;
         }
-        out.host = std::string(authority);
+        if (host_end < authority.size()) {
+            out.port = std::string(authority.substr(host_end + 1)); // "host:" means the default port
+            if (out.port.size() > 5 || out.port.find_first_not_of("0123456789") != std::string::npos)
+                return fail(Error::payload("the port must be a number"));
+        }
+        out.host = std::string(authority.substr(0, host_end));
         if (out.transport != Transport::file && out.host.empty())
             return fail(Error::payload("needs a host"));
         if (out.transport == Transport::file && !out.host.empty() && out.host != "localhost")
@@ -108,6 +183,14 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
         return fail(Error::payload("host, user and path must not start with '-'"));
     if (out.has_password)
         return fail(Error::payload("credentials in the URL are not allowed; use credentials.token_env"));
+    // Forges document https://TOKEN@host/...: a user name in an http(s) or git
+    // URL may be a token, and the URL is printed (manifest, report, logs).
+    if (!out.user.empty() && out.transport != Transport::ssh)
+        return fail(Error::payload(
+            fmt::format("a user name in a {} URL is not allowed (it may be a token, and URLs are printed); "
+                        "put the token in the variable named by credentials.token_env and the user name "
+                        "in credentials.username",
+                        transport_name(out.transport))));
     if (out.transport == Transport::http && !policy.allow_http)
         return fail(Error::payload("scheme \"http\" is not allowed (set options.allow_http to permit it)"));
     if (out.transport == Transport::file && !policy.allow_file)
@@ -126,6 +209,13 @@ std::string name_from_url(const GitUrl& url) {
     while (!path.empty() && path.back() == '/')
         path.remove_suffix(1);
     return std::string(path);
+}
+
+std::string bare_host(const GitUrl& url) {
+    const std::string& host = url.host;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        return host.substr(1, host.size() - 2);
+    return host;
 }
 
 std::string host_key(const GitUrl& url) {
