@@ -414,14 +414,28 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
             return s;
     }
     remove_stale_locks(mirror);
-    std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
-                                     "--quiet", "--no-auto-gc", "--",        remote.url};
+    std::vector<std::string> args = {"fetch",        "--prune", "--no-tags", "--no-write-fetch-head", "--quiet",
+                                     "--no-auto-gc", "--stdin", "--",        remote.url};
+    // Refspecs on stdin: an exact list of thousands of refs fits no command line.
+    std::string refspecs;
     for (const auto& p : patterns)
-        args.push_back(fmt::format("+{}:{}", p, p));
-    auto out = run_checked(std::move(args), {.cwd = mirror, .timeout = timeout, .remote = &remote},
+        refspecs += fmt::format("+{}:{}\n", p, p);
+    auto out = run_checked(std::move(args),
+                           {.cwd = mirror, .timeout = timeout, .remote = &remote, .stdin_data = refspecs},
                            fmt::format("fetch {}", redact_url(remote.url)));
+    // Over protocol v0 smart HTTP, git fetches a shallow upstream's pack and
+    // then finds commits whose parents it lacks.
+    if (!out && out.error().message.find("did not send all necessary objects") != std::string::npos)
+        return fail(Error::git(fmt::format("fetch {}: {} or is missing objects ({})", redact_url(remote.url),
+                                           k_shallow_upstream, out.error().message)));
     if (!out)
         return fail(out.error());
+    // git fetches from a shallow repository, then refuses the refs whose
+    // history it lacks with a warning, and exits 0.
+    for (auto line : split_lines(out->err))
+        if (line.find("shallow roots are not allowed") != std::string_view::npos)
+            return fail(Error::git(redact(fmt::format("fetch {}: {} (git: {})", redact_url(remote.url),
+                                                      k_shallow_upstream, trim(line)))));
     // Refs that no longer match any pattern (the payload changed) must go too.
     auto refs = local_refs(mirror);
     if (!refs)

@@ -50,6 +50,10 @@ struct RemoteState {
     std::optional<std::string> head; // target of HEAD when the server says it
 };
 
+// The phrase of the error a shallow upstream (a repository whose history is
+// cut, as `git clone --depth` leaves it) causes in either engine.
+inline constexpr std::string_view k_shallow_upstream = "the upstream is a shallow repository";
+
 // True when `refname` matches `pattern` ("refs/heads/*" is a prefix match,
 // anything else an exact one).
 bool ref_matches(std::string_view pattern, std::string_view refname);

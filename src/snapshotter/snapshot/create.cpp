@@ -5,8 +5,10 @@
 
 #include "snapshotter/git/index_pack.hpp"
 #include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/exactness.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/util/hash.hpp"
 #include "snapshotter/util/redact.hpp"
@@ -162,7 +164,8 @@ Result<bool> chain_intact(const Context& ctx, const Manifest& previous) {
 
 // The remote's selected refs, HEAD and object format.
 struct Listing {
-    git::RefMap selected;
+    git::RefMap selected;                       // selected and storable: what the snapshot must record
+    std::map<std::string, std::string> refused; // selected but not storable, with why (git/refname.hpp)
     std::optional<std::string> head;
     std::string object_format;
 };
@@ -176,7 +179,10 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
         return fail(Error::git(
             fmt::format("ls-remote {}: the server advertised {} refs, more than {} (options.max_refs)",
                         redact_url(remote.url), state->refs.size(), ctx.job.options.max_refs)));
-    Listing listing{git::select_refs(state->refs, repo.refs), state->head, ""};
+    auto screened = git::screen_refs(git::select_refs(state->refs, repo.refs), redact_url(remote.url));
+    if (!screened)
+        return fail(screened.error());
+    Listing listing{std::move(screened->kept), std::move(screened->refused), git::screen_head(state->head), ""};
     if (!state->refs.empty()) {
         listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
     } else {
@@ -184,7 +190,7 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
         if (!probe)
             return fail(probe.error());
         listing.object_format = probe->first;
-        listing.head = probe->second;
+        listing.head = git::screen_head(probe->second);
     }
     if (listing.object_format.empty())
         return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
@@ -227,7 +233,7 @@ struct Produced {
 // The git-CLI engine: fetch into the cached mirror, then stream `git bundle
 // create` (full, or incremental against the previous tips) into storage.
 Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
-                                  const git::RefMap& selected, const std::optional<Manifest>& previous,
+                                  const Listing& listing, const std::optional<Manifest>& previous,
                                   bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
     const auto& options = ctx.job.options;
     Produced produced;
@@ -238,11 +244,18 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
+    const auto& selected = listing.selected;
     // An exact ref the remote does not have would fail the fetch: ask only for those it listed.
+    // When a name was refused, every other one is asked for by name, so git never sees it.
     std::vector<std::string> patterns;
-    for (const auto& p : repo.refs)
-        if (p.ends_with('*') || selected.contains(p))
-            patterns.push_back(p);
+    if (listing.refused.empty()) {
+        for (const auto& p : repo.refs)
+            if (p.ends_with('*') || selected.contains(p))
+                patterns.push_back(p);
+    } else {
+        for (const auto& [name, target] : selected)
+            patterns.push_back(name);
+    }
     const auto stored_before = object_store_bytes(mirror);
     if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
         return fail(s.error());
@@ -262,6 +275,9 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     if (!mirror_refs)
         return fail(mirror_refs.error());
     manifest.refs = git::select_refs(*mirror_refs, repo.refs);
+    // The proof before anything is written: git recorded exactly what was listed.
+    if (auto s = check_recorded_refs(repo.name, selected, manifest.refs); !s)
+        return fail(s.error());
     if (manifest.refs.empty()) {
         manifest.kind = "empty";
         return produced;
@@ -336,9 +352,14 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     }
     if (write) {
         step = SteadyClock::now();
+        // The bundle is committed only when its header lists the manifest's refs.
+        const auto scope = manifest.kind == "full" ? HeaderScope::every_ref : HeaderScope::changed_refs;
+        auto check = [&](const git::BundleHeader& header) {
+            return check_bundle_header(repo.name, header, manifest.refs, scope);
+        };
         auto bundle = store_bundle(ctx.storage, ctx.git, mirror, revs,
                                    layout::bundle_key(repo.name, manifest.snapshot_id), manifest.snapshot_id,
-                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes));
+                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes), check);
         if (!bundle)
             return fail(bundle.error());
         manifest.timings_ms["bundle"] = elapsed_ms(step);
@@ -421,7 +442,8 @@ constexpr auto k_session_idle = std::chrono::seconds{20};
 // With `options.verify: index` the pack also goes through git index-pack,
 // and the bundle is committed only when git accepted it.
 Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo,
-                                     const git::Remote& remote, std::optional<git::ListedRemote>& session,
+                                     const git::Remote& remote, const Listing& listing,
+                                     std::optional<git::ListedRemote>& session,
                                      const std::optional<Manifest>& previous, bool incremental_allowed,
                                      Manifest& manifest, const Deadline& deadline) {
     Produced produced;
@@ -467,6 +489,13 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     if (!streamed) {
         out.abort();
         return fail(streamed.error());
+    }
+    // The proof before anything is committed: the refs the bundle lists and
+    // the manifest will record are exactly those listed (a session reopened
+    // after an idle wait lists again, and the server may have moved on).
+    if (auto s = check_recorded_refs(repo.name, listing.selected, streamed->refs); !s) {
+        out.abort();
+        return fail(s.error());
     }
     // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
     if (streamed->pack_written && streamed->object_count == 0 && incremental_allowed)
@@ -565,10 +594,12 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         auto listed = git::ListedRemote::open(stream_request(repo, remote, options, deadline));
         if (listed) {
             const auto& l = listed->listing();
-            listing = Listing{l.refs, l.head, l.object_format};
+            listing = Listing{l.refs, l.refused, l.head, l.object_format};
             session.emplace(std::move(*listed));
-        } else if (options.engine == "auto" && git::is_not_v2_error(listed.error())) {
-            spdlog::info("{}: the server does not speak protocol v2; using git", repo.name);
+        } else if (options.engine == "auto" && git::is_protocol_refusal(listed.error())) {
+            spdlog::info("{}: the stream engine cannot use this server ({}); using git", repo.name,
+                         listed.error().message);
+            manifest.engine_fallback = redact(listed.error().message);
             use_stream = false;
         } else {
             return fail(listed.error());
@@ -621,6 +652,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         return RepoOutcome{unchanged ? "unchanged" : "ok",
                            {{"plan", plan},
                             {"refs", selected.size()},
+                            {"refs_refused", listing->refused.size()},
+                            {"refused_refs", refused_json(listing->refused)},
                             {"engine", manifest.engine},
                             {"snapshot_id", nullptr}}};
     }
@@ -641,9 +674,9 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                 ++produced.deleted;
             }
     } else {
-        auto made = use_stream ? produce_with_stream(ctx, repo, remote, session, previous,
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, *listing, session, previous,
                                                      incremental_allowed, manifest, deadline)
-                               : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed,
+                               : produce_with_cli(ctx, repo, remote, *listing, previous, incremental_allowed,
                                                   manifest, deadline);
         if (!made)
             return fail(made.error());
@@ -670,7 +703,10 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         {"snapshot_id", manifest.snapshot_id},
         {"kind", manifest.kind},
         {"engine", manifest.engine},
+        {"engine_fallback", manifest.engine_fallback ? nlohmann::json(*manifest.engine_fallback) : nullptr},
         {"refs", manifest.refs.size()},
+        {"refs_refused", listing->refused.size()},
+        {"refused_refs", refused_json(listing->refused)},
         {"refs_rewritten", produced.rewritten},
         {"refs_deleted", produced.deleted},
         {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};

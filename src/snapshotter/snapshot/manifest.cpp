@@ -55,6 +55,7 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"created_at", m.created_at},
               {"job_id", m.job_id},
               {"engine", m.engine},
+              {"engine_fallback", m.engine_fallback ? json(*m.engine_fallback) : json(nullptr)},
               {"git_version", m.git_version},
               {"object_format", m.object_format},
               {"kind", m.kind},
@@ -98,6 +99,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
         m.created_at = j.at("created_at").get<std::string>();
         m.job_id = j.value("job_id", "");
         m.engine = j.at("engine").get<std::string>();
+        if (auto it = j.find("engine_fallback"); it != j.end() && !it->is_null())
+            m.engine_fallback = it->get<std::string>();
         m.git_version = j.value("git_version", "");
         m.object_format = j.at("object_format").get<std::string>();
         m.kind = j.at("kind").get<std::string>();

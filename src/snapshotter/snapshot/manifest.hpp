@@ -42,6 +42,8 @@ struct Manifest {
     std::string created_at; // RFC 3339 UTC
     std::string job_id;
     std::string engine; // "cli"
+    // Why `auto` used the git-CLI engine: the stream engine's probe error; absent otherwise.
+    std::optional<std::string> engine_fallback;
     std::string git_version;
     std::string object_format; // "sha1" | "sha256"
     std::string kind;          // "full" | "empty" | "unchanged"
