@@ -173,5 +173,45 @@ class RefNamesNoRestoreCouldCreate(harness.Assertions, unittest.TestCase):
                     self.assertEqual(harness.fsck(target).returncode, 0)
 
 
+class HeadInEveryState(harness.Assertions, unittest.TestCase):
+    """Symbolic, unborn and detached HEADs: both engines record the same state, restore reproduces it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ups = {}
+        for state in ("symbolic", "unborn", "detached"):
+            up = harness.build_rich(SERVE_ROOT, f"head-{state}-{next(_counter)}")
+            if state == "unborn":
+                up.set_head("refs/heads/not-yet")
+            elif state == "detached":
+                oid = up.git("rev-parse", "refs/heads/main").strip()
+                harness.git("update-ref", "--no-deref", "HEAD", oid, git_dir=up.bare)
+            cls.ups[state] = up
+
+    def test_head_states_agree_and_restore(self):
+        for state, up in self.ups.items():
+            main = up.git("rev-parse", "refs/heads/main").strip()
+            expected = {"symbolic": ("refs/heads/develop", None),
+                        "unborn": ("refs/heads/not-yet", None),
+                        "detached": (None, main)}[state]
+            for transport in ("git", "file"):
+                for engine in ("stream", "cli"):
+                    with self.subTest(state=state, transport=transport, engine=engine):
+                        ws = harness.Workspace()
+                        repo, options, env = repo_spec(up.bare, transport)
+                        options["engine"] = engine
+                        entry = self.assertRunOk(ws.snapshot([repo], options, env_extra=env),
+                                                 "snapshot")["repositories"][0]
+                        manifest = ws.manifest(repo["name"], entry["snapshot_id"])
+                        self.assertEqual((manifest.get("head_state"), manifest.get("head"), manifest.get("head_oid")),
+                                         (state,) + expected, manifest)
+                        target = ws.new_target()
+                        self.assertRunOk(ws.restore(repo["name"], target), "restore")
+                        self.assertEqual(harness.head_symref(target), expected[0])
+                        if state == "detached":
+                            self.assertEqual(harness.git("rev-parse", "HEAD", git_dir=target).strip(), main)
+                        self.assertEqual(harness.refs_of(target), up.refs())
+
+
 if __name__ == "__main__":
     unittest.main()

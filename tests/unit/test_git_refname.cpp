@@ -115,3 +115,22 @@ TEST(Refname, HeadOutsideRefsCountsAsAbsent) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Refname, HeadInEveryState) {
+    const std::string oid(40, 'a');
+    EXPECT_EQ(classify_head(std::string("refs/heads/main"), oid), (HeadState{HeadKind::symbolic, "refs/heads/main"}));
+    EXPECT_EQ(classify_head(std::string("refs/heads/gone"), std::nullopt),
+              (HeadState{HeadKind::unborn, "refs/heads/gone"}));
+    EXPECT_EQ(classify_head(std::nullopt, oid), (HeadState{HeadKind::detached, oid}));
+    EXPECT_EQ(classify_head(std::nullopt, std::nullopt), HeadState{});
+    // A target outside refs/ is no target: detached when it resolves, absent otherwise.
+    EXPECT_EQ(classify_head(std::string("HEAD2"), oid), (HeadState{HeadKind::detached, oid}));
+    EXPECT_EQ(classify_head(std::string("elsewhere"), std::nullopt), HeadState{});
+    for (auto kind : {HeadKind::symbolic, HeadKind::unborn, HeadKind::detached, HeadKind::absent})
+        EXPECT_EQ(head_kind_from_name(head_kind_name(kind)), kind);
+    EXPECT_EQ(head_kind_from_name("other"), std::nullopt);
+}
+
+} // namespace

@@ -337,6 +337,8 @@ Result<RemoteState> Git::ls_remote(const Remote& remote, std::chrono::millisecon
         }
     }
     state.refs = parse_ref_lines(out->out);
+    if (auto it = state.refs.find("HEAD"); it != state.refs.end() && !it->second.oid.empty())
+        state.head_oid = it->second.oid;
     state.refs.erase("HEAD");
     for (auto it = state.refs.begin(); it != state.refs.end();)
         it = it->first.starts_with("refs/") ? std::next(it) : state.refs.erase(it);
@@ -530,6 +532,13 @@ Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs,
     auto packed = run_checked({"pack-refs", "--all", "--prune"}, {.cwd = repo}, "pack-refs");
     if (!packed)
         return fail(packed.error());
+    return {};
+}
+
+Status Git::detach_head(const std::filesystem::path& repo, const std::string& oid) const {
+    auto out = run_checked({"update-ref", "--no-deref", "HEAD", oid}, {.cwd = repo}, "detach HEAD");
+    if (!out)
+        return fail(out.error());
     return {};
 }
 

@@ -47,7 +47,8 @@ struct Remote {
 // The refs of a remote and where its HEAD points.
 struct RemoteState {
     RefMap refs;                     // every ref the server advertised (peeled where annotated)
-    std::optional<std::string> head; // target of HEAD when the server says it
+    std::optional<std::string> head;     // target of HEAD when the server says it
+    std::optional<std::string> head_oid; // what HEAD resolves to, when the server says it
 };
 
 // The phrase of the error a shallow upstream (a repository whose history is
@@ -116,6 +117,9 @@ class Git {
     // every other ref; then point HEAD at `head` when given.
     Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
                     const std::optional<std::string>& head) const;
+
+    // Detach HEAD of `repo` at `oid` (git update-ref --no-deref).
+    Status detach_head(const std::filesystem::path& repo, const std::string& oid) const;
 
     // Create or move `refs` in `repo`, leaving every other ref alone.
     Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;

@@ -106,6 +106,35 @@ std::optional<std::string> screen_head(const std::optional<std::string>& head) {
     return head;
 }
 
+std::string_view head_kind_name(HeadKind kind) {
+    switch (kind) {
+    case HeadKind::symbolic:
+        return "symbolic";
+    case HeadKind::unborn:
+        return "unborn";
+    case HeadKind::detached:
+        return "detached";
+    case HeadKind::absent:
+        break;
+    }
+    return "absent";
+}
+
+std::optional<HeadKind> head_kind_from_name(std::string_view name) {
+    for (auto kind : {HeadKind::symbolic, HeadKind::unborn, HeadKind::detached, HeadKind::absent})
+        if (head_kind_name(kind) == name)
+            return kind;
+    return std::nullopt;
+}
+
+HeadState classify_head(const std::optional<std::string>& symref, const std::optional<std::string>& oid) {
+    if (auto target = screen_head(symref))
+        return {oid ? HeadKind::symbolic : HeadKind::unborn, *target};
+    if (oid && !oid->empty())
+        return {HeadKind::detached, *oid};
+    return {};
+}
+
 std::string refname_excerpt(std::string_view name, std::size_t max) {
     if (name.size() <= max)
         return std::string(name);

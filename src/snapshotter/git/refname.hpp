@@ -55,6 +55,31 @@ Result<ScreenedRefs> screen_refs(RefMap refs, std::string_view remote);
 // refs/ and storable; nullopt otherwise (HEAD then counts as absent).
 std::optional<std::string> screen_head(const std::optional<std::string>& head);
 
+// The four states of a repository's HEAD.
+enum class HeadKind {
+    symbolic, // names a branch that exists
+    unborn,   // names a branch that does not exist (yet)
+    detached, // holds an object id
+    absent,   // the server does not say, or names something no restore could point at
+};
+
+// What HEAD is: `target` is the ref name (symbolic, unborn) or the object id (detached).
+struct HeadState {
+    HeadKind kind = HeadKind::absent;
+    std::string target;
+    bool operator==(const HeadState&) const = default;
+};
+
+// "symbolic", "unborn", "detached" or "absent".
+std::string_view head_kind_name(HeadKind kind);
+// The kind named `name`; nullopt for any other text.
+std::optional<HeadKind> head_kind_from_name(std::string_view name);
+
+// HEAD from what a server said: `symref` (its target, when symbolic) and
+// `oid` (what it resolves to; none when unborn). A target screen_head()
+// refuses counts as no target: the oid then makes HEAD detached.
+HeadState classify_head(const std::optional<std::string>& symref, const std::optional<std::string>& oid);
+
 // `name` cut to at most `max` bytes for a report, with "..." when cut.
 std::string refname_excerpt(std::string_view name, std::size_t max = 200);
 

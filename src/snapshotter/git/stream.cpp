@@ -95,7 +95,9 @@ Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
         return fail(screened.error());
     result.refs = std::move(screened->kept);
     result.refused = std::move(screened->refused);
-    result.head = screen_head(listed->head);
+    result.head_state = classify_head(listed->head, listed->head_oid);
+    if (result.head_state.kind == HeadKind::symbolic || result.head_state.kind == HeadKind::unborn)
+        result.head = result.head_state.target;
     result.object_format = client->capabilities().object_format;
     return ListedRemote(request, std::move(*client), std::move(result));
 }

@@ -8,6 +8,7 @@
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/transport.hpp"
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/error.hpp"
@@ -35,6 +36,7 @@ struct StreamResult {
     RefMap refs;                            // the selected refs on the server now (the manifest's ref map)
     std::map<std::string, std::string> refused; // selected names not stored, with why (git/refname.hpp)
     std::optional<std::string> head;        // the ref HEAD points at, when the server said
+    HeadState head_state;                   // what HEAD is (git/refname.hpp)
     std::string object_format;              // "sha1" or "sha256"
     bool pack_written = false;              // a bundle went to the writer; false: nothing was written
     bool unchanged = false;                 // incremental only: the ref map equals the previous one

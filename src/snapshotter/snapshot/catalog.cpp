@@ -282,6 +282,9 @@ Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, 
     }
     if (auto s = git.set_refs(path, wanted, manifest.head); !s)
         return fail(s.error());
+    if (manifest.head_kind == git::HeadKind::detached)
+        if (auto s = git.detach_head(path, manifest.head_oid); !s)
+            return fail(s.error());
     auto refs = git.local_refs(path);
     if (!refs)
         return fail(refs.error());

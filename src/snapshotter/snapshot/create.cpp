@@ -162,11 +162,22 @@ Result<bool> chain_intact(const Context& ctx, const Manifest& previous) {
     return true;
 }
 
+// Record `head` in `manifest`.
+void set_head(Manifest& manifest, const git::HeadState& head) {
+    manifest.head_kind = head.kind;
+    manifest.head.reset();
+    manifest.head_oid.clear();
+    if (head.kind == git::HeadKind::symbolic || head.kind == git::HeadKind::unborn)
+        manifest.head = head.target;
+    else if (head.kind == git::HeadKind::detached)
+        manifest.head_oid = head.target;
+}
+
 // The remote's selected refs, HEAD and object format.
 struct Listing {
     git::RefMap selected;                       // selected and storable: what the snapshot must record
     std::map<std::string, std::string> refused; // selected but not storable, with why (git/refname.hpp)
-    std::optional<std::string> head;
+    git::HeadState head;
     std::string object_format;
 };
 
@@ -182,7 +193,8 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
     auto screened = git::screen_refs(git::select_refs(state->refs, repo.refs), redact_url(remote.url));
     if (!screened)
         return fail(screened.error());
-    Listing listing{std::move(screened->kept), std::move(screened->refused), git::screen_head(state->head), ""};
+    Listing listing{std::move(screened->kept), std::move(screened->refused),
+                    git::classify_head(state->head, state->head_oid), ""};
     if (!state->refs.empty()) {
         listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
     } else {
@@ -190,7 +202,7 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
         if (!probe)
             return fail(probe.error());
         listing.object_format = probe->first;
-        listing.head = git::screen_head(probe->second);
+        listing.head = git::classify_head(probe->second, std::nullopt);
     }
     if (listing.object_format.empty())
         return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
@@ -522,7 +534,7 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     if (indexer)
         indexer->cancel();
     manifest.refs = streamed->refs;
-    manifest.head = streamed->head;
+    set_head(manifest, streamed->head_state);
     if (incremental_allowed) {
         manifest.kind = "incremental";
         manifest.bundles = previous->bundles;
@@ -594,7 +606,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         auto listed = git::ListedRemote::open(stream_request(repo, remote, options, deadline));
         if (listed) {
             const auto& l = listed->listing();
-            listing = Listing{l.refs, l.refused, l.head, l.object_format};
+            listing = Listing{l.refs, l.refused, l.head_state, l.object_format};
             session.emplace(std::move(*listed));
         } else if (options.engine == "auto" && git::is_protocol_refusal(listed.error())) {
             spdlog::info("{}: the stream engine cannot use this server ({}); using git", repo.name,
@@ -609,9 +621,15 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         listing = list_with_cli(ctx, repo, remote, deadline);
     if (!listing)
         return fail(listing.error());
+    // git ls-remote never shows an unborn HEAD; a protocol v2 server says it
+    // when asked, so both engines record the same HEAD. (v0 cannot say it.)
+    if (!use_stream && listing->head.kind == git::HeadKind::absent && !listing->selected.empty())
+        if (auto l = git::list_remote(stream_request(repo, remote, options, deadline));
+            l && l->head_state.kind == git::HeadKind::unborn)
+            listing->head = l->head_state;
     manifest.engine = use_stream ? "stream" : "cli";
     manifest.timings_ms["list"] = elapsed_ms(step);
-    manifest.head = listing->head;
+    set_head(manifest, listing->head);
     manifest.object_format = listing->object_format;
     const auto& selected = listing->selected;
 
@@ -639,6 +657,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         manifest.preserved = previous->preserved;
     }
     const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
+                           previous->head_kind == manifest.head_kind && previous->head_oid == manifest.head_oid &&
                            previous->object_format == manifest.object_format &&
                            previous->ref_patterns == repo.refs;
     const bool incremental_allowed =
