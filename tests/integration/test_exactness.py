@@ -213,5 +213,23 @@ class HeadInEveryState(harness.Assertions, unittest.TestCase):
                         self.assertEqual(harness.refs_of(target), up.refs())
 
 
+class OneUrlMeaning(harness.Assertions, unittest.TestCase):
+    """file:// paths are percent-decoded as git decodes them, by both engines; plain paths are literal."""
+
+    def test_percent_escapes_name_the_same_repository_in_both_engines(self):
+        decoded = harness.build_rich(SERVE_ROOT, f"pct A ü-{next(_counter)}")
+        # A decoy under the literal name: an engine reading the URL literally would back it up instead.
+        literal = harness.build_empty(SERVE_ROOT, decoded.bare.name[:-4].replace("A", "%41"))
+        url = "file://" + str(decoded.bare).replace("A", "%41").replace(" ", "%20")
+        for engine in ("stream", "cli", "auto"):
+            with self.subTest(engine=engine):
+                ws = harness.Workspace()
+                repo = {"url": url, "name": f"org/pct-{engine}"}
+                entry = self.assertRunOk(ws.snapshot([repo], {"engine": engine}), url)["repositories"][0]
+                manifest = ws.manifest(repo["name"], entry["snapshot_id"])
+                self.assertEqual(manifest["refs"], decoded.ref_map(), f"{engine} read another repository")
+        self.assertTrue(literal.bare.is_dir())
+
+
 if __name__ == "__main__":
     unittest.main()
