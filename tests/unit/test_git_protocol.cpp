@@ -117,6 +117,32 @@ TEST(Advertisement, RecognisesOlderProtocols) {
     EXPECT_EQ(caps->version, 1);
 }
 
+TEST(Advertisement, ABareFlushIsAnEmptyV0Repository) {
+    // Dulwich's answer for a repository without refs; git's client accepts it.
+    auto caps = parse_advertisement("0000");
+    ASSERT_TRUE(caps) << caps.error().message;
+    EXPECT_EQ(caps->version, 0);
+    caps = parse_advertisement(pkt("# service=git-upload-pack") + "0000" + "0000");
+    ASSERT_TRUE(caps) << caps.error().message;
+    EXPECT_EQ(caps->version, 0);
+    std::vector<std::string> requests;
+    auto client = fake_client("0000", {}, &requests);
+    ASSERT_FALSE(client);
+    EXPECT_TRUE(is_not_v2_error(client.error())) << client.error().message;
+}
+
+TEST(ProtocolClient, FetchRefusesAMalformedShallowLine) {
+    std::vector<std::string> requests;
+    std::string response = pkt("shallow-info") + pkt("shallow zz") + "0001" + pkt("packfile") + band(1, "PACK") +
+                           "0000";
+    auto client = fake_client(v2_advertisement(), {response}, &requests);
+    ASSERT_TRUE(client);
+    auto fetched = client->fetch(
+        {.wants = {k_a}}, [](std::string_view) -> Status { return {}; }, {});
+    ASSERT_FALSE(fetched);
+    EXPECT_NE(fetched.error().message.find("bad shallow line"), std::string::npos);
+}
+
 TEST(Advertisement, ReportsServerErrorsAndGarbage) {
     auto caps = parse_advertisement(pkt("ERR access denied or repository not exported: /x"));
     ASSERT_FALSE(caps);
@@ -193,6 +219,8 @@ TEST(ProtocolClient, FetchStreamsBandOneAndSkipsOtherSections) {
     EXPECT_EQ(fetched->pack_bytes, 8u);
     EXPECT_EQ(progress, "Enumerating objects\n");
     EXPECT_EQ(fetched->acknowledgments, std::vector<std::string>{"NAK"});
+    // The server's repository is shallow: its boundary is reported.
+    EXPECT_EQ(fetched->shallow, std::vector<std::string>{k_c});
     const std::string& req = requests[0];
     for (const auto& line :
          {"command=fetch", "object-format=sha1", "thin-pack", "no-progress", "ofs-delta", "done"})

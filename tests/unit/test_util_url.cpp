@@ -138,6 +138,20 @@ TEST(ParseGitUrl, GitProtocol) {
     EXPECT_EQ(u.path, "/org/app.git");
 }
 
+TEST(ParseGitUrl, FileUrlPathsArePercentDecodedAsGitDoes) {
+    // git 2.39: `git ls-remote file:///srv/pct%41.git` opens /srv/pctA.git.
+    EXPECT_EQ(parse_ok("file:///srv/pct%41.git").path, "/srv/pctA.git");
+    EXPECT_EQ(parse_ok("file:///srv/a%20b.git").path, "/srv/a b.git");
+    EXPECT_EQ(parse_ok("file:///srv/%C3%BCnic%C3%B6de.git").path, "/srv/ünicöde.git");
+    EXPECT_EQ(parse_ok("file:///srv/ünicöde.git").path, "/srv/ünicöde.git");
+    EXPECT_EQ(parse_ok("file:///srv/pct%2541.git").path, "/srv/pct%41.git"); // decoded once
+    EXPECT_EQ(parse_ok("file:///srv/odd%4.git").path, "/srv/odd%4.git");     // not an escape: kept
+    EXPECT_EQ(parse_ok("file:///srv/end%").path, "/srv/end%");
+    // A plain path is read as written.
+    EXPECT_EQ(parse_ok("/srv/pct%41.git").path, "/srv/pct%41.git");
+    EXPECT_NE(parse_error("file:///srv/a%00b.git").find("NUL"), std::string::npos);
+}
+
 TEST(ParseGitUrl, FileUrlAndAbsolutePath) {
     auto u = parse_ok("file:///srv/git/app.git");
     EXPECT_EQ(u.transport, Transport::file);

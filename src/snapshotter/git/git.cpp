@@ -382,6 +382,8 @@ Result<RemoteState> Git::ls_remote(const Remote& remote, std::chrono::millisecon
         }
     }
     state.refs = parse_ref_lines(out->out);
+    if (auto it = state.refs.find("HEAD"); it != state.refs.end() && !it->second.oid.empty())
+        state.head_oid = it->second.oid;
     state.refs.erase("HEAD");
     for (auto it = state.refs.begin(); it != state.refs.end();)
         it = it->first.starts_with("refs/") ? std::next(it) : state.refs.erase(it);
@@ -459,14 +461,28 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
             return s;
     }
     remove_stale_locks(mirror);
-    std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
-                                     "--quiet", "--no-auto-gc", "--",        remote.url};
+    std::vector<std::string> args = {"fetch",        "--prune", "--no-tags", "--no-write-fetch-head", "--quiet",
+                                     "--no-auto-gc", "--stdin", "--",        remote.url};
+    // Refspecs on stdin: an exact list of thousands of refs fits no command line.
+    std::string refspecs;
     for (const auto& p : patterns)
-        args.push_back(fmt::format("+{}:{}", p, p));
-    auto out = run_checked(std::move(args), {.cwd = mirror, .timeout = timeout, .remote = &remote},
+        refspecs += fmt::format("+{}:{}\n", p, p);
+    auto out = run_checked(std::move(args),
+                           {.cwd = mirror, .timeout = timeout, .remote = &remote, .stdin_data = refspecs},
                            fmt::format("fetch {}", redact_url(remote.url)));
+    // Over protocol v0 smart HTTP, git fetches a shallow upstream's pack and
+    // then finds commits whose parents it lacks.
+    if (!out && out.error().message.find("did not send all necessary objects") != std::string::npos)
+        return fail(Error::git(fmt::format("fetch {}: {} or is missing objects ({})", redact_url(remote.url),
+                                           k_shallow_upstream, out.error().message)));
     if (!out)
         return fail(out.error());
+    // git fetches from a shallow repository, then refuses the refs whose
+    // history it lacks with a warning, and exits 0.
+    for (auto line : split_lines(out->err))
+        if (line.find("shallow roots are not allowed") != std::string_view::npos)
+            return fail(Error::git(redact(fmt::format("fetch {}: {} (git: {})", redact_url(remote.url),
+                                                      k_shallow_upstream, trim(line)))));
     // Refs that no longer match any pattern (the payload changed) must go too.
     auto refs = local_refs(mirror);
     if (!refs)
@@ -561,6 +577,13 @@ Status Git::set_refs(const std::filesystem::path& repo, const RefMap& refs,
     auto packed = run_checked({"pack-refs", "--all", "--prune"}, {.cwd = repo}, "pack-refs");
     if (!packed)
         return fail(packed.error());
+    return {};
+}
+
+Status Git::detach_head(const std::filesystem::path& repo, const std::string& oid) const {
+    auto out = run_checked({"update-ref", "--no-deref", "HEAD", oid}, {.cwd = repo}, "detach HEAD");
+    if (!out)
+        return fail(out.error());
     return {};
 }
 

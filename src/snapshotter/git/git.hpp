@@ -48,8 +48,13 @@ struct Remote {
 // The refs of a remote and where its HEAD points.
 struct RemoteState {
     RefMap refs;                     // every ref the server advertised (peeled where annotated)
-    std::optional<std::string> head; // target of HEAD when the server says it
+    std::optional<std::string> head;     // target of HEAD when the server says it
+    std::optional<std::string> head_oid; // what HEAD resolves to, when the server says it
 };
+
+// The phrase of the error a shallow upstream (a repository whose history is
+// cut, as `git clone --depth` leaves it) causes in either engine.
+inline constexpr std::string_view k_shallow_upstream = "the upstream is a shallow repository";
 
 // True when `refname` matches `pattern` ("refs/heads/*" is a prefix match,
 // anything else an exact one).
@@ -113,6 +118,9 @@ class Git {
     // every other ref; then point HEAD at `head` when given.
     Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
                     const std::optional<std::string>& head) const;
+
+    // Detach HEAD of `repo` at `oid` (git update-ref --no-deref).
+    Status detach_head(const std::filesystem::path& repo, const std::string& oid) const;
 
     // Create or move `refs` in `repo`, leaving every other ref alone.
     Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;

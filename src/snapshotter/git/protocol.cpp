@@ -66,6 +66,13 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
             return fail(Error::git(fmt::format(
                 "protocol error: capability advertisement larger than {} bytes", k_max_advertisement_bytes)));
         if (!m_seen_first) {
+            // A v0 server with no refs to show may send nothing but a flush
+            // (Dulwich does; git's own client accepts it).
+            if (p.type == PacketType::flush) {
+                m_seen_first = true;
+                m_caps.version = 0;
+                return true;
+            }
             if (p.type != PacketType::data)
                 return fail(Error::git("protocol error: the advertisement starts with a special packet"));
             if (auto e = err_packet(p.payload))
@@ -196,6 +203,11 @@ Result<ProtocolClient> ProtocolClient::open(const TransportOptions& options) {
 
 bool is_not_v2_error(const Error& error) {
     return error.kind == ErrorKind::Git && error.message.find(k_not_v2) != std::string::npos;
+}
+
+bool is_protocol_refusal(const Error& error) {
+    return is_not_v2_error(error) ||
+           (error.kind == ErrorKind::Git && error.message.find("protocol error") != std::string::npos);
 }
 
 Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection) {
@@ -374,6 +386,13 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                     return fail(*e);
                 if (section == "acknowledgments")
                     result.acknowledgments.emplace_back(chomp(p.payload));
+                if (section == "shallow-info" && p.payload.starts_with("shallow ")) {
+                    auto oid = chomp(p.payload).substr(8);
+                    if (!is_valid_oid(oid, m_caps.object_format))
+                        return fail(Error::git(fmt::format("protocol error: bad shallow line \"{}\"",
+                                                           wire_excerpt(p.payload))));
+                    result.shallow.emplace_back(oid);
+                }
                 if (section == "packfile-uris")
                     return fail(Error::git("server offered packfile-uris, which were not requested"));
                 break;

@@ -43,6 +43,11 @@ inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
 // git-CLI engine should be used instead).
 bool is_not_v2_error(const Error& error);
 
+// True when `error` is the server refusing or garbling the protocol itself
+// (not v2, a malformed advertisement or response) rather than the
+// repository or the network failing: the git-CLI engine may still succeed.
+bool is_protocol_refusal(const Error& error);
+
 // What the server's first response said.
 struct ServerCapabilities {
     int version = 0;                           // 2 for protocol v2; 0 or 1 for older servers
@@ -109,6 +114,8 @@ std::size_t pre_pack_budget(const FetchRequest& request);
 struct FetchResult {
     std::uint64_t pack_bytes = 0;             // band-1 bytes handed to the sink
     std::vector<std::string> acknowledgments; // ACK/NAK/ready lines, when the server sent any
+    std::vector<std::string> shallow;         // oids of "shallow" lines in shallow-info: the server's
+                                              // repository is shallow (its history is cut there)
 };
 
 // The ref-prefix arguments for `patterns` ("refs/heads/*" -> "refs/heads/",

@@ -1,6 +1,7 @@
 #include "snapshotter/git/stream.hpp"
 
 #include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
@@ -19,6 +20,12 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
         fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
     if (!fetched)
         return fail(fetched.error());
+    // A shallow upstream's pack lacks the history behind its cut: no restore could use it.
+    if (!fetched->shallow.empty() && !request.allow_shallow)
+        return fail(Error::git(fmt::format("{}: {} (it sent {} shallow boundary commit(s), e.g. {}); "
+                                           "its history is incomplete, so no snapshot of it could restore",
+                                           client.describe(), k_shallow_upstream, fetched->shallow.size(),
+                                           fetched->shallow.front())));
     // The pack is verified before the session is closed, so a bad pack is what gets reported.
     auto summary = writer.finish();
     if (!summary)
@@ -30,6 +37,7 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
     result.pack_size = summary->pack_size;
     result.bundle_size = summary->bundle_size;
     result.sha256 = summary->sha256;
+    result.shallow = fetched->shallow;
     return {};
 }
 
@@ -79,8 +87,17 @@ Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
     if (!listed)
         return fail(listed.error());
     StreamResult result;
-    result.refs = request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns);
-    result.head = listed->head;
+    // Names git or a file system could not store are refused before anything is fetched.
+    auto screened = screen_refs(
+        request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns),
+        client->describe());
+    if (!screened)
+        return fail(screened.error());
+    result.refs = std::move(screened->kept);
+    result.refused = std::move(screened->refused);
+    result.head_state = classify_head(listed->head, listed->head_oid);
+    if (result.head_state.kind == HeadKind::symbolic || result.head_state.kind == HeadKind::unborn)
+        result.head = result.head_state.target;
     result.object_format = client->capabilities().object_format;
     return ListedRemote(request, std::move(*client), std::move(result));
 }

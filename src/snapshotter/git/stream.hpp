@@ -8,6 +8,7 @@
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/transport.hpp"
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/error.hpp"
@@ -27,12 +28,15 @@ struct StreamRequest {
     BandSink on_progress;             // server progress text; empty: none asked
     std::size_t max_refs = 0;         // more refs advertised stop the run (a Git error); 0: no limit
     std::uint64_t max_pack_bytes = 0; // a larger pack stops the run (a Git error); 0: no limit
+    bool allow_shallow = false;       // false: a shallow upstream stops the run (a Git error)
 };
 
 // What a stream run found and wrote.
 struct StreamResult {
     RefMap refs;                            // the selected refs on the server now (the manifest's ref map)
+    std::map<std::string, std::string> refused; // selected names not stored, with why (git/refname.hpp)
     std::optional<std::string> head;        // the ref HEAD points at, when the server said
+    HeadState head_state;                   // what HEAD is (git/refname.hpp)
     std::string object_format;              // "sha1" or "sha256"
     bool pack_written = false;              // a bundle went to the writer; false: nothing was written
     bool unchanged = false;                 // incremental only: the ref map equals the previous one
@@ -42,6 +46,7 @@ struct StreamResult {
     std::uint64_t pack_size = 0;            // bytes of pack
     std::uint64_t bundle_size = 0;          // bytes written to the writer
     std::string sha256;                     // hex SHA-256 of those bytes
+    std::vector<std::string> shallow;       // "shallow" oids the server sent: it is a shallow repository
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.

@@ -11,7 +11,7 @@
 namespace snapshotter::snapshot {
 namespace {
 
-// Collects the prerequisite lines ("-<oid>") of a bundle header as it streams by.
+// Keeps the header of a bundle as it streams by (up to its blank line).
 class HeaderScanner {
   public:
     void feed(std::span<const std::byte> chunk) {
@@ -22,24 +22,19 @@ class HeaderScanner {
         if (end == std::string::npos && m_header.size() < (std::size_t{64} << 20))
             return;
         m_done = true;
-        std::string_view text(m_header.data(), end == std::string::npos ? m_header.size() : end);
-        while (!text.empty()) {
-            auto nl = text.find('\n');
-            auto line = text.substr(0, nl);
-            if (line.starts_with('-'))
-                m_prerequisites.emplace_back(line.substr(1, line.find(' ') == std::string_view::npos
-                                                                ? std::string_view::npos
-                                                                : line.find(' ') - 1));
-            text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-        }
-        m_header.clear();
+        m_header.resize(end == std::string::npos ? m_header.size() : end + 2);
     }
-    [[nodiscard]] const std::vector<std::string>& prerequisites() const { return m_prerequisites; }
+    // The parsed header; an IntegrityError when it is malformed or incomplete.
+    [[nodiscard]] Result<git::BundleHeader> header() const {
+        auto parsed = git::parse_bundle_header(m_header);
+        if (!parsed)
+            return fail(parsed.error());
+        return parsed->header;
+    }
 
   private:
     std::string m_header;
     bool m_done = false;
-    std::vector<std::string> m_prerequisites;
 };
 
 } // namespace
@@ -231,7 +226,8 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
 Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
                                 const std::filesystem::path& repo, const std::vector<std::string>& revs,
                                 const std::string& key, const std::string& snapshot_id,
-                                std::chrono::milliseconds timeout, std::uint64_t max_bytes) {
+                                std::chrono::milliseconds timeout, std::uint64_t max_bytes,
+                                const std::function<Status(const git::BundleHeader&)>& check_header) {
     auto writer = storage.create(key, Overwrite::no);
     if (!writer)
         return fail(writer.error());
@@ -254,9 +250,19 @@ Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
         (*writer)->abort();
         return fail(streamed.error());
     }
+    auto parsed = header.header();
+    if (!parsed) {
+        (*writer)->abort();
+        return fail(parsed.error().with_context("bundle create"));
+    }
+    if (check_header)
+        if (auto s = check_header(*parsed); !s) {
+            (*writer)->abort();
+            return fail(s.error());
+        }
     if (auto s = (*writer)->commit(); !s)
         return fail(s.error());
-    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), header.prerequisites()};
+    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), parsed->prerequisites};
 }
 
 Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
@@ -314,6 +320,9 @@ Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, 
     }
     if (auto s = git.set_refs(path, wanted, manifest.head); !s)
         return fail(s.error());
+    if (manifest.head_kind == git::HeadKind::detached)
+        if (auto s = git.detach_head(path, manifest.head_oid); !s)
+            return fail(s.error());
     auto refs = git.local_refs(path);
     if (!refs)
         return fail(refs.error());

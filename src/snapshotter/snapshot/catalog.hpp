@@ -3,12 +3,14 @@
 // and the unchanged check of snapshot.
 #pragma once
 
+#include "snapshotter/git/bundle_writer.hpp"
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/storage/storage.hpp"
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -77,10 +79,13 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
 // the object is committed only when git succeeded. The result names
 // `snapshot_id` as the bundle's writer. A bundle growing past `max_bytes`
 // (0: no limit) is stopped with a GitError naming options.max_pack_bytes.
+// When given, `check_header` sees the bundle's parsed header before the
+// object is committed; its error aborts the write.
 Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
                                 const std::filesystem::path& repo, const std::vector<std::string>& revs,
                                 const std::string& key, const std::string& snapshot_id,
-                                std::chrono::milliseconds timeout, std::uint64_t max_bytes = 0);
+                                std::chrono::milliseconds timeout, std::uint64_t max_bytes = 0,
+                                const std::function<Status(const git::BundleHeader&)>& check_header = {});
 
 // Whether replay_chain() also reads the refs each bundle lists.
 enum class Tips { ignore, collect };

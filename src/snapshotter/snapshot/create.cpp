@@ -5,8 +5,10 @@
 
 #include "snapshotter/git/index_pack.hpp"
 #include "snapshotter/git/protocol.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/exactness.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/hash.hpp"
@@ -163,10 +165,22 @@ Result<bool> chain_intact(const Context& ctx, const Manifest& previous) {
     return true;
 }
 
+// Record `head` in `manifest`.
+void set_head(Manifest& manifest, const git::HeadState& head) {
+    manifest.head_kind = head.kind;
+    manifest.head.reset();
+    manifest.head_oid.clear();
+    if (head.kind == git::HeadKind::symbolic || head.kind == git::HeadKind::unborn)
+        manifest.head = head.target;
+    else if (head.kind == git::HeadKind::detached)
+        manifest.head_oid = head.target;
+}
+
 // The remote's selected refs, HEAD and object format.
 struct Listing {
-    git::RefMap selected;
-    std::optional<std::string> head;
+    git::RefMap selected;                       // selected and storable: what the snapshot must record
+    std::map<std::string, std::string> refused; // selected but not storable, with why (git/refname.hpp)
+    git::HeadState head;
     std::string object_format;
 };
 
@@ -179,7 +193,11 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
         return fail(Error::git(
             fmt::format("ls-remote {}: the server advertised {} refs, more than {} (options.max_refs)",
                         redact_url(remote.url), state->refs.size(), ctx.job.options.max_refs)));
-    Listing listing{git::select_refs(state->refs, repo.refs), state->head, ""};
+    auto screened = git::screen_refs(git::select_refs(state->refs, repo.refs), redact_url(remote.url));
+    if (!screened)
+        return fail(screened.error());
+    Listing listing{std::move(screened->kept), std::move(screened->refused),
+                    git::classify_head(state->head, state->head_oid), ""};
     if (!state->refs.empty()) {
         listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
     } else {
@@ -187,7 +205,7 @@ Result<Listing> list_with_cli(const Context& ctx, const job::Repository& repo, c
         if (!probe)
             return fail(probe.error());
         listing.object_format = probe->first;
-        listing.head = probe->second;
+        listing.head = git::classify_head(probe->second, std::nullopt);
     }
     if (listing.object_format.empty())
         return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
@@ -248,7 +266,7 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
 // The git-CLI engine: fetch into the cached mirror, then stream `git bundle
 // create` (full, or incremental against the previous tips) into storage.
 Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& repo, const git::Remote& remote,
-                                  const git::RefMap& selected, const std::optional<Manifest>& previous,
+                                  const Listing& listing, const std::optional<Manifest>& previous,
                                   bool incremental_allowed, Manifest& manifest, const Deadline& deadline) {
     const auto& options = ctx.job.options;
     Produced produced;
@@ -261,11 +279,18 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
+    const auto& selected = listing.selected;
     // An exact ref the remote does not have would fail the fetch: ask only for those it listed.
+    // When a name was refused, every other one is asked for by name, so git never sees it.
     std::vector<std::string> patterns;
-    for (const auto& p : repo.refs)
-        if (p.ends_with('*') || selected.contains(p))
-            patterns.push_back(p);
+    if (listing.refused.empty()) {
+        for (const auto& p : repo.refs)
+            if (p.ends_with('*') || selected.contains(p))
+                patterns.push_back(p);
+    } else {
+        for (const auto& [name, target] : selected)
+            patterns.push_back(name);
+    }
     const auto stored_before = object_store_bytes(mirror);
     if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
         return fail(s.error());
@@ -285,6 +310,9 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     if (!mirror_refs)
         return fail(mirror_refs.error());
     manifest.refs = git::select_refs(*mirror_refs, repo.refs);
+    // The proof before anything is written: git recorded exactly what was listed.
+    if (auto s = check_recorded_refs(repo.name, selected, manifest.refs); !s)
+        return fail(s.error());
     if (manifest.refs.empty()) {
         manifest.kind = "empty";
         return produced;
@@ -359,9 +387,14 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     }
     if (write) {
         step = SteadyClock::now();
+        // The bundle is committed only when its header lists the manifest's refs.
+        const auto scope = manifest.kind == "full" ? HeaderScope::every_ref : HeaderScope::changed_refs;
+        auto check = [&](const git::BundleHeader& header) {
+            return check_bundle_header(repo.name, header, manifest.refs, scope);
+        };
         auto bundle = store_bundle(ctx.storage, ctx.git, mirror, revs,
                                    layout::bundle_key(repo.name, manifest.snapshot_id), manifest.snapshot_id,
-                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes));
+                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes), check);
         if (!bundle)
             return fail(bundle.error());
         manifest.timings_ms["bundle"] = elapsed_ms(step);
@@ -444,7 +477,8 @@ constexpr auto k_session_idle = std::chrono::seconds{20};
 // With `options.verify: index` the pack also goes through git index-pack,
 // and the bundle is committed only when git accepted it.
 Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& repo,
-                                     const git::Remote& remote, std::optional<git::ListedRemote>& session,
+                                     const git::Remote& remote, const Listing& listing,
+                                     std::optional<git::ListedRemote>& session,
                                      const std::optional<Manifest>& previous, bool incremental_allowed,
                                      Manifest& manifest, const Deadline& deadline) {
     Produced produced;
@@ -491,6 +525,13 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         out.abort();
         return fail(streamed.error());
     }
+    // The proof before anything is committed: the refs the bundle lists and
+    // the manifest will record are exactly those listed (a session reopened
+    // after an idle wait lists again, and the server may have moved on).
+    if (auto s = check_recorded_refs(repo.name, listing.selected, streamed->refs); !s) {
+        out.abort();
+        return fail(s.error());
+    }
     // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
     if (streamed->pack_written && streamed->object_count == 0 && incremental_allowed)
         streamed->pack_written = false;
@@ -516,7 +557,7 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     if (indexer)
         indexer->cancel();
     manifest.refs = streamed->refs;
-    manifest.head = streamed->head;
+    set_head(manifest, streamed->head_state);
     if (incremental_allowed) {
         manifest.kind = "incremental";
         manifest.bundles = previous->bundles;
@@ -588,10 +629,12 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         auto listed = git::ListedRemote::open(stream_request(repo, remote, options, deadline));
         if (listed) {
             const auto& l = listed->listing();
-            listing = Listing{l.refs, l.head, l.object_format};
+            listing = Listing{l.refs, l.refused, l.head_state, l.object_format};
             session.emplace(std::move(*listed));
-        } else if (options.engine == "auto" && git::is_not_v2_error(listed.error())) {
-            spdlog::info("{}: the server does not speak protocol v2; using git", repo.name);
+        } else if (options.engine == "auto" && git::is_protocol_refusal(listed.error())) {
+            spdlog::info("{}: the stream engine cannot use this server ({}); using git", repo.name,
+                         listed.error().message);
+            manifest.engine_fallback = redact(listed.error().message);
             use_stream = false;
         } else {
             return fail(listed.error());
@@ -601,9 +644,15 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         listing = list_with_cli(ctx, repo, remote, deadline);
     if (!listing)
         return fail(listing.error());
+    // git ls-remote never shows an unborn HEAD; a protocol v2 server says it
+    // when asked, so both engines record the same HEAD. (v0 cannot say it.)
+    if (!use_stream && listing->head.kind == git::HeadKind::absent && !listing->selected.empty())
+        if (auto l = git::list_remote(stream_request(repo, remote, options, deadline));
+            l && l->head_state.kind == git::HeadKind::unborn)
+            listing->head = l->head_state;
     manifest.engine = use_stream ? "stream" : "cli";
     manifest.timings_ms["list"] = elapsed_ms(step);
-    manifest.head = listing->head;
+    set_head(manifest, listing->head);
     manifest.object_format = listing->object_format;
     const auto& selected = listing->selected;
 
@@ -631,6 +680,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         manifest.preserved = previous->preserved;
     }
     const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
+                           previous->head_kind == manifest.head_kind && previous->head_oid == manifest.head_oid &&
                            previous->object_format == manifest.object_format &&
                            previous->ref_patterns == repo.refs;
     const bool incremental_allowed =
@@ -644,6 +694,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         return RepoOutcome{unchanged ? "unchanged" : "ok",
                            {{"plan", plan},
                             {"refs", selected.size()},
+                            {"refs_refused", listing->refused.size()},
+                            {"refused_refs", refused_json(listing->refused)},
                             {"engine", manifest.engine},
                             {"snapshot_id", nullptr}}};
     }
@@ -664,9 +716,9 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                 ++produced.deleted;
             }
     } else {
-        auto made = use_stream ? produce_with_stream(ctx, repo, remote, session, previous,
+        auto made = use_stream ? produce_with_stream(ctx, repo, remote, *listing, session, previous,
                                                      incremental_allowed, manifest, deadline)
-                               : produce_with_cli(ctx, repo, remote, selected, previous, incremental_allowed,
+                               : produce_with_cli(ctx, repo, remote, *listing, previous, incremental_allowed,
                                                   manifest, deadline);
         if (!made)
             return fail(made.error());
@@ -700,7 +752,10 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         {"snapshot_id", manifest.snapshot_id},
         {"kind", manifest.kind},
         {"engine", manifest.engine},
+        {"engine_fallback", manifest.engine_fallback ? nlohmann::json(*manifest.engine_fallback) : nullptr},
         {"refs", manifest.refs.size()},
+        {"refs_refused", listing->refused.size()},
+        {"refused_refs", refused_json(listing->refused)},
         {"refs_rewritten", produced.rewritten},
         {"refs_deleted", produced.deleted},
         {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};

@@ -55,10 +55,13 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"created_at", m.created_at},
               {"job_id", m.job_id},
               {"engine", m.engine},
+              {"engine_fallback", m.engine_fallback ? json(*m.engine_fallback) : json(nullptr)},
               {"git_version", m.git_version},
               {"object_format", m.object_format},
               {"kind", m.kind},
               {"head", m.head ? json(*m.head) : json(nullptr)},
+              {"head_state", git::head_kind_name(m.head_kind)},
+              {"head_oid", m.head_oid.empty() ? json(nullptr) : json(m.head_oid)},
               {"refs", std::move(refs)},
               {"ref_patterns", m.ref_patterns},
               {"bundles", std::move(bundles)},
@@ -94,11 +97,27 @@ Result<Manifest> parse_manifest(std::string_view text) {
         m.created_at = j.at("created_at").get<std::string>();
         m.job_id = j.value("job_id", "");
         m.engine = j.at("engine").get<std::string>();
+        if (auto it = j.find("engine_fallback"); it != j.end() && !it->is_null())
+            m.engine_fallback = it->get<std::string>();
         m.git_version = j.value("git_version", "");
         m.object_format = j.at("object_format").get<std::string>();
         m.kind = j.at("kind").get<std::string>();
         if (!j.at("head").is_null())
             m.head = j.at("head").get<std::string>();
+        // Manifests before head_state knew only a symbolic HEAD or none.
+        m.head_kind = m.head ? git::HeadKind::symbolic : git::HeadKind::absent;
+        if (auto it = j.find("head_state"); it != j.end() && !it->is_null()) {
+            auto kind = git::head_kind_from_name(it->get<std::string>());
+            if (!kind)
+                return fail(bad(fmt::format("unknown head_state \"{}\"", it->get<std::string>())));
+            m.head_kind = *kind;
+        }
+        if (auto it = j.find("head_oid"); it != j.end() && !it->is_null())
+            m.head_oid = it->get<std::string>();
+        if (m.head_kind == git::HeadKind::detached && !is_hex_oid(m.head_oid))
+            return fail(bad("a detached HEAD without a valid head_oid"));
+        if ((m.head_kind == git::HeadKind::symbolic || m.head_kind == git::HeadKind::unborn) != m.head.has_value())
+            return fail(bad("head and head_state disagree"));
         for (const auto& [name, t] : j.at("refs").items()) {
             git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
             if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "snapshotter/git/git.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/util/error.hpp"
 
 #include <cstdint>
@@ -42,10 +43,14 @@ struct Manifest {
     std::string created_at; // RFC 3339 UTC
     std::string job_id;
     std::string engine; // "cli"
+    // Why `auto` used the git-CLI engine: the stream engine's probe error; absent otherwise.
+    std::optional<std::string> engine_fallback;
     std::string git_version;
     std::string object_format; // "sha1" | "sha256"
     std::string kind;          // "full" | "empty" | "unchanged"
-    std::optional<std::string> head;
+    std::optional<std::string> head;                    // HEAD's target when symbolic or unborn
+    git::HeadKind head_kind = git::HeadKind::absent;    // what HEAD is
+    std::string head_oid;                               // HEAD's object id when detached
     git::RefMap refs;
     std::vector<std::string> ref_patterns;
     std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`

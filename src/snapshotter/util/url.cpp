@@ -1,5 +1,7 @@
 #include "snapshotter/util/url.hpp"
 
+#include "snapshotter/util/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
@@ -176,6 +178,25 @@ Result<GitUrl> parse_git_url(std::string_view url, TransportPolicy policy) {
             return fail(Error::payload("file:// URLs must be local (file:///path)"));
         if (out.path.empty() || out.path == "/")
             return fail(Error::payload("needs a repository path"));
+        // git percent-decodes a file:// URL's path (file:///srv/pct%41.git is
+        // /srv/pctA.git, checked with git 2.39) and reads a plain path as
+        // written; the stream engine opens this decoded path, git decodes alike.
+        if (out.transport == Transport::file) {
+            std::string decoded;
+            for (std::size_t i = 0; i < out.path.size(); ++i) {
+                int hi = i + 2 < out.path.size() && out.path[i] == '%' ? hex_value(out.path[i + 1]) : -1;
+                int lo = hi >= 0 ? hex_value(out.path[i + 2]) : -1;
+                if (hi >= 0 && lo >= 0) {
+                    decoded.push_back(static_cast<char>(hi * 16 + lo));
+                    i += 2;
+                } else {
+                    decoded.push_back(out.path[i]);
+                }
+            }
+            if (decoded.find('\0') != std::string::npos)
+                return fail(Error::payload("a file:// path must not decode to a NUL byte"));
+            out.path = std::move(decoded);
+        }
     }
     // ssh and git read a host, user or path that starts with '-' as an option
     // (CVE-2017-1000117); git refuses them too, but never hand one over.
