@@ -23,6 +23,7 @@ inline snapshot::Manifest sample_manifest(const std::string& repo, const std::st
     m.object_format = "sha1";
     m.kind = "full";
     m.head = "refs/heads/main";
+    m.head_kind = git::HeadKind::symbolic;
     m.refs["refs/heads/main"] = {std::string(40, 'a'), ""};
     for (const auto& b : bundle_ids)
         m.bundles.push_back(
