@@ -173,11 +173,16 @@ class Terminal(unittest.TestCase):
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], check=True, capture_output=True,
-                              text=True).stdout
+        done = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {args[0]} exited {done.returncode}: {done.stderr.strip()}")
+        return done.stdout
 
     def in_terminal(self, *args: str, timeout_s: float = 60.0) -> tuple[str, bytes, int]:
         """Run snapshotter ARGS in a terminal; the screen at the end, the raw bytes and the exit code."""
+        # A new server (socket) for each run: a killed server may still hold its socket for a
+        # moment, and a new-session that reaches it fails with "server exited unexpectedly".
+        self.socket = str(self.root / f"tmux-{time.monotonic_ns()}.sock")
         raw = self.root / f"raw-{time.monotonic_ns()}"
         done = self.root / f"rc-{time.monotonic_ns()}"
         env = harness.snapshotter_env(home=self.root)
