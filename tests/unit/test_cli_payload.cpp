@@ -42,8 +42,9 @@ TEST(CliPayload, ListWithTheFewestFlags) {
               R"({"version":1,"action":"list","storage":{"url":"/backups"}})");
     auto f = with_storage();
     f.repos = {"org/app"};
-    EXPECT_EQ(built("list", f).dump(),
-              R"({"version":1,"action":"list","storage":{"url":"/backups"},"list":{"repository":"org/app"}})");
+    EXPECT_EQ(
+        built("list", f).dump(),
+        R"({"version":1,"action":"list","storage":{"url":"/backups"},"list":{"repository":"org/app"}})");
 }
 
 TEST(CliPayload, SnapshotRepositoriesCredentialsAndOptions) {
@@ -56,19 +57,21 @@ TEST(CliPayload, SnapshotRepositoriesCredentialsAndOptions) {
     f.engine = "cli";
     auto p = build_payload("snapshot", f);
     ASSERT_TRUE(p) << p.error().message;
-    EXPECT_EQ(p->dump(),
-              R"({"version":1,"action":"snapshot","storage":{"url":"s3://bucket/git","region":"eu-west-1",)"
-              R"("stall_timeout_s":30,"bucket_key":true,"addressing":"path"},"repositories":[)"
-              R"({"url":"https://git.example/org/app.git","refs":["refs/heads/*"],"credentials":{"token_env":"GIT_TOKEN"}},)"
-              R"({"url":"https://git.example/org/lib.git","name":"org/lib","refs":["refs/heads/*"],)"
-              R"("credentials":{"token_env":"GIT_TOKEN"}}],"options":{"concurrency":4,"engine":"cli"}})");
+    EXPECT_EQ(
+        p->dump(),
+        R"({"version":1,"action":"snapshot","storage":{"url":"s3://bucket/git","region":"eu-west-1",)"
+        R"("stall_timeout_s":30,"bucket_key":true,"addressing":"path"},"repositories":[)"
+        R"({"url":"https://git.example/org/app.git","refs":["refs/heads/*"],"credentials":{"token_env":"GIT_TOKEN"}},)"
+        R"({"url":"https://git.example/org/lib.git","name":"org/lib","refs":["refs/heads/*"],)"
+        R"("credentials":{"token_env":"GIT_TOKEN"}}],"options":{"concurrency":4,"engine":"cli"}})");
     EXPECT_FALSE(p->contains("job_id")) << "a job_id is never invented: reruns would skip everything";
 }
 
 TEST(CliPayload, ScpLikeUrlsAreNotTakenForNames) {
     auto f = with_storage();
     f.repos = {"git@github.com:org/app.git", "/srv/git/a=b.git"};
-    auto built_payload = build_payload("snapshot", f); // the parser would refuse the derived name "srv/git/a=b"
+    auto built_payload =
+        build_payload("snapshot", f); // the parser would refuse the derived name "srv/git/a=b"
     ASSERT_TRUE(built_payload);
     auto& p = *built_payload;
     EXPECT_EQ(p["repositories"][0]["url"], "git@github.com:org/app.git");
@@ -143,6 +146,6 @@ TEST(CliPayload, BadValuesAreLeftToTheParser) {
 }
 
 TEST(CliPayload, ActionNamesAreTheSubcommands) {
-    EXPECT_EQ(action_names(),
-              (std::vector<std::string>{"snapshot", "restore", "verify", "list", "prune", "gc", "merge-reports"}));
+    EXPECT_EQ(action_names(), (std::vector<std::string>{"snapshot", "restore", "verify", "list", "prune",
+                                                        "gc", "merge-reports"}));
 }

@@ -173,7 +173,12 @@ TEST(SnapshotTable, FailuresFirstThenSkippedThenTheRestWithASummary) {
                       {"reason", "already snapshotted by this job"},
                       {"snapshot_id", "20261128T000000.000Z-xyz"}}}},
                    {"summary",
-                    {{"total", 3}, {"ok", 1}, {"unchanged", 0}, {"failed", 1}, {"skipped", 1}, {"bytes", 2048},
+                    {{"total", 3},
+                     {"ok", 1},
+                     {"unchanged", 0},
+                     {"failed", 1},
+                     {"skipped", 1},
+                     {"bytes", 2048},
                      {"duration_ms", 1600}}}};
     auto lines = lines_of(render_snapshot_table(result));
     ASSERT_GE(lines.size(), 7u);
@@ -190,31 +195,36 @@ TEST(SnapshotTable, FailuresFirstThenSkippedThenTheRestWithASummary) {
     EXPECT_NE(text.find("3 repositories: 1 ok, 0 unchanged, 1 failed, 1 skipped; 2.0 KiB written in 1.6 s"),
               std::string::npos)
         << text;
-    EXPECT_NE(text.find("1 repository skipped: job nightly already snapshotted it"), std::string::npos) << text;
+    EXPECT_NE(text.find("1 repository skipped: job nightly already snapshotted it"), std::string::npos)
+        << text;
     EXPECT_NE(text.find("org/broken: GitError: fetch: connection refused"), std::string::npos) << text;
 }
 
 TEST(PruneTable, ThePlanWithReasonsAndBytes) {
-    json result = {{"action", "prune"},
-                   {"dry_run", true},
-                   {"repositories",
-                    {{{"name", "org/app"},
-                      {"snapshots", 3},
-                      {"keep", {{{"snapshot_id", "S3"}, {"reasons", {"last", "daily"}}}}},
-                      {"drop", {"S2", "S1"}},
-                      {"bytes_freed", 3 * 1024 * 1024}}}},
-                   {"pinned_not_found", json::array()},
-                   {"summary", {{"total", 1}, {"failed", 0}, {"kept", 1}, {"dropped", 2}, {"bytes_freed", 3 * 1024 * 1024}}}};
+    json result = {
+        {"action", "prune"},
+        {"dry_run", true},
+        {"repositories",
+         {{{"name", "org/app"},
+           {"snapshots", 3},
+           {"keep", {{{"snapshot_id", "S3"}, {"reasons", {"last", "daily"}}}}},
+           {"drop", {"S2", "S1"}},
+           {"bytes_freed", 3 * 1024 * 1024}}}},
+        {"pinned_not_found", json::array()},
+        {"summary",
+         {{"total", 1}, {"failed", 0}, {"kept", 1}, {"dropped", 2}, {"bytes_freed", 3 * 1024 * 1024}}}};
     std::string text = render_prune_table(result);
     EXPECT_NE(text.find("org/app: keep 1 of 3 snapshots, would free 3.0 MiB"), std::string::npos) << text;
     auto lines = lines_of(text);
-    EXPECT_NE(std::find_if(lines.begin(), lines.end(),
-                           [](const std::string& l) { return l.starts_with("S3") && l.ends_with("last, daily"); }),
-              lines.end())
+    EXPECT_NE(
+        std::find_if(lines.begin(), lines.end(),
+                     [](const std::string& l) { return l.starts_with("S3") && l.ends_with("last, daily"); }),
+        lines.end())
         << text;
-    EXPECT_NE(std::find_if(lines.begin(), lines.end(),
-                           [](const std::string& l) { return l.starts_with("S2 ") && l.ends_with(" would drop"); }),
-              lines.end())
+    EXPECT_NE(
+        std::find_if(lines.begin(), lines.end(),
+                     [](const std::string& l) { return l.starts_with("S2 ") && l.ends_with(" would drop"); }),
+        lines.end())
         << text;
     EXPECT_NE(text.find("dry run, 1 repositories: 1 snapshots kept, 2 dropped, 3.0 MiB would be freed"),
               std::string::npos)
@@ -223,21 +233,36 @@ TEST(PruneTable, ThePlanWithReasonsAndBytes) {
 
 TEST(ResultTable, EveryActionHasARendering) {
     EXPECT_NE(render_result({{"action", "verify"},
-                             {"snapshots", {{{"repository", "org/app"}, {"snapshot_id", "S1"}, {"ok", false},
-                                             {"drill", true}, {"problems", {"bundle b: checksum differs"}}}}},
+                             {"snapshots",
+                              {{{"repository", "org/app"},
+                                {"snapshot_id", "S1"},
+                                {"ok", false},
+                                {"drill", true},
+                                {"problems", {"bundle b: checksum differs"}}}}},
                              {"summary", {{"checked", 1}, {"ok", 0}, {"failed", 1}}}})
                   .find("org/app@S1: bundle b: checksum differs"),
               std::string::npos);
-    EXPECT_NE(render_result({{"action", "restore"}, {"repository", "org/app"}, {"snapshot_id", "S1"},
-                             {"target", "/tmp/app.git"}, {"refs", 3}, {"preserved", 0}})
+    EXPECT_NE(render_result({{"action", "restore"},
+                             {"repository", "org/app"},
+                             {"snapshot_id", "S1"},
+                             {"target", "/tmp/app.git"},
+                             {"refs", 3},
+                             {"preserved", 0}})
                   .find("/tmp/app.git"),
               std::string::npos);
-    EXPECT_NE(render_result({{"action", "gc"}, {"dry_run", true}, {"min_age_s", 86400},
-                             {"removed", {{"count", 1}, {"bytes", 10}, {"items", {{{"kind", "orphan_bundle"},
-                                                                                 {"key", "k"}, {"bytes", 10},
-                                                                                 {"age_s", 90000}}}}}},
-                             {"kept_young", {{"count", 0}}}, {"problems", json::array()}})
-                  .find("would remove 1 leftover (10 B)"),
-              std::string::npos);
-    EXPECT_EQ(render_result({{"action", "merge_reports"}, {"x", 1}}), "{\n  \"action\": \"merge_reports\",\n  \"x\": 1\n}\n");
+    EXPECT_NE(
+        render_result(
+            {{"action", "gc"},
+             {"dry_run", true},
+             {"min_age_s", 86400},
+             {"removed",
+              {{"count", 1},
+               {"bytes", 10},
+               {"items", {{{"kind", "orphan_bundle"}, {"key", "k"}, {"bytes", 10}, {"age_s", 90000}}}}}},
+             {"kept_young", {{"count", 0}}},
+             {"problems", json::array()}})
+            .find("would remove 1 leftover (10 B)"),
+        std::string::npos);
+    EXPECT_EQ(render_result({{"action", "merge_reports"}, {"x", 1}}),
+              "{\n  \"action\": \"merge_reports\",\n  \"x\": 1\n}\n");
 }

@@ -860,7 +860,8 @@ TEST(DocsManifest, ExampleAndFieldTableMatchTheWriter) {
     }
     EXPECT_EQ(examples, 1u);
     for (const auto& [key, value] : writer.items())
-        EXPECT_NE(markdown->find("| `" + key + "` |"), std::string::npos) << key << " is not in the field table";
+        EXPECT_NE(markdown->find("| `" + key + "` |"), std::string::npos)
+            << key << " is not in the field table";
     for (const char* kind : {"full", "incremental", "empty", "unchanged"})
         EXPECT_NE(markdown->find("`" + std::string(kind) + "` ("), std::string::npos) << kind;
     EXPECT_NE(markdown->find("| `engine` | how the data was fetched: `stream`"), std::string::npos);

@@ -133,12 +133,11 @@ TEST(Advertisement, ABareFlushIsAnEmptyV0Repository) {
 
 TEST(ProtocolClient, FetchRefusesAMalformedShallowLine) {
     std::vector<std::string> requests;
-    std::string response = pkt("shallow-info") + pkt("shallow zz") + "0001" + pkt("packfile") + band(1, "PACK") +
-                           "0000";
+    std::string response =
+        pkt("shallow-info") + pkt("shallow zz") + "0001" + pkt("packfile") + band(1, "PACK") + "0000";
     auto client = fake_client(v2_advertisement(), {response}, &requests);
     ASSERT_TRUE(client);
-    auto fetched = client->fetch(
-        {.wants = {k_a}}, [](std::string_view) -> Status { return {}; }, {});
+    auto fetched = client->fetch({.wants = {k_a}}, [](std::string_view) -> Status { return {}; }, {});
     ASSERT_FALSE(fetched);
     EXPECT_NE(fetched.error().message.find("bad shallow line"), std::string::npos);
 }

@@ -39,17 +39,35 @@ TEST(Refname, GitRulesOneByOne) {
     for (const char* ok : {"refs/heads/main", "refs/tags/v1.0", "a/b", "refs/heads/ä", "refs/heads/a;b",
                            "refs/heads/a@b", "refs/heads/a}b", "refs/heads/a.b", "refs/heads/-x"})
         EXPECT_TRUE(is_valid_refname(ok)) << ok;
-    for (const char* bad :
-         {"", "@", "main", "refs/heads/a:b", "refs/heads/a..b", "refs/heads/a@{b", "refs/heads/.a",
-          "refs/heads/a.", "refs/heads/a.lock", "refs/heads/a.lock/b", "refs/heads//a", "refs/heads/a/",
-          "/refs/heads/a", "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^", "refs/heads/a?",
-          "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b", "refs/heads/a\x01", "refs/heads/a\x7f"})
+    for (const char* bad : {"",
+                            "@",
+                            "main",
+                            "refs/heads/a:b",
+                            "refs/heads/a..b",
+                            "refs/heads/a@{b",
+                            "refs/heads/.a",
+                            "refs/heads/a.",
+                            "refs/heads/a.lock",
+                            "refs/heads/a.lock/b",
+                            "refs/heads//a",
+                            "refs/heads/a/",
+                            "/refs/heads/a",
+                            "refs/heads/a b",
+                            "refs/heads/a~1",
+                            "refs/heads/a^",
+                            "refs/heads/a?",
+                            "refs/heads/a*",
+                            "refs/heads/a[",
+                            "refs/heads/a\\b",
+                            "refs/heads/a\x01",
+                            "refs/heads/a\x7f"})
         EXPECT_FALSE(is_valid_refname(bad)) << bad;
 }
 
 TEST(Refname, LengthBoundsAreRefused) {
     EXPECT_EQ(refname_refusal("refs/heads/" + std::string(k_max_refname_component_bytes, 'a')), std::nullopt);
-    auto long_component = refname_refusal("refs/heads/" + std::string(k_max_refname_component_bytes + 1, 'a'));
+    auto long_component =
+        refname_refusal("refs/heads/" + std::string(k_max_refname_component_bytes + 1, 'a'));
     ASSERT_TRUE(long_component);
     EXPECT_NE(long_component->find("component"), std::string::npos);
     std::string deep = "refs/heads";
@@ -120,7 +138,8 @@ namespace {
 
 TEST(Refname, HeadInEveryState) {
     const std::string oid(40, 'a');
-    EXPECT_EQ(classify_head(std::string("refs/heads/main"), oid), (HeadState{HeadKind::symbolic, "refs/heads/main"}));
+    EXPECT_EQ(classify_head(std::string("refs/heads/main"), oid),
+              (HeadState{HeadKind::symbolic, "refs/heads/main"}));
     EXPECT_EQ(classify_head(std::string("refs/heads/gone"), std::nullopt),
               (HeadState{HeadKind::unborn, "refs/heads/gone"}));
     EXPECT_EQ(classify_head(std::nullopt, oid), (HeadState{HeadKind::detached, oid}));

@@ -189,8 +189,9 @@ TEST(ParseJob, RestorePayload) {
     EXPECT_EQ(by_id.restore.snapshot, "20261128T073545.123Z-9f3a1c");
     // The beginning of an id is resolved against storage by restore.
     for (const char* prefix : {"2", "20261128", "20261128T07", "20261128T073545.123Z-9f"})
-        EXPECT_EQ(parse_ok(with(restore_payload(), "/restore/snapshot"_json_pointer, prefix)).restore.snapshot,
-                  prefix);
+        EXPECT_EQ(
+            parse_ok(with(restore_payload(), "/restore/snapshot"_json_pointer, prefix)).restore.snapshot,
+            prefix);
 
     auto defaulted = parse_ok(without(restore_payload(), "/restore/snapshot"_json_pointer));
     EXPECT_EQ(defaulted.restore.snapshot, "latest");
@@ -438,16 +439,18 @@ TEST(ParseJobErrors, RepositoryName) {
 TEST(ParseJobErrors, DuplicateNames) {
     auto payload = snapshot_payload();
     payload["repositories"].push_back({{"url", "https://h/other.git"}, {"name", "org/app"}});
-    EXPECT_EQ(parse_error(payload), "repositories[1].name: \"org/app\" appears twice (https://git.example.com/org/app.git "
-                                    "and https://h/other.git); give one of them a \"name\"");
+    EXPECT_EQ(parse_error(payload),
+              "repositories[1].name: \"org/app\" appears twice (https://git.example.com/org/app.git "
+              "and https://h/other.git); give one of them a \"name\"");
 
     // Derived names collide too: same path on two hosts.
     auto derived = snapshot_payload();
     derived["repositories"] =
         json::parse(R"([{"url": "https://a.example/org/app.git"}, {"url": "https://b.example/x.git"},
         {"url": "git@b.example:org/app"}])");
-    EXPECT_EQ(parse_error(derived), "repositories[2].name: \"org/app\" appears twice (https://a.example/org/app.git and "
-                                    "git@b.example:org/app); give one of them a \"name\"");
+    EXPECT_EQ(parse_error(derived),
+              "repositories[2].name: \"org/app\" appears twice (https://a.example/org/app.git and "
+              "git@b.example:org/app); give one of them a \"name\"");
 }
 
 TEST(ParseJobErrors, Refs) {
@@ -531,9 +534,10 @@ TEST(ParseJobErrors, Restore) {
                          "restore.target: must not be the root directory");
     EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "all"),
                          "restore.snapshot: \"all\" must be \"latest\" or a snapshot id");
-    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/snapshot"_json_pointer, "2026-11-28"),
-                         "restore.snapshot: \"2026-11-28\" must be \"latest\" or a snapshot id (or its unique "
-                         "beginning)");
+    EXPECT_PAYLOAD_ERROR(
+        with(restore_payload(), "/restore/snapshot"_json_pointer, "2026-11-28"),
+        "restore.snapshot: \"2026-11-28\" must be \"latest\" or a snapshot id (or its unique "
+        "beginning)");
 }
 
 TEST(ParseJobErrors, VerifySnapshotSelector) {
@@ -905,9 +909,7 @@ TEST(ParseJobErrors, Gc) {
 namespace {
 
 json sources_payload(json sources) {
-    return {{"version", 1},
-            {"storage", {{"url", "file:///var/snapshots"}}},
-            {"sources", std::move(sources)}};
+    return {{"version", 1}, {"storage", {{"url", "file:///var/snapshots"}}}, {"sources", std::move(sources)}};
 }
 
 } // namespace
@@ -954,7 +956,8 @@ TEST(ParseJobSources, DefaultsPerForge) {
     EXPECT_EQ(job.sources[2].api_url, "https://api.bitbucket.org/2.0");
     EXPECT_EQ(job.sources[3].scope, "team");
     // pushed_since as a span back from now.
-    auto span = parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "a", "pushed_since": "90d"}])")));
+    auto span =
+        parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "a", "pushed_since": "90d"}])")));
     ASSERT_TRUE(span.sources[0].pushed_since);
     EXPECT_LT(*span.sources[0].pushed_since, Clock::now() - std::chrono::hours(24 * 89));
 }
@@ -966,8 +969,10 @@ TEST(ParseJobSources, Errors) {
     EXPECT_EQ(err(R"([{"type": "github"}])"), "sources[0]: needs one of org, user, team");
     EXPECT_EQ(err(R"([{"type": "github", "group": "a"}])"),
               "sources[0].group: is not a github scope (use one of org, user, team)");
-    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "user": "b"}])"), "sources[0].user: cannot be combined with org");
-    EXPECT_EQ(err(R"([{"type": "github", "team": "core"}])"), "sources[0].team: \"core\" must be \"org/team-slug\"");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "user": "b"}])"),
+              "sources[0].user: cannot be combined with org");
+    EXPECT_EQ(err(R"([{"type": "github", "team": "core"}])"),
+              "sources[0].team: \"core\" must be \"org/team-slug\"");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a/b"}])"), "sources[0].org: \"a/b\" is not a valid name");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "api_url": "ftp://x"}])"),
               "sources[0].api_url: must be an https:// URL without credentials");
@@ -985,13 +990,13 @@ TEST(ParseJobSources, Errors) {
               "sources[0].visibility: \"secret\" is not one of all, public, private");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "max_repositories": 0}])"),
               "sources[0].max_repositories: must be between 1 and 1000000");
-    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "pushed_since": "last week"}])"),
-              "sources[0].pushed_since: \"last week\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") "
-              "nor a span such as \"90d\"");
+    EXPECT_EQ(
+        err(R"([{"type": "github", "org": "a", "pushed_since": "last week"}])"),
+        "sources[0].pushed_since: \"last week\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") "
+        "nor a span such as \"90d\"");
     EXPECT_EQ(err(R"([{"type": "github", "org": "a", "include": [""]}])"),
               "sources[0].include[0]: must be a non-empty printable string");
-    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "wikis": true}])"),
-              "sources[0].wikis: unknown key");
+    EXPECT_EQ(err(R"([{"type": "github", "org": "a", "wikis": true}])"), "sources[0].wikis: unknown key");
     EXPECT_EQ(err("[]"), "sources: must list at least one source");
     auto restore = sources_payload(json::parse(R"([{"type": "github", "org": "a"}])"));
     restore["action"] = "list";

@@ -47,7 +47,8 @@ TEST(Exactness, TheCliEngineDroppingEveryRefIsCaught) {
 
 TEST(Exactness, BundleHeaderMustListTheManifestsRefs) {
     git::RefMap refs{{"refs/heads/main", {k_a, ""}}, {"refs/heads/dev", {k_b, ""}}};
-    git::BundleHeader all{.refs = {{k_a, "refs/heads/main"}, {k_b, "refs/heads/dev"},
+    git::BundleHeader all{.refs = {{k_a, "refs/heads/main"},
+                                   {k_b, "refs/heads/dev"},
                                    {k_c, "refs/snapshotter/preserved/x/refs/heads/old"}}};
     EXPECT_TRUE(check_bundle_header("r", all, refs, HeaderScope::every_ref));
     git::BundleHeader changed{.refs = {{k_b, "refs/heads/dev"}}};

@@ -11,11 +11,14 @@ TEST(SourceBitbucket, WorkspacePagesFollowNextUntilItIsAbsent) {
     s.scope = "workspace";
     s.owner = "team1";
     auto forge = source::make_forge(s);
-    EXPECT_EQ(forge->first_page_url(nullptr).value(), "https://api.bitbucket.org/2.0/repositories/team1?pagelen=100");
+    EXPECT_EQ(forge->first_page_url(nullptr).value(),
+              "https://api.bitbucket.org/2.0/repositories/team1?pagelen=100");
     auto bearer = forge->auth_headers("tok", "");
-    EXPECT_NE(std::find(bearer.begin(), bearer.end(), http::Header{"Authorization", "Bearer tok"}), bearer.end());
+    EXPECT_NE(std::find(bearer.begin(), bearer.end(), http::Header{"Authorization", "Bearer tok"}),
+              bearer.end());
     auto basic = forge->auth_headers("pw", "me");
-    EXPECT_NE(std::find(basic.begin(), basic.end(), http::Header{"Authorization", "Basic bWU6cHc="}), basic.end());
+    EXPECT_NE(std::find(basic.begin(), basic.end(), http::Header{"Authorization", "Basic bWU6cHc="}),
+              basic.end());
 
     http::Response r;
     r.status = 200;

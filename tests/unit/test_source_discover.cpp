@@ -23,32 +23,34 @@ TEST(SourceDiscover, RetryAfterOnSecondaryLimitsAnd429) {
     EXPECT_EQ(source::rate_limit_wait(response(429, {{"retry-after", "0"}}), k_now), 1s);
     // A 403 without any rate-limit header is an authorization failure.
     EXPECT_FALSE(source::rate_limit_wait(response(403, {}), k_now));
-    EXPECT_FALSE(source::rate_limit_wait(response(403, {{"x-ratelimit-remaining", "12"},
-                                                        {"x-ratelimit-reset", "1800000100"}}),
-                                         k_now));
+    EXPECT_FALSE(source::rate_limit_wait(
+        response(403, {{"x-ratelimit-remaining", "12"}, {"x-ratelimit-reset", "1800000100"}}), k_now));
     // Other statuses never wait, whatever their headers.
     EXPECT_FALSE(source::rate_limit_wait(response(502, {{"retry-after", "5"}}), k_now));
     EXPECT_FALSE(source::rate_limit_wait(response(403, {{"retry-after", "soon"}}), k_now));
 }
 
 TEST(SourceDiscover, SpentPrimaryQuotaWaitsUntilTheReset) {
-    EXPECT_EQ(source::rate_limit_wait(
-                  response(403, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1800000042"}}), k_now),
-              42s);
+    EXPECT_EQ(
+        source::rate_limit_wait(
+            response(403, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1800000042"}}), k_now),
+        42s);
     // GitLab's RateLimit-* on a 429 without Retry-After.
-    EXPECT_EQ(source::rate_limit_wait(response(429, {{"ratelimit-remaining", "0"}, {"ratelimit-reset", "1800000005"}}),
-                                      k_now),
+    EXPECT_EQ(source::rate_limit_wait(
+                  response(429, {{"ratelimit-remaining", "0"}, {"ratelimit-reset", "1800000005"}}), k_now),
               5s);
     // A reset already past still waits a second.
-    EXPECT_EQ(source::rate_limit_wait(
-                  response(403, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1700000000"}}), k_now),
-              1s);
+    EXPECT_EQ(
+        source::rate_limit_wait(
+            response(403, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1700000000"}}), k_now),
+        1s);
     // A successful answer that spent the last request: wait before the next one.
-    EXPECT_EQ(source::quota_wait(response(200, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1800000010"}}),
-                                 k_now),
-              10s);
-    EXPECT_FALSE(source::quota_wait(response(200, {{"x-ratelimit-remaining", "1"}, {"x-ratelimit-reset", "1800000010"}}),
-                                    k_now));
+    EXPECT_EQ(
+        source::quota_wait(
+            response(200, {{"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset", "1800000010"}}), k_now),
+        10s);
+    EXPECT_FALSE(source::quota_wait(
+        response(200, {{"x-ratelimit-remaining", "1"}, {"x-ratelimit-reset", "1800000010"}}), k_now));
     EXPECT_FALSE(source::quota_wait(response(200, {}), k_now));
 }
 

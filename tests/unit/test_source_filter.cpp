@@ -71,21 +71,21 @@ TEST(SourceFilter, EachFilterInOrderReportsWhatItRemoved) {
     keep.topics = {"backend"};
     keep.pushed_at = parse_rfc3339("2026-06-01T00:00:00Z");
     listed.push_back(keep);
-    listed.push_back(repo("other/x"));          // include
-    listed.push_back(repo("acme/old-one"));     // exclude (also archived: the first filter wins)
+    listed.push_back(repo("other/x"));      // include
+    listed.push_back(repo("acme/old-one")); // exclude (also archived: the first filter wins)
     listed.back().archived = true;
-    listed.push_back(repo("acme/arch"));        // archived
+    listed.push_back(repo("acme/arch")); // archived
     listed.back().archived = true;
-    listed.push_back(repo("acme/fork"));        // forks
+    listed.push_back(repo("acme/fork")); // forks
     listed.back().fork = true;
-    listed.push_back(repo("acme/priv"));        // visibility
+    listed.push_back(repo("acme/priv")); // visibility
     listed.back().visibility = "private";
-    listed.push_back(repo("acme/untagged"));    // topics
-    auto stale = repo("acme/stale");            // pushed_since
+    listed.push_back(repo("acme/untagged")); // topics
+    auto stale = repo("acme/stale");         // pushed_since
     stale.topics = {"backend"};
     stale.pushed_at = parse_rfc3339("2025-01-01T00:00:00Z");
     listed.push_back(stale);
-    auto unknown = repo("acme/no-time");        // no time: kept
+    auto unknown = repo("acme/no-time"); // no time: kept
     unknown.topics = {"backend"};
     listed.push_back(unknown);
 

@@ -10,7 +10,8 @@ TEST(SourceForge, LinkNextAsGitHubAndGitLabSendIt) {
                         R"(<https://api.github.com/orgs/acme/repos?per_page=100&page=3>; rel="last")"),
               "https://api.github.com/orgs/acme/repos?per_page=100&page=2");
     // next not first, spaces and case vary.
-    EXPECT_EQ(link_next(R"(<https://x/a?page=1>; rel="first", <https://x/a?page=4>;rel="NEXT")"), "https://x/a?page=4");
+    EXPECT_EQ(link_next(R"(<https://x/a?page=1>; rel="first", <https://x/a?page=4>;rel="NEXT")"),
+              "https://x/a?page=4");
     // The last page carries prev and first only.
     EXPECT_EQ(link_next(R"(<https://x/a?page=1>; rel="first", <https://x/a?page=2>; rel="prev")"), "");
     EXPECT_EQ(link_next(""), "");

@@ -11,7 +11,8 @@ TEST(SourceGitea, OrgAndUserUrlsPagesAndFlags) {
     s.scope = "org";
     s.owner = "forgejo";
     auto forge = source::make_forge(s);
-    EXPECT_EQ(forge->first_page_url(nullptr).value(), "https://codeberg.org/api/v1/orgs/forgejo/repos?limit=50&page=1");
+    EXPECT_EQ(forge->first_page_url(nullptr).value(),
+              "https://codeberg.org/api/v1/orgs/forgejo/repos?limit=50&page=1");
     s.scope = "user";
     EXPECT_EQ(source::make_forge(s)->first_page_url(nullptr).value(),
               "https://codeberg.org/api/v1/users/forgejo/repos?limit=50&page=1");

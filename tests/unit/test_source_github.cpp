@@ -31,8 +31,10 @@ TEST(SourceGitHub, ScopeUrls) {
     nlohmann::json me = {{"login", "octo"}}, other = {{"login", "someone"}};
     EXPECT_EQ(forge->first_page_url(&me).value(),
               "https://api.github.com/user/repos?affiliation=owner&visibility=all&per_page=100");
-    EXPECT_EQ(forge->first_page_url(&other).value(), "https://api.github.com/users/Octo/repos?type=owner&per_page=100");
-    EXPECT_EQ(forge->first_page_url(nullptr).value(), "https://api.github.com/users/Octo/repos?type=owner&per_page=100");
+    EXPECT_EQ(forge->first_page_url(&other).value(),
+              "https://api.github.com/users/Octo/repos?type=owner&per_page=100");
+    EXPECT_EQ(forge->first_page_url(nullptr).value(),
+              "https://api.github.com/users/Octo/repos?type=owner&per_page=100");
 }
 
 TEST(SourceGitHub, AuthHeaders) {
@@ -40,7 +42,8 @@ TEST(SourceGitHub, AuthHeaders) {
     auto h = source::make_forge(org)->auth_headers("tok", "");
     EXPECT_NE(std::find(h.begin(), h.end(), http::Header{"Authorization", "Bearer tok"}), h.end());
     auto anon = source::make_forge(org)->auth_headers("", "");
-    EXPECT_TRUE(std::none_of(anon.begin(), anon.end(), [](const auto& x) { return x.first == "Authorization"; }));
+    EXPECT_TRUE(
+        std::none_of(anon.begin(), anon.end(), [](const auto& x) { return x.first == "Authorization"; }));
 }
 
 TEST(SourceGitHub, ParsesAPageAndItsNextLink) {

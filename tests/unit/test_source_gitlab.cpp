@@ -20,7 +20,8 @@ job::Source gitlab(std::string scope, std::string owner) {
 TEST(SourceGitLab, GroupPathIsEncodedAndSubgroupsIncluded) {
     auto g = gitlab("group", "acme/platform");
     EXPECT_EQ(source::make_forge(g)->first_page_url(nullptr).value(),
-              "https://gitlab.example.com/api/v4/groups/acme%2Fplatform/projects?include_subgroups=true&order_by=id&"
+              "https://gitlab.example.com/api/v4/groups/acme%2Fplatform/"
+              "projects?include_subgroups=true&order_by=id&"
               "sort=asc&per_page=100");
     auto u = gitlab("user", "alice");
     EXPECT_EQ(source::make_forge(u)->first_page_url(nullptr).value(),
@@ -34,7 +35,8 @@ TEST(SourceGitLab, ParsesProjectsAndFollowsXNextPageWithoutLink) {
     http::Response r;
     r.status = 200;
     r.headers = {{"x-next-page", "3"}, {"x-page", "2"}};
-    r.body = R"([{"path_with_namespace":"acme/sub/app","http_url_to_repo":"https://gitlab.example.com/acme/sub/app.git",
+    r.body =
+        R"([{"path_with_namespace":"acme/sub/app","http_url_to_repo":"https://gitlab.example.com/acme/sub/app.git",
                   "ssh_url_to_repo":"git@gitlab.example.com:acme/sub/app.git","archived":false,
                   "forked_from_project":{"id":1},"visibility":"internal","tag_list":["old"],"topics":["new"],
                   "last_activity_at":"2026-02-03T04:05:06.000Z","wiki_enabled":true}])";

@@ -132,7 +132,8 @@ TEST(Logging, StatusLineIsClearedBeforeALogLineAndDrawnAgainAfterIt) {
     ASSERT_NE(log_end, std::string::npos);
     const std::string redrawn = "1/2 repositories\r\x1b[K{\"_aws\"";
     EXPECT_EQ(text.substr(log_end + 1, redrawn.size()), redrawn) << text;
-    EXPECT_NE(text.find("{\"_aws\":{}}\n1/2 repositories\r2/2 repositories\x1b[K\r\x1b[K{"), std::string::npos)
+    EXPECT_NE(text.find("{\"_aws\":{}}\n1/2 repositories\r2/2 repositories\x1b[K\r\x1b[K{"),
+              std::string::npos)
         << text;
     // Once cleared, log lines are plain again.
     EXPECT_NE(text.find("\r\x1b[K{\"level\":\"info\",\"msg\":\"after\""), std::string::npos) << text;

@@ -17,8 +17,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -169,9 +169,10 @@ Result<std::string> load_payload(const Flags& flags) {
 // The payload of a subcommand: from its flags, or (with --job-file, or with
 // SNAPSHOTTER_JOB_JSON/URL and no --storage) the whole job as without one.
 Result<std::string> subcommand_payload(const Flags& flags) {
-    bool from_source = !flags.job_file.empty() ||
-                       (flags.payload.storage.empty() && (job::process_env("SNAPSHOTTER_JOB_JSON").value_or("") != "" ||
-                                                          job::process_env("SNAPSHOTTER_JOB_URL").value_or("") != ""));
+    bool from_source =
+        !flags.job_file.empty() ||
+        (flags.payload.storage.empty() && (job::process_env("SNAPSHOTTER_JOB_JSON").value_or("") != "" ||
+                                           job::process_env("SNAPSHOTTER_JOB_URL").value_or("") != ""));
     if (!from_source) {
         auto built = build_payload(flags.action, flags.payload);
         if (!built)
@@ -179,8 +180,9 @@ Result<std::string> subcommand_payload(const Flags& flags) {
         return built->dump();
     }
     if (!flags.payload.storage.empty())
-        return fail(Error{ErrorKind::Usage, "--job-file gives the whole job: leave out --storage and the other "
-                                            "payload flags, or leave out --job-file"});
+        return fail(Error{ErrorKind::Usage,
+                          "--job-file gives the whole job: leave out --storage and the other "
+                          "payload flags, or leave out --job-file"});
     return load_payload(flags);
 }
 
@@ -300,15 +302,18 @@ constexpr ActionHelp k_action_help[] = {
 
 // The flags every action's payload takes.
 void add_storage_flags(CLI::App* sub, PayloadFlags& p) {
-    sub->add_option("--storage", p.storage, "Where snapshots live: a directory, file:///dir or s3://bucket/prefix");
-    sub->add_option("--storage-opt", p.storage_options,
-                    "A storage setting as KEY=VALUE (region=eu-west-1, endpoint=..., addressing=path); repeatable")
+    sub->add_option("--storage", p.storage,
+                    "Where snapshots live: a directory, file:///dir or s3://bucket/prefix");
+    sub->add_option(
+           "--storage-opt", p.storage_options,
+           "A storage setting as KEY=VALUE (region=eu-west-1, endpoint=..., addressing=path); repeatable")
         ->allow_extra_args(false);
 }
 
 template <class T>
 void add_optional(CLI::App* sub, const std::string& name, std::optional<T>& target, const std::string& help) {
-    sub->add_option_function<T>(name, [&target](const T& value) { target = value; }, help);
+    sub->add_option_function<T>(
+        name, [&target](const T& value) { target = value; }, help);
 }
 
 void add_repos(CLI::App* sub, PayloadFlags& p, const std::string& help) {
@@ -322,7 +327,8 @@ void add_action_flags(CLI::App* sub, const std::string& action, PayloadFlags& p)
         add_repos(sub, p, "A repository URL, or NAME=URL to name it; repeatable");
         add_optional(sub, "--job-id", p.job_id,
                      "Name this run; a rerun with the same id resumes it (skips what it already committed)");
-        sub->add_option("--ref", p.refs, "A ref pattern to snapshot (default refs/heads/* and refs/tags/*); repeatable")
+        sub->add_option("--ref", p.refs,
+                        "A ref pattern to snapshot (default refs/heads/* and refs/tags/*); repeatable")
             ->allow_extra_args(false);
         add_optional(sub, "--token-env", p.token_env, "Environment variable holding the https token");
         add_optional(sub, "--ssh-key-env", p.ssh_key_env, "Environment variable holding the ssh private key");
@@ -353,12 +359,14 @@ void add_action_flags(CLI::App* sub, const std::string& action, PayloadFlags& p)
         add_optional(sub, "--keep-weekly", p.keep_weekly, "... of each of N ISO weeks");
         add_optional(sub, "--keep-monthly", p.keep_monthly, "... of each of N months");
         add_optional(sub, "--keep-yearly", p.keep_yearly, "... of each of N years");
-        add_optional(sub, "--keep-within", p.keep_within, "Keep everything within this span of the newest (30d, 1y2m)");
+        add_optional(sub, "--keep-within", p.keep_within,
+                     "Keep everything within this span of the newest (30d, 1y2m)");
         sub->add_option("--pin", p.pinned, "Keep this snapshot id whatever the rules say; repeatable")
             ->allow_extra_args(false);
         sub->add_flag("--rebase", p.rebase, "Write a new full bundle where a kept chain needs a dropped one");
     } else if (action == "gc") {
-        add_optional(sub, "--min-age", p.min_age_s, "Only leftovers idle at least this many seconds (default 86400)");
+        add_optional(sub, "--min-age", p.min_age_s,
+                     "Only leftovers idle at least this many seconds (default 86400)");
         sub->add_flag("--allow-short-age", p.allow_short_age, "Permit --min-age below 3600");
     } else if (action == "merge-reports") {
         add_optional(sub, "--job-id", p.job_id, "The sharded job whose reports to merge");

@@ -50,7 +50,8 @@ Result<ordered_json> storage_of(const PayloadFlags& flags) {
     for (const auto& opt : flags.storage_options) {
         auto eq = opt.find('=');
         if (eq == std::string::npos || eq == 0)
-            return fail(usage(fmt::format("--storage-opt \"{}\": expected KEY=VALUE (region=eu-west-1)", opt)));
+            return fail(
+                usage(fmt::format("--storage-opt \"{}\": expected KEY=VALUE (region=eu-west-1)", opt)));
         storage[opt.substr(0, eq)] = option_value(opt.substr(eq + 1));
     }
     return storage;
@@ -156,7 +157,7 @@ Result<ordered_json> gc_part(const PayloadFlags& flags, ordered_json& payload) {
 } // namespace
 
 const std::vector<std::string>& action_names() {
-    static const std::vector<std::string> k_names{"snapshot", "restore", "verify", "list",
+    static const std::vector<std::string> k_names{"snapshot", "restore", "verify",       "list",
                                                   "prune",    "gc",      "merge-reports"};
     return k_names;
 }

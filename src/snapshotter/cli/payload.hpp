@@ -20,8 +20,8 @@ struct PayloadFlags {
     std::vector<std::string> storage_options; // --storage-opt KEY=VALUE (S3 settings)
     std::optional<std::string> job_id;        // --job-id (merge-reports: the job to merge)
     // snapshot
-    std::vector<std::string> repos;    // --repo: snapshot: URL or NAME=URL; other actions: a name
-    std::vector<std::string> refs;     // --ref PATTERN, for every repository
+    std::vector<std::string> repos;         // --repo: snapshot: URL or NAME=URL; other actions: a name
+    std::vector<std::string> refs;          // --ref PATTERN, for every repository
     std::optional<std::string> token_env;   // --token-env VAR
     std::optional<std::string> ssh_key_env; // --ssh-key-env VAR
     std::optional<std::string> username;    // --username NAME

@@ -64,8 +64,9 @@ std::string progress_text(std::string_view action, std::string_view unit, const 
     if (progress.in_flight > 0)
         line += fmt::format("  {} running", progress.in_flight);
     if (progress.bytes > 0)
-        line += fmt::format("  {}  {}/s", human_bytes(progress.bytes),
-                            human_bytes(static_cast<std::uint64_t>(static_cast<double>(progress.bytes) / secs)));
+        line +=
+            fmt::format("  {}  {}/s", human_bytes(progress.bytes),
+                        human_bytes(static_cast<std::uint64_t>(static_cast<double>(progress.bytes) / secs)));
     line += "  " + seconds_text(secs);
     if (progress.done > 0 && progress.done < progress.total)
         line += "  ETA " + seconds_text(secs / static_cast<double>(progress.done) *

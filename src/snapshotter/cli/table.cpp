@@ -224,22 +224,22 @@ std::string render_snapshot_table(const nlohmann::json& result) {
         rows.push_back({string_of(e, "name"), status, kind, number_of(e, "refs"), moved_cell(e), size,
                         duration_text(e.value("duration_ms", json(nullptr))), note});
     }
-    std::string out = render_columns({"REPOSITORY", "STATUS", "KIND", "REFS", "MOVED", "SIZE", "TIME",
-                                      dry ? "" : "SNAPSHOT / NOTE"},
-                                     rows,
-                                     {Align::left, Align::left, Align::left, Align::right, Align::left,
-                                      Align::right, Align::right, Align::left});
+    std::string out = render_columns(
+        {"REPOSITORY", "STATUS", "KIND", "REFS", "MOVED", "SIZE", "TIME", dry ? "" : "SNAPSHOT / NOTE"}, rows,
+        {Align::left, Align::left, Align::left, Align::right, Align::left, Align::right, Align::right,
+         Align::left});
     const json summary = result.value("summary", json::object());
     out += fmt::format("\n{}{} repositories: {} ok, {} unchanged, {} failed, {} skipped; {} written in {}\n",
                        dry ? "dry run, " : "", count_of(summary, "total"), count_of(summary, "ok"),
-                       count_of(summary, "unchanged"), count_of(summary, "failed"), count_of(summary, "skipped"),
-                       human_bytes(count_of(summary, "bytes")),
+                       count_of(summary, "unchanged"), count_of(summary, "failed"),
+                       count_of(summary, "skipped"), human_bytes(count_of(summary, "bytes")),
                        duration_text(summary.value("duration_ms", json(nullptr))));
     if (rerun_skips > 0)
-        out += fmt::format("{} repositor{} skipped: job {} already snapshotted {} (a rerun resumes an interrupted "
-                           "job; leave job_id out to take a new snapshot)\n",
-                           rerun_skips, rerun_skips == 1 ? "y" : "ies", printable(string_of(result, "job_id")),
-                           rerun_skips == 1 ? "it" : "them");
+        out += fmt::format(
+            "{} repositor{} skipped: job {} already snapshotted {} (a rerun resumes an interrupted "
+            "job; leave job_id out to take a new snapshot)\n",
+            rerun_skips, rerun_skips == 1 ? "y" : "ies", printable(string_of(result, "job_id")),
+            rerun_skips == 1 ? "it" : "them");
     if (!failures.empty())
         out += "failures:\n" + failures;
     if (auto report = string_of(result, "report"); !report.empty())
@@ -259,11 +259,12 @@ std::string render_restore_table(const nlohmann::json& result) {
         if (auto push = e.find("pushed_to"); push != e.end() && push->is_string())
             where = push->get<std::string>();
         rows.push_back({string_of(e, "repository"), string_of(e, "snapshot_id"), number_of(e, "refs"),
-                        number_of(e, "preserved"), e.contains("status") ? string_of(e, "status") : "ok", where});
+                        number_of(e, "preserved"), e.contains("status") ? string_of(e, "status") : "ok",
+                        where});
     }
-    std::string out = render_columns({"REPOSITORY", "SNAPSHOT", "REFS", "PRESERVED", "STATUS", "RESTORED TO"},
-                                     rows,
-                                     {Align::left, Align::left, Align::right, Align::right, Align::left});
+    std::string out =
+        render_columns({"REPOSITORY", "SNAPSHOT", "REFS", "PRESERVED", "STATUS", "RESTORED TO"}, rows,
+                       {Align::left, Align::left, Align::right, Align::right, Align::left});
     if (result.value("dry_run", false))
         out += "dry run: nothing was written\n";
     return out;
@@ -274,8 +275,10 @@ std::string render_verify_table(const nlohmann::json& result) {
     std::string problems;
     for (const auto& s : result.value("snapshots", json::array())) {
         bool ok = s.value("ok", false);
-        std::string id = s.value("snapshot_id", json(nullptr)).is_string() ? string_of(s, "snapshot_id") : "-";
-        rows.push_back({string_of(s, "repository"), id, ok ? "ok" : "FAILED", s.value("drill", false) ? "yes" : "no"});
+        std::string id =
+            s.value("snapshot_id", json(nullptr)).is_string() ? string_of(s, "snapshot_id") : "-";
+        rows.push_back(
+            {string_of(s, "repository"), id, ok ? "ok" : "FAILED", s.value("drill", false) ? "yes" : "no"});
         for (const auto& p : s.value("problems", json::array()))
             if (p.is_string())
                 problems += fmt::format("  {}@{}: {}\n", printable(string_of(s, "repository")), printable(id),
@@ -310,20 +313,24 @@ std::string render_prune_table(const nlohmann::json& result) {
             for (const auto& reason : k.value("reasons", json::array()))
                 if (reason.is_string())
                     reasons.push_back(reason.get<std::string>());
-            rows.push_back({string_of(k, "snapshot_id"), "keep", fmt::format("{}", fmt::join(reasons, ", "))});
+            rows.push_back(
+                {string_of(k, "snapshot_id"), "keep", fmt::format("{}", fmt::join(reasons, ", "))});
         }
         for (const auto& d : r.value("drop", json::array()))
-            rows.push_back({d.is_string() ? d.get<std::string>() : d.dump(), dry ? "would drop" : "drop", ""});
-        out += fmt::format("{}: keep {} of {} snapshots, {} {}\n", name, r.value("keep", json::array()).size(),
-                           number_of(r, "snapshots"), dry ? "would free" : "freed", bytes_cell(r, "bytes_freed"));
+            rows.push_back(
+                {d.is_string() ? d.get<std::string>() : d.dump(), dry ? "would drop" : "drop", ""});
+        out += fmt::format("{}: keep {} of {} snapshots, {} {}\n", name,
+                           r.value("keep", json::array()).size(), number_of(r, "snapshots"),
+                           dry ? "would free" : "freed", bytes_cell(r, "bytes_freed"));
         out += render_columns({"SNAPSHOT", "ACTION", "KEPT BECAUSE"}, rows, {}) + "\n";
     }
     const json summary = result.value("summary", json::object());
-    out += fmt::format("{}{} repositories: {} snapshots kept, {} dropped, {} {}{}\n", dry ? "dry run, " : "",
-                       count_of(summary, "total"), count_of(summary, "kept"), count_of(summary, "dropped"),
-                       human_bytes(count_of(summary, dry ? "bytes_freed" : "bytes_deleted")),
-                       dry ? "would be freed" : "freed",
-                       count_of(summary, "failed") > 0 ? fmt::format("; {} failed", count_of(summary, "failed")) : "");
+    out += fmt::format(
+        "{}{} repositories: {} snapshots kept, {} dropped, {} {}{}\n", dry ? "dry run, " : "",
+        count_of(summary, "total"), count_of(summary, "kept"), count_of(summary, "dropped"),
+        human_bytes(count_of(summary, dry ? "bytes_freed" : "bytes_deleted")),
+        dry ? "would be freed" : "freed",
+        count_of(summary, "failed") > 0 ? fmt::format("; {} failed", count_of(summary, "failed")) : "");
     if (auto missing = result.value("pinned_not_found", json::array()); !missing.empty())
         out += fmt::format("pinned snapshots no repository has: {}\n", printable(missing.dump()));
     return out;
@@ -343,8 +350,9 @@ std::string render_gc_table(const nlohmann::json& result) {
         out += render_columns({"KIND", "KEY", "SIZE", "IDLE"}, rows,
                               {Align::left, Align::left, Align::right, Align::right}) +
                "\n";
-    out += fmt::format("{} {} leftover{} ({})\n", dry ? "would remove" : "removed", count_of(removed, "count"),
-                       count_of(removed, "count") == 1 ? "" : "s", human_bytes(count_of(removed, "bytes")));
+    out +=
+        fmt::format("{} {} leftover{} ({})\n", dry ? "would remove" : "removed", count_of(removed, "count"),
+                    count_of(removed, "count") == 1 ? "" : "s", human_bytes(count_of(removed, "bytes")));
     const json young = result.value("kept_young", json::object());
     if (auto n = count_of(young, "count"); n > 0)
         out += fmt::format("kept {} younger than {} s ({})\n", n, number_of(result, "min_age_s"),

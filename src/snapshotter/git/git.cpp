@@ -461,8 +461,9 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
             return s;
     }
     remove_stale_locks(mirror);
-    std::vector<std::string> args = {"fetch",        "--prune", "--no-tags", "--no-write-fetch-head", "--quiet",
-                                     "--no-auto-gc", "--stdin", "--",        remote.url};
+    std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
+                                     "--quiet", "--no-auto-gc", "--stdin",   "--",
+                                     remote.url};
     // Refspecs on stdin: an exact list of thousands of refs fits no command line.
     std::string refspecs;
     for (const auto& p : patterns)

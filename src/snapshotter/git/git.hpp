@@ -47,7 +47,7 @@ struct Remote {
 
 // The refs of a remote and where its HEAD points.
 struct RemoteState {
-    RefMap refs;                     // every ref the server advertised (peeled where annotated)
+    RefMap refs;                         // every ref the server advertised (peeled where annotated)
     std::optional<std::string> head;     // target of HEAD when the server says it
     std::optional<std::string> head_oid; // what HEAD resolves to, when the server says it
 };

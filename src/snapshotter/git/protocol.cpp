@@ -389,8 +389,8 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                 if (section == "shallow-info" && p.payload.starts_with("shallow ")) {
                     auto oid = chomp(p.payload).substr(8);
                     if (!is_valid_oid(oid, m_caps.object_format))
-                        return fail(Error::git(fmt::format("protocol error: bad shallow line \"{}\"",
-                                                           wire_excerpt(p.payload))));
+                        return fail(Error::git(
+                            fmt::format("protocol error: bad shallow line \"{}\"", wire_excerpt(p.payload))));
                     result.shallow.emplace_back(oid);
                 }
                 if (section == "packfile-uris")

@@ -70,8 +70,8 @@ std::optional<std::string> refname_refusal(std::string_view name) {
     if (!is_valid_refname(name))
         return std::string("git refuses this name (git check-ref-format)");
     if (name.size() > k_max_refname_bytes)
-        return fmt::format("the name is {} bytes long, more than {} (no restore could create it)", name.size(),
-                           k_max_refname_bytes);
+        return fmt::format("the name is {} bytes long, more than {} (no restore could create it)",
+                           name.size(), k_max_refname_bytes);
     for (std::string_view rest = name; !rest.empty();) {
         auto component = rest.substr(0, rest.find('/'));
         if (component.size() > k_max_refname_component_bytes)
@@ -87,8 +87,9 @@ Result<ScreenedRefs> screen_refs(RefMap refs, std::string_view remote) {
     ScreenedRefs out;
     for (auto it = refs.begin(); it != refs.end();) {
         if (has_control_character(it->first))
-            return fail(Error::git(fmt::format("{} advertised a ref name holding a control character (\"{}\")",
-                                               remote, wire_excerpt(it->first))));
+            return fail(
+                Error::git(fmt::format("{} advertised a ref name holding a control character (\"{}\")",
+                                       remote, wire_excerpt(it->first))));
         if (auto why = refname_refusal(it->first)) {
             out.refused.emplace(it->first, std::move(*why));
             it = refs.erase(it);

@@ -88,9 +88,9 @@ Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
         return fail(listed.error());
     StreamResult result;
     // Names git or a file system could not store are refused before anything is fetched.
-    auto screened = screen_refs(
-        request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns),
-        client->describe());
+    auto screened =
+        screen_refs(request.patterns.empty() ? listed->refs : select_refs(listed->refs, request.patterns),
+                    client->describe());
     if (!screened)
         return fail(screened.error());
     result.refs = std::move(screened->kept);

@@ -33,20 +33,20 @@ struct StreamRequest {
 
 // What a stream run found and wrote.
 struct StreamResult {
-    RefMap refs;                            // the selected refs on the server now (the manifest's ref map)
+    RefMap refs; // the selected refs on the server now (the manifest's ref map)
     std::map<std::string, std::string> refused; // selected names not stored, with why (git/refname.hpp)
-    std::optional<std::string> head;        // the ref HEAD points at, when the server said
-    HeadState head_state;                   // what HEAD is (git/refname.hpp)
-    std::string object_format;              // "sha1" or "sha256"
-    bool pack_written = false;              // a bundle went to the writer; false: nothing was written
-    bool unchanged = false;                 // incremental only: the ref map equals the previous one
-    std::vector<std::string> wants;         // the oids fetched
-    std::vector<std::string> prerequisites; // incremental only: the bundle's "-<oid>" lines
-    std::uint64_t object_count = 0;         // from the pack header
-    std::uint64_t pack_size = 0;            // bytes of pack
-    std::uint64_t bundle_size = 0;          // bytes written to the writer
-    std::string sha256;                     // hex SHA-256 of those bytes
-    std::vector<std::string> shallow;       // "shallow" oids the server sent: it is a shallow repository
+    std::optional<std::string> head;            // the ref HEAD points at, when the server said
+    HeadState head_state;                       // what HEAD is (git/refname.hpp)
+    std::string object_format;                  // "sha1" or "sha256"
+    bool pack_written = false;                  // a bundle went to the writer; false: nothing was written
+    bool unchanged = false;                     // incremental only: the ref map equals the previous one
+    std::vector<std::string> wants;             // the oids fetched
+    std::vector<std::string> prerequisites;     // incremental only: the bundle's "-<oid>" lines
+    std::uint64_t object_count = 0;             // from the pack header
+    std::uint64_t pack_size = 0;                // bytes of pack
+    std::uint64_t bundle_size = 0;              // bytes written to the writer
+    std::string sha256;                         // hex SHA-256 of those bytes
+    std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.

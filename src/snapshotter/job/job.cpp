@@ -1,8 +1,8 @@
 #include "snapshotter/job/job.hpp"
 
 #include "snapshotter/job/defaults.hpp"
-#include "snapshotter/util/text.hpp"
 #include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/text.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <algorithm>
@@ -422,9 +422,10 @@ Result<std::string> snapshot_selector(const json& obj, std::string_view path, bo
     if (s == "latest" || (allow_all && s == "all") || is_snapshot_id(s) ||
         (allow_prefix && is_snapshot_id_prefix(s)))
         return s;
-    return fail(at(join_path(path, "snapshot"),
-                   fmt::format("\"{}\" must be \"latest\"{} or a snapshot id{}", s, allow_all ? ", \"all\"" : "",
-                               allow_prefix ? " (or its unique beginning)" : "")));
+    return fail(
+        at(join_path(path, "snapshot"),
+           fmt::format("\"{}\" must be \"latest\"{} or a snapshot id{}", s, allow_all ? ", \"all\"" : "",
+                       allow_prefix ? " (or its unique beginning)" : "")));
 }
 
 // Read optional array `repositories` of `obj` (at `path`) of valid repository names.
@@ -592,7 +593,6 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
     return repo;
 }
 
-
 // Read optional `credentials` of a source or of `defaults` at `path`: a
 // token_env, an ssh_key_env, or both (the API reads the token, git over ssh
 // the key); every variable named must be set.
@@ -725,10 +725,11 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
             return fail(list.error());
         for (std::size_t i = 0; i < list->size(); ++i)
             if ((*list)[i].empty() || has_control_chars((*list)[i]))
-                return fail(at(fmt::format("{}.{}[{}]", path, key, i), "must be a non-empty printable string"));
-        (std::string_view(key) == "include" ? src.include
-                                            : std::string_view(key) == "exclude" ? src.exclude : src.topics) =
-            std::move(*list);
+                return fail(
+                    at(fmt::format("{}.{}[{}]", path, key, i), "must be a non-empty printable string"));
+        (std::string_view(key) == "include"   ? src.include
+         : std::string_view(key) == "exclude" ? src.exclude
+                                              : src.topics) = std::move(*list);
     }
     Status checks[] = {
         read_bool(j, path, "archived", src.archived),
@@ -752,10 +753,11 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
         else if (auto span = parse_calendar_span(**since))
             src.pushed_since = subtract_span(current_time(), *span);
         else
-            return fail(at(join_path(path, "pushed_since"),
-                           fmt::format("\"{}\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") nor a "
-                                       "span such as \"90d\"",
-                                       **since)));
+            return fail(
+                at(join_path(path, "pushed_since"),
+                   fmt::format("\"{}\" is neither an RFC 3339 UTC time (\"2026-01-01T00:00:00Z\") nor a "
+                               "span such as \"90d\"",
+                               **since)));
         src.pushed_since_text = **since;
     }
     return src;
@@ -811,7 +813,8 @@ void apply_defaults(const json& j, const RepositoryDefaults& fallback, Repositor
 }
 
 // Read optional `sources` of the payload into `target`.
-Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env, std::vector<Source>& target) {
+Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env,
+                     std::vector<Source>& target) {
     auto it = root.find("sources");
     if (it == root.end())
         return {};

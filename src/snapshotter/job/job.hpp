@@ -40,10 +40,10 @@ struct Repository {
 // Where a source discovers repositories: a forge's API and one scope on it.
 // Every source key is documented in docs/sources.md and docs/job-payload.md.
 struct Source {
-    std::string type;    // github | gitlab | gitea | bitbucket
-    std::string api_url; // the API base, without a trailing '/'
-    std::string scope;   // org | user | team | group | workspace
-    std::string owner;   // the scope's name: "acme", "acme/team-slug", "group/subgroup"
+    std::string type;                       // github | gitlab | gitea | bitbucket
+    std::string api_url;                    // the API base, without a trailing '/'
+    std::string scope;                      // org | user | team | group | workspace
+    std::string owner;                      // the scope's name: "acme", "acme/team-slug", "group/subgroup"
     std::optional<Credentials> credentials; // token for the API (and git over https), ssh key for git
     std::vector<std::string> include;       // globs on the full name; empty: everything
     std::vector<std::string> exclude;       // globs on the full name

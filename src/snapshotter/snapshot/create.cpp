@@ -392,9 +392,9 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
         auto check = [&](const git::BundleHeader& header) {
             return check_bundle_header(repo.name, header, manifest.refs, scope);
         };
-        auto bundle = store_bundle(ctx.storage, ctx.git, mirror, revs,
-                                   layout::bundle_key(repo.name, manifest.snapshot_id), manifest.snapshot_id,
-                                   deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes), check);
+        auto bundle = store_bundle(
+            ctx.storage, ctx.git, mirror, revs, layout::bundle_key(repo.name, manifest.snapshot_id),
+            manifest.snapshot_id, deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes), check);
         if (!bundle)
             return fail(bundle.error());
         manifest.timings_ms["bundle"] = elapsed_ms(step);
@@ -679,10 +679,10 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         manifest.parent = previous->snapshot_id;
         manifest.preserved = previous->preserved;
     }
-    const bool unchanged = previous && previous->refs == selected && previous->head == manifest.head &&
-                           previous->head_kind == manifest.head_kind && previous->head_oid == manifest.head_oid &&
-                           previous->object_format == manifest.object_format &&
-                           previous->ref_patterns == repo.refs;
+    const bool unchanged =
+        previous && previous->refs == selected && previous->head == manifest.head &&
+        previous->head_kind == manifest.head_kind && previous->head_oid == manifest.head_oid &&
+        previous->object_format == manifest.object_format && previous->ref_patterns == repo.refs;
     const bool incremental_allowed =
         previous && chain_allows_incremental(*previous, options, manifest.object_format);
 

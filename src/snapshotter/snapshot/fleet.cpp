@@ -383,9 +383,10 @@ Outcome run_snapshot(const Context& ctx) {
         list.push_back(std::move(entry));
     }
     if (std::size_t rerun = state.rerun_skips.load(); rerun > 0)
-        spdlog::warn("{} of {} repositories skipped: job {} already snapshotted them. Reusing a job_id resumes an "
-                     "interrupted run; leave job_id out (or give a new one) to take new snapshots",
-                     rerun, total, ctx.job.job_id);
+        spdlog::warn(
+            "{} of {} repositories skipped: job {} already snapshotted them. Reusing a job_id resumes an "
+            "interrupted run; leave job_id out (or give a new one) to take new snapshots",
+            rerun, total, ctx.job.job_id);
     const bool interrupted = state.no_new_work.load();
     json summary = {{"total", total},
                     {"ok", ok},
@@ -409,9 +410,8 @@ Outcome run_snapshot(const Context& ctx) {
         result["gone"] = expanded.gone;
     }
     if (options.shard)
-        result["shard"] = {{"count", options.shard->count},
-                           {"index", options.shard->index},
-                           {"of_total", all.size()}};
+        result["shard"] = {
+            {"count", options.shard->count}, {"index", options.shard->index}, {"of_total", all.size()}};
 
     // 5. The job report in storage, then metrics on stderr.
     if (!ctx.dry_run) {
@@ -435,8 +435,8 @@ Outcome run_snapshot(const Context& ctx) {
         // Every source failed and nothing else was asked for.
         out.error = expanded.failed == 1 ? *expanded.first_error
                                          : Error{expanded.first_error->kind,
-                                                 fmt::format("all {} sources failed; first: {}", expanded.failed,
-                                                             expanded.first_error->message)};
+                                                 fmt::format("all {} sources failed; first: {}",
+                                                             expanded.failed, expanded.first_error->message)};
     } else if (failed > 0 && ok + unchanged + skipped == 0 && expanded.failed == 0) {
         out.error =
             failed == 1

@@ -75,7 +75,8 @@ Outcome run_gc(const Context& ctx) {
         removed = old_enough;
     } else {
         std::map<std::string, std::vector<const Leftover*>> orphans;
-        ctx.events.progress({.done = 0, .total = old_enough.size(), .in_flight = 0, .bytes = 0, .current = "removing"});
+        ctx.events.progress(
+            {.done = 0, .total = old_enough.size(), .in_flight = 0, .bytes = 0, .current = "removing"});
         for (const auto* item : old_enough) {
             if (item->kind == Leftover::Kind::orphan_bundle) {
                 orphans[item->repository].push_back(item);

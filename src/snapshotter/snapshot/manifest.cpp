@@ -116,7 +116,8 @@ Result<Manifest> parse_manifest(std::string_view text) {
             m.head_oid = it->get<std::string>();
         if (m.head_kind == git::HeadKind::detached && !is_hex_oid(m.head_oid))
             return fail(bad("a detached HEAD without a valid head_oid"));
-        if ((m.head_kind == git::HeadKind::symbolic || m.head_kind == git::HeadKind::unborn) != m.head.has_value())
+        if ((m.head_kind == git::HeadKind::symbolic || m.head_kind == git::HeadKind::unborn) !=
+            m.head.has_value())
             return fail(bad("head and head_state disagree"));
         for (const auto& [name, t] : j.at("refs").items()) {
             git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};

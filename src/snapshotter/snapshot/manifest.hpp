@@ -46,11 +46,11 @@ struct Manifest {
     // Why `auto` used the git-CLI engine: the stream engine's probe error; absent otherwise.
     std::optional<std::string> engine_fallback;
     std::string git_version;
-    std::string object_format; // "sha1" | "sha256"
-    std::string kind;          // "full" | "empty" | "unchanged"
-    std::optional<std::string> head;                    // HEAD's target when symbolic or unborn
-    git::HeadKind head_kind = git::HeadKind::absent;    // what HEAD is
-    std::string head_oid;                               // HEAD's object id when detached
+    std::string object_format;                       // "sha1" | "sha256"
+    std::string kind;                                // "full" | "empty" | "unchanged"
+    std::optional<std::string> head;                 // HEAD's target when symbolic or unborn
+    git::HeadKind head_kind = git::HeadKind::absent; // what HEAD is
+    std::string head_oid;                            // HEAD's object id when detached
     git::RefMap refs;
     std::vector<std::string> ref_patterns;
     std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`

@@ -29,9 +29,9 @@ Outcome run_merge_reports(const Context& ctx) {
     std::optional<int> count;
     std::set<int> seen;
     json repositories = json::array();
-    json summary = {{"total", 0},   {"ok", 0},    {"unchanged", 0},      {"failed", 0},
-                    {"skipped", 0}, {"bytes", 0}, {"refs_rewritten", 0}, {"refs_deleted", 0},
-                    {"latest_not_advanced", 0}};
+    json summary = {{"total", 0},          {"ok", 0},           {"unchanged", 0},
+                    {"failed", 0},         {"skipped", 0},      {"bytes", 0},
+                    {"refs_rewritten", 0}, {"refs_deleted", 0}, {"latest_not_advanced", 0}};
     bool interrupted = false;
     for (const auto& object : *objects) {
         auto text = ctx.storage.get(object.key);

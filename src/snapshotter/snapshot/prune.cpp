@@ -388,7 +388,8 @@ Outcome run_prune(const Context& ctx) {
     ProgressScope shown(ctx.events, "prune", "repositories", names.size());
     std::size_t done = 0;
     for (const auto& name : names) {
-        ctx.events.progress({.done = done++, .total = names.size(), .in_flight = 1, .bytes = 0, .current = name});
+        ctx.events.progress(
+            {.done = done++, .total = names.size(), .in_flight = 1, .bytes = 0, .current = name});
         auto entry = prune_repository(ctx, name);
         if (!entry) {
             spdlog::error("{}: prune failed: {}", name, entry.error().message);

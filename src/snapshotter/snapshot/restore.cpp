@@ -6,7 +6,6 @@
 #include "snapshotter/snapshot/selection.hpp"
 
 #include <algorithm>
-
 #include <cstdio>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -18,8 +18,8 @@ using nlohmann::json;
 
 // A stable key of what a source lists: forge, API, scope and owner.
 std::string source_key(const job::Source& s) {
-    return fmt::format("{}-{:016x}", s.type, stable_hash(fmt::format("{}\n{}\n{}\n{}", s.type, s.api_url, s.scope,
-                                                                      s.owner)));
+    return fmt::format("{}-{:016x}", s.type,
+                       stable_hash(fmt::format("{}\n{}\n{}\n{}", s.type, s.api_url, s.scope, s.owner)));
 }
 
 json describe(const job::Source& s) {
@@ -62,7 +62,8 @@ SourcesExpansion expand_sources(const Context& ctx) {
         auto found = source::discover(src, *forge, client, job::process_env, options);
         json calls = json::array();
         for (const auto& c : found.calls)
-            calls.push_back({{"method", "GET"}, {"url", c.url}, {"status", c.status}, {"duration_ms", c.duration_ms}});
+            calls.push_back(
+                {{"method", "GET"}, {"url", c.url}, {"status", c.status}, {"duration_ms", c.duration_ms}});
         entry["api_requests"] = found.calls.size();
         entry["rate_limit_waits"] = found.rate_limit_waits;
         if (ctx.dry_run)
@@ -116,7 +117,8 @@ SourcesExpansion expand_sources(const Context& ctx) {
         const auto key = layout::source_listing_key(source_key(src));
         json gone = json::array();
         if (auto before = previous_names(ctx.storage, key); !before) {
-            spdlog::warn("{}: cannot read its previous listing {}: {}", src.path, key, before.error().message);
+            spdlog::warn("{}: cannot read its previous listing {}: {}", src.path, key,
+                         before.error().message);
         } else {
             std::set<std::string> now(names.begin(), names.end());
             for (const auto& n : *before)

@@ -13,7 +13,7 @@
 namespace snapshotter::snapshot {
 
 struct SourcesExpansion {
-    std::vector<job::Repository> repositories; // the payload's own first, then each source's
+    std::vector<job::Repository> repositories;       // the payload's own first, then each source's
     nlohmann::json report = nlohmann::json::array(); // one entry per source
     std::vector<std::string> gone; // names a source listed last run and no longer lists (kept, never pruned)
     std::size_t failed = 0;        // sources that failed (their repositories are not snapshotted)

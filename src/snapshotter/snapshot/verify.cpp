@@ -109,7 +109,8 @@ Outcome run_verify(const Context& ctx) {
     ProgressScope shown(ctx.events, "verify", "repositories", names.size());
     std::size_t done = 0;
     for (const auto& name : names) {
-        ctx.events.progress({.done = done++, .total = names.size(), .in_flight = 1, .bytes = 0, .current = name});
+        ctx.events.progress(
+            {.done = done++, .total = names.size(), .in_flight = 1, .bytes = 0, .current = name});
         std::vector<std::string> ids;
         if (spec.snapshot == "all") {
             auto listed = list_snapshot_ids(ctx.storage, name);

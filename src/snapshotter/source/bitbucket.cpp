@@ -14,8 +14,9 @@ using nlohmann::json;
 
 std::string base64_encode(std::string_view data) {
     std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+    int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                        reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
     out.resize(static_cast<std::size_t>(n));
     return out;
 }
@@ -37,7 +38,8 @@ class Bitbucket final : public Forge {
     explicit Bitbucket(const job::Source& source) : m_source(source) {}
 
     [[nodiscard]] Result<std::string> first_page_url(const json* /*identity*/) const override {
-        return fmt::format("{}/repositories/{}?pagelen=100", m_source.api_url, percent_encode(m_source.owner));
+        return fmt::format("{}/repositories/{}?pagelen=100", m_source.api_url,
+                           percent_encode(m_source.owner));
     }
 
     [[nodiscard]] std::vector<http::Header> auth_headers(const std::string& token,
@@ -53,7 +55,8 @@ class Bitbucket final : public Forge {
         return h;
     }
 
-    [[nodiscard]] Result<Page> parse_page(const http::Response& response, const std::string& /*url*/) const override {
+    [[nodiscard]] Result<Page> parse_page(const http::Response& response,
+                                          const std::string& /*url*/) const override {
         auto body = parse_json_body(response, json::value_t::object);
         if (!body)
             return fail(body.error());

@@ -37,7 +37,8 @@ std::optional<std::chrono::seconds> until_reset(const http::Response& r, Clock::
         auto left = header_number(r, remaining);
         auto at = header_number(r, reset);
         if (left && *left == 0 && at) {
-            auto wait = *at - std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+            auto wait =
+                *at - std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
             return std::chrono::seconds{std::max<long long>(1, wait)};
         }
     }
@@ -98,9 +99,9 @@ class Fetcher {
             request.timeout = std::chrono::seconds{120};
             const auto start = SteadyClock::now();
             auto r = m_client.perform(request);
-            m_out.calls.push_back({shown, r ? r->status : 0,
-                                   std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start)
-                                       .count()});
+            m_out.calls.push_back(
+                {shown, r ? r->status : 0,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count()});
             if (!r) {
                 if (r.error().transport && attempt < m_options.retries) {
                     if (!backoff(attempt))
@@ -141,25 +142,25 @@ class Fetcher {
                                      : "the API needs a token: set credentials.token_env",
                                api_message(r));
         if (status == 403)
-            return fmt::format("GET {}: HTTP 403, access denied (the token lacks the scope or permission to list "
-                               "this {}){}",
-                               shown, m_source.scope, api_message(r));
+            return fmt::format(
+                "GET {}: HTTP 403, access denied (the token lacks the scope or permission to list "
+                "this {}){}",
+                shown, m_source.scope, api_message(r));
         if (status == 404)
-            return fmt::format("GET {}: HTTP 404, the {} \"{}\" does not exist or is not visible to {}{}", shown,
-                               m_source.scope, m_source.owner, token ? "this token" : "anonymous requests",
-                               api_message(r));
+            return fmt::format("GET {}: HTTP 404, the {} \"{}\" does not exist or is not visible to {}{}",
+                               shown, m_source.scope, m_source.owner,
+                               token ? "this token" : "anonymous requests", api_message(r));
         return fmt::format("GET {}: HTTP {}{}", shown, status, api_message(r));
     }
 
-    bool backoff(int attempt) {
-        return sleep(backoff_delay(attempt, m_options.backoff_base, k_backoff_cap));
-    }
+    bool backoff(int attempt) { return sleep(backoff_delay(attempt, m_options.backoff_base, k_backoff_cap)); }
 
     Status wait(std::chrono::seconds duration, const std::string& shown) {
         if (duration > m_options.max_wait)
-            return fail(Error::git(fmt::format("GET {}: the API rate limit asks to wait {} s, more than the {} s "
-                                               "this source waits; retry later or use another token",
-                                               shown, duration.count(), m_options.max_wait.count())));
+            return fail(
+                Error::git(fmt::format("GET {}: the API rate limit asks to wait {} s, more than the {} s "
+                                       "this source waits; retry later or use another token",
+                                       shown, duration.count(), m_options.max_wait.count())));
         if (++m_out.rate_limit_waits > m_options.max_rate_limit_waits)
             return fail(Error::git(fmt::format("GET {}: rate limited {} times in a row; giving up", shown,
                                                m_options.max_rate_limit_waits)));
@@ -169,7 +170,9 @@ class Fetcher {
         return {};
     }
 
-    bool sleep(std::chrono::milliseconds d) { return m_options.sleep ? m_options.sleep(d) : default_sleep(d); }
+    bool sleep(std::chrono::milliseconds d) {
+        return m_options.sleep ? m_options.sleep(d) : default_sleep(d);
+    }
 
     const job::Source& m_source;
     http::Client& m_client;
@@ -192,16 +195,16 @@ std::optional<std::chrono::seconds> quota_wait(const http::Response& response, C
     return until_reset(response, now);
 }
 
-Discovery discover(const job::Source& source, const Forge& forge, http::Client& client, const job::GetEnv& env,
-                   const DiscoverOptions& options) {
+Discovery discover(const job::Source& source, const Forge& forge, http::Client& client,
+                   const job::GetEnv& env, const DiscoverOptions& options) {
     Discovery out;
     std::string token, username;
     if (source.credentials && !source.credentials->token_env.empty()) {
         auto value = env(source.credentials->token_env);
         if (!value || value->empty()) {
-            out.error = Error::payload(
-                fmt::format("{}.credentials.token_env: environment variable {} is not set", source.path,
-                            source.credentials->token_env));
+            out.error =
+                Error::payload(fmt::format("{}.credentials.token_env: environment variable {} is not set",
+                                           source.path, source.credentials->token_env));
             return out;
         }
         token = *value;
@@ -252,12 +255,14 @@ Discovery discover(const job::Source& source, const Forge& forge, http::Client& 
         for (auto& repo : page->repositories)
             out.listed.push_back(std::move(repo));
         if (!page->next_url.empty() && origin_of(page->next_url) != origin) {
-            out.error = Error::git(fmt::format("GET {}: the next page {} is not on the API's origin {}; refused",
-                                               redact_url(url), redact_url(page->next_url), origin));
+            out.error =
+                Error::git(fmt::format("GET {}: the next page {} is not on the API's origin {}; refused",
+                                       redact_url(url), redact_url(page->next_url), origin));
             return out;
         }
         if (page->next_url == url) {
-            out.error = Error::git(fmt::format("GET {}: the next page is the same page; stopped", redact_url(url)));
+            out.error =
+                Error::git(fmt::format("GET {}: the next page is the same page; stopped", redact_url(url)));
             return out;
         }
         url = std::move(page->next_url);
@@ -265,10 +270,12 @@ Discovery discover(const job::Source& source, const Forge& forge, http::Client& 
 
     // 3. Filters, then the hard cap (never a silent truncation).
     out.filtered = apply_filters(source, out.listed);
-    if (source.max_repositories > 0 && out.filtered.kept.size() > static_cast<std::size_t>(source.max_repositories))
-        out.error = Error::git(fmt::format("{} repositories are left after the filters, more than max_repositories "
-                                           "({}); nothing of this source is snapshotted",
-                                           out.filtered.kept.size(), source.max_repositories));
+    if (source.max_repositories > 0 &&
+        out.filtered.kept.size() > static_cast<std::size_t>(source.max_repositories))
+        out.error =
+            Error::git(fmt::format("{} repositories are left after the filters, more than max_repositories "
+                                   "({}); nothing of this source is snapshotted",
+                                   out.filtered.kept.size(), source.max_repositories));
     return out;
 }
 
@@ -307,8 +314,8 @@ Expansion expand(const job::Source& source, const Forge& forge, const std::vecto
             if (ssh && !c.ssh_key_env.empty())
                 repo.credentials = job::Credentials{"", c.username, c.ssh_key_env};
             else if (!ssh && !c.token_env.empty())
-                repo.credentials =
-                    job::Credentials{c.token_env, c.username.empty() ? std::string(forge.git_username()) : c.username, ""};
+                repo.credentials = job::Credentials{
+                    c.token_env, c.username.empty() ? std::string(forge.git_username()) : c.username, ""};
         }
         out.repositories.push_back(std::move(repo));
     };

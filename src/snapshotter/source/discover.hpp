@@ -25,10 +25,10 @@ struct ApiCall {
 };
 
 struct DiscoverOptions {
-    int retries = 3;                                  // extra attempts after a 5xx, 429 or network failure
-    std::chrono::seconds max_wait{900};               // the longest rate-limit wait honoured
-    int max_rate_limit_waits = 20;                    // rate-limit waits per source
-    std::chrono::milliseconds backoff_base{500};      // first backoff ceiling
+    int retries = 3;                             // extra attempts after a 5xx, 429 or network failure
+    std::chrono::seconds max_wait{900};          // the longest rate-limit wait honoured
+    int max_rate_limit_waits = 20;               // rate-limit waits per source
+    std::chrono::milliseconds backoff_base{500}; // first backoff ceiling
     // Sleeps `duration`; false when the job was told to stop meanwhile.
     std::function<bool(std::chrono::milliseconds)> sleep;
 };
@@ -42,8 +42,8 @@ struct Discovery {
 };
 
 // List, filter and check `source` through `forge`, reading its token from `env`.
-Discovery discover(const job::Source& source, const Forge& forge, http::Client& client, const job::GetEnv& env,
-                   const DiscoverOptions& options);
+Discovery discover(const job::Source& source, const Forge& forge, http::Client& client,
+                   const job::GetEnv& env, const DiscoverOptions& options);
 
 // How long the server asks to wait before retrying after `response`, seen
 // at `now`: Retry-After (seconds), or on a 403/429 whose quota is spent,

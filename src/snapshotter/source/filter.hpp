@@ -13,8 +13,8 @@
 namespace snapshotter::source {
 
 // The filters, in the order they apply.
-inline constexpr std::array<std::string_view, 7> k_filters = {"include", "exclude",  "archived",    "forks",
-                                                              "visibility", "topics", "pushed_since"};
+inline constexpr std::array<std::string_view, 7> k_filters = {"include",    "exclude", "archived",    "forks",
+                                                              "visibility", "topics",  "pushed_since"};
 
 struct FilterResult {
     std::vector<RemoteRepository> kept;

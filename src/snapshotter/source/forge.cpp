@@ -34,12 +34,14 @@ std::string link_next(std::string_view link) {
         if (close == std::string_view::npos)
             return {};
         auto end = link.find('<', close);
-        std::string_view params = link.substr(close + 1, end == std::string_view::npos ? link.npos : end - close - 1);
+        std::string_view params =
+            link.substr(close + 1, end == std::string_view::npos ? link.npos : end - close - 1);
         std::string lowered(params);
         for (auto& c : lowered)
             c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         lowered.erase(std::remove(lowered.begin(), lowered.end(), ' '), lowered.end());
-        if (lowered.find("rel=\"next\"") != std::string::npos || lowered.find("rel=next") != std::string::npos)
+        if (lowered.find("rel=\"next\"") != std::string::npos ||
+            lowered.find("rel=next") != std::string::npos)
             return std::string(link.substr(open + 1, close - open - 1));
         if (end == std::string_view::npos)
             return {};
@@ -98,8 +100,9 @@ std::optional<Clock::time_point> parse_iso8601(std::string_view text) {
     tm.tm_hour = num(11, 2);
     tm.tm_min = num(14, 2);
     tm.tm_sec = num(17, 2);
-    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 ||
-        tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60)
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+        tm.tm_sec > 60)
         return std::nullopt;
     std::size_t pos = 19;
     if (pos < text.size() && text[pos] == '.') // fraction: ignored
@@ -154,10 +157,12 @@ bool json_bool(const json& j, const char* key) {
 Result<json> parse_json_body(const http::Response& response, json::value_t kind) {
     json body = json::parse(response.body, nullptr, false);
     if (body.is_discarded())
-        return fail(Error::git(fmt::format("the API answered HTTP {} with a body that is not JSON", response.status)));
+        return fail(Error::git(
+            fmt::format("the API answered HTTP {} with a body that is not JSON", response.status)));
     if (body.type() != kind)
-        return fail(Error::git(fmt::format("the API answered with a JSON {} where an {} was expected", body.type_name(),
-                                           kind == json::value_t::array ? "array" : "object")));
+        return fail(
+            Error::git(fmt::format("the API answered with a JSON {} where an {} was expected",
+                                   body.type_name(), kind == json::value_t::array ? "array" : "object")));
     return body;
 }
 

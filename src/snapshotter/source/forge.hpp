@@ -21,15 +21,15 @@ namespace snapshotter::source {
 
 // One repository as a forge lists it.
 struct RemoteRepository {
-    std::string full_name;  // "owner/repo"; GitLab "group/subgroup/project"
-    std::string https_url;  // clone URL over http(s)
-    std::string ssh_url;    // clone URL over ssh (may be empty)
+    std::string full_name; // "owner/repo"; GitLab "group/subgroup/project"
+    std::string https_url; // clone URL over http(s)
+    std::string ssh_url;   // clone URL over ssh (may be empty)
     bool archived = false;
     bool fork = false;
     std::string visibility; // public | private | internal
     std::vector<std::string> topics;
     std::optional<Clock::time_point> pushed_at; // last push or activity, when the forge says
-    bool has_wiki = false;  // the forge says the repository has a wiki
+    bool has_wiki = false;                      // the forge says the repository has a wiki
     std::string wiki_https_url;
     std::string wiki_ssh_url;
 };

@@ -29,7 +29,8 @@ class Gitea final : public Forge {
         return h;
     }
 
-    [[nodiscard]] Result<Page> parse_page(const http::Response& response, const std::string& /*url*/) const override {
+    [[nodiscard]] Result<Page> parse_page(const http::Response& response,
+                                          const std::string& /*url*/) const override {
         auto body = parse_json_body(response, json::value_t::array);
         if (!body)
             return fail(body.error());
@@ -38,7 +39,9 @@ class Gitea final : public Forge {
             if (!r.is_object())
                 continue;
             auto repo = github_style_fields(r);
-            repo.visibility = json_bool(r, "private") ? "private" : json_bool(r, "internal") ? "internal" : "public";
+            repo.visibility = json_bool(r, "private")    ? "private"
+                              : json_bool(r, "internal") ? "internal"
+                                                         : "public";
             repo.pushed_at = parse_iso8601(json_string(r, "updated_at"));
             if (repo.has_wiki) {
                 repo.wiki_https_url = wiki_url_of(repo.https_url);

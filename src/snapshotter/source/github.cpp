@@ -16,7 +16,8 @@ using nlohmann::json;
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -53,7 +54,8 @@ class GitHub final : public Forge {
         return h;
     }
 
-    [[nodiscard]] Result<Page> parse_page(const http::Response& response, const std::string& /*url*/) const override {
+    [[nodiscard]] Result<Page> parse_page(const http::Response& response,
+                                          const std::string& /*url*/) const override {
         auto body = parse_json_body(response, json::value_t::array);
         if (!body)
             return fail(body.error());

@@ -20,8 +20,9 @@ class GitLab final : public Forge {
     [[nodiscard]] Result<std::string> first_page_url(const json* /*identity*/) const override {
         // The group's full path, URL-encoded, stands for its id ("acme%2Fplatform").
         if (m_source.scope == "group")
-            return fmt::format("{}/groups/{}/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100",
-                               m_source.api_url, percent_encode(m_source.owner));
+            return fmt::format(
+                "{}/groups/{}/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100",
+                m_source.api_url, percent_encode(m_source.owner));
         return fmt::format("{}/users/{}/projects?order_by=id&sort=asc&per_page=100", m_source.api_url,
                            percent_encode(m_source.owner));
     }
@@ -34,7 +35,8 @@ class GitLab final : public Forge {
         return h;
     }
 
-    [[nodiscard]] Result<Page> parse_page(const http::Response& response, const std::string& url) const override {
+    [[nodiscard]] Result<Page> parse_page(const http::Response& response,
+                                          const std::string& url) const override {
         auto body = parse_json_body(response, json::value_t::array);
         if (!body)
             return fail(body.error());

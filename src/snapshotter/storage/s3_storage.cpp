@@ -24,7 +24,6 @@
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
-#include <strings.h>
 #include <deque>
 #include <fmt/format.h>
 #include <map>
@@ -32,6 +31,7 @@
 #include <openssl/evp.h>
 #include <random>
 #include <spdlog/spdlog.h>
+#include <strings.h>
 #include <thread>
 
 namespace snapshotter::storage {
@@ -205,8 +205,8 @@ class S3Client {
         for (std::size_t i = 0; i < request.headers.size(); ++i)
             for (std::size_t j = i + 1; j < request.headers.size(); ++j)
                 if (strcasecmp(request.headers[i].first.c_str(), request.headers[j].first.c_str()) == 0)
-                    return fail(Error::internal(fmt::format("{}: header {} set twice", describe(request),
-                                                            request.headers[i].first)));
+                    return fail(Error::internal(
+                        fmt::format("{}: header {} set twice", describe(request), request.headers[i].first)));
         std::string payload_hash =
             request.body.empty() ? std::string(sigv4::k_empty_sha256) : sha256_of(request.body);
         std::string path = "/";
@@ -283,8 +283,9 @@ class S3Client {
             auto left = std::max(std::chrono::seconds{0},
                                  std::chrono::duration_cast<std::chrono::seconds>(
                                      m_settings.retry_budget - (std::chrono::steady_clock::now() - started)));
-            spdlog::warn("{}: attempt {} failed ({}); retrying in {} ms ({} s of the {} s retry budget left)", what,
-                         attempt, redact(cause), delay.count(), left.count(), m_settings.retry_budget.count());
+            spdlog::warn("{}: attempt {} failed ({}); retrying in {} ms ({} s of the {} s retry budget left)",
+                         what, attempt, redact(cause), delay.count(), left.count(),
+                         m_settings.retry_budget.count());
             std::this_thread::sleep_for(delay);
         }
     }
@@ -318,16 +319,19 @@ class S3Client {
     }
 
     // Advice for refusals known to come back without a useful message.
-    std::string hint_for(const S3Request& request, const http::Response& response, std::string_view code) const {
+    std::string hint_for(const S3Request& request, const http::Response& response,
+                         std::string_view code) const {
         bool sent_sse = std::any_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
             return strcasecmp(h.first.c_str(), "x-amz-server-side-encryption") == 0;
         });
-        if (!sent_sse && request.method == "POST" && request.query.size() == 1 && request.query[0].first == "uploads")
+        if (!sent_sse && request.method == "POST" && request.query.size() == 1 &&
+            request.query[0].first == "uploads")
             sent_sse = !m_settings.sse.empty();
         if (!sent_sse || response.status < 400 || response.status >= 500)
             return {};
         std::string hint;
-        if (m_settings.scheme_host.starts_with("http://") && (code == "InvalidRequest" || code == "InvalidArgument"))
+        if (m_settings.scheme_host.starts_with("http://") &&
+            (code == "InvalidRequest" || code == "InvalidArgument"))
             hint = "the server may refuse server-side encryption over plain HTTP (Ceph RGW does unless "
                    "`rgw crypt require ssl = false`): use an https:// endpoint";
         if (m_settings.sse == "aws:kms" && (code.starts_with("KMS") || code == "InvalidArgument" ||
@@ -384,8 +388,8 @@ class S3Client {
             if (!found)
                 return fail(found.error().with_context("confirming the object's protection"));
             if (!*found)
-                return fail(Error::storage(fmt::format("s3://{}/{}: gone right after it was written",
-                                                       m_settings.bucket, full)));
+                return fail(Error::storage(
+                    fmt::format("s3://{}/{}: gone right after it was written", m_settings.bucket, full)));
             head = std::move(*found);
         }
         if (set_retention && lock_until && !(*head).header("x-amz-object-lock-mode")) {
@@ -406,18 +410,19 @@ class S3Client {
         if (lock_until) {
             auto mode = seen.header("x-amz-object-lock-mode").value_or("");
             auto until_text = seen.header("x-amz-object-lock-retain-until-date").value_or("");
-            auto until = until_text.size() >= 19 ? parse_rfc3339(until_text.substr(0, 19) + "Z") : std::nullopt;
+            auto until =
+                until_text.size() >= 19 ? parse_rfc3339(until_text.substr(0, 19) + "Z") : std::nullopt;
             // A bucket default retention applied a little later than our date also counts.
             if (mode != m_settings.lock_mode || !until || *until + std::chrono::minutes{5} < *lock_until)
-                missing.push_back(fmt::format(
-                    "Object Lock {} until {} (the server reports {})", m_settings.lock_mode,
-                    format_rfc3339(*lock_until),
-                    mode.empty() ? std::string("no retention") : fmt::format("{} until {}", mode, until_text)));
+                missing.push_back(fmt::format("Object Lock {} until {} (the server reports {})",
+                                              m_settings.lock_mode, format_rfc3339(*lock_until),
+                                              mode.empty() ? std::string("no retention")
+                                                           : fmt::format("{} until {}", mode, until_text)));
         }
         if (missing.empty())
             return {};
         std::string message = redact(fmt::format("s3://{}/{}: the server did not apply the requested {}",
-                                                  m_settings.bucket, full, fmt::join(missing, " and ")));
+                                                 m_settings.bucket, full, fmt::join(missing, " and ")));
         if (lock_until && missing.back().starts_with("Object Lock"))
             message += " (hint: some S3-compatible servers, Ceph RGW among them, ignore the retention sent "
                        "with a multipart upload; give the bucket a default retention)";
@@ -433,13 +438,15 @@ class S3Client {
 
     // PutObjectRetention: the lock mode of the settings until `until` on `full`.
     Status put_retention(const std::string& full, Clock::time_point until) {
-        std::string body = fmt::format("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>"
-                                       "<RetainUntilDate>{}</RetainUntilDate></Retention>",
-                                       m_settings.lock_mode, format_rfc3339(until));
-        S3Request request{.method = "PUT",
-                          .key = full,
-                          .query = {{"retention", ""}},
-                          .headers = {{"Content-MD5", md5_base64(body)}, {"Content-Type", "application/xml"}}};
+        std::string body =
+            fmt::format("<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode>"
+                        "<RetainUntilDate>{}</RetainUntilDate></Retention>",
+                        m_settings.lock_mode, format_rfc3339(until));
+        S3Request request{
+            .method = "PUT",
+            .key = full,
+            .query = {{"retention", ""}},
+            .headers = {{"Content-MD5", md5_base64(body)}, {"Content-Type", "application/xml"}}};
         request.body = http::as_body(body);
         auto response = send(request);
         if (!response)
@@ -974,8 +981,8 @@ class S3Storage final : public Storage {
                 return fail(Error::conflict(
                     fmt::format("{}: the store refused the conditional write (HTTP 412) although the object "
                                 "did not change: it does not honour {}",
-                                m_client->describe(get), exists ? "If-Match in either ETag spelling"
-                                                                : "If-None-Match: *")));
+                                m_client->describe(get),
+                                exists ? "If-Match in either ETag spelling" : "If-None-Match: *")));
             auto wanted = next(exists ? std::optional(current->body) : std::nullopt);
             if (!wanted)
                 return false;
@@ -997,8 +1004,8 @@ class S3Storage final : public Storage {
                 if (written->status != 412)
                     break;
                 if (form + 1 < spellings.size())
-                    spdlog::debug("{}: If-Match {} refused; trying {}", m_client->describe(put), spellings[form],
-                                  spellings[form + 1]);
+                    spdlog::debug("{}: If-Match {} refused; trying {}", m_client->describe(put),
+                                  spellings[form], spellings[form + 1]);
             }
             if (written->ok()) {
                 if (exists)
