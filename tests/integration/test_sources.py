@@ -298,6 +298,24 @@ class GitHubTest(SourcesTest):
             seen += list(self.statuses(result))
         self.assertEqual(sorted(seen), sorted(f"{self.host()}/{n}" for n in names), "each exactly once")
 
+        # The next night two repositories left the organization: every shard lists the source, so
+        # several shards may name them; the merged report names each once and counts it once.
+        gh.remove("fleet/r03")
+        gh.remove("fleet/r17")
+        for index in range(4):
+            payload = self.payload(ws, [self.source(gh, org="fleet")],
+                                   options={"shard": {"count": 4, "index": index}})
+            payload["job_id"] = job_id + "-2"
+            self.run_ok(ws, payload)
+        merge = ws.run({"version": 1, "action": "merge_reports", "storage": ws.storage(),
+                        "merge_reports": {"job_id": job_id + "-2"}})
+        self.assertEqual(merge.rc, 0, merge.out)
+        merged = merge.out["result"]
+        h = self.host()
+        self.assertEqual(sorted(merged["gone"]), [f"{h}/fleet/r03", f"{h}/fleet/r17"])
+        self.assertEqual((merged["summary"]["gone"], merged["summary"]["sources_failed"]), (2, 0))
+        self.assertEqual(merged["summary"]["total"], 22)
+
 
 class GitLabTest(SourcesTest):
     def test_group_with_subgroups_via_x_next_page_and_user_scope(self):

@@ -7,6 +7,7 @@
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/time.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 #include <spdlog/spdlog.h>
@@ -32,6 +33,12 @@ Outcome run_merge_reports(const Context& ctx) {
     json summary = {{"total", 0},          {"ok", 0},           {"unchanged", 0},
                     {"failed", 0},         {"skipped", 0},      {"bytes", 0},
                     {"refs_rewritten", 0}, {"refs_deleted", 0}, {"latest_not_advanced", 0}};
+    // Every shard lists a job's sources itself: a source that failed failed in each shard (the
+    // most any shard saw is the job's count), and a repository gone from a source may be named by
+    // several shards (merged as one set).
+    std::uint64_t sources_failed = 0;
+    std::set<std::string> gone;
+    bool has_sources = false;
     bool interrupted = false;
     for (const auto& object : *objects) {
         auto text = ctx.storage.get(object.key);
@@ -75,6 +82,20 @@ Outcome run_merge_reports(const Context& ctx) {
                 v = v.get<std::uint64_t>() + *add;
             }
             interrupted = interrupted || report.value("interrupted", false);
+            if (auto it = report.at("summary").find("sources_failed"); it != report.at("summary").end()) {
+                auto n = json_integer<std::uint64_t>(*it);
+                if (!n)
+                    return {nullptr,
+                            Error::integrity(
+                                fmt::format("{}: summary.sources_failed is not a count", object.key)),
+                            false};
+                sources_failed = std::max(sources_failed, *n);
+            }
+            if (auto it = report.find("gone"); it != report.end()) {
+                has_sources = true;
+                for (const auto& name : it->get<std::vector<std::string>>())
+                    gone.insert(name);
+            }
         } catch (const json::exception& e) {
             return {nullptr,
                     Error::integrity(fmt::format("{} is not a job report: {}", object.key, e.what())), false};
@@ -86,6 +107,10 @@ Outcome run_merge_reports(const Context& ctx) {
             missing.push_back(i);
 
     // 2. Write the merged report (it is rewritten when a late shard arrives).
+    if (has_sources || sources_failed > 0) {
+        summary["gone"] = gone.size();
+        summary["sources_failed"] = sources_failed;
+    }
     json result = {{"action", "merge_reports"},
                    {"job_id", job_id},
                    {"shards", *count},
@@ -95,6 +120,8 @@ Outcome run_merge_reports(const Context& ctx) {
                    {"interrupted", interrupted},
                    {"summary", summary},
                    {"repositories", std::move(repositories)}};
+    if (has_sources)
+        result["gone"] = gone;
     if (!ctx.dry_run) {
         json report = result;
         report["merged_at"] = format_rfc3339(Clock::now());
