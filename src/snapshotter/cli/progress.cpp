@@ -5,6 +5,7 @@
 #include "snapshotter/util/text.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ std::string cut_to_width(const std::string& text, std::size_t width) {
 }
 
 std::string seconds_text(double seconds) {
-    auto s = static_cast<long long>(seconds + 0.5);
+    auto s = std::llround(seconds);
     if (s < 60)
         return fmt::format("{}s", s);
     if (s < 3600)

@@ -196,12 +196,18 @@ int status_rank(const std::string& status) {
 } // namespace
 
 std::string render_snapshot_table(const nlohmann::json& result) {
+    // Failures first, then by status; within a status, in the result's order (a stable sort,
+    // written as a sort on (rank, position): std::stable_sort trips clang-tidy on libstdc++ 12).
+    const auto all = result.value("repositories", json::array());
+    std::vector<std::pair<int, std::size_t>> order;
+    order.reserve(all.size());
+    for (std::size_t i = 0; i < all.size(); ++i)
+        order.emplace_back(status_rank(string_of(all[i], "status")), i);
+    std::sort(order.begin(), order.end());
     std::vector<json> entries;
-    for (const auto& e : result.value("repositories", json::array()))
-        entries.push_back(e);
-    std::stable_sort(entries.begin(), entries.end(), [](const json& a, const json& b) {
-        return status_rank(string_of(a, "status")) < status_rank(string_of(b, "status"));
-    });
+    entries.reserve(order.size());
+    for (const auto& [rank, i] : order)
+        entries.push_back(all[i]);
     const bool dry = result.value("dry_run", false);
     std::vector<std::vector<std::string>> rows;
     std::string failures;

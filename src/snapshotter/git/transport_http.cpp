@@ -250,7 +250,9 @@ class HttpConnection final : public Connection {
         }
         if (post_body != nullptr) {
             curl_easy_setopt(c, CURLOPT_POST, 1L); // and stays a POST when redirected
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->data());
+            // The size goes with it (CURLOPT_POSTFIELDSIZE_LARGE): no terminator is read.
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                             post_body->data()); // NOLINT(bugprone-suspicious-stringview-data-usage)
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
         }
 

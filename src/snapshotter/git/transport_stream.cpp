@@ -21,7 +21,7 @@
 namespace snapshotter::git {
 namespace {
 
-constexpr std::size_t k_read_chunk = 64 * 1024;
+constexpr std::size_t k_read_chunk = std::size_t{64} * 1024;
 
 // A full-duplex byte stream with a deadline.
 class ByteStream {

@@ -319,8 +319,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         options.cache_dir = std::filesystem::absolute(**cache_dir).lexically_normal();
     }
     Status checks[] = {
-        read_int(j, p, "timeout_s", 1, 7 * 24 * 3600, options.timeout_s),
-        read_int(j, p, "deadline_s", 0, 30 * 24 * 3600, options.deadline_s),
+        read_int(j, p, "timeout_s", 1, 7LL * 24 * 3600, options.timeout_s),
+        read_int(j, p, "deadline_s", 0, 30LL * 24 * 3600, options.deadline_s),
         read_int(j, p, "concurrency", 1, 256, options.concurrency),
         read_int(j, p, "max_per_host", 1, 256, options.max_per_host),
         read_int(j, p, "retries", 0, 10, options.retries),

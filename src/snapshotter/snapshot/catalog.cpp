@@ -306,6 +306,7 @@ Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, 
     git::RefMap wanted = manifest.refs;
     if (preserved == Preserved::yes) {
         std::vector<std::string> oids;
+        oids.reserve(manifest.preserved.size());
         for (const auto& [key, oid] : manifest.preserved)
             oids.push_back(oid);
         auto present = git.object_types(path, oids);

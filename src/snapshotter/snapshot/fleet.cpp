@@ -132,6 +132,7 @@ json run_one(const Context& ctx, const job::Repository& repo, LatestRead latest,
         ++attempts;
         // The first attempt uses the worker's read of the latest snapshot; a
         // retry reads it again (another job may have committed meanwhile).
+        // NOLINTNEXTLINE(bugprone-use-after-move): moved on the first attempt only
         auto outcome = attempts == 1 ? snapshot_one_attempt(ctx, repo, std::move(latest))
                                      : snapshot_one_attempt(ctx, repo, std::nullopt);
         if (outcome) {

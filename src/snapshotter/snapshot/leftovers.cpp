@@ -29,6 +29,7 @@ bundles_by_repository(storage::Storage& storage, const std::string& prefix) {
 
 Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector<std::string>& names) {
     std::vector<std::string> prefixes;
+    prefixes.reserve(names.size() + 1);
     for (const auto& name : names)
         prefixes.push_back(layout::repo_prefix(name));
     if (prefixes.empty())

@@ -66,7 +66,7 @@ Outcome run_merge_reports(const Context& ctx) {
                         Error::integrity(fmt::format("{} says {} shards, an earlier report said {}",
                                                      object.key, *shard_count, *count)),
                         false};
-            count = *shard_count;
+            count = shard_count;
             seen.insert(*shard_index);
             for (auto& r : report.at("repositories"))
                 repositories.push_back(r);

@@ -183,6 +183,7 @@ Result<BundleInfo> write_rebased_bundle(const Context& ctx, const Manifest& at, 
     for (const auto& oid : *tips)
         keep["refs/snapshotter/chain/" + oid] = {oid, ""};
     std::vector<std::string> preserved;
+    preserved.reserve(at.preserved.size());
     for (const auto& [k, oid] : at.preserved)
         preserved.push_back(oid);
     auto present = ctx.git.object_types(repo, preserved);
@@ -311,6 +312,7 @@ Result<json> prune_repository(const Context& ctx, const std::string& name) {
 
     // 4. Dropped manifests first.
     std::vector<std::string> manifest_keys;
+    manifest_keys.reserve(plan.drop.size());
     for (const auto& id : plan.drop)
         manifest_keys.push_back(layout::manifest_key(name, id));
     auto manifests = delete_unretained(ctx.storage, manifest_keys);

@@ -37,7 +37,8 @@ Result<std::string> resolve_prefix(const std::vector<std::string>& ids, const st
         return fail(
             Error::not_found(fmt::format("{}: no snapshot id starts with \"{}\"", repository, prefix)));
     std::vector<std::string> shown(matches.begin(),
-                                   matches.begin() + std::min<std::size_t>(5, matches.size()));
+                                   matches.begin() +
+                                       static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, matches.size())));
     return fail(Error::not_found(fmt::format("{}: \"{}\" is ambiguous: {} snapshots start with it ({}{})",
                                              repository, prefix, matches.size(), fmt::join(shown, ", "),
                                              matches.size() > shown.size() ? ", ..." : "")));

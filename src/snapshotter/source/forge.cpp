@@ -105,9 +105,11 @@ std::optional<Clock::time_point> parse_iso8601(std::string_view text) {
         tm.tm_sec > 60)
         return std::nullopt;
     std::size_t pos = 19;
-    if (pos < text.size() && text[pos] == '.') // fraction: ignored
-        while (++pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
-        }
+    if (pos < text.size() && text[pos] == '.') { // fraction: ignored
+        ++pos;
+        while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
+            ++pos;
+    }
     long offset_s = 0;
     std::string_view zone = text.substr(pos);
     if (zone == "Z" || zone == "z") {

@@ -350,6 +350,7 @@ class S3Client {
 
     static const S3Operation* operation_of(const S3Request& request) {
         std::vector<std::string_view> names;
+        names.reserve(request.query.size());
         for (const auto& [name, value] : request.query)
             names.push_back(name);
         return s3_operation_of(request.method, names);
@@ -1269,7 +1270,7 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
     std::string scheme = "https";
     std::string authority = fmt::format("s3.{}.amazonaws.com", s.region);
     if (endpoint) {
-        std::string e = *endpoint;
+        const std::string& e = *endpoint;
         auto sep = e.find("://");
         if (sep == std::string::npos || (e.substr(0, sep) != "http" && e.substr(0, sep) != "https"))
             return fail(Error::payload(fmt::format(

@@ -189,7 +189,9 @@ HttpResult<Response> Client::perform(const Request& request) {
 
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : request.headers) {
-        std::string line = value.empty() ? name + ";" : name + ": " + value;
+        std::string line = name;
+        line += value.empty() ? ";" : ": ";
+        line += value;
         headers = curl_slist_append(headers, line.c_str());
     }
     // No "Expect: 100-continue" round trip, and no form content type on POST.
