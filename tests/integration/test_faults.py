@@ -132,7 +132,9 @@ class S3Faults(harness.Assertions, unittest.TestCase):
         self.assertNotEqual(run.rc, 0)
         self.assertLess(elapsed, 90, f"took {elapsed:.1f}s\n{run.describe()}")
         self.assertBoundedRetries(run)
-        self.assertInjected(at_least=5)
+        # Every request is tried at least 3 times (k_min_attempts); how many more fit in the
+        # retry budget depends on the jitter and on how many faults were stalls.
+        self.assertInjected(at_least=3)
         self.assertNothingChanged(before, run)
 
     def test_every_write_failing_commits_nothing(self):
