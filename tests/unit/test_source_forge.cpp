@@ -31,20 +31,6 @@ TEST(SourceForge, PercentEncodeKeepsUnreserved) {
     EXPECT_EQ(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
 }
 
-TEST(SourceForge, Iso8601AsForgesWriteIt) {
-    auto base = parse_rfc3339("2011-01-26T19:06:43Z");
-    ASSERT_TRUE(base);
-    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43Z"), base);
-    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43.000Z"), base);
-    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43.542346+00:00"), base);
-    EXPECT_EQ(parse_iso8601("2011-01-26T21:06:43+02:00"), base);
-    EXPECT_EQ(parse_iso8601("2011-01-26T17:06:43-02:00"), base);
-    EXPECT_FALSE(parse_iso8601("2011-01-26"));
-    EXPECT_FALSE(parse_iso8601("2011-01-26T19:06:43"));
-    EXPECT_FALSE(parse_iso8601("2011-13-26T19:06:43Z"));
-    EXPECT_FALSE(parse_iso8601(""));
-}
-
 TEST(SourceForge, WikiUrl) {
     EXPECT_EQ(wiki_url_of("https://github.com/acme/app.git"), "https://github.com/acme/app.wiki.git");
     EXPECT_EQ(wiki_url_of("git@github.com:acme/app.git"), "git@github.com:acme/app.wiki.git");

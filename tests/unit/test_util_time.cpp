@@ -156,3 +156,21 @@ TEST(TestClock, SnapshotIdTimeInvertsNewSnapshotId) {
     EXPECT_EQ(snapshot_id_time(new_snapshot_id(t)), std::chrono::floor<std::chrono::milliseconds>(t));
     EXPECT_FALSE(snapshot_id_time("20261128T073545.123Z"));
 }
+
+TEST(Iso8601, AsForgesWriteIt) {
+    auto base = parse_rfc3339("2011-01-26T19:06:43Z");
+    ASSERT_TRUE(base);
+    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43Z"), base);
+    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43.000Z"), base);
+    EXPECT_EQ(parse_iso8601("2011-01-26T19:06:43.542346+00:00"), base);
+    EXPECT_EQ(parse_iso8601("2011-01-26T21:06:43+02:00"), base);
+    EXPECT_EQ(parse_iso8601("2011-01-26T17:06:43-02:00"), base);
+    EXPECT_FALSE(parse_iso8601("2011-01-26"));
+    EXPECT_FALSE(parse_iso8601("2011-01-26T19:06:43"));
+    EXPECT_FALSE(parse_iso8601("2011-13-26T19:06:43Z"));
+    EXPECT_FALSE(parse_iso8601(""));
+    // The strict form accepts only what format_rfc3339 writes.
+    EXPECT_FALSE(parse_rfc3339("2011-01-26T19:06:43.000Z"));
+    EXPECT_FALSE(parse_rfc3339("2011-01-26 19:06:43Z"));
+    EXPECT_FALSE(parse_rfc3339("2011-01-26T21:06:43+02:00"));
+}

@@ -80,50 +80,6 @@ std::string with_query(std::string_view url, std::string_view name, std::string_
     return base + "?" + fmt::format("{}", fmt::join(params, "&"));
 }
 
-std::optional<Clock::time_point> parse_iso8601(std::string_view text) {
-    if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') ||
-        text[13] != ':' || text[16] != ':')
-        return std::nullopt;
-    auto num = [&](std::size_t pos, std::size_t len) -> int {
-        int v = 0;
-        for (std::size_t i = pos; i < pos + len; ++i) {
-            if (!std::isdigit(static_cast<unsigned char>(text[i])))
-                return -1;
-            v = v * 10 + (text[i] - '0');
-        }
-        return v;
-    };
-    std::tm tm{};
-    tm.tm_year = num(0, 4) - 1900;
-    tm.tm_mon = num(5, 2) - 1;
-    tm.tm_mday = num(8, 2);
-    tm.tm_hour = num(11, 2);
-    tm.tm_min = num(14, 2);
-    tm.tm_sec = num(17, 2);
-    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
-        tm.tm_sec > 60)
-        return std::nullopt;
-    std::size_t pos = 19;
-    if (pos < text.size() && text[pos] == '.') { // fraction: ignored
-        ++pos;
-        while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
-            ++pos;
-    }
-    long offset_s = 0;
-    std::string_view zone = text.substr(pos);
-    if (zone == "Z" || zone == "z") {
-    } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-        int h = num(pos + 1, 2), m = num(pos + 4, 2);
-        if (h < 0 || m < 0)
-            return std::nullopt;
-        offset_s = (zone[0] == '+' ? 1 : -1) * (h * 3600L + m * 60L);
-    } else {
-        return std::nullopt;
-    }
-    return Clock::from_time_t(timegm(&tm) - offset_s);
-}
-
 std::string wiki_url_of(std::string_view clone_url) {
     std::string_view base = clone_url;
     if (base.ends_with(".git"))

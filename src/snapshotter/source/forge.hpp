@@ -71,10 +71,6 @@ std::string with_query(std::string_view url, std::string_view name, std::string_
 // `text` percent-encoded for a path segment or query value (RFC 3986 unreserved kept).
 std::string percent_encode(std::string_view text);
 
-// An ISO 8601 / RFC 3339 time as forges write it ("2011-01-26T19:06:43Z",
-// "2013-09-30T13:46:02.000Z", "2020-04-07T21:38:29.542346+00:00"), or nullopt.
-std::optional<Clock::time_point> parse_iso8601(std::string_view text);
-
 // A clone URL's wiki counterpart: ".git" replaced by ".wiki.git" (GitHub, GitLab, Gitea).
 std::string wiki_url_of(std::string_view clone_url);
 

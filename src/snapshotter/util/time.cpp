@@ -25,9 +25,9 @@ std::string format_rfc3339(Clock::time_point tp) {
     return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", utc_tm(tp));
 }
 
-std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
-    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
-        text[16] != ':' || text[19] != 'Z')
+std::optional<Clock::time_point> parse_iso8601(std::string_view text) {
+    if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != ' ') ||
+        text[13] != ':' || text[16] != ':')
         return std::nullopt;
     auto num = [&](std::size_t pos, std::size_t len) -> int {
         int v = 0;
@@ -49,7 +49,30 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
         tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
         tm.tm_sec > 60)
         return std::nullopt;
-    return Clock::from_time_t(timegm(&tm));
+    std::size_t pos = 19;
+    if (pos < text.size() && text[pos] == '.') { // fraction: ignored
+        ++pos;
+        while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])))
+            ++pos;
+    }
+    long offset_s = 0;
+    std::string_view zone = text.substr(pos);
+    if (zone == "Z" || zone == "z") {
+    } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+        int h = num(pos + 1, 2), m = num(pos + 4, 2);
+        if (h < 0 || m < 0)
+            return std::nullopt;
+        offset_s = (zone[0] == '+' ? 1 : -1) * (h * 3600L + m * 60L);
+    } else {
+        return std::nullopt;
+    }
+    return Clock::from_time_t(timegm(&tm) - offset_s);
+}
+
+std::optional<Clock::time_point> parse_rfc3339(std::string_view text) {
+    if (text.size() != 20 || text[10] != 'T' || text[19] != 'Z')
+        return std::nullopt;
+    return parse_iso8601(text);
 }
 
 Clock::time_point current_time() {

@@ -13,6 +13,11 @@ using Clock = std::chrono::system_clock;
 // RFC 3339 UTC with seconds, e.g. "2026-11-28T07:35:45Z".
 std::string format_rfc3339(Clock::time_point tp);
 
+// An ISO 8601 date and time as forge APIs write it: `YYYY-MM-DD`, `T` or a space,
+// `HH:MM:SS`, an optional fraction (ignored), then `Z` or `+HH:MM`/`-HH:MM`;
+// nullopt for anything else.
+std::optional<Clock::time_point> parse_iso8601(std::string_view text);
+
 // Parse the form format_rfc3339 writes; nullopt for anything else.
 std::optional<Clock::time_point> parse_rfc3339(std::string_view text);
 
