@@ -87,19 +87,37 @@ std::string wiki_url_of(std::string_view clone_url) {
     return std::string(base) + ".wiki.git";
 }
 
-RemoteRepository github_style_fields(const json& r) {
-    RemoteRepository out;
-    out.full_name = json_string(r, "full_name");
-    out.https_url = json_string(r, "clone_url");
-    out.ssh_url = json_string(r, "ssh_url");
-    out.archived = json_bool(r, "archived");
-    out.fork = json_bool(r, "fork");
-    out.has_wiki = json_bool(r, "has_wiki");
-    if (auto t = r.find("topics"); t != r.end() && t->is_array())
-        for (const auto& topic : *t)
-            if (topic.is_string())
-                out.topics.push_back(topic.get<std::string>());
-    return out;
+Result<Page> parse_github_style_page(const http::Response& response, const char* pushed_at_key,
+                                     std::string (*visibility_of)(const json& r)) {
+    auto body = parse_json_body(response, json::value_t::array);
+    if (!body)
+        return fail(body.error());
+    Page page;
+    for (const auto& r : *body) {
+        if (!r.is_object())
+            continue;
+        RemoteRepository repo;
+        repo.full_name = json_string(r, "full_name");
+        repo.https_url = json_string(r, "clone_url");
+        repo.ssh_url = json_string(r, "ssh_url");
+        repo.archived = json_bool(r, "archived");
+        repo.fork = json_bool(r, "fork");
+        repo.has_wiki = json_bool(r, "has_wiki");
+        if (auto t = r.find("topics"); t != r.end() && t->is_array())
+            for (const auto& topic : *t)
+                if (topic.is_string())
+                    repo.topics.push_back(topic.get<std::string>());
+        repo.visibility = visibility_of(r);
+        repo.pushed_at = parse_iso8601(json_string(r, pushed_at_key));
+        if (repo.has_wiki) {
+            repo.wiki_https_url = wiki_url_of(repo.https_url);
+            repo.wiki_ssh_url = repo.ssh_url.empty() ? std::string() : wiki_url_of(repo.ssh_url);
+        }
+        page.repositories.push_back(std::move(repo));
+    }
+    if (auto link = response.header("link"))
+        page.next_url = link_next(*link);
+    return page;
 }
 
 std::string json_string(const json& j, const char* key) {

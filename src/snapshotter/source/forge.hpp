@@ -81,9 +81,12 @@ std::string json_string(const nlohmann::json& j, const char* key);
 bool json_bool(const nlohmann::json& j, const char* key);
 Result<nlohmann::json> parse_json_body(const http::Response& response, nlohmann::json::value_t kind);
 
-// The fields GitHub and Gitea name alike (full_name, clone_url, ssh_url,
-// archived, fork, has_wiki, topics) of repository object `r`.
-RemoteRepository github_style_fields(const nlohmann::json& r);
+// A page of the repository listings GitHub and Gitea write alike: a JSON array of repository
+// objects (full_name, clone_url, ssh_url, archived, fork, has_wiki, topics), the time of the
+// last push under `pushed_at_key`, the visibility as `visibility_of` reads it from an object,
+// wiki URLs derived from the clone URLs, and the next page from the `Link` header.
+Result<Page> parse_github_style_page(const http::Response& response, const char* pushed_at_key,
+                                     std::string (*visibility_of)(const nlohmann::json& r));
 
 // Forge constructors (one file each).
 std::unique_ptr<Forge> make_github(const job::Source& source);

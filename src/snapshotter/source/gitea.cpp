@@ -31,27 +31,10 @@ class Gitea final : public Forge {
 
     [[nodiscard]] Result<Page> parse_page(const http::Response& response,
                                           const std::string& /*url*/) const override {
-        auto body = parse_json_body(response, json::value_t::array);
-        if (!body)
-            return fail(body.error());
-        Page page;
-        for (const auto& r : *body) {
-            if (!r.is_object())
-                continue;
-            auto repo = github_style_fields(r);
-            repo.visibility = json_bool(r, "private")    ? "private"
-                              : json_bool(r, "internal") ? "internal"
-                                                         : "public";
-            repo.pushed_at = parse_iso8601(json_string(r, "updated_at"));
-            if (repo.has_wiki) {
-                repo.wiki_https_url = wiki_url_of(repo.https_url);
-                repo.wiki_ssh_url = repo.ssh_url.empty() ? std::string() : wiki_url_of(repo.ssh_url);
-            }
-            page.repositories.push_back(std::move(repo));
-        }
-        if (auto link = response.header("link"))
-            page.next_url = link_next(*link);
-        return page;
+        // Gitea has no push time in the listing: `updated_at` is the nearest.
+        return parse_github_style_page(response, "updated_at", [](const json& r) -> std::string {
+            return json_bool(r, "private") ? "private" : json_bool(r, "internal") ? "internal" : "public";
+        });
     }
 
     [[nodiscard]] std::string_view git_username() const override { return "x-access-token"; }

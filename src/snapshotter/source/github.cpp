@@ -56,27 +56,13 @@ class GitHub final : public Forge {
 
     [[nodiscard]] Result<Page> parse_page(const http::Response& response,
                                           const std::string& /*url*/) const override {
-        auto body = parse_json_body(response, json::value_t::array);
-        if (!body)
-            return fail(body.error());
-        Page page;
-        for (const auto& r : *body) {
-            if (!r.is_object())
-                continue;
-            auto repo = github_style_fields(r);
-            repo.visibility = json_string(r, "visibility");
-            if (repo.visibility.empty())
-                repo.visibility = json_bool(r, "private") ? "private" : "public";
-            repo.pushed_at = parse_iso8601(json_string(r, "pushed_at"));
-            if (repo.has_wiki) {
-                repo.wiki_https_url = wiki_url_of(repo.https_url);
-                repo.wiki_ssh_url = repo.ssh_url.empty() ? std::string() : wiki_url_of(repo.ssh_url);
-            }
-            page.repositories.push_back(std::move(repo));
-        }
-        if (auto link = response.header("link"))
-            page.next_url = link_next(*link);
-        return page;
+        // `visibility` where the API gives it (it says "internal" too), else `private`.
+        return parse_github_style_page(response, "pushed_at", [](const json& r) {
+            auto visibility = json_string(r, "visibility");
+            if (visibility.empty())
+                visibility = json_bool(r, "private") ? "private" : "public";
+            return visibility;
+        });
     }
 
     [[nodiscard]] std::string_view git_username() const override { return "x-access-token"; }
