@@ -483,6 +483,11 @@ TEST(ParseJobErrors, Credentials) {
                          "repositories[0].credentials: needs token_env (https) or ssh_key_env (ssh)");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, {{"ssh_key_env", "KEY"}}),
                          "repositories[0].credentials.ssh_key_env: is only for ssh URLs");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), at_creds, {{"token_env", ""}}),
+                         "repositories[0].credentials.token_env: must not be empty");
+    EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/defaults"_json_pointer,
+                              {{"credentials", {{"ssh_key_env", ""}, {"token_env", "GIT_TOKEN"}}}}),
+                         "defaults.credentials.ssh_key_env: must not be empty");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/repositories/0/credentials/username"_json_pointer, ""),
                          "repositories[0].credentials.username: must be a non-empty printable string");
     EXPECT_PAYLOAD_ERROR(

@@ -518,6 +518,38 @@ Status read_refs(const json& obj, const std::string& path, std::vector<std::stri
     return {};
 }
 
+// The fields of a `credentials` object `c` at `cpath`, checked alike wherever one appears: a
+// token_env, an ssh_key_env or both (variable names, not empty), and a printable username when
+// one is given (`username_given`; the username is empty when not).
+struct CredentialFields {
+    Credentials creds;
+    bool username_given = false;
+};
+Result<CredentialFields> read_credential_fields(const json& c, const std::string& cpath) {
+    if (auto s = check_object(c, cpath, "credentials"); !s)
+        return fail(s.error());
+    CredentialFields out;
+    for (auto [key, field] :
+         {std::pair{"token_env", &out.creds.token_env}, std::pair{"ssh_key_env", &out.creds.ssh_key_env}}) {
+        auto value = opt_string(c, cpath, key);
+        if (!value)
+            return fail(value.error());
+        if (*value && (*value)->empty())
+            return fail(at(join_path(cpath, key), "must not be empty"));
+        *field = value->value_or("");
+    }
+    if (out.creds.token_env.empty() && out.creds.ssh_key_env.empty())
+        return fail(at(cpath, "needs token_env (https) or ssh_key_env (ssh)"));
+    auto username = opt_string(c, cpath, "username");
+    if (!username)
+        return fail(username.error());
+    out.username_given = username->has_value();
+    out.creds.username = username->value_or("");
+    if ((out.username_given && out.creds.username.empty()) || has_control_chars(out.creds.username))
+        return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
+    return out;
+}
+
 // Check that environment variable `name` (read from `key` at `path`) is set and not empty.
 Status require_env(const GetEnv& env, const std::string& name, const std::string& path, const char* key) {
     auto value = env(name);
@@ -556,31 +588,18 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
 
     if (auto it = j.find("credentials"); it != j.end()) {
         std::string cpath = join_path(path, "credentials");
-        if (auto s = check_object(*it, cpath, "credentials"); !s)
-            return fail(s.error());
-        Credentials creds;
-        auto token_env = opt_string(*it, cpath, "token_env");
-        if (!token_env)
-            return fail(token_env.error());
-        auto key_env = opt_string(*it, cpath, "ssh_key_env");
-        if (!key_env)
-            return fail(key_env.error());
-        if (!*token_env && !*key_env)
-            return fail(at(cpath, "needs token_env (https) or ssh_key_env (ssh)"));
+        auto fields = read_credential_fields(*it, cpath);
+        if (!fields)
+            return fail(fields.error());
+        Credentials creds = std::move(fields->creds);
         const bool ssh = repo.parsed.transport == Transport::ssh;
-        if (*key_env && !ssh)
+        if (!creds.ssh_key_env.empty() && !ssh)
             return fail(at(join_path(cpath, "ssh_key_env"), "is only for ssh URLs"));
-        if (*token_env && ssh)
+        if (!creds.token_env.empty() && ssh)
             return fail(at(join_path(cpath, "token_env"), "is not used by ssh URLs; use ssh_key_env"));
-        creds.token_env = token_env->value_or("");
-        creds.ssh_key_env = key_env->value_or("");
-        auto username = opt_string(*it, cpath, "username");
-        if (!username)
-            return fail(username.error());
         // ssh logs in as the URL's user (git@host:...) unless a username is given.
-        creds.username = username->value_or(ssh ? std::string() : std::string(defaults::k_username));
-        if ((*username && creds.username.empty()) || has_control_chars(creds.username))
-            return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
+        if (!fields->username_given && !ssh)
+            creds.username = std::string(defaults::k_username);
         if (need_tokens) {
             const bool by_key = !creds.ssh_key_env.empty();
             if (auto s = require_env(env, by_key ? creds.ssh_key_env : creds.token_env, cpath,
@@ -602,25 +621,10 @@ Result<std::optional<Credentials>> parse_shared_credentials(const json& obj, con
     if (it == obj.end())
         return std::optional<Credentials>{};
     std::string cpath = join_path(path, "credentials");
-    if (auto s = check_object(*it, cpath, "credentials"); !s)
-        return fail(s.error());
-    Credentials creds;
-    auto token_env = opt_string(*it, cpath, "token_env");
-    if (!token_env)
-        return fail(token_env.error());
-    auto key_env = opt_string(*it, cpath, "ssh_key_env");
-    if (!key_env)
-        return fail(key_env.error());
-    auto username = opt_string(*it, cpath, "username");
-    if (!username)
-        return fail(username.error());
-    if (!*token_env && !*key_env)
-        return fail(at(cpath, "needs token_env (https) or ssh_key_env (ssh)"));
-    creds.token_env = token_env->value_or("");
-    creds.ssh_key_env = key_env->value_or("");
-    creds.username = username->value_or("");
-    if ((*username && creds.username.empty()) || has_control_chars(creds.username))
-        return fail(at(join_path(cpath, "username"), "must be a non-empty printable string"));
+    auto fields = read_credential_fields(*it, cpath);
+    if (!fields)
+        return fail(fields.error());
+    const Credentials& creds = fields->creds;
     if (!creds.token_env.empty())
         if (auto s = require_env(env, creds.token_env, cpath, "token_env"); !s)
             return fail(s.error());
