@@ -23,33 +23,6 @@ void close_fd(int& fd) {
     fd = -1;
 }
 
-void set_nonblocking(int fd) {
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-// write(2) to a pipe whose reader is gone, without SIGPIPE killing us: the
-// signal is blocked for this thread during the call and a pending one is
-// consumed on EPIPE. Nothing process-wide changes.
-ssize_t write_no_sigpipe(int fd, const void* data, std::size_t size) {
-    sigset_t pipe_set, old_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    bool already_pending = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    ssize_t n = ::write(fd, data, size);
-    int saved = errno;
-    if (n < 0 && saved == EPIPE && !already_pending) {
-        timespec zero{};
-        while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
-    errno = saved;
-    return n;
-}
-
 } // namespace
 
 Result<Child> Child::spawn(const std::vector<std::string>& argv, const ChildOptions& options) {

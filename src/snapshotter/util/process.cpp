@@ -48,6 +48,18 @@ Status make_pipe(Pipe& p) {
     return {};
 }
 
+// Reap `pid`, blocking; returns the raw wait status.
+int reap(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+std::atomic<bool> g_abort{false};
+
+} // namespace
+
 void set_nonblocking(int fd) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
@@ -55,7 +67,7 @@ void set_nonblocking(int fd) {
 // write() to a pipe whose reader may be gone, without SIGPIPE ending the
 // process: the signal is blocked in this thread for the call and, when the
 // write raised it, consumed. The caller sees EPIPE instead.
-ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
+ssize_t write_no_sigpipe(int fd, const void* data, std::size_t size) {
     sigset_t pipe_set, old_set, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -73,18 +85,6 @@ ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
     errno = err;
     return n;
 }
-
-// Reap `pid`, blocking; returns the raw wait status.
-int reap(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
-
-std::atomic<bool> g_abort{false};
-
-} // namespace
 
 void abort_all_processes() {
     g_abort.store(true);

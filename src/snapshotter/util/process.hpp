@@ -60,6 +60,14 @@ Result<pid_t> spawn_in_new_group(const std::filesystem::path& program, const std
                                  const std::vector<std::string>& env, const std::filesystem::path& cwd,
                                  int stdin_fd, int stdout_fd, int stderr_fd);
 
+// Make `fd` non-blocking.
+void set_nonblocking(int fd);
+
+// write(2) to a pipe whose reader may be gone, without SIGPIPE ending the
+// process: SIGPIPE is blocked in this thread for the call and, when the write
+// raised it, consumed; the caller sees EPIPE. Nothing process-wide changes.
+ssize_t write_no_sigpipe(int fd, const void* data, std::size_t size);
+
 // Kill every child that run_process is running or will start, making those
 // calls fail with Interrupted (used when a job must stop now). Thread-safe
 // and async-signal-safe.
