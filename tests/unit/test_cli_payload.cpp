@@ -122,6 +122,39 @@ TEST(CliPayload, RestoreVerifyPruneGcMerge) {
     EXPECT_FALSE(merged.contains("job_id"));
 }
 
+TEST(CliPayload, RestoreSeveralAsOfAndPushTo) {
+    auto f = with_storage();
+    f.repos = {"org/app", "org/lib"};
+    f.as_of = "2026-11-24T00:00:00Z";
+    f.target_dir = "/restore";
+    EXPECT_EQ(
+        built("restore", f)["restore"].dump(),
+        R"({"repositories":["org/app","org/lib"],"as_of":"2026-11-24T00:00:00Z","target_dir":"/restore"})");
+    auto all = with_storage();
+    all.all = true;
+    all.target_dir = "/restore";
+    EXPECT_EQ(built("restore", all)["restore"].dump(), R"({"repositories":"all","target_dir":"/restore"})");
+    auto one_into_dir = with_storage();
+    one_into_dir.repos = {"org/app"};
+    one_into_dir.target_dir = "/restore";
+    EXPECT_EQ(built("restore", one_into_dir)["restore"]["repositories"].dump(), R"(["org/app"])");
+
+    auto p = with_storage();
+    p.repos = {"org/app"};
+    p.push_to = "https://git.example/org/app.git";
+    p.token_env = "NEW_TOKEN";
+    p.force = true;
+    EXPECT_EQ(built("restore", p)["restore"].dump(),
+              R"({"repository":"org/app","push_to":{"url":"https://git.example/org/app.git",)"
+              R"("credentials":{"token_env":"NEW_TOKEN"},"force":true}})");
+
+    all.repos = {"org/app"};
+    EXPECT_NE(usage_error("restore", all).find("not both"), std::string::npos);
+    auto no_dir = with_storage();
+    no_dir.repos = {"org/app", "org/lib"};
+    EXPECT_NE(usage_error("restore", no_dir).find("--target-dir"), std::string::npos);
+}
+
 TEST(CliPayload, MissingRequiredFlagsAreUsageErrors) {
     EXPECT_NE(usage_error("list", PayloadFlags{}).find("--storage URL is required"), std::string::npos);
     EXPECT_NE(usage_error("snapshot", with_storage()).find("--repo"), std::string::npos);
