@@ -1,6 +1,7 @@
 #include "snapshotter/cli/payload.hpp"
 #include "snapshotter/job/job.hpp"
 
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 using namespace snapshotter;
@@ -139,6 +140,7 @@ TEST(CliPayload, RestoreSeveralAsOfAndPushTo) {
     one_into_dir.target_dir = "/restore";
     EXPECT_EQ(built("restore", one_into_dir)["restore"]["repositories"].dump(), R"(["org/app"])");
 
+    ::setenv("NEW_TOKEN", "tok-for-the-parser", 0); // the parser checks that token_env is set
     auto p = with_storage();
     p.repos = {"org/app"};
     p.push_to = "https://git.example/org/app.git";
