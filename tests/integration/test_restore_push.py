@@ -209,6 +209,19 @@ class RestorePush(Assertions, unittest.TestCase):
         self.assertIn("symbolic link", entries["team/lib"]["message"])
         self.assertEqual(list(outside.iterdir()), [])
 
+    def test_single_repository_as_of_keeps_the_result_fields(self):
+        target = self.ws.new_target("app.git")
+        result = self.assertRunOk(self.run_restore({"repository": "org/app", "as_of": "2026-11-24T23:59:59+01:00",
+                                                    "target": str(target)}))
+        self.assertEqual(set(result), {"action", "repository", "snapshot_id", "target", "refs", "preserved", "head"})
+        self.assertTrue(result["snapshot_id"].startswith("20261120T"), result)
+        self.assertEqual(harness.ref_map(target), self.state_a)
+        # Before the first snapshot: NotFound naming the earliest.
+        out = self.assertRunFails(self.run_restore({"repository": "org/app", "as_of": "2026-01-01T00:00:00Z",
+                                                    "target": str(self.ws.new_target())}), 1, "NotFound")
+        self.assertRegex(out["message"], r"^org/app: no snapshot at or before 2026-01-01T00:00:00Z \(the earliest is "
+                                         r"20261120T000000\.000Z-\w+ at 2026-11-20T00:00:00Z\)$")
+
     def test_unknown_single_repository_and_print_payload(self):
         run = self.run_restore({"repository": "org/ap", "target": str(self.ws.new_target())})
         out = self.assertRunFails(run, 1, "NotFound")

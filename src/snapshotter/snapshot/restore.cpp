@@ -249,7 +249,8 @@ Outcome restore_single(const Context& ctx) {
     entry["action"] = "restore";
     if (has_target)
         entry["target"] = spec.target.string();
-    entry.update(result);
+    if (result.is_object())
+        entry.update(result);
     if (has_target)
         spdlog::info("restored {}@{} into {}", spec.repository, manifest->snapshot_id, spec.target.string());
     return {entry, std::nullopt, false};
