@@ -833,8 +833,8 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     for (const auto& [name, list] : keys)
         objects.push_back(name);
     EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "http", "job", "list",
-                                                 "merge_reports", "options", "prune", "repository", "restore",
-                                                 "shard", "source", "ssh", "storage", "verify"}));
+                                                 "merge_reports", "options", "prune", "push_to", "repository",
+                                                 "restore", "shard", "source", "ssh", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
 }
 
