@@ -564,19 +564,27 @@ Result<std::optional<Credentials>> parse_remote_credentials(const json& j, const
                                                             const GitUrl& parsed, const GetEnv& env,
                                                             bool need_tokens);
 
-Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
-                                    const GetEnv& env, bool need_tokens) {
-    if (auto s = check_object(j, path, "repository"); !s)
-        return fail(s.error());
-    Repository repo;
+// Read the required `url` of the remote `j` at `path` into `remote.url` and,
+// parsed and allowed by `policy`, `remote.parsed`.
+Status read_remote_url(const json& j, const std::string& path, TransportPolicy policy, Repository& remote) {
     auto url = req_string(j, path, "url");
     if (!url)
         return fail(url.error());
     auto parsed = parse_git_url(*url, policy);
     if (!parsed)
         return fail(at(join_path(path, "url"), parsed.error().message));
-    repo.url = *url;
-    repo.parsed = *parsed;
+    remote.url = *url;
+    remote.parsed = *parsed;
+    return {};
+}
+
+Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
+                                    const GetEnv& env, bool need_tokens) {
+    if (auto s = check_object(j, path, "repository"); !s)
+        return fail(s.error());
+    Repository repo;
+    if (auto s = read_remote_url(j, path, policy, repo); !s)
+        return fail(s.error());
 
     auto name = opt_string(j, path, "name");
     if (!name)
@@ -857,16 +865,10 @@ Result<PushTo> parse_push_to(const json& j, TransportPolicy policy, const GetEnv
     if (auto s = check_object(j, path, "push_to"); !s)
         return fail(s.error());
     PushTo push;
-    auto url = req_string(j, path, "url");
-    if (!url)
-        return fail(url.error());
-    auto parsed = parse_git_url(*url, policy);
-    if (!parsed)
-        return fail(at(join_path(path, "url"), parsed.error().message));
-    push.remote.url = *url;
-    push.remote.parsed = *parsed;
-    push.remote.name = name_from_url(*parsed);
-    auto creds = parse_remote_credentials(j, path, *parsed, env, true);
+    if (auto s = read_remote_url(j, path, policy, push.remote); !s)
+        return fail(s.error());
+    push.remote.name = name_from_url(push.remote.parsed);
+    auto creds = parse_remote_credentials(j, path, push.remote.parsed, env, true);
     if (!creds)
         return fail(creds.error());
     push.remote.credentials = *creds;
