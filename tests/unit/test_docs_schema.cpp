@@ -250,7 +250,8 @@ TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
               json::parse(R"([{"required": ["token_env"]}, {"required": ["ssh_key_env"]}])"));
     // One repository (with target or push_to), or several with target_dir.
     EXPECT_EQ(schema_object("restore").at("oneOf").at(0).at("required"), json({"repository"}));
-    EXPECT_EQ(schema_object("restore").at("oneOf").at(1).at("required"), json({"repositories", "target_dir"}));
+    EXPECT_EQ(schema_object("restore").at("oneOf").at(1).at("required"),
+              json({"repositories", "target_dir"}));
     EXPECT_EQ(schema_object("push_to").at("required"), json({"url"}));
     EXPECT_EQ(schema_object("shard").at("required"), json({"count"}));
     EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
