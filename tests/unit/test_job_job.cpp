@@ -591,6 +591,8 @@ TEST(ParseJobErrors, RestoreSeveralAndPushTo) {
     auto multi = multi_restore_payload();
     EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, "everything"),
                          "restore.repositories: must be an array of repository names or the string \"all\"");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array({"*"})),
+                         "restore.repositories: [\"*\"] is not a name: write \"all\"");
     EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array()),
                          "restore.repositories: must list at least one repository");
     EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array({"a", "a"})),

@@ -898,6 +898,9 @@ Status parse_restore(const json& root, TransportPolicy policy, const GetEnv& env
                     at("restore.repositories", "must be an array of repository names or the string \"all\""));
             restore.all = true;
         } else {
+            if (names.is_array() && names.size() == 1 && names[0] == "*")
+                return fail(
+                    at("restore.repositories", "[\"*\"] is not a name: write \"all\" for every repository"));
             if (auto s = read_repository_names(r, "restore", restore.repositories); !s)
                 return s;
             if (restore.repositories.empty())
