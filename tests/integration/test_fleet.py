@@ -319,11 +319,14 @@ class FleetTest(Assertions, unittest.TestCase):
             self.assertEqual(res[n]["status"], "skipped", res[n])
             self.assertEqual(res[n]["reason"], "already snapshotted by this job")
         self.assertEqual(result["summary"]["skipped"], 4)
+        self.assertEqual(result["summary"]["skipped_already_committed"], 4)
+        self.assertNotIn("skipped_already_committed", out["result"]["summary"])
         for n in good + ["late"]:
             self.assertEqual(len(manifests_of(ws, n)), 1, n)
         # A new job_id does the work again (unchanged, not skipped).
         third = self.assertRunOk(ws.snapshot(repositories, opts, job_id="fleet-rerun-2"))
         self.assertEqual({r["status"] for r in third["repositories"]}, {"unchanged"}, third["repositories"])
+        self.assertNotIn("skipped_already_committed", third["summary"])
 
     # 3 ---------------------------------------------------------------------
     def test_permanent_failures_are_not_retried_transient_ones_are(self):

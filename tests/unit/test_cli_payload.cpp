@@ -1,6 +1,7 @@
 #include "snapshotter/cli/payload.hpp"
 #include "snapshotter/job/job.hpp"
 
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 using namespace snapshotter;
@@ -120,6 +121,40 @@ TEST(CliPayload, RestoreVerifyPruneGcMerge) {
     EXPECT_EQ(merged["action"], "merge_reports");
     EXPECT_EQ(merged["merge_reports"].dump(), R"({"job_id":"nightly"})");
     EXPECT_FALSE(merged.contains("job_id"));
+}
+
+TEST(CliPayload, RestoreSeveralAsOfAndPushTo) {
+    auto f = with_storage();
+    f.repos = {"org/app", "org/lib"};
+    f.as_of = "2026-11-24T00:00:00Z";
+    f.target_dir = "/restore";
+    EXPECT_EQ(
+        built("restore", f)["restore"].dump(),
+        R"({"repositories":["org/app","org/lib"],"as_of":"2026-11-24T00:00:00Z","target_dir":"/restore"})");
+    auto all = with_storage();
+    all.all = true;
+    all.target_dir = "/restore";
+    EXPECT_EQ(built("restore", all)["restore"].dump(), R"({"repositories":"all","target_dir":"/restore"})");
+    auto one_into_dir = with_storage();
+    one_into_dir.repos = {"org/app"};
+    one_into_dir.target_dir = "/restore";
+    EXPECT_EQ(built("restore", one_into_dir)["restore"]["repositories"].dump(), R"(["org/app"])");
+
+    ::setenv("NEW_TOKEN", "tok-for-the-parser", 0); // the parser checks that token_env is set
+    auto p = with_storage();
+    p.repos = {"org/app"};
+    p.push_to = "https://git.example/org/app.git";
+    p.token_env = "NEW_TOKEN";
+    p.force = true;
+    EXPECT_EQ(built("restore", p)["restore"].dump(),
+              R"({"repository":"org/app","push_to":{"url":"https://git.example/org/app.git",)"
+              R"("credentials":{"token_env":"NEW_TOKEN"},"force":true}})");
+
+    all.repos = {"org/app"};
+    EXPECT_NE(usage_error("restore", all).find("not both"), std::string::npos);
+    auto no_dir = with_storage();
+    no_dir.repos = {"org/app", "org/lib"};
+    EXPECT_NE(usage_error("restore", no_dir).find("--target-dir"), std::string::npos);
 }
 
 TEST(CliPayload, MissingRequiredFlagsAreUsageErrors) {

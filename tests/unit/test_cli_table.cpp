@@ -266,3 +266,45 @@ TEST(ResultTable, EveryActionHasARendering) {
     EXPECT_EQ(render_result({{"action", "merge_reports"}, {"x", 1}}),
               "{\n  \"action\": \"merge_reports\",\n  \"x\": 1\n}\n");
 }
+
+TEST(CliTable, RestoreOfSeveralRepositoriesFailuresFirst) {
+    json result = {{"action", "restore"},
+                   {"dry_run", false},
+                   {"as_of", "2026-11-24T00:00:00Z"},
+                   {"target_dir", "/restore"},
+                   {"restored",
+                    {{{"repository", "org/app"},
+                      {"status", "ok"},
+                      {"snapshot_id", "20261120T080000.000Z-dddddd"},
+                      {"target", "/restore/org/app.git"},
+                      {"refs", 4},
+                      {"preserved", 0}},
+                     {{"repository", "org/nope"},
+                      {"status", "failed"},
+                      {"error", "NotFound"},
+                      {"message", "unknown repository \"org/nope\" (did you mean \"org/app\"?)"}}}},
+                   {"summary", {{"total", 2}, {"ok", 1}, {"failed", 1}}}};
+    std::string text = render_result(result);
+    auto lines = lines_of(text);
+    ASSERT_GE(lines.size(), 3u);
+    EXPECT_TRUE(lines[1].starts_with("org/nope")) << text;
+    EXPECT_TRUE(lines[2].starts_with("org/app")) << text;
+    EXPECT_NE(lines[2].find("/restore/org/app.git"), std::string::npos) << text;
+    EXPECT_NE(text.find("2 repositories: 1 restored, 1 failed (snapshots as of 2026-11-24T00:00:00Z)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("org/nope: NotFound: unknown repository \"org/nope\" (did you mean \"org/app\"?)"),
+              std::string::npos)
+        << text;
+}
+
+TEST(CliTable, SnapshotSummarySaysHowManyARerunSkipped) {
+    json result = {
+        {"action", "snapshot"},
+        {"job_id", "nightly"},
+        {"repositories",
+         {{{"name", "org/a"}, {"status", "skipped"}, {"reason", "already snapshotted by this job"}}}},
+        {"summary", {{"total", 1}, {"skipped", 1}, {"skipped_already_committed", 1}}}};
+    EXPECT_NE(render_result(result).find("1 repository skipped: job nightly already snapshotted it"),
+              std::string::npos);
+}

@@ -218,6 +218,7 @@ TEST(DocsSchema, DefaultsMatchDefaultsHpp) {
     EXPECT_EQ(property("gc", "min_age_s").at("default"), d::k_gc_min_age_s);
     EXPECT_EQ(property("gc", "allow_short_age").at("default"), d::k_gc_allow_short_age);
     EXPECT_EQ(property("restore", "preserved").at("default"), job::RestoreSpec{}.preserved);
+    EXPECT_EQ(property("push_to", "force").at("default"), job::PushTo{}.force);
     for (const char* key :
          {"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"}) {
         EXPECT_EQ(property("prune", key).at("default"), d::k_keep) << key;
@@ -247,7 +248,11 @@ TEST(DocsSchema, EnumsAndLimitsMatchTheParser) {
     EXPECT_EQ(schema_object("repository").at("required"), json({"url"}));
     EXPECT_EQ(schema_object("credentials").at("anyOf"),
               json::parse(R"([{"required": ["token_env"]}, {"required": ["ssh_key_env"]}])"));
-    EXPECT_EQ(schema_object("restore").at("required"), json({"repository", "target"}));
+    // One repository (with target or push_to), or several with target_dir.
+    EXPECT_EQ(schema_object("restore").at("oneOf").at(0).at("required"), json({"repository"}));
+    EXPECT_EQ(schema_object("restore").at("oneOf").at(1).at("required"),
+              json({"repositories", "target_dir"}));
+    EXPECT_EQ(schema_object("push_to").at("required"), json({"url"}));
     EXPECT_EQ(schema_object("shard").at("required"), json({"count"}));
     EXPECT_EQ(property("storage", "addressing").at("enum"), json({"virtual", "path"}));
     EXPECT_EQ(property("storage", "sse").at("enum"), json({"AES256", "aws:kms"}));

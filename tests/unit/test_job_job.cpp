@@ -545,6 +545,92 @@ TEST(ParseJobErrors, Restore) {
         "beginning)");
 }
 
+json multi_restore_payload() {
+    return json::parse(R"({"version": 1, "action": "restore", "storage": {"url": "/srv/snapshots"},
+        "restore": {"repositories": ["org/app", "org/lib"], "as_of": "2026-11-24T00:00:00Z",
+                    "target_dir": "/restore"}})");
+}
+
+TEST(ParseJob, RestoreSeveralRepositoriesAsOf) {
+    auto job = parse_ok(multi_restore_payload());
+    EXPECT_TRUE(job.restore.several());
+    EXPECT_FALSE(job.restore.all);
+    EXPECT_EQ(job.restore.repositories, (std::vector<std::string>{"org/app", "org/lib"}));
+    EXPECT_EQ(job.restore.target_dir, "/restore");
+    ASSERT_TRUE(job.restore.as_of);
+    EXPECT_EQ(format_rfc3339(*job.restore.as_of), "2026-11-24T00:00:00Z");
+    EXPECT_EQ(job.restore.as_of_text, "2026-11-24T00:00:00Z");
+    auto all = parse_ok(with(multi_restore_payload(), "/restore/repositories"_json_pointer, "all"));
+    EXPECT_TRUE(all.restore.all);
+    EXPECT_TRUE(all.restore.several());
+    // as_of with one repository, instead of snapshot.
+    auto single = parse_ok(with(without(restore_payload(), "/restore/snapshot"_json_pointer),
+                                "/restore/as_of"_json_pointer, "2026-11-24T01:00:00+01:00"));
+    EXPECT_FALSE(single.restore.several());
+    EXPECT_EQ(format_rfc3339(*single.restore.as_of), "2026-11-24T00:00:00Z");
+    EXPECT_FALSE(parse_ok(restore_payload()).restore.several());
+}
+
+TEST(ParseJob, RestorePushTo) {
+    auto payload = without(restore_payload(), "/restore/target"_json_pointer);
+    payload["restore"]["push_to"] = {{"url", "https://git.example/org/app.git"},
+                                     {"credentials", {{"token_env", "GIT_TOKEN"}}}};
+    auto job = parse_ok(payload);
+    ASSERT_TRUE(job.restore.push_to);
+    EXPECT_EQ(job.restore.push_to->remote.url, "https://git.example/org/app.git");
+    EXPECT_EQ(job.restore.push_to->remote.credentials->token_env, "GIT_TOKEN");
+    EXPECT_FALSE(job.restore.push_to->force);
+    EXPECT_TRUE(job.restore.target.empty());
+    payload["restore"]["push_to"]["force"] = true;
+    EXPECT_TRUE(parse_ok(payload).restore.push_to->force);
+    payload["restore"]["target"] = "/restore/app.git";
+    EXPECT_EQ(parse_ok(payload).restore.target, "/restore/app.git");
+}
+
+TEST(ParseJobErrors, RestoreSeveralAndPushTo) {
+    auto multi = multi_restore_payload();
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, "everything"),
+                         "restore.repositories: must be an array of repository names or the string \"all\"");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array({"*"})),
+                         "restore.repositories: [\"*\"] is not a name: write \"all\"");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array()),
+                         "restore.repositories: must list at least one repository");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array({"a", "a"})),
+                         "restore.repositories[1]: \"a\" appears twice");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repositories"_json_pointer, json::array({"../x"})),
+                         "restore.repositories[0]: \"../x\" is not a valid repository name");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/repository"_json_pointer, "org/app"),
+                         "restore.repositories: cannot be combined with repository");
+    EXPECT_PAYLOAD_ERROR(without(multi, "/restore/target_dir"_json_pointer),
+                         "restore.target_dir: is required");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/target_dir"_json_pointer, "rel"),
+                         "restore.target_dir: must be an absolute path");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/target"_json_pointer, "/x"),
+                         "restore.target: is for one repository");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/snapshot"_json_pointer, "latest"),
+                         "restore.as_of: cannot be combined with snapshot");
+    EXPECT_PAYLOAD_ERROR(with(without(multi, "/restore/as_of"_json_pointer), "/restore/snapshot"_json_pointer,
+                              "20261128T073545.123Z-9f3a1c"),
+                         "restore.snapshot: must be \"latest\" with repositories");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/as_of"_json_pointer, "2026-11-24"),
+                         "restore.as_of: \"2026-11-24\" is not an RFC 3339 time");
+    EXPECT_PAYLOAD_ERROR(with(multi, "/restore/push_to"_json_pointer, json{{"url", "https://h/x.git"}}),
+                         "restore.push_to: is for one repository");
+    EXPECT_PAYLOAD_ERROR(with(restore_payload(), "/restore/target_dir"_json_pointer, "/r"),
+                         "restore.target_dir: is for repositories");
+    auto push = with(restore_payload(), "/restore/push_to"_json_pointer, json{{"url", "https://h/x.git"}});
+    EXPECT_PAYLOAD_ERROR(with(push, "/restore/push_to/forse"_json_pointer, true),
+                         "restore.push_to.forse: unknown key (did you mean \"force\"?)");
+    EXPECT_PAYLOAD_ERROR(with(push, "/restore/push_to/url"_json_pointer, "ext::sh -c x"),
+                         "restore.push_to.url: ");
+    EXPECT_PAYLOAD_ERROR(
+        with(push, "/restore/push_to/credentials"_json_pointer, json{{"token_env", "UNSET_VAR"}}),
+        "restore.push_to.credentials.token_env: environment variable UNSET_VAR is not set");
+    EXPECT_PAYLOAD_ERROR(
+        with(push, "/restore/push_to/credentials"_json_pointer, json{{"ssh_key_env", "GIT_TOKEN"}}),
+        "restore.push_to.credentials.ssh_key_env: is only for ssh URLs");
+}
+
 TEST(ParseJobErrors, VerifySnapshotSelector) {
     EXPECT_PAYLOAD_ERROR(with(verify_payload(), "/verify/snapshot"_json_pointer, "yesterday"),
                          "verify.snapshot: \"yesterday\" must be \"latest\", \"all\" or a snapshot id");
@@ -749,8 +835,8 @@ TEST(KnownKeys, ListsEverySchemaObject) {
     for (const auto& [name, list] : keys)
         objects.push_back(name);
     EXPECT_EQ(objects, (std::vector<std::string>{"credentials", "defaults", "gc", "http", "job", "list",
-                                                 "merge_reports", "options", "prune", "repository", "restore",
-                                                 "shard", "source", "ssh", "storage", "verify"}));
+                                                 "merge_reports", "options", "prune", "push_to", "repository",
+                                                 "restore", "shard", "source", "ssh", "storage", "verify"}));
     EXPECT_EQ(keys.at("credentials"), (std::vector<std::string>{"token_env", "username", "ssh_key_env"}));
 }
 

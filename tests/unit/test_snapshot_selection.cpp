@@ -52,3 +52,20 @@ TEST(UnknownRepository, SuggestsTheNearestName) {
     EXPECT_EQ(unknown_repository("team/website", {"org/app"}).message, "unknown repository \"team/website\"");
     EXPECT_EQ(unknown_repository("x", {"org/app"}).kind, ErrorKind::NotFound);
 }
+
+TEST(AsOf, OldestNamesTheEarliestSnapshot) {
+    EXPECT_EQ(oldest_of(k_ids), "20261120T080000.000Z-dddddd");
+    EXPECT_EQ(oldest_of({"not-an-id", "20261124T000000.000Z-aaaaaa"}), "20261124T000000.000Z-aaaaaa");
+    EXPECT_EQ(oldest_of({"not-an-id"}), std::nullopt);
+    EXPECT_EQ(oldest_of({}), std::nullopt);
+}
+
+TEST(AsOf, TimesWithAnOffsetCompareAsUtc) {
+    // 01:00+02:00 is 23:00Z the day before: the midnight snapshot is after it.
+    auto t = parse_iso8601("2026-11-24T01:00:00+02:00");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(newest_at_or_before(k_ids, *t), "20261120T080000.000Z-dddddd");
+    auto later = parse_iso8601("2026-11-24T02:00:00+02:00");
+    ASSERT_TRUE(later);
+    EXPECT_EQ(newest_at_or_before(k_ids, *later), "20261124T000000.000Z-aaaaaa");
+}

@@ -275,10 +275,13 @@ constexpr ActionHelp k_action_help[] = {
   snapshotter snapshot --storage /backups --repo https://github.com/org/app.git --repo org/lib=https://github.com/org/lib.git
   snapshotter snapshot --storage s3://bucket/git --repo git@github.com:org/app.git --ssh-key-env DEPLOY_KEY
   snapshotter snapshot --storage /backups --repo https://git.example/org/app.git --token-env GIT_TOKEN --print-payload > job.json)"},
-    {"restore", "Rebuild a snapshot as a new bare repository",
+    {"restore", "Rebuild snapshots as new bare repositories, or push one to an empty remote",
      R"(Examples:
   snapshotter restore --storage /backups --repo org/app --target /tmp/app.git
-  snapshotter restore --storage /backups --repo org/app --snapshot 20261124T000000Z-abcdefghijk --target /tmp/app.git --preserved)"},
+  snapshotter restore --storage /backups --repo org/app --snapshot 20261124T0 --target /tmp/app.git --preserved
+  snapshotter restore --storage /backups --repo org/app --repo org/lib --as-of 2026-11-24T00:00:00Z --target-dir /restore
+  snapshotter restore --storage s3://bucket/git --all --target-dir /restore      (each to /restore/<name>.git)
+  snapshotter restore --storage /backups --repo org/app --push-to https://git.example/org/app.git --token-env NEW_TOKEN)"},
     {"verify", "Check stored snapshots: checksums, bundle readability, optionally a restore drill",
      R"(Examples:
   snapshotter verify --storage /backups
@@ -341,10 +344,28 @@ void add_action_flags(CLI::App* sub, const std::string& action, PayloadFlags& p)
         add_optional(sub, "--retries", p.retries, "Extra attempts after a transient failure");
         sub->add_flag("--allow-http", p.allow_http, "Permit http:// repository URLs");
     } else if (action == "restore") {
-        add_repos(sub, p, "The repository name to restore (as list shows it)");
-        add_optional(sub, "--snapshot", p.snapshot, "latest (the default) or a snapshot id");
+        add_repos(sub, p, "A repository name to restore (as list shows it); repeatable");
+        sub->add_flag("--all", p.all, "Restore every repository in storage (with --target-dir)");
+        add_optional(sub, "--snapshot", p.snapshot,
+                     "latest (the default), a snapshot id or its unique beginning");
+        add_optional(
+            sub, "--as-of", p.as_of,
+            "The newest snapshot at or before this RFC 3339 time (2026-11-24T00:00:00Z), per repository");
         add_optional(sub, "--target", p.target, "The new bare repository (absolute path, absent or empty)");
+        add_optional(sub, "--target-dir", p.target_dir,
+                     "Restore each repository to DIR/<name>.git (absolute path; each absent or empty)");
         sub->add_flag("--preserved", p.preserved, "Also recreate rewritten and deleted ref tips");
+        add_optional(sub, "--push-to", p.push_to,
+                     "Push the restored refs to this empty remote (one repository)");
+        sub->add_flag(
+            "--force", p.force,
+            "With --push-to: make a non-empty remote's refs equal the snapshot's (deletes the others)");
+        add_optional(sub, "--token-env", p.token_env,
+                     "With --push-to: environment variable holding the token");
+        add_optional(sub, "--ssh-key-env", p.ssh_key_env,
+                     "With --push-to: environment variable holding the ssh private key");
+        add_optional(sub, "--username", p.username, "With --push-to: user name sent with the token");
+        sub->add_flag("--allow-http", p.allow_http, "Permit an http:// --push-to URL");
     } else if (action == "verify") {
         add_repos(sub, p, "A repository name to check (default: all); repeatable");
         add_optional(sub, "--snapshot", p.snapshot, "latest (the default), all, or a snapshot id");

@@ -57,6 +57,16 @@ Result<ordered_json> storage_of(const PayloadFlags& flags) {
     return storage;
 }
 
+// `remote`'s credentials from --token-env, --ssh-key-env and --username, when any is given.
+void put_credentials(ordered_json& remote, const PayloadFlags& flags) {
+    ordered_json credentials = ordered_json::object();
+    put(credentials, "token_env", flags.token_env);
+    put(credentials, "ssh_key_env", flags.ssh_key_env);
+    put(credentials, "username", flags.username);
+    if (!credentials.empty())
+        remote["credentials"] = std::move(credentials);
+}
+
 // One snapshot --repo: "URL" or "NAME=URL" (NAME a valid repository name).
 ordered_json repository_of(const std::string& spec, const PayloadFlags& flags) {
     ordered_json repo;
@@ -69,12 +79,7 @@ ordered_json repository_of(const std::string& spec, const PayloadFlags& flags) {
     }
     if (!flags.refs.empty())
         repo["refs"] = flags.refs;
-    ordered_json credentials = ordered_json::object();
-    put(credentials, "token_env", flags.token_env);
-    put(credentials, "ssh_key_env", flags.ssh_key_env);
-    put(credentials, "username", flags.username);
-    if (!credentials.empty())
-        repo["credentials"] = std::move(credentials);
+    put_credentials(repo, flags);
     return repo;
 }
 
@@ -98,16 +103,40 @@ Result<ordered_json> snapshot_part(const PayloadFlags& flags, ordered_json& payl
     return payload;
 }
 
+// One repository (--repo NAME --target DIR, or --push-to URL) or several
+// (--repo repeated or --all, with --target-dir DIR).
 Result<ordered_json> restore_part(const PayloadFlags& flags, ordered_json& payload) {
-    if (flags.repos.size() != 1)
-        return fail(usage("restore needs one --repo NAME"));
-    if (!flags.target)
-        return fail(usage("restore needs --target DIR (a new bare repository)"));
-    ordered_json restore = {{"repository", flags.repos.front()}};
+    if (flags.all && !flags.repos.empty())
+        return fail(usage("restore takes --repo NAME (repeatable) or --all, not both"));
+    if (!flags.all && flags.repos.empty())
+        return fail(usage("restore needs --repo NAME (repeatable) or --all"));
+    const bool several = flags.all || flags.repos.size() > 1 || flags.target_dir;
+    ordered_json restore = ordered_json::object();
+    if (several) {
+        if (!flags.target_dir)
+            return fail(
+                usage("restoring several repositories needs --target-dir DIR (one bare repository per "
+                      "name below it)"));
+        restore["repositories"] = flags.all ? ordered_json("all") : ordered_json(flags.repos);
+    } else {
+        if (!flags.target && !flags.push_to)
+            return fail(usage("restore needs --target DIR (a new bare repository) or --push-to URL"));
+        restore["repository"] = flags.repos.front();
+    }
     put(restore, "snapshot", flags.snapshot);
-    restore["target"] = *flags.target;
+    put(restore, "as_of", flags.as_of);
+    put(restore, "target", flags.target);
+    put(restore, "target_dir", flags.target_dir);
     put_true(restore, "preserved", flags.preserved);
+    if (flags.push_to) {
+        ordered_json push = {{"url", *flags.push_to}};
+        put_credentials(push, flags);
+        put_true(push, "force", flags.force);
+        restore["push_to"] = std::move(push);
+    }
     payload["restore"] = std::move(restore);
+    if (flags.allow_http)
+        payload["options"] = {{"allow_http", true}};
     return payload;
 }
 

@@ -37,6 +37,12 @@ struct PayloadFlags {
     std::optional<std::string> target;   // --target DIR
     bool preserved = false;              // --preserved
     bool drill = false;                  // --drill
+    // restore
+    std::optional<std::string> as_of;      // --as-of TIME
+    bool all = false;                      // --all
+    std::optional<std::string> target_dir; // --target-dir DIR
+    std::optional<std::string> push_to;    // --push-to URL (credentials from --token-env and friends)
+    bool force = false;                    // --force
     // prune
     std::optional<long long> keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
     std::optional<std::string> keep_within; // --keep-within 30d
@@ -55,9 +61,9 @@ const std::vector<std::string>& action_names();
 // in the order the docs list them; no `job_id` unless given. Only the flags
 // of `action` are read (the command line offers no others). Fails with
 // UsageError naming the flag when a required one is missing (`--storage`,
-// snapshot's `--repo`, restore's `--repo` and `--target`, merge-reports'
-// `--job-id`) or a `--storage-opt` is not KEY=VALUE. Values are not
-// validated here: job::parse_job does that, with the messages a job file gets.
+// snapshot's `--repo`, restore's `--repo` (or `--all`) and `--target`,
+// `--target-dir` or `--push-to`, merge-reports' `--job-id`) or a `--storage-opt` is not KEY=VALUE. Values are
+// not validated here: job::parse_job does that, with the messages a job file gets.
 Result<nlohmann::ordered_json> build_payload(const std::string& action, const PayloadFlags& flags);
 
 } // namespace snapshotter::cli

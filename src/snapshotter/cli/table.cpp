@@ -240,6 +240,8 @@ std::string render_snapshot_table(const nlohmann::json& result) {
                        count_of(summary, "unchanged"), count_of(summary, "failed"),
                        count_of(summary, "skipped"), human_bytes(count_of(summary, "bytes")),
                        duration_text(summary.value("duration_ms", json(nullptr))));
+    if (auto n = count_of(summary, "skipped_already_committed"); n > 0)
+        rerun_skips = static_cast<std::size_t>(n);
     if (rerun_skips > 0)
         out += fmt::format(
             "{} repositor{} skipped: job {} already snapshotted {} (a rerun resumes an interrupted "
@@ -254,23 +256,50 @@ std::string render_snapshot_table(const nlohmann::json& result) {
 }
 
 std::string render_restore_table(const nlohmann::json& result) {
-    std::vector<json> entries;
+    std::vector<json> all;
     if (auto it = result.find("restored"); it != result.end() && it->is_array())
-        entries.assign(it->begin(), it->end());
+        all.assign(it->begin(), it->end());
     else
-        entries.push_back(result);
+        all.push_back(result);
+    // Failures first, as the snapshot table shows them; otherwise in the result's order.
+    std::vector<json> entries;
+    entries.reserve(all.size());
+    for (bool failed : {true, false})
+        for (const auto& e : all)
+            if ((string_of(e, "status") == "failed") == failed)
+                entries.push_back(e);
     std::vector<std::vector<std::string>> rows;
+    std::string failures;
     for (const auto& e : entries) {
         std::string where = string_of(e, "target");
         if (auto push = e.find("pushed_to"); push != e.end() && push->is_string())
             where = push->get<std::string>();
-        rows.push_back({string_of(e, "repository"), string_of(e, "snapshot_id"), number_of(e, "refs"),
-                        number_of(e, "preserved"), e.contains("status") ? string_of(e, "status") : "ok",
-                        where});
+        const std::string status = e.contains("status") ? string_of(e, "status") : "ok";
+        std::string id = string_of(e, "snapshot_id");
+        rows.push_back({string_of(e, "repository"), id.empty() ? "-" : id, number_of(e, "refs"),
+                        number_of(e, "preserved"), status, where});
+        if (status == "failed")
+            failures += fmt::format("  {}: {}: {}\n", printable(string_of(e, "repository")),
+                                    printable(string_of(e, "error")), printable(string_of(e, "message")));
     }
     std::string out =
         render_columns({"REPOSITORY", "SNAPSHOT", "REFS", "PRESERVED", "STATUS", "RESTORED TO"}, rows,
                        {Align::left, Align::left, Align::right, Align::right, Align::left});
+    if (auto summary = result.find("summary"); summary != result.end() && summary->is_object()) {
+        out += fmt::format("\n{} repositories: {} restored, {} failed", count_of(*summary, "total"),
+                           count_of(*summary, "ok"), count_of(*summary, "failed"));
+        if (auto as_of = string_of(result, "as_of"); !as_of.empty())
+            out += fmt::format(" (snapshots as of {})", printable(as_of));
+        out += "\n";
+    }
+    if (auto head = string_of(result, "head"); !head.empty() && result.contains("pushed_to"))
+        out += fmt::format(
+            "a push cannot set the remote's HEAD: make {} its default branch (remote HEAD: {})\n",
+            printable(head),
+            printable(string_of(result, "remote_head").empty() ? std::string("unknown")
+                                                               : string_of(result, "remote_head")));
+    if (!failures.empty())
+        out += "failures:\n" + failures;
     if (result.value("dry_run", false))
         out += "dry run: nothing was written\n";
     return out;

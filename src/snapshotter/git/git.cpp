@@ -588,6 +588,18 @@ Status Git::detach_head(const std::filesystem::path& repo, const std::string& oi
     return {};
 }
 
+Status Git::push(const std::filesystem::path& repo, const Remote& remote,
+                 const std::vector<std::string>& refspecs, std::chrono::milliseconds timeout) const {
+    // Not --porcelain: a rejected ref's reason then goes to stdout, and errors quote stderr.
+    std::vector<std::string> args = {"push", "--atomic", "--prune", "--quiet", "--", remote.url};
+    args.insert(args.end(), refspecs.begin(), refspecs.end());
+    auto out = run_checked(std::move(args), {.cwd = repo, .timeout = timeout, .remote = &remote},
+                           fmt::format("push to {}", redact_url(remote.url)));
+    if (!out)
+        return fail(out.error());
+    return {};
+}
+
 Status Git::add_refs(const std::filesystem::path& repo, const RefMap& refs) const {
     std::string input;
     for (const auto& [name, target] : refs)

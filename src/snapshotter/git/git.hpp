@@ -122,6 +122,13 @@ class Git {
     // Detach HEAD of `repo` at `oid` (git update-ref --no-deref).
     Status detach_head(const std::filesystem::path& repo, const std::string& oid) const;
 
+    // Push from `repo` to `remote` (git push --atomic --prune): `refspecs`
+    // such as "+refs/heads/*:refs/heads/*" (forced; remote refs in such a
+    // namespace that `repo` lacks are deleted) or ":refs/x" (a deletion).
+    // Credentials reach git as for every remote command, never on argv.
+    Status push(const std::filesystem::path& repo, const Remote& remote,
+                const std::vector<std::string>& refspecs, std::chrono::milliseconds timeout) const;
+
     // Create or move `refs` in `repo`, leaving every other ref alone.
     Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;
 

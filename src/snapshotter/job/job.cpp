@@ -38,7 +38,9 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"ssh", {"known_hosts", "host_key_policy"}},
     {"http", {"follow_redirects"}},
     {"shard", {"count", "index"}},
-    {"restore", {"repository", "snapshot", "target", "preserved"}},
+    {"restore",
+     {"repository", "snapshot", "target", "preserved", "repositories", "target_dir", "as_of", "push_to"}},
+    {"push_to", {"url", "credentials", "force"}},
     {"verify", {"repositories", "snapshot", "drill"}},
     {"list", {"repository"}},
     {"merge_reports", {"job_id"}},
@@ -558,19 +560,31 @@ Status require_env(const GetEnv& env, const std::string& name, const std::string
     return {};
 }
 
-Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
-                                    const GetEnv& env, bool need_tokens) {
-    if (auto s = check_object(j, path, "repository"); !s)
-        return fail(s.error());
-    Repository repo;
+Result<std::optional<Credentials>> parse_remote_credentials(const json& j, const std::string& path,
+                                                            const GitUrl& parsed, const GetEnv& env,
+                                                            bool need_tokens);
+
+// Read the required `url` of the remote `j` at `path` into `remote.url` and,
+// parsed and allowed by `policy`, `remote.parsed`.
+Status read_remote_url(const json& j, const std::string& path, TransportPolicy policy, Repository& remote) {
     auto url = req_string(j, path, "url");
     if (!url)
         return fail(url.error());
     auto parsed = parse_git_url(*url, policy);
     if (!parsed)
         return fail(at(join_path(path, "url"), parsed.error().message));
-    repo.url = *url;
-    repo.parsed = *parsed;
+    remote.url = *url;
+    remote.parsed = *parsed;
+    return {};
+}
+
+Result<Repository> parse_repository(const json& j, const std::string& path, TransportPolicy policy,
+                                    const GetEnv& env, bool need_tokens) {
+    if (auto s = check_object(j, path, "repository"); !s)
+        return fail(s.error());
+    Repository repo;
+    if (auto s = read_remote_url(j, path, policy, repo); !s)
+        return fail(s.error());
 
     auto name = opt_string(j, path, "name");
     if (!name)
@@ -586,13 +600,27 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
     if (auto s = read_refs(j, path, repo.refs); !s)
         return fail(s.error());
 
+    auto creds = parse_remote_credentials(j, path, repo.parsed, env, need_tokens);
+    if (!creds)
+        return fail(creds.error());
+    repo.credentials = *creds;
+    return repo;
+}
+
+// Read optional `credentials` of a remote `j` at `path` whose URL is
+// `parsed`: token_env for https, ssh_key_env for ssh; with `need_tokens`
+// the variable named must be set.
+Result<std::optional<Credentials>> parse_remote_credentials(const json& j, const std::string& path,
+                                                            const GitUrl& parsed, const GetEnv& env,
+                                                            bool need_tokens) {
+    std::optional<Credentials> out;
     if (auto it = j.find("credentials"); it != j.end()) {
         std::string cpath = join_path(path, "credentials");
         auto fields = read_credential_fields(*it, cpath);
         if (!fields)
             return fail(fields.error());
         Credentials creds = std::move(fields->creds);
-        const bool ssh = repo.parsed.transport == Transport::ssh;
+        const bool ssh = parsed.transport == Transport::ssh;
         if (!creds.ssh_key_env.empty() && !ssh)
             return fail(at(join_path(cpath, "ssh_key_env"), "is only for ssh URLs"));
         if (!creds.token_env.empty() && ssh)
@@ -607,9 +635,9 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
                 !s)
                 return fail(s.error());
         }
-        repo.credentials = creds;
+        out = creds;
     }
-    return repo;
+    return out;
 }
 
 // Read optional `credentials` of a source or of `defaults` at `path`: a
@@ -817,6 +845,131 @@ void apply_defaults(const json& j, const RepositoryDefaults& fallback, Repositor
 }
 
 // Read optional `sources` of the payload into `target`.
+// An absolute, normalized directory path at `path` (not "/").
+Result<std::filesystem::path> absolute_dir(const json& obj, const char* key) {
+    std::string path = join_path("restore", key);
+    auto text = req_string(obj, "restore", key);
+    if (!text)
+        return fail(text.error());
+    if (!text->starts_with("/") || has_control_chars(*text))
+        return fail(at(path, "must be an absolute path"));
+    auto dir = std::filesystem::path(*text).lexically_normal();
+    if (dir == "/")
+        return fail(at(path, "must not be the root directory"));
+    return dir;
+}
+
+// restore.push_to: a remote URL, its credentials, and force.
+Result<PushTo> parse_push_to(const json& j, TransportPolicy policy, const GetEnv& env) {
+    const std::string path = "restore.push_to";
+    if (auto s = check_object(j, path, "push_to"); !s)
+        return fail(s.error());
+    PushTo push;
+    if (auto s = read_remote_url(j, path, policy, push.remote); !s)
+        return fail(s.error());
+    push.remote.name = name_from_url(push.remote.parsed);
+    auto creds = parse_remote_credentials(j, path, push.remote.parsed, env, true);
+    if (!creds)
+        return fail(creds.error());
+    push.remote.credentials = *creds;
+    if (auto s = read_bool(j, path, "force", push.force); !s)
+        return fail(s.error());
+    return push;
+}
+
+// The restore section: one `repository` into `target` (or pushed), or
+// several (`repositories`: names or "all") into `target_dir`; a snapshot
+// id, "latest", or `as_of`.
+Status parse_restore(const json& root, TransportPolicy policy, const GetEnv& env, RestoreSpec& restore) {
+    auto it = root.find("restore");
+    if (it == root.end())
+        return fail(at("restore", "is required for a restore"));
+    if (auto s = check_object(*it, "restore", "restore"); !s)
+        return s;
+    const json& r = *it;
+    const bool several = r.contains("repositories");
+    if (several && r.contains("repository"))
+        return fail(at("restore.repositories", "cannot be combined with repository"));
+    if (several) {
+        const json& names = r.at("repositories");
+        if (names.is_string()) {
+            if (names.get<std::string>() != "all")
+                return fail(
+                    at("restore.repositories", "must be an array of repository names or the string \"all\""));
+            restore.all = true;
+        } else {
+            if (names.is_array() && names.size() == 1 && names[0] == "*")
+                return fail(
+                    at("restore.repositories", "[\"*\"] is not a name: write \"all\" for every repository"));
+            if (auto s = read_repository_names(r, "restore", restore.repositories); !s)
+                return s;
+            if (restore.repositories.empty())
+                return fail(at("restore.repositories", "must list at least one repository (or be \"all\")"));
+            std::set<std::string> seen;
+            for (std::size_t i = 0; i < restore.repositories.size(); ++i)
+                if (!seen.insert(restore.repositories[i]).second)
+                    return fail(at(fmt::format("restore.repositories[{}]", i),
+                                   fmt::format("\"{}\" appears twice", restore.repositories[i])));
+        }
+    } else {
+        auto repo = req_string(r, "restore", "repository");
+        if (!repo)
+            return fail(repo.error());
+        if (!is_valid_repository_name(*repo))
+            return fail(
+                at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
+        restore.repository = *repo;
+    }
+    // Which snapshot: an id (or its beginning), "latest", or the newest at or before as_of.
+    if (r.contains("as_of") && r.contains("snapshot"))
+        return fail(at("restore.as_of", "cannot be combined with snapshot"));
+    auto snap = snapshot_selector(r, "restore", false, !several);
+    if (!snap)
+        return fail(snap.error());
+    if (several && *snap != "latest")
+        return fail(at("restore.snapshot", "must be \"latest\" with repositories (ids belong to one "
+                                           "repository; use as_of for a point in time)"));
+    restore.snapshot = *snap;
+    if (auto as_of = opt_string(r, "restore", "as_of"); !as_of) {
+        return fail(as_of.error());
+    } else if (*as_of) {
+        restore.as_of = parse_iso8601(**as_of);
+        if (!restore.as_of)
+            return fail(at("restore.as_of",
+                           fmt::format("\"{}\" is not an RFC 3339 time such as \"2026-11-24T00:00:00Z\" (a "
+                                       "date alone is ambiguous: write the time and zone)",
+                                       **as_of)));
+        restore.as_of_text = **as_of;
+    }
+    // Where it goes: target (one), target_dir (several), push_to (one).
+    if (several) {
+        if (r.contains("target"))
+            return fail(at("restore.target", "is for one repository; use target_dir with repositories"));
+        if (r.contains("push_to"))
+            return fail(at("restore.push_to", "is for one repository (push each with its own job)"));
+        auto dir = absolute_dir(r, "target_dir");
+        if (!dir)
+            return fail(dir.error());
+        restore.target_dir = *dir;
+    } else {
+        if (r.contains("target_dir"))
+            return fail(at("restore.target_dir", "is for repositories; use target with one repository"));
+        if (auto p = r.find("push_to"); p != r.end()) {
+            auto push = parse_push_to(*p, policy, env);
+            if (!push)
+                return fail(push.error());
+            restore.push_to = std::move(*push);
+        }
+        if (r.contains("target") || !restore.push_to) {
+            auto target = absolute_dir(r, "target");
+            if (!target)
+                return fail(target.error());
+            restore.target = *target;
+        }
+    }
+    return read_bool(r, "restore", "preserved", restore.preserved);
+}
+
 Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env,
                      std::vector<Source>& target) {
     auto it = root.find("sources");
@@ -1001,35 +1154,10 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         }
         break;
     }
-    case Action::restore: {
-        auto it = root.find("restore");
-        if (it == root.end())
-            return fail(at("restore", "is required for a restore"));
-        if (auto s = check_object(*it, "restore", "restore"); !s)
-            return fail(s.error());
-        auto repo = req_string(*it, "restore", "repository");
-        if (!repo)
-            return fail(repo.error());
-        if (!is_valid_repository_name(*repo))
-            return fail(
-                at("restore.repository", fmt::format("\"{}\" is not a valid repository name", *repo)));
-        job.restore.repository = *repo;
-        auto snap = snapshot_selector(*it, "restore", false, true);
-        if (!snap)
-            return fail(snap.error());
-        job.restore.snapshot = *snap;
-        auto target = req_string(*it, "restore", "target");
-        if (!target)
-            return fail(target.error());
-        if (!target->starts_with("/") || has_control_chars(*target))
-            return fail(at("restore.target", "must be an absolute path"));
-        job.restore.target = std::filesystem::path(*target).lexically_normal();
-        if (job.restore.target == "/")
-            return fail(at("restore.target", "must not be the root directory"));
-        if (auto s = read_bool(*it, "restore", "preserved", job.restore.preserved); !s)
+    case Action::restore:
+        if (auto s = parse_restore(root, policy, env, job.restore); !s)
             return fail(s.error());
         break;
-    }
     case Action::verify: {
         job.verify.snapshot = std::string(defaults::k_snapshot);
         job.verify.drill = defaults::k_drill;

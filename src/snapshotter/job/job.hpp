@@ -104,11 +104,27 @@ struct Options {
     std::optional<Shard> shard;
 };
 
+// Where a restore pushes its refs (restore.push_to): a remote as
+// repositories describe one (its `name` and `refs` unused), and whether a
+// remote that has refs already may be overwritten.
+struct PushTo {
+    Repository remote;
+    bool force = false; // make a non-empty remote's refs equal the snapshot's (deleting the others)
+};
+
 struct RestoreSpec {
-    std::string repository;
-    std::string snapshot; // "latest" or an id
+    std::string repository; // one repository (empty when `repositories` or `all` is used)
+    std::string snapshot;   // "latest" or an id
     std::filesystem::path target;
     bool preserved = false; // also recreate rewritten/deleted tips under refs/snapshotter/preserved/
+    std::vector<std::string> repositories;  // several repositories, each into target_dir/<name>.git
+    bool all = false;                       // "repositories": "all": every repository in storage
+    std::filesystem::path target_dir;       // with repositories/all: the tree the repositories go to
+    std::optional<Clock::time_point> as_of; // the newest snapshot at or before this time, per repository
+    std::string as_of_text;                 // as written, for reports
+    std::optional<PushTo> push_to;          // push the restored refs to this remote
+    // True when the job restores several repositories (repositories or all).
+    [[nodiscard]] bool several() const { return all || !repositories.empty(); }
 };
 
 struct VerifySpec {

@@ -40,6 +40,8 @@ class Deadline {
     SteadyClock::time_point m_end;
 };
 
+} // namespace
+
 git::Remote remote_of(const job::Repository& repo, const job::Options& options) {
     git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", "", {}};
     remote.redirects = options.http.follow_redirects;
@@ -66,6 +68,8 @@ git::Remote remote_of(const job::Repository& repo, const job::Options& options) 
     }
     return remote;
 }
+
+namespace {
 
 nlohmann::json bundle_json(const BundleInfo& b) {
     return {{"key", b.key}, {"size", b.size}, {"sha256", b.sha256}};

@@ -26,6 +26,12 @@ struct RepoOutcome {
 // a manifest, none yet, or why it could not be read.
 using LatestRead = Result<std::optional<Manifest>>;
 
+// The remote git reaches `repo` as: its URL, the transports and redirects
+// `options` allow, ssh host-key checking, and the credentials read from the
+// environment variables it names (registered as secrets). Restore's push_to
+// reaches its remote the same way.
+git::Remote remote_of(const job::Repository& repo, const job::Options& options);
+
 // Snapshot `repo` (with ctx.dry_run: only report the plan). Failures come
 // back as values and never leave anything visible in storage. `latest` is
 // the caller's own read of the latest snapshot, so that a repository costs

@@ -401,6 +401,9 @@ Outcome run_snapshot(const Context& ctx) {
                     {"gone", expanded.gone.size()},
                     {"sources_failed", expanded.failed},
                     {"duration_ms", elapsed_ms(start)}};
+    // Only when a rerun skipped something: the summary of every other run is unchanged.
+    if (std::size_t rerun = state.rerun_skips.load(); rerun > 0)
+        summary["skipped_already_committed"] = rerun;
     json result = {{"action", "snapshot"},
                    {"job_id", ctx.job.job_id},
                    {"dry_run", ctx.dry_run},

@@ -22,6 +22,14 @@ std::optional<std::string> newest_at_or_before(const std::vector<std::string>& i
     return best;
 }
 
+std::optional<std::string> oldest_of(const std::vector<std::string>& ids) {
+    std::optional<std::string> best;
+    for (const auto& id : ids)
+        if (is_snapshot_id(id) && (!best || id < *best))
+            best = id;
+    return best;
+}
+
 Result<std::string> resolve_prefix(const std::vector<std::string>& ids, const std::string& prefix,
                                    const std::string& repository) {
     std::vector<std::string> matches;

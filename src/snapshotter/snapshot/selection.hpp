@@ -17,6 +17,10 @@ namespace snapshotter::snapshot {
 // ids are ignored).
 std::optional<std::string> newest_at_or_before(const std::vector<std::string>& ids, Clock::time_point as_of);
 
+// The oldest of `ids` (snapshot ids, any order), or nullopt when none is a
+// snapshot id.
+std::optional<std::string> oldest_of(const std::vector<std::string>& ids);
+
 // The one id of `ids` that starts with `prefix` (a whole id matches itself).
 // NotFound when none does, naming `repository`; NotFound too when several do,
 // listing up to five of them ("ambiguous").
