@@ -403,6 +403,10 @@ Git::probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout)
     std::string format = "sha1";
     if (traced->err.find("object-format=sha256") != std::string::npos)
         format = "sha256";
+    // A v0 server cannot say where an unborn HEAD points: a clone would only
+    // show git's own default branch, which the server never named.
+    if (traced->err.find("ls-remote< version 2") == std::string::npos)
+        return std::pair{format, std::optional<std::string>{}};
     // HEAD of an empty repository is only seen by clone (protocol v2 "unborn").
     auto scratch = TempDir::create("probe");
     if (!scratch)

@@ -101,7 +101,8 @@ class Git {
     Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
 
     // Object format and HEAD of a remote that has no refs at all (an empty
-    // repository), which ls-remote cannot tell.
+    // repository), which ls-remote cannot tell; no HEAD from a v0 server,
+    // which cannot advertise an unborn one.
     Result<std::pair<std::string, std::optional<std::string>>>
     probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
 
