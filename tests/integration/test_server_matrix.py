@@ -228,6 +228,31 @@ class ServerMatrix(harness.Assertions, unittest.TestCase):
                         with self.subTest(server=server, engine=engine, shape=case.label):
                             self.check_case(ws, case, *done[case.label], server, engine)
 
+    def test_a_detached_head_no_ref_reaches_moves_in_an_incremental(self):
+        for engine in ("stream", "cli"):
+            with self.subTest(engine=engine):
+                up = self.cases[0].up.copy_to(SERVE_ROOT, f"head-moves-{engine}")
+                main = up.git("rev-parse", "refs/heads/main").strip()
+                ws = harness.Workspace("mx-head-")
+                repo, options, env = repo_spec(up.bare, "daemon", engine)
+                options.update(engine=engine, full_every=10)
+                for step in range(2):
+                    orphan = commit_object(up, f"reached by HEAD only, step {step}", parent=main)
+                    up.git("push", "-q", "origin", f"{orphan}:refs/heads/tmp")
+                    harness.git("update-ref", "--no-deref", "HEAD", orphan, git_dir=up.bare)
+                    harness.git("update-ref", "-d", "refs/heads/tmp", git_dir=up.bare)
+                    entry = self.assertRunOk(ws.snapshot([repo], options, env_extra=env),
+                                             f"{engine}, step {step}")["repositories"][0]
+                    self.assertEqual(entry["kind"], ("full", "incremental")[step], entry)
+                    target = ws.new_target()
+                    self.assertRunOk(ws.restore(repo["name"], target), f"{engine}, step {step}: restore")
+                    self.assertEqual((harness.refs_of(target), head_of(target)), (up.refs(), (None, orphan)),
+                                     f"{engine}, step {step}")
+                    self.assertEqual(harness.fsck(target).returncode, 0, f"{engine}, step {step}: fsck")
+                    up.checkout("main")
+                    main = up.commit_file("step.txt", f"{step}\n", f"step {step}")
+                    up.push("main")
+
     def test_stream_engine_refuses_v0_servers_clearly(self):
         for server in V0_SERVERS:
             with self.subTest(server=server):
