@@ -740,6 +740,14 @@ def build_sha256(root: Path, name: str = "sha256") -> Upstream:
     return build_rich(root, name, object_format="sha256")
 
 
+def shallow_clone(up: Upstream, dest: Path, depth: int) -> Path:
+    """A bare `git clone --depth` of `up` at `dest`: a shallow upstream, as some CI caches serve."""
+    git("clone", "-q", "--bare", "--no-local", f"--depth={depth}", "--no-single-branch", f"file://{up.bare}",
+        str(dest))
+    assert (Path(dest) / "shallow").is_file(), "the clone is not shallow"
+    return Path(dest)
+
+
 UNICODE_BRANCH = "feature/ünïcødé/a/b/c/d/e/f"
 UNICODE_TAG = "日本語"
 NESTED_BRANCH = "team/" + "/".join(f"level{i}" for i in range(1, 13)) + "/leaf"

@@ -272,11 +272,7 @@ class ServerMatrix(harness.Assertions, unittest.TestCase):
 
 def shallow_mirror(deep: harness.Upstream, depth: int, name: str) -> Path:
     """A bare `git clone --depth` of `deep`, served under SERVE_ROOT."""
-    dest = SERVE_ROOT / f"{name}.git"
-    harness.git("clone", "-q", "--bare", "--no-local", f"--depth={depth}", "--no-single-branch",
-                f"file://{deep.bare}", str(dest))
-    assert (dest / "shallow").is_file(), "the clone is not shallow"
-    return dest
+    return harness.shallow_clone(deep, SERVE_ROOT / f"{name}.git", depth)
 
 
 class ShallowSnapshots(harness.Assertions, unittest.TestCase):
