@@ -329,6 +329,13 @@ class ShallowSnapshots(harness.Assertions, unittest.TestCase):
         self.assertShallowRestore(ws, repo["name"], mirror, f"{what}, incremental")
         verify = self.assertRunOk(ws.verify([repo["name"]], drill=True), f"{what}: verify")
         self.assertEqual([s["ok"] for s in verify["snapshots"]], [True], f"{what}: {verify}")
+        if (server, engine) == ("daemon", "cli"):
+            # prune's rebase replays the shallow chain into one full bundle, which restores the same.
+            prune = {"version": 1, "action": "prune", "storage": ws.storage(),
+                     "prune": {"repositories": [repo["name"]], "keep_last": 1, "rebase": True}}
+            self.assertRunOk(ws.run(prune), f"{what}: prune with rebase")
+            self.assertEqual(len(ws.manifest(repo["name"], second["snapshot_id"])["bundles"]), 1, what)
+            self.assertShallowRestore(ws, repo["name"], mirror, f"{what}, rebased")
 
     def test_v0_servers_cannot_serve_a_shallow_repository_and_say_so(self):
         # JGit and Dulwich send no shallow lines over v0: git receives commits whose parents
