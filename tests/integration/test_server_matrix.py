@@ -329,6 +329,12 @@ class ShallowSnapshots(harness.Assertions, unittest.TestCase):
         self.assertShallowRestore(ws, repo["name"], mirror, f"{what}, incremental")
         verify = self.assertRunOk(ws.verify([repo["name"]], drill=True), f"{what}: verify")
         self.assertEqual([s["ok"] for s in verify["snapshots"]], [True], f"{what}: {verify}")
+        if (server, engine) == ("daemon", "stream"):
+            # Without allow_shallow the unchanged upstream is not "unchanged": it is refused.
+            run = ws.snapshot([repo], dict(options, allow_shallow=False), env_extra=env)
+            self.assertEqual(run.rc, 1, run.describe())
+            self.assertIn("the upstream is a shallow repository",
+                          run.out["result"]["repositories"][0].get("message", ""), run.describe())
         if (server, engine) == ("daemon", "cli"):
             # prune's rebase replays the shallow chain into one full bundle, which restores the same.
             prune = {"version": 1, "action": "prune", "storage": ws.storage(),

@@ -715,6 +715,14 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         if (!*intact)
             previous.reset();
     }
+    // A shallow chain continues only while options.allow_shallow does: without
+    // it a full snapshot fetches again, and refuses the upstream if it is still shallow.
+    if (previous && !previous->shallow.empty() && !options.allow_shallow) {
+        spdlog::info("{}: the previous snapshot is shallow and options.allow_shallow is off; taking a full "
+                     "snapshot",
+                     repo.name);
+        previous.reset();
+    }
     if (previous) {
         manifest.parent = previous->snapshot_id;
         manifest.preserved = previous->preserved;
