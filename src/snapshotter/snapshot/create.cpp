@@ -566,6 +566,10 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         out.abort();
         return fail(s.error());
     }
+    if (auto s = check_recorded_head(repo.name, listing.head, streamed->head_state); !s) {
+        out.abort();
+        return fail(s.error());
+    }
     // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
     if (streamed->pack_written && streamed->object_count == 0 && incremental_allowed)
         streamed->pack_written = false;
@@ -774,7 +778,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         produced = *made;
     }
     manifest.timings_ms["total"] = elapsed_ms(start);
-    // The proof of HEAD: the manifest records the HEAD that was listed.
+    // The proof of HEAD, for every kind of snapshot: the manifest records the
+    // HEAD that was listed (each engine checked it before its bundle was committed).
     if (auto s = check_recorded_head(repo.name, listing->head, head_state(manifest)); !s)
         return fail(s.error());
 
