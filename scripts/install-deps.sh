@@ -37,6 +37,8 @@ if [[ $with_test -eq 1 ]]; then
     test_packages=(lighttpd openssh-server tmux) # tmux: a real terminal for test_people_cli
     # Ceph RGW, the second S3 server of the integration tests (tests/integration/rgw.py).
     test_packages+=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
+    # JGit and Dulwich, the two v0-only git:// servers of tests/integration/test_server_matrix.py.
+    test_packages+=(jgit-cli python3-dulwich)
     # Integration tests are Python; any python3 on PATH will do (ours may be pyenv's).
     command -v python3 >/dev/null 2>&1 || test_packages+=(python3)
     apt_install_missing install-deps.sh "${test_packages[@]}"

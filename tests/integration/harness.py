@@ -187,6 +187,9 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout_s: fl
 class _Server:
     """A background server in its own session; a context manager."""
 
+    # How long the server may take to listen (a JVM starts slowly on a busy machine).
+    ready_timeout_s = 10.0
+
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -206,7 +209,7 @@ class _Server:
             )
         _register(self.proc)
         try:
-            wait_for_port(self.port, self.proc)
+            wait_for_port(self.port, self.proc, self.ready_timeout_s)
         except Exception:
             self.stop()
             raise RuntimeError(f"{argv[0]} did not start; log:\n{self.log()}")
@@ -315,6 +318,87 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
     def url_for(self, repo_name: str) -> str:
         """http:// URL of `repo_name` (a path relative to project_root), no credentials."""
         return f"http://127.0.0.1:{self.port}/git/{repo_name}"
+
+
+JGIT = shutil.which("jgit") or "/usr/bin/jgit"
+JAVA_DIR = Path("/usr/share/java")
+# What `jgit daemon` loads besides the org.eclipse.jgit jars: Debian's /usr/bin/jgit
+# puts only org.eclipse.jgit.pgm.jar on the class path and expects the rest in
+# $JGIT_CLASSPATH.
+JGIT_DEPENDENCIES = ("args4j", "jsch", "javaewah", "slf4j-api", "slf4j-nop", "jzlib", "gson",
+                     "httpclient", "httpcore", "commons-logging", "commons-codec", "commons-compress")
+
+
+def jgit_classpath() -> str:
+    """$JGIT_CLASSPATH for Debian's jgit-cli: every unversioned org.eclipse.jgit*.jar and its dependencies."""
+    jars = sorted(p for p in JAVA_DIR.glob("org.eclipse.jgit*.jar") if not re.search(r"-\d", p.name))
+    jars += [JAVA_DIR / f"{name}.jar" for name in JGIT_DEPENDENCIES if (JAVA_DIR / f"{name}.jar").exists()]
+    return ":".join(str(p) for p in jars)
+
+
+def drop_bitmaps(bare: Path | str) -> None:
+    """Delete the pack bitmaps of `bare`: JGit 4.11 cannot serve a repository that has one
+    (a `git repack -a` or `git gc` of a bare repository writes them)."""
+    for bitmap in (Path(bare) / "objects" / "pack").glob("*.bitmap"):
+        bitmap.unlink()
+
+
+class JGitDaemon(_Server):
+    """`jgit daemon` (Debian's jgit-cli, JGit 4.11) exporting every repository
+    under `base_path` on git://127.0.0.1: a protocol v0-only server written in
+    Java. It advertises no HEAD for an unborn branch and cannot serve a
+    repository with a pack bitmap, so url_for() deletes the bitmaps of the
+    repository it names. Raises unittest.SkipTest when jgit or java is missing."""
+
+    ready_timeout_s = 60.0
+
+    def __init__(self, base_path: Path) -> None:
+        super().__init__()
+        if not os.access(JGIT, os.X_OK) or shutil.which("java") is None:
+            raise unittest.SkipTest("JGit tests need jgit-cli (scripts/install-deps.sh --test installs it)")
+        self.base_path = Path(base_path)
+        workdir = mkdtemp("jgit-daemon-")
+        self.log_path = workdir / "daemon.log"
+        self.port = free_port()
+        env = git_env({"JGIT_CLASSPATH": jgit_classpath(), "HOME": str(workdir)})
+        self._spawn([JGIT, "daemon", "--listen", "127.0.0.1", "--port", str(self.port), "--export-all",
+                     str(self.base_path)], cwd=workdir, env=env)
+
+    def url_for(self, repo_name: str) -> str:
+        """git:// URL of `repo_name` (relative to base_path), whose bitmaps are deleted first."""
+        drop_bitmaps(self.base_path / repo_name)
+        return f"git://127.0.0.1:{self.port}/{repo_name}"
+
+
+DULWICH_PYTHON = "/usr/bin/python3"  # Debian's python3-dulwich is installed for the system python
+
+
+class DulwichDaemon(_Server):
+    """Dulwich's git:// server (Debian's python3-dulwich, 0.21) exporting every
+    repository under `base_path`: a protocol v0-only server written in Python.
+    It runs under /usr/bin/python3 (the suite's python may be another one)
+    through dulwich_daemon.py, because `dulwich daemon`'s FileSystemBackend
+    joins the request path, which starts with '/', onto its base path and so
+    serves /name.git from the file system root instead. Raises
+    unittest.SkipTest when Dulwich is not importable there."""
+
+    def __init__(self, base_path: Path) -> None:
+        super().__init__()
+        probe = subprocess.run([DULWICH_PYTHON, "-c", "import dulwich.server"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) if os.access(DULWICH_PYTHON, os.X_OK) else None
+        if probe is None or probe.returncode != 0:
+            raise unittest.SkipTest("Dulwich tests need python3-dulwich (scripts/install-deps.sh --test "
+                                    "installs it)")
+        self.base_path = Path(base_path)
+        workdir = mkdtemp("dulwich-daemon-")
+        self.log_path = workdir / "daemon.log"
+        self.port = free_port()
+        self._spawn([DULWICH_PYTHON, str(HERE / "dulwich_daemon.py"), str(self.base_path), str(self.port)],
+                    cwd=workdir, env=git_env())
+
+    def url_for(self, repo_name: str) -> str:
+        """git:// URL of `repo_name` (a path relative to base_path)."""
+        return f"git://127.0.0.1:{self.port}/{repo_name}"
 
 
 class GitFaultProxy:
@@ -654,6 +738,14 @@ def build_empty(root: Path, name: str = "empty", head: str = "refs/heads/trunk")
 def build_sha256(root: Path, name: str = "sha256") -> Upstream:
     """The rich repository in the SHA-256 object format."""
     return build_rich(root, name, object_format="sha256")
+
+
+def shallow_clone(up: Upstream, dest: Path, depth: int) -> Path:
+    """A bare `git clone --depth` of `up` at `dest`: a shallow upstream, as some CI caches serve."""
+    git("clone", "-q", "--bare", "--no-local", f"--depth={depth}", "--no-single-branch", f"file://{up.bare}",
+        str(dest))
+    assert (Path(dest) / "shallow").is_file(), "the clone is not shallow"
+    return Path(dest)
 
 
 UNICODE_BRANCH = "feature/ünïcødé/a/b/c/d/e/f"

@@ -66,11 +66,7 @@ def repo_spec(bare: Path, transport: str) -> tuple[dict, dict, dict]:
 
 def shallow_mirror(up: Upstream, depth: int) -> Path:
     """A bare `git clone --depth` of `up`, served beside it (what some CI caches serve)."""
-    dest = SERVE_ROOT / f"shallow-{depth}-{next(_counter)}.git"
-    harness.git("clone", "-q", "--bare", "--no-local", f"--depth={depth}", "--no-single-branch",
-                f"file://{up.bare}", str(dest))
-    assert (dest / "shallow").is_file(), "the clone is not shallow"
-    return dest
+    return harness.shallow_clone(up, SERVE_ROOT / f"shallow-{depth}-{next(_counter)}.git", depth)
 
 
 class ShallowUpstreams(harness.Assertions, unittest.TestCase):

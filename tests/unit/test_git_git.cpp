@@ -3,6 +3,7 @@
 #include "git_sandbox.hpp"
 #include "snapshotter/git/git.hpp"
 
+#include <fstream>
 #include <gtest/gtest.h>
 
 using namespace snapshotter;
@@ -633,6 +634,26 @@ TEST(Git, HasNewObjects) {
     EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {}, k_timeout), true);
     EXPECT_EQ(git.has_new_objects(upstream, {}, {main_oid}, k_timeout), false);
     auto bad = git.has_new_objects(upstream, {main_oid}, {std::string(40, '4')}, k_timeout);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::Git);
+}
+
+TEST(Shallow, TheBoundaryRoundTripsSortedAndAnEmptyOneWritesNoFile) {
+    auto scratch = TempDir::create("test-shallow");
+    ASSERT_TRUE(scratch);
+    const auto repo = scratch->path();
+    ASSERT_TRUE(write_shallow(repo, {}));
+    EXPECT_FALSE(std::filesystem::exists(repo / "shallow"));
+    auto none = read_shallow(repo);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+    const std::string a(40, 'a'), b(64, 'b');
+    ASSERT_TRUE(write_shallow(repo, {b, a}));
+    auto roots = read_shallow(repo);
+    ASSERT_TRUE(roots) << roots.error().message;
+    EXPECT_EQ(*roots, (std::vector<std::string>{a, b}));
+    std::ofstream(repo / "shallow") << a << "\nnot-an-oid\n";
+    auto bad = read_shallow(repo);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().kind, ErrorKind::Git);
 }

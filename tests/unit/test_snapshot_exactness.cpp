@@ -1,4 +1,5 @@
 #include "snapshotter/snapshot/exactness.hpp"
+#include "snapshotter/snapshot/manifest.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -75,6 +76,53 @@ TEST(Exactness, RefusedRefsAreListedPrintably) {
     EXPECT_EQ(j[1]["name"], "refs/heads/" + std::string(189, 'x') + "...");
     EXPECT_EQ(j[2]["name"], "refs/heads/\xEF\xBF\xBD"); // U+FFFD for the invalid byte
     EXPECT_NO_THROW((void)j.dump());
+}
+
+TEST(Exactness, EqualHeadsHaveNoDifference) {
+    for (const git::HeadState& head : {git::HeadState{git::HeadKind::symbolic, "refs/heads/main"},
+                                       git::HeadState{git::HeadKind::unborn, "refs/heads/next"},
+                                       git::HeadState{git::HeadKind::detached, k_a}, git::HeadState{}}) {
+        EXPECT_EQ(head_difference(head, head), "");
+        EXPECT_TRUE(check_recorded_head("org/r", head, head));
+    }
+}
+
+TEST(Exactness, HeadStateTargetAndOidAreCompared) {
+    const git::HeadState symbolic{git::HeadKind::symbolic, "refs/heads/main"};
+    const git::HeadState other_branch{git::HeadKind::symbolic, "refs/heads/dev"};
+    const git::HeadState unborn{git::HeadKind::unborn, "refs/heads/main"};
+    const git::HeadState detached{git::HeadKind::detached, k_a};
+    const git::HeadState moved{git::HeadKind::detached, k_b};
+    const git::HeadState absent{};
+    EXPECT_EQ(head_difference(symbolic, other_branch),
+              "HEAD: listed symbolic to refs/heads/main, recorded symbolic to refs/heads/dev");
+    EXPECT_EQ(head_difference(symbolic, unborn),
+              "HEAD: listed symbolic to refs/heads/main, recorded unborn on refs/heads/main");
+    EXPECT_EQ(head_difference(detached, moved), "HEAD: listed detached at aaaaaaaaaaaa, recorded detached at "
+                                                "bbbbbbbbbbbb");
+    EXPECT_EQ(head_difference(detached, absent), "HEAD: listed detached at aaaaaaaaaaaa, recorded absent");
+    EXPECT_EQ(head_difference(absent, symbolic), "HEAD: listed absent, recorded symbolic to refs/heads/main");
+    auto s = check_recorded_head("org/r", detached, moved);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().kind, ErrorKind::Git);
+    EXPECT_NE(s.error().message.find("org/r: the snapshot would not be exact: HEAD: listed detached"),
+              std::string::npos);
+    EXPECT_NE(s.error().message.find("nothing was committed"), std::string::npos);
+}
+
+TEST(Exactness, TheManifestsHeadIsWhatTheCheckCompares) {
+    Manifest m;
+    EXPECT_EQ(head_state(m), git::HeadState{});
+    m.head_kind = git::HeadKind::symbolic;
+    m.head = "refs/heads/main";
+    EXPECT_EQ(head_state(m), (git::HeadState{git::HeadKind::symbolic, "refs/heads/main"}));
+    m.head_kind = git::HeadKind::unborn;
+    EXPECT_EQ(head_state(m), (git::HeadState{git::HeadKind::unborn, "refs/heads/main"}));
+    m.head.reset();
+    m.head_kind = git::HeadKind::detached;
+    m.head_oid = k_c;
+    EXPECT_EQ(head_state(m), (git::HeadState{git::HeadKind::detached, k_c}));
+    EXPECT_FALSE(check_recorded_head("r", {git::HeadKind::detached, k_a}, head_state(m)));
 }
 
 } // namespace

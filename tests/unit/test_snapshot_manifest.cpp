@@ -73,3 +73,21 @@ TEST(JsonInteger, RangeAndType) {
     EXPECT_EQ(json_integer<int>(json(5.5e57)), std::nullopt);
     EXPECT_EQ(json_integer<int>(json("3")), std::nullopt);
 }
+
+TEST(ParseManifest, AShallowBoundaryRoundTripsAndOnlyShallowManifestsCarryIt) {
+    EXPECT_FALSE(valid_manifest().contains("shallow")); // a complete history writes no field
+    const std::string id = "20261128T073545.123Z-9f3a1c";
+    auto m = test::sample_manifest("org/app", id, {id}, 1234);
+    m.shallow = {std::string(40, 'b'), std::string(40, 'c')};
+    auto text = serialize_manifest(m);
+    ASSERT_TRUE(text);
+    auto parsed = parse_manifest(*text);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->shallow, m.shallow);
+    auto j = nlohmann::json::parse(*text);
+    j["shallow"] = {"not-an-oid"};
+    auto bad = parse_manifest(j.dump());
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::Integrity);
+    EXPECT_NE(bad.error().message.find("shallow"), std::string::npos);
+}

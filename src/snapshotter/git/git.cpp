@@ -2,8 +2,10 @@
 
 #include "snapshotter/util/redact.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <fstream>
 #include <set>
 #include <spdlog/spdlog.h>
 
@@ -401,6 +403,10 @@ Git::probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout)
     std::string format = "sha1";
     if (traced->err.find("object-format=sha256") != std::string::npos)
         format = "sha256";
+    // A v0 server cannot say where an unborn HEAD points: a clone would only
+    // show git's own default branch, which the server never named.
+    if (traced->err.find("ls-remote< version 2") == std::string::npos)
+        return std::pair{format, std::optional<std::string>{}};
     // HEAD of an empty repository is only seen by clone (protocol v2 "unborn").
     auto scratch = TempDir::create("probe");
     if (!scratch)
@@ -445,7 +451,7 @@ void remove_stale_locks(const std::filesystem::path& repo) {
 
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
                           const Remote& remote, const std::vector<std::string>& patterns,
-                          std::chrono::milliseconds timeout) const {
+                          std::chrono::milliseconds timeout, Shallow shallow) const {
     std::error_code ec;
     bool usable = fs::exists(mirror / "HEAD", ec);
     if (usable) {
@@ -464,6 +470,8 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
                                      "--quiet", "--no-auto-gc", "--stdin",   "--",
                                      remote.url};
+    if (shallow == Shallow::accept)
+        args.insert(args.begin() + 1, "--update-shallow");
     // Refspecs on stdin: an exact list of thousands of refs fits no command line.
     std::string refspecs;
     for (const auto& p : patterns)
@@ -493,6 +501,58 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     auto wanted = select_refs(*refs, keep);
     if (wanted.size() != refs->size())
         return set_refs(mirror, wanted, std::nullopt);
+    return {};
+}
+
+Result<std::string> Git::fetch_head(const std::filesystem::path& mirror, const Remote& remote,
+                                    std::chrono::milliseconds timeout, Shallow shallow) const {
+    std::vector<std::string> args = {"fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                                     "--no-auto-gc"};
+    if (shallow == Shallow::accept)
+        args.emplace_back("--update-shallow");
+    args.insert(args.end(), {"--", remote.url, fmt::format("+HEAD:{}", k_head_ref)});
+    auto out = run_checked(std::move(args), {.cwd = mirror, .timeout = timeout, .remote = &remote},
+                           fmt::format("fetch HEAD of {}", redact_url(remote.url)));
+    if (!out)
+        return fail(out.error());
+    auto refs = local_refs(mirror);
+    if (!refs)
+        return fail(refs.error());
+    auto it = refs->find(std::string(k_head_ref));
+    if (it == refs->end())
+        return fail(Error::git(fmt::format("fetch HEAD of {}: git stored nothing", redact_url(remote.url))));
+    return it->second.oid;
+}
+
+Result<std::vector<std::string>> read_shallow(const std::filesystem::path& repo) {
+    std::vector<std::string> oids;
+    std::ifstream in(repo / "shallow");
+    if (!in)
+        return oids;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty())
+            continue;
+        if (object_format_of(line).empty() || line.find_first_not_of("0123456789abcdef") != std::string::npos)
+            return fail(Error::git(
+                fmt::format("{}/shallow: not an object id: \"{}\"", repo.string(), line.substr(0, 80))));
+        oids.push_back(line);
+    }
+    std::sort(oids.begin(), oids.end());
+    oids.erase(std::unique(oids.begin(), oids.end()), oids.end());
+    return oids;
+}
+
+Status write_shallow(const std::filesystem::path& repo, const std::vector<std::string>& oids) {
+    if (oids.empty())
+        return {};
+    std::string text;
+    for (const auto& oid : oids)
+        text += oid + "\n";
+    std::ofstream out(repo / "shallow", std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out)
+        return fail(Error::internal(fmt::format("cannot write {}/shallow", repo.string())));
     return {};
 }
 

@@ -71,6 +71,24 @@ std::string object_format_of(std::string_view oid);
 // a missing or disabled repository).
 bool is_transient_failure(std::string_view message);
 
+// What a fetch does with a shallow upstream (a `git clone --depth` mirror).
+enum class Shallow {
+    refuse, // fail with k_shallow_upstream: its history is incomplete
+    accept, // fetch with --update-shallow: the mirror becomes equally shallow
+};
+
+// The ref under which the object a detached HEAD holds is kept in a mirror
+// and listed in a bundle, so that a HEAD no selected ref reaches is stored.
+inline constexpr std::string_view k_head_ref = "refs/snapshotter/head";
+
+// The shallow boundary of `repo` (its `shallow` file: commits whose parents
+// it lacks), sorted; empty for a complete repository. Fails with Git on a
+// malformed file.
+Result<std::vector<std::string>> read_shallow(const std::filesystem::path& repo);
+
+// Make `repo` shallow at `oids` (its `shallow` file, one oid a line); no file when `oids` is empty.
+Status write_shallow(const std::filesystem::path& repo, const std::vector<std::string>& oids);
+
 class Git {
   public:
     // Prepare the private HOME and config and read `git version`.
@@ -83,7 +101,8 @@ class Git {
     Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
 
     // Object format and HEAD of a remote that has no refs at all (an empty
-    // repository), which ls-remote cannot tell.
+    // repository), which ls-remote cannot tell; no HEAD from a v0 server,
+    // which cannot advertise an unborn one.
     Result<std::pair<std::string, std::optional<std::string>>>
     probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
 
@@ -92,9 +111,16 @@ class Git {
     // plus snapshotter's own refs under refs/snapshotter/. The caller holds
     // the mirror's FileLock, so git lock files found in it were left by a
     // process killed mid-update and are removed first.
+    // With Shallow::accept a shallow upstream makes the mirror shallow
+    // (read_shallow() tells its boundary) instead of failing.
     Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
                          const Remote& remote, const std::vector<std::string>& patterns,
-                         std::chrono::milliseconds timeout) const;
+                         std::chrono::milliseconds timeout, Shallow shallow = Shallow::refuse) const;
+
+    // Fetch the remote's HEAD into `mirror` as k_head_ref (a detached HEAD's
+    // object, which no selected ref may reach); returns the oid fetched.
+    Result<std::string> fetch_head(const std::filesystem::path& mirror, const Remote& remote,
+                                   std::chrono::milliseconds timeout, Shallow shallow) const;
 
     // The refs of a local repository, peeled where annotated.
     Result<RefMap> local_refs(const std::filesystem::path& repo) const;

@@ -4,6 +4,7 @@
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/util/redact.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 
@@ -55,6 +56,12 @@ std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs)
     for (const auto& [name, target] : refs)
         out.emplace_back(target.oid, name);
     return out;
+}
+
+// The oid of a detached HEAD, which the bundle must carry (as k_head_ref)
+// even when no selected ref reaches it; empty for any other HEAD.
+std::string detached_head_oid(const StreamResult& listed) {
+    return listed.head_state.kind == HeadKind::detached ? listed.head_state.target : std::string{};
 }
 
 } // namespace
@@ -116,9 +123,13 @@ Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
     std::set<std::string> wants;
     for (const auto& [name, target] : result.refs)
         wants.insert(target.oid);
+    BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
+    if (auto head = detached_head_oid(result); !head.empty()) {
+        wants.insert(head);
+        header.refs.emplace_back(head, k_head_ref);
+    }
     result.wants.assign(wants.begin(), wants.end());
     // Stream header and pack into the bundle.
-    BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs)};
     FetchRequest fetch{.wants = result.wants,
                        .thin_pack = false,
                        .progress = static_cast<bool>(m_request.on_progress),
@@ -128,7 +139,8 @@ Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
     return result;
 }
 
-Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, storage::ObjectWriter& out) {
+Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, storage::ObjectWriter& out,
+                                                      const std::string& previous_head_oid) {
     StreamResult result = m_result;
     for (const auto& [name, target] : previous)
         if (!is_valid_oid(target.oid, result.object_format))
@@ -136,6 +148,13 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, st
                 fmt::format("previous snapshot's {} is not a {} object id", name, result.object_format)));
     IncrementalPlan plan = plan_incremental(previous, result.refs);
     result.unchanged = plan.unchanged;
+    // A detached HEAD on an object the chain does not hold comes along too.
+    auto head = detached_head_oid(result);
+    const bool fetch_head = !head.empty() && head != previous_head_oid &&
+                            !std::binary_search(plan.haves.begin(), plan.haves.end(), head) &&
+                            !std::binary_search(plan.wants.begin(), plan.wants.end(), head);
+    if (fetch_head)
+        plan.wants.insert(std::lower_bound(plan.wants.begin(), plan.wants.end(), head), head);
     // Refs-only changes (deletions, rewinds, new refs on known commits) need no pack.
     if (plan.wants.empty()) {
         (void)m_client.close();
@@ -147,6 +166,8 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, st
     BundleHeader header{.object_format = result.object_format,
                         .prerequisites = plan.prerequisites,
                         .refs = header_refs(result.refs)};
+    if (fetch_head)
+        header.refs.emplace_back(head, k_head_ref);
     FetchRequest fetch{.wants = plan.wants,
                        .haves = plan.haves,
                        .thin_pack = true,
@@ -174,11 +195,12 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
 }
 
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               storage::ObjectWriter& out) {
+                                               storage::ObjectWriter& out,
+                                               const std::string& previous_head_oid) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());
-    return listed->incremental_bundle(previous, out);
+    return listed->incremental_bundle(previous, out, previous_head_oid);
 }
 
 Result<bool> remote_speaks_v2(const TransportOptions& options) {

@@ -77,7 +77,8 @@ class ListedRemote {
     // A full bundle of the listed refs, as stream_full_bundle().
     Result<StreamResult> full_bundle(storage::ObjectWriter& out);
     // An incremental bundle on top of `previous`, as stream_incremental_bundle().
-    Result<StreamResult> incremental_bundle(const RefMap& previous, storage::ObjectWriter& out);
+    Result<StreamResult> incremental_bundle(const RefMap& previous, storage::ObjectWriter& out,
+                                            const std::string& previous_head_oid = {});
     // End the session; fails when the server side reported an error.
     Status close();
 
@@ -96,7 +97,8 @@ class ListedRemote {
 Result<StreamResult> list_remote(const StreamRequest& request);
 
 // Write a full bundle of the selected refs into `out`: ls-refs, the header
-// listing every selected ref, then the pack of every distinct tip (tag
+// listing every selected ref (and a detached HEAD's object as k_head_ref, so
+// that a HEAD no selected ref reaches restores), then the pack of every distinct tip (tag
 // objects for annotated tags), checked against its trailer. Writes nothing
 // (pack_written false) when no ref is selected. Never commits or aborts `out`.
 Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out);
@@ -106,10 +108,13 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
 // pack), lists the peeled tips known to be commits as prerequisites (git
 // requires commits there; a base outside them is still in a repository that
 // replayed the chain, only not pre-checked) and every selected ref
-// in the header. Refs-only changes and an unchanged repository write nothing
-// (pack_written false). Never commits or aborts `out`.
+// in the header; a detached HEAD on an object that neither `previous` nor
+// `previous_head_oid` (the previous snapshot's detached HEAD) holds is
+// wanted and listed as k_head_ref. Refs-only changes and an unchanged
+// repository write nothing (pack_written false). Never commits or aborts `out`.
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               storage::ObjectWriter& out);
+                                               storage::ObjectWriter& out,
+                                               const std::string& previous_head_oid = {});
 
 // Whether the server at `options.url` speaks protocol v2 (false for v0/v1);
 // fails only when it cannot be reached.

@@ -29,6 +29,8 @@ inline constexpr int k_grace_s = 90;
 inline constexpr int k_max_shards = 100'000;
 inline constexpr bool k_allow_http = false;
 inline constexpr bool k_allow_file = true;
+// A shallow upstream is refused: a snapshot of it cannot restore the history it lacks.
+inline constexpr bool k_allow_shallow = false;
 // auto: the protocol v2 streaming engine where the server speaks v2, else git.
 inline constexpr std::string_view k_engine = "auto";
 // pack: check the streamed pack's trailer; index: also run git index-pack on it.

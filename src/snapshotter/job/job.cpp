@@ -34,7 +34,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
       "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "ssh", "shard",
-      "max_refs", "max_pack_bytes", "http"}},
+      "max_refs", "max_pack_bytes", "http", "allow_shallow"}},
     {"ssh", {"known_hosts", "host_key_policy"}},
     {"http", {"follow_redirects"}},
     {"shard", {"count", "index"}},
@@ -331,6 +331,7 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         read_int(j, p, "grace_s", 0, 3600, options.grace_s),
         read_bool(j, p, "allow_http", options.allow_http),
         read_bool(j, p, "allow_file", options.allow_file),
+        read_bool(j, p, "allow_shallow", options.allow_shallow),
         read_int(j, p, "max_refs", 1, 100'000'000, options.max_refs),
     };
     for (auto& s : checks)

@@ -95,7 +95,8 @@ struct Options {
     int grace_s = defaults::k_grace_s; // after SIGTERM, time running repositories get
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
-    std::string engine{defaults::k_engine}; // auto | stream | cli
+    bool allow_shallow = defaults::k_allow_shallow; // store a shallow upstream as a shallow snapshot
+    std::string engine{defaults::k_engine};         // auto | stream | cli
     std::string verify{defaults::k_verify}; // pack | index: how a streamed pack is checked before commit
     int max_refs = defaults::k_max_refs;    // refs a server may advertise
     long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none

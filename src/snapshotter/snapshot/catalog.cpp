@@ -298,6 +298,10 @@ Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, 
                                 std::chrono::milliseconds timeout, Preserved preserved) {
     if (auto s = git.init_bare(path, manifest.object_format); !s)
         return fail(s.error());
+    // A shallow snapshot's bundles lack the parents of its boundary commits:
+    // git accepts them only in a repository that knows it is shallow there.
+    if (auto s = git::write_shallow(path, manifest.shallow); !s)
+        return fail(s.error());
     // Replay the chain oldest first; each bundle is checked before git sees it.
     if (auto replayed = replay_chain(storage, git, manifest.bundles, path, scratch, timeout, Tips::ignore);
         !replayed)

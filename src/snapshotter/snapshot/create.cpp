@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <functional>
 #include <memory>
+#include <set>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -229,6 +230,7 @@ git::StreamRequest stream_request(const job::Repository& repo, const git::Remote
     request.patterns = repo.refs;
     request.max_refs = static_cast<std::size_t>(options.max_refs);
     request.max_pack_bytes = static_cast<std::uint64_t>(options.max_pack_bytes);
+    request.allow_shallow = options.allow_shallow;
     return request;
 }
 
@@ -296,8 +298,22 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
             patterns.push_back(name);
     }
     const auto stored_before = object_store_bytes(mirror);
-    if (auto s = ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left()); !s)
+    const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
+    if (auto s =
+            ctx.git.update_mirror(mirror, manifest.object_format, remote, patterns, deadline.left(), shallow);
+        !s)
         return fail(s.error());
+    // A detached HEAD may hold an object no selected ref reaches: fetch it by
+    // name, so the bundle carries it (as k_head_ref) and restore can detach there.
+    std::optional<std::string> head_tip;
+    if (listing.head.kind == git::HeadKind::detached) {
+        auto fetched = ctx.git.fetch_head(mirror, remote, deadline.left(), shallow);
+        if (!fetched)
+            return fail(fetched.error());
+        if (auto s = check_recorded_head(repo.name, listing.head, {git::HeadKind::detached, *fetched}); !s)
+            return fail(s.error());
+        head_tip = *fetched;
+    }
     manifest.timings_ms["fetch"] = elapsed_ms(step);
     // git fetch cannot be capped while it runs: check what it added, and drop
     // a mirror that grew past the limit rather than keep the server's bytes.
@@ -317,6 +333,13 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
     // The proof before anything is written: git recorded exactly what was listed.
     if (auto s = check_recorded_refs(repo.name, selected, manifest.refs); !s)
         return fail(s.error());
+    // A shallow upstream made the mirror shallow (options.allow_shallow): record its boundary.
+    if (shallow == git::Shallow::accept) {
+        auto roots = git::read_shallow(mirror);
+        if (!roots)
+            return fail(roots.error());
+        manifest.shallow = std::move(*roots);
+    }
     if (manifest.refs.empty()) {
         manifest.kind = "empty";
         return produced;
@@ -371,6 +394,13 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
             return fail(fresh.error());
         // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
         write = !tips.empty() && *fresh;
+        if (head_tip) {
+            revs.emplace_back(git::k_head_ref);
+            auto head_fresh = ctx.git.has_new_objects(mirror, {*head_tip}, excluded, deadline.left());
+            if (!head_fresh)
+                return fail(head_fresh.error());
+            write = write || *head_fresh;
+        }
         for (const auto& oid : excluded)
             revs.push_back("^" + oid);
     } else {
@@ -384,6 +414,8 @@ Result<Produced> produce_with_cli(const Context& ctx, const job::Repository& rep
         for (const auto& [name, target] : *refs_now)
             if (name.starts_with("refs/snapshotter/preserved/"))
                 revs.push_back(name);
+        if (head_tip)
+            revs.emplace_back(git::k_head_ref);
         // Preserved tips the new chain cannot carry are dropped from the manifest.
         for (auto it = manifest.preserved.begin(); it != manifest.preserved.end();)
             it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it)
@@ -521,10 +553,12 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
         session.reset();
     auto request = stream_request(repo, remote, ctx.job.options, deadline);
-    auto streamed = session ? (incremental_allowed ? session->incremental_bundle(previous->refs, out)
-                                                   : session->full_bundle(out))
-                    : incremental_allowed ? git::stream_incremental_bundle(request, previous->refs, out)
-                                          : git::stream_full_bundle(request, out);
+    auto streamed =
+        session ? (incremental_allowed ? session->incremental_bundle(previous->refs, out, previous->head_oid)
+                                       : session->full_bundle(out))
+        : incremental_allowed
+            ? git::stream_incremental_bundle(request, previous->refs, out, previous->head_oid)
+            : git::stream_full_bundle(request, out);
     if (!streamed) {
         out.abort();
         return fail(streamed.error());
@@ -533,6 +567,10 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     // the manifest will record are exactly those listed (a session reopened
     // after an idle wait lists again, and the server may have moved on).
     if (auto s = check_recorded_refs(repo.name, listing.selected, streamed->refs); !s) {
+        out.abort();
+        return fail(s.error());
+    }
+    if (auto s = check_recorded_head(repo.name, listing.head, streamed->head_state); !s) {
         out.abort();
         return fail(s.error());
     }
@@ -562,6 +600,12 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
         indexer->cancel();
     manifest.refs = streamed->refs;
     set_head(manifest, streamed->head_state);
+    // A shallow upstream (options.allow_shallow): the boundary this fetch
+    // reported and, for an incremental, the boundary the chain already has.
+    std::set<std::string> shallow(streamed->shallow.begin(), streamed->shallow.end());
+    if (incremental_allowed)
+        shallow.insert(previous->shallow.begin(), previous->shallow.end());
+    manifest.shallow.assign(shallow.begin(), shallow.end());
     if (incremental_allowed) {
         manifest.kind = "incremental";
         manifest.bundles = previous->bundles;
@@ -679,6 +723,14 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         if (!*intact)
             previous.reset();
     }
+    // A shallow chain continues only while options.allow_shallow does: without
+    // it a full snapshot fetches again, and refuses the upstream if it is still shallow.
+    if (previous && !previous->shallow.empty() && !options.allow_shallow) {
+        spdlog::info("{}: the previous snapshot is shallow and options.allow_shallow is off; taking a full "
+                     "snapshot",
+                     repo.name);
+        previous.reset();
+    }
     if (previous) {
         manifest.parent = previous->snapshot_id;
         manifest.preserved = previous->preserved;
@@ -711,6 +763,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         manifest.kind = "unchanged";
         manifest.refs = previous->refs;
         manifest.bundles = previous->bundles;
+        manifest.shallow = previous->shallow;
     } else if (selected.empty()) {
         // No refs: a manifest and no bundle (a bundle cannot be empty).
         manifest.kind = "empty";
@@ -729,6 +782,10 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         produced = *made;
     }
     manifest.timings_ms["total"] = elapsed_ms(start);
+    // The proof of HEAD, for every kind of snapshot: the manifest records the
+    // HEAD that was listed (each engine checked it before its bundle was committed).
+    if (auto s = check_recorded_head(repo.name, listing->head, head_state(manifest)); !s)
+        return fail(s.error());
 
     // 4. Publish: manifest (never overwritten), then the latest pointer, which
     //    only moves forward (a concurrent job may have published a newer one).

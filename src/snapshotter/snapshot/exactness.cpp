@@ -56,6 +56,40 @@ Status check_recorded_refs(std::string_view repository, const git::RefMap& liste
         repository, listed.size(), recorded.size(), joined(differences))));
 }
 
+namespace {
+
+std::string describe_head(const git::HeadState& head) {
+    switch (head.kind) {
+    case git::HeadKind::symbolic:
+        return fmt::format("symbolic to {}", git::refname_excerpt(head.target));
+    case git::HeadKind::unborn:
+        return fmt::format("unborn on {}", git::refname_excerpt(head.target));
+    case git::HeadKind::detached:
+        return fmt::format("detached at {}", short_oid(head.target));
+    case git::HeadKind::absent:
+        break;
+    }
+    return "absent";
+}
+
+} // namespace
+
+std::string head_difference(const git::HeadState& listed, const git::HeadState& recorded) {
+    if (listed == recorded)
+        return {};
+    return fmt::format("HEAD: listed {}, recorded {}", describe_head(listed), describe_head(recorded));
+}
+
+Status check_recorded_head(std::string_view repository, const git::HeadState& listed,
+                           const git::HeadState& recorded) {
+    auto difference = head_difference(listed, recorded);
+    if (difference.empty())
+        return {};
+    return fail(Error::git(fmt::format("{}: the snapshot would not be exact: {}; HEAD changed during the "
+                                       "snapshot; nothing was committed",
+                                       repository, difference)));
+}
+
 Status check_bundle_header(std::string_view repository, const git::BundleHeader& header,
                            const git::RefMap& refs, HeaderScope scope) {
     git::RefMap listed;

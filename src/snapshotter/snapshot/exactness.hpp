@@ -6,6 +6,7 @@
 
 #include "snapshotter/git/bundle_writer.hpp"
 #include "snapshotter/git/git.hpp"
+#include "snapshotter/git/refname.hpp"
 #include "snapshotter/util/error.hpp"
 
 #include <cstddef>
@@ -26,6 +27,16 @@ std::vector<std::string> ref_differences(const git::RefMap& listed, const git::R
 // and the differences, saying that nothing was committed.
 Status check_recorded_refs(std::string_view repository, const git::RefMap& listed,
                            const git::RefMap& recorded);
+
+// How `recorded` differs from `listed` ("HEAD: listed detached at 1234abcd,
+// recorded symbolic to refs/heads/main"); empty when they are equal.
+std::string head_difference(const git::HeadState& listed, const git::HeadState& recorded);
+
+// Ok when the HEAD a snapshot records (state and target or oid) equals the
+// HEAD it listed; otherwise a GitError naming `repository`, saying that
+// nothing was committed.
+Status check_recorded_head(std::string_view repository, const git::HeadState& listed,
+                           const git::HeadState& recorded);
 
 // Whether a bundle must list every recorded ref or only the changed ones.
 enum class HeaderScope { every_ref, changed_refs };

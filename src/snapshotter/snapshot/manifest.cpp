@@ -26,6 +26,19 @@ Error bad(std::string_view what) {
 
 } // namespace
 
+git::HeadState head_state(const Manifest& manifest) {
+    switch (manifest.head_kind) {
+    case git::HeadKind::symbolic:
+    case git::HeadKind::unborn:
+        return {manifest.head_kind, manifest.head.value_or("")};
+    case git::HeadKind::detached:
+        return {manifest.head_kind, manifest.head_oid};
+    case git::HeadKind::absent:
+        break;
+    }
+    return {};
+}
+
 Result<std::string> serialize_manifest(const Manifest& m) {
     json refs = json::object();
     for (const auto& [name, target] : m.refs) {
@@ -69,6 +82,9 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"changes", std::move(changes)},
               {"preserved", m.preserved},
               {"timings_ms", m.timings_ms}};
+    // Written only for a shallow snapshot, so other manifests stay as they were.
+    if (!m.shallow.empty())
+        j["shallow"] = m.shallow;
     try {
         return j.dump(2) + "\n";
     } catch (const json::type_error&) {
@@ -119,6 +135,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
         if ((m.head_kind == git::HeadKind::symbolic || m.head_kind == git::HeadKind::unborn) !=
             m.head.has_value())
             return fail(bad("head and head_state disagree"));
+        if (auto it = j.find("shallow"); it != j.end() && !it->is_null()) {
+            m.shallow = it->get<std::vector<std::string>>();
+            for (const auto& oid : m.shallow)
+                if (!is_hex_oid(oid))
+                    return fail(bad("shallow lists an invalid object id"));
+        }
         for (const auto& [name, t] : j.at("refs").items()) {
             git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
             if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))

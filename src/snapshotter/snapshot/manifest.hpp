@@ -51,6 +51,9 @@ struct Manifest {
     std::optional<std::string> head;                 // HEAD's target when symbolic or unborn
     git::HeadKind head_kind = git::HeadKind::absent; // what HEAD is
     std::string head_oid;                            // HEAD's object id when detached
+    // A shallow upstream's boundary (options.allow_shallow): the commits whose
+    // parents the snapshot lacks, sorted; empty for a complete history.
+    std::vector<std::string> shallow;
     git::RefMap refs;
     std::vector<std::string> ref_patterns;
     std::vector<BundleInfo> bundles; // oldest first; replaying all of them restores `refs`
@@ -61,6 +64,9 @@ struct Manifest {
     std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
 };
+
+// The HEAD `manifest` records (head_state with head or head_oid).
+git::HeadState head_state(const Manifest& manifest);
 
 // The ref name under which restore recreates preserved tip `key`.
 std::string preserved_ref_name(const std::string& key);

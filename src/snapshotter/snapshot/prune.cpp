@@ -176,6 +176,9 @@ Result<BundleInfo> write_rebased_bundle(const Context& ctx, const Manifest& at, 
     auto repo = scratch->path() / "repo.git";
     if (auto s = ctx.git.init_bare(repo, at.object_format); !s)
         return fail(s.error());
+    // A shallow chain replays only into a repository that knows its boundary (as restore does).
+    if (auto s = git::write_shallow(repo, at.shallow); !s)
+        return fail(s.error());
     auto tips = replay_chain(ctx.storage, ctx.git, at.bundles, repo, scratch->path(), timeout, Tips::collect);
     if (!tips)
         return fail(tips.error());
