@@ -168,13 +168,19 @@ class _Server(harness.Assertions):
         listed = self.store.client.list_multipart_uploads(Bucket=self.store.bucket, Prefix=self.store.prefix + "/")
         return listed.get("Uploads", [])
 
-    def test_a_part_failing_mid_parallel_upload_is_retried_and_the_object_is_exact(self):
-        data = random.Random(16).randbytes(PARALLEL_BYTES)
-        self.front.inject("PUT", 500, "InternalError", count=1, query="partNumber=3")
+    def stream_with_failing_part(self, key, part, status, code):
+        """Stream PARALLEL_BYTES of random data into `key`, 4 parts in flight,
+        the first attempt at part `part` answered `status` `code`; the data,
+        the run and the front's log of it."""
+        data = random.Random(key).randbytes(PARALLEL_BYTES)
+        self.front.inject("PUT", status, code, count=1, query="partNumber=%d" % part)
         before = len(self.front.log)
-        run = self.stream("parallel/retried", data, "upload_concurrency=4")
+        run = self.stream(key, data, "upload_concurrency=4")
+        return data, run, self.front.log[before:]
+
+    def test_a_part_failing_mid_parallel_upload_is_retried_and_the_object_is_exact(self):
+        data, run, log = self.stream_with_failing_part("parallel/retried", 3, 500, "InternalError")
         self.assertEqual(run.returncode, 0, run.stderr)
-        log = self.front.log[before:]
         parts = sorted((int(e[2].split("partNumber=")[1].split("&")[0]), e[3]) for e in log
                        if e[0] == "PUT" and "partNumber=" in e[2])
         self.assertEqual(parts, [(1, 200), (2, 200), (3, 200), (3, 500), (4, 200)], log)
@@ -183,15 +189,11 @@ class _Server(harness.Assertions):
         self.assertEqual(self.pending_uploads(), [])
 
     def test_a_part_failing_for_good_aborts_the_upload_after_the_others_stop(self):
-        data = random.Random(17).randbytes(PARALLEL_BYTES)
-        self.front.inject("PUT", 403, "AccessDenied", count=1, query="partNumber=2")
-        before = len(self.front.log)
-        run = self.stream("parallel/refused", data, "upload_concurrency=4")
+        _, run, log = self.stream_with_failing_part("parallel/refused", 2, 403, "AccessDenied")
         self.assertEqual(run.returncode, 2, run.stderr)
         self.assertIn(b"AccessDenied", run.stderr)
         self.assertIn(b"part 2", run.stderr)
         self.assertNotIn(b"retrying", run.stderr)
-        log = self.front.log[before:]
         aborts = [i for i, e in enumerate(log) if e[0] == "DELETE" and "uploadId=" in e[2]]
         parts = [i for i, e in enumerate(log) if e[0] == "PUT" and "partNumber=" in e[2]]
         self.assertEqual(len(aborts), 1, log)
