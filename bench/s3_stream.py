@@ -3,7 +3,12 @@ with s3_probe (our S3 backend, multipart, parts in parallel) and with
 `aws s3 cp`, in the same run; print throughput and peak RSS of each and their
 ratios. Prints figures, never fails on time.
 
-    python3 bench/s3_stream.py --probe build/tests/s3_probe [--mib 1024] [--front] [--servers moto,rgw]
+    python3 bench/s3_stream.py --probe build/tests/s3_probe [--mib 256 --rounds 3 --large-mib 1024]
+                               [--concurrency 8] [--front] [--servers moto,rgw]
+
+Both servers run at once and the rounds interleave (moto, RGW, moto, ...),
+with the order of the two tools alternating, because the machine is shared:
+each line carries the load average before and after it.
 
 --front sends both tools' requests through the strict SigV4 front (Python,
 slower); by default they talk to the server directly (moto does not check
@@ -11,9 +16,11 @@ signatures, RGW does).
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,27 +43,56 @@ def timed(argv, env, stdin=None):
     return elapsed, rss_kib / 1024.0
 
 
-def measure(name, endpoint, client, probe, aws, source, mib, env):
-    """Stream `source` with s3_probe, then `aws s3 cp` it, into bucket "bench" at `endpoint`."""
+def run_ours(probe, endpoint, source, env, concurrency):
     with open(source, "rb") as stdin:
-        ours_s, ours_rss = timed([probe, "s3://bench/ours", "-o", "endpoint=" + endpoint, "-o",
-                                  "region=" + s3harness.REGION, "stream", "bundle.pack"], env, stdin)
-    # Free the server's memory (RGW's memstore keeps objects in RAM) before the second copy.
-    client.delete_object(Bucket="bench", Key="ours/bundle.pack")
-    theirs_s, theirs_rss = timed([aws, "--endpoint-url", endpoint, "s3", "cp", "--quiet", source,
-                                  "s3://bench/aws/bundle.pack"], env)
-    client.delete_object(Bucket="bench", Key="aws/bundle.pack")
-    print("stream %d MiB to %s" % (mib, name))
-    print("  snapshotter s3 backend: %6.2f s  %7.1f MiB/s  peak RSS %6.1f MiB" % (ours_s, mib / ours_s, ours_rss))
-    print("  aws s3 cp:              %6.2f s  %7.1f MiB/s  peak RSS %6.1f MiB" % (theirs_s, mib / theirs_s,
-                                                                                 theirs_rss))
-    print("  ratio ours/aws: time %.2fx, peak RSS %.2fx" % (ours_s / theirs_s, ours_rss / theirs_rss), flush=True)
+        return timed([probe, "s3://bench/ours", "-o", "endpoint=" + endpoint, "-o", "region=" + s3harness.REGION,
+                      "-o", "upload_concurrency=%d" % concurrency, "stream", "bundle.pack"], env, stdin)
+
+
+def run_aws(aws, endpoint, source, env):
+    return timed([aws, "--endpoint-url", endpoint, "s3", "cp", "--quiet", source, "s3://bench/aws/bundle.pack"], env)
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def measure(name, endpoint, client, probe, aws, source, mib, env, concurrency, ours_first):
+    """One round on one server: stream `source` with s3_probe and `aws s3 cp` it
+    (in the order given), deleting each copy before the next (RGW's memstore
+    keeps objects in RAM). Returns a dict of the figures."""
+    figures = {"server": name, "mib": mib, "load_before": load()}
+    for tool in (("ours", "aws") if ours_first else ("aws", "ours")):
+        if tool == "ours":
+            figures["ours"] = run_ours(probe, endpoint, source, env, concurrency)
+            client.delete_object(Bucket="bench", Key="ours/bundle.pack")
+        else:
+            figures["aws"] = run_aws(aws, endpoint, source, env)
+            client.delete_object(Bucket="bench", Key="aws/bundle.pack")
+    figures["load_after"] = load()
+    (ours_s, ours_rss), (aws_s, aws_rss) = figures["ours"], figures["aws"]
+    print("%-5s %5d MiB  ours %6.2f s %6.1f MiB/s RSS %5.1f MiB | aws %6.2f s %6.1f MiB/s RSS %5.1f MiB | "
+          "time %.2fx RSS %.2fx | load %.1f->%.1f (%s first)"
+          % (name, mib, ours_s, mib / ours_s, ours_rss, aws_s, mib / aws_s, aws_rss, ours_s / aws_s,
+             ours_rss / aws_rss, figures["load_before"], figures["load_after"], "ours" if ours_first else "aws"),
+          flush=True)
+    return figures
+
+
+def write_source(path, mib):
+    with open(path, "wb") as f:
+        block = os.urandom(1 << 20)
+        for i in range(mib):
+            f.write(block[:-8] + i.to_bytes(8, "little"))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--probe", required=True)
-    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--mib", type=int, default=256, help="size of the rounds that give the median")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--large-mib", type=int, default=1024, help="one more round at this size (0: none)")
+    parser.add_argument("--concurrency", type=int, default=8, help="storage.upload_concurrency of ours")
     parser.add_argument("--front", action="store_true")
     parser.add_argument("--servers", default="moto,rgw",
                         help="comma-separated: moto, rgw (Ceph RGW from tests/integration/rgw.py)")
@@ -65,43 +101,62 @@ def main():
     if aws is None or not os.path.exists("/usr/bin/time"):
         print("skipped: needs aws and /usr/bin/time")
         return
-    with tempfile.TemporaryDirectory(prefix="s3-bench-") as tmp:
-        source = os.path.join(tmp, "bundle.pack")
-        with open(source, "wb") as f:
-            block = os.urandom(1 << 20)
-            for i in range(args.mib):
-                f.write(block[:-8] + i.to_bytes(8, "little"))
+    print("uptime:", subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="s3-bench-") as tmp, contextlib.ExitStack() as stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(HOME=tmp, AWS_ACCESS_KEY_ID=s3harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=s3harness.SECRET_KEY,
                    AWS_DEFAULT_REGION=s3harness.REGION, AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1")
+        # Both servers run for the whole benchmark, so that their rounds interleave.
+        servers = []
         for server in args.servers.split(","):
             if server == "moto":
                 if s3harness.moto_server_path() is None:
                     print("moto skipped: moto_server is not installed")
                     continue
-                with s3harness.S3Harness() as h:
-                    client = h.boto3_client(direct=True)
-                    client.create_bucket(Bucket="bench")
-                    endpoint = h.endpoint if args.front else h.moto_endpoint
-                    measure("moto" + (" through the strict front" if args.front else ""), endpoint, client,
-                            args.probe, aws, source, args.mib, env)
+                h = stack.enter_context(s3harness.S3Harness())
+                client = h.boto3_client(direct=True)
+                endpoint = h.endpoint if args.front else h.moto_endpoint
+                servers.append(("moto", endpoint, client))
             elif server == "rgw":
                 import rgw
                 if rgw.missing_tools():
                     print("rgw skipped: %s not installed" % ", ".join(rgw.missing_tools()))
                     continue
                 service = rgw.RgwService()
+                stack.callback(service.stop)
                 service.start()
-                try:
-                    client = service.boto3_client(direct=not args.front)
-                    client.create_bucket(Bucket="bench")
-                    endpoint = service.endpoint if args.front else service.direct_endpoint
-                    measure("Ceph RGW" + (" through the strict front" if args.front else ""), endpoint, client,
-                            args.probe, aws, source, args.mib, env)
-                finally:
-                    service.stop()
+                client = service.boto3_client(direct=not args.front)
+                endpoint = service.endpoint if args.front else service.direct_endpoint
+                servers.append(("rgw", endpoint, client))
             else:
                 raise SystemExit("unknown server %r" % server)
+        for _, _, client in servers:
+            client.create_bucket(Bucket="bench")
+        print("servers: %s, %s; ours: upload_concurrency %d, 8 MiB parts; aws: CLI defaults (10 threads, 8 MiB "
+              "parts)" % (", ".join(s[0] for s in servers), "through the strict front" if args.front else "direct",
+                          args.concurrency), flush=True)
+        sizes = [args.mib] * args.rounds + ([args.large_mib] if args.large_mib else [])
+        results = []
+        for size in sorted(set(sizes)):
+            source = os.path.join(tmp, "bundle-%d.pack" % size)
+            write_source(source, size)
+            for round_number in range(sizes.count(size)):
+                for index, (name, endpoint, client) in enumerate(servers):
+                    ours_first = (round_number + index) % 2 == 0
+                    results.append(measure(name, endpoint, client, args.probe, aws, source, size, env,
+                                           args.concurrency, ours_first))
+            os.remove(source)
+        print("\nsummary (median of each server and size; time ratio < 1: ours is faster)")
+        for name, _, _ in servers:
+            for size in sorted(set(sizes)):
+                rows = [r for r in results if r["server"] == name and r["mib"] == size]
+                ours = statistics.median(r["ours"][0] for r in rows)
+                theirs = statistics.median(r["aws"][0] for r in rows)
+                ratios = ", ".join("%.2fx" % (r["ours"][0] / r["aws"][0]) for r in rows)
+                print("%-5s %5d MiB x%d: ours %6.2f s, aws %6.2f s, median ratio %.2fx [rounds %s], peak RSS ours "
+                      "%.0f MiB / aws %.0f MiB" % (name, size, len(rows), ours, theirs, ours / theirs, ratios,
+                                                   max(r["ours"][1] for r in rows), max(r["aws"][1] for r in rows)))
+    print("uptime:", subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,7 @@ class StrictSigV4Front:
         self.faults = []       # [{"method", "query", "status", "code", "count"}]
         self.chaos = None      # see set_chaos
         self.chaos_counts = {}  # fault kind -> how many were injected
+        self.delays = []       # [{"method", "query", "seconds", "count"}], see delay_answer
         self.port = free_port()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
         self.server.daemon_threads = True
@@ -157,6 +158,23 @@ class StrictSigV4Front:
         with self.lock:
             self.faults.append({"method": method, "query": query, "status": status, "code": code, "count": count,
                                 "after_forward": after_forward, "skip": skip, "path": path})
+
+    def delay_answer(self, method, seconds, query=None, count=1):
+        """Forward the next `count` requests of `method` (whose raw query
+        contains `query`, when given), then hold the server's answer for
+        `seconds` before sending a byte of it, as S3 does while it assembles a
+        large CompleteMultipartUpload."""
+        with self.lock:
+            self.delays.append({"method": method, "query": query, "seconds": seconds, "count": count})
+
+    def take_delay(self, method, raw_query):
+        with self.lock:
+            for delay in self.delays:
+                if delay["count"] > 0 and delay["method"] == method and (
+                        delay["query"] is None or delay["query"] in raw_query):
+                    delay["count"] -= 1
+                    return delay["seconds"]
+        return 0
 
     def set_chaos(self, rate, kinds=CHAOS_KINDS, seed=0, methods=None, stall_s=5.0):
         """From now on, each request (of `methods`, when given) meets one of the
@@ -374,6 +392,9 @@ class StrictSigV4Front:
                     if lost is not None:
                         self._record(raw_path, raw_query, lost[0])
                         return self._reply(*lost)
+                    held = 0 if sts else front.take_delay(self.command, raw_query)
+                    if held:
+                        time.sleep(held)
                     if chaos == "reset_response":
                         raw = self._raw_response(response.status, data, response.getheaders())
                         self._record(raw_path, raw_query, "reset_response")

@@ -15,18 +15,27 @@ them:
   the key, or with require_protection false only warns;
 - a latest.json that cannot be advanced is a warning and a metric;
 - a restart of the S3 endpoint in the middle of an upload does not fail the
-  snapshot (RGW: radosgw is stopped and started again mid-upload).
+  snapshot (RGW: radosgw is stopped and started again mid-upload);
+- parts uploaded in parallel: one failing mid-upload is retried and the object
+  is exact; one failing for good aborts the upload, after the other parts
+  stopped, leaving no upload behind; a CompleteMultipartUpload answered later
+  than stall_timeout_s is waited for, not retried (tests/tools/s3_probe).
 
 SNAPSHOTTER_S3_SERVERS=moto skips the RGW class (its cluster takes ~15 s to
 start, once for the module).
 """
 
+import hashlib
 import json
+import os
+import random
+import subprocess
 import threading
 import time
 import unittest
 
 import harness
+from test_s3_storage import probe_path
 
 UPSTREAMS = {}
 # Past the 8 MiB part size: a multipart upload of two parts.
@@ -34,6 +43,8 @@ MULTIPART_BYTES = 9 * 1024 * 1024 + 4321
 # A bundle of several parts, uploaded while the gateway restarts.
 OUTAGE_BYTES = 48 * 1024 * 1024
 LOCK = {"object_lock_mode": "GOVERNANCE", "object_lock_retain_days": 1}
+# Four 8 MiB parts, the last one short, all in flight at once with upload_concurrency=4.
+PARALLEL_BYTES = 30 * 1024 * 1024 + 123
 
 
 def setUpModule():
@@ -137,6 +148,68 @@ class _Server(harness.Assertions):
         # Each write answered with its SSE, or was confirmed by a HEAD.
         log = self.front.log[before:]
         self.assertTrue(any(e[0] == "PUT" for e in log), log)
+
+    def stream(self, key, data, *options):
+        """Stream `data` into `key` under the store's prefix with s3_probe (the
+        backend alone, no snapshot around it), with the storage `options`."""
+        probe = probe_path()
+        if probe is None or not os.path.exists(probe):
+            self.skipTest("s3_probe is not built (set SNAPSHOTTER_BIN or S3_PROBE_BIN)")
+        argv = [probe, self.store.url, "-o", "endpoint=" + self.store.endpoint,
+                "-o", "region=" + self.store.s3harness.REGION, "-o", "addressing=path"]
+        for option in options:
+            argv += ["-o", option]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(self.store.env())
+        return subprocess.run(argv + ["stream", key], input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, timeout=300)
+
+    def pending_uploads(self):
+        listed = self.store.client.list_multipart_uploads(Bucket=self.store.bucket, Prefix=self.store.prefix + "/")
+        return listed.get("Uploads", [])
+
+    def stream_with_failing_part(self, key, part, status, code):
+        """Stream PARALLEL_BYTES of random data into `key`, 4 parts in flight,
+        the first attempt at part `part` answered `status` `code`; the data,
+        the run and the front's log of it."""
+        data = random.Random(key).randbytes(PARALLEL_BYTES)
+        self.front.inject("PUT", status, code, count=1, query="partNumber=%d" % part)
+        before = len(self.front.log)
+        run = self.stream(key, data, "upload_concurrency=4")
+        return data, run, self.front.log[before:]
+
+    def test_a_part_failing_mid_parallel_upload_is_retried_and_the_object_is_exact(self):
+        data, run, log = self.stream_with_failing_part("parallel/retried", 3, 500, "InternalError")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        parts = sorted((int(e[2].split("partNumber=")[1].split("&")[0]), e[3]) for e in log
+                       if e[0] == "PUT" and "partNumber=" in e[2])
+        self.assertEqual(parts, [(1, 200), (2, 200), (3, 200), (3, 500), (4, 200)], log)
+        self.assertEqual(hashlib.sha256(self.store.read("parallel/retried")).hexdigest(),
+                         hashlib.sha256(data).hexdigest())
+        self.assertEqual(self.pending_uploads(), [])
+
+    def test_a_part_failing_for_good_aborts_the_upload_after_the_others_stop(self):
+        _, run, log = self.stream_with_failing_part("parallel/refused", 2, 403, "AccessDenied")
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn(b"AccessDenied", run.stderr)
+        self.assertIn(b"part 2", run.stderr)
+        self.assertNotIn(b"retrying", run.stderr)
+        aborts = [i for i, e in enumerate(log) if e[0] == "DELETE" and "uploadId=" in e[2]]
+        parts = [i for i, e in enumerate(log) if e[0] == "PUT" and "partNumber=" in e[2]]
+        self.assertEqual(len(aborts), 1, log)
+        self.assertLess(max(parts), aborts[0], "no part is answered after the abort")
+        self.assertEqual(self.pending_uploads(), [])
+        self.assertFalse(self.store.exists("parallel/refused"))
+
+    def test_a_slow_complete_is_waited_for_not_retried(self):
+        # The server holds its answer to CompleteMultipartUpload for 3 s, longer
+        # than the 1 s stall timeout of every other request.
+        data = random.Random(18).randbytes(MULTIPART_BYTES)
+        self.front.delay_answer("POST", 3, query="uploadId=")
+        run = self.stream("parallel/slow-complete", data, "stall_timeout_s=1")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertNotIn(b"retrying", run.stderr)
+        self.assertEqual(self.store.read("parallel/slow-complete"), data)
 
     def test_latest_that_cannot_advance_is_a_warning_and_a_metric(self):
         self.assertRunOk(self.snapshot(["rich"]), "first snapshot")

@@ -227,6 +227,16 @@ class S3StorageTest(ProbeTestCase):
         obj = self.s3.get_object(Bucket=BUCKET, Key="err200/obj")["Body"].read()
         self.assertEqual(hashlib.sha256(obj).hexdigest(), hashlib.sha256(data).hexdigest())
 
+    def test_complete_answering_200_with_a_final_error_fails_and_aborts(self):
+        HARNESS.front.inject("POST", 200, "AccessDenied", count=1, query="uploadId=")
+        result = self.probe("err200final", "stream", "obj", data=b"f" * (9 << 20), check=False)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn(b"HTTP 200 with an error document AccessDenied", result.stderr)
+        self.assertNotIn(b"retrying", result.stderr)
+        self.assertEqual(self.s3.list_multipart_uploads(Bucket=BUCKET, Prefix="err200final/").get("Uploads", []),
+                         [])
+        self.assertNotIn("Contents", self.s3.list_objects_v2(Bucket=BUCKET, Prefix="err200final/"))
+
     def test_complete_whose_answer_was_lost_is_recognised(self):
         for overwrite in ([], ["--no-overwrite"]):
             key = "lost/obj" + ("-no-overwrite" if overwrite else "")

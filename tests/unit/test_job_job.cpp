@@ -815,6 +815,13 @@ TEST(ParseJobErrors, S3StorageSettings) {
     EXPECT_EQ(
         parse_ok(with(s3, "/storage/stall_timeout_s"_json_pointer, 5)).storage.options.at("stall_timeout_s"),
         "5");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/upload_concurrency"_json_pointer, 0),
+                         "storage.upload_concurrency: must be between 1 and 64");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/upload_concurrency"_json_pointer, 65),
+                         "storage.upload_concurrency: must be between 1 and 64");
+    EXPECT_EQ(parse_ok(with(s3, "/storage/upload_concurrency"_json_pointer, 16))
+                  .storage.options.at("upload_concurrency"),
+              "16");
 }
 
 // ---------------------------------------------------------------- helpers

@@ -72,6 +72,8 @@ TEST(S3Storage, RejectsBadUrlsAndOptions) {
         {"s3://bucket", {{"retry_budget_s", "0"}}, "retry_budget_s"},
         {"s3://bucket", {{"retry_budget_s", "3601"}}, "retry_budget_s"},
         {"s3://bucket", {{"require_protection", "yes"}}, "require_protection"},
+        {"s3://bucket", {{"upload_concurrency", "0"}}, "upload_concurrency"},
+        {"s3://bucket", {{"upload_concurrency", "65"}}, "upload_concurrency"},
     };
     for (const auto& c : cases) {
         auto s = open_s3(c.url, c.options);
@@ -92,7 +94,8 @@ TEST(S3Storage, AcceptsTheDocumentedOptions) {
                                                  {"storage_class", "STANDARD_IA"},
                                                  {"stall_timeout_s", "5"},
                                                  {"retry_budget_s", "120"},
-                                                 {"require_protection", "false"}});
+                                                 {"require_protection", "false"},
+                                                 {"upload_concurrency", "16"}});
     ASSERT_TRUE(s) << s.error().message;
     auto from_env = open_s3("s3://bucket/p", {}, {{"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"}});
     ASSERT_TRUE(from_env) << from_env.error().message;

@@ -23,7 +23,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"storage",
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
       "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until",
-      "require_protection", "retry_budget_s"}},
+      "require_protection", "retry_budget_s", "upload_concurrency"}},
     {"repository", {"url", "name", "refs", "credentials"}},
     {"credentials", {"token_env", "username", "ssh_key_env"}},
     {"source",
@@ -280,6 +280,13 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             if (auto st = read_int(j, "storage", key.c_str(), 1, 3600, seconds); !st)
                 return st;
             storage.options[key] = std::to_string(seconds);
+            continue;
+        }
+        if (key == "upload_concurrency") {
+            int parts = 0;
+            if (auto st = read_int(j, "storage", key.c_str(), 1, 64, parts); !st)
+                return st;
+            storage.options[key] = std::to_string(parts);
             continue;
         }
         if (!value.is_string() || value.get<std::string>().empty() ||

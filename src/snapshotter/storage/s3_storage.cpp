@@ -11,6 +11,7 @@
 // still both succeed, and the later one wins. Snapshot keys are unique by
 // construction, so that race needs two jobs writing the same snapshot id.
 #include "snapshotter/storage/backends.hpp"
+#include "snapshotter/storage/part_pipeline.hpp"
 #include "snapshotter/storage/s3_credentials.hpp"
 #include "snapshotter/storage/sigv4.hpp"
 #include "snapshotter/storage/xml.hpp"
@@ -22,11 +23,8 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <condition_variable>
 #include <ctime>
-#include <deque>
 #include <fmt/format.h>
-#include <map>
 #include <mutex>
 #include <openssl/evp.h>
 #include <random>
@@ -43,8 +41,18 @@ namespace {
 constexpr std::size_t k_min_part_size = std::size_t{8} << 20;
 constexpr int k_parts_per_tier = 1000;
 constexpr int k_max_parts = 10000;
-// Parts uploading or queued at once; memory is about (this + 1) parts.
-constexpr std::size_t k_upload_workers = 3;
+// Parts uploading at once (storage.upload_concurrency), each on its own
+// connection; memory is bounded by (this + 2) parts: those in flight, the one
+// being filled and one recycled buffer.
+constexpr int k_default_upload_concurrency = 8;
+constexpr int k_max_upload_concurrency = 64;
+// CompleteMultipartUpload: the server assembles the parts before it answers
+// (moto copies them, S3 sends whitespace meanwhile), so its answer may take
+// minutes without a byte flowing. It gets this long plus k_complete_per_gib
+// per GiB of the object, and never less than storage.stall_timeout_s.
+constexpr std::chrono::seconds k_complete_base{60};
+constexpr std::chrono::seconds k_complete_per_gib{60};
+constexpr std::chrono::seconds k_complete_cap{3600};
 // Attempts to resume a broken download, the first included.
 constexpr int k_max_attempts = 5;
 // A request is retried while its attempts and waits fit in this budget
@@ -95,11 +103,19 @@ constexpr std::string_view k_known_options[] = {"region",
                                                 "object_lock_retain_days",
                                                 "object_lock_retain_until",
                                                 "require_protection",
-                                                "retry_budget_s"};
+                                                "retry_budget_s",
+                                                "upload_concurrency"};
 
 std::size_t part_size_for(int part_number) {
     int tier = (part_number - 1) / k_parts_per_tier;
     return k_min_part_size << tier;
+}
+
+// How long CompleteMultipartUpload of `size` bytes may go without a byte of
+// its answer (see k_complete_base).
+std::chrono::seconds complete_wait(std::uint64_t size) {
+    auto gib = static_cast<long>((size + (std::uint64_t{1} << 30) - 1) >> 30);
+    return std::min(k_complete_cap, k_complete_base + k_complete_per_gib * gib);
 }
 
 std::string md5_base64(std::string_view data) {
@@ -131,9 +147,35 @@ std::chrono::milliseconds backoff_delay(int attempt) {
     return snapshotter::backoff_delay(attempt, k_backoff_base, k_backoff_cap);
 }
 
-http::Client& thread_client() {
-    thread_local http::Client client;
-    return client;
+// Idle HTTP clients (libcurl handles with their connection caches), shared by
+// the threads of one backend: a connection outlives the part or the object
+// that opened it. It holds at most as many as were ever in use at once.
+class ClientPool {
+  public:
+    // A client to perform requests on, idle or new.
+    std::unique_ptr<http::Client> take() {
+        std::lock_guard lock(m_mutex);
+        if (m_idle.empty())
+            return std::make_unique<http::Client>();
+        auto client = std::move(m_idle.back());
+        m_idle.pop_back();
+        return client;
+    }
+    // Give `client` back for another request to use.
+    void give(std::unique_ptr<http::Client> client) {
+        std::lock_guard lock(m_mutex);
+        m_idle.push_back(std::move(client));
+    }
+
+  private:
+    std::mutex m_mutex;
+    std::vector<std::unique_ptr<http::Client>> m_idle;
+};
+
+// A 200 answer to CompleteMultipartUpload that carries an <Error> document:
+// S3 sends 200 at once, then whitespace while it assembles, then the result.
+bool is_error_in_200(const http::Response& response) {
+    return response.status == 200 && response.body.find("<Error>") != std::string::npos;
 }
 
 // The statuses the AWS SDKs retry (501 Not Implemented is final).
@@ -171,6 +213,8 @@ struct S3Settings {
     std::chrono::seconds stall_timeout{k_default_stall_timeout};
     // How long one request may keep being retried (storage.retry_budget_s).
     std::chrono::seconds retry_budget{k_default_retry_budget};
+    // Parts of one multipart upload in flight at once (storage.upload_concurrency).
+    std::size_t upload_concurrency = k_default_upload_concurrency;
 };
 
 // One S3 request as the backend sees it, before signing.
@@ -184,6 +228,9 @@ struct S3Request {
     std::size_t max_body = std::size_t{16} << 20;
     // CompleteMultipartUpload can answer 200 with an <Error> document.
     bool error_in_200 = false;
+    // How long the answer may take without a byte flowing, when longer than
+    // the settings' stall_timeout (CompleteMultipartUpload of a large object).
+    std::chrono::seconds stall_timeout{0};
 };
 
 // The shared half of the backend: settings, credentials, request sending.
@@ -236,8 +283,10 @@ class S3Client {
             r.on_body = request.on_body;
             r.max_body = request.max_body;
             r.ca_bundle = m_settings.ca_bundle;
-            r.low_speed_time = m_settings.stall_timeout;
-            auto response = thread_client().perform(r);
+            r.low_speed_time = std::max(m_settings.stall_timeout, request.stall_timeout);
+            auto client = m_pool.take();
+            auto response = client->perform(r);
+            m_pool.give(std::move(client));
             // The next wait, and whether it and another attempt still fit the budget.
             const auto delay = backoff_delay(attempt);
             const bool last = attempt >= k_min_attempts &&
@@ -258,8 +307,7 @@ class S3Client {
                 cause = response.error().error.message;
             } else {
                 auto code = xml::first(response->body, "Code").value_or("");
-                bool error_200 = request.error_in_200 && response->status == 200 &&
-                                 response->body.find("<Error>") != std::string::npos;
+                bool error_200 = request.error_in_200 && is_error_in_200(*response);
                 if (response->ok() && !error_200)
                     return std::move(*response);
                 if (code == "ExpiredToken" || code == "TokenRefreshRequired") {
@@ -270,14 +318,11 @@ class S3Client {
                         m_skew_ms =
                             std::chrono::duration_cast<std::chrono::milliseconds>(*server - Clock::now())
                                 .count();
-                } else if (!(is_retryable_status(response->status) || is_retryable_code(code) || error_200)) {
+                } else if (!(is_retryable_status(response->status) || is_retryable_code(code))) {
                     return std::move(*response);
                 }
-                if (last) {
-                    if (error_200)
-                        response->status = 500; // report as the failure it is
+                if (last)
                     return std::move(*response);
-                }
                 cause = fmt::format("HTTP {}{}", response->status, code.empty() ? "" : " " + code);
             }
             auto left = std::max(std::chrono::seconds{0},
@@ -297,6 +342,8 @@ class S3Client {
         auto code = xml::first(response.body, "Code").value_or("");
         auto message = xml::first(response.body, "Message").value_or("");
         std::string text = fmt::format("{}: HTTP {}", describe(request), response.status);
+        if (request.error_in_200 && is_error_in_200(response))
+            text += " with an error document";
         if (!code.empty())
             text += " " + code;
         if (!message.empty())
@@ -460,13 +507,14 @@ class S3Client {
   private:
     S3Settings m_settings;
     CredentialCache m_credentials;
+    ClientPool m_pool;
     // Server time minus ours, learnt from RequestTimeTooSkewed answers.
     std::atomic<long long> m_skew_ms{0};
 };
 
 // The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then
 // "-N"; nullopt when a part ETag is not a plain MD5 (SSE-KMS, some stores).
-std::optional<std::string> composite_etag(const std::map<int, std::string>& etags) {
+std::optional<std::string> composite_etag(const PartList& etags) {
     std::string digests;
     for (const auto& [number, etag] : etags) {
         (void)number;
@@ -539,7 +587,9 @@ class S3Writer final : public ObjectWriter {
         if (m_done)
             return;
         m_done = true;
-        stop_workers();
+        // Every part stops before the abort, so that none lands after it.
+        if (m_pipeline)
+            m_pipeline->cancel();
         if (!m_upload_id.empty()) {
             S3Request request{.method = "DELETE", .key = m_key, .query = {{"uploadId", m_upload_id}}};
             auto response = m_client->send(request);
@@ -553,11 +603,6 @@ class S3Writer final : public ObjectWriter {
     }
 
   private:
-    struct Part {
-        int number = 0;
-        std::vector<std::byte> data;
-    };
-
     // Refuse early, with Conflict, when the key exists and must not be
     // overwritten (see the comment at the top of this file).
     Status check_absent() {
@@ -645,11 +690,14 @@ class S3Writer final : public ObjectWriter {
             return fail(
                 Error::storage(fmt::format("{}: no UploadId in the answer", m_client->describe(request))));
         m_upload_id = *id;
-        for (std::size_t i = 0; i < k_upload_workers; ++i)
-            m_workers.emplace_back([this] { work(); });
+        m_pipeline = std::make_unique<PartPipeline>(
+            m_client->settings().upload_concurrency,
+            [this](int number, std::span<const std::byte> data) { return upload_part(number, data); });
         return {};
     }
 
+    // Hand the filled buffer to the pipeline as the next part, waiting while
+    // every slot is busy (the producer blocks rather than buffering more).
     Status submit_part() {
         if (m_upload_id.empty())
             if (auto s = start_multipart(); !s)
@@ -657,126 +705,62 @@ class S3Writer final : public ObjectWriter {
         if (m_next_part > k_max_parts)
             return fail(Error::storage(fmt::format("s3://{}/{}: more than {} parts",
                                                    m_client->settings().bucket, m_key, k_max_parts)));
-        std::unique_lock lock(m_mutex);
-        m_space.wait(lock, [&] { return m_in_flight < k_upload_workers || m_error; });
-        if (m_error)
-            return fail(*m_error);
-        m_queue.push_back(Part{m_next_part++, std::move(m_buffer)});
-        ++m_in_flight;
+        m_size += m_buffer.size();
+        if (auto s = m_pipeline->submit(m_next_part++, std::move(m_buffer)); !s)
+            return s;
         // Reuse a finished part's memory for the next one when there is one.
-        m_buffer = std::vector<std::byte>();
-        if (!m_spare.empty()) {
-            m_buffer = std::move(m_spare.back());
-            m_spare.pop_back();
-            m_buffer.clear();
-        }
-        m_work.notify_one();
+        m_buffer = m_pipeline->recycle();
         return {};
     }
 
-    void work() {
-        for (;;) {
-            Part part;
-            {
-                std::unique_lock lock(m_mutex);
-                m_work.wait(lock, [&] { return !m_queue.empty() || m_stop; });
-                if (m_queue.empty())
-                    return;
-                part = std::move(m_queue.front());
-                m_queue.pop_front();
-            }
-            auto etag = upload_part(part);
-            std::lock_guard lock(m_mutex);
-            if (etag)
-                m_etags[part.number] = *etag;
-            else if (!m_error)
-                m_error = etag.error();
-            part.data.clear();
-            if (m_spare.empty())
-                m_spare.push_back(std::move(part.data));
-            --m_in_flight;
-            m_space.notify_all();
-        }
-    }
-
-    Result<std::string> upload_part(const Part& part) {
-        {
-            std::lock_guard lock(m_mutex);
-            if (m_error) // another part failed: do not spend bandwidth
-                return fail(*m_error);
-        }
+    // UploadPart `number` with `data`; its ETag. Runs on a pipeline worker.
+    Result<std::string> upload_part(int number, std::span<const std::byte> data) {
         // The part's bytes stay in memory until it succeeds: a retry
         // re-sends them and never re-reads the source stream.
         S3Request request{.method = "PUT",
                           .key = m_key,
-                          .query = {{"partNumber", std::to_string(part.number)}, {"uploadId", m_upload_id}}};
+                          .query = {{"partNumber", std::to_string(number)}, {"uploadId", m_upload_id}}};
         // S3 refuses parts without Content-MD5 (or a checksum) in buckets with
         // an Object Lock default retention; it also catches corruption in transit.
-        request.headers.emplace_back(
-            "Content-MD5", md5_base64({reinterpret_cast<const char*>(part.data.data()), part.data.size()}));
         // Sent once: a second copy is signed as "X,X", which S3 reads as one value.
-        request.body = part.data;
+        request.headers.emplace_back("Content-MD5",
+                                     md5_base64({reinterpret_cast<const char*>(data.data()), data.size()}));
+        request.body = data;
         auto response = m_client->send(request);
         if (!response)
-            return fail(response.error().with_context(fmt::format("part {}", part.number)));
+            return fail(response.error().with_context(fmt::format("part {}", number)));
         if (!response->ok())
-            return fail(
-                m_client->error_of(request, *response).with_context(fmt::format("part {}", part.number)));
+            return fail(m_client->error_of(request, *response).with_context(fmt::format("part {}", number)));
         auto etag = response->header("etag");
         if (!etag || etag->empty())
-            return fail(Error::storage(fmt::format("{}: part {} answered without an ETag",
-                                                   m_client->describe(request), part.number)));
+            return fail(Error::storage(
+                fmt::format("{}: part {} answered without an ETag", m_client->describe(request), number)));
         return *etag;
-    }
-
-    // Wait for every queued part; the first error wins.
-    Status drain() {
-        std::unique_lock lock(m_mutex);
-        m_space.wait(lock, [&] { return m_in_flight == 0; });
-        if (m_error)
-            return fail(*m_error);
-        return {};
-    }
-
-    void stop_workers() {
-        {
-            std::lock_guard lock(m_mutex);
-            m_stop = true;
-            m_in_flight -= m_queue.size();
-            m_queue.clear();
-        }
-        m_work.notify_all();
-        m_space.notify_all();
-        for (auto& t : m_workers)
-            t.join();
-        m_workers.clear();
     }
 
     Status complete_multipart() {
         if (!m_buffer.empty())
             if (auto s = submit_part(); !s)
                 return s;
-        if (auto s = drain(); !s)
-            return s;
-        stop_workers();
+        auto parts = m_pipeline->finish();
+        if (!parts)
+            return fail(parts.error());
+        m_parts = std::move(*parts);
         if (auto s = check_absent(); !s)
             return s;
-        std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-        for (const auto& [number, etag] : m_etags)
-            body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", number,
-                                xml::escape(etag));
-        body += "</CompleteMultipartUpload>";
+        std::string body = complete_multipart_body(m_parts);
         S3Request request{.method = "POST",
                           .key = m_key,
                           .query = {{"uploadId", m_upload_id}},
                           .headers = publish_headers(),
-                          .error_in_200 = true};
+                          .error_in_200 = true,
+                          .stall_timeout = complete_wait(m_size)};
         request.headers.emplace_back("Content-Type", "application/xml");
         request.body = http::as_body(body);
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
-        if (!response->ok()) {
+        if (!response->ok() || is_error_in_200(*response)) {
             // A retried Complete whose first attempt went through but whose
             // answer was lost finds no upload (404) or, with If-None-Match,
             // our own object (412): accept it when the object is ours.
@@ -794,7 +778,7 @@ class S3Writer final : public ObjectWriter {
 
     // True when the object under the key is the one our parts make up.
     bool is_ours() {
-        auto expected = composite_etag(m_etags);
+        auto expected = composite_etag(m_parts);
         if (!expected)
             return false;
         auto found = m_client->head_object(m_key);
@@ -810,17 +794,12 @@ class S3Writer final : public ObjectWriter {
     std::vector<std::byte> m_buffer;
     int m_next_part = 1;
     std::string m_upload_id;
-
-    std::mutex m_mutex;
-    std::condition_variable m_work;
-    std::condition_variable m_space;
-    std::deque<Part> m_queue;
-    std::size_t m_in_flight = 0;
-    bool m_stop = false;
-    std::optional<Error> m_error;
-    std::map<int, std::string> m_etags;
-    std::vector<std::vector<std::byte>> m_spare;
-    std::vector<std::thread> m_workers;
+    // Bytes handed to the pipeline so far.
+    std::uint64_t m_size = 0;
+    // The parts in flight, from the first part on.
+    std::unique_ptr<PartPipeline> m_pipeline;
+    // Every part's number and ETag, ascending, once all are uploaded.
+    PartList m_parts;
 };
 
 class S3Storage final : public Storage {
@@ -1331,6 +1310,17 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
             return fail(Error::payload(
                 fmt::format("storage.retry_budget_s: \"{}\" must be an integer from 1 to 3600", *budget)));
         s.retry_budget = std::chrono::seconds{seconds};
+    }
+    if (auto concurrency = option(config, "upload_concurrency")) {
+        int parts = 0;
+        auto [end, ec] =
+            std::from_chars(concurrency->data(), concurrency->data() + concurrency->size(), parts);
+        if (ec != std::errc() || end != concurrency->data() + concurrency->size() || parts < 1 ||
+            parts > k_max_upload_concurrency)
+            return fail(Error::payload(
+                fmt::format("storage.upload_concurrency: \"{}\" must be an integer from 1 to {}",
+                            *concurrency, k_max_upload_concurrency)));
+        s.upload_concurrency = static_cast<std::size_t>(parts);
     }
     if (auto storage_class = option(config, "storage_class")) {
         if (storage_class->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos)
