@@ -29,7 +29,7 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
     {"source",
      {"type", "api_url", "org", "user", "team", "group", "workspace", "credentials", "include", "exclude",
       "archived", "forks", "visibility", "topics", "pushed_since", "max_repositories", "include_wikis",
-      "transport", "refs"}},
+      "transport", "refs", "max_rate_limit_wait_s"}},
     {"defaults", {"refs", "credentials"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
@@ -741,6 +741,8 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
         read_bool(j, path, "include_wikis", src.include_wikis),
         read_int(j, path, "max_repositories", 1, static_cast<long long>(defaults::k_max_repositories),
                  src.max_repositories),
+        read_int(j, path, "max_rate_limit_wait_s", 0, defaults::k_max_rate_limit_wait_ceiling_s,
+                 src.max_rate_limit_wait_s),
         read_refs(j, path, src.refs),
     };
     for (auto& s : checks)
