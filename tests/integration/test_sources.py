@@ -541,8 +541,6 @@ class SshTransportTest(SourcesTest):
         gh.add(Repo("acme/app", self.http.url_for("acme/app.git"), ssh_url=self.ssh_url("acme/app.git"),
                     has_wiki=True))
         app_wiki = self.serve_wiki("acme/app.wiki.git")
-        self.serve("acme/lib")
-        gh.add(Repo("acme/lib", self.http.url_for("acme/lib.git"), ssh_url=self.ssh_url("acme/lib.git")))
         gh.add(Repo("acme/https-only", self.serve("acme/https-only")))  # no ssh_url: rejected, named
         bb = self.fake(BitbucketFake)
         self.serve("ws2/api")
@@ -561,8 +559,7 @@ class SshTransportTest(SourcesTest):
         result = self.assertRunOk(run)
         h = f"127.0.0.1_{self.sshd.port}"
         self.assertEqual(self.statuses(result), {f"{h}/acme/app": "ok", f"{h}/acme/app.wiki": "ok",
-                                                 f"{h}/acme/lib": "ok", f"{h}/ws2/api": "ok",
-                                                 f"{h}/ws2/api.wiki": "ok"})
+                                                 f"{h}/ws2/api": "ok", f"{h}/ws2/api.wiki": "ok"})
         self.assertEqual(result["sources"][0]["rejected"],
                          [{"name": "acme/https-only", "reason": "the forge gives no ssh URL"}])
         # The API was asked with the token; git went over ssh.
