@@ -80,6 +80,8 @@ def main() -> None:
                          "measured); all: every listed repository is kept and checked by the dry run "
                          "(the job's repository list is measured too)")
     args = ap.parse_args()
+    if not os.access(TIME, os.X_OK):
+        raise SystemExit(f"{TIME} is needed (Debian package `time`): it measures the snapshotter's own peak RSS")
     sizes = [int(n) for n in args.repos.split(",")]
     binary = str(Path(args.bin).resolve())
     work = Path(tempfile.mkdtemp(prefix="sources-bench-"))
