@@ -440,6 +440,18 @@ class GiteaTest(SourcesTest):
                          ["/api/v1/orgs/team/repos", "/api/v1/orgs/team/repos", "/api/v1/users/bob/repos"])
 
 
+    def test_the_snapshot_subcommand_takes_a_source(self):
+        gt = self.fake(GiteaFake)
+        gt.add(Repo("bob/dots", self.serve("bob/dots")))
+        ws = Workspace("src-gitea-cli-")
+        run = ws.run(None, args=["snapshot", "--storage", ws.storage()["url"], "--source", "gitea:user/bob",
+                                 "--api-url", gt.base_url + "/api/v1", "--token-env", "FORGE_TOKEN",
+                                 "--allow-http", "--dry-run"], env_extra={"FORGE_TOKEN": TOKEN})
+        src = self.assertRunOk(run)["sources"][0]
+        self.assertEqual((src["type"], src["repositories"]), ("gitea", [f"{self.host()}/bob/dots"]))
+        self.assertTrue(all(r["token"] for r in gt.requests))
+
+
 class BitbucketTest(SourcesTest):
     def test_workspace_next_links(self):
         bb = self.fake(BitbucketFake)
