@@ -108,7 +108,8 @@ Result<ordered_json> source_of(const std::string& spec, const PayloadFlags& flag
 
 Result<ordered_json> snapshot_part(const PayloadFlags& flags, ordered_json& payload) {
     if (flags.repos.empty() && flags.sources.empty())
-        return fail(usage("snapshot needs at least one --repo URL (or NAME=URL) or --source TYPE:SCOPE/NAME"));
+        return fail(
+            usage("snapshot needs at least one --repo URL (or NAME=URL) or --source TYPE:SCOPE/NAME"));
     if (!flags.sources.empty()) {
         ordered_json sources = ordered_json::array();
         for (const auto& spec : flags.sources) {

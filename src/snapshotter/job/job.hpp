@@ -54,11 +54,12 @@ struct Source {
     std::optional<Clock::time_point> pushed_since; // keep repositories pushed (active) since then
     std::string pushed_since_text;                 // as written, for reports
     int max_repositories = 0;                      // fail the source above this many; 0: no limit
-    int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s; // longer rate-limit waits fail the source
     bool include_wikis = false;                    // also snapshot each repository's wiki
     std::string transport{"https"};                // how git clones: https | ssh
     std::vector<std::string> refs;                 // ref patterns for every discovered repository
     std::string path;                              // "sources[0]", for messages
+    // A rate limit that resets later than this many seconds from now fails the source.
+    int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s;
 };
 
 struct StorageSpec {

@@ -172,7 +172,8 @@ class Fetcher {
             return fail(Error::git(fmt::format(
                 "GET {}: the API rate limit resets at {} ({} s from now), later than this source waits "
                 "(max_rate_limit_wait_s: {}); run it again after the reset or use another token",
-                shown, format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(Clock::now() + duration)),
+                shown,
+                format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(Clock::now() + duration)),
                 duration.count(), m_options.max_wait.count())));
         if (++m_out.rate_limit_waits > m_options.max_rate_limit_waits)
             return fail(Error::git(fmt::format("GET {}: rate limited {} times in a row; giving up", shown,

@@ -26,7 +26,7 @@ struct ApiCall {
 
 struct DiscoverOptions {
     int retries = 3;                             // extra attempts after a 5xx, 429 or network failure
-    std::chrono::seconds max_wait{900};          // the longest rate-limit wait honoured (max_rate_limit_wait_s)
+    std::chrono::seconds max_wait{900};          // the longest rate-limit wait honoured
     int max_rate_limit_waits = 20;               // rate-limit waits per source
     std::chrono::milliseconds backoff_base{500}; // first backoff ceiling
     // Sleeps `duration`; false when the job was told to stop meanwhile.
