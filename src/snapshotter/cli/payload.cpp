@@ -57,6 +57,16 @@ Result<ordered_json> storage_of(const PayloadFlags& flags) {
     return storage;
 }
 
+// The credential flags as the `credentials` of `object` (a repository or a source), when any is given.
+void put_credentials(ordered_json& object, const PayloadFlags& flags) {
+    ordered_json credentials = ordered_json::object();
+    put(credentials, "token_env", flags.token_env);
+    put(credentials, "ssh_key_env", flags.ssh_key_env);
+    put(credentials, "username", flags.username);
+    if (!credentials.empty())
+        object["credentials"] = std::move(credentials);
+}
+
 // One snapshot --repo: "URL" or "NAME=URL" (NAME a valid repository name).
 ordered_json repository_of(const std::string& spec, const PayloadFlags& flags) {
     ordered_json repo;
@@ -69,12 +79,7 @@ ordered_json repository_of(const std::string& spec, const PayloadFlags& flags) {
     }
     if (!flags.refs.empty())
         repo["refs"] = flags.refs;
-    ordered_json credentials = ordered_json::object();
-    put(credentials, "token_env", flags.token_env);
-    put(credentials, "ssh_key_env", flags.ssh_key_env);
-    put(credentials, "username", flags.username);
-    if (!credentials.empty())
-        repo["credentials"] = std::move(credentials);
+    put_credentials(repo, flags);
     return repo;
 }
 
@@ -93,12 +98,7 @@ Result<ordered_json> source_of(const std::string& spec, const PayloadFlags& flag
     ordered_json source = {{"type", spec.substr(0, colon)}};
     put(source, "api_url", flags.api_url);
     source[spec.substr(colon + 1, slash - colon - 1)] = spec.substr(slash + 1);
-    ordered_json credentials = ordered_json::object();
-    put(credentials, "token_env", flags.token_env);
-    put(credentials, "ssh_key_env", flags.ssh_key_env);
-    put(credentials, "username", flags.username);
-    if (!credentials.empty())
-        source["credentials"] = std::move(credentials);
+    put_credentials(source, flags);
     if (flags.ssh_key_env)
         source["transport"] = "ssh";
     if (!flags.refs.empty())
