@@ -290,12 +290,14 @@ class GitLabFake(FakeForge):
     """GitLab REST API v4: /api/v4/groups/:id/projects (include_subgroups),
     /api/v4/users/:id/projects; offset pagination (per_page max 100, default
     20) with X-Page, X-Per-Page, X-Next-Page, X-Prev-Page, X-Total,
-    X-Total-Pages and Link; RateLimit-* headers; 429 + Retry-After when
+    X-Total-Pages and Link; keyset pagination (pagination=keyset) on the
+    user's projects only; RateLimit-* headers; 429 + Retry-After when
     throttled (fail_next)."""
 
     def __init__(self, token: str = "", send_link: bool = True) -> None:
         super().__init__(token)
         self.send_link = send_link
+        self.keyset_requests = 0
 
     def token_of(self, headers) -> str | None:
         if headers.get("PRIVATE-TOKEN") is not None:
@@ -338,6 +340,10 @@ class GitLabFake(FakeForge):
             chosen = [r for r in repos if r.owner == group or (subgroups and r.owner.startswith(group + "/"))]
         elif len(parts) == 3 and parts[0] == "users" and parts[2] == "projects":
             chosen = [r for r in repos if r.owner == parts[1]]
+            # Keyset pagination: the "Projects" resource supports it (order_by=id only); the
+            # group projects listing above has offset pagination only and ignores the parameter.
+            if query.get("pagination") == "keyset":
+                return self.keyset_page(path, query, chosen)
         else:
             return 404, {}, {"message": "404 Not Found"}
         if query.get("order_by", "created_at") == "id":
@@ -354,6 +360,35 @@ class GitLabFake(FakeForge):
             if link:
                 headers["Link"] = link
         return 200, headers, [self.render(r) for r in self.page_of(chosen, page, per_page)]
+
+
+    def keyset_page(self, path: str, query: dict, chosen: list[Repo]) -> tuple[int, dict, object]:
+        """GitLab keyset pagination: order_by (only `id` here) and sort are required, 405
+        otherwise; the next page is the same request with `id_after` (asc) or `id_before`
+        (desc) of the last record, in `Link: <...>; rel="next"`; no other pagination header.
+        At the end of the collection the array is empty and `Link` is absent."""
+        if query.get("order_by") != "id" or query.get("sort") not in ("asc", "desc"):
+            return 405, {}, {"error": "Keyset pagination is not yet available for this type of request"}
+        self.keyset_requests += 1
+        ascending = query["sort"] == "asc"
+        chosen = sorted(chosen, key=lambda r: r.id, reverse=not ascending)
+        try:
+            after = int(query["id_after"]) if "id_after" in query else None
+            before = int(query["id_before"]) if "id_before" in query else None
+        except ValueError:
+            return 400, {}, {"error": "id_after is invalid"}
+        if after is not None:
+            chosen = [r for r in chosen if r.id > after]
+        if before is not None:
+            chosen = [r for r in chosen if r.id < before]
+        per_page = self.int_param(query, "per_page", 20, 100)
+        page = chosen[:per_page]
+        headers = {}
+        if page:
+            q = {k: v for k, v in query.items() if k not in ("id_after", "id_before")}
+            q["id_after" if ascending else "id_before"] = str(page[-1].id)
+            headers["Link"] = f'<{self.base_url}{path}?{urllib.parse.urlencode(q)}>; rel="next"'
+        return 200, headers, [self.render(r) for r in page]
 
 
 class GiteaFake(FakeForge):

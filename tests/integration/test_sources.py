@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
 import unittest
 from pathlib import Path
@@ -68,6 +69,14 @@ class SourcesTest(Assertions, unittest.TestCase):
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(template_repo(), dest, copy_function=os.link)
         return self.http.url_for(rel)
+
+    def serve_wiki(self, path: str) -> Path:
+        """A wiki repository at `path` whose refs differ from the template's (one more branch),
+        so a restore shows which of the two was snapshotted."""
+        self.serve("", path)
+        wiki = self.root / path
+        harness.git("update-ref", "refs/heads/wiki-home", "refs/heads/main", git_dir=wiki)
+        return wiki
 
     def host(self) -> str:
         return f"127.0.0.1_{self.http.port}"
@@ -208,6 +217,32 @@ class GitHubTest(SourcesTest):
         self.assertEqual([c["status"] for c in src["api_calls"]][:4], [502, 502, 403, 403])
         self.assertEqual([c["status"] for c in src["api_calls"]][-2:], [200, 200])
         self.assertGreaterEqual(src["rate_limit_waits"], 2)
+
+    def test_a_rate_limit_reset_beyond_the_cap_fails_that_source_only(self):
+        gh = self.github_org()
+        gt = self.fake(GiteaFake)
+        gt.add(Repo("team/svc", self.serve("team/svc")))
+        ws = Workspace("src-gh-cap-")
+        gh.spend_quota_then_reset(reset_in_s=600)
+        capped = self.source(gh, max_rate_limit_wait_s=2)
+        other = {"type": "gitea", "api_url": gt.base_url + "/api/v1", "org": "team",
+                 "credentials": {"token_env": "FORGE_TOKEN"}}
+        start = time.monotonic()
+        run = ws.run(self.payload(ws, [capped, other]), env_extra={"FORGE_TOKEN": TOKEN})
+        self.assertLess(time.monotonic() - start, 60, "the source must not wait for a reset beyond its cap")
+        out = self.assertRunFails(run, 2, "PartialFailure")
+        src = out["result"]["sources"][0]
+        self.assertEqual(src["status"], "failed")
+        self.assertRegex(src["message"], r"the API rate limit resets at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+                                         r"\(\d+ s from now\), later than this source waits \(max_rate_limit_wait_s: 2\)")
+        self.assertEqual(self.statuses(out["result"]), {f"{self.host()}/team/svc": "ok"})
+        self.assertEqual(out["result"]["sources"][1]["status"], "ok")
+        self.assertNotIn(TOKEN, run.stdout.decode() + run.stderr.decode())
+        # The setting is validated.
+        bad = self.source(gh, max_rate_limit_wait_s=86401)
+        out = self.assertRunFails(ws.run(self.payload(ws, [bad]), env_extra={"FORGE_TOKEN": TOKEN}), 1,
+                                  "PayloadError")
+        self.assertIn("sources[0].max_rate_limit_wait_s", out["message"])
 
     def test_auth_failures_fail_the_source_and_the_job_goes_on(self):
         gh = self.github_org()
@@ -362,6 +397,25 @@ class GitLabTest(SourcesTest):
         self.assertTrue(src["api_calls"][1]["url"].startswith(gl.base_url + "/api/v4/groups/grp%2Fsub/projects"))
 
 
+    def test_user_projects_by_keyset_pagination(self):
+        gl = self.fake(GitLabFake)
+        gl.add(Repo("alice/notes", self.serve("alice/notes")))
+        for i in range(129):
+            gl.add(Repo(f"alice/p{i:03}", self.http.url_for(f"alice/p{i:03}.git")))
+        ws = Workspace("src-gl-keyset-")
+        user = {"type": "gitlab", "api_url": gl.base_url + "/api/v4", "user": "alice",
+                "credentials": {"token_env": "FORGE_TOKEN"}, "include": ["alice/notes"]}
+        src = self.run_ok(ws, self.payload(ws, [user]))["sources"][0]
+        self.assertEqual((src["listed"], src["repositories"]), (130, [f"{self.host()}/alice/notes"]))
+        # 100 + 29, then the empty page without Link that ends a keyset listing.
+        self.assertEqual((src["api_requests"], gl.keyset_requests), (3, 3))
+        queries = [r["query"] for r in gl.requests]
+        self.assertTrue(all(q["pagination"] == "keyset" and q["order_by"] == "id" and q["sort"] == "asc"
+                            and "page" not in q for q in queries), queries)
+        self.assertNotIn("id_after", queries[0])
+        self.assertLess(int(queries[1]["id_after"]), int(queries[2]["id_after"]))
+
+
 class GiteaTest(SourcesTest):
     def test_org_pages_of_fifty_and_user(self):
         gt = self.fake(GiteaFake)
@@ -384,6 +438,18 @@ class GiteaTest(SourcesTest):
         self.assertEqual((result["sources"][0]["listed"], result["sources"][0]["api_requests"]), (62, 2))
         self.assertEqual([r["path"] for r in gt.requests],
                          ["/api/v1/orgs/team/repos", "/api/v1/orgs/team/repos", "/api/v1/users/bob/repos"])
+
+
+    def test_the_snapshot_subcommand_takes_a_source(self):
+        gt = self.fake(GiteaFake)
+        gt.add(Repo("bob/dots", self.serve("bob/dots")))
+        ws = Workspace("src-gitea-cli-")
+        run = ws.run(None, args=["snapshot", "--storage", ws.storage()["url"], "--source", "gitea:user/bob",
+                                 "--api-url", gt.base_url + "/api/v1", "--token-env", "FORGE_TOKEN",
+                                 "--allow-http", "--dry-run"], env_extra={"FORGE_TOKEN": TOKEN})
+        src = self.assertRunOk(run)["sources"][0]
+        self.assertEqual((src["type"], src["repositories"]), ("gitea", [f"{self.host()}/bob/dots"]))
+        self.assertTrue(all(r["token"] for r in gt.requests))
 
 
 class BitbucketTest(SourcesTest):
@@ -409,6 +475,27 @@ class BitbucketTest(SourcesTest):
         self.assertIn("Access token expired or invalid.", out["message"])
 
 
+    def test_wiki_is_the_clone_url_with_wiki_appended(self):
+        # Bitbucket Cloud serves a repository's wiki as a git repository of its own at
+        # <clone URL>/wiki (https://bitbucket.org/ws/repo.git/wiki).
+        bb = self.fake(BitbucketFake)
+        bb.add(Repo("ws9/docs", self.serve("ws9/docs"), has_wiki=True))
+        bb.add(Repo("ws9/nowiki", self.serve("ws9/nowiki")))
+        wiki = self.serve_wiki("ws9/docs.git/wiki")
+        ws = Workspace("src-bb-wiki-")
+        source = {"type": "bitbucket", "api_url": bb.base_url + "/2.0", "workspace": "ws9",
+                  "credentials": {"token_env": "FORGE_TOKEN"}, "include_wikis": True}
+        result = self.run_ok(ws, self.payload(ws, [source]))
+        h = self.host()
+        self.assertEqual(self.statuses(result), {f"{h}/ws9/docs": "ok", f"{h}/ws9/docs.wiki": "ok",
+                                                 f"{h}/ws9/nowiki": "ok"})
+        self.assertEqual(result["sources"][0]["wikis"], 1)
+        target = ws.root / "restored-wiki"
+        self.assertRunOk(ws.restore(f"{h}/ws9/docs.wiki", target))
+        self.assertEqual(harness.refs_of(target), harness.refs_of(wiki))
+        self.assertNotEqual(harness.refs_of(target), harness.refs_of(self.root / "ws9/docs.git"))
+
+
 class ScaleTest(SourcesTest):
     def test_ten_thousand_repositories_take_one_hundred_requests(self):
         gh = self.fake(GitHubFake, login="octo")
@@ -421,6 +508,88 @@ class ScaleTest(SourcesTest):
         src = self.run_ok(ws, self.payload(ws, [source]), args=["--dry-run"])["sources"][0]
         self.assertEqual((src["listed"], src["api_requests"]), (10000, 100))
         self.assertEqual(src["repositories"], [f"{self.host()}/big/keep"])
+
+
+SSH_KEY_ENV = "FORGE_SSH_KEY"
+
+
+class SshTransportTest(SourcesTest):
+    """`"transport": "ssh"`: the API is asked with the token, git clones the ssh URLs the forge
+    lists (pointing at the harness's sshd) with the source's ssh key; the token never reaches
+    git or ssh (argv, environment) nor any output."""
+
+    @classmethod
+    def setUpClass(cls):
+        import test_ssh
+        if os.geteuid() != 0 or not os.access(test_ssh.SSHD, os.X_OK):
+            raise unittest.SkipTest("needs root and OpenSSH's sshd (package openssh-server)")
+        super().setUpClass()
+        keydir = harness.mkdtemp("src-ssh-user-")
+        cls.key = test_ssh.keygen(keydir / "id")
+        cls.sshd = test_ssh.Sshd((keydir / "id.pub").read_text())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sshd.stop()
+        super().tearDownClass()
+
+    def ssh_url(self, rel: str) -> str:
+        return self.sshd.url_for(self.root / rel)
+
+    def spy_path(self) -> tuple[str, Path]:
+        """A PATH whose `git` and `ssh` log their argv and environment to a file, then run the real ones."""
+        spy = harness.mkdtemp("src-ssh-spy-")
+        log = spy / "calls.log"
+        for tool in ("git", "ssh"):
+            real = shutil.which(tool)
+            script = spy / tool
+            script.write_text(f'#!/bin/sh\n{{ echo "--- {tool} $*"; env; }} >> "{log}"\nexec "{real}" "$@"\n')
+            script.chmod(script.stat().st_mode | stat.S_IXUSR)
+        return f"{spy}:{os.environ.get('PATH', '/usr/bin:/bin')}", log
+
+    def test_discovery_with_the_token_then_git_over_ssh_with_the_key(self):
+        gh = self.fake(GitHubFake, login="octo")
+        self.serve("acme/app")
+        gh.add(Repo("acme/app", self.http.url_for("acme/app.git"), ssh_url=self.ssh_url("acme/app.git"),
+                    has_wiki=True))
+        app_wiki = self.serve_wiki("acme/app.wiki.git")
+        gh.add(Repo("acme/https-only", self.serve("acme/https-only")))  # no ssh_url: rejected, named
+        bb = self.fake(BitbucketFake)
+        self.serve("ws2/api")
+        bb.add(Repo("ws2/api", self.http.url_for("ws2/api.git"), ssh_url=self.ssh_url("ws2/api.git"),
+                    has_wiki=True))
+        api_wiki = self.serve_wiki("ws2/api.git/wiki")
+        creds = {"token_env": "FORGE_TOKEN", "ssh_key_env": SSH_KEY_ENV}
+        sources = [{"type": "github", "api_url": gh.base_url, "org": "acme", "transport": "ssh",
+                    "credentials": creds, "include_wikis": True},
+                   {"type": "bitbucket", "api_url": bb.base_url + "/2.0", "workspace": "ws2", "transport": "ssh",
+                    "credentials": creds, "include_wikis": True}]
+        ws = Workspace("src-ssh-")
+        path, log = self.spy_path()
+        payload = self.payload(ws, sources, options={"ssh": {"known_hosts": self.sshd.known_hosts_line()}})
+        run = ws.run(payload, env_extra={"FORGE_TOKEN": TOKEN, SSH_KEY_ENV: self.key, "PATH": path})
+        result = self.assertRunOk(run)
+        h = f"127.0.0.1_{self.sshd.port}"
+        self.assertEqual(self.statuses(result), {f"{h}/acme/app": "ok", f"{h}/acme/app.wiki": "ok",
+                                                 f"{h}/ws2/api": "ok", f"{h}/ws2/api.wiki": "ok"})
+        self.assertEqual(result["sources"][0]["rejected"],
+                         [{"name": "acme/https-only", "reason": "the forge gives no ssh URL"}])
+        # The API was asked with the token; git went over ssh.
+        self.assertTrue(gh.requests and all(r["token"] for r in gh.requests + bb.requests))
+        calls = log.read_text()
+        self.assertIn(f"--- ssh ", calls)
+        self.assertIn(f"-p {self.sshd.port}", calls)
+        # The token is in no argv, no environment of git or ssh, and no output.
+        self.assertNotIn(TOKEN, calls)
+        self.assertNotIn(TOKEN, run.stdout.decode() + run.stderr.decode())
+        key_body = "".join(self.key.splitlines()[1:-1])[:40]
+        self.assertNotIn(key_body, calls.replace("\n", ""))
+        # Restores give the refs served over ssh, wikis included.
+        for name, served in ((f"{h}/acme/app", self.root / "acme/app.git"), (f"{h}/acme/app.wiki", app_wiki),
+                             (f"{h}/ws2/api.wiki", api_wiki)):
+            target = ws.root / "restore" / name.replace("/", "_")
+            self.assertRunOk(ws.restore(name, target))
+            self.assertEqual(harness.refs_of(target), harness.refs_of(served), name)
 
 
 if __name__ == "__main__":

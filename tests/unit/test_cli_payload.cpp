@@ -68,6 +68,34 @@ TEST(CliPayload, SnapshotRepositoriesCredentialsAndOptions) {
     EXPECT_FALSE(p->contains("job_id")) << "a job_id is never invented: reruns would skip everything";
 }
 
+TEST(CliPayload, SnapshotSources) {
+    auto f = with_storage();
+    f.sources = {"github:org/acme", "gitlab:group/acme/platform"};
+    f.api_url = "https://git.example/api/v4";
+    EXPECT_EQ(built("snapshot", f).dump(),
+              R"({"version":1,"action":"snapshot","storage":{"url":"/backups"},"sources":[)"
+              R"({"type":"github","api_url":"https://git.example/api/v4","org":"acme"},)"
+              R"({"type":"gitlab","api_url":"https://git.example/api/v4","group":"acme/platform"}]})");
+    // The credential flags and --ref go to every source; an ssh key clones over ssh.
+    f = with_storage();
+    f.sources = {"bitbucket:workspace/team1"};
+    f.repos = {"https://git.example/org/app.git"};
+    f.token_env = "T";
+    f.ssh_key_env = "K";
+    f.refs = {"refs/heads/*"};
+    auto p = build_payload("snapshot", f);
+    ASSERT_TRUE(p) << p.error().message;
+    EXPECT_EQ((*p)["sources"].dump(),
+              R"([{"type":"bitbucket","workspace":"team1","credentials":{"token_env":"T","ssh_key_env":"K"},)"
+              R"("transport":"ssh","refs":["refs/heads/*"]}])");
+    EXPECT_EQ((*p)["repositories"].size(), 1u);
+    for (const char* bad : {"github", "github:org", "github:org/", ":org/acme", "github:/acme"}) {
+        f = with_storage();
+        f.sources = {bad};
+        EXPECT_NE(usage_error("snapshot", f).find("expected TYPE:SCOPE/NAME"), std::string::npos) << bad;
+    }
+}
+
 TEST(CliPayload, ScpLikeUrlsAreNotTakenForNames) {
     auto f = with_storage();
     f.repos = {"git@github.com:org/app.git", "/srv/git/a=b.git"};

@@ -25,7 +25,8 @@ TEST(SourceGitLab, GroupPathIsEncodedAndSubgroupsIncluded) {
               "sort=asc&per_page=100");
     auto u = gitlab("user", "alice");
     EXPECT_EQ(source::make_forge(u)->first_page_url(nullptr).value(),
-              "https://gitlab.example.com/api/v4/users/alice/projects?order_by=id&sort=asc&per_page=100");
+              "https://gitlab.example.com/api/v4/users/alice/"
+              "projects?pagination=keyset&order_by=id&sort=asc&per_page=100");
     auto h = source::make_forge(u)->auth_headers("tok", "");
     EXPECT_NE(std::find(h.begin(), h.end(), http::Header{"PRIVATE-TOKEN", "tok"}), h.end());
 }

@@ -274,7 +274,9 @@ constexpr ActionHelp k_action_help[] = {
      R"(Examples:
   snapshotter snapshot --storage /backups --repo https://github.com/org/app.git --repo org/lib=https://github.com/org/lib.git
   snapshotter snapshot --storage s3://bucket/git --repo git@github.com:org/app.git --ssh-key-env DEPLOY_KEY
-  snapshotter snapshot --storage /backups --repo https://git.example/org/app.git --token-env GIT_TOKEN --print-payload > job.json)"},
+  snapshotter snapshot --storage /backups --repo https://git.example/org/app.git --token-env GIT_TOKEN --print-payload > job.json
+  snapshotter snapshot --storage /backups --source github:org/acme --token-env GITHUB_TOKEN
+  snapshotter snapshot --storage /backups --source gitlab:group/platform --api-url https://gitlab.example.com/api/v4 --token-env GITLAB_TOKEN --ssh-key-env DEPLOY_KEY)"},
     {"restore", "Rebuild snapshots as new bare repositories, or push one to an empty remote",
      R"(Examples:
   snapshotter restore --storage /backups --repo org/app --target /tmp/app.git
@@ -328,13 +330,21 @@ void add_action_flags(CLI::App* sub, const std::string& action, PayloadFlags& p)
     add_storage_flags(sub, p);
     if (action == "snapshot") {
         add_repos(sub, p, "A repository URL, or NAME=URL to name it; repeatable");
+        sub->add_option("--source", p.sources,
+                        "Repositories to discover on a forge, as TYPE:SCOPE/NAME (github:org/acme, "
+                        "gitlab:group/acme/platform, gitea:user/bob, bitbucket:workspace/team1); repeatable")
+            ->allow_extra_args(false);
+        add_optional(sub, "--api-url", p.api_url,
+                     "The API of every --source (GitHub Enterprise, self-managed GitLab, Gitea/Forgejo)");
         add_optional(sub, "--job-id", p.job_id,
                      "Name this run; a rerun with the same id resumes it (skips what it already committed)");
         sub->add_option("--ref", p.refs,
                         "A ref pattern to snapshot (default refs/heads/* and refs/tags/*); repeatable")
             ->allow_extra_args(false);
-        add_optional(sub, "--token-env", p.token_env, "Environment variable holding the https token");
-        add_optional(sub, "--ssh-key-env", p.ssh_key_env, "Environment variable holding the ssh private key");
+        add_optional(sub, "--token-env", p.token_env,
+                     "Environment variable holding the https token (for a --source, the API's too)");
+        add_optional(sub, "--ssh-key-env", p.ssh_key_env,
+                     "Environment variable holding the ssh private key (a --source then clones over ssh)");
         add_optional(sub, "--username", p.username, "User name sent with the token");
         add_optional(sub, "--engine", p.engine, "auto, stream or cli");
         add_optional(sub, "--cache-dir", p.cache_dir, "Where the cli engine keeps mirrors");

@@ -57,14 +57,14 @@ Result<ordered_json> storage_of(const PayloadFlags& flags) {
     return storage;
 }
 
-// `remote`'s credentials from --token-env, --ssh-key-env and --username, when any is given.
-void put_credentials(ordered_json& remote, const PayloadFlags& flags) {
+// The credential flags as the `credentials` of `object` (a repository or a source), when any is given.
+void put_credentials(ordered_json& object, const PayloadFlags& flags) {
     ordered_json credentials = ordered_json::object();
     put(credentials, "token_env", flags.token_env);
     put(credentials, "ssh_key_env", flags.ssh_key_env);
     put(credentials, "username", flags.username);
     if (!credentials.empty())
-        remote["credentials"] = std::move(credentials);
+        object["credentials"] = std::move(credentials);
 }
 
 // One snapshot --repo: "URL" or "NAME=URL" (NAME a valid repository name).
@@ -83,13 +83,49 @@ ordered_json repository_of(const std::string& spec, const PayloadFlags& flags) {
     return repo;
 }
 
+// One snapshot --source: "TYPE:SCOPE/NAME" ("github:org/acme", "gitlab:group/acme/platform",
+// "github:team/acme/core"), with --api-url, the credential flags and --ref; --ssh-key-env
+// makes git clone over ssh while the API gets the token.
+Result<ordered_json> source_of(const std::string& spec, const PayloadFlags& flags) {
+    auto colon = spec.find(':');
+    auto slash = spec.find('/', colon == std::string::npos ? 0 : colon);
+    if (colon == std::string::npos || colon == 0 || slash == std::string::npos || slash == colon + 1 ||
+        slash + 1 == spec.size())
+        return fail(usage(fmt::format(
+            "--source \"{}\": expected TYPE:SCOPE/NAME (github:org/acme, gitlab:group/acme/platform, "
+            "gitea:user/bob, bitbucket:workspace/team1)",
+            spec)));
+    ordered_json source = {{"type", spec.substr(0, colon)}};
+    put(source, "api_url", flags.api_url);
+    source[spec.substr(colon + 1, slash - colon - 1)] = spec.substr(slash + 1);
+    put_credentials(source, flags);
+    if (flags.ssh_key_env)
+        source["transport"] = "ssh";
+    if (!flags.refs.empty())
+        source["refs"] = flags.refs;
+    return source;
+}
+
 Result<ordered_json> snapshot_part(const PayloadFlags& flags, ordered_json& payload) {
-    if (flags.repos.empty())
-        return fail(usage("snapshot needs at least one --repo URL (or NAME=URL)"));
-    ordered_json repos = ordered_json::array();
-    for (const auto& spec : flags.repos)
-        repos.push_back(repository_of(spec, flags));
-    payload["repositories"] = std::move(repos);
+    if (flags.repos.empty() && flags.sources.empty())
+        return fail(
+            usage("snapshot needs at least one --repo URL (or NAME=URL) or --source TYPE:SCOPE/NAME"));
+    if (!flags.sources.empty()) {
+        ordered_json sources = ordered_json::array();
+        for (const auto& spec : flags.sources) {
+            auto source = source_of(spec, flags);
+            if (!source)
+                return fail(source.error());
+            sources.push_back(std::move(*source));
+        }
+        payload["sources"] = std::move(sources);
+    }
+    if (!flags.repos.empty()) {
+        ordered_json repos = ordered_json::array();
+        for (const auto& spec : flags.repos)
+            repos.push_back(repository_of(spec, flags));
+        payload["repositories"] = std::move(repos);
+    }
     ordered_json options = ordered_json::object();
     put(options, "cache_dir", flags.cache_dir);
     put(options, "timeout_s", flags.timeout_s);

@@ -21,6 +21,8 @@ struct PayloadFlags {
     std::optional<std::string> job_id;        // --job-id (merge-reports: the job to merge)
     // snapshot
     std::vector<std::string> repos;         // --repo: snapshot: URL or NAME=URL; other actions: a name
+    std::vector<std::string> sources;       // --source TYPE:SCOPE/NAME ("github:org/acme")
+    std::optional<std::string> api_url;     // --api-url URL, for every --source
     std::vector<std::string> refs;          // --ref PATTERN, for every repository
     std::optional<std::string> token_env;   // --token-env VAR
     std::optional<std::string> ssh_key_env; // --ssh-key-env VAR
@@ -61,9 +63,11 @@ const std::vector<std::string>& action_names();
 // in the order the docs list them; no `job_id` unless given. Only the flags
 // of `action` are read (the command line offers no others). Fails with
 // UsageError naming the flag when a required one is missing (`--storage`,
-// snapshot's `--repo`, restore's `--repo` (or `--all`) and `--target`,
-// `--target-dir` or `--push-to`, merge-reports' `--job-id`) or a `--storage-opt` is not KEY=VALUE. Values are
-// not validated here: job::parse_job does that, with the messages a job file gets.
+// snapshot's `--repo` or `--source`, restore's `--repo` (or `--all`) and
+// `--target`, `--target-dir` or `--push-to`, merge-reports' `--job-id`), a
+// `--storage-opt` is not KEY=VALUE or a `--source` is not TYPE:SCOPE/NAME.
+// Values are not validated here: job::parse_job does that, with the messages
+// a job file gets.
 Result<nlohmann::ordered_json> build_payload(const std::string& action, const PayloadFlags& flags);
 
 } // namespace snapshotter::cli

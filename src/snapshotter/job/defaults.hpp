@@ -55,6 +55,10 @@ inline constexpr bool k_gc_allow_short_age = false;
 // else /var/cache/snapshotter (see default_cache_dir in job.cpp).
 inline constexpr std::size_t k_max_payload_bytes = std::size_t{16} << 20;
 inline constexpr std::size_t k_max_repositories = 1'000'000;
+// sources[].max_rate_limit_wait_s: the longest wait for a forge's rate limit
+// (15 min, GitHub's secondary limits ask for less); at most one day.
+inline constexpr int k_max_rate_limit_wait_s = 900;
+inline constexpr int k_max_rate_limit_wait_ceiling_s = 86'400;
 // A server advertising more refs than this is stopped: 1,000,000 is over 100
 // times libgit2's 7,007 refs (96% of them refs/pull/*) and far beyond any
 // repository's branches and tags, while the ref list stays in the tens of MB.

@@ -58,6 +58,8 @@ struct Source {
     std::string transport{"https"};                // how git clones: https | ssh
     std::vector<std::string> refs;                 // ref patterns for every discovered repository
     std::string path;                              // "sources[0]", for messages
+    // A rate limit that resets later than this many seconds from now fails the source.
+    int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s;
 };
 
 struct StorageSpec {

@@ -59,6 +59,7 @@ SourcesExpansion expand_sources(const Context& ctx) {
     for (const auto& src : ctx.job.sources) {
         json entry = describe(src);
         auto forge = source::make_forge(src);
+        options.max_wait = std::chrono::seconds{src.max_rate_limit_wait_s};
         auto found = source::discover(src, *forge, client, job::process_env, options);
         json calls = json::array();
         for (const auto& c : found.calls)
@@ -71,9 +72,11 @@ SourcesExpansion expand_sources(const Context& ctx) {
 
         // 1. The listing, filtered; then the kept ones as repositories.
         std::optional<Error> error = found.error;
+        const std::size_t kept = found.filtered.kept.size();
         source::Expansion expansion;
         if (!error) {
             expansion = source::expand(src, *forge, found.filtered.kept, policy);
+            std::vector<source::RemoteRepository>().swap(found.filtered.kept); // now in `expansion`
             // 2. A discovered name taken by another repository fails this source.
             for (const auto& r : expansion.repositories) {
                 auto it = urls.find(r.name);
@@ -136,15 +139,15 @@ SourcesExpansion expand_sources(const Context& ctx) {
         }
 
         entry["status"] = "ok";
-        entry["listed"] = found.listed.size();
-        entry["kept"] = found.filtered.kept.size();
+        entry["listed"] = found.listed;
+        entry["kept"] = kept;
         entry["removed"] = std::move(removed);
         entry["wikis"] = expansion.wikis;
         if (!rejected.empty())
             entry["rejected"] = std::move(rejected);
         entry["repositories"] = names;
         entry["gone"] = std::move(gone);
-        spdlog::info("{}: {} repositories listed, {} kept{}", src.path, found.listed.size(), names.size(),
+        spdlog::info("{}: {} repositories listed, {} kept{}", src.path, found.listed, names.size(),
                      expansion.wikis > 0 ? fmt::format(" (with {} wikis)", expansion.wikis) : std::string());
         for (auto& r : expansion.repositories)
             out.repositories.push_back(std::move(r));

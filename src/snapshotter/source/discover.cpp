@@ -3,6 +3,7 @@
 #include "snapshotter/util/backoff.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/stop.hpp"
+#include "snapshotter/util/time.hpp"
 
 #include <charconv>
 #include <fmt/format.h>
@@ -67,6 +68,17 @@ std::string api_message(const http::Response& r) {
     if (m.size() > 200)
         m = m.substr(0, 200) + "...";
     return m.empty() ? std::string() : ": " + redact(m);
+}
+
+// Drop from a kept repository what only the filters needed (topics,
+// visibility, times) and the URLs of the other transport, heap included.
+void keep_only_what_the_snapshot_needs(RemoteRepository& r, bool ssh) {
+    auto drop = [](std::string& s) { std::string().swap(s); };
+    drop(ssh ? r.https_url : r.ssh_url);
+    drop(ssh ? r.wiki_https_url : r.wiki_ssh_url);
+    drop(r.visibility);
+    std::vector<std::string>().swap(r.topics);
+    r.pushed_at.reset();
 }
 
 bool default_sleep(std::chrono::milliseconds duration) {
@@ -157,10 +169,12 @@ class Fetcher {
 
     Status wait(std::chrono::seconds duration, const std::string& shown) {
         if (duration > m_options.max_wait)
-            return fail(
-                Error::git(fmt::format("GET {}: the API rate limit asks to wait {} s, more than the {} s "
-                                       "this source waits; retry later or use another token",
-                                       shown, duration.count(), m_options.max_wait.count())));
+            return fail(Error::git(fmt::format(
+                "GET {}: the API rate limit resets at {} ({} s from now), later than this source waits "
+                "(max_rate_limit_wait_s: {}); run it again after the reset or use another token",
+                shown,
+                format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(Clock::now() + duration)),
+                duration.count(), m_options.max_wait.count())));
         if (++m_out.rate_limit_waits > m_options.max_rate_limit_waits)
             return fail(Error::git(fmt::format("GET {}: rate limited {} times in a row; giving up", shown,
                                                m_options.max_rate_limit_waits)));
@@ -252,8 +266,11 @@ Discovery discover(const job::Source& source, const Forge& forge, http::Client& 
             out.error = page.error().with_context(fmt::format("GET {}", redact_url(url)));
             return out;
         }
-        for (auto& repo : page->repositories)
-            out.listed.push_back(std::move(repo));
+        out.listed += page->repositories.size();
+        const std::size_t before = out.filtered.kept.size();
+        filter_into(source, std::move(page->repositories), out.filtered);
+        for (std::size_t i = before; i < out.filtered.kept.size(); ++i)
+            keep_only_what_the_snapshot_needs(out.filtered.kept[i], source.transport == "ssh");
         if (!page->next_url.empty() && origin_of(page->next_url) != origin) {
             out.error =
                 Error::git(fmt::format("GET {}: the next page {} is not on the API's origin {}; refused",
@@ -268,8 +285,7 @@ Discovery discover(const job::Source& source, const Forge& forge, http::Client& 
         url = std::move(page->next_url);
     }
 
-    // 3. Filters, then the hard cap (never a silent truncation).
-    out.filtered = apply_filters(source, out.listed);
+    // 3. The hard cap on what the filters kept (never a silent truncation).
     if (source.max_repositories > 0 &&
         out.filtered.kept.size() > static_cast<std::size_t>(source.max_repositories))
         out.error =

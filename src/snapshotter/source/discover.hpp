@@ -34,8 +34,13 @@ struct DiscoverOptions {
 };
 
 struct Discovery {
-    std::vector<RemoteRepository> listed; // everything the API listed, in its order
-    FilterResult filtered;                // what the filters kept and removed
+    std::size_t listed = 0; // how many repositories the API listed
+    // What the filters kept (in the API's order) and removed. A kept entry
+    // holds only what the snapshot needs: its full name, the clone URL of
+    // the source's transport, and its wiki URL when it has one (kept in
+    // `https_url`/`wiki_https_url` or `ssh_url`/`wiki_ssh_url`); the rest
+    // is dropped as each page is filtered.
+    FilterResult filtered;
     std::vector<ApiCall> calls;
     int rate_limit_waits = 0;
     std::optional<Error> error; // set when the source failed; nothing of it is used then

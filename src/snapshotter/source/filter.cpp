@@ -103,6 +103,12 @@ bool glob_match(std::string_view p, std::string_view t) {
 }
 
 FilterResult apply_filters(const job::Source& source, std::vector<RemoteRepository> listed) {
+    FilterResult out;
+    filter_into(source, std::move(listed), out);
+    return out;
+}
+
+void filter_into(const job::Source& source, std::vector<RemoteRepository> listed, FilterResult& out) {
     auto any_glob = [](const std::vector<std::string>& globs, const std::string& name) {
         return std::any_of(globs.begin(), globs.end(), [&](const auto& g) { return glob_match(g, name); });
     };
@@ -134,15 +140,13 @@ FilterResult apply_filters(const job::Source& source, std::vector<RemoteReposito
             return 6;
         return -1;
     };
-    FilterResult out;
     for (auto& r : listed) {
         int f = removed_by(r);
         if (f < 0)
             out.kept.push_back(std::move(r));
         else
-            out.removed[static_cast<std::size_t>(f)].push_back(r.full_name);
+            out.removed[static_cast<std::size_t>(f)].push_back(std::move(r.full_name));
     }
-    return out;
 }
 
 } // namespace snapshotter::source

@@ -28,6 +28,11 @@ struct FilterResult {
 // pushed_since (a repository whose forge gives no time is kept).
 FilterResult apply_filters(const job::Source& source, std::vector<RemoteRepository> listed);
 
+// The same filters on one more page of a listing: what `listed` keeps is
+// appended to `out.kept`, what it removes to `out.removed` (discovery
+// filters each page as it arrives, so no page is held after it is read).
+void filter_into(const job::Source& source, std::vector<RemoteRepository> listed, FilterResult& out);
+
 // True when glob `pattern` matches `text`, ignoring ASCII case: `*` matches
 // any run of characters except '/', `**` any run including '/', `?` one
 // character except '/', `[abc]`, `[a-z]` and `[!abc]` one character of (not

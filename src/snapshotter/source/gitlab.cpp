@@ -1,9 +1,13 @@
 // GitLab REST API v4: GET /groups/:id/projects?include_subgroups=true and
 // GET /users/:user_id/projects; per_page=100; the next page from the Link
 // header (rel="next"), else from X-Next-Page (offset pagination).
+// A user's projects are listed with keyset pagination (the "Projects"
+// resource supports it with order_by=id); a group's projects have offset
+// pagination only, so that listing asks for none (GitLab ignores it there).
 // https://docs.gitlab.com/api/groups/#list-projects
 // https://docs.gitlab.com/api/projects/#list-a-users-projects
 // https://docs.gitlab.com/api/rest/#pagination
+// https://docs.gitlab.com/api/rest/#keyset-based-pagination
 #include "snapshotter/source/forge.hpp"
 
 #include <fmt/format.h>
@@ -23,8 +27,8 @@ class GitLab final : public Forge {
             return fmt::format(
                 "{}/groups/{}/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100",
                 m_source.api_url, percent_encode(m_source.owner));
-        return fmt::format("{}/users/{}/projects?order_by=id&sort=asc&per_page=100", m_source.api_url,
-                           percent_encode(m_source.owner));
+        return fmt::format("{}/users/{}/projects?pagination=keyset&order_by=id&sort=asc&per_page=100",
+                           m_source.api_url, percent_encode(m_source.owner));
     }
 
     [[nodiscard]] std::vector<http::Header> auth_headers(const std::string& token,
