@@ -13,7 +13,7 @@ namespace {
 
 // Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
 Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
-                         const FetchRequest& fetch, storage::ObjectWriter& out, StreamResult& result) {
+                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result) {
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
     if (auto s = writer.write_header(header); !s)
         return s;
@@ -113,7 +113,7 @@ Status ListedRemote::close() {
     return m_client.close();
 }
 
-Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
+Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out) {
     StreamResult result = m_result;
     if (result.refs.empty()) {
         (void)m_client.close();
@@ -139,7 +139,7 @@ Result<StreamResult> ListedRemote::full_bundle(storage::ObjectWriter& out) {
     return result;
 }
 
-Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, storage::ObjectWriter& out,
+Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, ObjectWriter& out,
                                                       const std::string& previous_head_oid) {
     StreamResult result = m_result;
     for (const auto& [name, target] : previous)
@@ -187,7 +187,7 @@ Result<StreamResult> list_remote(const StreamRequest& request) {
     return listed->listing();
 }
 
-Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out) {
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());
@@ -195,8 +195,7 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
 }
 
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               storage::ObjectWriter& out,
-                                               const std::string& previous_head_oid) {
+                                               ObjectWriter& out, const std::string& previous_head_oid) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());

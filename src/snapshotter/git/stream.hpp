@@ -10,8 +10,8 @@
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/transport.hpp"
-#include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/error.hpp"
+#include "snapshotter/util/object_writer.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -75,9 +75,9 @@ class ListedRemote {
     [[nodiscard]] std::chrono::steady_clock::time_point listed_at() const { return m_listed_at; }
 
     // A full bundle of the listed refs, as stream_full_bundle().
-    Result<StreamResult> full_bundle(storage::ObjectWriter& out);
+    Result<StreamResult> full_bundle(ObjectWriter& out);
     // An incremental bundle on top of `previous`, as stream_incremental_bundle().
-    Result<StreamResult> incremental_bundle(const RefMap& previous, storage::ObjectWriter& out,
+    Result<StreamResult> incremental_bundle(const RefMap& previous, ObjectWriter& out,
                                             const std::string& previous_head_oid = {});
     // End the session; fails when the server side reported an error.
     Status close();
@@ -101,7 +101,7 @@ Result<StreamResult> list_remote(const StreamRequest& request);
 // that a HEAD no selected ref reaches restores), then the pack of every distinct tip (tag
 // objects for annotated tags), checked against its trailer. Writes nothing
 // (pack_written false) when no ref is selected. Never commits or aborts `out`.
-Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::ObjectWriter& out);
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out);
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
@@ -113,8 +113,7 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, storage::O
 // wanted and listed as k_head_ref. Refs-only changes and an unchanged
 // repository write nothing (pack_written false). Never commits or aborts `out`.
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               storage::ObjectWriter& out,
-                                               const std::string& previous_head_oid = {});
+                                               ObjectWriter& out, const std::string& previous_head_oid = {});
 
 // Whether the server at `options.url` speaks protocol v2 (false for v0/v1);
 // fails only when it cannot be reached.

@@ -5,6 +5,7 @@
 
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/object_writer.hpp"
 #include "snapshotter/util/process.hpp"
 #include "snapshotter/util/time.hpp"
 
@@ -51,18 +52,8 @@ struct PendingUpload {
 // absent); returning nullopt leaves the object as it is.
 using UpdateFn = std::function<std::optional<std::string>(const std::optional<std::string>& current)>;
 
-// A stream of bytes being written under one key. Nothing is visible under
-// the key until commit() succeeds; destroying an uncommitted writer aborts.
-class ObjectWriter {
-  public:
-    virtual ~ObjectWriter() = default;
-    // Append `data` to the object.
-    virtual Status write(std::span<const std::byte> data) = 0;
-    // Publish the object; fails with Conflict when it must not overwrite.
-    virtual Status commit() = 0;
-    // Drop everything written so far (idempotent).
-    virtual void abort() = 0;
-};
+// The byte sink a backend hands out for one key (util/object_writer.hpp).
+using ObjectWriter = snapshotter::ObjectWriter;
 
 class Storage {
   public:
