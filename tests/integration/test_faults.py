@@ -26,6 +26,11 @@ STALL_TIMEOUT_S = 2
 # Each S3 request is retried for this long (storage.retry_budget_s; 90 s by
 # default, sized for real outages): short here so that failing runs end soon.
 RETRY_BUDGET_S = 4
+# The runs that must succeed through random faults get a budget in which a
+# stall (2 s) plus a few resets can never use it up: at a 10% rate, running
+# out takes about ten faults in a row on one request. With 4 s, one stall and
+# two quick faults on the same request failed a CI run.
+SURVIVE_BUDGET_S = 30
 USER = "faults"
 TOKEN = "tok-faults-0123456789"
 TOKEN_ENV = "SNAP_FAULTS_TOKEN"
@@ -64,19 +69,19 @@ class S3Faults(harness.Assertions, unittest.TestCase):
         self.front = self.ws.store.service.front
         self.addCleanup(self.front.set_chaos, 0)
 
-    def payload_storage(self):
+    def payload_storage(self, budget_s):
         storage = self.ws.storage()
         storage["stall_timeout_s"] = STALL_TIMEOUT_S
-        storage["retry_budget_s"] = RETRY_BUDGET_S
+        storage["retry_budget_s"] = budget_s
         return storage
 
-    def run_action(self, payload):
-        payload["storage"] = self.payload_storage()
+    def run_action(self, payload, budget_s=RETRY_BUDGET_S):
+        payload["storage"] = self.payload_storage(budget_s)
         return self.ws.run(payload)
 
-    def snapshot(self, names, options=None):
+    def snapshot(self, names, options=None, budget_s=RETRY_BUDGET_S):
         repos = [{"url": str(UPSTREAMS[n].bare), "name": n} for n in names]
-        return self.run_action(self.ws.snapshot_payload(repos, options))
+        return self.run_action(self.ws.snapshot_payload(repos, options), budget_s)
 
     def assertInjected(self, at_least=1):
         counts = dict(self.front.chaos_counts)
@@ -86,16 +91,17 @@ class S3Faults(harness.Assertions, unittest.TestCase):
     def test_ten_percent_snapshot_restore_verify_lose_nothing(self):
         names = ["big-a", "big-b", "rich"]
         self.front.set_chaos(0.10, seed=6, stall_s=STALL_TIMEOUT_S + 2)
-        result = self.assertRunOk(self.snapshot(names), "snapshot at a 10% fault rate")
+        result = self.assertRunOk(self.snapshot(names, budget_s=SURVIVE_BUDGET_S), "snapshot at a 10% fault rate")
         self.assertEqual(harness.snapshot_summary(result), {"total": 3, "ok": 3, "unchanged": 0, "failed": 0})
         for entry in result["repositories"]:
             if entry["name"].startswith("big-"):
                 self.assertGreater(entry["bundle"]["size"], 8 << 20, f"not a multipart-sized bundle: {entry}")
         for name in names:
             target = self.ws.new_target(name)
-            self.assertRunOk(self.run_action(self.ws.restore_payload(name, target)), f"restore {name} at 10%")
+            restored = self.run_action(self.ws.restore_payload(name, target), SURVIVE_BUDGET_S)
+            self.assertRunOk(restored, f"restore {name} at 10%")
             self.assertRepoEquals(target, UPSTREAMS[name], f"{name} restored through a 10% fault rate")
-        verified = self.assertRunOk(self.run_action(self.ws.verify_payload(drill=True)), "verify at 10%")
+        verified = self.assertRunOk(self.run_action(self.ws.verify_payload(drill=True), SURVIVE_BUDGET_S), "verify at 10%")
         self.assertEqual(verified["summary"]["failed"], 0, verified)
         counts = self.assertInjected(at_least=3)
         print(f"\nfaults injected at 10%: {counts}", flush=True)
