@@ -58,6 +58,7 @@ from .servers import (  # noqa: F401
     JGitDaemon,
     LIGHTTPD,
     SmartHttp,
+    SmartHttpRoutes,
     _Server,
     drop_bitmaps,
     jgit_classpath,

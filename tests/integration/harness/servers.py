@@ -118,8 +118,13 @@ class SmartHttp(_Server):
         userfile.chmod(0o600)
         self.port = free_port()
         conf = workdir / "lighttpd.conf"
-        conf.write_text(
-            f"""
+        conf.write_text(self.config(docroot, workdir, userfile))
+        self.workdir = workdir
+        self._spawn([LIGHTTPD, "-D", "-f", str(conf)], cwd=workdir)
+
+    def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
+        """lighttpd.conf: git-http-backend under /git/, basic auth on all of it."""
+        return f"""
 server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_cgi")
 server.bind = "127.0.0.1"
 server.port = {self.port}
@@ -140,9 +145,6 @@ auth.backend = "plain"
 auth.backend.plain.userfile = "{userfile}"
 auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
 """
-        )
-        self.workdir = workdir
-        self._spawn([LIGHTTPD, "-D", "-f", str(conf)], cwd=workdir)
 
     def log(self) -> str:
         text = super().log()
@@ -154,6 +156,38 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
     def url_for(self, repo_name: str) -> str:
         """http:// URL of `repo_name` (a path relative to project_root), no credentials."""
         return f"http://127.0.0.1:{self.port}/git/{repo_name}"
+
+
+class SmartHttpRoutes(SmartHttp):
+    """SmartHttp with four routes to the same repositories: /git/ anonymous,
+    /auth/ behind basic auth, /v0/ with the Git-Protocol header dropped (a
+    server without protocol v2), and /moved/ redirecting to /git/."""
+
+    def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
+        backend_dir = GIT_HTTP_BACKEND + "/"
+        return f"""
+server.document-root = "{docroot}"
+server.bind = "127.0.0.1"
+server.port = {self.port}
+server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi")
+server.errorlog = "{workdir}/error.log"
+server.upload-dirs = ("{workdir}")
+alias.url = ( "/git/" => "{backend_dir}", "/auth/" => "{backend_dir}", "/v0/" => "{backend_dir}" )
+url.redirect = ( "^/moved/(.*)$" => "/git/$1" )
+$HTTP["url"] =~ "^/(git|auth|v0)/" {{
+  cgi.assign = ( "" => "" )
+  setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{self.project_root}", "GIT_HTTP_EXPORT_ALL" => "1",
+                             "GIT_CONFIG_NOSYSTEM" => "1", "HOME" => "{workdir}" )
+}}
+$HTTP["url"] =~ "^/v0/" {{
+  setenv.set-request-header = ( "Git-Protocol" => "" )
+}}
+auth.backend = "plain"
+auth.backend.plain.userfile = "{userfile}"
+$HTTP["url"] =~ "^/auth/" {{
+  auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
+}}
+"""
 
 
 JGIT = shutil.which("jgit") or "/usr/bin/jgit"
