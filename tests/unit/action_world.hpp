@@ -50,12 +50,16 @@ class World {
         return std::move(*opened);
     }
 
-    // Replace the storage by a copy of its objects at `root`: each crash
-    // point of a test starts from the same stored state.
-    void copy_store_to(const fs::path& root) {
-        fs::copy(m_store_dir, root, fs::copy_options::recursive);
-        m_storage = open_store(root);
+    // A storage holding a copy of the objects of the file:// storage rooted
+    // at `base`, at dir()/`name`: each crash point of a test starts from the
+    // same stored state.
+    std::unique_ptr<storage::Storage> copy_of(const fs::path& base, const std::string& name) {
+        fs::copy(base, dir() / name, fs::copy_options::recursive);
+        return open_store(dir() / name);
     }
+
+    // Replace the storage by a copy of its objects at dir()/`name`.
+    void copy_store_to(const std::string& name) { m_storage = copy_of(m_store_dir, name); }
 
     // A new commit on main upstream, so that the next snapshot has something new.
     void commit(const std::string& text) {

@@ -111,7 +111,7 @@ TEST(Catalog, PublishSurvivesACrashAtEveryWrite) {
 
     // A clean publish, to count its writes.
     const auto base = world.store_dir();
-    world.copy_store_to(world.dir() / "count");
+    world.copy_store_to("count");
     FaultStorage counting(world.storage());
     ASSERT_TRUE(world.publish(counting, world.git(), &chain.back()));
     EXPECT_EQ(counting.count(Op::mutation), 3U); // bundle commit, manifest, latest
@@ -119,9 +119,7 @@ TEST(Catalog, PublishSurvivesACrashAtEveryWrite) {
     for (std::size_t n = 1; n <= counting.count(Op::mutation); ++n) {
         for (auto fault : {Fault::crash, Fault::tear}) {
             const auto where = fmt::format("mutation {} fault {}", n, static_cast<int>(fault));
-            auto copy = world.dir() / fmt::format("m{}-{}", n, static_cast<int>(fault));
-            fs::copy(base, copy, fs::copy_options::recursive);
-            auto inner = world.open_store(copy);
+            auto inner = world.copy_of(base, fmt::format("m{}-{}", n, static_cast<int>(fault)));
             FaultStorage faulty(*inner);
             faulty.fail_nth(Op::mutation, n, fault);
             auto published = world.publish(faulty, world.git(), &chain.back());

@@ -63,7 +63,7 @@ TEST(Gc, KilledAtEveryWriteThenRerunRemovesTheOrphan) {
     World world;
     auto chain = with_orphan(world);
     const auto base = world.store_dir();
-    world.copy_store_to(world.dir() / "clean");
+    world.copy_store_to("clean");
     {
         FaultStorage clean(world.storage());
         ASSERT_FALSE(run_gc(world.context(clean, world.git())).error);
@@ -71,9 +71,7 @@ TEST(Gc, KilledAtEveryWriteThenRerunRemovesTheOrphan) {
         for (std::size_t n = 1; n <= clean.count(Op::mutation); ++n) {
             for (auto fault : {Fault::error, Fault::crash}) {
                 const auto where = fmt::format("write {} fault {}", n, static_cast<int>(fault));
-                auto copy = world.dir() / fmt::format("gc-{}-{}", n, static_cast<int>(fault));
-                fs::copy(base, copy, fs::copy_options::recursive);
-                auto inner = world.open_store(copy);
+                auto inner = world.copy_of(base, fmt::format("gc-{}-{}", n, static_cast<int>(fault)));
                 FaultStorage faulty(*inner);
                 faulty.fail_nth(Op::mutation, n, fault);
                 auto killed = run_gc(world.context(faulty, world.git()));

@@ -93,7 +93,7 @@ TEST(Prune, RebaseSurvivesACrashAtEveryWrite) {
     const auto base = world.store_dir();
 
     // A clean run counts the writes and shows the state to reach.
-    world.copy_store_to(world.dir() / "clean");
+    world.copy_store_to("clean");
     FaultStorage counting(world.storage());
     auto clean = run_prune(world.context(counting, world.git()));
     ASSERT_FALSE(clean.error) << clean.error->message;
@@ -114,9 +114,7 @@ TEST(Prune, RebaseSurvivesACrashAtEveryWrite) {
 
     for (std::size_t n = 1; n <= writes; ++n) {
         const auto where = fmt::format("crash at write {} of {}", n, writes);
-        auto copy = world.dir() / fmt::format("crash-{}", n);
-        fs::copy(base, copy, fs::copy_options::recursive);
-        auto inner = world.open_store(copy);
+        auto inner = world.copy_of(base, fmt::format("crash-{}", n));
         FaultStorage faulty(*inner);
         faulty.fail_nth(Op::mutation, n, Fault::crash);
         auto killed = run_prune(world.context(faulty, world.git()));
