@@ -30,6 +30,8 @@ that `harness.X` (and `from harness import X`) works for every X:
     assertions  tree states, secret searches, and the Assertions mixin
 """
 
+from pathlib import Path  # noqa: F401 (tests use harness.Path, as when the harness was one module)
+
 from .processes import (  # noqa: F401
     HERE,
     SOURCE_ROOT,
