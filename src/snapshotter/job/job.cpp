@@ -224,7 +224,7 @@ Status read_choice(const json& obj, std::string_view path, const char* key,
 }
 
 // Object Lock: a mode and exactly one of a retention in days or a date.
-Status parse_object_lock(const json& j, StorageSpec& storage) {
+Status parse_object_lock(const json& j, int days_value, storage::S3Settings& s3) {
     std::string mode;
     if (auto s = read_choice(j, "storage", "object_lock_mode", {"GOVERNANCE", "COMPLIANCE"}, mode); !s)
         return s;
@@ -232,7 +232,8 @@ Status parse_object_lock(const json& j, StorageSpec& storage) {
     if (days && until)
         return fail(
             at("storage.object_lock_retain_until", "cannot be combined with object_lock_retain_days"));
-    if (until && !parse_rfc3339(storage.options["object_lock_retain_until"]))
+    std::optional<Clock::time_point> until_time;
+    if (until && !(until_time = parse_rfc3339(j.at("object_lock_retain_until").get<std::string>())))
         return fail(at("storage.object_lock_retain_until",
                        "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
     if (!mode.empty() && !days && !until)
@@ -241,9 +242,12 @@ Status parse_object_lock(const json& j, StorageSpec& storage) {
     if (mode.empty() && (days || until))
         return fail(at(days ? "storage.object_lock_retain_days" : "storage.object_lock_retain_until",
                        "needs object_lock_mode (GOVERNANCE or COMPLIANCE)"));
+    if (!mode.empty())
+        s3.object_lock = storage::ObjectLock{*storage::parse_lock_mode(mode), until_time, days_value};
     return {};
 }
 
+// storage: the URL, and the typed settings of an s3:// backend (storage/settings.hpp).
 Status parse_storage(const json& j, StorageSpec& storage) {
     if (auto s = check_object(j, "storage", "storage"); !s)
         return s;
@@ -254,6 +258,8 @@ Status parse_storage(const json& j, StorageSpec& storage) {
         return fail(at("storage.url", "must not contain control characters"));
     storage.url = *url;
     const bool is_s3 = url->starts_with("s3://");
+    storage::S3Settings& s3 = storage.s3;
+    int lock_days = 0;
     for (const auto& [key, value] : j.items()) {
         if (key == "url")
             continue;
@@ -267,52 +273,67 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             auto days = opt_int(j, "storage", "object_lock_retain_days", 1, defaults::k_max_lock_days);
             if (!days)
                 return fail(days.error());
-            storage.options[key] = std::to_string(**days);
+            lock_days = static_cast<int>(**days);
             continue;
         }
         if (key == "bucket_key" || key == "require_protection") {
             if (!value.is_boolean())
                 return fail(at(path, fmt::format("must be a boolean, not {}", type_name(value))));
-            storage.options[key] = value.get<bool>() ? "true" : "false";
+            if (key == "bucket_key")
+                s3.bucket_key = value.get<bool>();
+            else
+                s3.require_protection = value.get<bool>();
             continue;
         }
         if (key == "stall_timeout_s" || key == "retry_budget_s") {
             int seconds = 0;
-            if (auto st = read_int(j, "storage", key.c_str(), 1, 3600, seconds); !st)
+            if (auto st = read_int(j, "storage", key.c_str(), 1, storage::k_max_timeout_setting_s, seconds);
+                !st)
                 return st;
-            storage.options[key] = std::to_string(seconds);
+            (key == "stall_timeout_s" ? s3.stall_timeout : s3.retry_budget) = std::chrono::seconds{seconds};
             continue;
         }
         if (key == "upload_concurrency") {
-            int parts = 0;
-            if (auto st = read_int(j, "storage", key.c_str(), 1, 64, parts); !st)
+            if (auto st = read_int(j, "storage", key.c_str(), 1, storage::k_max_upload_concurrency,
+                                   s3.upload_concurrency);
+                !st)
                 return st;
-            storage.options[key] = std::to_string(parts);
             continue;
         }
         if (!value.is_string() || value.get<std::string>().empty() ||
             has_control_chars(value.get<std::string>()))
             return fail(at(path, "must be a non-empty string"));
-        storage.options[key] = value.get<std::string>();
+        if (key == "region")
+            s3.region = value.get<std::string>();
+        else if (key == "endpoint")
+            s3.endpoint = value.get<std::string>();
+        else if (key == "kms_key_id")
+            s3.kms_key_id = value.get<std::string>();
+        else if (key == "storage_class")
+            s3.storage_class = value.get<std::string>();
     }
-    std::string scratch;
-    if (auto s = read_choice(j, "storage", "addressing", {"virtual", "path"}, scratch); !s)
+    std::string choice;
+    if (auto s = read_choice(j, "storage", "addressing", {"virtual", "path"}, choice); !s)
         return s;
-    if (auto s = read_choice(j, "storage", "sse", {"AES256", "aws:kms"}, scratch); !s)
+    if (!choice.empty())
+        s3.addressing = storage::parse_addressing(choice);
+    choice.clear();
+    if (auto s = read_choice(j, "storage", "sse", {"AES256", "aws:kms"}, choice); !s)
         return s;
-    if (j.contains("kms_key_id") && storage.options["sse"] != "aws:kms")
+    if (!choice.empty())
+        s3.sse = storage::parse_sse(choice);
+    if (j.contains("kms_key_id") && s3.sse != storage::Sse::aws_kms)
         return fail(at("storage.kms_key_id", "requires \"sse\": \"aws:kms\""));
-    if (j.contains("bucket_key") && storage.options["sse"] != "aws:kms")
+    if (j.contains("bucket_key") && s3.sse != storage::Sse::aws_kms)
         return fail(at("storage.bucket_key", "requires \"sse\": \"aws:kms\""));
-    if (auto s = parse_object_lock(j, storage); !s)
+    if (auto s = parse_object_lock(j, lock_days, s3); !s)
         return s;
-    if (auto it = j.find("endpoint"); it != j.end()) {
-        auto e = it->get<std::string>();
-        if (!e.starts_with("http://") && !e.starts_with("https://"))
-            return fail(at("storage.endpoint", "must start with http:// or https://"));
-    }
-    if (storage.options.contains("sse") && storage.options["sse"].empty())
-        storage.options.erase("sse");
+    if (!s3.endpoint.empty())
+        if (auto e = storage::split_s3_endpoint(s3.endpoint); !e)
+            return fail(at("storage.endpoint", e.error()));
+    if (!s3.storage_class.empty() && !storage::is_storage_class(s3.storage_class))
+        return fail(
+            at("storage.storage_class", fmt::format("\"{}\" is not a storage class", s3.storage_class)));
     return {};
 }
 

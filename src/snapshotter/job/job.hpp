@@ -5,6 +5,7 @@
 #pragma once
 
 #include "snapshotter/job/defaults.hpp"
+#include "snapshotter/storage/settings.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/time.hpp"
 #include "snapshotter/util/url.hpp"
@@ -62,10 +63,8 @@ struct Source {
     int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s;
 };
 
-struct StorageSpec {
-    std::string url;
-    std::map<std::string, std::string> options; // backend settings, validated per scheme
-};
+// storage: the URL and the typed settings of its backend (storage/settings.hpp).
+using StorageSpec = storage::Config;
 
 // How ssh connections check the server's host key.
 struct SshOptions {

@@ -41,11 +41,6 @@ namespace {
 constexpr std::size_t k_min_part_size = std::size_t{8} << 20;
 constexpr int k_parts_per_tier = 1000;
 constexpr int k_max_parts = 10000;
-// Parts uploading at once (storage.upload_concurrency), each on its own
-// connection; memory is bounded by (this + 2) parts: those in flight, the one
-// being filled and one recycled buffer.
-constexpr int k_default_upload_concurrency = 8;
-constexpr int k_max_upload_concurrency = 64;
 // CompleteMultipartUpload: the server assembles the parts before it answers
 // (moto copies them, S3 sends whitespace meanwhile), so its answer may take
 // minutes without a byte flowing. It gets this long plus k_complete_per_gib
@@ -55,17 +50,13 @@ constexpr std::chrono::seconds k_complete_per_gib{60};
 constexpr std::chrono::seconds k_complete_cap{3600};
 // Attempts to resume a broken download, the first included.
 constexpr int k_max_attempts = 5;
-// A request is retried while its attempts and waits fit in this budget
-// (storage.retry_budget_s): long enough for a gateway restart or a load
-// balancer failover. Waits are full jitter, capped so that an endpoint that
-// comes back is tried again within seconds.
-constexpr std::chrono::seconds k_default_retry_budget{90};
+// A request is retried while its attempts and waits fit in storage.retry_budget_s.
+// Waits are full jitter, capped so that an endpoint that comes back is tried
+// again within seconds.
 // Attempts a request gets even when they take longer than the budget (stalls).
 constexpr int k_min_attempts = 3;
 constexpr std::chrono::milliseconds k_backoff_base{200};
 constexpr std::chrono::milliseconds k_backoff_cap{8'000};
-// A transfer slower than 1 KiB/s for this long has stalled (storage.stall_timeout_s).
-constexpr std::chrono::seconds k_default_stall_timeout{60};
 // Up to this size a writer's buffer grows as needed instead of taking a part.
 constexpr std::size_t k_small_object = std::size_t{1} << 20;
 // DeleteObjects takes at most this many keys per request.
@@ -90,21 +81,6 @@ constexpr S3Operation k_s3_operations[] = {
     {"HeadObject", "HEAD", "", "s3:GetObject", S3Access::read},
     {"DeleteObjects", "POST", "delete", "s3:DeleteObject", S3Access::remove},
 };
-
-constexpr std::string_view k_known_options[] = {"region",
-                                                "endpoint",
-                                                "addressing",
-                                                "sse",
-                                                "kms_key_id",
-                                                "bucket_key",
-                                                "storage_class",
-                                                "stall_timeout_s",
-                                                "object_lock_mode",
-                                                "object_lock_retain_days",
-                                                "object_lock_retain_until",
-                                                "require_protection",
-                                                "retry_budget_s",
-                                                "upload_concurrency"};
 
 std::size_t part_size_for(int part_number) {
     int tier = (part_number - 1) / k_parts_per_tier;
@@ -190,7 +166,7 @@ bool is_retryable_code(std::string_view code) {
            code == "ThrottlingException";
 }
 
-struct S3Settings {
+struct S3ClientSettings {
     std::string bucket;
     std::string prefix; // empty or ending in '/'
     std::string region;
@@ -236,10 +212,10 @@ struct S3Request {
 // The shared half of the backend: settings, credentials, request sending.
 class S3Client {
   public:
-    S3Client(S3Settings settings, AwsEnvironment env)
+    S3Client(S3ClientSettings settings, AwsEnvironment env)
         : m_settings(std::move(settings)), m_credentials(std::move(env)) {}
 
-    [[nodiscard]] const S3Settings& settings() const { return m_settings; }
+    [[nodiscard]] const S3ClientSettings& settings() const { return m_settings; }
 
     // Send `request` with retries; any final HTTP status is a Response.
     Result<http::Response> send(const S3Request& request) {
@@ -505,7 +481,7 @@ class S3Client {
     }
 
   private:
-    S3Settings m_settings;
+    S3ClientSettings m_settings;
     CredentialCache m_credentials;
     ClientPool m_pool;
     // Server time minus ours, learnt from RequestTimeTooSkewed answers.
@@ -1145,38 +1121,6 @@ class S3Storage final : public Storage {
     std::atomic<bool> m_unquoted_if_match{false};
 };
 
-std::optional<std::string> option(const Config& config, std::string_view name) {
-    auto it = config.options.find(std::string(name));
-    if (it == config.options.end() || it->second.empty())
-        return std::nullopt;
-    return it->second;
-}
-
-// Object Lock settings: a mode with a retention in days or an absolute date.
-Status parse_lock_options(const Config& config, S3Settings& s) {
-    auto mode = option(config, "object_lock_mode");
-    auto days = option(config, "object_lock_retain_days");
-    auto until = option(config, "object_lock_retain_until");
-    if (!mode && !days && !until)
-        return {};
-    if (!mode || (*mode != "GOVERNANCE" && *mode != "COMPLIANCE"))
-        return fail(Error::payload("storage.object_lock_mode must be GOVERNANCE or COMPLIANCE"));
-    if (days.has_value() == until.has_value())
-        return fail(Error::payload("storage.object_lock_mode needs exactly one of object_lock_retain_days "
-                                   "and object_lock_retain_until"));
-    s.lock_mode = *mode;
-    if (until) {
-        s.lock_until = parse_rfc3339(*until);
-        if (!s.lock_until)
-            return fail(Error::payload("storage.object_lock_retain_until must be an RFC 3339 UTC time"));
-    } else {
-        auto [end, ec] = std::from_chars(days->data(), days->data() + days->size(), s.lock_days);
-        if (ec != std::errc() || end != days->data() + days->size() || s.lock_days < 1)
-            return fail(Error::payload("storage.object_lock_retain_days must be a positive number of days"));
-    }
-    return {};
-}
-
 } // namespace
 
 std::span<const S3Operation> s3_operations() {
@@ -1203,12 +1147,8 @@ Result<std::unique_ptr<Storage>> open_s3_backend(const Config& config) {
 }
 
 Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsEnvironment env) {
-    for (const auto& [name, value] : config.options)
-        if (std::find(std::begin(k_known_options), std::end(k_known_options), name) ==
-            std::end(k_known_options))
-            return fail(Error::payload(fmt::format("storage.options: unknown S3 option \"{}\" (known: {})",
-                                                   name, fmt::join(k_known_options, ", "))));
-    S3Settings s;
+    const S3Settings& settings = config.s3;
+    S3ClientSettings s;
     // s3://bucket/prefix
     std::string_view rest = std::string_view(config.url).substr(5);
     auto slash = rest.find('/');
@@ -1227,109 +1167,61 @@ Result<std::unique_ptr<Storage>> open_s3_backend_with(const Config& config, AwsE
             fmt::format("storage.url: \"{}\": the bucket name must be 3-63 of a-z 0-9 . -", config.url)));
     s.url = "s3://" + s.bucket + (prefix.empty() ? "" : "/" + prefix);
 
-    s.region = resolve_region(env, option(config, "region").value_or(""));
+    s.region = resolve_region(env, settings.region);
     s.ca_bundle = ca_bundle(env);
-    auto endpoint = option(config, "endpoint");
-    if (!endpoint)
-        endpoint = env.getenv("AWS_ENDPOINT_URL_S3");
-    if (!endpoint || endpoint->empty())
-        endpoint = env.getenv("AWS_ENDPOINT_URL");
-    if (endpoint && endpoint->empty())
-        endpoint.reset();
+    // The endpoint: storage.endpoint (validated by the payload parser), else
+    // the environment's, which is checked here and named in messages.
+    std::string endpoint_name = "storage.endpoint";
+    std::optional<std::string> endpoint;
+    if (!settings.endpoint.empty())
+        endpoint = settings.endpoint;
+    for (const char* variable : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
+        if (endpoint)
+            break;
+        endpoint = env.getenv(variable);
+        if (endpoint && endpoint->empty())
+            endpoint.reset();
+        if (endpoint)
+            endpoint_name = variable;
+    }
     // Path style by default with a custom endpoint, and for dotted bucket
     // names, which the *.s3 TLS certificates do not cover.
-    std::string addressing =
-        option(config, "addressing")
-            .value_or(endpoint || s.bucket.find('.') != std::string::npos ? "path" : "virtual");
-    if (addressing != "path" && addressing != "virtual")
-        return fail(Error::payload(
-            fmt::format("storage.options.addressing: \"{}\" must be \"virtual\" or \"path\"", addressing)));
-    s.path_style = addressing == "path";
+    s.path_style = settings.addressing.value_or(endpoint || s.bucket.find('.') != std::string::npos
+                                                    ? Addressing::path
+                                                    : Addressing::virtual_host) == Addressing::path;
 
     std::string scheme = "https";
     std::string authority = fmt::format("s3.{}.amazonaws.com", s.region);
     if (endpoint) {
-        const std::string& e = *endpoint;
-        auto sep = e.find("://");
-        if (sep == std::string::npos || (e.substr(0, sep) != "http" && e.substr(0, sep) != "https"))
-            return fail(Error::payload(fmt::format(
-                "storage.options.endpoint: \"{}\" must be an http:// or https:// URL", redact_url(e))));
-        scheme = e.substr(0, sep);
-        authority = e.substr(sep + 3);
-        if (auto end = authority.find_first_of("/?#"); end != std::string::npos) {
-            if (authority.substr(end).find_first_not_of('/') != std::string::npos)
-                return fail(Error::payload(
-                    fmt::format("storage.options.endpoint: \"{}\" must not have a path", redact_url(e))));
-            authority.resize(end);
-        }
-        if (authority.empty() || authority.find('@') != std::string::npos)
-            return fail(Error::payload(fmt::format(
-                "storage.options.endpoint: \"{}\" needs a host and no user info", redact_url(e))));
+        auto parts = split_s3_endpoint(*endpoint);
+        if (!parts)
+            return fail(Error::payload(fmt::format("{}: {}", endpoint_name, parts.error())));
+        scheme = parts->scheme;
+        authority = parts->authority;
     }
     s.host = s.path_style ? authority : s.bucket + "." + authority;
     s.scheme_host = scheme + "://" + s.host;
 
-    if (auto sse = option(config, "sse")) {
-        if (*sse != "AES256" && *sse != "aws:kms")
-            return fail(
-                Error::payload(fmt::format("storage.options.sse: \"{}\" must be AES256 or aws:kms", *sse)));
-        s.write_headers.emplace_back("x-amz-server-side-encryption", *sse);
-        s.sse = *sse;
-        if (auto kms = option(config, "kms_key_id")) {
-            if (*sse != "aws:kms")
-                return fail(Error::payload("storage.options.kms_key_id needs sse \"aws:kms\""));
-            s.write_headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", *kms);
-        }
-        if (auto bucket_key = option(config, "bucket_key")) {
-            if (*bucket_key != "true" && *bucket_key != "false")
-                return fail(Error::payload("storage.options.bucket_key must be \"true\" or \"false\""));
-            if (*sse != "aws:kms")
-                return fail(Error::payload("storage.options.bucket_key needs sse \"aws:kms\""));
-            s.write_headers.emplace_back("x-amz-server-side-encryption-bucket-key-enabled", *bucket_key);
-        }
-    } else if (option(config, "kms_key_id") || option(config, "bucket_key")) {
-        return fail(Error::payload("storage.options.kms_key_id and bucket_key need sse \"aws:kms\""));
+    if (settings.sse) {
+        s.sse = std::string(to_string(*settings.sse));
+        s.write_headers.emplace_back("x-amz-server-side-encryption", s.sse);
+        if (!settings.kms_key_id.empty())
+            s.write_headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", settings.kms_key_id);
+        if (settings.bucket_key)
+            s.write_headers.emplace_back("x-amz-server-side-encryption-bucket-key-enabled",
+                                         *settings.bucket_key ? "true" : "false");
     }
-    if (auto stall = option(config, "stall_timeout_s")) {
-        int seconds = 0;
-        auto [end, ec] = std::from_chars(stall->data(), stall->data() + stall->size(), seconds);
-        if (ec != std::errc() || end != stall->data() + stall->size() || seconds < 1 || seconds > 3600)
-            return fail(Error::payload(
-                fmt::format("storage.stall_timeout_s: \"{}\" must be an integer from 1 to 3600", *stall)));
-        s.stall_timeout = std::chrono::seconds{seconds};
+    s.stall_timeout = settings.stall_timeout;
+    s.require_protection = settings.require_protection;
+    s.retry_budget = settings.retry_budget;
+    s.upload_concurrency = static_cast<std::size_t>(settings.upload_concurrency);
+    if (!settings.storage_class.empty())
+        s.write_headers.emplace_back("x-amz-storage-class", settings.storage_class);
+    if (settings.object_lock) {
+        s.lock_mode = std::string(to_string(settings.object_lock->mode));
+        s.lock_until = settings.object_lock->until;
+        s.lock_days = settings.object_lock->days;
     }
-    if (auto require = option(config, "require_protection")) {
-        if (*require != "true" && *require != "false")
-            return fail(Error::payload("storage.require_protection must be \"true\" or \"false\""));
-        s.require_protection = *require == "true";
-    }
-    if (auto budget = option(config, "retry_budget_s")) {
-        int seconds = 0;
-        auto [end, ec] = std::from_chars(budget->data(), budget->data() + budget->size(), seconds);
-        if (ec != std::errc() || end != budget->data() + budget->size() || seconds < 1 || seconds > 3600)
-            return fail(Error::payload(
-                fmt::format("storage.retry_budget_s: \"{}\" must be an integer from 1 to 3600", *budget)));
-        s.retry_budget = std::chrono::seconds{seconds};
-    }
-    if (auto concurrency = option(config, "upload_concurrency")) {
-        int parts = 0;
-        auto [end, ec] =
-            std::from_chars(concurrency->data(), concurrency->data() + concurrency->size(), parts);
-        if (ec != std::errc() || end != concurrency->data() + concurrency->size() || parts < 1 ||
-            parts > k_max_upload_concurrency)
-            return fail(Error::payload(
-                fmt::format("storage.upload_concurrency: \"{}\" must be an integer from 1 to {}",
-                            *concurrency, k_max_upload_concurrency)));
-        s.upload_concurrency = static_cast<std::size_t>(parts);
-    }
-    if (auto storage_class = option(config, "storage_class")) {
-        if (storage_class->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos)
-            return fail(Error::payload(
-                fmt::format("storage.options.storage_class: \"{}\" is not a storage class", *storage_class)));
-        s.write_headers.emplace_back("x-amz-storage-class", *storage_class);
-    }
-    if (auto s3 = parse_lock_options(config, s); !s3)
-        return fail(s3.error());
     return std::make_unique<S3Storage>(std::make_shared<S3Client>(std::move(s), std::move(env)));
 }
 
