@@ -669,7 +669,7 @@ TEST(ParseJob, FleetOptionsDefaults) {
     EXPECT_EQ(job.options.full_every, defaults::k_full_every);
     EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
     EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
-    EXPECT_EQ(job.options.engine, defaults::k_engine);
+    EXPECT_EQ(to_string(job.options.engine), defaults::k_engine);
     EXPECT_EQ(job.options.max_refs, defaults::k_max_refs);
     EXPECT_EQ(job.options.max_pack_bytes, defaults::k_max_pack_bytes);
     EXPECT_FALSE(job.options.shard);
@@ -751,13 +751,15 @@ TEST(ParseJobErrors, FleetOptions) {
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
                          "options.shard: must be an object, not a number");
     for (const char* engine : {"auto", "stream", "cli"})
-        EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine,
-                  engine);
+        EXPECT_EQ(
+            to_string(
+                parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine),
+            engine);
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/engine"_json_pointer, "libgit2"),
                          "options.engine: \"libgit2\" is not one of auto, stream, cli");
-    EXPECT_EQ(parse_ok(snapshot_payload()).options.verify, defaults::k_verify);
+    EXPECT_EQ(to_string(parse_ok(snapshot_payload()).options.verify), defaults::k_verify);
     EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/verify"_json_pointer, "index")).options.verify,
-              "index");
+              VerifyMode::index);
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/verify"_json_pointer, "fsck"),
                          "options.verify: \"fsck\" is not one of pack, index");
 }
@@ -1045,20 +1047,21 @@ TEST(ParseJobSources, AGitHubOrgWithEveryKey) {
     ASSERT_EQ(job.sources.size(), 1u);
     const auto& s = job.sources[0];
     EXPECT_TRUE(job.repositories.empty());
-    EXPECT_EQ(s.type, "github");
+    EXPECT_EQ(s.type, ForgeType::github);
     EXPECT_EQ(s.api_url, "https://api.github.com");
-    EXPECT_EQ((s.scope + ":" + s.owner), "org:acme");
+    EXPECT_EQ(s.scope, SourceScope::org);
+    EXPECT_EQ(s.owner, "acme");
     EXPECT_EQ(s.credentials->token_env, "GIT_TOKEN");
     EXPECT_EQ(s.include, std::vector<std::string>{"acme/*"});
     EXPECT_EQ(s.exclude, std::vector<std::string>{"acme/old-*"});
     EXPECT_FALSE(s.archived);
     EXPECT_FALSE(s.forks);
-    EXPECT_EQ(s.visibility, "public");
+    EXPECT_EQ(s.visibility, Visibility::public_only);
     EXPECT_EQ(s.topics, std::vector<std::string>{"backend"});
     EXPECT_EQ(s.pushed_since, parse_rfc3339("2026-01-01T00:00:00Z"));
     EXPECT_EQ(s.max_repositories, 500);
     EXPECT_TRUE(s.include_wikis);
-    EXPECT_EQ(s.transport, "https");
+    EXPECT_EQ(s.transport, CloneTransport::https);
     EXPECT_EQ(s.refs, std::vector<std::string>{"refs/heads/*"});
     EXPECT_EQ(s.path, "sources[0]");
 }
@@ -1072,11 +1075,11 @@ TEST(ParseJobSources, DefaultsPerForge) {
     EXPECT_EQ(job.sources[0].owner, "grp/sub");
     EXPECT_TRUE(job.sources[0].archived);
     EXPECT_TRUE(job.sources[0].forks);
-    EXPECT_EQ(job.sources[0].visibility, "all");
+    EXPECT_EQ(job.sources[0].visibility, Visibility::all);
     EXPECT_EQ(job.sources[0].refs, (std::vector<std::string>{"refs/heads/*", "refs/tags/*"}));
     EXPECT_EQ(job.sources[1].api_url, "https://codeberg.org/api/v1");
     EXPECT_EQ(job.sources[2].api_url, "https://api.bitbucket.org/2.0");
-    EXPECT_EQ(job.sources[3].scope, "team");
+    EXPECT_EQ(job.sources[3].scope, SourceScope::team);
     // pushed_since as a span back from now.
     auto span =
         parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "a", "pushed_since": "90d"}])")));

@@ -223,6 +223,27 @@ Status read_choice(const json& obj, std::string_view path, const char* key,
     return {};
 }
 
+// Read optional string `key` that must spell one value of `table` (enums.hpp) into `target`.
+template <typename E>
+Status read_enum(const json& obj, std::string_view path, const char* key, std::span<const Spelling<E>> table,
+                 E& target) {
+    auto v = opt_string(obj, path, key);
+    if (!v)
+        return fail(v.error());
+    if (!*v)
+        return {};
+    auto value = value_of(table, **v);
+    if (!value) {
+        std::vector<std::string_view> choices;
+        for (const auto& [candidate, text] : table)
+            choices.push_back(text);
+        return fail(
+            at(join_path(path, key), fmt::format("\"{}\" is not one of {}", **v, fmt::join(choices, ", "))));
+    }
+    target = *value;
+    return {};
+}
+
 // Object Lock: a mode and exactly one of a retention in days or a date.
 Status parse_object_lock(const json& j, int days_value, storage::S3Settings& s3) {
     std::string mode;
@@ -366,9 +387,9 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
     for (auto& s : checks)
         if (!s)
             return s;
-    if (auto s = read_choice(j, p, "engine", {"auto", "stream", "cli"}, options.engine); !s)
+    if (auto s = read_enum<Engine>(j, p, "engine", k_engines, options.engine); !s)
         return s;
-    if (auto s = read_choice(j, p, "verify", {"pack", "index"}, options.verify); !s)
+    if (auto s = read_enum<VerifyMode>(j, p, "verify", k_verify_modes, options.verify); !s)
         return s;
     if (auto max_pack = opt_int(j, p, "max_pack_bytes", 0, 1LL << 53); !max_pack)
         return fail(max_pack.error());
@@ -382,8 +403,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         if (!known)
             return fail(known.error());
         options.ssh.known_hosts = known->value_or("");
-        if (auto s = read_choice(*it, sp, "host_key_policy", {"strict", "accept_new"},
-                                 options.ssh.host_key_policy);
+        if (auto s = read_enum<HostKeyPolicy>(*it, sp, "host_key_policy", k_host_key_policies,
+                                              options.ssh.host_key_policy);
             !s)
             return s;
     }
@@ -727,18 +748,19 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
     if (forge == nullptr)
         return fail(at(join_path(path, "type"),
                        fmt::format("\"{}\" is not one of github, gitlab, gitea, bitbucket", *type)));
-    src.type = *type;
+    src.type = *parse_forge_type(*type);
 
     // Exactly one scope, and one this forge has.
+    std::optional<SourceScope> scope_given;
     for (auto scope : k_all_scopes) {
         if (!j.contains(scope))
             continue;
         std::string spath = join_path(path, scope);
         if (std::find(forge->scopes.begin(), forge->scopes.end(), scope) == forge->scopes.end())
-            return fail(at(spath, fmt::format("is not a {} scope (use one of {})", src.type,
+            return fail(at(spath, fmt::format("is not a {} scope (use one of {})", *type,
                                               fmt::join(forge->scopes, ", "))));
-        if (!src.scope.empty())
-            return fail(at(spath, fmt::format("cannot be combined with {}", src.scope)));
+        if (scope_given)
+            return fail(at(spath, fmt::format("cannot be combined with {}", to_string(*scope_given))));
         auto owner = req_string(j, path, std::string(scope).c_str());
         if (!owner)
             return fail(owner.error());
@@ -747,10 +769,11 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
             (scope == "team" && std::count(owner->begin(), owner->end(), '/') != 1))
             return fail(at(spath, scope == "team" ? fmt::format("\"{}\" must be \"org/team-slug\"", *owner)
                                                   : fmt::format("\"{}\" is not a valid name", *owner)));
-        src.scope = std::string(scope);
+        scope_given = parse_source_scope(scope);
+        src.scope = *scope_given;
         src.owner = *owner;
     }
-    if (src.scope.empty())
+    if (!scope_given)
         return fail(at(path, fmt::format("needs one of {}", fmt::join(forge->scopes, ", "))));
 
     auto api = opt_string(j, path, "api_url");
@@ -767,15 +790,15 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
     if (http && !policy.allow_http)
         return fail(at(join_path(path, "api_url"), "http:// needs options.allow_http"));
 
-    if (auto s = read_choice(j, path, "transport", {"https", "ssh"}, src.transport); !s)
+    if (auto s = read_enum<CloneTransport>(j, path, "transport", k_clone_transports, src.transport); !s)
         return fail(s.error());
-    if (auto s = read_choice(j, path, "visibility", {"all", "public", "private"}, src.visibility); !s)
+    if (auto s = read_enum<Visibility>(j, path, "visibility", k_visibilities, src.visibility); !s)
         return fail(s.error());
     auto creds = parse_shared_credentials(j, path, env);
     if (!creds)
         return fail(creds.error());
     src.credentials = *creds;
-    if (src.credentials && !src.credentials->ssh_key_env.empty() && src.transport != "ssh")
+    if (src.credentials && !src.credentials->ssh_key_env.empty() && src.transport != CloneTransport::ssh)
         return fail(at(join_path(path, "credentials.ssh_key_env"), "needs \"transport\": \"ssh\""));
 
     for (const char* key : {"include", "exclude", "topics"}) {
@@ -1019,6 +1042,173 @@ Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env
     }
     return {};
 }
+
+// ---- The payload's sections, each parsed into its part of the Job.
+
+// A parser of one part of the payload `root` into `job`.
+using SectionParser = Status (*)(const json& root, Job& job, const GetEnv& env);
+
+TransportPolicy transport_policy(const Job& job) {
+    return {job.options.allow_http, job.options.allow_file};
+}
+
+Status parse_job_id_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto job_id = opt_string(root, "", "job_id");
+    if (!job_id)
+        return fail(job_id.error());
+    job.job_id = job_id->value_or("job-" + new_snapshot_id());
+    if (job.job_id.empty() || job.job_id.size() > 128 || !is_valid_repository_name(job.job_id) ||
+        job.job_id.find('/') != std::string::npos)
+        return fail(at("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+    return {};
+}
+
+Status parse_storage_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto storage_it = root.find("storage");
+    if (storage_it == root.end())
+        return fail(at("storage", "is required"));
+    return parse_storage(*storage_it, job.storage);
+}
+
+Status parse_options_section(const json& root, Job& job, const GetEnv& env) {
+    job.options.cache_dir = default_cache_dir(env);
+    if (auto it = root.find("options"); it != root.end())
+        return parse_options(*it, job.options, env);
+    return {};
+}
+
+Status parse_sources_section(const json& root, Job& job, const GetEnv& env) {
+    return parse_sources(root, transport_policy(job), env, job.sources);
+}
+
+// repositories (with defaults): required unless sources list them.
+Status parse_repositories_section(const json& root, Job& job, const GetEnv& env) {
+    auto it = root.find("repositories");
+    if (it == root.end()) {
+        if (job.sources.empty())
+            return fail(at("repositories", "is required for a snapshot (or give sources)"));
+        return {};
+    }
+    if (!it->is_array())
+        return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
+    if (it->empty())
+        return fail(at("repositories", "must list at least one repository"));
+    if (it->size() > defaults::k_max_repositories)
+        return fail(at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
+    auto repo_defaults = parse_defaults(root, env);
+    if (!repo_defaults)
+        return fail(repo_defaults.error());
+    std::map<std::string, std::string> names; // name -> URL of the entry that has it
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        std::string path = fmt::format("repositories[{}]", i);
+        auto repo = parse_repository((*it)[i], path, transport_policy(job), env, true);
+        if (!repo)
+            return fail(repo.error());
+        apply_defaults((*it)[i], *repo_defaults, *repo);
+        if (auto [pos, added] = names.emplace(repo->name, repo->url); !added)
+            return fail(at(join_path(path, "name"),
+                           fmt::format("\"{}\" appears twice ({} and {}); give one of them a \"name\"",
+                                       repo->name, redact_url(pos->second), redact_url(repo->url))));
+        job.repositories.push_back(std::move(*repo));
+    }
+    return {};
+}
+
+Status parse_restore_section(const json& root, Job& job, const GetEnv& env) {
+    return parse_restore(root, transport_policy(job), env, job.restore);
+}
+
+Status parse_verify_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    job.verify.snapshot = std::string(defaults::k_snapshot);
+    job.verify.drill = defaults::k_drill;
+    auto it = root.find("verify");
+    if (it == root.end())
+        return {};
+    if (auto s = check_object(*it, "verify", "verify"); !s)
+        return s;
+    if (auto s = read_repository_names(*it, "verify", job.verify.repositories); !s)
+        return s;
+    auto snap = snapshot_selector(*it, "verify", true);
+    if (!snap)
+        return fail(snap.error());
+    job.verify.snapshot = *snap;
+    return read_bool(*it, "verify", "drill", job.verify.drill);
+}
+
+Status parse_merge_reports_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto it = root.find("merge_reports");
+    if (it == root.end())
+        return fail(at("merge_reports", "is required for merge_reports"));
+    if (auto s = check_object(*it, "merge_reports", "merge_reports"); !s)
+        return s;
+    auto id = req_string(*it, "merge_reports", "job_id");
+    if (!id)
+        return fail(id.error());
+    if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
+        return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+    job.merge_reports.job_id = *id;
+    return {};
+}
+
+Status parse_prune_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    return parse_prune(root, job.prune);
+}
+
+Status parse_gc_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    if (auto it = root.find("gc"); it != root.end()) {
+        if (auto s = check_object(*it, "gc", "gc"); !s)
+            return s;
+        auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
+        if (!age)
+            return fail(age.error());
+        job.gc.min_age_s = age->value_or(job.gc.min_age_s);
+        if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
+            return s;
+    }
+    if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
+        return fail(at("gc.min_age_s",
+                       fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
+                                   "bundle would look like an orphan); set gc.allow_short_age to force it",
+                                   job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
+    return {};
+}
+
+Status parse_list_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto it = root.find("list");
+    if (it == root.end())
+        return {};
+    if (auto s = check_object(*it, "list", "list"); !s)
+        return s;
+    auto repo = opt_string(*it, "list", "repository");
+    if (!repo)
+        return fail(repo.error());
+    if (*repo && !is_valid_repository_name(**repo))
+        return fail(at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
+    job.list.repository = *repo;
+    return {};
+}
+
+// One section and the action that reads it (nullopt: every action).
+struct Section {
+    std::optional<Action> action;
+    SectionParser parse;
+};
+
+// The sections in the order they are parsed: job_id, storage and options
+// first, since a transport policy and defaults come from them.
+const Section k_sections[] = {
+    {std::nullopt, parse_job_id_section},
+    {std::nullopt, parse_storage_section},
+    {std::nullopt, parse_options_section},
+    {Action::snapshot, parse_sources_section},
+    {Action::snapshot, parse_repositories_section},
+    {Action::restore, parse_restore_section},
+    {Action::verify, parse_verify_section},
+    {Action::merge_reports, parse_merge_reports_section},
+    {Action::prune, parse_prune_section},
+    {Action::gc, parse_gc_section},
+    {Action::list, parse_list_section},
+};
 } // namespace
 
 std::string_view action_name(Action action) {
@@ -1129,138 +1319,11 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (root.contains(section) && job.action != Action::snapshot)
             return fail(at(section, "is only allowed with \"action\": \"snapshot\""));
 
-    auto job_id = opt_string(root, "", "job_id");
-    if (!job_id)
-        return fail(job_id.error());
-    job.job_id = job_id->value_or("job-" + new_snapshot_id());
-    if (job.job_id.empty() || job.job_id.size() > 128 || !is_valid_repository_name(job.job_id) ||
-        job.job_id.find('/') != std::string::npos)
-        return fail(at("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
-
-    // storage
-    auto storage_it = root.find("storage");
-    if (storage_it == root.end())
-        return fail(at("storage", "is required"));
-    if (auto s = parse_storage(*storage_it, job.storage); !s)
-        return fail(s.error());
-
-    // options
-    job.options.cache_dir = default_cache_dir(env);
-    if (auto it = root.find("options"); it != root.end())
-        if (auto s = parse_options(*it, job.options, env); !s)
-            return fail(s.error());
-
-    TransportPolicy policy{job.options.allow_http, job.options.allow_file};
-    switch (job.action) {
-    case Action::snapshot: {
-        if (auto s = parse_sources(root, policy, env, job.sources); !s)
-            return fail(s.error());
-        auto it = root.find("repositories");
-        if (it == root.end()) {
-            if (job.sources.empty())
-                return fail(at("repositories", "is required for a snapshot (or give sources)"));
-            break;
-        }
-        if (!it->is_array())
-            return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
-        if (it->empty())
-            return fail(at("repositories", "must list at least one repository"));
-        if (it->size() > defaults::k_max_repositories)
-            return fail(
-                at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
-        auto repo_defaults = parse_defaults(root, env);
-        if (!repo_defaults)
-            return fail(repo_defaults.error());
-        std::map<std::string, std::string> names; // name -> URL of the entry that has it
-        for (std::size_t i = 0; i < it->size(); ++i) {
-            std::string path = fmt::format("repositories[{}]", i);
-            auto repo = parse_repository((*it)[i], path, policy, env, true);
-            if (!repo)
-                return fail(repo.error());
-            apply_defaults((*it)[i], *repo_defaults, *repo);
-            if (auto [pos, added] = names.emplace(repo->name, repo->url); !added)
-                return fail(at(join_path(path, "name"),
-                               fmt::format("\"{}\" appears twice ({} and {}); give one of them a \"name\"",
-                                           repo->name, redact_url(pos->second), redact_url(repo->url))));
-            job.repositories.push_back(std::move(*repo));
-        }
-        break;
-    }
-    case Action::restore:
-        if (auto s = parse_restore(root, policy, env, job.restore); !s)
-            return fail(s.error());
-        break;
-    case Action::verify: {
-        job.verify.snapshot = std::string(defaults::k_snapshot);
-        job.verify.drill = defaults::k_drill;
-        if (auto it = root.find("verify"); it != root.end()) {
-            if (auto s = check_object(*it, "verify", "verify"); !s)
+    // Then every section this action reads, in the order of the table.
+    for (const auto& section : k_sections)
+        if (!section.action || *section.action == job.action)
+            if (auto s = section.parse(root, job, env); !s)
                 return fail(s.error());
-            if (auto s = read_repository_names(*it, "verify", job.verify.repositories); !s)
-                return fail(s.error());
-            auto snap = snapshot_selector(*it, "verify", true);
-            if (!snap)
-                return fail(snap.error());
-            job.verify.snapshot = *snap;
-            auto drill = opt_bool(*it, "verify", "drill");
-            if (!drill)
-                return fail(drill.error());
-            job.verify.drill = drill->value_or(job.verify.drill);
-        }
-        break;
-    }
-    case Action::merge_reports: {
-        auto it = root.find("merge_reports");
-        if (it == root.end())
-            return fail(at("merge_reports", "is required for merge_reports"));
-        if (auto s = check_object(*it, "merge_reports", "merge_reports"); !s)
-            return fail(s.error());
-        auto id = req_string(*it, "merge_reports", "job_id");
-        if (!id)
-            return fail(id.error());
-        if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
-            return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
-        job.merge_reports.job_id = *id;
-        break;
-    }
-    case Action::prune:
-        if (auto s = parse_prune(root, job.prune); !s)
-            return fail(s.error());
-        break;
-    case Action::gc: {
-        if (auto it = root.find("gc"); it != root.end()) {
-            if (auto s = check_object(*it, "gc", "gc"); !s)
-                return fail(s.error());
-            auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
-            if (!age)
-                return fail(age.error());
-            job.gc.min_age_s = age->value_or(job.gc.min_age_s);
-            if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
-                return fail(s.error());
-        }
-        if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
-            return fail(
-                at("gc.min_age_s",
-                   fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
-                               "bundle would look like an orphan); set gc.allow_short_age to force it",
-                               job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
-        break;
-    }
-    case Action::list: {
-        if (auto it = root.find("list"); it != root.end()) {
-            if (auto s = check_object(*it, "list", "list"); !s)
-                return fail(s.error());
-            auto repo = opt_string(*it, "list", "repository");
-            if (!repo)
-                return fail(repo.error());
-            if (*repo && !is_valid_repository_name(**repo))
-                return fail(
-                    at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
-            job.list.repository = *repo;
-        }
-        break;
-    }
-    }
     return job;
 }
 

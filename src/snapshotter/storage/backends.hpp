@@ -2,7 +2,7 @@
 // Internal to storage/: other layers call storage::open().
 #pragma once
 
-#include "snapshotter/storage/s3_credentials.hpp"
+#include "snapshotter/storage/s3/credentials.hpp"
 #include "snapshotter/storage/storage.hpp"
 
 #include <span>
