@@ -254,9 +254,12 @@ Status parse_object_lock(const json& j, int days_value, storage::S3Settings& s3)
         return fail(
             at("storage.object_lock_retain_until", "cannot be combined with object_lock_retain_days"));
     std::optional<Clock::time_point> until_time;
-    if (until && !(until_time = parse_rfc3339(j.at("object_lock_retain_until").get<std::string>())))
-        return fail(at("storage.object_lock_retain_until",
-                       "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
+    if (until) {
+        until_time = parse_rfc3339(j.at("object_lock_retain_until").get<std::string>());
+        if (!until_time)
+            return fail(at("storage.object_lock_retain_until",
+                           "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
+    }
     if (!mode.empty() && !days && !until)
         return fail(
             at("storage.object_lock_mode", "needs object_lock_retain_days or object_lock_retain_until"));
