@@ -7,12 +7,14 @@
 //   s3_probe read-url URL (storage::read_url to stdout)
 //
 // Errors print "<ErrorKind>: <message>" on stderr and exit 2.
+#include "snapshotter/job/job.hpp"
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/log.hpp"
 
 #include <cstdio>
 #include <fmt/format.h>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 #include <vector>
 
@@ -50,13 +52,23 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: s3_probe URL [-o key=value]... COMMAND [ARGS]\n");
         return 64;
     }
-    storage::Config config{args[0], {}};
+    // The settings go through the payload's storage section, as the CLI's do:
+    // a value that reads as an integer or a boolean is one.
+    nlohmann::json settings{{"url", args[0]}};
     std::size_t i = 1;
     while (i + 1 < args.size() && args[i] == "-o") {
         auto eq = args[i + 1].find('=');
-        config.options[args[i + 1].substr(0, eq)] = eq == std::string::npos ? "" : args[i + 1].substr(eq + 1);
+        std::string value = eq == std::string::npos ? "" : args[i + 1].substr(eq + 1);
+        auto typed = nlohmann::json::parse(value, nullptr, false);
+        settings[args[i + 1].substr(0, eq)] =
+            typed.is_number_integer() || typed.is_boolean() ? typed : nlohmann::json(value);
         i += 2;
     }
+    auto payload =
+        job::parse_job(nlohmann::json{{"version", 1}, {"action", "list"}, {"storage", settings}}.dump());
+    if (!payload)
+        return failed(payload.error());
+    const storage::Config& config = payload->storage;
     if (i >= args.size())
         return 64;
     std::string command = args[i++];

@@ -669,7 +669,7 @@ TEST(ParseJob, FleetOptionsDefaults) {
     EXPECT_EQ(job.options.full_every, defaults::k_full_every);
     EXPECT_EQ(job.options.full_size_ratio, defaults::k_full_size_ratio);
     EXPECT_EQ(job.options.grace_s, defaults::k_grace_s);
-    EXPECT_EQ(job.options.engine, defaults::k_engine);
+    EXPECT_EQ(to_string(job.options.engine), defaults::k_engine);
     EXPECT_EQ(job.options.max_refs, defaults::k_max_refs);
     EXPECT_EQ(job.options.max_pack_bytes, defaults::k_max_pack_bytes);
     EXPECT_FALSE(job.options.shard);
@@ -751,13 +751,15 @@ TEST(ParseJobErrors, FleetOptions) {
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/shard"_json_pointer, 2),
                          "options.shard: must be an object, not a number");
     for (const char* engine : {"auto", "stream", "cli"})
-        EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine,
-                  engine);
+        EXPECT_EQ(
+            to_string(
+                parse_ok(with(snapshot_payload(), "/options/engine"_json_pointer, engine)).options.engine),
+            engine);
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/engine"_json_pointer, "libgit2"),
                          "options.engine: \"libgit2\" is not one of auto, stream, cli");
-    EXPECT_EQ(parse_ok(snapshot_payload()).options.verify, defaults::k_verify);
+    EXPECT_EQ(to_string(parse_ok(snapshot_payload()).options.verify), defaults::k_verify);
     EXPECT_EQ(parse_ok(with(snapshot_payload(), "/options/verify"_json_pointer, "index")).options.verify,
-              "index");
+              VerifyMode::index);
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/options/verify"_json_pointer, "fsck"),
                          "options.verify: \"fsck\" is not one of pack, index");
 }
@@ -774,13 +776,19 @@ TEST(ParseJob, S3StorageSettings) {
                          {"storage_class", "STANDARD_IA"}});
     auto job = parse_ok(payload);
     EXPECT_EQ(job.storage.url, "s3://bucket/prefix");
-    EXPECT_EQ(job.storage.options, (std::map<std::string, std::string>{{"addressing", "path"},
-                                                                       {"bucket_key", "true"},
-                                                                       {"endpoint", "http://127.0.0.1:9000"},
-                                                                       {"kms_key_id", "alias/snapshots"},
-                                                                       {"region", "eu-west-1"},
-                                                                       {"sse", "aws:kms"},
-                                                                       {"storage_class", "STANDARD_IA"}}));
+    const auto& s3 = job.storage.s3;
+    EXPECT_EQ(s3.addressing, storage::Addressing::path);
+    EXPECT_EQ(s3.bucket_key, true);
+    EXPECT_EQ(s3.endpoint, "http://127.0.0.1:9000");
+    EXPECT_EQ(s3.kms_key_id, "alias/snapshots");
+    EXPECT_EQ(s3.region, "eu-west-1");
+    EXPECT_EQ(s3.sse, storage::Sse::aws_kms);
+    EXPECT_EQ(s3.storage_class, "STANDARD_IA");
+    EXPECT_TRUE(s3.require_protection);
+    EXPECT_EQ(s3.stall_timeout, storage::k_default_stall_timeout);
+    EXPECT_EQ(s3.retry_budget, storage::k_default_retry_budget);
+    EXPECT_EQ(s3.upload_concurrency, storage::k_default_upload_concurrency);
+    EXPECT_FALSE(s3.object_lock);
 }
 
 TEST(ParseJobErrors, S3StorageSettings) {
@@ -812,16 +820,28 @@ TEST(ParseJobErrors, S3StorageSettings) {
                          "storage.stall_timeout_s: must be an integer, not a string");
     EXPECT_PAYLOAD_ERROR(with(snapshot_payload(), "/storage/stall_timeout_s"_json_pointer, 5),
                          "storage.stall_timeout_s: is only allowed with an s3:// storage.url");
-    EXPECT_EQ(
-        parse_ok(with(s3, "/storage/stall_timeout_s"_json_pointer, 5)).storage.options.at("stall_timeout_s"),
-        "5");
+    EXPECT_EQ(parse_ok(with(s3, "/storage/stall_timeout_s"_json_pointer, 5)).storage.s3.stall_timeout,
+              std::chrono::seconds{5});
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/retry_budget_s"_json_pointer, 3601),
+                         "storage.retry_budget_s: must be between 1 and 3600");
+    EXPECT_EQ(parse_ok(with(s3, "/storage/retry_budget_s"_json_pointer, 120)).storage.s3.retry_budget,
+              std::chrono::seconds{120});
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/require_protection"_json_pointer, "yes"),
+                         "storage.require_protection: must be a boolean, not a string");
+    EXPECT_FALSE(
+        parse_ok(with(s3, "/storage/require_protection"_json_pointer, false)).storage.s3.require_protection);
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/storage_class"_json_pointer, "glacier ir"),
+                         "storage.storage_class: \"glacier ir\" is not a storage class");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/endpoint"_json_pointer, "http://host/path"),
+                         "storage.endpoint: \"http://host/path\" must not have a path");
+    EXPECT_PAYLOAD_ERROR(with(s3, "/storage/endpoint"_json_pointer, "http://user:pw@host"),
+                         "storage.endpoint: \"http://user:***@host\" needs a host and no user info");
     EXPECT_PAYLOAD_ERROR(with(s3, "/storage/upload_concurrency"_json_pointer, 0),
                          "storage.upload_concurrency: must be between 1 and 64");
     EXPECT_PAYLOAD_ERROR(with(s3, "/storage/upload_concurrency"_json_pointer, 65),
                          "storage.upload_concurrency: must be between 1 and 64");
-    EXPECT_EQ(parse_ok(with(s3, "/storage/upload_concurrency"_json_pointer, 16))
-                  .storage.options.at("upload_concurrency"),
-              "16");
+    EXPECT_EQ(
+        parse_ok(with(s3, "/storage/upload_concurrency"_json_pointer, 16)).storage.s3.upload_concurrency, 16);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -948,9 +968,15 @@ TEST(PruneJob, ObjectLockOptions) {
         return json{{"version", 1}, {"action", "list"}, {"storage", storage}};
     };
     auto job = parse_ok(s3({{"object_lock_mode", "COMPLIANCE"}, {"object_lock_retain_days", 30}}));
-    EXPECT_EQ(job.storage.options.at("object_lock_mode"), "COMPLIANCE");
-    EXPECT_EQ(job.storage.options.at("object_lock_retain_days"), "30");
-    parse_ok(s3({{"object_lock_mode", "GOVERNANCE"}, {"object_lock_retain_until", "2030-01-01T00:00:00Z"}}));
+    ASSERT_TRUE(job.storage.s3.object_lock);
+    EXPECT_EQ(job.storage.s3.object_lock->mode, storage::LockMode::compliance);
+    EXPECT_EQ(job.storage.s3.object_lock->days, 30);
+    EXPECT_FALSE(job.storage.s3.object_lock->until);
+    auto until = parse_ok(
+        s3({{"object_lock_mode", "GOVERNANCE"}, {"object_lock_retain_until", "2030-01-01T00:00:00Z"}}));
+    ASSERT_TRUE(until.storage.s3.object_lock);
+    EXPECT_EQ(until.storage.s3.object_lock->mode, storage::LockMode::governance);
+    EXPECT_EQ(until.storage.s3.object_lock->until, parse_rfc3339("2030-01-01T00:00:00Z"));
     EXPECT_EQ(parse_error(s3({{"object_lock_mode", "GOVERNANCE"}})),
               "storage.object_lock_mode: needs object_lock_retain_days or object_lock_retain_until");
     EXPECT_EQ(parse_error(s3({{"object_lock_retain_days", 3}})),
@@ -1021,20 +1047,21 @@ TEST(ParseJobSources, AGitHubOrgWithEveryKey) {
     ASSERT_EQ(job.sources.size(), 1u);
     const auto& s = job.sources[0];
     EXPECT_TRUE(job.repositories.empty());
-    EXPECT_EQ(s.type, "github");
+    EXPECT_EQ(s.type, ForgeType::github);
     EXPECT_EQ(s.api_url, "https://api.github.com");
-    EXPECT_EQ((s.scope + ":" + s.owner), "org:acme");
+    EXPECT_EQ(s.scope, SourceScope::org);
+    EXPECT_EQ(s.owner, "acme");
     EXPECT_EQ(s.credentials->token_env, "GIT_TOKEN");
     EXPECT_EQ(s.include, std::vector<std::string>{"acme/*"});
     EXPECT_EQ(s.exclude, std::vector<std::string>{"acme/old-*"});
     EXPECT_FALSE(s.archived);
     EXPECT_FALSE(s.forks);
-    EXPECT_EQ(s.visibility, "public");
+    EXPECT_EQ(s.visibility, Visibility::public_only);
     EXPECT_EQ(s.topics, std::vector<std::string>{"backend"});
     EXPECT_EQ(s.pushed_since, parse_rfc3339("2026-01-01T00:00:00Z"));
     EXPECT_EQ(s.max_repositories, 500);
     EXPECT_TRUE(s.include_wikis);
-    EXPECT_EQ(s.transport, "https");
+    EXPECT_EQ(s.transport, CloneTransport::https);
     EXPECT_EQ(s.refs, std::vector<std::string>{"refs/heads/*"});
     EXPECT_EQ(s.path, "sources[0]");
 }
@@ -1048,11 +1075,11 @@ TEST(ParseJobSources, DefaultsPerForge) {
     EXPECT_EQ(job.sources[0].owner, "grp/sub");
     EXPECT_TRUE(job.sources[0].archived);
     EXPECT_TRUE(job.sources[0].forks);
-    EXPECT_EQ(job.sources[0].visibility, "all");
+    EXPECT_EQ(job.sources[0].visibility, Visibility::all);
     EXPECT_EQ(job.sources[0].refs, (std::vector<std::string>{"refs/heads/*", "refs/tags/*"}));
     EXPECT_EQ(job.sources[1].api_url, "https://codeberg.org/api/v1");
     EXPECT_EQ(job.sources[2].api_url, "https://api.bitbucket.org/2.0");
-    EXPECT_EQ(job.sources[3].scope, "team");
+    EXPECT_EQ(job.sources[3].scope, SourceScope::team);
     // pushed_since as a span back from now.
     auto span =
         parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "a", "pushed_since": "90d"}])")));

@@ -6,9 +6,9 @@ using namespace snapshotter;
 
 TEST(SourceBitbucket, WorkspacePagesFollowNextUntilItIsAbsent) {
     job::Source s;
-    s.type = "bitbucket";
+    s.type = job::ForgeType::bitbucket;
     s.api_url = "https://api.bitbucket.org/2.0";
-    s.scope = "workspace";
+    s.scope = job::SourceScope::workspace;
     s.owner = "team1";
     auto forge = source::make_forge(s);
     EXPECT_EQ(forge->first_page_url(nullptr).value(),

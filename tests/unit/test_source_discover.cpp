@@ -68,9 +68,9 @@ TEST(SourceDiscover, DiscoveredNamesCarryTheHost) {
 
 TEST(SourceDiscover, ExpandBuildsRepositoriesWikisAndCredentials) {
     job::Source s;
-    s.type = "github";
+    s.type = job::ForgeType::github;
     s.api_url = "https://api.github.com";
-    s.scope = "org";
+    s.scope = job::SourceScope::org;
     s.owner = "acme";
     s.refs = {"refs/heads/*"};
     s.include_wikis = true;
@@ -99,7 +99,7 @@ TEST(SourceDiscover, ExpandBuildsRepositoriesWikisAndCredentials) {
     EXPECT_EQ(e.rejected[0].first, "acme/bad");
 
     // ssh: the ssh URL and key; no wiki URL over ssh means the wiki is rejected, not guessed.
-    s.transport = "ssh";
+    s.transport = job::CloneTransport::ssh;
     s.credentials = job::Credentials{"GH_TOKEN", "", "GH_KEY"};
     e = source::expand(s, *forge, {a}, {});
     ASSERT_EQ(e.repositories.size(), 1u);

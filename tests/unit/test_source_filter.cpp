@@ -63,7 +63,7 @@ TEST(SourceFilter, EachFilterInOrderReportsWhatItRemoved) {
     s.exclude = {"acme/old-*"};
     s.archived = false;
     s.forks = false;
-    s.visibility = "public";
+    s.visibility = job::Visibility::public_only;
     s.topics = {"Backend"};
     s.pushed_since = parse_rfc3339("2026-01-01T00:00:00Z");
     std::vector<RemoteRepository> listed;
@@ -108,6 +108,6 @@ TEST(SourceFilter, DefaultsKeepEverythingAndPrivateKeepsInternal) {
     listed[1].fork = true;
     listed[2].visibility = "internal";
     EXPECT_EQ(source::apply_filters(s, listed).kept.size(), 3u);
-    s.visibility = "private";
+    s.visibility = job::Visibility::private_only;
     EXPECT_EQ(names(source::apply_filters(s, listed).kept), (std::vector<std::string>{"a/z"}));
 }

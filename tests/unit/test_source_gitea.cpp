@@ -6,14 +6,14 @@ using namespace snapshotter;
 
 TEST(SourceGitea, OrgAndUserUrlsPagesAndFlags) {
     job::Source s;
-    s.type = "gitea";
+    s.type = job::ForgeType::gitea;
     s.api_url = "https://codeberg.org/api/v1";
-    s.scope = "org";
+    s.scope = job::SourceScope::org;
     s.owner = "forgejo";
     auto forge = source::make_forge(s);
     EXPECT_EQ(forge->first_page_url(nullptr).value(),
               "https://codeberg.org/api/v1/orgs/forgejo/repos?limit=50&page=1");
-    s.scope = "user";
+    s.scope = job::SourceScope::user;
     EXPECT_EQ(source::make_forge(s)->first_page_url(nullptr).value(),
               "https://codeberg.org/api/v1/users/forgejo/repos?limit=50&page=1");
     auto h = forge->auth_headers("tok", "");

@@ -8,9 +8,9 @@ namespace {
 
 job::Source github(std::string scope, std::string owner) {
     job::Source s;
-    s.type = "github";
+    s.type = job::ForgeType::github;
     s.api_url = "https://api.github.com";
-    s.scope = std::move(scope);
+    s.scope = *job::parse_source_scope(scope);
     s.owner = std::move(owner);
     return s;
 }

@@ -8,9 +8,9 @@ namespace {
 
 job::Source gitlab(std::string scope, std::string owner) {
     job::Source s;
-    s.type = "gitlab";
+    s.type = job::ForgeType::gitlab;
     s.api_url = "https://gitlab.example.com/api/v4";
-    s.scope = std::move(scope);
+    s.scope = *job::parse_source_scope(scope);
     s.owner = std::move(owner);
     return s;
 }

@@ -1,4 +1,4 @@
-#include "snapshotter/storage/s3_credentials.hpp"
+#include "snapshotter/storage/s3/credentials.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <gtest/gtest.h>

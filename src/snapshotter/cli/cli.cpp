@@ -209,7 +209,7 @@ snapshot::Outcome run_job(const Flags& flags, snapshot::Events& events) {
                  flags.dry_run ? " (dry run)" : "");
 
     // 2. Open storage and prepare the isolated git environment.
-    auto storage = storage::open({job->storage.url, job->storage.options});
+    auto storage = storage::open(job->storage);
     if (!storage)
         return failed(storage.error());
     // Reading a file storage that does not exist is a typo, not an empty

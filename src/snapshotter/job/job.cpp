@@ -223,8 +223,29 @@ Status read_choice(const json& obj, std::string_view path, const char* key,
     return {};
 }
 
+// Read optional string `key` that must spell one value of `table` (enums.hpp) into `target`.
+template <typename E>
+Status read_enum(const json& obj, std::string_view path, const char* key, std::span<const Spelling<E>> table,
+                 E& target) {
+    auto v = opt_string(obj, path, key);
+    if (!v)
+        return fail(v.error());
+    if (!*v)
+        return {};
+    auto value = value_of(table, **v);
+    if (!value) {
+        std::vector<std::string_view> choices;
+        for (const auto& [candidate, text] : table)
+            choices.push_back(text);
+        return fail(
+            at(join_path(path, key), fmt::format("\"{}\" is not one of {}", **v, fmt::join(choices, ", "))));
+    }
+    target = *value;
+    return {};
+}
+
 // Object Lock: a mode and exactly one of a retention in days or a date.
-Status parse_object_lock(const json& j, StorageSpec& storage) {
+Status parse_object_lock(const json& j, int days_value, storage::S3Settings& s3) {
     std::string mode;
     if (auto s = read_choice(j, "storage", "object_lock_mode", {"GOVERNANCE", "COMPLIANCE"}, mode); !s)
         return s;
@@ -232,18 +253,25 @@ Status parse_object_lock(const json& j, StorageSpec& storage) {
     if (days && until)
         return fail(
             at("storage.object_lock_retain_until", "cannot be combined with object_lock_retain_days"));
-    if (until && !parse_rfc3339(storage.options["object_lock_retain_until"]))
-        return fail(at("storage.object_lock_retain_until",
-                       "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
+    std::optional<Clock::time_point> until_time;
+    if (until) {
+        until_time = parse_rfc3339(j.at("object_lock_retain_until").get<std::string>());
+        if (!until_time)
+            return fail(at("storage.object_lock_retain_until",
+                           "must be an RFC 3339 UTC time such as \"2030-01-01T00:00:00Z\""));
+    }
     if (!mode.empty() && !days && !until)
         return fail(
             at("storage.object_lock_mode", "needs object_lock_retain_days or object_lock_retain_until"));
     if (mode.empty() && (days || until))
         return fail(at(days ? "storage.object_lock_retain_days" : "storage.object_lock_retain_until",
                        "needs object_lock_mode (GOVERNANCE or COMPLIANCE)"));
+    if (!mode.empty())
+        s3.object_lock = storage::ObjectLock{*storage::parse_lock_mode(mode), until_time, days_value};
     return {};
 }
 
+// storage: the URL, and the typed settings of an s3:// backend (storage/settings.hpp).
 Status parse_storage(const json& j, StorageSpec& storage) {
     if (auto s = check_object(j, "storage", "storage"); !s)
         return s;
@@ -254,6 +282,8 @@ Status parse_storage(const json& j, StorageSpec& storage) {
         return fail(at("storage.url", "must not contain control characters"));
     storage.url = *url;
     const bool is_s3 = url->starts_with("s3://");
+    storage::S3Settings& s3 = storage.s3;
+    int lock_days = 0;
     for (const auto& [key, value] : j.items()) {
         if (key == "url")
             continue;
@@ -267,52 +297,67 @@ Status parse_storage(const json& j, StorageSpec& storage) {
             auto days = opt_int(j, "storage", "object_lock_retain_days", 1, defaults::k_max_lock_days);
             if (!days)
                 return fail(days.error());
-            storage.options[key] = std::to_string(**days);
+            lock_days = static_cast<int>(**days);
             continue;
         }
         if (key == "bucket_key" || key == "require_protection") {
             if (!value.is_boolean())
                 return fail(at(path, fmt::format("must be a boolean, not {}", type_name(value))));
-            storage.options[key] = value.get<bool>() ? "true" : "false";
+            if (key == "bucket_key")
+                s3.bucket_key = value.get<bool>();
+            else
+                s3.require_protection = value.get<bool>();
             continue;
         }
         if (key == "stall_timeout_s" || key == "retry_budget_s") {
             int seconds = 0;
-            if (auto st = read_int(j, "storage", key.c_str(), 1, 3600, seconds); !st)
+            if (auto st = read_int(j, "storage", key.c_str(), 1, storage::k_max_timeout_setting_s, seconds);
+                !st)
                 return st;
-            storage.options[key] = std::to_string(seconds);
+            (key == "stall_timeout_s" ? s3.stall_timeout : s3.retry_budget) = std::chrono::seconds{seconds};
             continue;
         }
         if (key == "upload_concurrency") {
-            int parts = 0;
-            if (auto st = read_int(j, "storage", key.c_str(), 1, 64, parts); !st)
+            if (auto st = read_int(j, "storage", key.c_str(), 1, storage::k_max_upload_concurrency,
+                                   s3.upload_concurrency);
+                !st)
                 return st;
-            storage.options[key] = std::to_string(parts);
             continue;
         }
         if (!value.is_string() || value.get<std::string>().empty() ||
             has_control_chars(value.get<std::string>()))
             return fail(at(path, "must be a non-empty string"));
-        storage.options[key] = value.get<std::string>();
+        if (key == "region")
+            s3.region = value.get<std::string>();
+        else if (key == "endpoint")
+            s3.endpoint = value.get<std::string>();
+        else if (key == "kms_key_id")
+            s3.kms_key_id = value.get<std::string>();
+        else if (key == "storage_class")
+            s3.storage_class = value.get<std::string>();
     }
-    std::string scratch;
-    if (auto s = read_choice(j, "storage", "addressing", {"virtual", "path"}, scratch); !s)
+    std::string choice;
+    if (auto s = read_choice(j, "storage", "addressing", {"virtual", "path"}, choice); !s)
         return s;
-    if (auto s = read_choice(j, "storage", "sse", {"AES256", "aws:kms"}, scratch); !s)
+    if (!choice.empty())
+        s3.addressing = storage::parse_addressing(choice);
+    choice.clear();
+    if (auto s = read_choice(j, "storage", "sse", {"AES256", "aws:kms"}, choice); !s)
         return s;
-    if (j.contains("kms_key_id") && storage.options["sse"] != "aws:kms")
+    if (!choice.empty())
+        s3.sse = storage::parse_sse(choice);
+    if (j.contains("kms_key_id") && s3.sse != storage::Sse::aws_kms)
         return fail(at("storage.kms_key_id", "requires \"sse\": \"aws:kms\""));
-    if (j.contains("bucket_key") && storage.options["sse"] != "aws:kms")
+    if (j.contains("bucket_key") && s3.sse != storage::Sse::aws_kms)
         return fail(at("storage.bucket_key", "requires \"sse\": \"aws:kms\""));
-    if (auto s = parse_object_lock(j, storage); !s)
+    if (auto s = parse_object_lock(j, lock_days, s3); !s)
         return s;
-    if (auto it = j.find("endpoint"); it != j.end()) {
-        auto e = it->get<std::string>();
-        if (!e.starts_with("http://") && !e.starts_with("https://"))
-            return fail(at("storage.endpoint", "must start with http:// or https://"));
-    }
-    if (storage.options.contains("sse") && storage.options["sse"].empty())
-        storage.options.erase("sse");
+    if (!s3.endpoint.empty())
+        if (auto e = storage::split_s3_endpoint(s3.endpoint); !e)
+            return fail(at("storage.endpoint", e.error()));
+    if (!s3.storage_class.empty() && !storage::is_storage_class(s3.storage_class))
+        return fail(
+            at("storage.storage_class", fmt::format("\"{}\" is not a storage class", s3.storage_class)));
     return {};
 }
 
@@ -345,9 +390,9 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
     for (auto& s : checks)
         if (!s)
             return s;
-    if (auto s = read_choice(j, p, "engine", {"auto", "stream", "cli"}, options.engine); !s)
+    if (auto s = read_enum<Engine>(j, p, "engine", k_engines, options.engine); !s)
         return s;
-    if (auto s = read_choice(j, p, "verify", {"pack", "index"}, options.verify); !s)
+    if (auto s = read_enum<VerifyMode>(j, p, "verify", k_verify_modes, options.verify); !s)
         return s;
     if (auto max_pack = opt_int(j, p, "max_pack_bytes", 0, 1LL << 53); !max_pack)
         return fail(max_pack.error());
@@ -361,8 +406,8 @@ Status parse_options(const json& j, Options& options, const GetEnv& env) {
         if (!known)
             return fail(known.error());
         options.ssh.known_hosts = known->value_or("");
-        if (auto s = read_choice(*it, sp, "host_key_policy", {"strict", "accept_new"},
-                                 options.ssh.host_key_policy);
+        if (auto s = read_enum<HostKeyPolicy>(*it, sp, "host_key_policy", k_host_key_policies,
+                                              options.ssh.host_key_policy);
             !s)
             return s;
     }
@@ -706,18 +751,19 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
     if (forge == nullptr)
         return fail(at(join_path(path, "type"),
                        fmt::format("\"{}\" is not one of github, gitlab, gitea, bitbucket", *type)));
-    src.type = *type;
+    src.type = *parse_forge_type(*type);
 
     // Exactly one scope, and one this forge has.
+    std::optional<SourceScope> scope_given;
     for (auto scope : k_all_scopes) {
         if (!j.contains(scope))
             continue;
         std::string spath = join_path(path, scope);
         if (std::find(forge->scopes.begin(), forge->scopes.end(), scope) == forge->scopes.end())
-            return fail(at(spath, fmt::format("is not a {} scope (use one of {})", src.type,
+            return fail(at(spath, fmt::format("is not a {} scope (use one of {})", *type,
                                               fmt::join(forge->scopes, ", "))));
-        if (!src.scope.empty())
-            return fail(at(spath, fmt::format("cannot be combined with {}", src.scope)));
+        if (scope_given)
+            return fail(at(spath, fmt::format("cannot be combined with {}", to_string(*scope_given))));
         auto owner = req_string(j, path, std::string(scope).c_str());
         if (!owner)
             return fail(owner.error());
@@ -726,10 +772,11 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
             (scope == "team" && std::count(owner->begin(), owner->end(), '/') != 1))
             return fail(at(spath, scope == "team" ? fmt::format("\"{}\" must be \"org/team-slug\"", *owner)
                                                   : fmt::format("\"{}\" is not a valid name", *owner)));
-        src.scope = std::string(scope);
+        scope_given = parse_source_scope(scope);
+        src.scope = *scope_given;
         src.owner = *owner;
     }
-    if (src.scope.empty())
+    if (!scope_given)
         return fail(at(path, fmt::format("needs one of {}", fmt::join(forge->scopes, ", "))));
 
     auto api = opt_string(j, path, "api_url");
@@ -746,15 +793,15 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
     if (http && !policy.allow_http)
         return fail(at(join_path(path, "api_url"), "http:// needs options.allow_http"));
 
-    if (auto s = read_choice(j, path, "transport", {"https", "ssh"}, src.transport); !s)
+    if (auto s = read_enum<CloneTransport>(j, path, "transport", k_clone_transports, src.transport); !s)
         return fail(s.error());
-    if (auto s = read_choice(j, path, "visibility", {"all", "public", "private"}, src.visibility); !s)
+    if (auto s = read_enum<Visibility>(j, path, "visibility", k_visibilities, src.visibility); !s)
         return fail(s.error());
     auto creds = parse_shared_credentials(j, path, env);
     if (!creds)
         return fail(creds.error());
     src.credentials = *creds;
-    if (src.credentials && !src.credentials->ssh_key_env.empty() && src.transport != "ssh")
+    if (src.credentials && !src.credentials->ssh_key_env.empty() && src.transport != CloneTransport::ssh)
         return fail(at(join_path(path, "credentials.ssh_key_env"), "needs \"transport\": \"ssh\""));
 
     for (const char* key : {"include", "exclude", "topics"}) {
@@ -998,6 +1045,173 @@ Status parse_sources(const json& root, TransportPolicy policy, const GetEnv& env
     }
     return {};
 }
+
+// ---- The payload's sections, each parsed into its part of the Job.
+
+// A parser of one part of the payload `root` into `job`.
+using SectionParser = Status (*)(const json& root, Job& job, const GetEnv& env);
+
+TransportPolicy transport_policy(const Job& job) {
+    return {job.options.allow_http, job.options.allow_file};
+}
+
+Status parse_job_id_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto job_id = opt_string(root, "", "job_id");
+    if (!job_id)
+        return fail(job_id.error());
+    job.job_id = job_id->value_or("job-" + new_snapshot_id());
+    if (job.job_id.empty() || job.job_id.size() > 128 || !is_valid_repository_name(job.job_id) ||
+        job.job_id.find('/') != std::string::npos)
+        return fail(at("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+    return {};
+}
+
+Status parse_storage_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto storage_it = root.find("storage");
+    if (storage_it == root.end())
+        return fail(at("storage", "is required"));
+    return parse_storage(*storage_it, job.storage);
+}
+
+Status parse_options_section(const json& root, Job& job, const GetEnv& env) {
+    job.options.cache_dir = default_cache_dir(env);
+    if (auto it = root.find("options"); it != root.end())
+        return parse_options(*it, job.options, env);
+    return {};
+}
+
+Status parse_sources_section(const json& root, Job& job, const GetEnv& env) {
+    return parse_sources(root, transport_policy(job), env, job.sources);
+}
+
+// repositories (with defaults): required unless sources list them.
+Status parse_repositories_section(const json& root, Job& job, const GetEnv& env) {
+    auto it = root.find("repositories");
+    if (it == root.end()) {
+        if (job.sources.empty())
+            return fail(at("repositories", "is required for a snapshot (or give sources)"));
+        return {};
+    }
+    if (!it->is_array())
+        return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
+    if (it->empty())
+        return fail(at("repositories", "must list at least one repository"));
+    if (it->size() > defaults::k_max_repositories)
+        return fail(at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
+    auto repo_defaults = parse_defaults(root, env);
+    if (!repo_defaults)
+        return fail(repo_defaults.error());
+    std::map<std::string, std::string> names; // name -> URL of the entry that has it
+    for (std::size_t i = 0; i < it->size(); ++i) {
+        std::string path = fmt::format("repositories[{}]", i);
+        auto repo = parse_repository((*it)[i], path, transport_policy(job), env, true);
+        if (!repo)
+            return fail(repo.error());
+        apply_defaults((*it)[i], *repo_defaults, *repo);
+        if (auto [pos, added] = names.emplace(repo->name, repo->url); !added)
+            return fail(at(join_path(path, "name"),
+                           fmt::format("\"{}\" appears twice ({} and {}); give one of them a \"name\"",
+                                       repo->name, redact_url(pos->second), redact_url(repo->url))));
+        job.repositories.push_back(std::move(*repo));
+    }
+    return {};
+}
+
+Status parse_restore_section(const json& root, Job& job, const GetEnv& env) {
+    return parse_restore(root, transport_policy(job), env, job.restore);
+}
+
+Status parse_verify_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    job.verify.snapshot = std::string(defaults::k_snapshot);
+    job.verify.drill = defaults::k_drill;
+    auto it = root.find("verify");
+    if (it == root.end())
+        return {};
+    if (auto s = check_object(*it, "verify", "verify"); !s)
+        return s;
+    if (auto s = read_repository_names(*it, "verify", job.verify.repositories); !s)
+        return s;
+    auto snap = snapshot_selector(*it, "verify", true);
+    if (!snap)
+        return fail(snap.error());
+    job.verify.snapshot = *snap;
+    return read_bool(*it, "verify", "drill", job.verify.drill);
+}
+
+Status parse_merge_reports_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto it = root.find("merge_reports");
+    if (it == root.end())
+        return fail(at("merge_reports", "is required for merge_reports"));
+    if (auto s = check_object(*it, "merge_reports", "merge_reports"); !s)
+        return s;
+    auto id = req_string(*it, "merge_reports", "job_id");
+    if (!id)
+        return fail(id.error());
+    if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
+        return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
+    job.merge_reports.job_id = *id;
+    return {};
+}
+
+Status parse_prune_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    return parse_prune(root, job.prune);
+}
+
+Status parse_gc_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    if (auto it = root.find("gc"); it != root.end()) {
+        if (auto s = check_object(*it, "gc", "gc"); !s)
+            return s;
+        auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
+        if (!age)
+            return fail(age.error());
+        job.gc.min_age_s = age->value_or(job.gc.min_age_s);
+        if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
+            return s;
+    }
+    if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
+        return fail(at("gc.min_age_s",
+                       fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
+                                   "bundle would look like an orphan); set gc.allow_short_age to force it",
+                                   job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
+    return {};
+}
+
+Status parse_list_section(const json& root, Job& job, const GetEnv& /*env*/) {
+    auto it = root.find("list");
+    if (it == root.end())
+        return {};
+    if (auto s = check_object(*it, "list", "list"); !s)
+        return s;
+    auto repo = opt_string(*it, "list", "repository");
+    if (!repo)
+        return fail(repo.error());
+    if (*repo && !is_valid_repository_name(**repo))
+        return fail(at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
+    job.list.repository = *repo;
+    return {};
+}
+
+// One section and the action that reads it (nullopt: every action).
+struct Section {
+    std::optional<Action> action;
+    SectionParser parse;
+};
+
+// The sections in the order they are parsed: job_id, storage and options
+// first, since a transport policy and defaults come from them.
+const Section k_sections[] = {
+    {std::nullopt, parse_job_id_section},
+    {std::nullopt, parse_storage_section},
+    {std::nullopt, parse_options_section},
+    {Action::snapshot, parse_sources_section},
+    {Action::snapshot, parse_repositories_section},
+    {Action::restore, parse_restore_section},
+    {Action::verify, parse_verify_section},
+    {Action::merge_reports, parse_merge_reports_section},
+    {Action::prune, parse_prune_section},
+    {Action::gc, parse_gc_section},
+    {Action::list, parse_list_section},
+};
 } // namespace
 
 std::string_view action_name(Action action) {
@@ -1108,138 +1322,11 @@ Result<Job> parse_job(std::string_view text, const GetEnv& env) {
         if (root.contains(section) && job.action != Action::snapshot)
             return fail(at(section, "is only allowed with \"action\": \"snapshot\""));
 
-    auto job_id = opt_string(root, "", "job_id");
-    if (!job_id)
-        return fail(job_id.error());
-    job.job_id = job_id->value_or("job-" + new_snapshot_id());
-    if (job.job_id.empty() || job.job_id.size() > 128 || !is_valid_repository_name(job.job_id) ||
-        job.job_id.find('/') != std::string::npos)
-        return fail(at("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
-
-    // storage
-    auto storage_it = root.find("storage");
-    if (storage_it == root.end())
-        return fail(at("storage", "is required"));
-    if (auto s = parse_storage(*storage_it, job.storage); !s)
-        return fail(s.error());
-
-    // options
-    job.options.cache_dir = default_cache_dir(env);
-    if (auto it = root.find("options"); it != root.end())
-        if (auto s = parse_options(*it, job.options, env); !s)
-            return fail(s.error());
-
-    TransportPolicy policy{job.options.allow_http, job.options.allow_file};
-    switch (job.action) {
-    case Action::snapshot: {
-        if (auto s = parse_sources(root, policy, env, job.sources); !s)
-            return fail(s.error());
-        auto it = root.find("repositories");
-        if (it == root.end()) {
-            if (job.sources.empty())
-                return fail(at("repositories", "is required for a snapshot (or give sources)"));
-            break;
-        }
-        if (!it->is_array())
-            return fail(at("repositories", fmt::format("must be an array, not {}", type_name(*it))));
-        if (it->empty())
-            return fail(at("repositories", "must list at least one repository"));
-        if (it->size() > defaults::k_max_repositories)
-            return fail(
-                at("repositories", fmt::format("more than {} entries", defaults::k_max_repositories)));
-        auto repo_defaults = parse_defaults(root, env);
-        if (!repo_defaults)
-            return fail(repo_defaults.error());
-        std::map<std::string, std::string> names; // name -> URL of the entry that has it
-        for (std::size_t i = 0; i < it->size(); ++i) {
-            std::string path = fmt::format("repositories[{}]", i);
-            auto repo = parse_repository((*it)[i], path, policy, env, true);
-            if (!repo)
-                return fail(repo.error());
-            apply_defaults((*it)[i], *repo_defaults, *repo);
-            if (auto [pos, added] = names.emplace(repo->name, repo->url); !added)
-                return fail(at(join_path(path, "name"),
-                               fmt::format("\"{}\" appears twice ({} and {}); give one of them a \"name\"",
-                                           repo->name, redact_url(pos->second), redact_url(repo->url))));
-            job.repositories.push_back(std::move(*repo));
-        }
-        break;
-    }
-    case Action::restore:
-        if (auto s = parse_restore(root, policy, env, job.restore); !s)
-            return fail(s.error());
-        break;
-    case Action::verify: {
-        job.verify.snapshot = std::string(defaults::k_snapshot);
-        job.verify.drill = defaults::k_drill;
-        if (auto it = root.find("verify"); it != root.end()) {
-            if (auto s = check_object(*it, "verify", "verify"); !s)
+    // Then every section this action reads, in the order of the table.
+    for (const auto& section : k_sections)
+        if (!section.action || *section.action == job.action)
+            if (auto s = section.parse(root, job, env); !s)
                 return fail(s.error());
-            if (auto s = read_repository_names(*it, "verify", job.verify.repositories); !s)
-                return fail(s.error());
-            auto snap = snapshot_selector(*it, "verify", true);
-            if (!snap)
-                return fail(snap.error());
-            job.verify.snapshot = *snap;
-            auto drill = opt_bool(*it, "verify", "drill");
-            if (!drill)
-                return fail(drill.error());
-            job.verify.drill = drill->value_or(job.verify.drill);
-        }
-        break;
-    }
-    case Action::merge_reports: {
-        auto it = root.find("merge_reports");
-        if (it == root.end())
-            return fail(at("merge_reports", "is required for merge_reports"));
-        if (auto s = check_object(*it, "merge_reports", "merge_reports"); !s)
-            return fail(s.error());
-        auto id = req_string(*it, "merge_reports", "job_id");
-        if (!id)
-            return fail(id.error());
-        if (id->size() > 128 || !is_valid_repository_name(*id) || id->find('/') != std::string::npos)
-            return fail(at("merge_reports.job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ -"));
-        job.merge_reports.job_id = *id;
-        break;
-    }
-    case Action::prune:
-        if (auto s = parse_prune(root, job.prune); !s)
-            return fail(s.error());
-        break;
-    case Action::gc: {
-        if (auto it = root.find("gc"); it != root.end()) {
-            if (auto s = check_object(*it, "gc", "gc"); !s)
-                return fail(s.error());
-            auto age = opt_int(*it, "gc", "min_age_s", 0, 315'360'000);
-            if (!age)
-                return fail(age.error());
-            job.gc.min_age_s = age->value_or(job.gc.min_age_s);
-            if (auto s = read_bool(*it, "gc", "allow_short_age", job.gc.allow_short_age); !s)
-                return fail(s.error());
-        }
-        if (job.gc.min_age_s < defaults::k_gc_min_age_floor_s && !job.gc.allow_short_age)
-            return fail(
-                at("gc.min_age_s",
-                   fmt::format("{} is below the safety floor of {} seconds (a running snapshot's "
-                               "bundle would look like an orphan); set gc.allow_short_age to force it",
-                               job.gc.min_age_s, defaults::k_gc_min_age_floor_s)));
-        break;
-    }
-    case Action::list: {
-        if (auto it = root.find("list"); it != root.end()) {
-            if (auto s = check_object(*it, "list", "list"); !s)
-                return fail(s.error());
-            auto repo = opt_string(*it, "list", "repository");
-            if (!repo)
-                return fail(repo.error());
-            if (*repo && !is_valid_repository_name(**repo))
-                return fail(
-                    at("list.repository", fmt::format("\"{}\" is not a valid repository name", **repo)));
-            job.list.repository = *repo;
-        }
-        break;
-    }
-    }
     return job;
 }
 

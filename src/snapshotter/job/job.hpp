@@ -5,6 +5,8 @@
 #pragma once
 
 #include "snapshotter/job/defaults.hpp"
+#include "snapshotter/job/enums.hpp"
+#include "snapshotter/storage/settings.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/time.hpp"
 #include "snapshotter/util/url.hpp"
@@ -40,37 +42,35 @@ struct Repository {
 // Where a source discovers repositories: a forge's API and one scope on it.
 // Every source key is documented in docs/sources.md and docs/job-payload.md.
 struct Source {
-    std::string type;                       // github | gitlab | gitea | bitbucket
-    std::string api_url;                    // the API base, without a trailing '/'
-    std::string scope;                      // org | user | team | group | workspace
-    std::string owner;                      // the scope's name: "acme", "acme/team-slug", "group/subgroup"
-    std::optional<Credentials> credentials; // token for the API (and git over https), ssh key for git
-    std::vector<std::string> include;       // globs on the full name; empty: everything
-    std::vector<std::string> exclude;       // globs on the full name
-    bool archived = true;                   // keep archived repositories
-    bool forks = true;                      // keep forks
-    std::string visibility{"all"};          // all | public | private (GitLab "internal" counts as private)
-    std::vector<std::string> topics;        // keep repositories carrying at least one of these
-    std::optional<Clock::time_point> pushed_since; // keep repositories pushed (active) since then
-    std::string pushed_since_text;                 // as written, for reports
-    int max_repositories = 0;                      // fail the source above this many; 0: no limit
-    bool include_wikis = false;                    // also snapshot each repository's wiki
-    std::string transport{"https"};                // how git clones: https | ssh
-    std::vector<std::string> refs;                 // ref patterns for every discovered repository
-    std::string path;                              // "sources[0]", for messages
+    ForgeType type = ForgeType::github;
+    std::string api_url;                     // the API base, without a trailing '/'
+    SourceScope scope = SourceScope::org;    // which scope key the payload gave
+    std::string owner;                       // the scope's name: "acme", "acme/team-slug", "group/subgroup"
+    std::optional<Credentials> credentials;  // token for the API (and git over https), ssh key for git
+    std::vector<std::string> include;        // globs on the full name; empty: everything
+    std::vector<std::string> exclude;        // globs on the full name
+    bool archived = true;                    // keep archived repositories
+    bool forks = true;                       // keep forks
+    Visibility visibility = Visibility::all; // GitLab "internal" counts as private
+    std::vector<std::string> topics;         // keep repositories carrying at least one of these
+    std::optional<Clock::time_point> pushed_since;    // keep repositories pushed (active) since then
+    std::string pushed_since_text;                    // as written, for reports
+    int max_repositories = 0;                         // fail the source above this many; 0: no limit
+    bool include_wikis = false;                       // also snapshot each repository's wiki
+    CloneTransport transport = CloneTransport::https; // how git clones
+    std::vector<std::string> refs;                    // ref patterns for every discovered repository
+    std::string path;                                 // "sources[0]", for messages
     // A rate limit that resets later than this many seconds from now fails the source.
     int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s;
 };
 
-struct StorageSpec {
-    std::string url;
-    std::map<std::string, std::string> options; // backend settings, validated per scheme
-};
+// storage: the URL and the typed settings of its backend (storage/settings.hpp).
+using StorageSpec = storage::Config;
 
 // How ssh connections check the server's host key.
 struct SshOptions {
     std::string known_hosts; // known_hosts lines; when set, the only keys ssh trusts
-    std::string host_key_policy{defaults::k_host_key_policy}; // strict | accept_new
+    HostKeyPolicy host_key_policy = *parse_host_key_policy(defaults::k_host_key_policy);
 };
 
 // How the git engines treat http(s) servers.
@@ -98,9 +98,10 @@ struct Options {
     bool allow_http = defaults::k_allow_http;
     bool allow_file = defaults::k_allow_file;
     bool allow_shallow = defaults::k_allow_shallow; // store a shallow upstream as a shallow snapshot
-    std::string engine{defaults::k_engine};         // auto | stream | cli
-    std::string verify{defaults::k_verify}; // pack | index: how a streamed pack is checked before commit
-    int max_refs = defaults::k_max_refs;    // refs a server may advertise
+    Engine engine = *parse_engine(defaults::k_engine);
+    VerifyMode verify =
+        *parse_verify_mode(defaults::k_verify);            // how a streamed pack is checked before commit
+    int max_refs = defaults::k_max_refs;                   // refs a server may advertise
     long long max_pack_bytes = defaults::k_max_pack_bytes; // pack bytes per fetch; 0 means none
     SshOptions ssh;
     HttpOptions http;

@@ -47,8 +47,9 @@ git::Remote remote_of(const job::Repository& repo, const job::Options& options) 
     git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", "", {}};
     remote.redirects = options.http.follow_redirects;
     remote.ssh.known_hosts = options.ssh.known_hosts;
-    remote.ssh.host_key_policy = options.ssh.host_key_policy == "accept_new" ? git::HostKeyPolicy::accept_new
-                                                                             : git::HostKeyPolicy::strict;
+    remote.ssh.host_key_policy = options.ssh.host_key_policy == job::HostKeyPolicy::accept_new
+                                     ? git::HostKeyPolicy::accept_new
+                                     : git::HostKeyPolicy::strict;
     if (repo.credentials) {
         remote.username = repo.credentials->username;
         if (!repo.credentials->token_env.empty()) {
@@ -520,7 +521,7 @@ Result<Produced> produce_with_stream(const Context& ctx, const job::Repository& 
     Produced produced;
     std::optional<IndexRepo> index_repo;
     std::optional<git::PackIndexer> indexer;
-    if (ctx.job.options.verify == "index") {
+    if (ctx.job.options.verify == job::VerifyMode::index) {
         auto prepared = prepare_index_repo(ctx, repo, incremental_allowed ? &*previous : nullptr,
                                            manifest.object_format, deadline);
         if (!prepared && incremental_allowed && prepared.error().kind == ErrorKind::Integrity) {
@@ -670,7 +671,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     // 1. List the remote's refs: the only network call for an unchanged
     //    repository. auto falls back to git when the server is not v2.
     auto step = SteadyClock::now();
-    bool use_stream = options.engine != "cli";
+    bool use_stream = options.engine != job::Engine::cli;
     Result<Listing> listing = fail(Error::internal("not listed"));
     std::optional<git::ListedRemote> session; // kept open for the fetch, if one follows
     if (use_stream) {
@@ -679,7 +680,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
             const auto& l = listed->listing();
             listing = Listing{l.refs, l.refused, l.head_state, l.object_format};
             session.emplace(std::move(*listed));
-        } else if (options.engine == "auto" && git::is_protocol_refusal(listed.error())) {
+        } else if (options.engine == job::Engine::automatic && git::is_protocol_refusal(listed.error())) {
             spdlog::info("{}: the stream engine cannot use this server ({}); using git", repo.name,
                          listed.error().message);
             manifest.engine_fallback = redact(listed.error().message);

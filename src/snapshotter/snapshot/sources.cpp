@@ -18,12 +18,16 @@ using nlohmann::json;
 
 // A stable key of what a source lists: forge, API, scope and owner.
 std::string source_key(const job::Source& s) {
-    return fmt::format("{}-{:016x}", s.type,
-                       stable_hash(fmt::format("{}\n{}\n{}\n{}", s.type, s.api_url, s.scope, s.owner)));
+    return fmt::format("{}-{:016x}", job::to_string(s.type),
+                       stable_hash(fmt::format("{}\n{}\n{}\n{}", job::to_string(s.type), s.api_url,
+                                               job::to_string(s.scope), s.owner)));
 }
 
 json describe(const job::Source& s) {
-    return {{"source", s.path}, {"type", s.type}, {"api_url", s.api_url}, {s.scope, s.owner}};
+    return {{"source", s.path},
+            {"type", job::to_string(s.type)},
+            {"api_url", s.api_url},
+            {job::to_string(s.scope), s.owner}};
 }
 
 // The names the source listed at its last run (empty when it never ran).

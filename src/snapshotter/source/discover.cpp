@@ -157,10 +157,10 @@ class Fetcher {
             return fmt::format(
                 "GET {}: HTTP 403, access denied (the token lacks the scope or permission to list "
                 "this {}){}",
-                shown, m_source.scope, api_message(r));
+                shown, job::to_string(m_source.scope), api_message(r));
         if (status == 404)
             return fmt::format("GET {}: HTTP 404, the {} \"{}\" does not exist or is not visible to {}{}",
-                               shown, m_source.scope, m_source.owner,
+                               shown, job::to_string(m_source.scope), m_source.owner,
                                token ? "this token" : "anonymous requests", api_message(r));
         return fmt::format("GET {}: HTTP {}{}", shown, status, api_message(r));
     }
@@ -270,7 +270,8 @@ Discovery discover(const job::Source& source, const Forge& forge, http::Client& 
         const std::size_t before = out.filtered.kept.size();
         filter_into(source, std::move(page->repositories), out.filtered);
         for (std::size_t i = before; i < out.filtered.kept.size(); ++i)
-            keep_only_what_the_snapshot_needs(out.filtered.kept[i], source.transport == "ssh");
+            keep_only_what_the_snapshot_needs(out.filtered.kept[i],
+                                              source.transport == job::CloneTransport::ssh);
         if (!page->next_url.empty() && origin_of(page->next_url) != origin) {
             out.error =
                 Error::git(fmt::format("GET {}: the next page {} is not on the API's origin {}; refused",
@@ -303,12 +304,13 @@ std::string discovered_name(const GitUrl& url, std::string_view full_name) {
 Expansion expand(const job::Source& source, const Forge& forge, const std::vector<RemoteRepository>& kept,
                  TransportPolicy policy) {
     Expansion out;
-    const bool ssh = source.transport == "ssh";
+    const bool ssh = source.transport == job::CloneTransport::ssh;
     // `label` names the repository in the rejected list ("acme/app (wiki)").
     auto add = [&](const std::string& full_name, const std::string& label, const std::string& url,
                    std::string_view suffix) {
         if (url.empty()) {
-            out.rejected.emplace_back(label, fmt::format("the forge gives no {} URL", source.transport));
+            out.rejected.emplace_back(
+                label, fmt::format("the forge gives no {} URL", job::to_string(source.transport)));
             return;
         }
         auto parsed = parse_git_url(url, policy);

@@ -130,9 +130,9 @@ void filter_into(const job::Source& source, std::vector<RemoteRepository> listed
             return 2;
         if (!source.forks && r.fork)
             return 3;
-        if (source.visibility == "public" && r.visibility != "public")
+        if (source.visibility == job::Visibility::public_only && r.visibility != "public")
             return 4;
-        if (source.visibility == "private" && r.visibility == "public")
+        if (source.visibility == job::Visibility::private_only && r.visibility == "public")
             return 4;
         if (!source.topics.empty() && !has_topic(r))
             return 5;

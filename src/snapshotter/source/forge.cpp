@@ -14,11 +14,11 @@ std::string Forge::identity_url(bool /*has_token*/) const {
 }
 
 std::unique_ptr<Forge> make_forge(const job::Source& source) {
-    if (source.type == "github")
+    if (source.type == job::ForgeType::github)
         return make_github(source);
-    if (source.type == "gitlab")
+    if (source.type == job::ForgeType::gitlab)
         return make_gitlab(source);
-    if (source.type == "gitea")
+    if (source.type == job::ForgeType::gitea)
         return make_gitea(source);
     return make_bitbucket(source);
 }

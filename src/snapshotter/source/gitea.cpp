@@ -18,7 +18,8 @@ class Gitea final : public Forge {
     [[nodiscard]] Result<std::string> first_page_url(const json* /*identity*/) const override {
         // limit=50: Gitea's default [api] MAX_RESPONSE_ITEMS; a larger limit is cut to it.
         return fmt::format("{}/{}/{}/repos?limit=50&page=1", m_source.api_url,
-                           m_source.scope == "org" ? "orgs" : "users", percent_encode(m_source.owner));
+                           m_source.scope == job::SourceScope::org ? "orgs" : "users",
+                           percent_encode(m_source.owner));
     }
 
     [[nodiscard]] std::vector<http::Header> auth_headers(const std::string& token,

@@ -27,14 +27,15 @@ class GitHub final : public Forge {
 
     [[nodiscard]] std::string identity_url(bool has_token) const override {
         // A user's own private repositories are listed only by /user/repos.
-        return m_source.scope == "user" && has_token ? m_source.api_url + "/user" : std::string();
+        return m_source.scope == job::SourceScope::user && has_token ? m_source.api_url + "/user"
+                                                                     : std::string();
     }
 
     [[nodiscard]] Result<std::string> first_page_url(const json* identity) const override {
         const auto& api = m_source.api_url;
-        if (m_source.scope == "org")
+        if (m_source.scope == job::SourceScope::org)
             return fmt::format("{}/orgs/{}/repos?type=all&per_page=100", api, percent_encode(m_source.owner));
-        if (m_source.scope == "team") {
+        if (m_source.scope == job::SourceScope::team) {
             auto slash = m_source.owner.find('/');
             return fmt::format("{}/orgs/{}/teams/{}/repos?per_page=100", api,
                                percent_encode(m_source.owner.substr(0, slash)),

@@ -23,7 +23,7 @@ class GitLab final : public Forge {
 
     [[nodiscard]] Result<std::string> first_page_url(const json* /*identity*/) const override {
         // The group's full path, URL-encoded, stands for its id ("acme%2Fplatform").
-        if (m_source.scope == "group")
+        if (m_source.scope == job::SourceScope::group)
             return fmt::format(
                 "{}/groups/{}/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100",
                 m_source.api_url, percent_encode(m_source.owner));

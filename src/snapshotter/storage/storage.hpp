@@ -3,6 +3,7 @@
 // Backends only move bytes; what the keys mean is decided in snapshot/.
 #pragma once
 
+#include "snapshotter/storage/settings.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/object_writer.hpp"
@@ -20,13 +21,6 @@
 #include <vector>
 
 namespace snapshotter::storage {
-
-// How to reach a backend: its URL and backend-specific settings (for S3:
-// region, endpoint, addressing, sse, kms_key_id, bucket_key, storage_class).
-struct Config {
-    std::string url;
-    std::map<std::string, std::string> options;
-};
 
 struct ObjectInfo {
     std::string key;

@@ -1,6 +1,6 @@
-#include "snapshotter/storage/s3_credentials.hpp"
+#include "snapshotter/storage/s3/credentials.hpp"
 
-#include "snapshotter/storage/xml.hpp"
+#include "snapshotter/storage/s3/xml.hpp"
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/text.hpp"

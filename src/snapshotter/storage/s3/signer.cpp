@@ -1,4 +1,4 @@
-#include "snapshotter/storage/sigv4.hpp"
+#include "snapshotter/storage/s3/signer.hpp"
 
 #include "snapshotter/util/hash.hpp"
 #include "snapshotter/util/text.hpp"

@@ -4,7 +4,7 @@
 // secret it reads is registered with register_secret() before use.
 #pragma once
 
-#include "snapshotter/storage/sigv4.hpp"
+#include "snapshotter/storage/s3/signer.hpp"
 #include "snapshotter/util/error.hpp"
 #include "snapshotter/util/http.hpp"
 

@@ -1,4 +1,4 @@
-#include "snapshotter/storage/xml.hpp"
+#include "snapshotter/storage/s3/xml.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "snapshotter/storage/part_pipeline.hpp"
+#include "snapshotter/storage/s3/part_pipeline.hpp"
 
 #include <atomic>
 #include <condition_variable>

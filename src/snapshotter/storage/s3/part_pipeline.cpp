@@ -1,6 +1,6 @@
-#include "snapshotter/storage/part_pipeline.hpp"
+#include "snapshotter/storage/s3/part_pipeline.hpp"
 
-#include "snapshotter/storage/xml.hpp"
+#include "snapshotter/storage/s3/xml.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>

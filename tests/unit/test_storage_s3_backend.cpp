@@ -26,9 +26,15 @@ AwsEnvironment empty_env(std::map<std::string, std::string> vars = {}) {
     return env;
 }
 
-Result<std::unique_ptr<Storage>> open_s3(std::string url, std::map<std::string, std::string> options = {},
+Result<std::unique_ptr<Storage>> open_s3(std::string url, S3Settings settings = {},
                                          std::map<std::string, std::string> vars = {}) {
-    return open_s3_backend_with(Config{std::move(url), std::move(options)}, empty_env(std::move(vars)));
+    return open_s3_backend_with(Config{std::move(url), std::move(settings)}, empty_env(std::move(vars)));
+}
+
+S3Settings with_endpoint(std::string endpoint) {
+    S3Settings settings;
+    settings.endpoint = std::move(endpoint);
+    return settings;
 }
 
 } // namespace
@@ -47,36 +53,34 @@ TEST(S3Storage, UrlNormalisesThePrefix) {
     EXPECT_EQ((*bare)->describe(), "s3://my-bucket");
 }
 
-TEST(S3Storage, RejectsBadUrlsAndOptions) {
+// The settings themselves are validated by the payload parser
+// (tests/unit/test_job_job.cpp); the backend checks the URL and an endpoint
+// that comes from the environment.
+TEST(S3Storage, RejectsBadUrlsAndEndpoints) {
     struct Case {
         std::string url;
-        std::map<std::string, std::string> options;
+        S3Settings settings;
+        std::map<std::string, std::string> vars;
         std::string_view expected;
     };
     const Case cases[] = {
-        {"s3://", {}, "bucket name"},
-        {"s3://Upper_Case/x", {}, "bucket name"},
-        {"s3://bucket/a/../b", {}, "invalid prefix"},
-        {"s3://bucket", {{"regoin", "x"}}, "unknown S3 option \"regoin\""},
-        {"s3://bucket", {{"addressing", "dns"}}, "addressing"},
-        {"s3://bucket", {{"sse", "aes"}}, "sse"},
-        {"s3://bucket", {{"sse", "AES256"}, {"kms_key_id", "k"}}, "kms_key_id"},
-        {"s3://bucket", {{"kms_key_id", "k"}}, "kms_key_id"},
-        {"s3://bucket", {{"sse", "aws:kms"}, {"bucket_key", "yes"}}, "bucket_key"},
-        {"s3://bucket", {{"storage_class", "glacier ir"}}, "storage_class"},
-        {"s3://bucket", {{"endpoint", "ftp://host"}}, "endpoint"},
-        {"s3://bucket", {{"endpoint", "http://host/path"}}, "must not have a path"},
-        {"s3://bucket", {{"endpoint", "http://user:pw@host"}}, "user info"},
-        {"s3://bucket", {{"stall_timeout_s", "0"}}, "stall_timeout_s"},
-        {"s3://bucket", {{"stall_timeout_s", "5s"}}, "stall_timeout_s"},
-        {"s3://bucket", {{"retry_budget_s", "0"}}, "retry_budget_s"},
-        {"s3://bucket", {{"retry_budget_s", "3601"}}, "retry_budget_s"},
-        {"s3://bucket", {{"require_protection", "yes"}}, "require_protection"},
-        {"s3://bucket", {{"upload_concurrency", "0"}}, "upload_concurrency"},
-        {"s3://bucket", {{"upload_concurrency", "65"}}, "upload_concurrency"},
+        {"s3://", {}, {}, "bucket name"},
+        {"s3://Upper_Case/x", {}, {}, "bucket name"},
+        {"s3://bucket/a/../b", {}, {}, "invalid prefix"},
+        {"s3://bucket", with_endpoint("ftp://host"), {}, "storage.endpoint: must start with http://"},
+        {"s3://bucket", with_endpoint("http://host/path"), {}, "must not have a path"},
+        {"s3://bucket", with_endpoint("http://user:pw@host"), {}, "user info"},
+        {"s3://bucket",
+         {},
+         {{"AWS_ENDPOINT_URL", "ftp://host"}},
+         "AWS_ENDPOINT_URL: must start with http://"},
+        {"s3://bucket",
+         {},
+         {{"AWS_ENDPOINT_URL_S3", "http://host/p"}},
+         "AWS_ENDPOINT_URL_S3: \"http://host/p\""},
     };
     for (const auto& c : cases) {
-        auto s = open_s3(c.url, c.options);
+        auto s = open_s3(c.url, c.settings, c.vars);
         ASSERT_FALSE(s) << c.url;
         EXPECT_EQ(s.error().kind, ErrorKind::Payload) << c.url;
         EXPECT_NE(s.error().message.find(c.expected), std::string::npos) << s.error().message;
@@ -85,17 +89,19 @@ TEST(S3Storage, RejectsBadUrlsAndOptions) {
 }
 
 TEST(S3Storage, AcceptsTheDocumentedOptions) {
-    auto s = open_s3("s3://bucket.with.dots/p", {{"region", "eu-west-1"},
-                                                 {"endpoint", "https://minio.example.com:9000/"},
-                                                 {"addressing", "virtual"},
-                                                 {"sse", "aws:kms"},
-                                                 {"kms_key_id", "arn:aws:kms:eu-west-1:1:key/abc"},
-                                                 {"bucket_key", "true"},
-                                                 {"storage_class", "STANDARD_IA"},
-                                                 {"stall_timeout_s", "5"},
-                                                 {"retry_budget_s", "120"},
-                                                 {"require_protection", "false"},
-                                                 {"upload_concurrency", "16"}});
+    S3Settings settings;
+    settings.region = "eu-west-1";
+    settings.endpoint = "https://minio.example.com:9000/";
+    settings.addressing = Addressing::virtual_host;
+    settings.sse = Sse::aws_kms;
+    settings.kms_key_id = "arn:aws:kms:eu-west-1:1:key/abc";
+    settings.bucket_key = true;
+    settings.storage_class = "STANDARD_IA";
+    settings.stall_timeout = std::chrono::seconds{5};
+    settings.retry_budget = std::chrono::seconds{120};
+    settings.require_protection = false;
+    settings.upload_concurrency = 16;
+    auto s = open_s3("s3://bucket.with.dots/p", settings);
     ASSERT_TRUE(s) << s.error().message;
     auto from_env = open_s3("s3://bucket/p", {}, {{"AWS_ENDPOINT_URL", "http://127.0.0.1:9000"}});
     ASSERT_TRUE(from_env) << from_env.error().message;
@@ -110,7 +116,7 @@ TEST(S3Storage, InvalidKeysAreRefusedBeforeAnyRequest) {
 }
 
 TEST(S3Storage, MissingCredentialsAreAStorageError) {
-    auto s = open_s3("s3://bucket/p", {{"endpoint", "http://127.0.0.1:1"}},
+    auto s = open_s3("s3://bucket/p", with_endpoint("http://127.0.0.1:1"),
                      {{"AWS_EC2_METADATA_DISABLED", "true"}});
     ASSERT_TRUE(s);
     auto r = (*s)->check();
