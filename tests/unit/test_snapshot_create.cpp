@@ -26,6 +26,7 @@ struct Script {
     std::optional<Error> list_error;
     std::optional<Error> produce_error;         // fail after writing (and aborting) a bundle
     std::optional<git::HeadState> fetched_head; // HEAD as fetched, when it differs from the listing
+    bool unreplayable = false;                  // the engine cannot verify on the chain: it replans
     int produced = 0;                           // produce() calls
     std::optional<SnapshotPlan> plan;           // the plan produce() was given
 };
@@ -57,13 +58,18 @@ class FakeEngine final : public Engine {
         if (auto s = (*writer)->commit(); !s)
             return fail(s.error());
         Produced produced;
-        produced.kind = plan.kind;
+        if (m_script.unreplayable) {
+            auto again = input;
+            again.chain = ChainState::unreplayable;
+            produced.replanned = snapshot_plan(again);
+        }
+        const auto& followed = produced.replanned ? *produced.replanned : plan;
         produced.refs = input.listing.selected;
         produced.head = m_script.fetched_head.value_or(input.listing.head);
-        if (plan.kind == SnapshotKind::incremental)
+        if (followed.kind == SnapshotKind::incremental)
             produced.bundles = input.previous->bundles;
         produced.bundles.push_back({plan.snapshot_id, key, bytes.size(), std::string(64, '0'), {}});
-        produced.ledger = ledger_of(plan, {});
+        produced.ledger = ledger_of(followed, {});
         return produced;
     }
 
@@ -257,4 +263,24 @@ TEST_F(CreateTest, AChainMissingABundleStartsAFullOne) {
     ASSERT_TRUE(m_script.plan);
     EXPECT_EQ(m_script.plan->previous, PreviousRole::chain_broken);
     EXPECT_FALSE(latest_manifest().parent);
+}
+
+TEST_F(CreateTest, AnEngineThatReplansRecordsTheKindItFollowed) {
+    ASSERT_TRUE(run());
+    const auto first = latest_manifest();
+    m_script.listing.selected["refs/heads/main"] = {oid('b'), ""};
+    m_script.unreplayable = true;
+    auto dry = run(true);
+    ASSERT_TRUE(dry);
+    EXPECT_EQ(dry->detail["plan"], "incremental");
+    auto outcome = run();
+    ASSERT_TRUE(outcome) << outcome.error().message;
+    EXPECT_EQ(m_script.plan->kind, SnapshotKind::incremental);
+    EXPECT_EQ(outcome->detail["kind"], "full");
+    auto m = latest_manifest();
+    EXPECT_EQ(m.kind, SnapshotKind::full);
+    EXPECT_EQ(m.parent, first.snapshot_id);
+    ASSERT_EQ(m.bundles.size(), 1U);
+    EXPECT_EQ(m.bundles[0].snapshot_id, m.snapshot_id);
+    EXPECT_EQ(m.changes.at("refs/heads/main").change, RefChangeKind::updated);
 }

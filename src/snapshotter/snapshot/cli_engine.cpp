@@ -87,7 +87,6 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     const auto& listing = input.listing;
     const Manifest* parent = plan.parent ? &*input.previous : nullptr;
     Produced produced;
-    produced.kind = plan.kind;
     produced.head = listing.head;
     // One writer per mirror at a time.
     auto mirrors = cache_subdir(options, "mirrors");

@@ -82,7 +82,6 @@ Result<Previous> read_previous(const Context& ctx, const std::string& name,
 // chain, or no refs and no bundle.
 Produced without_fetch(const SnapshotPlan& plan, const PlanInput& input) {
     Produced produced;
-    produced.kind = plan.kind;
     produced.head = input.listing.head;
     produced.ledger = plan.ledger;
     if (plan.kind == SnapshotKind::unchanged) {
@@ -94,9 +93,9 @@ Produced without_fetch(const SnapshotPlan& plan, const PlanInput& input) {
     return produced;
 }
 
-// Record what was produced in `manifest`.
-void record(Manifest& manifest, Produced produced) {
-    manifest.kind = produced.kind;
+// Record in `manifest` what was produced after `plan`.
+void record(Manifest& manifest, const SnapshotPlan& plan, Produced produced) {
+    manifest.kind = (produced.replanned ? *produced.replanned : plan).kind;
     manifest.refs = std::move(produced.refs);
     set_head(manifest, produced.head);
     manifest.shallow = std::move(produced.shallow);
@@ -173,7 +172,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         return fail(produced.error());
     const int rewritten = produced->ledger.rewritten;
     const int deleted = produced->ledger.deleted;
-    record(manifest, std::move(*produced));
+    record(manifest, plan, std::move(*produced));
     manifest.timings_ms["total"] = elapsed_ms(start);
     // The proof of HEAD, for every kind of snapshot: the manifest records the
     // HEAD that was listed (each engine checked it before its bundle was committed).

@@ -48,7 +48,9 @@ struct EngineContext {
 
 // What an engine produced, as the manifest records it.
 struct Produced {
-    SnapshotKind kind = SnapshotKind::full;      // the plan's, or full when the chain could not grow
+    // The plan followed instead of the one given: a full one when the chain
+    // could not be verified on (ChainState::unreplayable); nullopt otherwise.
+    std::optional<SnapshotPlan> replanned;
     git::RefMap refs;                            // the refs recorded, checked equal to the listing
     git::HeadState head;                         // HEAD as recorded, checked equal to the listing
     std::vector<std::string> shallow;            // a shallow upstream's boundary, sorted

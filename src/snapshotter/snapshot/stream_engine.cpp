@@ -115,7 +115,7 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     const auto& deadline = m_ec.deadline;
     const auto& listing = input.listing;
     const Manifest* parent = planned.parent ? &*input.previous : nullptr;
-    std::optional<SnapshotPlan> replanned; // a full plan, when the chain cannot be verified on
+    Produced produced;
     bool incremental = planned.kind == SnapshotKind::incremental;
     std::optional<IndexRepo> index_repo;
     std::optional<git::PackIndexer> indexer;
@@ -128,7 +128,7 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
                          repo.name, prepared.error().message);
             auto again = input;
             again.chain = ChainState::unreplayable;
-            replanned = snapshot_plan(again);
+            produced.replanned = snapshot_plan(again);
             incremental = false;
             auto fresh = prepare_index_repo(ctx, repo, nullptr, listing.object_format, deadline);
             if (!fresh)
@@ -144,9 +144,7 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
             return fail(started.error());
         indexer.emplace(std::move(*started));
     }
-    const SnapshotPlan& plan = replanned ? *replanned : planned;
-    Produced produced;
-    produced.kind = plan.kind;
+    const SnapshotPlan& plan = produced.replanned ? *produced.replanned : planned;
     auto key = layout::bundle_key(repo.name, plan.snapshot_id);
     auto writer = ctx.storage.create(key, Overwrite::no);
     if (!writer)
