@@ -17,7 +17,13 @@
 namespace snapshotter::snapshot {
 
 std::string_view to_string(RepoStatus status) {
-    return status == RepoStatus::unchanged ? "unchanged" : "ok";
+    switch (status) {
+    case RepoStatus::unchanged:
+        return "unchanged";
+    case RepoStatus::ok:
+        break;
+    }
+    return "ok";
 }
 
 void to_json(nlohmann::json& j, RepoStatus status) {
