@@ -50,6 +50,9 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
+import harness
+from harness import free_port  # noqa: F401 (also s3harness.free_port for rgw.py)
+
 ACCESS_KEY = "AKIDHARNESSEXAMPLE01"
 SECRET_KEY = "harness/Secret+Key=0123456789abcdefEXAMPLE"
 REGION = "us-east-1"
@@ -58,25 +61,17 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
               "proxy-authorization", "proxy-authenticate"}
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def moto_server_path():
     return shutil.which("moto_server")
 
 
 def wait_for_port(port, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    """Whether 127.0.0.1:`port` accepts connections within `timeout` seconds."""
+    try:
+        harness.wait_for_port(port, timeout_s=timeout)
+        return True
+    except RuntimeError:
+        return False
 
 
 def s3_error(code, message, status):

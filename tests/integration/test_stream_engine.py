@@ -8,12 +8,12 @@ with fsck --full and compared ref for ref with upstream."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
+from pathlib import Path
 
 import harness
 
@@ -31,41 +31,7 @@ def find_probe():
 
 
 PROBE = find_probe()
-HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 PASSWORD = "s3cret-stream-token"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited early")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("server did not start on port %d" % port)
-
-
-def stop(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @unittest.skipIf(PROBE is None, "stream_probe not built (set STREAM_PROBE_BIN or SNAPSHOTTER_BIN)")
@@ -73,7 +39,7 @@ def stop(proc):
 class StreamEngineTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="stream-engine-")
+        cls.tmp = str(harness.mkdtemp("stream-engine-"))
         cls.home = os.path.join(cls.tmp, "home")
         cls.serve = os.path.join(cls.tmp, "serve")
         cls.work = os.path.join(cls.tmp, "work")
@@ -92,13 +58,9 @@ class StreamEngineTest(unittest.TestCase):
         cls.git("config", "--global", "safe.directory", "*")
         cls.daemon = None
         cls.httpd = None
-        cls.git_port = free_port()
-        cls.daemon = subprocess.Popen(
-            ["git", "daemon", "--listen=127.0.0.1", "--port=%d" % cls.git_port,
-             "--base-path=" + cls.serve, "--export-all", "--reuseaddr", cls.serve],
-            env=cls.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            wait_for_port(cls.git_port, cls.daemon)
+            cls.daemon = harness.GitDaemon(Path(cls.serve))
+            cls.git_port = cls.daemon.port
             cls.http_port = cls.start_lighttpd()
         except Exception:
             cls.tearDownClass()
@@ -106,49 +68,20 @@ class StreamEngineTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        stop(cls.daemon)
-        stop(cls.httpd)
+        for server in (cls.daemon, cls.httpd):
+            if server is not None:
+                server.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def start_lighttpd(cls):
-        lighttpd = shutil.which("lighttpd") or ("/usr/sbin/lighttpd" if os.path.exists("/usr/sbin/lighttpd") else None)
-        if lighttpd is None or not os.path.exists(HTTP_BACKEND):
+        """The port of harness.SmartHttpRoutes serving `serve`, or None when
+        lighttpd or git-http-backend is not installed."""
+        try:
+            cls.httpd = harness.SmartHttpRoutes(Path(cls.serve), {"alice": PASSWORD})
+        except unittest.SkipTest:
             return None
-        port = free_port()
-        conf_dir = os.path.join(cls.tmp, "lighttpd")
-        os.makedirs(conf_dir)
-        with open(os.path.join(conf_dir, "users"), "w") as f:
-            f.write("alice:%s\n" % PASSWORD)
-        backend_dir = HTTP_BACKEND + "/"
-        conf = f"""
-server.document-root = "{conf_dir}"
-server.bind = "127.0.0.1"
-server.port = {port}
-server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi")
-server.errorlog = "{conf_dir}/error.log"
-alias.url = ( "/git/" => "{backend_dir}", "/auth/" => "{backend_dir}", "/v0/" => "{backend_dir}" )
-url.redirect = ( "^/moved/(.*)$" => "/git/$1" )
-$HTTP["url"] =~ "^/(git|auth|v0)/" {{
-  cgi.assign = ( "" => "" )
-  setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{cls.serve}", "GIT_HTTP_EXPORT_ALL" => "1" )
-}}
-$HTTP["url"] =~ "^/v0/" {{
-  setenv.set-request-header = ( "Git-Protocol" => "" )
-}}
-auth.backend = "plain"
-auth.backend.plain.userfile = "{conf_dir}/users"
-$HTTP["url"] =~ "^/auth/" {{
-  auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
-}}
-"""
-        path = os.path.join(conf_dir, "lighttpd.conf")
-        with open(path, "w") as f:
-            f.write(conf)
-        cls.httpd = subprocess.Popen([lighttpd, "-D", "-f", path], env=cls.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for_port(port, cls.httpd)
-        return port
+        return cls.httpd.port
 
     # ---- helpers -------------------------------------------------------
 

@@ -89,22 +89,30 @@ Result<std::vector<std::string>> read_shallow(const std::filesystem::path& repo)
 // Make `repo` shallow at `oids` (its `shallow` file, one oid a line); no file when `oids` is empty.
 Status write_shallow(const std::filesystem::path& repo, const std::vector<std::string>& oids);
 
-class Git {
+// The git operations the actions use, as an interface: Git below runs the
+// real git binary; unit tests implement it to run the actions in-process
+// (tests/unit/fault_git.hpp). Every method is const and may be called from
+// several threads at once.
+class GitApi {
   public:
-    // Prepare the private HOME and config and read `git version`.
-    static Result<Git> create();
+    GitApi() = default;
+    GitApi(const GitApi&) = default;
+    GitApi(GitApi&&) = default;
+    GitApi& operator=(const GitApi&) = default;
+    GitApi& operator=(GitApi&&) = default;
+    virtual ~GitApi() = default;
 
     // "2.39.5".
-    [[nodiscard]] const std::string& version() const { return m_version; }
+    [[nodiscard]] virtual const std::string& version() const = 0;
 
     // List the remote's refs and HEAD (git ls-remote --symref).
-    Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
+    virtual Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const = 0;
 
     // Object format and HEAD of a remote that has no refs at all (an empty
     // repository), which ls-remote cannot tell; no HEAD from a v0 server,
     // which cannot advertise an unborn one.
-    Result<std::pair<std::string, std::optional<std::string>>>
-    probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const;
+    virtual Result<std::pair<std::string, std::optional<std::string>>>
+    probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const = 0;
 
     // Make `mirror` a bare repository of `object_format` holding exactly the
     // remote's refs that match `patterns` (fetch --prune with forced refspecs),
@@ -113,72 +121,117 @@ class Git {
     // process killed mid-update and are removed first.
     // With Shallow::accept a shallow upstream makes the mirror shallow
     // (read_shallow() tells its boundary) instead of failing.
-    Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
-                         const Remote& remote, const std::vector<std::string>& patterns,
-                         std::chrono::milliseconds timeout, Shallow shallow = Shallow::refuse) const;
+    virtual Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
+                                 const Remote& remote, const std::vector<std::string>& patterns,
+                                 std::chrono::milliseconds timeout,
+                                 Shallow shallow = Shallow::refuse) const = 0;
 
     // Fetch the remote's HEAD into `mirror` as k_head_ref (a detached HEAD's
     // object, which no selected ref may reach); returns the oid fetched.
-    Result<std::string> fetch_head(const std::filesystem::path& mirror, const Remote& remote,
-                                   std::chrono::milliseconds timeout, Shallow shallow) const;
+    virtual Result<std::string> fetch_head(const std::filesystem::path& mirror, const Remote& remote,
+                                           std::chrono::milliseconds timeout, Shallow shallow) const = 0;
 
     // The refs of a local repository, peeled where annotated.
-    Result<RefMap> local_refs(const std::filesystem::path& repo) const;
+    virtual Result<RefMap> local_refs(const std::filesystem::path& repo) const = 0;
 
     // Stream a bundle of `revs` of `repo` into `sink`: ref names to include,
     // and "^<oid>" for objects the bundle may assume (its prerequisites).
-    Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
-                         const OutputSink& sink, std::chrono::milliseconds timeout) const;
+    virtual Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
+                                 const OutputSink& sink, std::chrono::milliseconds timeout) const = 0;
 
     // The refs a bundle file lists (git bundle list-heads).
-    Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const;
+    virtual Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const = 0;
 
     // Create an empty bare repository at `path`.
-    Status init_bare(const std::filesystem::path& path, const std::string& object_format) const;
+    virtual Status init_bare(const std::filesystem::path& path, const std::string& object_format) const = 0;
 
     // Fetch every ref of `bundle` into `repo`, forced (+refs/*:refs/*).
-    Status fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
-                        std::chrono::milliseconds timeout) const;
+    virtual Status fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
+                                std::chrono::milliseconds timeout) const = 0;
 
     // Make the refs of `repo` exactly `refs`: update or create those, delete
     // every other ref; then point HEAD at `head` when given.
-    Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
-                    const std::optional<std::string>& head) const;
+    virtual Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
+                            const std::optional<std::string>& head) const = 0;
 
     // Detach HEAD of `repo` at `oid` (git update-ref --no-deref).
-    Status detach_head(const std::filesystem::path& repo, const std::string& oid) const;
+    virtual Status detach_head(const std::filesystem::path& repo, const std::string& oid) const = 0;
 
     // Push from `repo` to `remote` (git push --atomic --prune): `refspecs`
     // such as "+refs/heads/*:refs/heads/*" (forced; remote refs in such a
     // namespace that `repo` lacks are deleted) or ":refs/x" (a deletion).
     // Credentials reach git as for every remote command, never on argv.
-    Status push(const std::filesystem::path& repo, const Remote& remote,
-                const std::vector<std::string>& refspecs, std::chrono::milliseconds timeout) const;
+    virtual Status push(const std::filesystem::path& repo, const Remote& remote,
+                        const std::vector<std::string>& refspecs,
+                        std::chrono::milliseconds timeout) const = 0;
 
     // Create or move `refs` in `repo`, leaving every other ref alone.
-    Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const;
+    virtual Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const = 0;
 
     // The type ("commit", "tag", ...) of each of `oids` that exists in `repo`.
-    Result<std::map<std::string, std::string>> object_types(const std::filesystem::path& repo,
-                                                            const std::vector<std::string>& oids) const;
+    virtual Result<std::map<std::string, std::string>>
+    object_types(const std::filesystem::path& repo, const std::vector<std::string>& oids) const = 0;
 
     // Whether commit `ancestor` is reachable from `descendant` in `repo`.
-    Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
-                             const std::string& descendant) const;
+    virtual Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
+                                     const std::string& descendant) const = 0;
 
     // Whether `tips` reach any object that `excluded` do not (rev-list --objects).
-    Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                 const std::vector<std::string>& excluded,
-                                 std::chrono::milliseconds timeout) const;
+    virtual Result<bool> has_new_objects(const std::filesystem::path& repo,
+                                         const std::vector<std::string>& tips,
+                                         const std::vector<std::string>& excluded,
+                                         std::chrono::milliseconds timeout) const = 0;
 
     // git fsck --full; the error names what fsck reported.
-    Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const;
+    virtual Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const = 0;
 
     // Start `git <args>` in `repo` as a long-lived child with the isolated
     // environment and no remote, for callers that stream into its stdin
     // (git/index_pack.hpp).
+    virtual Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
+                                std::chrono::milliseconds timeout) const = 0;
+};
+
+// GitApi on the git binary: argv vectors built here, run with the isolated
+// environment described at the top of this file.
+class Git final : public GitApi {
+  public:
+    // Prepare the private HOME and config and read `git version`.
+    static Result<Git> create();
+
+    // GitApi, whose contracts say what each does.
+    [[nodiscard]] const std::string& version() const override { return m_version; }
+    Result<RemoteState> ls_remote(const Remote& remote, std::chrono::milliseconds timeout) const override;
+    Result<std::pair<std::string, std::optional<std::string>>>
+    probe_empty_remote(const Remote& remote, std::chrono::milliseconds timeout) const override;
+    Status update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
+                         const Remote& remote, const std::vector<std::string>& patterns,
+                         std::chrono::milliseconds timeout, Shallow shallow = Shallow::refuse) const override;
+    Result<std::string> fetch_head(const std::filesystem::path& mirror, const Remote& remote,
+                                   std::chrono::milliseconds timeout, Shallow shallow) const override;
+    Result<RefMap> local_refs(const std::filesystem::path& repo) const override;
+    Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
+                         const OutputSink& sink, std::chrono::milliseconds timeout) const override;
+    Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const override;
+    Status init_bare(const std::filesystem::path& path, const std::string& object_format) const override;
+    Status fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
+                        std::chrono::milliseconds timeout) const override;
+    Status set_refs(const std::filesystem::path& repo, const RefMap& refs,
+                    const std::optional<std::string>& head) const override;
+    Status detach_head(const std::filesystem::path& repo, const std::string& oid) const override;
+    Status push(const std::filesystem::path& repo, const Remote& remote,
+                const std::vector<std::string>& refspecs, std::chrono::milliseconds timeout) const override;
+    Status add_refs(const std::filesystem::path& repo, const RefMap& refs) const override;
+    Result<std::map<std::string, std::string>>
+    object_types(const std::filesystem::path& repo, const std::vector<std::string>& oids) const override;
+    Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
+                             const std::string& descendant) const override;
+    Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                                 const std::vector<std::string>& excluded,
+                                 std::chrono::milliseconds timeout) const override;
+    Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override;
     Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
-                        std::chrono::milliseconds timeout) const;
+                        std::chrono::milliseconds timeout) const override;
 
   private:
     struct Invocation {

@@ -8,7 +8,7 @@
 
 namespace snapshotter::git {
 
-Result<PackIndexer> PackIndexer::start(const Git& git, const std::filesystem::path& repo,
+Result<PackIndexer> PackIndexer::start(const GitApi& git, const std::filesystem::path& repo,
                                        std::chrono::milliseconds timeout) {
     auto child = git.spawn(repo, {"index-pack", "--stdin", "--fix-thin"}, timeout);
     if (!child)

@@ -24,7 +24,7 @@ class PackIndexer {
   public:
     // Start index-pack in the repository at `repo`, which must already hold
     // every object the pack may refer to without carrying it.
-    static Result<PackIndexer> start(const Git& git, const std::filesystem::path& repo,
+    static Result<PackIndexer> start(const GitApi& git, const std::filesystem::path& repo,
                                      std::chrono::milliseconds timeout);
 
     // Feed the next bytes of the bundle: the header (up to and including its

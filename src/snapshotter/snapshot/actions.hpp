@@ -17,7 +17,7 @@ namespace snapshotter::snapshot {
 struct Context {
     const job::Job& job;
     storage::Storage& storage;
-    const git::Git& git;
+    const git::GitApi& git;
     bool dry_run = false;
     Events& events = no_events(); // progress and metrics go here
 };

@@ -223,7 +223,7 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
     return file->commit(Overwrite::yes, Durability::atomic_only);
 }
 
-Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
+Result<BundleInfo> store_bundle(storage::Storage& storage, const git::GitApi& git,
                                 const std::filesystem::path& repo, const std::vector<std::string>& revs,
                                 const std::string& key, const std::string& snapshot_id,
                                 std::chrono::milliseconds timeout, std::uint64_t max_bytes,
@@ -265,7 +265,7 @@ Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
     return BundleInfo{snapshot_id, key, size, hash.hex_digest(), parsed->prerequisites};
 }
 
-Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
+Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::GitApi& git,
                                            const std::vector<BundleInfo>& bundles,
                                            const std::filesystem::path& path,
                                            const std::filesystem::path& scratch,
@@ -293,7 +293,7 @@ Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git:
     return seen;
 }
 
-Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+Result<git::RefMap> materialize(storage::Storage& storage, const git::GitApi& git, const Manifest& manifest,
                                 const std::filesystem::path& path, const std::filesystem::path& scratch,
                                 std::chrono::milliseconds timeout, Preserved preserved) {
     if (auto s = git.init_bare(path, manifest.object_format); !s)

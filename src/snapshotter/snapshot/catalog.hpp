@@ -81,7 +81,7 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
 // (0: no limit) is stopped with a GitError naming options.max_pack_bytes.
 // When given, `check_header` sees the bundle's parsed header before the
 // object is committed; its error aborts the write.
-Result<BundleInfo> store_bundle(storage::Storage& storage, const git::Git& git,
+Result<BundleInfo> store_bundle(storage::Storage& storage, const git::GitApi& git,
                                 const std::filesystem::path& repo, const std::vector<std::string>& revs,
                                 const std::string& key, const std::string& snapshot_id,
                                 std::chrono::milliseconds timeout, std::uint64_t max_bytes = 0,
@@ -93,7 +93,7 @@ enum class Tips { ignore, collect };
 // Fetch `bundles` oldest first into the existing repository `path`, each
 // checked against its size and SHA-256 first (downloaded into `scratch`).
 // With Tips::collect, returns the object id of every ref any bundle lists.
-Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::Git& git,
+Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::GitApi& git,
                                            const std::vector<BundleInfo>& bundles,
                                            const std::filesystem::path& path,
                                            const std::filesystem::path& scratch,
@@ -106,7 +106,7 @@ enum class Preserved { no, yes };
 // its object format, replay its bundles, set refs exactly and HEAD; then
 // check that the refs equal the manifest. `scratch` holds downloaded bundles.
 // Returns the ref map the repository ended with.
-Result<git::RefMap> materialize(storage::Storage& storage, const git::Git& git, const Manifest& manifest,
+Result<git::RefMap> materialize(storage::Storage& storage, const git::GitApi& git, const Manifest& manifest,
                                 const std::filesystem::path& path, const std::filesystem::path& scratch,
                                 std::chrono::milliseconds timeout, Preserved preserved = Preserved::no);
 
