@@ -65,7 +65,7 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
     return dir;
 }
 
-Result<AncestryAnswers> ancestry_in(const git::Git& git, const std::filesystem::path& repo,
+Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
                                     const SnapshotPlan& plan, const git::RefMap& parent_refs) {
     AncestryAnswers answers;
     if (plan.moved.empty())

@@ -103,7 +103,7 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
 
 // The answers to `plan`'s question from `repo`, a repository that holds every
 // new tip: a parent tip missing from it cannot be an ancestor of any of them.
-Result<AncestryAnswers> ancestry_in(const git::Git& git, const std::filesystem::path& repo,
+Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
                                     const SnapshotPlan& plan, const git::RefMap& parent_refs);
 
 // ledger_of(`plan`, `answers`), with a warning logged for each rewritten or deleted ref of `repository`.
