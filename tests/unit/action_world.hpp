@@ -94,7 +94,7 @@ class World {
                 revs.push_back(name);
             }
         if (parent != nullptr) {
-            m.kind = "incremental";
+            m.kind = snapshot::SnapshotKind::incremental;
             m.parent = parent->snapshot_id;
             m.bundles = parent->bundles;
             std::set<std::string> old;
@@ -103,7 +103,7 @@ class World {
             for (const auto& oid : old)
                 revs.push_back("^" + oid);
         } else {
-            m.kind = "full";
+            m.kind = snapshot::SnapshotKind::full;
         }
         auto key = snapshot::layout::bundle_key(k_repo, m.snapshot_id);
         auto bundle = snapshot::store_bundle(storage, git, m_upstream, revs, key, m.snapshot_id,

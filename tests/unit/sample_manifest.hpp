@@ -21,7 +21,7 @@ inline snapshot::Manifest sample_manifest(const std::string& repo, const std::st
     m.created_at = "2026-11-28T00:00:00Z";
     m.engine = "cli";
     m.object_format = "sha1";
-    m.kind = "full";
+    m.kind = snapshot::SnapshotKind::full;
     m.head = "refs/heads/main";
     m.head_kind = git::HeadKind::symbolic;
     m.refs["refs/heads/main"] = {std::string(40, 'a'), ""};

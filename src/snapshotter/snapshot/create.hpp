@@ -1,9 +1,12 @@
-// Snapshot of one repository: list the remote, decide between unchanged,
-// empty and full, publish bundle, manifest and latest pointer in that order.
+// Snapshot of one repository: list the remote, plan (snapshot_plan.hpp),
+// produce with an engine (engine.hpp), publish bundle, manifest and latest
+// pointer in that order.
 #pragma once
 
 #include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/engine.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/snapshot/remote.hpp"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -12,9 +15,21 @@
 
 namespace snapshotter::snapshot {
 
+// How one repository's snapshot went; results spell it as to_string() does.
+enum class RepoStatus {
+    ok,        // a snapshot was taken (or, in a dry run, would be)
+    unchanged, // nothing moved: a manifest on the previous chain
+};
+
+// "ok" | "unchanged".
+std::string_view to_string(RepoStatus status);
+
+// `status` as its JSON string.
+void to_json(nlohmann::json& j, RepoStatus status);
+
 // What one repository's snapshot produced.
 struct RepoOutcome {
-    std::string status;        // ok | unchanged
+    RepoStatus status = RepoStatus::ok;
     nlohmann::json detail;     // fields merged into the repository's result entry
     std::uint64_t bytes = 0;   // bundle bytes written
     int refs_rewritten = 0;    // refs moved to a commit that does not contain the old tip
@@ -26,17 +41,13 @@ struct RepoOutcome {
 // a manifest, none yet, or why it could not be read.
 using LatestRead = Result<std::optional<Manifest>>;
 
-// The remote git reaches `repo` as: its URL, the transports and redirects
-// `options` allow, ssh host-key checking, and the credentials read from the
-// environment variables it names (registered as secrets). Restore's push_to
-// reaches its remote the same way.
-git::Remote remote_of(const job::Repository& repo, const job::Options& options);
-
 // Snapshot `repo` (with ctx.dry_run: only report the plan). Failures come
 // back as values and never leave anything visible in storage. `latest` is
 // the caller's own read of the latest snapshot, so that a repository costs
 // one read of it (on S3, one GET and LIST fewer); without it, it is read here.
+// `choose` picks the engine (a fake one in tests).
 Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repository& repo,
-                                        std::optional<LatestRead> latest = std::nullopt);
+                                        std::optional<LatestRead> latest = std::nullopt,
+                                        const EngineChooser& choose = choose_engine);
 
 } // namespace snapshotter::snapshot

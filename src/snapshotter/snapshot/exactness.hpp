@@ -1,7 +1,7 @@
 // The proof a snapshot gives before it is committed: the refs it records
 // (and the refs its bundle lists) are exactly the refs it listed and
 // selected, minus those refused with a reason the result reports. Pure
-// functions; create.cpp calls them before any bundle or manifest is committed.
+// functions; the engines and create.cpp call them before any bundle or manifest is committed.
 #pragma once
 
 #include "snapshotter/git/bundle_writer.hpp"

@@ -16,8 +16,10 @@ namespace {
 // every ledger kind is present, zeros included.
 json change_counts(const Manifest& manifest) {
     json counts = {{"created", 0}, {"fast_forward", 0}, {"updated", 0}, {"rewritten", 0}, {"deleted", 0}};
-    for (const auto& [name, change] : manifest.changes)
-        counts[change.change] = counts.value(change.change, 0) + 1;
+    for (const auto& [name, change] : manifest.changes) {
+        const std::string key{to_string(change.change)};
+        counts[key] = counts.value(key, 0) + 1;
+    }
     return counts;
 }
 

@@ -26,6 +26,60 @@ Error bad(std::string_view what) {
 
 } // namespace
 
+std::string_view to_string(SnapshotKind kind) {
+    switch (kind) {
+    case SnapshotKind::incremental:
+        return "incremental";
+    case SnapshotKind::empty:
+        return "empty";
+    case SnapshotKind::unchanged:
+        return "unchanged";
+    case SnapshotKind::full:
+        break;
+    }
+    return "full";
+}
+
+std::optional<SnapshotKind> parse_snapshot_kind(std::string_view text) {
+    for (auto kind :
+         {SnapshotKind::full, SnapshotKind::incremental, SnapshotKind::empty, SnapshotKind::unchanged})
+        if (to_string(kind) == text)
+            return kind;
+    return std::nullopt;
+}
+
+void to_json(nlohmann::json& j, SnapshotKind kind) {
+    j = to_string(kind);
+}
+
+std::string_view to_string(RefChangeKind change) {
+    switch (change) {
+    case RefChangeKind::fast_forward:
+        return "fast_forward";
+    case RefChangeKind::rewritten:
+        return "rewritten";
+    case RefChangeKind::updated:
+        return "updated";
+    case RefChangeKind::deleted:
+        return "deleted";
+    case RefChangeKind::created:
+        break;
+    }
+    return "created";
+}
+
+std::optional<RefChangeKind> parse_ref_change(std::string_view text) {
+    for (auto change : {RefChangeKind::created, RefChangeKind::fast_forward, RefChangeKind::rewritten,
+                        RefChangeKind::updated, RefChangeKind::deleted})
+        if (to_string(change) == text)
+            return change;
+    return std::nullopt;
+}
+
+void to_json(nlohmann::json& j, RefChangeKind change) {
+    j = to_string(change);
+}
+
 git::HeadState head_state(const Manifest& manifest) {
     switch (manifest.head_kind) {
     case git::HeadKind::symbolic:
@@ -37,6 +91,18 @@ git::HeadState head_state(const Manifest& manifest) {
         break;
     }
     return {};
+}
+
+std::optional<std::string> named_head(const git::HeadState& head) {
+    if (head.kind == git::HeadKind::symbolic || head.kind == git::HeadKind::unborn)
+        return head.target;
+    return std::nullopt;
+}
+
+void set_head(Manifest& manifest, const git::HeadState& head) {
+    manifest.head_kind = head.kind;
+    manifest.head = named_head(head);
+    manifest.head_oid = head.kind == git::HeadKind::detached ? head.target : "";
 }
 
 Result<std::string> serialize_manifest(const Manifest& m) {
@@ -100,6 +166,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
     if (!j.is_object())
         return fail(bad("not an object"));
     Manifest m;
+    std::string kind;
     try {
         auto version = json_integer<int>(j.at("schema_version"));
         if (!version)
@@ -117,7 +184,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
             m.engine_fallback = it->get<std::string>();
         m.git_version = j.value("git_version", "");
         m.object_format = j.at("object_format").get<std::string>();
-        m.kind = j.at("kind").get<std::string>();
+        kind = j.at("kind").get<std::string>();
         if (!j.at("head").is_null())
             m.head = j.at("head").get<std::string>();
         // Manifests before head_state knew only a symbolic HEAD or none.
@@ -163,12 +230,14 @@ Result<Manifest> parse_manifest(std::string_view text) {
             m.parent = j.at("parent").get<std::string>();
         if (auto it = j.find("changes"); it != j.end())
             for (const auto& [name, c] : it->items()) {
-                RefChange change{c.at("change").get<std::string>(),
+                auto text = c.at("change").get<std::string>();
+                RefChange change{{},
                                  c.at("old").is_null() ? "" : c.at("old").get<std::string>(),
                                  c.at("new").is_null() ? "" : c.at("new").get<std::string>()};
-                if (change.change != "created" && change.change != "fast_forward" &&
-                    change.change != "rewritten" && change.change != "updated" && change.change != "deleted")
-                    return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, change.change)));
+                auto known = parse_ref_change(text);
+                if (!known)
+                    return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, text)));
+                change.change = *known;
                 m.changes.emplace(name, std::move(change));
             }
         if (auto it = j.find("preserved"); it != j.end())
@@ -189,8 +258,10 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail(bad(fmt::format("invalid snapshot id \"{}\"", m.snapshot_id)));
     if (m.object_format != "sha1" && m.object_format != "sha256")
         return fail(bad(fmt::format("unknown object format \"{}\"", m.object_format)));
-    if (m.kind != "full" && m.kind != "empty" && m.kind != "unchanged" && m.kind != "incremental")
-        return fail(bad(fmt::format("unknown kind \"{}\"", m.kind)));
+    if (auto known = parse_snapshot_kind(kind))
+        m.kind = *known;
+    else
+        return fail(bad(fmt::format("unknown kind \"{}\"", kind)));
     if (!m.refs.empty() && m.bundles.empty())
         return fail(bad("has refs but no bundle"));
     return m;

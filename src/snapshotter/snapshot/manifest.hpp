@@ -27,9 +27,44 @@ struct BundleInfo {
     bool operator==(const BundleInfo&) const = default;
 };
 
+// What a snapshot is (docs/manifest.md); JSON and logs spell it as to_string() does.
+enum class SnapshotKind {
+    full,        // a new chain: one bundle of every ref
+    incremental, // the previous chain plus a bundle of what is new (none for a refs-only change)
+    empty,       // no refs, so no bundle (a bundle cannot be empty)
+    unchanged,   // nothing moved since the previous snapshot: its chain
+};
+
+// "full" | "incremental" | "empty" | "unchanged".
+std::string_view to_string(SnapshotKind kind);
+
+// The kind `text` names; nullopt for any other text.
+std::optional<SnapshotKind> parse_snapshot_kind(std::string_view text);
+
+// `kind` as its JSON string.
+void to_json(nlohmann::json& j, SnapshotKind kind);
+
+// How a ref moved since the previous snapshot; JSON spells it as to_string() does.
+enum class RefChangeKind {
+    created,      // a new ref
+    fast_forward, // moved to a commit that contains the old tip
+    rewritten,    // moved to a commit that does not contain the old tip
+    updated,      // moved, and whether it was a fast-forward is not known
+    deleted,      // gone
+};
+
+// "created" | "fast_forward" | "rewritten" | "updated" | "deleted".
+std::string_view to_string(RefChangeKind change);
+
+// The change `text` names; nullopt for any other text.
+std::optional<RefChangeKind> parse_ref_change(std::string_view text);
+
+// `change` as its JSON string.
+void to_json(nlohmann::json& j, RefChangeKind change);
+
 // How a ref moved since the previous snapshot (the ref-change ledger).
 struct RefChange {
-    std::string change;  // created | fast_forward | rewritten | updated (ancestry unknown) | deleted
+    RefChangeKind change = RefChangeKind::created;
     std::string old_oid; // empty when created
     std::string new_oid; // empty when deleted
     bool operator==(const RefChange&) const = default;
@@ -46,8 +81,8 @@ struct Manifest {
     // Why `auto` used the git-CLI engine: the stream engine's probe error; absent otherwise.
     std::optional<std::string> engine_fallback;
     std::string git_version;
-    std::string object_format;                       // "sha1" | "sha256"
-    std::string kind;                                // "full" | "empty" | "unchanged"
+    std::string object_format; // "sha1" | "sha256"
+    SnapshotKind kind = SnapshotKind::full;
     std::optional<std::string> head;                 // HEAD's target when symbolic or unborn
     git::HeadKind head_kind = git::HeadKind::absent; // what HEAD is
     std::string head_oid;                            // HEAD's object id when detached
@@ -67,6 +102,13 @@ struct Manifest {
 
 // The HEAD `manifest` records (head_state with head or head_oid).
 git::HeadState head_state(const Manifest& manifest);
+
+// Record `head` in `manifest`: its state, and the ref it names (symbolic,
+// unborn) in `head` or the object it holds (detached) in `head_oid`.
+void set_head(Manifest& manifest, const git::HeadState& head);
+
+// What set_head() records as `head`: the ref `head` names when symbolic or unborn.
+std::optional<std::string> named_head(const git::HeadState& head);
 
 // The ref name under which restore recreates preserved tip `key`.
 std::string preserved_ref_name(const std::string& key);

@@ -134,7 +134,7 @@ Status push_restored(const Context& ctx, const Manifest& manifest, const std::fi
                      const git::RefMap& local, json& entry) {
     const auto& push = *ctx.job.restore.push_to;
     const auto timeout = milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
-    const git::Remote remote = remote_of(push.remote, ctx.job.options);
+    const git::Remote remote = remote_access(push.remote, ctx.job.options).remote;
     const std::string shown = redact_url(push.remote.url);
     const auto namespaces = push_namespaces(manifest, ctx.job.restore.preserved, local);
 

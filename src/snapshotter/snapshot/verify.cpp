@@ -39,7 +39,7 @@ std::vector<std::string> check_bundles(const Context& ctx, const Manifest& manif
             continue;
         }
         // A full bundle written by this very snapshot lists every ref of it.
-        if (bundle.snapshot_id == manifest.snapshot_id && manifest.kind == "full") {
+        if (bundle.snapshot_id == manifest.snapshot_id && manifest.kind == SnapshotKind::full) {
             for (const auto& [name, target] : manifest.refs) {
                 auto it = heads->find(name);
                 if (it == heads->end() || it->second.oid != target.oid)

@@ -1,0 +1,239 @@
+#include "snapshotter/snapshot/cli_engine.hpp"
+
+#include "snapshotter/git/refname.hpp"
+#include "snapshotter/git/stream.hpp"
+#include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/exactness.hpp"
+#include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/util/fs.hpp"
+#include "snapshotter/util/redact.hpp"
+#include "snapshotter/util/time.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace snapshotter::snapshot {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
+std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(repo / "objects", ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (std::error_code file_ec; it->is_regular_file(file_ec))
+            if (auto size = it->file_size(file_ec); !file_ec)
+                total += size;
+    return total;
+}
+
+class CliEngine final : public Engine {
+  public:
+    explicit CliEngine(const EngineContext& ec) : m_ec(ec) {}
+
+    [[nodiscard]] std::string_view name() const override { return "cli"; }
+
+    Result<Listing> list() override;
+    Result<Produced> produce(const SnapshotPlan& plan, const PlanInput& input) override;
+
+  private:
+    const EngineContext& m_ec;
+};
+
+Result<Listing> CliEngine::list() {
+    const auto& ctx = m_ec.ctx;
+    const auto& repo = m_ec.repo;
+    const auto& remote = m_ec.remote.remote;
+    const auto& deadline = m_ec.deadline;
+    auto state = ctx.git.ls_remote(remote, deadline.left());
+    if (!state)
+        return fail(state.error());
+    if (state->refs.size() > static_cast<std::size_t>(ctx.job.options.max_refs))
+        return fail(Error::git(
+            fmt::format("ls-remote {}: the server advertised {} refs, more than {} (options.max_refs)",
+                        redact_url(remote.url), state->refs.size(), ctx.job.options.max_refs)));
+    auto screened = git::screen_refs(git::select_refs(state->refs, repo.refs), redact_url(remote.url));
+    if (!screened)
+        return fail(screened.error());
+    Listing listing{std::move(screened->kept), std::move(screened->refused),
+                    git::classify_head(state->head, state->head_oid), ""};
+    if (!state->refs.empty()) {
+        listing.object_format = git::object_format_of(state->refs.begin()->second.oid);
+    } else {
+        auto probe = ctx.git.probe_empty_remote(remote, deadline.left());
+        if (!probe)
+            return fail(probe.error());
+        listing.object_format = probe->first;
+        listing.head = git::classify_head(probe->second, std::nullopt);
+    }
+    if (listing.object_format.empty())
+        return fail(Error::git(fmt::format("{}: unrecognised object id length", repo.name)));
+    // git ls-remote never shows an unborn HEAD; a protocol v2 server says it
+    // when asked, so both engines record the same HEAD. (v0 cannot say it.)
+    if (listing.head.kind == git::HeadKind::absent && !listing.selected.empty())
+        if (auto l = git::list_remote(stream_request(m_ec)); l && l->head_state.kind == git::HeadKind::unborn)
+            listing.head = l->head_state;
+    return listing;
+}
+
+Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& input) {
+    const auto& ctx = m_ec.ctx;
+    const auto& repo = m_ec.repo;
+    const auto& remote = m_ec.remote.remote;
+    const auto& deadline = m_ec.deadline;
+    const auto& options = ctx.job.options;
+    const auto& listing = input.listing;
+    const Manifest* parent = plan.parent ? &*input.previous : nullptr;
+    Produced produced;
+    produced.head = listing.head;
+    // One writer per mirror at a time.
+    auto mirrors = cache_subdir(options, "mirrors");
+    if (!mirrors)
+        return fail(mirrors.error());
+    auto mirror = *mirrors / (layout::repo_key(repo.name) + ".git");
+    auto lock = FileLock::acquire(*mirrors / (layout::repo_key(repo.name) + ".lock"));
+    if (!lock)
+        return fail(lock.error());
+    auto step = SteadyClock::now();
+    const auto& selected = listing.selected;
+    const auto stored_before = object_store_bytes(mirror);
+    const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
+    if (auto s = ctx.git.update_mirror(mirror, listing.object_format, remote, plan.fetch.patterns,
+                                       deadline.left(), shallow);
+        !s)
+        return fail(s.error());
+    // A detached HEAD may hold an object no selected ref reaches: fetch it by
+    // name, so the bundle carries it (as k_head_ref) and restore can detach there.
+    std::optional<std::string> head_tip;
+    if (listing.head.kind == git::HeadKind::detached) {
+        auto fetched = ctx.git.fetch_head(mirror, remote, deadline.left(), shallow);
+        if (!fetched)
+            return fail(fetched.error());
+        if (auto s = check_recorded_head(repo.name, listing.head, {git::HeadKind::detached, *fetched}); !s)
+            return fail(s.error());
+        head_tip = *fetched;
+    }
+    produced.timings_ms["fetch"] = elapsed_ms(step);
+    // git fetch cannot be capped while it runs: check what it added, and drop
+    // a mirror that grew past the limit rather than keep the server's bytes.
+    const auto stored_after = object_store_bytes(mirror);
+    const auto added = stored_after > stored_before ? stored_after - stored_before : 0;
+    if (options.max_pack_bytes > 0 && added > static_cast<std::uint64_t>(options.max_pack_bytes)) {
+        std::error_code ec;
+        std::filesystem::remove_all(mirror, ec);
+        return fail(Error::git(
+            fmt::format("fetch {}: the fetch added {} bytes, more than {} (options.max_pack_bytes)",
+                        redact_url(remote.url), added, options.max_pack_bytes)));
+    }
+    auto mirror_refs = ctx.git.local_refs(mirror);
+    if (!mirror_refs)
+        return fail(mirror_refs.error());
+    produced.refs = git::select_refs(*mirror_refs, repo.refs);
+    // The proof before anything is written: git recorded exactly what was listed.
+    if (auto s = check_recorded_refs(repo.name, selected, produced.refs); !s)
+        return fail(s.error());
+    // A shallow upstream made the mirror shallow (options.allow_shallow): record its boundary.
+    if (shallow == git::Shallow::accept) {
+        auto roots = git::read_shallow(mirror);
+        if (!roots)
+            return fail(roots.error());
+        produced.shallow = std::move(*roots);
+    }
+
+    // The ledger; old tips stay reachable in the mirror so later full bundles carry them.
+    produced.ledger = plan.ledger;
+    if (parent != nullptr) {
+        auto answers = ancestry_in(ctx.git, mirror, plan, parent->refs);
+        if (!answers)
+            return fail(answers.error());
+        produced.ledger = settle_ledger(repo.name, plan, *answers);
+        git::RefMap keep;
+        std::vector<std::string> oids;
+        for (const auto& [key, oid] : produced.ledger.preserved) {
+            keep[preserved_ref_name(key)] = {oid, ""};
+            oids.push_back(oid);
+        }
+        auto present = ctx.git.object_types(mirror, oids);
+        if (!present)
+            return fail(present.error());
+        for (auto it = keep.begin(); it != keep.end();)
+            it = present->contains(it->second.oid) ? std::next(it) : keep.erase(it);
+        if (auto s = ctx.git.add_refs(mirror, keep); !s)
+            return fail(s.error());
+    }
+
+    std::vector<std::string> revs;
+    bool write = true;
+    if (plan.kind == SnapshotKind::incremental) {
+        produced.bundles = parent->bundles;
+        std::vector<std::string> tips;
+        for (const auto& name : plan.fetch.changed) {
+            revs.push_back(name);
+            tips.push_back(produced.refs.at(name).oid);
+        }
+        // The parent's tips, peeled to commits, are what the new bundle may assume.
+        auto present = ctx.git.object_types(mirror, plan.fetch.bases);
+        if (!present)
+            return fail(present.error());
+        std::vector<std::string> excluded;
+        for (const auto& [oid, type] : *present)
+            if (type == "commit")
+                excluded.push_back(oid);
+        auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
+        if (!fresh)
+            return fail(fresh.error());
+        // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
+        write = !tips.empty() && *fresh;
+        if (head_tip) {
+            revs.emplace_back(git::k_head_ref);
+            auto head_fresh = ctx.git.has_new_objects(mirror, {*head_tip}, excluded, deadline.left());
+            if (!head_fresh)
+                return fail(head_fresh.error());
+            write = write || *head_fresh;
+        }
+        for (const auto& oid : excluded)
+            revs.push_back("^" + oid);
+    } else {
+        auto refs_now = ctx.git.local_refs(mirror);
+        if (!refs_now)
+            return fail(refs_now.error());
+        for (const auto& [name, target] : produced.refs)
+            revs.push_back(name);
+        for (const auto& [name, target] : *refs_now)
+            if (name.starts_with("refs/snapshotter/preserved/"))
+                revs.push_back(name);
+        if (head_tip)
+            revs.emplace_back(git::k_head_ref);
+        // Preserved tips the new chain cannot carry are dropped from the manifest.
+        auto& preserved = produced.ledger.preserved;
+        for (auto it = preserved.begin(); it != preserved.end();)
+            it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it) : preserved.erase(it);
+    }
+    if (write) {
+        step = SteadyClock::now();
+        // The bundle is committed only when its header lists the manifest's refs.
+        const auto scope =
+            plan.kind == SnapshotKind::full ? HeaderScope::every_ref : HeaderScope::changed_refs;
+        auto check = [&](const git::BundleHeader& header) {
+            return check_bundle_header(repo.name, header, produced.refs, scope);
+        };
+        auto bundle = store_bundle(
+            ctx.storage, ctx.git, mirror, revs, layout::bundle_key(repo.name, plan.snapshot_id),
+            plan.snapshot_id, deadline.left(), static_cast<std::uint64_t>(options.max_pack_bytes), check);
+        if (!bundle)
+            return fail(bundle.error());
+        produced.timings_ms["bundle"] = elapsed_ms(step);
+        produced.bundles.push_back(std::move(*bundle));
+    }
+    return produced;
+}
+
+} // namespace
+
+std::unique_ptr<Engine> make_cli_engine(const EngineContext& ec) {
+    return std::make_unique<CliEngine>(ec);
+}
+
+} // namespace snapshotter::snapshot
