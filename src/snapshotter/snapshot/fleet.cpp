@@ -142,7 +142,7 @@ json run_one(const Context& ctx, const job::Repository& repo, LatestRead latest,
             break;
         }
         const auto& e = outcome.error();
-        bool transient = e.kind == ErrorKind::Git && git::is_transient_failure(e.message);
+        bool transient = e.kind == ErrorKind::Git && e.transient();
         if (transient && attempts <= ctx.job.options.retries && !state.no_new_work.load() &&
             !stop_requested()) {
             // Exponential backoff with full jitter, as the AWS SDKs do.
