@@ -747,7 +747,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                            : selected.empty()    ? "empty"
                            : incremental_allowed ? "incremental"
                                                  : "full";
-        return RepoOutcome{unchanged ? "unchanged" : "ok",
+        return RepoOutcome{unchanged ? RepositoryStatus::unchanged : RepositoryStatus::ok,
                            {{"plan", plan},
                             {"refs", selected.size()},
                             {"refs_refused", listing->refused.size()},
@@ -824,7 +824,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                  manifest.refs.size(), manifest.engine);
     if (latest_warning)
         detail["warnings"] = nlohmann::json::array({*latest_warning});
-    return RepoOutcome{unchanged ? "unchanged" : "ok",
+    return RepoOutcome{unchanged ? RepositoryStatus::unchanged : RepositoryStatus::ok,
                        std::move(detail),
                        wrote ? manifest.bundles.back().size : 0,
                        produced.rewritten,

@@ -4,6 +4,7 @@
 
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/snapshot/status.hpp"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -14,9 +15,9 @@ namespace snapshotter::snapshot {
 
 // What one repository's snapshot produced.
 struct RepoOutcome {
-    std::string status;        // ok | unchanged
-    nlohmann::json detail;     // fields merged into the repository's result entry
-    std::uint64_t bytes = 0;   // bundle bytes written
+    RepositoryStatus status = RepositoryStatus::ok; // ok | unchanged
+    nlohmann::json detail;                          // fields merged into the repository's result entry
+    std::uint64_t bytes = 0;                        // bundle bytes written
     int refs_rewritten = 0;    // refs moved to a commit that does not contain the old tip
     int refs_deleted = 0;      // refs that disappeared since the previous snapshot
     bool latest_stale = false; // committed, but latest.json could not be advanced
