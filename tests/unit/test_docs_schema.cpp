@@ -3,6 +3,7 @@
 // every JSON block of every Markdown doc (the AWS runbook's task and job
 // definitions, schedules, alarms, bucket settings and IAM policies among
 // them) against the code it configures, so the docs cannot rot.
+#include "snapshotter/cli/metrics.hpp"
 #include "snapshotter/job/defaults.hpp"
 #include "snapshotter/job/job.hpp"
 #include "snapshotter/snapshot/fleet.hpp"
@@ -775,15 +776,15 @@ TEST(DocsAws, SchedulesTargetWhatTheDocsDefine) {
 
 TEST(DocsAws, AlarmsWatchMetricsTheBinaryEmits) {
     std::set<std::string> metrics;
-    for (const auto& m : snapshot::job_metrics())
+    for (const auto& m : cli::job_metrics())
         metrics.insert(std::string(m.name));
     std::set<std::string> alarmed_above_zero;
     for (const auto& [where, d] : documents(DocKind::alarm)) {
         SCOPED_TRACE(where);
         EXPECT_FALSE(str(d, "AlarmName").empty());
-        EXPECT_EQ(str(d, "Namespace"), snapshot::k_metrics_namespace);
+        EXPECT_EQ(str(d, "Namespace"), cli::k_metrics_namespace);
         EXPECT_TRUE(metrics.contains(str(d, "MetricName"))) << str(d, "MetricName");
-        json dimensions = json::array({{{"Name", snapshot::k_metrics_dimension}, {"Value", "snapshot"}}});
+        json dimensions = json::array({{{"Name", cli::k_metrics_dimension}, {"Value", "snapshot"}}});
         EXPECT_EQ(d.at("Dimensions"), dimensions) << "CloudWatch matches dimensions exactly";
         EXPECT_TRUE(d.contains("Statistic") || d.contains("ExtendedStatistic"));
         for (const char* key : {"Period", "EvaluationPeriods", "Threshold"})

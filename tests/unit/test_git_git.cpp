@@ -62,63 +62,6 @@ TEST(ObjectFormatOf, ByLength) {
     EXPECT_EQ(object_format_of(std::string(41, 'a')), "");
 }
 
-TEST(IsTransientFailure, PermanentFailures) {
-    for (const char* message :
-         {"ls-remote https://h/x.git: fatal: Authentication failed for 'https://h/x.git/'",
-          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
-          "error: 403",
-          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
-          "error: 404",
-          "ls-remote https://h/x.git: remote: Repository not found.; fatal: repository 'https://h/x.git/' "
-          "not found",
-          "ls-remote /srv/x.git: fatal: '/srv/x.git' does not appear to be a git repository",
-          "ls-remote https://h/x.git: fatal: could not read Username for 'https://h': terminal prompts "
-          "disabled",
-          "ls-remote ssh://git@h/x.git: git@h: Permission denied (publickey).; fatal: Could not read from "
-          "remote "
-          "repository.",
-          "ls-remote https://h/x.git: remote: Access to this repository has been disabled by GitHub staff.",
-          "fetch https://h/x.git: fatal: couldn't find remote ref refs/heads/gone",
-          // limits are final: a retry would meet the same server
-          "ls-refs http://h/x.git: the server advertised more than 1000 refs (options.max_refs)",
-          "fetch from http://h/x.git: the pack is larger than 4096 bytes (options.max_pack_bytes)",
-          "ls-remote http://h/x.git: the server advertised 20001 refs, more than 1000 (options.max_refs)",
-          "fetch from http://h/x.git: HTTP 418", ""})
-        EXPECT_FALSE(is_transient_failure(message)) << message;
-}
-
-TEST(IsTransientFailure, TransientFailures) {
-    for (const char* message :
-         {"ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Could not resolve host: h",
-          "ls-remote https://h/x.git: fatal: unable to access 'https://h/x.git/': Failed to connect to h "
-          "port 443 "
-          "after 1 ms: Connection refused",
-          "fetch https://h/x.git: error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502",
-          "fetch https://h/x.git: fatal: unable to access 'https://h/x.git/': The requested URL returned "
-          "error: 429",
-          "fetch git://h/x.git: read error: Connection reset by peer; fatal: the remote end hung up "
-          "unexpectedly",
-          "fetch https://h/x.git: fatal: early EOF; fatal: index-pack failed",
-          "fetch https://h/x.git: error: RPC failed; curl 28 Operation too slow. Less than 1000 bytes/sec",
-          // the stream engine's own wording
-          "ls-refs: http://h/x.git: server error (HTTP 503)",
-          "fetch from http://h/x.git: too many requests (HTTP 429)",
-          "fetch from http://h/x.git: the response ended early",
-          "fetch from git://h/x.git: git://h/x.git: the server closed the connection early",
-          "fetch from http://h/x.git: http://h/x.git: transfer closed with 1000 bytes remaining to read"})
-        EXPECT_TRUE(is_transient_failure(message)) << message;
-}
-
-TEST(IsTransientFailure, WordsInTheUrlDoNotDecide) {
-    // A repository or host named after a permanent failure still gets retries
-    // on a network error.
-    EXPECT_TRUE(
-        is_transient_failure("fetch https://disabled-builds.example.com/org/disabled.git: read error: "
-                             "Connection reset by peer"));
-    EXPECT_TRUE(is_transient_failure("ls-remote https://h/org/feature-disabled.git: fatal: unable to access "
-                                     "'https://h/org/feature-disabled.git/': Could not resolve host: h"));
-}
-
 // ---------------------------------------------------------------- against the real git
 
 TEST(Git, CreateReadsTheVersion) {

@@ -136,7 +136,7 @@ class CreateTest : public ::testing::Test {
 TEST_F(CreateTest, FirstSnapshotIsFullAndWritesBundleManifestAndLatest) {
     auto outcome = run();
     ASSERT_TRUE(outcome) << outcome.error().message;
-    EXPECT_EQ(outcome->status, RepoStatus::ok);
+    EXPECT_EQ(outcome->status, RepositoryStatus::ok);
     EXPECT_EQ(outcome->detail["kind"], "full");
     EXPECT_EQ(outcome->detail["engine"], "stream");
     EXPECT_EQ(m_script.produced, 1);
@@ -156,7 +156,7 @@ TEST_F(CreateTest, AnUnchangedNightWritesAManifestAndMovesLatestOnly) {
     const auto first = latest_manifest();
     auto outcome = run();
     ASSERT_TRUE(outcome) << outcome.error().message;
-    EXPECT_EQ(outcome->status, RepoStatus::unchanged);
+    EXPECT_EQ(outcome->status, RepositoryStatus::unchanged);
     EXPECT_EQ(nlohmann::json(outcome->status), "unchanged");
     EXPECT_EQ(outcome->detail["kind"], "unchanged");
     EXPECT_EQ(outcome->detail["bundle"], nullptr);
@@ -248,7 +248,7 @@ TEST_F(CreateTest, TheDryRunReportsTheRealRunsPlanAndWritesNothing) {
     EXPECT_EQ(real->detail["kind"], dry->detail["plan"]);
     dry = run(true);
     ASSERT_TRUE(dry);
-    EXPECT_EQ(dry->status, RepoStatus::unchanged);
+    EXPECT_EQ(dry->status, RepositoryStatus::unchanged);
     EXPECT_EQ(dry->detail["plan"], "unchanged");
 }
 

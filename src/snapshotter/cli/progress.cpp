@@ -1,5 +1,6 @@
 #include "snapshotter/cli/progress.hpp"
 
+#include "snapshotter/cli/metrics.hpp"
 #include "snapshotter/cli/table.hpp"
 #include "snapshotter/util/log.hpp"
 #include "snapshotter/util/text.hpp"
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -109,9 +111,13 @@ void TerminalEvents::end() {
     stop_drawing();
 }
 
-void TerminalEvents::metrics(const nlohmann::json& emf) {
+// The job's metrics as one EMF line, where a log collector reads stderr and
+// the log level lets info lines through.
+void TerminalEvents::job_end(const snapshot::JobEnd& end) {
+    if (!spdlog::default_logger()->should_log(spdlog::level::info))
+        return;
     if (m_emf)
-        write_stderr_line(emf.dump());
+        write_stderr_line(emf_document(end).dump());
 }
 
 // Redraw the line every k_redraw_every until end(): the elapsed time moves

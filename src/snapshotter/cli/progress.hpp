@@ -34,7 +34,7 @@ class TerminalEvents final : public snapshot::Events {
     void begin(std::string_view action, std::string_view unit, std::size_t total) override;
     void progress(const snapshot::Progress& progress) override;
     void end() override;
-    void metrics(const nlohmann::json& emf) override;
+    void job_end(const snapshot::JobEnd& end) override;
 
   private:
     void draw_loop();

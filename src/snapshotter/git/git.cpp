@@ -1,9 +1,10 @@
 #include "snapshotter/git/git.hpp"
 
+#include "snapshotter/git/environment.hpp"
+#include "snapshotter/git/failure.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
@@ -43,13 +44,6 @@ constexpr std::string_view k_private_config = R"([core]
 [advice]
 	detachedHead = false
 )";
-
-// Environment variables passed through to git when set.
-constexpr std::string_view k_passthrough[] = {
-    "PATH",          "TMPDIR",       "http_proxy",     "https_proxy",    "no_proxy",
-    "HTTP_PROXY",    "HTTPS_PROXY",  "NO_PROXY",       "ALL_PROXY",      "all_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSH_AUTH_SOCK",
-};
 
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
@@ -118,63 +112,6 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
     return out;
 }
 
-bool is_transient_failure(std::string_view message) {
-    static constexpr std::string_view k_permanent[] = {
-        "Authentication failed",
-        "returned error: 401",
-        "returned error: 403",
-        "returned error: 404",
-        "returned error: 451",
-        "not found",
-        "does not appear to be a git repository",
-        "access denied",
-        "Access denied",
-        "has been disabled",
-        "is disabled",
-        "Repository disabled",
-        "could not read Username",
-        "Permission denied",
-    };
-    // Every marker holds a space: a URL, which the message also quotes,
-    // never does, so a repository named "disabled" cannot decide.
-    static constexpr std::string_view k_transient[] = {
-        "Connection reset",
-        "connection reset",
-        "Connection refused",
-        "timed out",
-        "Timed out",
-        "returned error: 5",
-        "returned error: 429",
-        "RPC failed",
-        "early EOF",
-        "unexpected disconnect",
-        "hung up unexpectedly",
-        "Operation too slow",
-        "Could not resolve host",
-        "transfer closed",
-        "Empty reply from server",
-        "Recv failure",
-        "Send failure",
-        "SSL_read",
-        "gnutls_handshake",
-        "unable to access",
-        "the remote end hung up",
-        "fetch-pack: invalid index-pack output",
-        // The stream engine's own wording (transport_http.cpp, protocol.cpp).
-        "server error (HTTP 5",
-        "too many requests (HTTP 429)",
-        "response ended early",
-        "closed the connection early",
-    };
-    for (auto p : k_permanent)
-        if (message.find(p) != std::string_view::npos)
-            return false;
-    for (auto t : k_transient)
-        if (message.find(t) != std::string_view::npos)
-            return true;
-    return false;
-}
-
 std::string object_format_of(std::string_view oid) {
     if (oid.size() == 40)
         return "sha1";
@@ -201,19 +138,8 @@ Result<Git> Git::create() {
 }
 
 std::vector<std::string> Git::environment(const Invocation& inv, const fs::path& credential_file) const {
-    std::vector<std::string> env;
-    for (auto name : k_passthrough)
-        if (const char* v = std::getenv(std::string(name).c_str()))
-            env.push_back(fmt::format("{}={}", name, v));
-    const auto& home = m_home.path();
-    env.push_back("HOME=" + home.string());
-    env.push_back("XDG_CONFIG_HOME=" + (home / ".config").string());
-    env.push_back("GIT_CONFIG_NOSYSTEM=1");
-    env.push_back("GIT_CONFIG_GLOBAL=" + (home / "gitconfig").string());
-    env.push_back("GIT_TERMINAL_PROMPT=0");
+    auto env = isolated_environment(Home::private_home, m_home.path());
     env.push_back("GIT_SSH_COMMAND=ssh -o BatchMode=yes");
-    env.push_back("LC_ALL=C");
-    env.push_back("LANG=C");
     TransportPolicy policy = inv.remote != nullptr ? inv.remote->policy : TransportPolicy{false, true};
     env.push_back("GIT_ALLOW_PROTOCOL=" + allowed_protocols(policy));
     if (!credential_file.empty()) {
@@ -350,7 +276,8 @@ Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invo
     if (!result) {
         if (result.error().kind == ErrorKind::Timeout || result.error().kind == ErrorKind::Internal)
             return fail(Error{result.error().kind == ErrorKind::Timeout ? ErrorKind::Timeout : ErrorKind::Git,
-                              redact(fmt::format("{}: {}", what, result.error().message))});
+                              redact(fmt::format("{}: {}", what, result.error().message)),
+                              result.error().cause});
         return fail(result.error());
     }
     if (!result->ok()) {
@@ -365,7 +292,8 @@ Result<ProcessResult> Git::run_checked(std::vector<std::string> args, const Invo
         if (detail.empty())
             detail = result->signal != 0 ? fmt::format("killed by signal {}", result->signal)
                                          : fmt::format("exit code {}", result->exit_code);
-        return fail(Error::git(redact(fmt::format("{}: {}", what, detail))));
+        // The one place a git command's failure is judged (git/failure.hpp).
+        return fail(Error::git(redact(fmt::format("{}: {}", what, detail)), classify_git_stderr(detail)));
     }
     return result;
 }
@@ -483,7 +411,8 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     // then finds commits whose parents it lacks.
     if (!out && out.error().message.find("did not send all necessary objects") != std::string::npos)
         return fail(Error::git(fmt::format("fetch {}: {} or is missing objects ({})", redact_url(remote.url),
-                                           k_shallow_upstream, out.error().message)));
+                                           k_shallow_upstream, out.error().message),
+                               out.error().cause));
     if (!out)
         return fail(out.error());
     // git fetches from a shallow repository, then refuses the refs whose
@@ -565,7 +494,7 @@ Result<RefMap> Git::local_refs(const std::filesystem::path& repo) const {
     if (out->exit_code == 1 && out->out.empty())
         return RefMap{};
     if (!out->ok())
-        return fail(Error::git(fmt::format("show-ref: {}", tail_lines(redact(out->err)))));
+        return fail(git_failure("show-ref", out->err));
     return parse_ref_lines(out->out);
 }
 
@@ -724,7 +653,7 @@ Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::
     if (!out)
         return fail(out.error());
     if (!out->ok())
-        return fail(Error::git(fmt::format("rev-list: {}", tail_lines(redact(out->err)))));
+        return fail(git_failure("rev-list", out->err));
     return any;
 }
 

@@ -66,11 +66,6 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
 // "sha1" or "sha256" from the length of an object id; empty if neither.
 std::string object_format_of(std::string_view oid);
 
-// True when a GitError `message` describes a failure worth retrying (network
-// errors, resets, 5xx, 429) rather than a permanent one (401/403/404/451,
-// a missing or disabled repository).
-bool is_transient_failure(std::string_view message);
-
 // What a fetch does with a shallow upstream (a `git clone --depth` mirror).
 enum class Shallow {
     refuse, // fail with k_shallow_upstream: its history is incomplete

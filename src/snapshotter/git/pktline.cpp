@@ -1,5 +1,6 @@
 #include "snapshotter/git/pktline.hpp"
 
+#include "snapshotter/git/failure.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/text.hpp"
 
@@ -20,7 +21,12 @@ std::string wire_excerpt(std::string_view bytes) {
 }
 
 Error remote_error(std::string_view message) {
-    return Error::git(fmt::format("remote error: {}", redact(wire_excerpt(chomp(message)))));
+    std::string excerpt = redact(wire_excerpt(chomp(message)));
+    return Error::git(fmt::format("remote error: {}", excerpt), classify_git_stderr(excerpt));
+}
+
+Error protocol_error(std::string_view detail) {
+    return Error::git(fmt::format("protocol error: {}", detail), Cause::protocol);
 }
 
 Status append_pkt(std::string& out, std::string_view payload) {
@@ -78,13 +84,13 @@ Result<std::optional<Packet>> PktLineDecoder::next() {
     for (std::size_t i = 0; i < 4; ++i) {
         int v = hex_value(rest[i]);
         if (v < 0)
-            return fail(Error::git(
-                fmt::format("protocol error: bad pkt-line length \"{}\"", wire_excerpt(rest.substr(0, 4)))));
+            return fail(
+                protocol_error(fmt::format("bad pkt-line length \"{}\"", wire_excerpt(rest.substr(0, 4)))));
         len = (len << 4) | static_cast<std::size_t>(v);
     }
     if (len < 4) {
         if (len == 3)
-            return fail(Error::git("protocol error: pkt-line length 0003 is invalid"));
+            return fail(protocol_error("pkt-line length 0003 is invalid"));
         m_offset += 4;
         PacketType type = len == 0   ? PacketType::flush
                           : len == 1 ? PacketType::delim
@@ -92,8 +98,7 @@ Result<std::optional<Packet>> PktLineDecoder::next() {
         return std::optional<Packet>{Packet{type, {}}};
     }
     if (len > k_max_pkt_len)
-        return fail(
-            Error::git(fmt::format("protocol error: pkt-line length {} exceeds {}", len, k_max_pkt_len)));
+        return fail(protocol_error(fmt::format("pkt-line length {} exceeds {}", len, k_max_pkt_len)));
     if (rest.size() < len)
         return std::optional<Packet>{};
     m_offset += len;
@@ -102,7 +107,7 @@ Result<std::optional<Packet>> PktLineDecoder::next() {
 
 Status demux_sideband(std::string_view payload, const BandSink& on_data, const BandSink& on_progress) {
     if (payload.empty())
-        return fail(Error::git("protocol error: empty side-band packet"));
+        return fail(protocol_error("empty side-band packet"));
     std::string_view body = payload.substr(1);
     switch (payload.front()) {
     case 1:
@@ -112,8 +117,8 @@ Status demux_sideband(std::string_view payload, const BandSink& on_data, const B
     case 3:
         return fail(remote_error(body));
     default:
-        return fail(Error::git(fmt::format("protocol error: unknown side-band {}",
-                                           static_cast<unsigned char>(payload.front()))));
+        return fail(
+            protocol_error(fmt::format("unknown side-band {}", static_cast<unsigned char>(payload.front()))));
     }
 }
 

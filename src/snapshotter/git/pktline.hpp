@@ -68,8 +68,13 @@ std::string wire_excerpt(std::string_view bytes);
 
 // The Git error for a message the remote sent on band 3 or in an "ERR"
 // packet: "remote error: " plus its redacted wire_excerpt() without the
-// trailing LF. Hostile lengths cost nothing: only the excerpt is examined.
+// trailing LF, its cause judged from that excerpt (git/failure.hpp). Hostile
+// lengths cost nothing: only the excerpt is examined.
 Error remote_error(std::string_view message);
+
+// The Git error "protocol error: `detail`" of a server that broke the
+// protocol (Cause::protocol: the git-CLI engine may still succeed).
+Error protocol_error(std::string_view detail);
 
 // Receives demultiplexed bytes (pack data or progress text).
 using BandSink = std::function<Status(std::string_view)>;

@@ -63,8 +63,8 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
         const Packet& p = **packet;
         m_bytes += p.payload.size() + 4;
         if (m_bytes > k_max_advertisement_bytes)
-            return fail(Error::git(fmt::format(
-                "protocol error: capability advertisement larger than {} bytes", k_max_advertisement_bytes)));
+            return fail(protocol_error(
+                fmt::format("capability advertisement larger than {} bytes", k_max_advertisement_bytes)));
         if (!m_seen_first) {
             // A v0 server with no refs to show may send nothing but a flush
             // (Dulwich does; git's own client accepts it).
@@ -74,7 +74,7 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
                 return true;
             }
             if (p.type != PacketType::data)
-                return fail(Error::git("protocol error: the advertisement starts with a special packet"));
+                return fail(protocol_error("the advertisement starts with a special packet"));
             if (auto e = err_packet(p.payload))
                 return fail(*e);
             std::string_view line = chomp(p.payload);
@@ -99,14 +99,14 @@ Result<bool> AdvertisementParser::feed(std::span<const std::byte> data) {
                 m_seen_first = false;
                 continue;
             }
-            return fail(Error::git("protocol error: no flush after \"# service=\""));
+            return fail(protocol_error("no flush after \"# service=\""));
         }
         if (p.type == PacketType::flush || p.type == PacketType::response_end)
             return true;
         if (p.type != PacketType::data)
-            return fail(Error::git("protocol error: unexpected delimiter in the capability advertisement"));
+            return fail(protocol_error("unexpected delimiter in the capability advertisement"));
         if (m_caps.lines.size() >= k_max_advertisement_lines)
-            return fail(Error::git("protocol error: capability advertisement too long"));
+            return fail(protocol_error("capability advertisement too long"));
         std::string line(chomp(p.payload));
         m_caps.lines.push_back(line);
         auto eq = line.find('=');
@@ -143,17 +143,16 @@ Status parse_ls_refs_line(std::string_view line, std::string_view object_format,
     if (auto e = err_packet(line))
         return fail(*e);
     if (line.size() > k_max_ls_refs_line)
-        return fail(Error::git(fmt::format("protocol error: ls-refs line of {} bytes (the limit is {})",
-                                           line.size(), k_max_ls_refs_line)));
+        return fail(protocol_error(
+            fmt::format("ls-refs line of {} bytes (the limit is {})", line.size(), k_max_ls_refs_line)));
     auto words = split_words(line);
     if (words.size() < 2)
-        return fail(Error::git(fmt::format("protocol error: bad ls-refs line \"{}\"", wire_excerpt(line))));
+        return fail(protocol_error(fmt::format("bad ls-refs line \"{}\"", wire_excerpt(line))));
     const std::string& oid = words[0];
     const std::string& name = words[1];
     bool unborn = oid == "unborn";
     if (!unborn && !is_valid_oid(oid, object_format))
-        return fail(Error::git(
-            fmt::format("protocol error: bad object id in ls-refs line \"{}\"", wire_excerpt(line))));
+        return fail(protocol_error(fmt::format("bad object id in ls-refs line \"{}\"", wire_excerpt(line))));
     std::optional<std::string> symref, peeled;
     for (std::size_t i = 2; i < words.size(); ++i) {
         std::string_view attr = words[i];
@@ -161,7 +160,7 @@ Status parse_ls_refs_line(std::string_view line, std::string_view object_format,
             symref = std::string(attr.substr(14));
         else if (attr.starts_with("peeled:")) {
             if (!is_valid_oid(attr.substr(7), object_format))
-                return fail(Error::git("protocol error: bad peeled object id in ls-refs"));
+                return fail(protocol_error("bad peeled object id in ls-refs"));
             peeled = std::string(attr.substr(7));
         }
     }
@@ -202,12 +201,11 @@ Result<ProtocolClient> ProtocolClient::open(const TransportOptions& options) {
 }
 
 bool is_not_v2_error(const Error& error) {
-    return error.kind == ErrorKind::Git && error.message.find(k_not_v2) != std::string::npos;
+    return error.kind == ErrorKind::Git && error.cause == Cause::not_v2;
 }
 
 bool is_protocol_refusal(const Error& error) {
-    return is_not_v2_error(error) ||
-           (error.kind == ErrorKind::Git && error.message.find("protocol error") != std::string::npos);
+    return is_not_v2_error(error) || (error.kind == ErrorKind::Git && error.cause == Cause::protocol);
 }
 
 Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection) {
@@ -220,7 +218,8 @@ Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connecti
     if (caps.version != 2) {
         (void)connection->close();
         return fail(Error::git(
-            fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2, caps.version)));
+            fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2, caps.version),
+            Cause::not_v2));
     }
     if (!caps.has_ls_refs || !caps.has_fetch)
         return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", connection->describe())));
@@ -273,7 +272,7 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
             if (p.type == PacketType::flush || p.type == PacketType::response_end)
                 return true;
             if (p.type != PacketType::data)
-                return fail(Error::git("protocol error: unexpected delimiter in ls-refs response"));
+                return fail(protocol_error("unexpected delimiter in ls-refs response"));
             // Counted and parsed as they arrive: a runaway list is cut off, not
             // collected. Every line counts (also those outside refs/ and the
             // malformed ones, which end the response); HEAD is not a ref.
@@ -355,12 +354,12 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
             if (state != State::packfile) {
                 pre_pack_bytes += p.payload.size() + 4;
                 if (pre_pack_bytes > pre_pack_limit)
-                    return fail(Error::git(fmt::format(
-                        "protocol error: more than {} bytes before the packfile section", pre_pack_limit)));
+                    return fail(protocol_error(
+                        fmt::format("more than {} bytes before the packfile section", pre_pack_limit)));
             }
             if (p.type == PacketType::delim) {
                 if (state == State::packfile)
-                    return fail(Error::git("protocol error: delimiter inside the packfile section"));
+                    return fail(protocol_error("delimiter inside the packfile section"));
                 state = State::section_header;
                 continue;
             }
@@ -376,8 +375,8 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                            section == "wanted-refs" || section == "packfile-uris") {
                     state = State::section_body;
                 } else {
-                    return fail(Error::git(
-                        fmt::format("protocol error: unknown fetch section \"{}\"", wire_excerpt(section))));
+                    return fail(
+                        protocol_error(fmt::format("unknown fetch section \"{}\"", wire_excerpt(section))));
                 }
                 break;
             }
@@ -389,8 +388,8 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                 if (section == "shallow-info" && p.payload.starts_with("shallow ")) {
                     auto oid = chomp(p.payload).substr(8);
                     if (!is_valid_oid(oid, m_caps.object_format))
-                        return fail(Error::git(
-                            fmt::format("protocol error: bad shallow line \"{}\"", wire_excerpt(p.payload))));
+                        return fail(
+                            protocol_error(fmt::format("bad shallow line \"{}\"", wire_excerpt(p.payload))));
                     result.shallow.emplace_back(oid);
                 }
                 if (section == "packfile-uris")

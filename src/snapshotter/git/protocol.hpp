@@ -40,12 +40,13 @@ inline constexpr std::size_t k_pre_pack_bytes_per_oid = 160;
 inline constexpr std::string_view k_not_v2 = "does not speak git protocol v2";
 
 // True when `error` says the server does not speak protocol v2 (so the
-// git-CLI engine should be used instead).
+// git-CLI engine should be used instead): a Git error with Cause::not_v2.
 bool is_not_v2_error(const Error& error);
 
 // True when `error` is the server refusing or garbling the protocol itself
 // (not v2, a malformed advertisement or response) rather than the
 // repository or the network failing: the git-CLI engine may still succeed.
+// A Git error with Cause::not_v2 or Cause::protocol.
 bool is_protocol_refusal(const Error& error);
 
 // What the server's first response said.

@@ -272,7 +272,8 @@ class HttpConnection final : public Connection {
                 return fail(Error::timeout(fmt::format("{}: {}", m_description, redact(error_buffer))));
             return fail(Error::git(
                 fmt::format("{}: {}", m_description,
-                            redact(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)))));
+                            redact(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc))),
+                http::cause_of_curl_code(rc)));
         }
         if (!t.checked) // an empty body never reached the callback
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t.status);
@@ -285,22 +286,24 @@ class HttpConnection final : public Connection {
             return std::string(location);
         }
         if (t.status == 401 || t.status == 403)
-            return fail(
-                Error::git(fmt::format("{}: authentication failed (HTTP {})", m_description, t.status)));
+            return fail(Error::git(
+                fmt::format("{}: authentication failed (HTTP {})", m_description, t.status), Cause::refused));
         if (t.status == 404)
-            return fail(Error::git(fmt::format("{}: repository not found (HTTP 404)", m_description)));
-        // Worded so that git::is_transient_failure retries them, as it does git's own messages.
+            return fail(Error::git(fmt::format("{}: repository not found (HTTP 404)", m_description),
+                                   Cause::refused));
         if (t.status == 429)
-            return fail(Error::git(fmt::format("{}: too many requests (HTTP 429)", m_description)));
+            return fail(
+                Error::git(fmt::format("{}: too many requests (HTTP 429)", m_description), Cause::http_429));
         if (t.status >= 500 && t.status < 600)
-            return fail(Error::git(fmt::format("{}: server error (HTTP {})", m_description, t.status)));
+            return fail(Error::git(fmt::format("{}: server error (HTTP {})", m_description, t.status),
+                                   Cause::http_5xx));
         if (t.status != 200)
             return fail(Error::git(fmt::format("{}: HTTP {}", m_description, t.status)));
         if (!t.accepted)
             return fail(Error::git(fmt::format("{}: not a smart git HTTP server (Content-Type \"{}\")",
                                                m_description, redact(t.content_type))));
         if (!t.done)
-            return fail(Error::git(fmt::format("{}: the response ended early", m_description)));
+            return fail(Error::git(fmt::format("{}: the response ended early", m_description), Cause::reset));
         return std::string{};
     }
 

@@ -1,5 +1,7 @@
 // Stateful transports: one full-duplex byte stream (a child's pipes or a TCP
 // socket) carries the advertisement and every request and response in turn.
+#include "snapshotter/git/environment.hpp"
+#include "snapshotter/git/failure.hpp"
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/transport.hpp"
 #include "snapshotter/util/child.hpp"
@@ -9,7 +11,6 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
@@ -47,11 +48,15 @@ class ChildStream final : public ByteStream {
         auto exit = m_child.wait();
         if (!exit)
             return fail(exit.error());
-        if (!exit->ok())
+        if (!exit->ok()) {
+            // Where a transport child's failure is judged (git/failure.hpp).
+            std::string detail = tail_lines(redact(exit->err));
             return fail(Error::git(fmt::format("{} exited with {}: {}", m_child.name(),
                                                exit->signal != 0 ? fmt::format("signal {}", exit->signal)
                                                                  : std::to_string(exit->exit_code),
-                                               tail_lines(redact(exit->err)))));
+                                               detail),
+                                   classify_git_stderr(detail)));
+        }
         return {};
     }
     std::string diagnostics() override { return tail_lines(redact(m_child.stderr_tail())); }
@@ -81,7 +86,8 @@ class SocketStream final : public ByteStream {
             if (n > 0)
                 offset += static_cast<std::size_t>(n);
             else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                return fail(Error::git(fmt::format("send to {}: {}", m_name, errno_text(errno))));
+                return fail(Error::git(fmt::format("send to {}: {}", m_name, errno_text(errno)),
+                                       cause_of_errno(errno)));
         }
         return {};
     }
@@ -93,7 +99,8 @@ class SocketStream final : public ByteStream {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                return fail(Error::git(fmt::format("receive from {}: {}", m_name, errno_text(errno))));
+                return fail(Error::git(fmt::format("receive from {}: {}", m_name, errno_text(errno)),
+                                       cause_of_errno(errno)));
             if (auto s = wait_ready(POLLIN); !s)
                 return fail(s.error());
         }
@@ -174,7 +181,8 @@ class StreamConnection final : public Connection {
                 if (!finished)
                     return fail(finished.error().with_context(m_description));
                 return fail(Error::git(fmt::format("{}: the server closed the connection early{}{}",
-                                                   m_description, why.empty() ? "" : ": ", why)));
+                                                   m_description, why.empty() ? "" : ": ", why),
+                                       strongest(Cause::reset, classify_git_stderr(why))));
             }
             auto done = handler(std::span<const std::byte>(buffer.data(), *n));
             if (!done)
@@ -187,8 +195,10 @@ class StreamConnection final : public Connection {
     Error with_diagnostics(const Error& e) {
         std::string why = m_stream->diagnostics();
         Error out = e.with_context(m_description);
-        if (!why.empty())
+        if (!why.empty()) {
             out.message += fmt::format(" ({})", why);
+            out.cause = strongest(out.cause, classify_git_stderr(why));
+        }
         return out;
     }
 
@@ -197,22 +207,10 @@ class StreamConnection final : public Connection {
     bool m_closed = false;
 };
 
-// The environment of a transport child: PATH and the variables ssh needs,
-// GIT_PROTOCOL asking for v2, and no system or user git configuration.
-std::vector<std::string> child_environment(bool for_ssh) {
-    std::vector<std::string> env;
-    for (const char* name : {"PATH", "TMPDIR", "SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME"}) {
-        if (!for_ssh && std::string_view(name) != "PATH" && std::string_view(name) != "TMPDIR")
-            continue;
-        if (const char* value = std::getenv(name))
-            env.push_back(fmt::format("{}={}", name, value));
-    }
+// The environment of a transport child (environment.hpp), asking for protocol v2.
+std::vector<std::string> child_environment(Home home) {
+    auto env = isolated_environment(home);
     env.emplace_back("GIT_PROTOCOL=version=2");
-    if (!for_ssh) {
-        env.emplace_back("GIT_CONFIG_NOSYSTEM=1");
-        env.emplace_back("GIT_CONFIG_GLOBAL=/dev/null");
-        env.emplace_back("HOME=/nonexistent");
-    }
     return env;
 }
 
@@ -222,7 +220,7 @@ Result<std::unique_ptr<Connection>> connect_local(const GitUrl& url, const Trans
     // Only the repository's own config is read (no system or global config),
     // so uploadpack.packObjectsHook, honoured only from protected config, cannot be set.
     std::vector<std::string> argv{"git", "-c", "safe.directory=*", "upload-pack", "--", url.path};
-    auto child = Child::spawn(argv, {.env = child_environment(false), .timeout = options.timeout});
+    auto child = Child::spawn(argv, {.env = child_environment(Home::none), .timeout = options.timeout});
     if (!child)
         return fail(child.error());
     return std::make_unique<StreamConnection>(std::make_unique<ChildStream>(std::move(*child)),
@@ -285,7 +283,7 @@ Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const Transpo
     std::string host = bare_host(url);
     argv.push_back(user.empty() ? host : user + "@" + host);
     argv.push_back("git-upload-pack " + shell_single_quote(url.path));
-    auto child = Child::spawn(argv, {.env = child_environment(true), .timeout = options.timeout});
+    auto child = Child::spawn(argv, {.env = child_environment(Home::user), .timeout = options.timeout});
     if (!child)
         return fail(child.error());
     return std::make_unique<StreamConnection>(
@@ -306,11 +304,13 @@ Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const Tran
     if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
         return fail(Error::git(fmt::format("{}: cannot resolve host: {}", name, ::gai_strerror(rc))));
     std::string last_error = "no address";
+    int last_errno = 0;
     int fd = -1;
     for (addrinfo* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
         fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0) {
-            last_error = errno_text(errno);
+            last_errno = errno;
+            last_error = errno_text(last_errno);
             continue;
         }
         int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
@@ -327,14 +327,16 @@ Result<std::unique_ptr<Connection>> connect_daemon(const GitUrl& url, const Tran
             errno = so_error;
         }
         if (rc != 0) {
-            last_error = errno_text(errno);
+            last_errno = errno;
+            last_error = errno_text(last_errno);
             ::close(fd);
             fd = -1;
         }
     }
     ::freeaddrinfo(found);
     if (fd < 0)
-        return fail(Error::git(fmt::format("{}: cannot connect: {}", name, last_error)));
+        return fail(
+            Error::git(fmt::format("{}: cannot connect: {}", name, last_error), cause_of_errno(last_errno)));
 
     auto stream = std::make_unique<SocketStream>(fd, deadline, name);
     // git-upload-pack <path>\0host=<host>[:port]\0\0version=2\0 (gitprotocol-pack, gitprotocol-v2).

@@ -16,20 +16,6 @@
 
 namespace snapshotter::snapshot {
 
-std::string_view to_string(RepoStatus status) {
-    switch (status) {
-    case RepoStatus::unchanged:
-        return "unchanged";
-    case RepoStatus::ok:
-        break;
-    }
-    return "ok";
-}
-
-void to_json(nlohmann::json& j, RepoStatus status) {
-    j = to_string(status);
-}
-
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -161,7 +147,8 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                      "snapshot",
                      repo.name);
     manifest.parent = plan.parent;
-    const auto status = plan.kind == SnapshotKind::unchanged ? RepoStatus::unchanged : RepoStatus::ok;
+    const auto status =
+        plan.kind == SnapshotKind::unchanged ? RepositoryStatus::unchanged : RepositoryStatus::ok;
     if (ctx.dry_run)
         return RepoOutcome{status,
                            {{"plan", plan.kind},

@@ -7,6 +7,7 @@
 #include "snapshotter/snapshot/engine.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/snapshot/remote.hpp"
+#include "snapshotter/snapshot/status.hpp"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -15,23 +16,11 @@
 
 namespace snapshotter::snapshot {
 
-// How one repository's snapshot went; results spell it as to_string() does.
-enum class RepoStatus {
-    ok,        // a snapshot was taken (or, in a dry run, would be)
-    unchanged, // nothing moved: a manifest on the previous chain
-};
-
-// "ok" | "unchanged".
-std::string_view to_string(RepoStatus status);
-
-// `status` as its JSON string.
-void to_json(nlohmann::json& j, RepoStatus status);
-
 // What one repository's snapshot produced.
 struct RepoOutcome {
-    RepoStatus status = RepoStatus::ok;
-    nlohmann::json detail;     // fields merged into the repository's result entry
-    std::uint64_t bytes = 0;   // bundle bytes written
+    RepositoryStatus status = RepositoryStatus::ok; // ok | unchanged
+    nlohmann::json detail;                          // fields merged into the repository's result entry
+    std::uint64_t bytes = 0;                        // bundle bytes written
     int refs_rewritten = 0;    // refs moved to a commit that does not contain the old tip
     int refs_deleted = 0;      // refs that disappeared since the previous snapshot
     bool latest_stale = false; // committed, but latest.json could not be advanced

@@ -1,7 +1,7 @@
-// What a running action tells whoever presents it: how far it is, and the
-// job metrics when it ends. The actions call these; the CLI decides what a
-// person or a log collector sees (a progress line on a terminal, CloudWatch
-// EMF lines on stderr, or nothing).
+// What a running action tells whoever presents it: how far it is, and how
+// the job ended. The actions call these; the CLI decides what a person or a
+// log collector sees (a progress line on a terminal, CloudWatch EMF metrics
+// on stderr, or nothing): no action formats any of it.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +21,14 @@ struct Progress {
     std::string current;       // the item being worked on, when there is one at a time
 };
 
+// How a job ended, for its metrics.
+struct JobEnd {
+    std::string_view action;       // "snapshot"
+    std::string_view job_id;       // the job's id
+    const nlohmann::json& summary; // the result's "summary" object
+    long long duration_ms = 0;     // the job's wall time so far
+};
+
 // Receives an action's events; every method may be called from any thread
 // (the fleet's watchdog, a worker). The default methods do nothing.
 class Events {
@@ -33,8 +41,8 @@ class Events {
     virtual void progress(const Progress& progress);
     // The work is over (called before the result is returned).
     virtual void end();
-    // The job's metrics as one CloudWatch embedded-metric-format document.
-    virtual void metrics(const nlohmann::json& emf);
+    // The job is over and its report written (never on a dry run).
+    virtual void job_end(const JobEnd& end);
 };
 
 // An Events that ignores everything (the default of Context).

@@ -25,12 +25,49 @@ enum class ErrorKind {
 // The stable name of `kind` as printed in results, e.g. "PayloadError".
 std::string_view error_kind_name(ErrorKind kind);
 
+// Why an operation failed, as far as what to do next depends on it. It is
+// set where the failure is observed (a curl code, an HTTP status, an errno,
+// a git subprocess's exit and stderr, a protocol check) and carried through
+// every layer; no decision reads it back from the message.
+enum class Cause {
+    unspecified, // nothing more is known; not worth a retry
+    // Transient: the same request may succeed when tried again.
+    network,  // the server could not be reached (refused, name lookup, TLS handshake)
+    reset,    // the connection was reset or ended before the answer was complete
+    timeout,  // the network or the server was too slow, as the transport reported it
+    http_5xx, // the server failed (HTTP 5xx)
+    http_429, // the server asked to slow down (HTTP 429)
+    // Permanent.
+    refused,  // the server refused: authentication, permission, not found, disabled
+    not_v2,   // the server does not speak git protocol v2
+    protocol, // the server broke the git protocol
+};
+
+// True for the causes worth another attempt (network .. http_429).
+bool is_transient(Cause cause);
+
+// The stable name of `cause`, e.g. "http_5xx" (for logs and tests).
+std::string_view cause_name(Cause cause);
+
+// The cause of a failure whose message is made of parts observed apart (an
+// error and the stderr of the process behind it): a refusal wins, then a
+// transient cause, then a protocol one, the way one message with both
+// would be judged.
+Cause strongest(Cause a, Cause b);
+
+// The cause of a socket or pipe call failing with `error` (an errno value):
+// ECONNREFUSED network, ECONNRESET reset, ETIMEDOUT timeout, else unspecified.
+Cause cause_of_errno(int error);
+
 struct Error {
     ErrorKind kind = ErrorKind::Internal;
     std::string message;
+    Cause cause = Cause::unspecified;
 
     static Error payload(std::string m) { return {ErrorKind::Payload, std::move(m)}; }
-    static Error git(std::string m) { return {ErrorKind::Git, std::move(m)}; }
+    static Error git(std::string m, Cause cause = Cause::unspecified) {
+        return {ErrorKind::Git, std::move(m), cause};
+    }
     static Error storage(std::string m) { return {ErrorKind::Storage, std::move(m)}; }
     static Error integrity(std::string m) { return {ErrorKind::Integrity, std::move(m)}; }
     static Error not_found(std::string m) { return {ErrorKind::NotFound, std::move(m)}; }
@@ -41,8 +78,11 @@ struct Error {
 
     // A copy of this error whose message is prefixed by `context` and ": ".
     [[nodiscard]] Error with_context(std::string_view context) const {
-        return {kind, std::string(context) + ": " + message};
+        return {kind, std::string(context) + ": " + message, cause};
     }
+
+    // Whether another attempt may succeed (is_transient(cause)).
+    [[nodiscard]] bool transient() const { return is_transient(cause); }
 };
 
 template <typename T> using Result = std::expected<T, Error>;

@@ -19,23 +19,7 @@ void global_init() {
 
 // Errors libcurl reports for a network that failed under us: worth a retry.
 bool is_transport_error(CURLcode code) {
-    switch (code) {
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_HTTP3:
-        return true;
-    default:
-        return false;
-    }
+    return is_transient(cause_of_curl_code(code));
 }
 
 // State shared with the libcurl callbacks during one perform().
@@ -230,6 +214,28 @@ HttpResult<Response> Client::perform(const Request& request) {
                       ? Error::timeout(fmt::format("{} {}: {}", request.method, where, redact(detail)))
                       : Error::storage(fmt::format("{} {}: {}", request.method, where, redact(detail)));
     return std::unexpected(HttpError{std::move(error), is_transport_error(code), t.response.streamed});
+}
+
+Cause cause_of_curl_code(int code) {
+    switch (static_cast<CURLcode>(code)) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+        return Cause::network;
+    case CURLE_OPERATION_TIMEDOUT:
+        return Cause::timeout;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+        return Cause::reset;
+    default:
+        return Cause::unspecified;
+    }
 }
 
 } // namespace snapshotter::http

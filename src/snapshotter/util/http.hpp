@@ -82,6 +82,11 @@ struct HttpError {
 
 template <typename T> using HttpResult = std::expected<T, HttpError>;
 
+// The cause of libcurl failing with `code` (a CURLcode): the network failing
+// under us (name lookup, connect, TLS handshake, reset, an early end, a
+// timeout) is transient; anything else is unspecified.
+Cause cause_of_curl_code(int code);
+
 // One connection cache (a libcurl easy handle); not thread-safe: use one
 // Client per thread.
 class Client {
