@@ -1,5 +1,5 @@
 // A small world for in-process tests of the actions (prune, verify, restore,
-// gc, the catalog): an upstream repository made with the real git
+// gc, list, merge_reports, the catalog): an upstream repository made with the real git
 // (git_sandbox.hpp), a file:// storage in a temporary directory, and
 // snapshots published into it the way a snapshot run publishes them (bundle,
 // then manifest, then the latest pointer), through any Storage and GitApi, so
@@ -11,6 +11,8 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/materialize.hpp"
+#include "snapshotter/snapshot/publish.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,8 @@
 // download_bundle(): a stored bundle larger than its manifest says is read
 // only to the manifest's size plus one byte, and nothing is left at the path.
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/materialize.hpp"
+#include "snapshotter/snapshot/publish.hpp"
 
 #include <gtest/gtest.h>
 

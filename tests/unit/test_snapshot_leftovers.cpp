@@ -1,10 +1,11 @@
 // Leftovers (snapshot/leftovers.hpp), the bundles manifests reference and
-// the forward-only latest pointer (snapshot/catalog.hpp), on file:// storage
+// the forward-only latest pointer (snapshot/publish.hpp), on file:// storage
 // in a temp dir (it has times and temporary files) and memory://.
 #include "sample_manifest.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
+#include "snapshotter/snapshot/publish.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <gtest/gtest.h>

@@ -9,35 +9,6 @@
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
-namespace {
-
-// Keeps the header of a bundle as it streams by (up to its blank line).
-class HeaderScanner {
-  public:
-    void feed(std::span<const std::byte> chunk) {
-        if (m_done)
-            return;
-        m_header.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-        auto end = m_header.find("\n\n");
-        if (end == std::string::npos && m_header.size() < (std::size_t{64} << 20))
-            return;
-        m_done = true;
-        m_header.resize(end == std::string::npos ? m_header.size() : end + 2);
-    }
-    // The parsed header; an IntegrityError when it is malformed or incomplete.
-    [[nodiscard]] Result<git::BundleHeader> header() const {
-        auto parsed = git::parse_bundle_header(m_header);
-        if (!parsed)
-            return fail(parsed.error());
-        return parsed->header;
-    }
-
-  private:
-    std::string m_header;
-    bool m_done = false;
-};
-
-} // namespace
 
 Result<Manifest> read_manifest(storage::Storage& storage, const std::string& name, const std::string& id) {
     auto key = layout::manifest_key(name, id);
@@ -174,21 +145,6 @@ Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, cons
     return keys;
 }
 
-Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
-                            const std::string& manifest_key) {
-    return storage.update(
-        layout::latest_key(name),
-        [&](const std::optional<std::string>& current) -> std::optional<std::string> {
-            // An unreadable pointer is replaced; a newer one stays.
-            if (current)
-                if (auto named = parse_latest(*current); named && *named >= id)
-                    return std::nullopt;
-            return serialize_latest(id, manifest_key);
-        },
-        // A hint: readers take the newest manifest when it is lost or stale.
-        Durability::atomic_only);
-}
-
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
     auto file = AtomicFile::create(path);
     if (!file)
@@ -221,125 +177,6 @@ Status download_bundle(storage::Storage& storage, const BundleInfo& info, const 
                                                  info.key, info.sha256, digest)));
     // A scratch copy for git to read: nothing to make durable.
     return file->commit(Overwrite::yes, Durability::atomic_only);
-}
-
-Result<BundleInfo> store_bundle(storage::Storage& storage, const git::GitApi& git,
-                                const std::filesystem::path& repo, const std::vector<std::string>& revs,
-                                const std::string& key, const std::string& snapshot_id,
-                                std::chrono::milliseconds timeout, std::uint64_t max_bytes,
-                                const std::function<Status(const git::BundleHeader&)>& check_header) {
-    auto writer = storage.create(key, Overwrite::no);
-    if (!writer)
-        return fail(writer.error());
-    Sha256 hash;
-    HeaderScanner header;
-    std::uint64_t size = 0;
-    auto streamed = git.bundle_create(
-        repo, revs,
-        [&](std::span<const std::byte> chunk) -> Status {
-            hash.update(chunk);
-            header.feed(chunk);
-            size += chunk.size();
-            if (max_bytes > 0 && size > max_bytes)
-                return fail(Error::git(
-                    fmt::format("the bundle is larger than {} bytes (options.max_pack_bytes)", max_bytes)));
-            return (*writer)->write(chunk);
-        },
-        timeout);
-    if (!streamed) {
-        (*writer)->abort();
-        return fail(streamed.error());
-    }
-    auto parsed = header.header();
-    if (!parsed) {
-        (*writer)->abort();
-        return fail(parsed.error().with_context("bundle create"));
-    }
-    if (check_header)
-        if (auto s = check_header(*parsed); !s) {
-            (*writer)->abort();
-            return fail(s.error());
-        }
-    if (auto s = (*writer)->commit(); !s)
-        return fail(s.error());
-    return BundleInfo{snapshot_id, key, size, hash.hex_digest(), parsed->prerequisites};
-}
-
-Result<std::set<std::string>> replay_chain(storage::Storage& storage, const git::GitApi& git,
-                                           const std::vector<BundleInfo>& bundles,
-                                           const std::filesystem::path& path,
-                                           const std::filesystem::path& scratch,
-                                           std::chrono::milliseconds timeout, Tips tips) {
-    std::set<std::string> seen;
-    for (std::size_t i = 0; i < bundles.size(); ++i) {
-        const auto& bundle = bundles[i];
-        auto file = scratch / fmt::format("chain-{}.bundle", i);
-        if (auto s = download_bundle(storage, bundle, file); !s)
-            return fail(s.error());
-        if (tips == Tips::collect) {
-            auto heads = git.bundle_heads(file);
-            if (!heads)
-                return fail(
-                    Error::integrity(fmt::format("bundle {}: {}", bundle.key, heads.error().message)));
-            for (const auto& [name, target] : *heads)
-                seen.insert(target.oid);
-        }
-        auto fetched = git.fetch_bundle(path, file, timeout);
-        std::error_code ec;
-        std::filesystem::remove(file, ec);
-        if (!fetched)
-            return fail(Error::integrity(fmt::format("bundle {}: {}", bundle.key, fetched.error().message)));
-    }
-    return seen;
-}
-
-Result<git::RefMap> materialize(storage::Storage& storage, const git::GitApi& git, const Manifest& manifest,
-                                const std::filesystem::path& path, const std::filesystem::path& scratch,
-                                std::chrono::milliseconds timeout, Preserved preserved) {
-    if (auto s = git.init_bare(path, manifest.object_format); !s)
-        return fail(s.error());
-    // A shallow snapshot's bundles lack the parents of its boundary commits:
-    // git accepts them only in a repository that knows it is shallow there.
-    if (auto s = git::write_shallow(path, manifest.shallow); !s)
-        return fail(s.error());
-    // Replay the chain oldest first; each bundle is checked before git sees it.
-    if (auto replayed = replay_chain(storage, git, manifest.bundles, path, scratch, timeout, Tips::ignore);
-        !replayed)
-        return fail(replayed.error());
-    // Refs exactly as the manifest says: deleted refs go, HEAD is set.
-    git::RefMap wanted = manifest.refs;
-    if (preserved == Preserved::yes) {
-        std::vector<std::string> oids;
-        oids.reserve(manifest.preserved.size());
-        for (const auto& [key, oid] : manifest.preserved)
-            oids.push_back(oid);
-        auto present = git.object_types(path, oids);
-        if (!present)
-            return fail(present.error());
-        for (const auto& [key, oid] : manifest.preserved) {
-            if (present->contains(oid))
-                wanted[preserved_ref_name(key)] = {oid, ""};
-            else
-                spdlog::warn("preserved tip {} ({}) is not in this snapshot's chain", key, oid);
-        }
-    }
-    if (auto s = git.set_refs(path, wanted, manifest.head); !s)
-        return fail(s.error());
-    if (manifest.head_kind == git::HeadKind::detached)
-        if (auto s = git.detach_head(path, manifest.head_oid); !s)
-            return fail(s.error());
-    auto refs = git.local_refs(path);
-    if (!refs)
-        return fail(refs.error());
-    if (refs->size() != wanted.size())
-        return fail(
-            Error::integrity(fmt::format("restored {} refs, expected {}", refs->size(), wanted.size())));
-    for (const auto& [name, target] : wanted) {
-        auto it = refs->find(name);
-        if (it == refs->end() || it->second.oid != target.oid)
-            return fail(Error::integrity(fmt::format("restored ref {} differs from the manifest", name)));
-    }
-    return std::move(*refs);
 }
 
 } // namespace snapshotter::snapshot

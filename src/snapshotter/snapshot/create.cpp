@@ -7,6 +7,7 @@
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/exactness.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/publish.hpp"
 #include "snapshotter/snapshot/snapshot_plan.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"

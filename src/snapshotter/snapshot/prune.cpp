@@ -23,7 +23,9 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/prune_plan.hpp"
+#include "snapshotter/snapshot/publish.hpp"
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/redact.hpp"
 

@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
+#include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/selection.hpp"
 #include "snapshotter/util/beneath.hpp"
 #include "snapshotter/util/redact.hpp"

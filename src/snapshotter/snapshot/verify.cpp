@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
+#include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
