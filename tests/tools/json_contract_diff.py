@@ -28,7 +28,9 @@ MASKS = [
     (re.compile(r"job-<ID>"), "job-<ID>"),
     (re.compile(r"\d+ ms"), "<N> ms"),
     # A pruned manifest's size moves by a byte with the digits of its timings.
-    (re.compile(r'"bytes_freed":\d+'), '"bytes_freed":<N>'),
+    (re.compile(r'"(bytes_freed|bytes_deleted)":\d+'), r'"\1":<N>'),
+    (re.compile(r'("deleted":\{[^{}]*"bytes":)\d+'), r"\1<N>"),
+    (re.compile(r"\(\d+ bytes\)"), "(<N> bytes)"),
 ]
 
 
