@@ -157,7 +157,7 @@ TEST_F(CreateTest, AnUnchangedNightWritesAManifestAndMovesLatestOnly) {
     auto outcome = run();
     ASSERT_TRUE(outcome) << outcome.error().message;
     EXPECT_EQ(outcome->status, RepositoryStatus::unchanged);
-    EXPECT_EQ(nlohmann::json(outcome->status), "unchanged");
+    EXPECT_EQ(status_name(outcome->status), "unchanged");
     EXPECT_EQ(outcome->detail["kind"], "unchanged");
     EXPECT_EQ(outcome->detail["bundle"], nullptr);
     EXPECT_EQ(outcome->bytes, 0U);
