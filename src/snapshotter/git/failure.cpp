@@ -29,8 +29,10 @@ constexpr std::string_view k_refused[] = {
 
 // Their words for a failure worth retrying, with its cause; the first that
 // matches decides, so HTTP statuses come before curl's "RPC failed" that
-// carries them. Every marker holds a space: a URL, which git's messages
-// also quote, never does, so a repository named "disabled" cannot decide.
+// carries them. Every marker but the two TLS library function names
+// (SSL_read, gnutls_handshake) holds a space, which a URL (git's messages
+// quote it) never does, so a repository's name cannot decide; at worst a
+// repository named after one of those two is retried before it fails.
 constexpr std::pair<std::string_view, Cause> k_transient[] = {
     {"returned error: 5", Cause::http_5xx},
     {"returned error: 429", Cause::http_429},
