@@ -32,6 +32,7 @@ it started, by process group.
 
 CHAOS_KINDS = ("500", "503", "reset_request", "reset_response", "stall")
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -48,6 +49,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import zlib
 from datetime import datetime, timezone
 
 import harness
@@ -129,6 +131,9 @@ class StrictSigV4Front:
         self.chaos = None      # see set_chaos
         self.chaos_counts = {}  # fault kind -> how many were injected
         self.delays = []       # [{"method", "query", "seconds", "count"}], see delay_answer
+        self.part_crc32 = {}   # (upload id, part number) -> the x-amz-checksum-crc32 of a stored part
+        self.crc32_uploads = set()  # upload ids created with x-amz-checksum-algorithm: CRC32
+        self.answer_headers = []  # [{"method", "query", "name", "value", "count"}], see set_answer_header
         self.port = free_port()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
         self.server.daemon_threads = True
@@ -170,6 +175,80 @@ class StrictSigV4Front:
                     delay["count"] -= 1
                     return delay["seconds"]
         return 0
+
+    def set_answer_header(self, method, name, value, query=None, count=1):
+        """In the server's answer to the next `count` requests of `method`
+        (whose raw query contains `query`, when given), set header `name` to
+        `value`, as a server that computed another checksum would answer."""
+        with self.lock:
+            self.answer_headers.append({"method": method, "query": query, "name": name, "value": value,
+                                        "count": count})
+
+    def rewrite_answer(self, method, raw_query, headers):
+        """`headers` (the server's, as pairs) with set_answer_header's changes."""
+        with self.lock:
+            for change in self.answer_headers:
+                if change["count"] > 0 and change["method"] == method and (
+                        change["query"] is None or change["query"] in raw_query):
+                    change["count"] -= 1
+                    name = change["name"].lower()
+                    return [(k, v) for k, v in headers if k.lower() != name] + [(change["name"], change["value"])]
+        return headers
+
+    def check_checksums(self, method, raw_query, headers, body):
+        """None when the request's flexible checksum holds, else (status, body),
+        as S3 checks it: a body whose CRC32 differs from x-amz-checksum-crc32
+        is BadDigest; CompleteMultipartUpload must list, for each part stored
+        with a CRC32, that same CRC32 (else InvalidPart), and for an upload
+        created with the CRC32 algorithm, one for every part (else
+        InvalidRequest). Other algorithms are not checked here."""
+        value = headers.get("x-amz-checksum-crc32")
+        if value is not None:
+            try:
+                declared = base64.b64decode(value, validate=True)
+            except ValueError:
+                declared = b""
+            if len(declared) != 4:
+                return s3_error("InvalidRequest", "Value for x-amz-checksum-crc32 header is invalid.", 400)
+            if declared != zlib.crc32(body).to_bytes(4, "big"):
+                return s3_error("BadDigest", "The CRC32 you specified did not match the calculated checksum.", 400)
+        query = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        if method != "POST" or "uploadId" not in query:
+            return None
+        upload_id = query["uploadId"][0]
+        text = body.decode("utf-8", "replace")
+        with self.lock:
+            for part in re.findall(r"<Part>(.*?)</Part>", text, re.S):
+                number = re.search(r"<PartNumber>\s*(\d+)\s*</PartNumber>", part)
+                listed = re.search(r"<ChecksumCRC32>([^<]*)</ChecksumCRC32>", part)
+                stored = self.part_crc32.get((upload_id, int(number.group(1)))) if number else None
+                if stored is not None and listed is not None and listed.group(1) != stored:
+                    return s3_error("InvalidPart", "One or more of the specified parts could not be found. The "
+                                    "part may not have been uploaded, or the specified entity tag may not have "
+                                    "matched the part's entity tag.", 400)
+                if listed is None and upload_id in self.crc32_uploads:
+                    return s3_error("InvalidRequest", "The upload was created using a crc32 checksum. The "
+                                    "complete request must include the checksum for each part. It was missing "
+                                    "for part %s in the request." % (number.group(1) if number else "?"), 400)
+        return None
+
+    def note_answer(self, method, raw_query, headers, status, data):
+        """Remember what check_checksums needs from a request the server
+        answered with `status` and `data`: the uploads created with CRC32, the
+        CRC32 of each part stored."""
+        if status != 200:
+            return
+        query = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        with self.lock:
+            if method == "POST" and "uploads" in query and (
+                    headers.get("x-amz-checksum-algorithm", "").upper() == "CRC32"):
+                found = re.search(rb"<UploadId>([^<]+)</UploadId>", data)
+                if found:
+                    self.crc32_uploads.add(found.group(1).decode())
+            elif method == "PUT" and "uploadId" in query and "partNumber" in query:
+                value = headers.get("x-amz-checksum-crc32")
+                if value is not None:
+                    self.part_crc32[(query["uploadId"][0], int(query["partNumber"][0]))] = value
 
     def set_chaos(self, rate, kinds=CHAOS_KINDS, seed=0, methods=None, stall_s=5.0):
         """From now on, each request (of `methods`, when given) meets one of the
@@ -361,6 +440,8 @@ class StrictSigV4Front:
                 if not sts:
                     refusal = front.verify(self.command, raw_path, raw_query, self.headers, body)
                     if refusal is None:
+                        refusal = front.check_checksums(self.command, raw_query, self.headers, body)
+                    if refusal is None:
                         refusal = front.take_fault(self.command, raw_query, raw_path=raw_path)
                     if refusal is None and chaos in ("500", "503"):
                         refusal = (s3_error("InternalError", "We encountered an internal error. Please try "
@@ -380,6 +461,8 @@ class StrictSigV4Front:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
+                    if not sts:
+                        front.note_answer(self.command, raw_query, self.headers, response.status, data)
                     if sts and response.status == 200:
                         front.learn_sts_credentials(data)
                     lost = None if sts else front.take_fault(self.command, raw_query, after_forward=True,
@@ -395,7 +478,8 @@ class StrictSigV4Front:
                         self._record(raw_path, raw_query, "reset_response")
                         return self._reset(raw[:len(raw) // 2])
                     self._record(raw_path, raw_query, response.status)
-                    self._reply(response.status, data, response.getheaders())
+                    self._reply(response.status, data, front.rewrite_answer(self.command, raw_query,
+                                                                            response.getheaders()))
                 finally:
                     conn.close()
 

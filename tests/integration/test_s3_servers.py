@@ -19,7 +19,11 @@ them:
 - parts uploaded in parallel: one failing mid-upload is retried and the object
   is exact; one failing for good aborts the upload, after the other parts
   stopped, leaving no upload behind; a CompleteMultipartUpload answered later
-  than stall_timeout_s is waited for, not retried (tests/tools/s3_probe).
+  than stall_timeout_s is waited for, not retried (tests/tools/s3_probe);
+- every part carries its CRC32 (x-amz-checksum-crc32, declared with
+  CreateMultipartUpload, listed in CompleteMultipartUpload), which the front
+  checks as S3 does (RGW 16.2 ignores it); a checksum the server answers
+  otherwise is an IntegrityError and the upload is aborted.
 
 SNAPSHOTTER_S3_SERVERS=moto skips the RGW class (its cluster takes ~15 s to
 start, once for the module).
@@ -210,6 +214,45 @@ class _Server(harness.Assertions):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertNotIn(b"retrying", run.stderr)
         self.assertEqual(self.store.read("parallel/slow-complete"), data)
+
+    def test_parts_carry_their_crc32_which_the_front_checks(self):
+        data = random.Random(16).randbytes(MULTIPART_BYTES)
+        before = len(self.front.log)
+        run = self.stream("checksum/parts", data)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        log = self.front.log[before:]
+        create = [e for e in log if e[0] == "POST" and "uploads" in e[2]]
+        parts = [e for e in log if e[0] == "PUT" and "partNumber=" in e[2]]
+        complete = [e for e in log if e[0] == "POST" and "uploadId=" in e[2]]
+        self.assertEqual((len(create), len(parts), len(complete)), (1, 2, 1), log)
+        self.assertIn("x-amz-checksum-algorithm", create[0][4].split(";"), log)
+        for entry in parts:
+            self.assertIn("x-amz-checksum-crc32", entry[4].split(";"), log)
+            self.assertEqual(entry[3], 200, log)
+        # The front compared each part's CRC32 with its bytes, and the Complete
+        # request's list with the parts stored (it refuses a mismatch or a gap).
+        self.assertEqual(complete[0][3], 200, log)
+        self.assertEqual(self.store.read("checksum/parts"), data)
+
+    def test_the_front_refuses_a_crc32_that_does_not_match_the_bytes(self):
+        import botocore.exceptions
+        with self.assertRaises(botocore.exceptions.ClientError) as caught:
+            self.store.client.put_object(Bucket=self.store.bucket, Key=self.store.prefix + "/checksum/bad",
+                                         Body=b"123456789", ChecksumCRC32="AAAAAA==")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "BadDigest")
+        self.store.client.put_object(Bucket=self.store.bucket, Key=self.store.prefix + "/checksum/good",
+                                     Body=b"123456789", ChecksumCRC32="y/Q5Jg==")
+
+    def test_a_part_crc32_the_server_answers_otherwise_is_an_integrity_error(self):
+        data = random.Random(17).randbytes(MULTIPART_BYTES)
+        self.front.set_answer_header("PUT", "x-amz-checksum-crc32", "AAAAAA==", query="partNumber=2")
+        run = self.stream("checksum/answered", data)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn(b"IntegrityError", run.stderr)
+        self.assertIn(b"part 2", run.stderr)
+        self.assertIn(b"CRC32", run.stderr)
+        self.assertEqual(self.pending_uploads(), [])
+        self.assertFalse(self.store.exists("checksum/answered"))
 
     def test_latest_that_cannot_advance_is_a_warning_and_a_metric(self):
         self.assertRunOk(self.snapshot(["rich"]), "first snapshot")

@@ -18,7 +18,8 @@ namespace {
 class GatedUpload {
   public:
     PartPipeline::Upload upload() {
-        return [this](int number, std::span<const std::byte> data) -> Result<std::string> {
+        return [this](int number, std::span<const std::byte> data,
+                      const std::string& crc32) -> Result<std::string> {
             std::unique_lock lock(m_mutex);
             ++m_running;
             ++m_calls;
@@ -30,7 +31,7 @@ class GatedUpload {
             m_changed.notify_all();
             if (number == m_failing)
                 return fail(Error::storage(fmt::format("part {} refused", number)));
-            return fmt::format("\"etag-{}-{}\"", number, data.size());
+            return fmt::format("\"etag-{}-{}{}\"", number, data.size(), crc32);
         };
     }
     // Let part `number` finish.
@@ -113,7 +114,7 @@ TEST(PartPipeline, NeverHasMoreThanItsSlotsInFlightAndTheProducerWaits) {
     ASSERT_EQ(parts->size(), 10U);
     for (int n = 1; n <= 10; ++n)
         EXPECT_EQ((*parts)[static_cast<std::size_t>(n - 1)],
-                  std::make_pair(n, fmt::format("\"etag-{}-{}\"", n, n)));
+                  (UploadedPart{n, fmt::format("\"etag-{}-{}\"", n, n), ""}));
     EXPECT_EQ(fake.peak(), 3);
     EXPECT_EQ(pipeline.peak_in_flight(), 3U);
 }
@@ -132,11 +133,11 @@ TEST(PartPipeline, PartsFinishingOutOfOrderAreListedByNumber) {
     auto parts = pipeline.finish();
     ASSERT_TRUE(parts);
     std::vector<int> numbers;
-    for (const auto& [number, etag] : *parts)
-        numbers.push_back(number);
+    for (const auto& part : *parts)
+        numbers.push_back(part.number);
     EXPECT_EQ(numbers, (std::vector<int>{1, 2, 3, 4}));
     // And so does the Complete request built from them, in any order given.
-    PartList shuffled = {{3, "\"c\""}, {1, "\"a\""}, {2, "\"b\""}};
+    PartList shuffled = {{3, "\"c\"", ""}, {1, "\"a\"", ""}, {2, "\"b\"", ""}};
     EXPECT_EQ(complete_multipart_body(shuffled),
               "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
               "<Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag></Part>"
@@ -192,4 +193,28 @@ TEST(PartPipeline, AFinishedPartsBufferIsRecycled) {
     EXPECT_TRUE(again.empty());
     EXPECT_GE(again.capacity(), 4096U);
     ASSERT_TRUE(pipeline.finish());
+}
+
+TEST(PartPipeline, APartsChecksumGoesToItsUploadAndIntoTheCompleteRequest) {
+    GatedUpload fake;
+    fake.open();
+    PartPipeline pipeline(2, fake.upload());
+    ASSERT_TRUE(pipeline.submit(2, bytes(3), "BBBBBB=="));
+    ASSERT_TRUE(pipeline.submit(1, bytes(5), "y/Q5Jg=="));
+    auto parts = pipeline.finish();
+    ASSERT_TRUE(parts) << parts.error().message;
+    // The fake's ETag shows the checksum its upload call was given.
+    EXPECT_EQ(*parts,
+              (PartList{{1, "\"etag-1-5y/Q5Jg==\"", "y/Q5Jg=="}, {2, "\"etag-2-3BBBBBB==\"", "BBBBBB=="}}));
+    // CompleteMultipartUpload lists each part's CRC32 after its ETag, as S3's
+    // API reference orders them; a part without one has no element.
+    PartList mixed = {{2, "\"b\"", "BBBBBB=="}, {1, "\"a\"", "y/Q5Jg=="}, {3, "\"c\"", ""}};
+    EXPECT_EQ(complete_multipart_body(mixed),
+              "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+              "<Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag><ChecksumCRC32>y/Q5Jg==</"
+              "ChecksumCRC32></Part>"
+              "<Part><PartNumber>2</PartNumber><ETag>&quot;b&quot;</ETag><ChecksumCRC32>BBBBBB==</"
+              "ChecksumCRC32></Part>"
+              "<Part><PartNumber>3</PartNumber><ETag>&quot;c&quot;</ETag></Part>"
+              "</CompleteMultipartUpload>");
 }

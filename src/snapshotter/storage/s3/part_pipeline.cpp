@@ -7,12 +7,24 @@
 
 namespace snapshotter::storage {
 
+namespace {
+
+void sort_by_number(PartList& parts) {
+    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.number < b.number; });
+}
+
+} // namespace
+
 std::string complete_multipart_body(PartList parts) {
-    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    sort_by_number(parts);
     std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-    for (const auto& [number, etag] : parts)
-        body +=
-            fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", number, xml::escape(etag));
+    for (const auto& part : parts) {
+        body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>", part.number,
+                            xml::escape(part.etag));
+        if (!part.crc32.empty())
+            body += fmt::format("<ChecksumCRC32>{}</ChecksumCRC32>", xml::escape(part.crc32));
+        body += "</Part>";
+    }
     body += "</CompleteMultipartUpload>";
     return body;
 }
@@ -24,14 +36,14 @@ PartPipeline::~PartPipeline() {
     cancel();
 }
 
-Status PartPipeline::submit(int number, std::vector<std::byte> data) {
+Status PartPipeline::submit(int number, std::vector<std::byte> data, std::string crc32) {
     std::unique_lock lock(m_mutex);
     m_space.wait(lock, [&] { return m_in_flight < m_slots || m_error || m_stop; });
     if (m_error)
         return fail(*m_error);
     if (m_stop)
         return fail(Error::internal("part submitted after the upload was stopped"));
-    m_queue.push_back(Part{number, std::move(data)});
+    m_queue.push_back(Part{number, std::move(data), std::move(crc32)});
     ++m_in_flight;
     m_peak = std::max(m_peak, m_in_flight);
     // Workers start as parts need them: a two-part object never runs `slots` threads.
@@ -56,7 +68,7 @@ Result<PartList> PartPipeline::finish() {
     if (m_error)
         return fail(*m_error);
     PartList parts = m_done;
-    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    sort_by_number(parts);
     return parts;
 }
 
@@ -95,11 +107,11 @@ void PartPipeline::work() {
             // Another part failed: the upload will be aborted, spend no bandwidth.
             skip = m_error.has_value();
         }
-        Result<std::string> etag =
-            skip ? Result<std::string>(fail(Error::internal("skipped"))) : m_upload(part.number, part.data);
+        Result<std::string> etag = skip ? Result<std::string>(fail(Error::internal("skipped")))
+                                        : m_upload(part.number, part.data, part.crc32);
         std::lock_guard lock(m_mutex);
         if (etag)
-            m_done.emplace_back(part.number, std::move(*etag));
+            m_done.push_back(UploadedPart{part.number, std::move(*etag), std::move(part.crc32)});
         else if (!m_error)
             m_error = etag.error();
         part.data.clear();

@@ -21,19 +21,30 @@
 
 namespace snapshotter::storage {
 
-// Part number and ETag of each uploaded part, ascending by number, as
-// CompleteMultipartUpload lists them.
-using PartList = std::vector<std::pair<int, std::string>>;
+// One uploaded part as CompleteMultipartUpload lists it.
+struct UploadedPart {
+    int number = 0;
+    std::string etag;
+    // The part's CRC32 in base64 as it was sent (checksum.hpp); empty: none.
+    std::string crc32;
+    bool operator==(const UploadedPart&) const = default;
+};
+
+// The uploaded parts, ascending by number.
+using PartList = std::vector<UploadedPart>;
 
 // The CompleteMultipartUpload request body for `parts` (any order; listed by
-// ascending part number, ETags XML-escaped).
+// ascending part number, ETags XML-escaped, with <ChecksumCRC32> for the
+// parts that have one).
 std::string complete_multipart_body(PartList parts);
 
 class PartPipeline {
   public:
-    // Upload part `number` holding `data`; its ETag, or an error that stops
-    // the pipeline. Called on worker threads, up to `slots` at once.
-    using Upload = std::function<Result<std::string>(int number, std::span<const std::byte> data)>;
+    // Upload part `number` holding `data` whose base64 CRC32 is `crc32`
+    // (empty: none); its ETag, or an error that stops the pipeline. Called
+    // on worker threads, up to `slots` at once.
+    using Upload = std::function<Result<std::string>(int number, std::span<const std::byte> data,
+                                                     const std::string& crc32)>;
 
     // A pipeline of `slots` (at least 1) workers, started as parts arrive.
     PartPipeline(std::size_t slots, Upload upload);
@@ -42,14 +53,15 @@ class PartPipeline {
     PartPipeline(const PartPipeline&) = delete;
     PartPipeline& operator=(const PartPipeline&) = delete;
 
-    // Hand part `number` with `data` to a worker, first waiting while `slots`
-    // parts are in flight; fails, without taking the part, once any part has failed.
-    Status submit(int number, std::vector<std::byte> data);
+    // Hand part `number` with `data` (and its base64 CRC32 `crc32`, or empty)
+    // to a worker, first waiting while `slots` parts are in flight; fails,
+    // without taking the part, once any part has failed.
+    Status submit(int number, std::vector<std::byte> data, std::string crc32 = {});
     // An emptied buffer of a finished part (its capacity kept), or an empty
     // vector: at most one is kept, so the producer need not allocate anew.
     std::vector<std::byte> recycle();
-    // Wait for every part submitted; their numbers and ETags by ascending
-    // number, or the first failure.
+    // Wait for every part submitted; their numbers, ETags and checksums by
+    // ascending number, or the first failure.
     Result<PartList> finish();
     // Drop the parts not started, wait for those uploading, stop the workers
     // (idempotent). Nothing is uploaded after it returns.
@@ -61,6 +73,7 @@ class PartPipeline {
     struct Part {
         int number = 0;
         std::vector<std::byte> data;
+        std::string crc32;
     };
     void work();
 

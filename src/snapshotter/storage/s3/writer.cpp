@@ -1,5 +1,6 @@
 #include "snapshotter/storage/s3/writer.hpp"
 
+#include "snapshotter/storage/s3/checksum.hpp"
 #include "snapshotter/storage/s3/part_pipeline.hpp"
 #include "snapshotter/storage/s3/xml.hpp"
 #include "snapshotter/util/hash.hpp"
@@ -44,11 +45,10 @@ std::chrono::seconds complete_wait(std::uint64_t size) {
 
 // The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then
 // "-N"; nullopt when a part ETag is not a plain MD5 (SSE-KMS, some stores).
-std::optional<std::string> composite_etag(const PartList& etags) {
+std::optional<std::string> composite_etag(const PartList& parts) {
     std::string digests;
-    for (const auto& [number, etag] : etags) {
-        (void)number;
-        std::string_view hex = etag;
+    for (const auto& part : parts) {
+        std::string_view hex = part.etag;
         if (hex.size() == 34 && hex.front() == '"' && hex.back() == '"')
             hex = hex.substr(1, 32);
         if (hex.size() != 32)
@@ -64,7 +64,7 @@ std::optional<std::string> composite_etag(const PartList& etags) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_Digest(digests.data(), digests.size(), digest, &length, EVP_md5(), nullptr);
-    return fmt::format("\"{}-{}\"", to_hex({digest, length}), etags.size());
+    return fmt::format("\"{}-{}\"", to_hex({digest, length}), parts.size());
 }
 
 // A streamed object: buffered into parts; nothing is sent until the first
@@ -91,6 +91,8 @@ class S3Writer final : public ObjectWriter {
                 m_buffer.reserve(target);
             std::size_t n = std::min(data.size(), target - m_buffer.size());
             m_buffer.insert(m_buffer.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+            // The part's CRC32 is taken while its bytes are still in cache.
+            m_crc.update(data.first(n));
             data = data.subspan(n);
             if (m_buffer.size() == target)
                 if (auto s = submit_part(); !s) {
@@ -178,10 +180,14 @@ class S3Writer final : public ObjectWriter {
         // S3 requires Content-MD5 (or a checksum) with Object Lock; we always send it.
         std::string_view bytes{reinterpret_cast<const char*>(m_buffer.data()), m_buffer.size()};
         request.headers.emplace_back("Content-MD5", md5_base64(bytes));
+        const std::string crc32 = crc32_base64(m_crc.value());
+        request.headers.emplace_back(k_checksum_header, crc32);
         request.body = m_buffer;
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
+        if (auto s = check_answered_checksum(request, *response, crc32); !s)
+            return s;
         if (!response->ok()) {
             // A retried PUT whose first attempt went through but whose answer
             // was lost meets our own object (412): accept it when the bytes
@@ -210,6 +216,8 @@ class S3Writer final : public ObjectWriter {
             return s;
         S3Request request{
             .method = "POST", .key = m_key, .query = {{"uploads", ""}}, .headers = create_headers()};
+        // Every part then carries its CRC32 (checksum.hpp).
+        request.headers.emplace_back("x-amz-checksum-algorithm", k_checksum_algorithm);
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error());
@@ -222,7 +230,9 @@ class S3Writer final : public ObjectWriter {
         m_upload_id = *id;
         m_pipeline = std::make_unique<PartPipeline>(
             m_client->settings().upload_concurrency,
-            [this](int number, std::span<const std::byte> data) { return upload_part(number, data); });
+            [this](int number, std::span<const std::byte> data, const std::string& crc32) {
+                return upload_part(number, data, crc32);
+            });
         return {};
     }
 
@@ -236,15 +246,18 @@ class S3Writer final : public ObjectWriter {
             return fail(Error::storage(fmt::format("s3://{}/{}: more than {} parts",
                                                    m_client->settings().bucket, m_key, k_max_parts)));
         m_size += m_buffer.size();
-        if (auto s = m_pipeline->submit(m_next_part++, std::move(m_buffer)); !s)
+        std::string crc32 = crc32_base64(m_crc.value());
+        m_crc.reset();
+        if (auto s = m_pipeline->submit(m_next_part++, std::move(m_buffer), std::move(crc32)); !s)
             return s;
         // Reuse a finished part's memory for the next one when there is one.
         m_buffer = m_pipeline->recycle();
         return {};
     }
 
-    // UploadPart `number` with `data`; its ETag. Runs on a pipeline worker.
-    Result<std::string> upload_part(int number, std::span<const std::byte> data) {
+    // UploadPart `number` with `data` whose base64 CRC32 is `crc32`; its
+    // ETag. Runs on a pipeline worker.
+    Result<std::string> upload_part(int number, std::span<const std::byte> data, const std::string& crc32) {
         // The part's bytes stay in memory until it succeeds: a retry
         // re-sends them and never re-reads the source stream.
         S3Request request{.method = "PUT",
@@ -255,12 +268,17 @@ class S3Writer final : public ObjectWriter {
         // Sent once: a second copy is signed as "X,X", which S3 reads as one value.
         request.headers.emplace_back("Content-MD5",
                                      md5_base64({reinterpret_cast<const char*>(data.data()), data.size()}));
+        // The CRC32 declared with CreateMultipartUpload: S3 checks the part
+        // against it (and moto then spares itself a whole-object checksum).
+        request.headers.emplace_back(k_checksum_header, crc32);
         request.body = data;
         auto response = m_client->send(request);
         if (!response)
             return fail(response.error().with_context(fmt::format("part {}", number)));
         if (!response->ok())
             return fail(m_client->error_of(request, *response).with_context(fmt::format("part {}", number)));
+        if (auto s = check_answered_checksum(request, *response, crc32); !s)
+            return fail(s.error().with_context(fmt::format("part {}", number)));
         auto etag = response->header("etag");
         if (!etag || etag->empty())
             return fail(Error::storage(
@@ -303,7 +321,36 @@ class S3Writer final : public ObjectWriter {
             return fail(m_client->error_of(request, *response));
         }
         m_upload_id.clear(); // published: nothing left to abort
+        if (auto s = check_completed_checksum(request, *response); !s)
+            return s;
         return m_client->confirm_protection(m_key, &*response, m_lock_until, true);
+    }
+
+    // Fail with Integrity when the server answered `response` to `request`
+    // with a CRC32 (x-amz-checksum-crc32) other than `ours`, the one sent.
+    Status check_answered_checksum(const S3Request& request, const http::Response& response,
+                                   const std::string& ours) const {
+        auto answered = response.header(k_checksum_header);
+        if (!answered || !checksum_differs(*answered, ours))
+            return {};
+        return fail(Error::integrity(fmt::format("{}: the server's CRC32 of the bytes is {}, ours is {}",
+                                                 m_client->describe(request), *answered, ours)));
+    }
+
+    // Fail with Integrity when CompleteMultipartUpload's answer carries a
+    // <ChecksumCRC32> of the object other than the one our parts make up.
+    Status check_completed_checksum(const S3Request& request, const http::Response& response) const {
+        auto answered = xml::first(response.body, "ChecksumCRC32");
+        if (!answered)
+            return {};
+        std::vector<std::string> crcs;
+        for (const auto& part : m_parts)
+            crcs.push_back(part.crc32);
+        auto ours = crc32_composite(crcs);
+        if (!ours || !checksum_differs(*answered, *ours))
+            return {};
+        return fail(Error::integrity(fmt::format("{}: the server's CRC32 of the object is {}, ours is {}",
+                                                 m_client->describe(request), *answered, *ours)));
     }
 
     // True when the object under the key is the one our parts make up.
@@ -322,13 +369,15 @@ class S3Writer final : public ObjectWriter {
     std::optional<Clock::time_point> m_lock_until;
     bool m_done = false;
     std::vector<std::byte> m_buffer;
+    // The CRC32 of the bytes in m_buffer (the part being filled).
+    Crc32 m_crc;
     int m_next_part = 1;
     std::string m_upload_id;
     // Bytes handed to the pipeline so far.
     std::uint64_t m_size = 0;
     // The parts in flight, from the first part on.
     std::unique_ptr<PartPipeline> m_pipeline;
-    // Every part's number and ETag, ascending, once all are uploaded.
+    // Every part's number, ETag and CRC32, ascending, once all are uploaded.
     PartList m_parts;
 };
 
