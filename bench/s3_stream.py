@@ -57,24 +57,40 @@ def load():
     return os.getloadavg()[0]
 
 
-def measure(name, endpoint, client, probe, aws, source, mib, env, concurrency, ours_first):
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes `pids` have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name, endpoint, client, probe, aws, source, mib, env, concurrency, ours_first, server_pids=()):
     """One round on one server: stream `source` with s3_probe and `aws s3 cp` it
     (in the order given), deleting each copy before the next (RGW's memstore
-    keeps objects in RAM). Returns a dict of the figures."""
+    keeps objects in RAM). Returns a dict of the figures, with the CPU
+    seconds the server's processes `server_pids` spent on each tool's upload."""
     figures = {"server": name, "mib": mib, "load_before": load()}
     for tool in (("ours", "aws") if ours_first else ("aws", "ours")):
+        cpu_before = cpu_seconds(server_pids)
         if tool == "ours":
             figures["ours"] = run_ours(probe, endpoint, source, env, concurrency)
-            client.delete_object(Bucket="bench", Key="ours/bundle.pack")
         else:
             figures["aws"] = run_aws(aws, endpoint, source, env)
-            client.delete_object(Bucket="bench", Key="aws/bundle.pack")
+        figures[tool + "_server_cpu"] = cpu_seconds(server_pids) - cpu_before
+        client.delete_object(Bucket="bench", Key="ours/bundle.pack" if tool == "ours" else "aws/bundle.pack")
     figures["load_after"] = load()
     (ours_s, ours_rss), (aws_s, aws_rss) = figures["ours"], figures["aws"]
     print("%-5s %5d MiB  ours %6.2f s %6.1f MiB/s RSS %5.1f MiB | aws %6.2f s %6.1f MiB/s RSS %5.1f MiB | "
-          "time %.2fx RSS %.2fx | load %.1f->%.1f (%s first)"
+          "time %.2fx RSS %.2fx | server CPU ours %.2f s aws %.2f s | load %.1f->%.1f (%s first)"
           % (name, mib, ours_s, mib / ours_s, ours_rss, aws_s, mib / aws_s, aws_rss, ours_s / aws_s,
-             ours_rss / aws_rss, figures["load_before"], figures["load_after"], "ours" if ours_first else "aws"),
+             ours_rss / aws_rss, figures["ours_server_cpu"], figures["aws_server_cpu"], figures["load_before"],
+             figures["load_after"], "ours" if ours_first else "aws"),
           flush=True)
     return figures
 
@@ -116,7 +132,7 @@ def main():
                 h = stack.enter_context(s3harness.S3Harness())
                 client = h.boto3_client(direct=True)
                 endpoint = h.endpoint if args.front else h.moto_endpoint
-                servers.append(("moto", endpoint, client))
+                servers.append(("moto", endpoint, client, [h.moto.pid]))
             elif server == "rgw":
                 import rgw
                 if rgw.missing_tools():
@@ -127,10 +143,11 @@ def main():
                 service.start()
                 client = service.boto3_client(direct=not args.front)
                 endpoint = service.endpoint if args.front else service.direct_endpoint
-                servers.append(("rgw", endpoint, client))
+                servers.append(("rgw", endpoint, client,
+                                [p.pid for n, p in service.cluster.procs.items() if n in ("rgw", "osd")]))
             else:
                 raise SystemExit("unknown server %r" % server)
-        for _, _, client in servers:
+        for _, _, client, _ in servers:
             client.create_bucket(Bucket="bench")
         print("servers: %s, %s; ours: upload_concurrency %d, 8 MiB parts; aws: CLI defaults (10 threads, 8 MiB "
               "parts)" % (", ".join(s[0] for s in servers), "through the strict front" if args.front else "direct",
@@ -141,21 +158,24 @@ def main():
             source = os.path.join(tmp, "bundle-%d.pack" % size)
             write_source(source, size)
             for round_number in range(sizes.count(size)):
-                for index, (name, endpoint, client) in enumerate(servers):
+                for index, (name, endpoint, client, pids) in enumerate(servers):
                     ours_first = (round_number + index) % 2 == 0
                     results.append(measure(name, endpoint, client, args.probe, aws, source, size, env,
-                                           args.concurrency, ours_first))
+                                           args.concurrency, ours_first, pids))
             os.remove(source)
         print("\nsummary (median of each server and size; time ratio < 1: ours is faster)")
-        for name, _, _ in servers:
+        for name, _, _, _ in servers:
             for size in sorted(set(sizes)):
                 rows = [r for r in results if r["server"] == name and r["mib"] == size]
                 ours = statistics.median(r["ours"][0] for r in rows)
                 theirs = statistics.median(r["aws"][0] for r in rows)
                 ratios = ", ".join("%.2fx" % (r["ours"][0] / r["aws"][0]) for r in rows)
                 print("%-5s %5d MiB x%d: ours %6.2f s, aws %6.2f s, median ratio %.2fx [rounds %s], peak RSS ours "
-                      "%.0f MiB / aws %.0f MiB" % (name, size, len(rows), ours, theirs, ours / theirs, ratios,
-                                                   max(r["ours"][1] for r in rows), max(r["aws"][1] for r in rows)))
+                      "%.0f MiB / aws %.0f MiB, median server CPU ours %.2f s / aws %.2f s"
+                      % (name, size, len(rows), ours, theirs, ours / theirs, ratios,
+                         max(r["ours"][1] for r in rows), max(r["aws"][1] for r in rows),
+                         statistics.median(r["ours_server_cpu"] for r in rows),
+                         statistics.median(r["aws_server_cpu"] for r in rows)))
     print("uptime:", subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(), flush=True)
 
 

@@ -17,6 +17,12 @@ x-amz-server-side-encryption*, ...) given twice is refused with 400, as a
 real server refuses the signature of the joined copies. The same front also
 sits before Ceph RGW (rgw.py).
 
+It checks S3's CRC32 flexible checksums as S3 does, since neither moto nor
+RGW 16.2 does: a body whose x-amz-checksum-crc32 differs is BadDigest, and
+CompleteMultipartUpload's <ChecksumCRC32> of each part must be the one the
+part was stored with (`check_checksums`). `set_answer_header` changes a
+header of the server's answer (a checksum the server computed otherwise).
+
 The front also learns the temporary credentials that moto's STS hands out
 (AssumeRoleWithWebIdentity passes through it), so requests signed with them
 are checked as strictly, session token included.
