@@ -36,14 +36,17 @@ import s3harness  # noqa: E402
 
 
 def timed(argv, env, stdin=None):
-    """Run argv under /usr/bin/time -v; return (seconds, peak RSS in MiB)."""
+    """Run argv under /usr/bin/time -v; return (seconds, peak RSS in MiB), or
+    None when it failed (its error printed)."""
     started = time.monotonic()
     result = subprocess.run(["/usr/bin/time", "-v"] + argv, env=env, stdin=stdin, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     elapsed = time.monotonic() - started
     if result.returncode != 0:
-        sys.stderr.write(result.stderr.decode(errors="replace"))
-        raise SystemExit("%s failed" % argv[0])
+        text = result.stderr.decode(errors="replace")
+        sys.stderr.write(text[:text.find("\tCommand being timed")] if "\tCommand being timed" in text else text)
+        print("%s failed after %.2f s" % (os.path.basename(argv[0]), elapsed), flush=True)
+        return None
     rss_kib = int(re.search(rb"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
     return elapsed, rss_kib / 1024.0
 
@@ -55,7 +58,8 @@ def run_ours(probe, endpoint, source, env, concurrency):
 
 
 def run_aws(aws, endpoint, source, env):
-    return timed([aws, "--endpoint-url", endpoint, "s3", "cp", "--quiet", source, "s3://bench/aws/bundle.pack"], env)
+    return timed([aws, "--endpoint-url", endpoint, "s3", "cp", "--only-show-errors", source,
+                  "s3://bench/aws/bundle.pack"], env)
 
 
 def load():
@@ -89,6 +93,9 @@ def measure(name, endpoint, client, probe, aws, source, mib, env, concurrency, o
             figures["aws"] = run_aws(aws, endpoint, source, env)
         figures[tool + "_server_cpu"] = cpu_seconds(server_pids) - cpu_before
         client.delete_object(Bucket="bench", Key="ours/bundle.pack" if tool == "ours" else "aws/bundle.pack")
+        if figures[tool] is None:
+            print("%-5s %5d MiB  round left out: %s failed" % (name, mib, tool), flush=True)
+            return None
     figures["load_after"] = load()
     (ours_s, ours_rss), (aws_s, aws_rss) = figures["ours"], figures["aws"]
     print("%-5s %5d MiB  ours %6.2f s %6.1f MiB/s RSS %5.1f MiB | aws %6.2f s %6.1f MiB/s RSS %5.1f MiB | "
@@ -167,13 +174,17 @@ def main():
             for round_number in range(sizes.count(size)):
                 for index, (name, endpoint, client, pids) in enumerate(servers):
                     ours_first = (round_number + index) % 2 == 0
-                    results.append(measure(name, endpoint, client, args.probe, aws, source, size, env,
-                                           args.concurrency, ours_first, pids))
+                    figures = measure(name, endpoint, client, args.probe, aws, source, size, env,
+                                      args.concurrency, ours_first, pids)
+                    if figures is not None:
+                        results.append(figures)
             os.remove(source)
         print("\nsummary (median of each server and size; time ratio < 1: ours is faster)")
         for name, _, _, _ in servers:
             for size in sorted(set(sizes)):
                 rows = [r for r in results if r["server"] == name and r["mib"] == size]
+                if not rows:
+                    continue
                 ours = statistics.median(r["ours"][0] for r in rows)
                 theirs = statistics.median(r["aws"][0] for r in rows)
                 ratios = ", ".join("%.2fx" % (r["ours"][0] / r["aws"][0]) for r in rows)
