@@ -7,18 +7,25 @@ concurrency, in the same run:
   baseline      xargs -P loop of `git ls-remote`
 
 Prints wall times and ratios against the targets (no-change within 1.2x of
-the ls-remote loop; cold pass at least 3x faster than clone+bundle). Prints
-figures, never fails on time. Not part of ctest.
+the ls-remote loop; cold pass at least 5x faster than clone+bundle, issue 21),
+and where the cold pass's time goes: the CPU each side used (the client's own,
+and the server's: git daemon's or lighttpd's children, upload-pack and
+pack-objects), the ceiling that the server's share sets on the ratio, and our
+per-repository phases summed from the manifests' timings_ms and the result's
+duration_ms against the workers' wall. Prints figures, never fails on time.
+Not part of ctest.
 
-    python3 bench/fleet_bench.py [--repos 1000] [--concurrency 8] [--rounds 3]
+    python3 bench/fleet_bench.py [--repos 1000] [--concurrency 8] [--rounds 3] [--cold-only]
         [--transport daemon|http|both] [--engine auto|stream|cli] [--bin build/snapshotter]
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,15 +76,50 @@ def change_tenth(root: Path, names: list[str], round_no: int) -> int:
     return len(changed)
 
 
+# The server whose CPU the measurements count (set per transport).
+SERVER: dict[str, object] = {"proc": None}
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of `pid` and of the children it has reaped (utime, stime, cutime, cstime)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu() -> float:
+    """CPU seconds the server has used so far: its process and its direct children
+    (`git daemon` runs git-daemon as a child, which reaps each connection's
+    processes; lighttpd reaps its CGIs), each with what it reaped."""
+    proc = SERVER["proc"]
+    if proc is None:
+        return 0.0
+    pids = [proc.pid]
+    try:
+        pids += [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    return sum(_proc_cpu(pid) for pid in pids)
+
+
 def timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None, log: Path | None = None):
+    """(seconds, completed process, client CPU seconds, server CPU seconds) of one run."""
     # Each measurement starts with no dirty pages left by the one before (the
     # clone loop writes ~1,000 repositories, whose writeback would otherwise
     # land on whichever run comes next).
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = server_cpu()
     start = time.monotonic()
     with open(log or os.devnull, "wb") as err:
         p = subprocess.run(argv, env=env, input=stdin, stdout=subprocess.PIPE, stderr=err)
-    return time.monotonic() - start, p
+    secs = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(0.3)  # the server reaps the last connections' processes
+    client = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return secs, p, client, server_cpu() - server_before
 
 
 def snapshot_pass(ws: harness.Workspace, repos: list[dict], concurrency: int, engine: str, label: str):
@@ -88,8 +130,8 @@ def snapshot_pass(ws: harness.Workspace, repos: list[dict], concurrency: int, en
     job_file = ws.root / f"{label}.job.json"
     job_file.write_text(json.dumps(payload))
     env = ws.env({"BENCH_TOKEN": PASSWORD})
-    secs, p = timed([harness.snapshotter_bin(), "--job-file", str(job_file)], env,
-                    log=ws.root / f"{label}.stderr")
+    secs, p, client, server = timed([harness.snapshotter_bin(), "--job-file", str(job_file)], env,
+                                    log=ws.root / f"{label}.stderr")
     try:
         out = json.loads(p.stdout)
         summary = (out.get("result") or {}).get("summary", {})
@@ -97,7 +139,30 @@ def snapshot_pass(ws: harness.Workspace, repos: list[dict], concurrency: int, en
         out, summary = {}, {}
     if p.returncode != 0:
         print(f"  ! {label}: exit {p.returncode}: {out.get('error')} {out.get('message', '')[:300]}")
+    summary = dict(summary, _cpu=(client, server), _phases=phases(ws, out, secs, concurrency))
     return secs, summary
+
+
+def phases(ws: harness.Workspace, out: dict, wall: float, concurrency: int) -> dict[str, float]:
+    """Worker-seconds of a pass by phase: the manifests' timings_ms (list: the
+    ref listing; stream: the fetch streamed into the bundle; the rest of
+    `total`: planning and the bundle's commit), the result's duration_ms
+    beyond `total` (reading the previous snapshot, publishing the manifest
+    and latest.json), and the workers' idle time (start, the per-host cap,
+    the tail of the run)."""
+    sums: dict[str, float] = {"list": 0.0, "stream": 0.0, "total": 0.0}
+    for path in glob.glob(str(ws.storage_dir / "repos" / "*" / "manifests" / "*.json")):
+        try:
+            timings = json.loads(Path(path).read_text()).get("timings_ms", {})
+        except ValueError:
+            continue
+        for key in sums:
+            sums[key] += timings.get(key, 0) / 1000
+    repos = (out.get("result") or {}).get("repositories", [])
+    duration = sum(r.get("duration_ms", 0) for r in repos) / 1000
+    return {"workers": concurrency * wall, "list": sums["list"], "stream": sums["stream"],
+            "plan+bundle commit": sums["total"] - sums["list"] - sums["stream"],
+            "read previous+publish": duration - sums["total"], "idle": concurrency * wall - duration}
 
 
 def xargs_loop(script: str, urls: list[str], concurrency: int, workdir: Path, label: str) -> tuple[float, int]:
@@ -105,8 +170,13 @@ def xargs_loop(script: str, urls: list[str], concurrency: int, workdir: Path, la
     lines = "".join(f"{u}\n{i}\n" for i, u in enumerate(urls)).encode()
     env = harness.git_env({"BENCH_DIR": str(workdir)})
     argv = ["xargs", "-P", str(concurrency), "-n", "2", "sh", "-c", script, "sh"]
-    secs, p = timed(argv, env, stdin=lines, log=workdir.parent / f"{label}.stderr")
+    secs, p, client, server = timed(argv, env, stdin=lines, log=workdir.parent / f"{label}.stderr")
+    CPU[label.split("-")[0]] = (client, server)
     return secs, p.returncode
+
+
+# label -> (client CPU s, server CPU s) of the last xargs run of that kind.
+CPU: dict[str, tuple[float, float]] = {}
 
 
 CLONE_BUNDLE = ('git clone -q --mirror "$1" "$BENCH_DIR/$2.git" && '
@@ -124,15 +194,35 @@ def one_round(kind: str, names: list[str], root: Path, repos: list[dict], git_ur
     d.mkdir()
     secs, rc = xargs_loop(CLONE_BUNDLE, git_urls, c, d, f"clone-{kind}")
     rows["clone"] = (secs, "" if rc == 0 else f"(xargs exit {rc})")
+    rows["clone_cpu"] = CPU["clone"]
     shutil.rmtree(d.parent, ignore_errors=True)
-    d = harness.mkdtemp(f"ls-{kind}-") / "out"
-    d.mkdir()
-    secs, rc = xargs_loop(LS_REMOTE, git_urls, c, d, f"ls-{kind}")
-    rows["ls"] = (secs, "" if rc == 0 else f"(xargs exit {rc})")
 
     ws = harness.Workspace(f"bench-{kind}-")
     secs, cold = snapshot_pass(ws, repos, c, args.engine, "cold")
     rows["cold"] = (secs, f"ok={cold.get('ok')} failed={cold.get('failed')}")
+    rows["cold_cpu"] = cold["_cpu"]
+    rows["cold_phases"] = cold["_phases"]
+    if args.compare_bin:
+        # Another build (main's, say), same round, fresh storage.
+        own = os.environ["SNAPSHOTTER_BIN"] if "SNAPSHOTTER_BIN" in os.environ else None
+        os.environ["SNAPSHOTTER_BIN"] = args.compare_bin
+        ws2 = harness.Workspace(f"bench-{kind}-cmp-")
+        try:
+            secs, other = snapshot_pass(ws2, repos, c, args.engine, "cold-compare")
+        finally:
+            if own is None:
+                del os.environ["SNAPSHOTTER_BIN"]
+            else:
+                os.environ["SNAPSHOTTER_BIN"] = own
+        rows["cold_compare"] = (secs, f"ok={other.get('ok')} failed={other.get('failed')}")
+        shutil.rmtree(ws2.root, ignore_errors=True)
+    if args.cold_only:
+        shutil.rmtree(ws.root, ignore_errors=True)
+        return rows
+    d = harness.mkdtemp(f"ls-{kind}-") / "out"
+    d.mkdir()
+    secs, rc = xargs_loop(LS_REMOTE, git_urls, c, d, f"ls-{kind}")
+    rows["ls"] = (secs, "" if rc == 0 else f"(xargs exit {rc})")
     secs, nochg = snapshot_pass(ws, repos, c, args.engine, "nochange")
     rows["nochange"] = (secs, f"unchanged={nochg.get('unchanged')} failed={nochg.get('failed')}")
     changes[0] += 1
@@ -172,22 +262,59 @@ def bench_transport(kind: str, names: list[str], root: Path, url_for, auth_url_f
     # Rounds interleave the tools, so a slow spell of a shared machine hits
     # both sides; the verdicts use the medians.
     rounds = [one_round(kind, names, root, repos, git_urls, args, changes) for _ in range(args.rounds)]
-    med = {k: statistics.median(r[k][0] for r in rounds) for k in LABELS}
+    labels = {k: v for k, v in LABELS.items() if k in rounds[0]}
+    med = {k: statistics.median(r[k][0] for r in rounds) for k in labels}
 
     print(f"\n== {kind}: {n} repositories, concurrency {c}, engine {args.engine}, "
           f"median of {args.rounds} round(s)")
-    for key, label in LABELS.items():
+    for key, label in labels.items():
         each = " ".join(f"{r[key][0]:.2f}" for r in rounds)
         print(f"  {label:<36} {med[key]:8.2f} s  {n / med[key]:8.1f} repos/s  [{each}]  {rounds[-1][key][1]}")
-    ls_best = min(med["ls"], med["ls2"])
     per_round = " ".join(f"{r['clone'][0] / r['cold'][0]:.2f}x" for r in rounds)
+    print(f"  clone+bundle / cold       = {med['clone'] / med['cold']:5.2f}x   (target >= 5x)"
+          f"  {'MET' if med['clone'] >= 5 * med['cold'] else 'missed'}"
+          f"   per round: {per_round}")
+    if "cold_compare" in rounds[0]:
+        each = " ".join(f"{r['cold_compare'][0] / r['cold'][0]:.2f}x" for r in rounds)
+        cmp_med = statistics.median(r["cold_compare"][0] for r in rounds)
+        print(f"  cold pass of --compare-bin  {cmp_med:8.2f} s  = {cmp_med / med['cold']:5.2f}x this build's"
+              f"   per round: {each}")
+    print_where_time_goes(rounds, n, c)
+    sys.stdout.flush()
+    if "nochange" not in labels:
+        return
+    ls_best = min(med["ls"], med["ls2"])
     print(f"  no-change / ls-remote     = {med['nochange'] / ls_best:5.2f}x   (target <= 1.2x)"
           f"  {'MET' if med['nochange'] <= 1.2 * ls_best else 'missed'}")
-    print(f"  clone+bundle / cold       = {med['clone'] / med['cold']:5.2f}x   (target >= 3x)"
-          f"  {'MET' if med['clone'] >= 3 * med['cold'] else 'missed'}"
-          f"   per round: {per_round}")
     print(f"  10%-changed / no-change   = {med['changed'] / med['nochange']:5.2f}x")
     sys.stdout.flush()
+
+
+def print_where_time_goes(rounds: list[dict], n: int, c: int) -> None:
+    """The cold pass's time by side and by phase, medians over the rounds."""
+    def med(f):
+        return statistics.median(f(r) for r in rounds)
+    clone_client, clone_server = med(lambda r: r["clone_cpu"][0]), med(lambda r: r["clone_cpu"][1])
+    ours_client, ours_server = med(lambda r: r["cold_cpu"][0]), med(lambda r: r["cold_cpu"][1])
+    cpus = os.cpu_count() or 1
+    print(f"  where the time goes (medians; CPU in s, per repository in ms):")
+    print(f"    CPU, clone+bundle loop   client {clone_client:7.2f} ({1000 * clone_client / n:5.1f})  "
+          f"server {clone_server:7.2f} ({1000 * clone_server / n:5.1f})")
+    print(f"    CPU, snapshotter cold    client {ours_client:7.2f} ({1000 * ours_client / n:5.1f})  "
+          f"server {ours_server:7.2f} ({1000 * ours_server / n:5.1f})")
+    if ours_server > 0:
+        # On a CPU-bound machine the wall follows the CPU both sides burn;
+        # the server's (the same processes for both) is a floor for ours.
+        print(f"    CPU ratio (clone loop / cold pass, both sides) = "
+              f"{(clone_client + clone_server) / max(ours_client + ours_server, 1e-9):5.2f}x; "
+              f"ceiling with our client at zero = {(clone_client + clone_server) / ours_server:5.2f}x; "
+              f"the server's CPU alone on {cpus} CPUs needs {ours_server / cpus:6.2f} s of wall")
+    names = list(rounds[0]["cold_phases"])
+    parts = {k: med(lambda r, k=k: r["cold_phases"][k]) for k in names}
+    workers = parts.pop("workers")
+    print(f"    worker-seconds of the cold pass ({c} workers x wall) {workers:8.2f}:")
+    for k, v in parts.items():
+        print(f"      {k:<24} {v:8.2f} s  {100 * v / max(workers, 1e-9):5.1f}%  {1000 * v / n:7.1f} ms/repository")
 
 
 def main() -> None:
@@ -197,6 +324,9 @@ def main() -> None:
     parser.add_argument("--transport", choices=("daemon", "http", "both"), default="both")
     parser.add_argument("--engine", choices=("auto", "stream", "cli"), default="auto")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every measurement (medians decide)")
+    parser.add_argument("--cold-only", action="store_true",
+                        help="measure only the clone+bundle loop and the cold pass (issue 21's target)")
+    parser.add_argument("--compare-bin", help="another snapshotter build whose cold pass runs in the same rounds")
     parser.add_argument("--bin", help="snapshotter binary (default $SNAPSHOTTER_BIN or build/snapshotter)")
     args = parser.parse_args()
     if args.bin:
@@ -211,9 +341,11 @@ def main() -> None:
         changes = [0]
         if args.transport in ("daemon", "both"):
             with harness.GitDaemon(root) as daemon:
+                SERVER["proc"] = daemon.proc
                 bench_transport("daemon", names, root, daemon.url_for, daemon.url_for, args, changes)
         if args.transport in ("http", "both"):
             with harness.SmartHttp(root, {USER: PASSWORD}) as http:
+                SERVER["proc"] = http.proc
                 auth = lambda name: http.url_for(name).replace("http://", f"http://{USER}:{PASSWORD}@", 1)  # noqa
                 bench_transport("http", names, root, http.url_for, auth, args, changes)
     finally:

@@ -85,6 +85,22 @@ TEST_P(FileSymlinks, WritesAndUpdatesNeverReachOutside) {
     EXPECT_EQ(std::distance(fs::directory_iterator(outside), fs::directory_iterator()), 1);
 }
 
+// A new object's directories are created unsynced and fsync'd at its
+// commit: the walk that creates them refuses a link on the way as well,
+// whether the link leads to a directory or nowhere, and creates nothing
+// beyond it.
+TEST_P(FileSymlinks, DirectoriesCreatedForAWriteNeverPassALink) {
+    expect_refused(storage->put("repos/a/bundles/deeper/new.bundle", "data", Overwrite::no),
+                   "repos/a/bundles/deeper/new.bundle");
+    EXPECT_FALSE(fs::exists(outside / "deeper"));
+    fs::create_symlink(outside / "missing", root / "repos" / "c");
+    expect_refused(storage->put("repos/c/bundles/new.bundle", "data", Overwrite::no),
+                   "repos/c/bundles/new.bundle");
+    EXPECT_FALSE(fs::exists(outside / "missing"));
+    ASSERT_TRUE(storage->put("repos/d/e/f/new.bundle", "data", Overwrite::no));
+    EXPECT_EQ(read_plain(root / "repos" / "d" / "e" / "f" / "new.bundle"), "data");
+}
+
 TEST_P(FileSymlinks, ListingsSkipLinksAndRefuseALinkedPrefix) {
     ASSERT_TRUE(storage->put("repos/a/manifests/real.json", "{}", Overwrite::no));
     auto all = storage->list("repos/");

@@ -12,6 +12,7 @@
 #include "snapshotter/util/process.hpp"
 #include "snapshotter/util/redact.hpp"
 
+#include <array>
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <memory>
@@ -200,12 +201,20 @@ class HttpConnection final : public Connection {
             m_deadline - std::chrono::steady_clock::now());
         if (remaining.count() <= 0)
             return fail(Error::timeout(fmt::format("{}: no time left for the request", m_description)));
-        CurlHandle curl(curl_easy_init());
-        if (!curl)
+        // One handle for every request of the connection: curl keeps the
+        // TCP (and TLS) connection alive between them, so the listing and
+        // the fetch of a repository cost one connection, not three.
+        if (!m_curl)
+            m_curl.reset(curl_easy_init());
+        else
+            curl_easy_reset(m_curl.get()); // every option below is set again; live connections stay
+        if (!m_curl)
             return fail(Error::internal("curl_easy_init failed"));
-        CURL* c = curl.get();
+        CURL* c = m_curl.get();
         Transfer t{.curl = c, .handler = &handler, .expected_type = expected_type};
-        char error_buffer[CURL_ERROR_SIZE] = {};
+        // A member, as the reused handle keeps pointing at it between requests.
+        char* error_buffer = m_error_buffer.data();
+        m_error_buffer.fill('\0');
         std::string user_agent = fmt::format("git/2.39 (snapshotter/{})", SNAPSHOTTER_VERSION);
         const char* protocols = m_allow_http ? "http,https" : "https";
 
@@ -313,6 +322,8 @@ class HttpConnection final : public Connection {
     bool m_allow_http;
     std::chrono::steady_clock::time_point m_deadline;
     std::string m_description;
+    std::array<char, CURL_ERROR_SIZE> m_error_buffer{};
+    CurlHandle m_curl; // reused by every request (keep-alive)
 };
 
 } // namespace

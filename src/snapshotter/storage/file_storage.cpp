@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <functional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,9 +29,17 @@ std::string percent_decode(std::string_view in) {
     return out;
 }
 
+// The directories created for an object, held open until its commit: each
+// gained an entry and is fsync'd after the object's own file and directory.
+// The new directories cost no journal commit of their own then (one fsync
+// of the file's directory already commits them on a journaling file system,
+// and fsyncing an unchanged directory again is cheap); a power failure
+// before commit() returns may lose them, and nothing was promised yet.
 class FileWriter final : public ObjectWriter {
   public:
-    FileWriter(AtomicFile file, Overwrite overwrite) : m_file(std::move(file)), m_overwrite(overwrite) {}
+    FileWriter(AtomicFile file, Overwrite overwrite, std::vector<UniqueFd> created_in, std::string display)
+        : m_file(std::move(file)), m_overwrite(overwrite), m_created_in(std::move(created_in)),
+          m_display(std::move(display)) {}
     Status write(std::span<const std::byte> data) override {
         if (!m_file)
             return fail(Error::internal("write after commit or abort"));
@@ -41,13 +50,22 @@ class FileWriter final : public ObjectWriter {
             return fail(Error::internal("commit after commit or abort"));
         auto s = m_file->commit(m_overwrite);
         m_file.reset();
-        return s;
+        if (!s)
+            return s;
+        for (auto it = m_created_in.rbegin(); it != m_created_in.rend(); ++it)
+            if (::fsync(it->get()) != 0 && errno != EINVAL)
+                return fail(Error::storage(
+                    fmt::format("fsync a directory created for {}: {}", m_display, errno_text(errno))));
+        m_created_in.clear();
+        return {};
     }
     void abort() override { m_file.reset(); }
 
   private:
     std::optional<AtomicFile> m_file;
     Overwrite m_overwrite;
+    std::vector<UniqueFd> m_created_in;
+    std::string m_display;
 };
 
 // Every object is reached from a descriptor of the root directory, never
@@ -78,14 +96,16 @@ class FileStorage final : public Storage {
     }
 
     Result<std::unique_ptr<ObjectWriter>> create(std::string_view key, Overwrite overwrite) override {
-        auto dir = directory_for_write(key, true);
+        std::vector<UniqueFd> created_in;
+        auto dir = directory_for_write(key, created_in);
         if (!dir)
             return fail(dir.error());
-        auto file =
-            AtomicFile::create_in(std::move(*dir), std::string(name_of(key)), m_root / std::string(key));
+        const fs::path display = m_root / std::string(key);
+        auto file = AtomicFile::create_in(std::move(*dir), std::string(name_of(key)), display);
         if (!file)
             return fail(file.error());
-        return std::make_unique<FileWriter>(std::move(*file), overwrite);
+        return std::make_unique<FileWriter>(std::move(*file), overwrite, std::move(created_in),
+                                            display.string());
     }
 
     Status read(std::string_view key, const OutputSink& sink) override {
@@ -275,8 +295,65 @@ class FileStorage final : public Storage {
         return std::move(*fd);
     }
 
+    // The directory that holds `key`, created (root included) as needed;
+    // the directories that gained an entry below the root go to `created_in`,
+    // unsynced (FileWriter fsyncs them at commit).
+    Result<UniqueFd> directory_for_write(std::string_view key, std::vector<UniqueFd>& created_in) const {
+        return directory_for_write(
+            key, [&](int root) { return make_dirs_unsynced(root, dir_of(key), created_in); });
+    }
+
+    // make_dirs_beneath() without its fsyncs: each directory that gained an
+    // entry (the parent of each one created here, or by a concurrent writer
+    // that won the race, whose fsync may not have happened yet) goes to
+    // `created_in`. Every step goes through open_beneath(), so a planted
+    // symlink is refused as make_dirs_beneath() refuses it.
+    static FdResult make_dirs_unsynced(int root, std::string_view rel, std::vector<UniqueFd>& created_in) {
+        if (rel.empty())
+            return make_dirs_beneath(root, rel, false);
+        auto fd = open_beneath(root, rel, O_RDONLY | O_DIRECTORY);
+        if (fd || fd.error() != ENOENT)
+            return fd;
+        // Only the first object of a directory gets here: create the
+        // missing directories top down.
+        int copy = ::fcntl(root, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0)
+            return std::unexpected(errno);
+        UniqueFd parent(copy);
+        std::size_t start = 0;
+        while (start < rel.size()) {
+            auto slash = rel.find('/', start);
+            if (slash == std::string_view::npos)
+                slash = rel.size();
+            std::string name(rel.substr(start, slash - start));
+            if (name.empty() || name == "." || name == "..")
+                return std::unexpected(EINVAL);
+            auto next = open_beneath(parent.get(), name, O_RDONLY | O_DIRECTORY);
+            if (!next && next.error() == ENOENT) {
+                if (::mkdirat(parent.get(), name.c_str(), 0777) != 0 && errno != EEXIST)
+                    return std::unexpected(errno);
+                int dup = ::fcntl(parent.get(), F_DUPFD_CLOEXEC, 0);
+                if (dup < 0)
+                    return std::unexpected(errno);
+                created_in.emplace_back(dup);
+                next = open_beneath(parent.get(), name, O_RDONLY | O_DIRECTORY);
+            }
+            if (!next)
+                return next;
+            parent = std::move(*next);
+            start = slash + 1;
+        }
+        return parent;
+    }
+
     // The directory that holds `key`, created (root included) as needed.
     Result<UniqueFd> directory_for_write(std::string_view key, bool durable) const {
+        return directory_for_write(key,
+                                   [&](int root) { return make_dirs_beneath(root, dir_of(key), durable); });
+    }
+
+    Result<UniqueFd> directory_for_write(std::string_view key,
+                                         const std::function<FdResult(int)>& make) const {
         if (!is_valid_key(key))
             return fail(invalid_key(key));
         std::error_code ec;
@@ -286,7 +363,7 @@ class FileStorage final : public Storage {
             return fail(root.error());
         if (!*root)
             return fail(Error::storage(fmt::format("{}: the storage root cannot be created", m_url)));
-        auto dir = make_dirs_beneath(root->get(), dir_of(key), durable);
+        auto dir = make(root->get());
         if (!dir)
             return fail(open_error("create directory for", key, dir.error()));
         return std::move(*dir);
