@@ -118,12 +118,12 @@ class Verify(harness.Assertions, unittest.TestCase):
         self.flip_bundle_byte()
         store = self.ws.store
         mkey = harness.manifest_key(NAME, self.sid)
-        manifest = store.json(mkey)
+        manifest = store.manifest(mkey)
         for b in manifest["bundles"]:
             if b["key"] == self.bkey:
                 b["sha256"] = store.sha256(self.bkey)
                 b["size"] = store.size(self.bkey)
-        store.write(mkey, json.dumps(manifest).encode())
+        store.write_manifest(mkey, manifest)
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
         self.assertTrue(any(self.sid in p for p in problems), problems)
 
