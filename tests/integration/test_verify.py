@@ -11,7 +11,6 @@ Stored objects are read and corrupted through `Workspace.store`; `VerifyS3`
 runs every test again against s3:// (moto behind the strict SigV4 front).
 """
 
-import json
 import unittest
 
 import harness

@@ -885,7 +885,8 @@ TEST(DocsManifest, ExampleAndFieldTableMatchTheWriter) {
         std::set<std::string> shown, wrote;
         for (const auto& [key, value] : d.items())
             shown.insert(key);
-        for (const auto& [key, value] : json::parse(*table).items())
+        const json table_members = json::parse(*table);
+        for (const auto& [key, value] : table_members.items())
             wrote.insert(key);
         EXPECT_EQ(shown, wrote) << where;
         for (const auto& key : wrote)

@@ -127,8 +127,6 @@ Result<EncodedTable> encode_table(const Manifest& manifest) {
                                .raw_size = text->size(),
                                .count = manifest.refs.size()},
                        .gzip = std::move(*gz)};
-    // The writer knows the content: later readers of this key in the process need no download.
-    cache().insert(table.ref.key + "@" + digest, std::make_shared<const std::string>(std::move(*text)));
     return table;
 }
 

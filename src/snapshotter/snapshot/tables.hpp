@@ -45,8 +45,10 @@ Status put_table(storage::Storage& storage, const EncodedTable& table, const std
 // repository's tables/), its stored and uncompressed sizes bounded by `ref`
 // and k_max_table_bytes, and its SHA-256 equal to `ref.sha256`. Any
 // violation, and a missing table, is an IntegrityError naming the key.
-// Content is cached in-process by key and digest (immutable by construction)
-// unless `fresh` asks for a read from storage (verify).
+// Content read is cached in-process by key and digest (immutable by
+// construction), so each table is read from storage once per process (a
+// verify run checks each one once, as it does bundles); `fresh` asks for a
+// read from storage whatever the cache holds.
 enum class Fresh { no, yes };
 Result<std::string> get_table(storage::Storage& storage, const std::string& name, const TableRef& ref,
                               Fresh fresh = Fresh::no);
