@@ -1,7 +1,7 @@
 // The snapshot of one repository: list the remote's refs with an engine,
 // plan it (snapshot_plan.hpp: unchanged / empty / incremental / full, and how
 // every ref moved), let the engine produce what the plan asks for, and
-// publish in commit order: bundle, then manifest, then the latest pointer.
+// publish in commit order: bundle, then table and manifest, then the latest pointer.
 #include "snapshotter/snapshot/create.hpp"
 
 #include "snapshotter/snapshot/catalog.hpp"
