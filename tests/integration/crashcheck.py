@@ -65,7 +65,7 @@ class Checker:
         for key in listing:
             if _MANIFEST.match(key) and not _is_temp(key):
                 if key not in self._manifests:
-                    self._manifests[key] = json.loads(self.store.read(key))
+                    self._manifests[key] = self.store.manifest(key)
                 found[key] = self._manifests[key]
         return found
 

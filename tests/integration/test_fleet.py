@@ -188,7 +188,7 @@ class FleetTest(Assertions, unittest.TestCase):
         SHA-256; no temporary or partial file is visible. Returns the count."""
         count = 0
         for mpath in ws.storage_dir.glob("repos/*/manifests/*.json"):
-            manifest = json.loads(mpath.read_text())
+            manifest = ws.store.manifest(str(mpath.relative_to(ws.storage_dir)))
             count += 1
             for b in manifest.get("bundles") or []:
                 p = ws.path_of(b["key"])

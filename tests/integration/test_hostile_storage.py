@@ -64,9 +64,9 @@ class HostileStorage(harness.Assertions, unittest.TestCase):
             self.assertTrue(self.ws.store.exists(key), f"{msg}: {key} was deleted")
 
     def rewrite_bundle_key(self, key: str) -> None:
-        manifest = self.ws.store.json(self.manifest_key)
+        manifest = self.ws.store.manifest(self.manifest_key)
         manifest["bundles"][0]["key"] = key
-        self.ws.store.write(self.manifest_key, json.dumps(manifest).encode())
+        self.ws.store.write_manifest(self.manifest_key, manifest)
 
     def prune(self, policy: dict) -> harness.Run:
         return self.ws.run({"version": 1, "action": "prune", "storage": self.ws.storage(),

@@ -121,7 +121,7 @@ class _Base(harness.Assertions):
     # -- storage --------------------------------------------------------------
     def manifests(self) -> dict[str, dict]:
         prefix = f"repos/{harness.repo_key(NAME)}/manifests/"
-        return {k[len(prefix):-5]: self.ws.store.json(k) for k in self.ws.store.keys(prefix)
+        return {k[len(prefix):-5]: self.ws.store.manifest(k) for k in self.ws.store.keys(prefix)
                 if not k[len(prefix):].startswith(".tmp-")}
 
     def bundle_keys(self) -> set[str]:

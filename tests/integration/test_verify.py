@@ -11,7 +11,6 @@ Stored objects are read and corrupted through `Workspace.store`; `VerifyS3`
 runs every test again against s3:// (moto behind the strict SigV4 front).
 """
 
-import json
 import unittest
 
 import harness
@@ -118,12 +117,12 @@ class Verify(harness.Assertions, unittest.TestCase):
         self.flip_bundle_byte()
         store = self.ws.store
         mkey = harness.manifest_key(NAME, self.sid)
-        manifest = store.json(mkey)
+        manifest = store.manifest(mkey)
         for b in manifest["bundles"]:
             if b["key"] == self.bkey:
                 b["sha256"] = store.sha256(self.bkey)
                 b["size"] = store.size(self.bkey)
-        store.write(mkey, json.dumps(manifest).encode())
+        store.write_manifest(mkey, manifest)
         problems = self.assertIntegrityFailure(self.ws.verify([NAME], drill=True), drill=True)
         self.assertTrue(any(self.sid in p for p in problems), problems)
 

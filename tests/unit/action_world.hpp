@@ -113,12 +113,12 @@ class World {
         if (!bundle)
             return fail(bundle.error());
         m.bundles.push_back(*bundle);
-        auto text = snapshot::serialize_manifest(m);
-        if (!text)
-            return fail(text.error());
-        const auto manifest_key = snapshot::layout::manifest_key(k_repo, m.snapshot_id);
-        if (auto s = storage.put(manifest_key, *text, Overwrite::no); !s)
-            return fail(s.error());
+        // As a snapshot run publishes it: version 2, its table first.
+        auto published = snapshot::publish_manifest(storage, m, Overwrite::no,
+                                                    parent != nullptr ? parent->table : std::nullopt);
+        if (!published)
+            return fail(published.error());
+        const auto manifest_key = *published;
         if (auto moved = snapshot::advance_latest(storage, k_repo, m.snapshot_id, manifest_key); !moved)
             return fail(moved.error());
         return m;

@@ -10,11 +10,14 @@
 namespace snapshotter::test {
 
 // A full snapshot `id` of `repo` with one ref (refs/heads/main) whose
-// restore chain is the bundles written by `bundle_ids`, each `bundle_size` bytes.
+// restore chain is the bundles written by `bundle_ids`, each `bundle_size`
+// bytes; a version-1 manifest (sets inline), as snapshotter wrote before
+// tables, so that serialize_manifest() alone makes the stored object.
 inline snapshot::Manifest sample_manifest(const std::string& repo, const std::string& id,
                                           const std::vector<std::string>& bundle_ids,
                                           std::uint64_t bundle_size = 3) {
     snapshot::Manifest m;
+    m.schema_version = snapshot::k_manifest_schema_version_v1;
     m.snapshot_id = id;
     m.repository = repo;
     m.source_url = "https://example.invalid/" + repo + ".git";

@@ -7,6 +7,7 @@
 #include "snapshotter/job/defaults.hpp"
 #include "snapshotter/job/job.hpp"
 #include "snapshotter/snapshot/fleet.hpp"
+#include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/storage/backends.hpp"
 #include "snapshotter/util/fs.hpp"
@@ -327,6 +328,7 @@ const std::set<std::string> k_payload_vars{"SNAPSHOTTER_JOB_JSON", "SNAPSHOTTER_
 enum class DocKind {
     payload,
     manifest,
+    manifest_table,
     iam_policy,
     ecs_task_definition,
     batch_job_definition,
@@ -350,6 +352,8 @@ DocKind kind_of(const json& j) {
         return DocKind::payload;
     if (has("schema_version") && has("snapshot_id"))
         return DocKind::manifest;
+    if (has("refs") && has("bundles") && has("preserved"))
+        return DocKind::manifest_table;
     if (has("Version") && has("Statement"))
         return DocKind::iam_policy;
     if (has("family") && has("containerDefinitions"))
@@ -843,6 +847,8 @@ TEST(DocsManifest, ExampleAndFieldTableMatchTheWriter) {
     m.snapshot_id = "20261128T073545.123Z-9f3a1c";
     m.repository = "org/app";
     m.created_at = "2026-11-28T07:35:45Z";
+    m.table = snapshot::TableRef{snapshot::layout::table_key(m.repository, std::string(64, 'a')),
+                                 std::string(64, 'a'), 10, 20, 0};
     auto written = snapshot::serialize_manifest(m);
     ASSERT_TRUE(written) << written.error().message;
     const json writer = json::parse(*written);
@@ -868,6 +874,24 @@ TEST(DocsManifest, ExampleAndFieldTableMatchTheWriter) {
     for (const auto& [key, value] : writer.items())
         EXPECT_NE(markdown->find("| `" + key + "` |"), std::string::npos)
             << key << " is not in the field table";
+    // The table example: what the table writer writes, read by the table reader.
+    ASSERT_EQ(documents(DocKind::manifest_table).size(), 1u);
+    for (const auto& [where, d] : documents(DocKind::manifest_table)) {
+        snapshot::Manifest sample;
+        sample.repository = "org/app";
+        EXPECT_TRUE(snapshot::apply_table(sample, d.dump())) << where;
+        auto table = snapshot::table_json(sample);
+        ASSERT_TRUE(table);
+        std::set<std::string> shown, wrote;
+        for (const auto& [key, value] : d.items())
+            shown.insert(key);
+        const json table_members = json::parse(*table);
+        for (const auto& [key, value] : table_members.items())
+            wrote.insert(key);
+        EXPECT_EQ(shown, wrote) << where;
+        for (const auto& key : wrote)
+            EXPECT_NE(markdown->find("| `" + key + "` | (in the table)"), std::string::npos) << key;
+    }
     for (const char* kind : {"full", "incremental", "empty", "unchanged"})
         EXPECT_NE(markdown->find("`" + std::string(kind) + "` ("), std::string::npos) << kind;
     EXPECT_NE(markdown->find("| `engine` | how the data was fetched: `stream`"), std::string::npos);

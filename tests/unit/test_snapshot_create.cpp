@@ -140,7 +140,7 @@ TEST_F(CreateTest, FirstSnapshotIsFullAndWritesBundleManifestAndLatest) {
     EXPECT_EQ(outcome->detail["kind"], "full");
     EXPECT_EQ(outcome->detail["engine"], "stream");
     EXPECT_EQ(m_script.produced, 1);
-    EXPECT_EQ(keys().size(), 3U); // bundle, manifest, latest
+    EXPECT_EQ(keys().size(), 4U); // bundle, table, manifest, latest
     auto m = latest_manifest();
     EXPECT_EQ(m.kind, SnapshotKind::full);
     EXPECT_EQ(m.refs, m_script.listing.selected);
@@ -225,7 +225,7 @@ TEST_F(CreateTest, AnEmptyRepositoryGetsAManifestWithoutBundle) {
     ASSERT_TRUE(outcome) << outcome.error().message;
     EXPECT_EQ(outcome->detail["kind"], "empty");
     EXPECT_EQ(m_script.produced, 0);
-    EXPECT_EQ(keys().size(), 2U); // manifest, latest
+    EXPECT_EQ(keys().size(), 3U); // table (no refs), manifest, latest
     auto m = latest_manifest();
     EXPECT_TRUE(m.bundles.empty());
     EXPECT_EQ(m.head_kind, git::HeadKind::unborn);

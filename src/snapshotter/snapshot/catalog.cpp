@@ -1,6 +1,7 @@
 #include "snapshotter/snapshot/catalog.hpp"
 
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/tables.hpp"
 #include "snapshotter/util/hash.hpp"
 
 #include <algorithm>
@@ -24,6 +25,10 @@ Result<Manifest> read_manifest(storage::Storage& storage, const std::string& nam
     if (manifest->snapshot_id != id || manifest->repository != name)
         return fail(Error::integrity(fmt::format("{}@{}: manifest names {}@{}", name, id,
                                                  manifest->repository, manifest->snapshot_id)));
+    // Version 2: the sets come from the table it names (verified, or a hostile
+    // or missing table is an IntegrityError naming its key).
+    if (auto s = load_table(storage, *manifest); !s)
+        return fail(s.error().with_context(fmt::format("{}@{}", name, id)));
     // Every reader of the chain (restore, verify, prune, gc) gets only keys
     // inside this repository's bundles/: a planted key is refused here.
     for (const auto& bundle : manifest->bundles)
@@ -141,6 +146,8 @@ Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, cons
             return fail(manifest.error());
         for (const auto& bundle : manifest->bundles)
             keys.insert(bundle.key);
+        if (manifest->table)
+            keys.insert(manifest->table->key);
     }
     return keys;
 }

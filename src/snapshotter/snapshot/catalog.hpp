@@ -15,7 +15,8 @@
 
 namespace snapshotter::snapshot {
 
-// The manifest of snapshot `id` of repository `name`.
+// The manifest of snapshot `id` of repository `name`, version 1 or 2 (with
+// the sets of its table loaded: tables.hpp).
 Result<Manifest> read_manifest(storage::Storage& storage, const std::string& name, const std::string& id);
 
 // The newest committed manifest of `name`, or nullopt when it has none.
@@ -52,7 +53,7 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 // `names` when not empty, else every repository with a snapshot (sorted).
 Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
                                                      const std::vector<std::string>& names);
-// Keys of every bundle that some manifest of `name` lists, read afresh from
+// Keys of every bundle and table that some manifest of `name` lists, read afresh from
 // the manifests present now. A manifest that cannot be read fails the call:
 // nothing may be deleted on a partial view. Deleters (gc, prune) call it
 // right before deleting and keep every key it returns.

@@ -1,7 +1,7 @@
 // The snapshot of one repository: list the remote's refs with an engine,
 // plan it (snapshot_plan.hpp: unchanged / empty / incremental / full, and how
 // every ref moved), let the engine produce what the plan asks for, and
-// publish in commit order: bundle, then manifest, then the latest pointer.
+// publish in commit order: bundle, then table and manifest, then the latest pointer.
 #include "snapshotter/snapshot/create.hpp"
 
 #include "snapshotter/snapshot/catalog.hpp"
@@ -175,12 +175,12 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
 
     // 5. Publish: manifest (never overwritten), then the latest pointer, which
     //    only moves forward (a concurrent job may have published a newer one).
-    auto text = serialize_manifest(manifest);
-    if (!text)
-        return fail(text.error());
-    auto manifest_key = layout::manifest_key(repo.name, manifest.snapshot_id);
-    if (auto s = ctx.storage.put(manifest_key, *text, Overwrite::no); !s)
-        return fail(s.error());
+    //    The table of refs and chain is shared with the parent when they are equal (tables.hpp).
+    const auto parent_table = previous->manifest ? previous->manifest->table : std::nullopt;
+    auto published = publish_manifest(ctx.storage, manifest, Overwrite::no, parent_table);
+    if (!published)
+        return fail(published.error());
+    const auto& manifest_key = *published;
     // The snapshot is committed with its manifest: a pointer that cannot be
     // moved (a store whose conditional writes misbehave, an outage now) is a
     // warning, since readers fall back to the newest manifest.

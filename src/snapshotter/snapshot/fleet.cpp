@@ -150,7 +150,8 @@ Outcome run_snapshot(const Context& ctx) {
         report["finished_at"] = format_rfc3339(Clock::now());
         report["interrupted"] = run.interrupted;
         auto key = report_key(ctx.job.job_id, options.shard);
-        if (auto s = ctx.storage.put(key, report.dump(2) + "\n", Overwrite::yes); !s)
+        // Compact: a job of unchanged repositories stores this and its manifests, little else.
+        if (auto s = ctx.storage.put(key, report.dump() + "\n", Overwrite::yes); !s)
             spdlog::error("cannot write the job report {}: {}", key, s.error().message);
         else
             result["report"] = key;

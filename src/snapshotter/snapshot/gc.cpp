@@ -8,7 +8,9 @@
 // come as long as min_age_s exceeds the longest per-repository snapshot
 // time; and just before deleting it re-reads the manifests present then and
 // keeps every bundle one of them lists, so a manifest committed after the
-// scan still saves its bundle. Pending uploads of a running job are as
+// scan still saves its bundle. Tables (tables.hpp) follow the same rules: a
+// snapshot writes its table (again, when present) right before its manifest,
+// so a table about to be named is never idle for min_age_s. Pending uploads of a running job are as
 // young as its slowest upload, the same bound.
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
@@ -24,8 +26,8 @@ namespace {
 
 using nlohmann::json;
 
-// Remove the orphan bundles `candidates` of repository `name`, keeping any
-// that a manifest present now lists. Returns the ones removed.
+// Remove the orphan bundles and tables `candidates` of repository `name`,
+// keeping any that a manifest present now lists. Returns the ones removed.
 Result<std::vector<const Leftover*>> remove_orphans(storage::Storage& storage, const std::string& name,
                                                     const std::vector<const Leftover*>& candidates) {
     auto referenced = referenced_bundles(storage, name);
@@ -78,7 +80,7 @@ Outcome run_gc(const Context& ctx) {
         ctx.events.progress(
             {.done = 0, .total = old_enough.size(), .in_flight = 0, .bytes = 0, .current = "removing"});
         for (const auto* item : old_enough) {
-            if (item->kind == Leftover::Kind::orphan_bundle) {
+            if (item->kind == Leftover::Kind::orphan_bundle || item->kind == Leftover::Kind::orphan_table) {
                 orphans[item->repository].push_back(item);
             } else if (auto s = ctx.storage.abort_pending(item->upload); !s) {
                 problems.push_back(s.error());

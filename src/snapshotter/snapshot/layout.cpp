@@ -52,6 +52,14 @@ std::string manifests_prefix(std::string_view name) {
     return repo_prefix(name) + "manifests/";
 }
 
+std::string tables_prefix(std::string_view name) {
+    return repo_prefix(name) + "tables/";
+}
+
+std::string table_key(std::string_view name, std::string_view sha256) {
+    return fmt::format("{}{}.json.gz", tables_prefix(name), sha256);
+}
+
 std::string manifest_key(std::string_view name, std::string_view id) {
     return fmt::format("{}{}.json", manifests_prefix(name), id);
 }
@@ -106,7 +114,15 @@ bool is_object_segment(std::string_view segment) {
 }
 
 std::string_view area_name(Area area) {
-    return area == Area::bundles ? "bundles" : "manifests";
+    switch (area) {
+    case Area::bundles:
+        return "bundles";
+    case Area::tables:
+        return "tables";
+    case Area::manifests:
+        break;
+    }
+    return "manifests";
 }
 
 } // namespace
@@ -122,7 +138,7 @@ bool is_within(std::string_view key, std::string_view name, Area area) {
     const std::string segment = repo_key(name);
     if (!is_canonical_repo_key(segment))
         return false;
-    const std::string prefix = area == Area::bundles ? bundles_prefix(name) : manifests_prefix(name);
+    const std::string prefix = repo_prefix(name) + std::string(area_name(area)) + "/";
     return key.starts_with(prefix) && is_object_segment(key.substr(prefix.size()));
 }
 

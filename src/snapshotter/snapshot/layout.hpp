@@ -4,6 +4,9 @@
 //   repos/<repo-key>/manifests/<snapshot-id>.json   one manifest per snapshot
 //   repos/<repo-key>/bundles/<snapshot-id>.bundle   the bundle a snapshot added
 //   repos/<repo-key>/latest.json                    pointer to the newest manifest
+//   repos/<repo-key>/tables/<sha256>.json.gz        a version-2 manifest's sets (refs, bundles,
+//                                                   preserved), gzip; shared by every manifest
+//                                                   with the same content
 //   repos/<repo-key>/bundles/<snapshot-id>.rebased-<hex>.bundle
 //                                                   a full bundle prune's rebase wrote at that snapshot
 //   repos/<repo-key>/prune-pending.json             bundles an interrupted prune still has to delete
@@ -42,6 +45,10 @@ std::string bundle_key(std::string_view name, std::string_view id);
 // Key of a full bundle that prune's rebase writes at snapshot `id` of `name`;
 // `tag` (random hex) keeps two rebases of the same snapshot apart.
 std::string rebased_bundle_key(std::string_view name, std::string_view id, std::string_view tag);
+// Prefix of the tables of `name`.
+std::string tables_prefix(std::string_view name);
+// Key of the table of `name` whose uncompressed JSON has SHA-256 `sha256` (hex).
+std::string table_key(std::string_view name, std::string_view sha256);
 // Key of the list of bundles a prune of `name` has yet to delete.
 std::string prune_pending_key(std::string_view name);
 // Key of the pointer to the newest snapshot of `name`.
@@ -57,7 +64,7 @@ std::optional<std::string> repository_of_key(std::string_view key);
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key);
 
 // The part of a repository's tree that a key read from storage must lie in.
-enum class Area { bundles, manifests };
+enum class Area { bundles, manifests, tables };
 
 // Whether `key` is one this layout could have made in `area` of repository
 // `name`: exactly repos/<repo_key(name)>/<area>/<object>, where <object> is

@@ -19,7 +19,8 @@ bundles_by_repository(storage::Storage& storage, const std::string& prefix) {
     std::map<std::string, std::vector<storage::ObjectInfo>> out;
     for (auto& object : *objects) {
         auto name = layout::repository_of_key(object.key);
-        if (name && object.key.starts_with(layout::bundles_prefix(*name)))
+        if (name && (object.key.starts_with(layout::bundles_prefix(*name)) ||
+                     object.key.starts_with(layout::tables_prefix(*name))))
             out[*name].push_back(std::move(object));
     }
     return out;
@@ -50,8 +51,8 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
             item.upload = std::move(upload);
             scan.items.push_back(std::move(item));
         }
-        // 2. Bundles no manifest lists. Bundles are listed before manifests
-        //    are read, so a manifest committed in between counts.
+        // 2. Bundles and tables no manifest lists. They are listed before
+        //    manifests are read, so a manifest committed in between counts.
         auto bundles = bundles_by_repository(storage, prefix.empty() ? layout::repos_prefix() : prefix);
         if (!bundles)
             return fail(bundles.error());
@@ -61,13 +62,21 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
                 scan.problems.push_back(referenced.error().with_context(name));
                 continue;
             }
-            for (auto& object : objects)
-                if (auto s = layout::check_within(object.key, name, layout::Area::bundles, "listing"); !s)
+            for (auto& object : objects) {
+                const bool table = object.key.starts_with(layout::tables_prefix(name));
+                const auto area = table ? layout::Area::tables : layout::Area::bundles;
+                if (auto s = layout::check_within(object.key, name, area, "listing"); !s)
                     // Not an object this layout writes: reported, never deleted.
                     scan.problems.push_back(s.error());
                 else if (!referenced->contains(object.key))
                     scan.items.push_back(
-                        {Leftover::Kind::orphan_bundle, object.key, name, object.size, object.modified, {}});
+                        {table ? Leftover::Kind::orphan_table : Leftover::Kind::orphan_bundle,
+                         object.key,
+                         name,
+                         object.size,
+                         object.modified,
+                         {}});
+            }
         }
     }
     return scan;
@@ -81,7 +90,15 @@ long long age_seconds(const Leftover& leftover, Clock::time_point now) {
 }
 
 std::string_view kind_name(Leftover::Kind kind) {
-    return kind == Leftover::Kind::pending_upload ? "pending_upload" : "orphan_bundle";
+    switch (kind) {
+    case Leftover::Kind::pending_upload:
+        return "pending_upload";
+    case Leftover::Kind::orphan_table:
+        return "orphan_table";
+    case Leftover::Kind::orphan_bundle:
+        break;
+    }
+    return "orphan_bundle";
 }
 
 nlohmann::json leftover_json(const Leftover& leftover, Clock::time_point now) {

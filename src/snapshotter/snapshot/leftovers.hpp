@@ -1,5 +1,5 @@
 // What a killed run leaves in storage, found per backend, so that verify can
-// report it and gc can remove it. Exactly two kinds exist:
+// report it and gc can remove it. Exactly three kinds exist:
 //
 //  - pending uploads: a writer's uncommitted state, AtomicFile temporary
 //    files on file:// and incomplete multipart uploads on s3:// (Storage::
@@ -8,6 +8,10 @@
 //  - orphan bundles: objects under repos/<repo-key>/bundles/ that no manifest
 //    of that repository lists: the run died (or failed) between committing
 //    its bundle and committing its manifest.
+//  - orphan tables: objects under repos/<repo-key>/tables/ (tables.hpp) that
+//    no manifest of that repository names: the run died between writing the
+//    table and committing its manifest, or prune deleted the last manifest
+//    naming it and was interrupted before deleting the table.
 //
 // Nothing else can be half-done: a manifest and `latest.json` are each
 // published in one atomic step (rename or link on file://, one PUT on S3),
@@ -27,7 +31,7 @@
 namespace snapshotter::snapshot {
 
 struct Leftover {
-    enum class Kind { pending_upload, orphan_bundle };
+    enum class Kind { pending_upload, orphan_bundle, orphan_table };
     Kind kind = Kind::orphan_bundle;
     std::string key;        // the object (or, for an upload, the key it would publish)
     std::string repository; // the repository it belongs to, empty outside repos/
@@ -53,7 +57,7 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
 // Seconds `leftover` has been idle at `now` (0 when its time is unknown).
 long long age_seconds(const Leftover& leftover, Clock::time_point now);
 
-// "pending_upload" or "orphan_bundle".
+// "pending_upload", "orphan_bundle" or "orphan_table".
 std::string_view kind_name(Leftover::Kind kind);
 
 // {"kind", "key", "repository", "bytes", "age_s"} of one leftover.

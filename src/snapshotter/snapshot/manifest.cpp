@@ -105,7 +105,11 @@ void set_head(Manifest& manifest, const git::HeadState& head) {
     manifest.head_oid = head.kind == git::HeadKind::detached ? head.target : "";
 }
 
-Result<std::string> serialize_manifest(const Manifest& m) {
+namespace {
+
+// The sets a version-2 manifest keeps in its table, as JSON; a version-1
+// manifest holds the same members inline.
+json sets_json(const Manifest& m) {
     json refs = json::object();
     for (const auto& [name, target] : m.refs) {
         json t = {{"oid", target.oid}};
@@ -120,6 +124,93 @@ Result<std::string> serialize_manifest(const Manifest& m) {
                            {"size", b.size},
                            {"sha256", b.sha256},
                            {"prerequisites", b.prerequisites}});
+    json j = {{"refs", std::move(refs)}, {"bundles", std::move(bundles)}, {"preserved", m.preserved}};
+    // Written only for a shallow snapshot, so other manifests stay as they were.
+    if (!m.shallow.empty())
+        j["shallow"] = m.shallow;
+    return j;
+}
+
+// `j` as text indented by `indent` (-1: compact), then `suffix`.
+Result<std::string> dump_utf8(const json& j, int indent, std::string_view suffix) {
+    try {
+        return j.dump(indent) + std::string(suffix);
+    } catch (const json::type_error&) {
+        return fail(Error::git("a ref name is not valid UTF-8; snapshotter cannot record it exactly"));
+    }
+}
+
+// Read the sets (refs, bundles, preserved, shallow) from `j` into `m`; throws
+// json::exception on a missing or mistyped member.
+Status parse_sets(const json& j, Manifest& m) {
+    if (auto it = j.find("shallow"); it != j.end() && !it->is_null()) {
+        m.shallow = it->get<std::vector<std::string>>();
+        for (const auto& oid : m.shallow)
+            if (!is_hex_oid(oid))
+                return fail(bad("shallow lists an invalid object id"));
+    }
+    for (const auto& [name, t] : j.at("refs").items()) {
+        git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
+        if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))
+            return fail(bad(fmt::format("ref {} has an invalid object id", name)));
+        m.refs.emplace(name, std::move(target));
+    }
+    for (const auto& b : j.at("bundles")) {
+        auto size = json_integer<std::uint64_t>(b.at("size"));
+        if (!size)
+            return fail(bad("a bundle size is not a non-negative integer"));
+        BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(), *size,
+                        b.at("sha256").get<std::string>(),
+                        b.value("prerequisites", std::vector<std::string>{})};
+        if (info.sha256.size() != 64)
+            return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
+        m.bundles.push_back(std::move(info));
+    }
+    if (auto it = j.find("preserved"); it != j.end())
+        for (const auto& [key, oid] : it->items()) {
+            auto value = oid.get<std::string>();
+            if (!is_hex_oid(value))
+                return fail(bad(fmt::format("preserved tip {} has an invalid object id", key)));
+            m.preserved.emplace(key, std::move(value));
+        }
+    if (!m.refs.empty() && m.bundles.empty())
+        return fail(bad("has refs but no bundle"));
+    return {};
+}
+
+bool is_hex_digest(std::string_view s) {
+    return s.size() == 64 && is_hex_oid(s);
+}
+
+} // namespace
+
+Result<std::string> table_json(const Manifest& manifest) {
+    return dump_utf8(sets_json(manifest), -1, "");
+}
+
+Status apply_table(Manifest& m, std::string_view text) {
+    auto parsed = parse_json_bounded(text);
+    if (!parsed)
+        return fail(bad(fmt::format("table: {}", parsed.error().message)));
+    if (!parsed->is_object())
+        return fail(bad("table: not an object"));
+    m.refs.clear();
+    m.bundles.clear();
+    m.preserved.clear();
+    m.shallow.clear();
+    try {
+        if (auto s = parse_sets(*parsed, m); !s)
+            return s;
+    } catch (const json::exception& e) {
+        return fail(bad(fmt::format("table: missing or mistyped field ({})", e.what())));
+    }
+    if (m.table && m.refs.size() != m.table->count)
+        return fail(bad(fmt::format("table {} holds {} refs, the manifest says {}", m.table->key,
+                                    m.refs.size(), m.table->count)));
+    return {};
+}
+
+Result<std::string> serialize_manifest(const Manifest& m) {
     json changes = json::object();
     for (const auto& [name, c] : m.changes) {
         json entry = {{"change", c.change}};
@@ -141,21 +232,25 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"head", m.head ? json(*m.head) : json(nullptr)},
               {"head_state", git::head_kind_name(m.head_kind)},
               {"head_oid", m.head_oid.empty() ? json(nullptr) : json(m.head_oid)},
-              {"refs", std::move(refs)},
               {"ref_patterns", m.ref_patterns},
-              {"bundles", std::move(bundles)},
               {"parent", m.parent ? json(*m.parent) : json(nullptr)},
               {"changes", std::move(changes)},
-              {"preserved", m.preserved},
               {"timings_ms", m.timings_ms}};
-    // Written only for a shallow snapshot, so other manifests stay as they were.
-    if (!m.shallow.empty())
-        j["shallow"] = m.shallow;
-    try {
-        return j.dump(2) + "\n";
-    } catch (const json::type_error&) {
-        return fail(Error::git("a ref name is not valid UTF-8; snapshotter cannot record it exactly"));
+    if (m.schema_version == k_manifest_schema_version_v1) {
+        j.update(sets_json(m));
+        return dump_utf8(j, 2, "\n");
     }
+    if (m.schema_version != k_manifest_schema_version)
+        return fail(bad(fmt::format("schema_version {} cannot be written", m.schema_version)));
+    if (!m.table)
+        return fail(bad("a version-2 manifest needs its table stored first"));
+    j["table"] = {{"key", m.table->key},
+                  {"sha256", m.table->sha256},
+                  {"size", m.table->size},
+                  {"raw_size", m.table->raw_size},
+                  {"count", m.table->count}};
+    // Compact: an unchanged night stores this object and little else.
+    return dump_utf8(j, -1, "\n");
 }
 
 Result<Manifest> parse_manifest(std::string_view text) {
@@ -172,7 +267,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
         if (!version)
             return fail(bad("schema_version is not an integer"));
         m.schema_version = *version;
-        if (m.schema_version != k_manifest_schema_version)
+        if (m.schema_version != k_manifest_schema_version && m.schema_version != k_manifest_schema_version_v1)
             return fail(bad(fmt::format("schema_version {} is not supported", m.schema_version)));
         m.snapshot_id = j.at("snapshot_id").get<std::string>();
         m.repository = j.at("repository").get<std::string>();
@@ -202,29 +297,21 @@ Result<Manifest> parse_manifest(std::string_view text) {
         if ((m.head_kind == git::HeadKind::symbolic || m.head_kind == git::HeadKind::unborn) !=
             m.head.has_value())
             return fail(bad("head and head_state disagree"));
-        if (auto it = j.find("shallow"); it != j.end() && !it->is_null()) {
-            m.shallow = it->get<std::vector<std::string>>();
-            for (const auto& oid : m.shallow)
-                if (!is_hex_oid(oid))
-                    return fail(bad("shallow lists an invalid object id"));
-        }
-        for (const auto& [name, t] : j.at("refs").items()) {
-            git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
-            if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))
-                return fail(bad(fmt::format("ref {} has an invalid object id", name)));
-            m.refs.emplace(name, std::move(target));
-        }
         m.ref_patterns = j.value("ref_patterns", std::vector<std::string>{});
-        for (const auto& b : j.at("bundles")) {
-            auto size = json_integer<std::uint64_t>(b.at("size"));
-            if (!size)
-                return fail(bad("a bundle size is not a non-negative integer"));
-            BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(), *size,
-                            b.at("sha256").get<std::string>(),
-                            b.value("prerequisites", std::vector<std::string>{})};
-            if (info.sha256.size() != 64)
-                return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
-            m.bundles.push_back(std::move(info));
+        if (m.schema_version == k_manifest_schema_version_v1) {
+            if (auto s = parse_sets(j, m); !s)
+                return fail(s.error());
+        } else {
+            const json& t = j.at("table");
+            auto size = json_integer<std::uint64_t>(t.at("size"));
+            auto raw_size = json_integer<std::uint64_t>(t.at("raw_size"));
+            auto count = json_integer<std::uint64_t>(t.at("count"));
+            if (!size || !raw_size || !count)
+                return fail(bad("a table size or count is not a non-negative integer"));
+            m.table = TableRef{t.at("key").get<std::string>(), t.at("sha256").get<std::string>(), *size,
+                               *raw_size, *count};
+            if (!is_hex_digest(m.table->sha256))
+                return fail(bad(fmt::format("table {} has an invalid sha256", m.table->key)));
         }
         if (!j.at("parent").is_null())
             m.parent = j.at("parent").get<std::string>();
@@ -239,13 +326,6 @@ Result<Manifest> parse_manifest(std::string_view text) {
                     return fail(bad(fmt::format("ref {} has an unknown change \"{}\"", name, text)));
                 change.change = *known;
                 m.changes.emplace(name, std::move(change));
-            }
-        if (auto it = j.find("preserved"); it != j.end())
-            for (const auto& [key, oid] : it->items()) {
-                auto value = oid.get<std::string>();
-                if (!is_hex_oid(value))
-                    return fail(bad(fmt::format("preserved tip {} has an invalid object id", key)));
-                m.preserved.emplace(key, std::move(value));
             }
         if (auto it = j.find("timings_ms"); it != j.end() && it->is_object())
             for (const auto& [k, v] : it->items())
@@ -262,8 +342,6 @@ Result<Manifest> parse_manifest(std::string_view text) {
         m.kind = *known;
     else
         return fail(bad(fmt::format("unknown kind \"{}\"", kind)));
-    if (!m.refs.empty() && m.bundles.empty())
-        return fail(bad("has refs but no bundle"));
     return m;
 }
 

@@ -1,5 +1,8 @@
-// Manifest version 1 (docs/manifest.md): everything needed to restore one
-// snapshot of one repository, including the chain of bundles to replay.
+// Manifests (docs/manifest.md): everything needed to restore one snapshot of
+// one repository, including the chain of bundles to replay. Version 2 (written)
+// keeps the large sets that usually equal the parent's (refs, bundles,
+// preserved, shallow) in a content-addressed table (tables.hpp) that it names;
+// version 1 (still read) holds them inline.
 #pragma once
 
 #include "snapshotter/git/git.hpp"
@@ -15,7 +18,10 @@
 
 namespace snapshotter::snapshot {
 
-inline constexpr int k_manifest_schema_version = 1;
+// The version writers write; readers read it and k_manifest_schema_version_v1.
+inline constexpr int k_manifest_schema_version = 2;
+// The version with every set inline (written before tables existed).
+inline constexpr int k_manifest_schema_version_v1 = 1;
 
 // One bundle of a restore chain.
 struct BundleInfo {
@@ -70,6 +76,17 @@ struct RefChange {
     bool operator==(const RefChange&) const = default;
 };
 
+// A version-2 manifest's reference to its table: the stored object and what
+// its uncompressed canonical JSON must be.
+struct TableRef {
+    std::string key;            // repos/<repo-key>/tables/<sha256>.json.gz
+    std::string sha256;         // hex SHA-256 of the uncompressed canonical JSON
+    std::uint64_t size = 0;     // bytes stored (gzip)
+    std::uint64_t raw_size = 0; // bytes of the uncompressed JSON
+    std::uint64_t count = 0;    // refs in the table
+    bool operator==(const TableRef&) const = default;
+};
+
 struct Manifest {
     int schema_version = k_manifest_schema_version;
     std::string snapshot_id;
@@ -98,6 +115,10 @@ struct Manifest {
     // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
     std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
+    // Version 2: the table holding refs, bundles, preserved and shallow. Set
+    // by parse_manifest() (the sets stay empty until apply_table()) and by
+    // publishing (tables.hpp); nullopt for version 1.
+    std::optional<TableRef> table;
 };
 
 // The HEAD `manifest` records (head_state with head or head_oid).
@@ -114,10 +135,23 @@ std::optional<std::string> named_head(const git::HeadState& head);
 std::string preserved_ref_name(const std::string& key);
 
 // The manifest as JSON (UTF-8); fails when a ref name is not valid UTF-8.
+// Version 1 holds every set inline; version 2 needs `table` (set by
+// publish_manifest(), tables.hpp) and holds only the reference to it.
 Result<std::string> serialize_manifest(const Manifest& manifest);
 
-// Parse and check a manifest; IntegrityError names what is wrong.
+// Parse and check a manifest of version 1 or 2; IntegrityError names what is
+// wrong. A version-2 manifest comes back with `table` set and its sets empty:
+// apply_table() (catalog's read_manifest does it) fills them.
 Result<Manifest> parse_manifest(std::string_view text);
+
+// The canonical JSON (compact, keys sorted) of the sets a version-2 manifest
+// keeps in its table: refs, bundles, preserved and shallow of `manifest`.
+Result<std::string> table_json(const Manifest& manifest);
+
+// Fill the sets of `manifest` from `text`, its table's uncompressed JSON,
+// checked like a version-1 manifest's; IntegrityError when it is not valid
+// or holds another number of refs than `manifest.table->count`.
+Status apply_table(Manifest& manifest, std::string_view text);
 
 // The `latest` pointer object.
 std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key);

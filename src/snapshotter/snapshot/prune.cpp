@@ -15,6 +15,8 @@
 //  5. Point latest.json at the newest manifest if it named a deleted one.
 //  6. Re-list and re-read every manifest, then delete the pending bundles
 //     none of them lists: a snapshot committed meanwhile keeps its chain.
+//     The same for the tables (tables.hpp) the manifests read at step 1
+//     named: those no manifest names now go (gc takes any a crash leaves).
 //     Bundles Object Lock still retains are reported, never hidden behind a
 //     delete marker.
 //  7. Keep in prune-pending.json only what is left (retained bundles).
@@ -29,6 +31,7 @@
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/redact.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 #include <spdlog/spdlog.h>
@@ -240,10 +243,8 @@ Result<json> rebase(const Context& ctx, const std::vector<Loaded>& loaded, const
         for (const auto& id : order) {
             Manifest m = *by_id.at(id);
             m.bundles = rebased_chain(m.bundles, step, *bundle);
-            auto text = serialize_manifest(m);
-            if (!text)
-                return fail(text.error());
-            if (auto s = ctx.storage.put(layout::manifest_key(m.repository, id), *text, Overwrite::yes); !s)
+            // Its table (the chain is in it) first, then the manifest, as version 2.
+            if (auto s = publish_manifest(ctx.storage, m, Overwrite::yes); !s)
                 return fail(s.error().with_context(fmt::format("rebase: rewrite manifest {}", id)));
         }
         spdlog::info("{}: rebased {} manifests onto a new full bundle at {} ({} bytes)",
@@ -269,6 +270,29 @@ Status repair_latest(storage::Storage& storage, const std::string& name, const s
     }
     return storage.put(layout::latest_key(name), serialize_latest(newest, layout::manifest_key(name, newest)),
                        Overwrite::yes);
+}
+
+// Step 6 for tables: delete the tables the manifests read at step 1 named
+// (dropped ones, or rewritten by a rebase) that no manifest present now names.
+// A failure is only logged: gc removes what is left once it is idle.
+void delete_unnamed_tables(storage::Storage& storage, const std::string& name,
+                           const std::vector<Loaded>& before, const std::vector<Loaded>& now) {
+    std::set<std::string> named;
+    for (const auto& l : now)
+        if (l.manifest.table)
+            named.insert(l.manifest.table->key);
+    std::vector<std::string> unnamed;
+    for (const auto& l : before)
+        if (l.manifest.table && !named.contains(l.manifest.table->key) &&
+            std::find(unnamed.begin(), unnamed.end(), l.manifest.table->key) == unnamed.end())
+            unnamed.push_back(l.manifest.table->key);
+    if (unnamed.empty())
+        return;
+    auto tables = delete_unretained(storage, unnamed);
+    spdlog::info("{}: deleted {} tables no manifest names", name, tables.deleted.size());
+    for (const auto& f : tables.failed)
+        spdlog::warn("{}: table {} not deleted ({}); gc removes it later", name,
+                     f.at("key").get<std::string>(), f.at("error").get<std::string>());
 }
 
 // Prune one repository; the result entry, or why it failed as a whole.
@@ -342,6 +366,7 @@ Result<json> prune_repository(const Context& ctx, const std::string& name) {
         if (!listed.contains(key))
             doomed.push_back(key);
     auto bundles = delete_unretained(ctx.storage, doomed);
+    delete_unnamed_tables(ctx.storage, name, *loaded, *now_stored);
 
     // 7. What is left to delete another day: retained or failed bundles.
     std::set<std::string> left(bundles.retained.begin(), bundles.retained.end());

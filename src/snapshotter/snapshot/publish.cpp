@@ -1,6 +1,7 @@
 #include "snapshotter/snapshot/publish.hpp"
 
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/tables.hpp"
 #include "snapshotter/util/hash.hpp"
 
 #include <fmt/format.h>
@@ -49,6 +50,25 @@ Result<bool> advance_latest(storage::Storage& storage, const std::string& name, 
         },
         // A hint: readers take the newest manifest when it is lost or stale.
         Durability::atomic_only);
+}
+
+Result<std::string> publish_manifest(storage::Storage& storage, Manifest& manifest, Overwrite overwrite,
+                                     const std::optional<TableRef>& reused) {
+    manifest.schema_version = k_manifest_schema_version;
+    auto table = encode_table(manifest);
+    if (!table)
+        return fail(table.error());
+    // Table first: a crash before the manifest leaves an orphan table for gc, never a manifest without it.
+    if (auto s = put_table(storage, *table, reused); !s)
+        return fail(s.error());
+    manifest.table = table->ref;
+    auto text = serialize_manifest(manifest);
+    if (!text)
+        return fail(text.error());
+    auto key = layout::manifest_key(manifest.repository, manifest.snapshot_id);
+    if (auto s = storage.put(key, *text, overwrite); !s)
+        return fail(s.error());
+    return key;
 }
 
 Result<BundleInfo> store_bundle(storage::Storage& storage, const git::GitApi& git,

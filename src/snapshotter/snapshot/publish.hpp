@@ -25,6 +25,13 @@ namespace snapshotter::snapshot {
 Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
                             const std::string& manifest_key);
 
+// Publish `manifest` as version 2: its table first (tables.hpp; not written
+// again when it is `reused`, the parent's table, as on an unchanged night),
+// then the manifest object naming it, under manifest_key() with `overwrite`.
+// Sets `manifest.schema_version` and `manifest.table`; returns the manifest's key.
+Result<std::string> publish_manifest(storage::Storage& storage, Manifest& manifest, Overwrite overwrite,
+                                     const std::optional<TableRef>& reused = std::nullopt);
+
 // Stream `git bundle create` of `revs` (ref names, "^<oid>" exclusions) from
 // `repo` into storage under `key` (never overwritten), hashing on the way;
 // the object is committed only when git succeeded. The result names

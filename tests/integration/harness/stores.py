@@ -4,6 +4,7 @@ the stored objects whatever the backend (file:// or s3://)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -35,6 +36,10 @@ def manifest_key(name: str, snapshot_id: str) -> str:
 
 def bundle_key(name: str, snapshot_id: str) -> str:
     return f"repos/{repo_key(name)}/bundles/{snapshot_id}.bundle"
+
+
+# What a version-2 manifest keeps in its table (docs/manifest.md).
+TABLE_MEMBERS = ("refs", "bundles", "preserved", "shallow")
 
 
 def latest_key(name: str) -> str:
@@ -146,6 +151,33 @@ class Store:
 
     def json(self, key: str):
         return json.loads(self.read(key))
+
+    def manifest(self, key: str) -> dict:
+        """The manifest under `key` with its sets inline whatever its version: a
+        version-2 manifest's table (docs/manifest.md) is read, checked against
+        its SHA-256 and merged in, so tests read `refs` and `bundles` as of v1."""
+        manifest = self.json(key)
+        if manifest.get("schema_version") == 2:
+            ref = manifest["table"]
+            raw = gzip.decompress(self.read(ref["key"]))
+            assert hashlib.sha256(raw).hexdigest() == ref["sha256"], f"table {ref['key']}: SHA-256 mismatch"
+            manifest.update(json.loads(raw))
+        return manifest
+
+    def write_manifest(self, key: str, manifest: dict) -> None:
+        """Store `manifest` (as manifest() returns it, perhaps edited) under
+        `key`; a version-2 one gets a table of its sets, written first."""
+        manifest = dict(manifest)
+        if manifest.get("schema_version") == 2:
+            sets = {k: manifest.pop(k) for k in TABLE_MEMBERS if k in manifest}
+            raw = json.dumps(sets, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            digest = hashlib.sha256(raw).hexdigest()
+            table_key = f"{key.split('/manifests/')[0]}/tables/{digest}.json.gz"
+            data = gzip.compress(raw, mtime=0)
+            self.write(table_key, data)
+            manifest["table"] = {"key": table_key, "sha256": digest, "size": len(data), "raw_size": len(raw),
+                                 "count": len(sets.get("refs", {}))}
+        self.write(key, json.dumps(manifest).encode())
 
     def flip_middle_byte(self, key: str) -> None:
         data = bytearray(self.read(key))

@@ -103,7 +103,7 @@ class Workspace:
         return self.storage_dir / key
 
     def manifest(self, name: str, snapshot_id: str) -> dict:
-        return self.store.json(manifest_key(name, snapshot_id))
+        return self.store.manifest(manifest_key(name, snapshot_id))
 
     def latest(self, name: str) -> dict:
         return self.store.json(latest_key(name))

@@ -1,0 +1,199 @@
+#include "snapshotter/snapshot/tables.hpp"
+
+#include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/util/hash.hpp"
+
+#include <fmt/format.h>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <zlib.h>
+
+namespace snapshotter::snapshot {
+namespace {
+
+// Bytes of table content the in-process cache holds at most; past it, the
+// cache starts over (tables are read by manifests of one repository in a
+// row: prune, gc and verify read many manifests naming few tables).
+constexpr std::size_t k_cache_bytes = std::size_t{64} << 20;
+
+// The largest gzip stream `raw` bytes can become (stored blocks: 5 bytes of
+// framing per 16 KiB, plus the gzip header and trailer), with room to spare.
+std::uint64_t gzip_bound(std::uint64_t raw) {
+    return raw + raw / 1000 + 1024;
+}
+
+class TableCache {
+  public:
+    std::shared_ptr<const std::string> find(const std::string& id) {
+        std::lock_guard lock(m_mutex);
+        auto it = m_items.find(id);
+        return it == m_items.end() ? nullptr : it->second;
+    }
+    void insert(const std::string& id, std::shared_ptr<const std::string> text) {
+        std::lock_guard lock(m_mutex);
+        if (m_bytes + text->size() > k_cache_bytes) {
+            m_items.clear();
+            m_bytes = 0;
+        }
+        if (text->size() > k_cache_bytes)
+            return;
+        m_bytes += text->size();
+        m_items[id] = std::move(text);
+    }
+
+  private:
+    std::mutex m_mutex;
+    std::map<std::string, std::shared_ptr<const std::string>> m_items;
+    std::size_t m_bytes = 0;
+};
+
+TableCache& cache() {
+    static TableCache instance;
+    return instance;
+}
+
+Error bad_table(const std::string& key, std::string_view what) {
+    return Error::integrity(fmt::format("table {}: {}", key, what));
+}
+
+} // namespace
+
+Result<std::string> gzip_compress(std::string_view data) {
+    z_stream z{};
+    // 15 window bits + 16: a gzip header (no name, mtime 0), so equal input gives equal bytes.
+    if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return fail(Error::internal("zlib: deflateInit2 failed"));
+    std::string out(deflateBound(&z, data.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    const int rc = deflate(&z, Z_FINISH);
+    const auto written = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END)
+        return fail(Error::internal(fmt::format("zlib: deflate failed ({})", rc)));
+    out.resize(written);
+    return out;
+}
+
+Result<std::string> gzip_decompress(std::string_view data, std::uint64_t max_bytes) {
+    z_stream z{};
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return fail(Error::internal("zlib: inflateInit2 failed"));
+    std::string out;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    char buffer[64 * 1024];
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        z.next_out = reinterpret_cast<Bytef*>(buffer);
+        z.avail_out = sizeof buffer;
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            inflateEnd(&z);
+            return fail(Error::integrity(fmt::format("not a valid gzip stream (zlib {})", rc)));
+        }
+        const std::size_t produced = sizeof buffer - z.avail_out;
+        if (out.size() + produced > max_bytes) {
+            inflateEnd(&z);
+            return fail(Error::integrity(fmt::format("inflates past {} bytes; refused", max_bytes)));
+        }
+        out.append(buffer, produced);
+        if (rc == Z_OK && produced == 0 && z.avail_in == 0) {
+            inflateEnd(&z);
+            return fail(Error::integrity("the gzip stream is truncated"));
+        }
+    }
+    const bool trailing = z.avail_in != 0;
+    inflateEnd(&z);
+    if (trailing)
+        return fail(Error::integrity("bytes after the end of the gzip stream"));
+    return out;
+}
+
+Result<EncodedTable> encode_table(const Manifest& manifest) {
+    auto text = table_json(manifest);
+    if (!text)
+        return fail(text.error());
+    auto gz = gzip_compress(*text);
+    if (!gz)
+        return fail(gz.error());
+    auto digest = sha256_hex(*text);
+    EncodedTable table{.ref = {.key = layout::table_key(manifest.repository, digest),
+                               .sha256 = digest,
+                               .size = gz->size(),
+                               .raw_size = text->size(),
+                               .count = manifest.refs.size()},
+                       .gzip = std::move(*gz)};
+    return table;
+}
+
+Status put_table(storage::Storage& storage, const EncodedTable& table,
+                 const std::optional<TableRef>& reused) {
+    if (reused && reused->key == table.ref.key && reused->sha256 == table.ref.sha256)
+        return {};
+    // Written again even when present: the same content under the same key,
+    // and its age restarts, so gc (which takes only idle orphans) and prune
+    // leave it to the manifest about to name it.
+    if (auto s = storage.put(table.ref.key, table.gzip, Overwrite::yes); !s)
+        return fail(s.error().with_context(fmt::format("table {}", table.ref.key)));
+    return {};
+}
+
+Result<std::string> get_table(storage::Storage& storage, const std::string& name, const TableRef& ref,
+                              Fresh fresh) {
+    if (auto s = layout::check_within(ref.key, name, layout::Area::tables, "manifest's table"); !s)
+        return fail(s.error());
+    if (ref.key != layout::table_key(name, ref.sha256))
+        return fail(bad_table(ref.key, fmt::format("the key does not name its SHA-256 {}", ref.sha256)));
+    if (ref.raw_size > k_max_table_bytes)
+        return fail(bad_table(ref.key, fmt::format("claims {} bytes, more than the {} a table may hold",
+                                                   ref.raw_size, k_max_table_bytes)));
+    const std::string id = ref.key + "@" + ref.sha256;
+    if (fresh == Fresh::no)
+        if (auto cached = cache().find(id); cached && cached->size() == ref.raw_size)
+            return *cached;
+    // Stop at the bound: a stored object larger than its content can compress to is hostile.
+    std::string stored;
+    const auto bound = gzip_bound(ref.raw_size);
+    auto read = storage.read(ref.key, [&](std::span<const std::byte> chunk) -> Status {
+        if (stored.size() + chunk.size() > bound)
+            return fail(bad_table(
+                ref.key, fmt::format("larger than the {} bytes its content allows; stopped reading", bound)));
+        stored.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+        return {};
+    });
+    if (!read) {
+        if (read.error().kind == ErrorKind::NotFound)
+            return fail(bad_table(ref.key, "missing"));
+        if (read.error().kind == ErrorKind::Integrity)
+            return fail(read.error());
+        return fail(read.error().with_context(fmt::format("table {}", ref.key)));
+    }
+    auto text = gzip_decompress(stored, ref.raw_size);
+    if (!text)
+        return fail(bad_table(ref.key, text.error().message));
+    if (text->size() != ref.raw_size)
+        return fail(
+            bad_table(ref.key, fmt::format("{} bytes, the manifest says {}", text->size(), ref.raw_size)));
+    if (auto digest = sha256_hex(*text); digest != ref.sha256)
+        return fail(
+            bad_table(ref.key, fmt::format("SHA-256 mismatch (manifest {}, stored {})", ref.sha256, digest)));
+    cache().insert(id, std::make_shared<const std::string>(*text));
+    return std::move(*text);
+}
+
+Status load_table(storage::Storage& storage, Manifest& manifest, Fresh fresh) {
+    if (!manifest.table)
+        return {};
+    auto text = get_table(storage, manifest.repository, *manifest.table, fresh);
+    if (!text)
+        return fail(text.error());
+    if (auto s = apply_table(manifest, *text); !s)
+        return fail(s.error().with_context(manifest.table->key));
+    return {};
+}
+
+} // namespace snapshotter::snapshot
