@@ -13,12 +13,20 @@ namespace {
 
 // Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
 Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
-                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result) {
+                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
+                         const PackObserver& on_pack = {}) {
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
     if (auto s = writer.write_header(header); !s)
         return s;
     auto fetched = client.fetch(
-        fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
+        fetch,
+        [&writer, &on_pack](std::string_view data) -> Status {
+            if (on_pack)
+                if (auto s = on_pack(data); !s)
+                    return s;
+            return writer.write_pack(data);
+        },
+        request.on_progress);
     if (!fetched)
         return fail(fetched.error());
     // A shallow upstream's pack lacks the history behind its cut: no restore could use it.
@@ -50,11 +58,17 @@ bool points_at_commit(std::string_view refname) {
     return !refname.starts_with("refs/tags/") && !refname.starts_with("refs/replace/");
 }
 
-std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs) {
+// The header lines of `refs`; with `previous`, only of those created or moved since.
+std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs,
+                                                             const RefMap* previous = nullptr) {
     std::vector<std::pair<std::string, std::string>> out;
     out.reserve(refs.size());
-    for (const auto& [name, target] : refs)
+    for (const auto& [name, target] : refs) {
+        if (previous != nullptr)
+            if (auto it = previous->find(name); it != previous->end() && it->second.oid == target.oid)
+                continue;
         out.emplace_back(target.oid, name);
+    }
     return out;
 }
 
@@ -140,7 +154,8 @@ Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out) {
 }
 
 Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, ObjectWriter& out,
-                                                      const std::string& previous_head_oid) {
+                                                      const std::string& previous_head_oid,
+                                                      const IncrementalExtras& extras) {
     StreamResult result = m_result;
     for (const auto& [name, target] : previous)
         if (!is_valid_oid(target.oid, result.object_format))
@@ -162,10 +177,16 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
     }
     result.wants = plan.wants;
     result.prerequisites = plan.prerequisites;
-    // Stream header (prerequisites + every selected ref) and the thin pack.
+    // Older tips of the chain are haves too: a server that lost a previous tip still finds them.
+    for (const auto& oid : extras.haves)
+        if (is_valid_oid(oid, result.object_format))
+            plan.haves.push_back(oid);
+    std::sort(plan.haves.begin(), plan.haves.end());
+    plan.haves.erase(std::unique(plan.haves.begin(), plan.haves.end()), plan.haves.end());
+    // Stream header (prerequisites + the refs created or moved) and the thin pack.
     BundleHeader header{.object_format = result.object_format,
                         .prerequisites = plan.prerequisites,
-                        .refs = header_refs(result.refs)};
+                        .refs = header_refs(result.refs, &previous)};
     if (fetch_head)
         header.refs.emplace_back(head, k_head_ref);
     FetchRequest fetch{.wants = plan.wants,
@@ -173,7 +194,7 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
                        .thin_pack = true,
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes};
-    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
+    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result, extras.on_pack); !s)
         return fail(s.error());
     return result;
 }
@@ -195,11 +216,12 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWrit
 }
 
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               ObjectWriter& out, const std::string& previous_head_oid) {
+                                               ObjectWriter& out, const std::string& previous_head_oid,
+                                               const IncrementalExtras& extras) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());
-    return listed->incremental_bundle(previous, out, previous_head_oid);
+    return listed->incremental_bundle(previous, out, previous_head_oid, extras);
 }
 
 Result<bool> remote_speaks_v2(const TransportOptions& options) {
