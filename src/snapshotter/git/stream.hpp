@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace snapshotter::git {
@@ -48,6 +49,8 @@ struct StreamResult {
     std::uint64_t bundle_size = 0;              // bytes written to the writer
     std::string sha256;                         // hex SHA-256 of those bytes
     std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
+    // Incremental only: every commit of the pack with its parents (git/pack_scan.hpp).
+    std::unordered_map<std::string, std::vector<std::string>> pack_commits;
 };
 
 // Sees every pack byte of a fetch as it passes; an error stops the run.
@@ -116,10 +119,11 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWrit
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
-// pack; `extras.haves` join them), lists the peeled tips known to be commits
-// as prerequisites (git requires commits there; a base outside them is still
-// in a repository that replayed the chain, only not pre-checked) and in the
-// header only the refs created or moved (the manifest holds every ref, and
+// pack; `extras.haves` join them), holds the pack back (in memory up to
+// 8 MiB, then in an anonymous temporary file) while scanning its commits, and
+// then writes a header whose prerequisites are the parents of the pack's
+// commits that are not in it (what the pack needs; the parents of a shallow
+// boundary excepted) and whose refs are only those created or moved (the manifest holds every ref, and
 // restore sets them from it); a detached HEAD on an object that neither `previous` nor
 // `previous_head_oid` (the previous snapshot's detached HEAD) holds is
 // wanted and listed as k_head_ref. Refs-only changes and an unchanged

@@ -1,7 +1,6 @@
 #include "snapshotter/snapshot/stream_engine.hpp"
 
 #include "snapshotter/git/index_pack.hpp"
-#include "snapshotter/git/pack_scan.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/exactness.hpp"
@@ -160,24 +159,12 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
         session.reset();
     auto request = stream_request(m_ec);
-    // An incremental's pack is scanned as it passes (whatever options.verify
-    // says): its commits and their parents answer the ledger's questions.
-    PackCommits pack_commits;
-    std::optional<git::PackScanner> scanner;
+    // The parent's preserved old tips are haves too: a server that pruned a
+    // previous tip may still have one of them.
     git::IncrementalExtras extras;
-    if (incremental) {
-        scanner.emplace(
-            git::PackScanOptions{.object_format = listing.object_format},
-            git::PackScanCallbacks{.on_commit = [&pack_commits](const git::ScannedCommit& c) -> Status {
-                pack_commits[c.oid] = c.parents;
-                return {};
-            }});
-        extras.on_pack = [&scanner](std::string_view data) { return scanner->feed(data); };
-        // The chain's preserved old tips are haves too: a server that pruned
-        // a previous tip may still have one of them.
+    if (incremental)
         for (const auto& [key, oid] : parent->preserved)
             extras.haves.push_back(oid);
-    }
     auto streamed =
         session ? (incremental ? session->incremental_bundle(parent->refs, out, parent->head_oid, extras)
                                : session->full_bundle(out))
@@ -198,12 +185,6 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
         out.abort();
         return fail(s.error());
     }
-    // The scan saw the whole pack: a truncated or malformed one fails here too.
-    if (scanner && streamed->pack_written)
-        if (auto scanned = scanner->finish(); !scanned) {
-            out.abort();
-            return fail(scanned.error().with_context(fmt::format("{}: scanning the pack", repo.name)));
-        }
     // A pack without objects (a new ref on a commit the chain has) is not worth a bundle.
     if (streamed->pack_written && streamed->object_count == 0 && incremental)
         streamed->pack_written = false;
@@ -246,14 +227,15 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (streamed->pack_written)
         produced.bundles.push_back(BundleInfo{plan.snapshot_id, key, streamed->bundle_size, streamed->sha256,
                                               streamed->prerequisites});
-    // Without local history, the pack's commits tell a fast-forward from a
+    // Without local history, the pack's commits (scanned as it passed, whatever
+    // options.verify says) tell a fast-forward from a
     // rewrite in the common cases (ancestry_from_pack); a moved ref stays
     // "updated" where they cannot, and its old tip is preserved either way.
     // The index repository of an incremental holds both old and new
     // objects, so there the ledger can always tell.
     AncestryAnswers answers;
     if (parent != nullptr && incremental)
-        answers = ancestry_from_pack(plan, parent->refs, streamed->refs, pack_commits);
+        answers = ancestry_from_pack(plan, parent->refs, streamed->refs, streamed->pack_commits);
     if (parent != nullptr && index_repo && incremental) {
         auto known = ancestry_in(ctx.git, index_repo->path, plan, parent->refs);
         if (!known)
