@@ -13,22 +13,20 @@
 namespace snapshotter::git {
 namespace {
 
-// Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
-Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
-                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result) {
-    BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
-    if (auto s = writer.write_header(header); !s)
-        return s;
-    auto fetched = client.fetch(
-        fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
-    if (!fetched)
-        return fail(fetched.error());
-    // A shallow upstream's pack lacks the history behind its cut: no restore could use it.
-    if (!fetched->shallow.empty() && !request.allow_shallow)
-        return fail(Error::git(fmt::format("{}: {} (it sent {} shallow boundary commit(s), e.g. {}); "
-                                           "its history is incomplete, so no snapshot of it could restore",
-                                           client.describe(), k_shallow_upstream, fetched->shallow.size(),
-                                           fetched->shallow.front())));
+// A shallow upstream's pack lacks the history behind its cut: no restore could use it.
+Status refuse_shallow(const ProtocolClient& client, const StreamRequest& request,
+                      const FetchResult& fetched) {
+    if (fetched.shallow.empty() || request.allow_shallow)
+        return {};
+    return fail(Error::git(fmt::format("{}: {} (it sent {} shallow boundary commit(s), e.g. {}); "
+                                       "its history is incomplete, so no snapshot of it could restore",
+                                       client.describe(), k_shallow_upstream, fetched.shallow.size(),
+                                       fetched.shallow.front())));
+}
+
+// Verify the pack `writer` passed, close the session and record the bundle in `result`.
+Status finish_bundle(ProtocolClient& client, BundleWriter& writer, const FetchResult& fetched,
+                     StreamResult& result) {
     // The pack is verified before the session is closed, so a bad pack is what gets reported.
     auto summary = writer.finish();
     if (!summary)
@@ -40,8 +38,23 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
     result.pack_size = summary->pack_size;
     result.bundle_size = summary->bundle_size;
     result.sha256 = summary->sha256;
-    result.shallow = fetched->shallow;
+    result.shallow = fetched.shallow;
     return {};
+}
+
+// Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
+Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
+                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result) {
+    BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
+    if (auto s = writer.write_header(header); !s)
+        return s;
+    auto fetched = client.fetch(
+        fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
+    if (!fetched)
+        return fail(fetched.error());
+    if (auto s = refuse_shallow(client, request, *fetched); !s)
+        return s;
+    return finish_bundle(client, writer, *fetched, result);
 }
 
 // Pack bytes held back until the header can be written: in memory up to
@@ -138,11 +151,8 @@ Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& re
         request.on_progress);
     if (!fetched)
         return fail(fetched.error());
-    if (!fetched->shallow.empty() && !request.allow_shallow)
-        return fail(Error::git(fmt::format("{}: {} (it sent {} shallow boundary commit(s), e.g. {}); "
-                                           "its history is incomplete, so no snapshot of it could restore",
-                                           client.describe(), k_shallow_upstream, fetched->shallow.size(),
-                                           fetched->shallow.front())));
+    if (auto s = refuse_shallow(client, request, *fetched); !s)
+        return s;
     if (auto scanned = scanner.finish(); !scanned)
         return fail(scanned.error().with_context(fmt::format("pack from {}", client.describe())));
     header.prerequisites = pack_prerequisites(result.pack_commits, fetched->shallow);
@@ -151,19 +161,8 @@ Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& re
         return s;
     if (auto s = spool.replay([&writer](std::string_view data) { return writer.write_pack(data); }); !s)
         return s;
-    auto summary = writer.finish();
-    if (!summary)
-        return fail(summary.error().with_context(fmt::format("pack from {}", client.describe())));
-    if (auto s = client.close(); !s)
-        return s;
-    result.pack_written = true;
     result.prerequisites = header.prerequisites;
-    result.object_count = summary->object_count;
-    result.pack_size = summary->pack_size;
-    result.bundle_size = summary->bundle_size;
-    result.sha256 = summary->sha256;
-    result.shallow = fetched->shallow;
-    return {};
+    return finish_bundle(client, writer, *fetched, result);
 }
 
 // Whether `refname` can be trusted to peel to a commit. Git requires bundle
