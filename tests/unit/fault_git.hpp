@@ -105,6 +105,19 @@ class FaultGit final : public git::GitApi {
                         std::chrono::milliseconds timeout) const override {
         return call("spawn", [&] { return m_inner.spawn(repo, std::move(args), timeout); });
     }
+    Result<git::RefMap> update_mirror_refs(const std::filesystem::path& mirror,
+                                           const std::string& object_format, const git::Remote& remote,
+                                           const std::vector<std::string>& patterns,
+                                           std::chrono::milliseconds timeout,
+                                           git::Shallow shallow) const override {
+        return call("update_mirror_refs", [&] {
+            return m_inner.update_mirror_refs(mirror, object_format, remote, patterns, timeout, shallow);
+        });
+    }
+    Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
+                        std::chrono::milliseconds timeout) const override {
+        return call("clone_bundle", [&] { return m_inner.clone_bundle(path, bundle, timeout); });
+    }
 
   private:
     // Count a call of `method`; run `forward` unless a fault is armed for it.

@@ -416,6 +416,58 @@ TEST(Git, UpdateMirrorFetchesSelectedRefsAndPrunes) {
     EXPECT_EQ(names_of(*refs), std::vector<std::string>{"refs/heads/main"});
 }
 
+TEST(Git, UpdateMirrorRefsReturnsTheRefsAndPacksManyLooseOnes) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    for (std::size_t i = 0; i < k_loose_refs_to_pack + 10; ++i)
+        box.git(upstream, {"branch", "b" + std::to_string(i)});
+    auto git = make_git();
+    const auto mirror = box.dir() / "cache" / "mirror.git";
+    Remote remote{.url = upstream.string()};
+    auto refs = git.update_mirror_refs(mirror, "sha1", remote, {"refs/heads/*"}, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(*refs, *git.local_refs(mirror));
+    EXPECT_EQ(refs->size(), k_loose_refs_to_pack + 12); // main, feature and the new branches
+    // Packed as a clone --mirror packs them: no loose ref file is left.
+    EXPECT_TRUE(fs::exists(mirror / "packed-refs"));
+    EXPECT_FALSE(fs::exists(mirror / "refs" / "heads" / "b0"));
+
+    // A few moved refs stay loose; a narrowed payload prunes the rest.
+    box.git(upstream, {"branch", "-f", "feature", "b0~0"});
+    refs = git.update_mirror_refs(mirror, "sha1", remote, {"refs/heads/main"}, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(names_of(*refs), std::vector<std::string>{"refs/heads/main"});
+    EXPECT_EQ(*refs, *git.local_refs(mirror));
+}
+
+TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    auto refs = git.local_refs(upstream);
+    ASSERT_TRUE(refs);
+    std::string bundle;
+    ASSERT_TRUE(git.bundle_create(
+        upstream, names_of(*refs),
+        [&](std::span<const std::byte> chunk) -> Status {
+            bundle.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+            return {};
+        },
+        k_timeout));
+    Sandbox::write(box.dir() / "full.bundle", bundle);
+    const auto restored = box.dir() / "restored.git";
+    auto cloned = git.clone_bundle(restored, box.dir() / "full.bundle", k_timeout);
+    ASSERT_TRUE(cloned) << cloned.error().message;
+    EXPECT_EQ(*git.local_refs(restored), *refs);
+    EXPECT_TRUE(fs::exists(restored / "packed-refs"));
+    std::ifstream config(restored / "config");
+    std::string text((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.find("remote"), std::string::npos) << text;
+    EXPECT_TRUE(git.fsck(restored, k_timeout));
+    // A missing bundle is a git error, not a crash.
+    EXPECT_FALSE(git.clone_bundle(box.dir() / "other.git", box.dir() / "missing.bundle", k_timeout));
+}
+
 TEST(Git, ProbeEmptyRemote) {
     Sandbox box;
     auto git = make_git();

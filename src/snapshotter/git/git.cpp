@@ -375,11 +375,31 @@ void remove_stale_locks(const std::filesystem::path& repo) {
     }
 }
 
+// The loose ref files under `repo`/refs, counting stopped at `limit`.
+std::size_t loose_ref_count(const std::filesystem::path& repo, std::size_t limit) {
+    std::size_t count = 0;
+    std::error_code ec;
+    auto it = std::filesystem::recursive_directory_iterator(repo / "refs", ec);
+    for (; !ec && count < limit && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->path().extension() != ".lock" && it->is_regular_file(ec))
+            ++count;
+    return count;
+}
+
 } // namespace
 
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
                           const Remote& remote, const std::vector<std::string>& patterns,
                           std::chrono::milliseconds timeout, Shallow shallow) const {
+    auto refs = update_mirror_refs(mirror, object_format, remote, patterns, timeout, shallow);
+    if (!refs)
+        return fail(refs.error());
+    return {};
+}
+
+Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, const std::string& object_format,
+                                       const Remote& remote, const std::vector<std::string>& patterns,
+                                       std::chrono::milliseconds timeout, Shallow shallow) const {
     std::error_code ec;
     bool usable = fs::exists(mirror / "HEAD", ec);
     if (usable) {
@@ -392,7 +412,7 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     if (!usable) {
         fs::remove_all(mirror, ec);
         if (auto s = init_bare(mirror, object_format); !s)
-            return s;
+            return fail(s.error());
     }
     remove_stale_locks(mirror);
     std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
@@ -421,6 +441,14 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
         if (line.find("shallow roots are not allowed") != std::string_view::npos)
             return fail(Error::git(redact(fmt::format("fetch {}: {} (git: {})", redact_url(remote.url),
                                                       k_shallow_upstream, trim(line)))));
+    // git fetch writes one loose file per ref it creates or moves (a first
+    // fetch of 100,000 refs makes 100,000): pack them, so every later command
+    // reads one packed-refs file, as in a `git clone --mirror`.
+    if (loose_ref_count(mirror, k_loose_refs_to_pack + 1) > k_loose_refs_to_pack)
+        if (auto packed = run_checked({"pack-refs", "--all", "--prune"}, {.cwd = mirror, .timeout = timeout},
+                                      "pack-refs");
+            !packed)
+            return fail(packed.error());
     // Refs that no longer match any pattern (the payload changed) must go too.
     auto refs = local_refs(mirror);
     if (!refs)
@@ -428,9 +456,12 @@ Status Git::update_mirror(const std::filesystem::path& mirror, const std::string
     auto keep = patterns;
     keep.emplace_back("refs/snapshotter/*");
     auto wanted = select_refs(*refs, keep);
-    if (wanted.size() != refs->size())
-        return set_refs(mirror, wanted, std::nullopt);
-    return {};
+    if (wanted.size() != refs->size()) {
+        if (auto s = set_refs(mirror, wanted, std::nullopt); !s)
+            return fail(s.error());
+        return wanted;
+    }
+    return std::move(*refs);
 }
 
 Result<std::string> Git::fetch_head(const std::filesystem::path& mirror, const Remote& remote,
@@ -533,6 +564,22 @@ Status Git::fetch_bundle(const std::filesystem::path& repo, const std::filesyste
                            {.cwd = repo, .timeout = timeout}, "fetch from bundle");
     if (!out)
         return fail(out.error());
+    return {};
+}
+
+Status Git::clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
+                         std::chrono::milliseconds timeout) const {
+    // clone writes every ref into packed-refs in one go, where a fetch
+    // writes (and pack-refs then deletes) one loose file per ref.
+    auto out = run_checked({"clone", "--mirror", "--quiet", "--", bundle.string(), path.string()},
+                           {.timeout = timeout}, "clone from bundle");
+    if (!out)
+        return fail(out.error());
+    // The bundle is a scratch file: leave no remote that names it.
+    auto removed =
+        run_checked({"config", "--remove-section", "remote.origin"}, {.cwd = path}, "clone from bundle");
+    if (!removed)
+        return fail(removed.error());
     return {};
 }
 

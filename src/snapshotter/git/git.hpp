@@ -16,6 +16,7 @@
 #include "snapshotter/util/url.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <set>
@@ -83,6 +84,11 @@ Result<std::vector<std::string>> read_shallow(const std::filesystem::path& repo)
 
 // Make `repo` shallow at `oids` (its `shallow` file, one oid a line); no file when `oids` is empty.
 Status write_shallow(const std::filesystem::path& repo, const std::vector<std::string>& oids);
+
+// A mirror holding more loose ref files than this after a fetch has its refs
+// packed: git reads a packed-refs file in one go, and thousands of loose
+// files made every later command of an incremental slow.
+inline constexpr std::size_t k_loose_refs_to_pack = 64;
 
 // The git operations the actions use, as an interface: Git below runs the
 // real git binary; unit tests implement it to run the actions in-process
@@ -185,6 +191,23 @@ class GitApi {
     // (git/index_pack.hpp).
     virtual Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
                                 std::chrono::milliseconds timeout) const = 0;
+
+    // update_mirror(), returning the refs of `mirror` after it (as
+    // local_refs() reads them), so that a caller needs no second listing.
+    // The mirror's refs end up packed whenever the fetch left many loose ones
+    // (k_loose_refs_to_pack), as `git clone --mirror` leaves them.
+    virtual Result<RefMap> update_mirror_refs(const std::filesystem::path& mirror,
+                                              const std::string& object_format, const Remote& remote,
+                                              const std::vector<std::string>& patterns,
+                                              std::chrono::milliseconds timeout, Shallow shallow) const = 0;
+
+    // Make `path` (absent or an empty directory) a bare repository holding
+    // every object and ref of the complete bundle `bundle` (no
+    // prerequisites), its refs packed in one write, as `git clone --mirror`
+    // of the bundle makes it; no remote is configured and HEAD is as
+    // init_bare() leaves it.
+    virtual Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
+                                std::chrono::milliseconds timeout) const = 0;
 };
 
 // GitApi on the git binary: argv vectors built here, run with the isolated
@@ -226,6 +249,11 @@ class Git final : public GitApi {
                                  std::chrono::milliseconds timeout) const override;
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override;
     Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
+                        std::chrono::milliseconds timeout) const override;
+    Result<RefMap> update_mirror_refs(const std::filesystem::path& mirror, const std::string& object_format,
+                                      const Remote& remote, const std::vector<std::string>& patterns,
+                                      std::chrono::milliseconds timeout, Shallow shallow) const override;
+    Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override;
 
   private:

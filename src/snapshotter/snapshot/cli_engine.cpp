@@ -10,7 +10,9 @@
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <map>
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
@@ -101,10 +103,11 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     const auto& selected = listing.selected;
     const auto stored_before = object_store_bytes(mirror);
     const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
-    if (auto s = ctx.git.update_mirror(mirror, listing.object_format, remote, plan.fetch.patterns,
-                                       deadline.left(), shallow);
-        !s)
-        return fail(s.error());
+    // The mirror's refs after the fetch, packed when the fetch left many loose.
+    auto mirror_refs = ctx.git.update_mirror_refs(mirror, listing.object_format, remote, plan.fetch.patterns,
+                                                  deadline.left(), shallow);
+    if (!mirror_refs)
+        return fail(mirror_refs.error());
     // A detached HEAD may hold an object no selected ref reaches: fetch it by
     // name, so the bundle carries it (as k_head_ref) and restore can detach there.
     std::optional<std::string> head_tip;
@@ -115,6 +118,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         if (auto s = check_recorded_head(repo.name, listing.head, {git::HeadKind::detached, *fetched}); !s)
             return fail(s.error());
         head_tip = *fetched;
+        (*mirror_refs)[std::string(git::k_head_ref)] = {*fetched, ""};
     }
     produced.timings_ms["fetch"] = elapsed_ms(step);
     // git fetch cannot be capped while it runs: check what it added, and drop
@@ -128,9 +132,6 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
             fmt::format("fetch {}: the fetch added {} bytes, more than {} (options.max_pack_bytes)",
                         redact_url(remote.url), added, options.max_pack_bytes)));
     }
-    auto mirror_refs = ctx.git.local_refs(mirror);
-    if (!mirror_refs)
-        return fail(mirror_refs.error());
     produced.refs = git::select_refs(*mirror_refs, repo.refs);
     // The proof before anything is written: git recorded exactly what was listed.
     if (auto s = check_recorded_refs(repo.name, selected, produced.refs); !s)
@@ -145,24 +146,35 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
 
     // The ledger; old tips stay reachable in the mirror so later full bundles carry them.
     produced.ledger = plan.ledger;
+    std::map<std::string, std::string> types; // oid -> type of the bases and preserved tips present
     if (parent != nullptr) {
         auto answers = ancestry_in(ctx.git, mirror, plan, parent->refs);
         if (!answers)
             return fail(answers.error());
         produced.ledger = settle_ledger(repo.name, plan, *answers);
-        git::RefMap keep;
-        std::vector<std::string> oids;
-        for (const auto& [key, oid] : produced.ledger.preserved) {
-            keep[preserved_ref_name(key)] = {oid, ""};
+        // One look-up for the preserved tips and the parent's tips (an
+        // incremental's bases): which of them the mirror holds, and their types.
+        std::vector<std::string> oids = plan.fetch.bases;
+        for (const auto& [key, oid] : produced.ledger.preserved)
             oids.push_back(oid);
-        }
         auto present = ctx.git.object_types(mirror, oids);
         if (!present)
             return fail(present.error());
-        for (auto it = keep.begin(); it != keep.end();)
-            it = present->contains(it->second.oid) ? std::next(it) : keep.erase(it);
+        types = std::move(*present);
+        git::RefMap keep;
+        for (const auto& [key, oid] : produced.ledger.preserved)
+            if (types.contains(oid))
+                keep[preserved_ref_name(key)] = {oid, ""};
+        // Only the tips the mirror lacks under their name are written.
+        for (auto it = keep.begin(); it != keep.end();) {
+            auto held = mirror_refs->find(it->first);
+            it = held != mirror_refs->end() && held->second.oid == it->second.oid ? keep.erase(it)
+                                                                                  : std::next(it);
+        }
         if (auto s = ctx.git.add_refs(mirror, keep); !s)
             return fail(s.error());
+        for (const auto& [name, target] : keep)
+            (*mirror_refs)[name] = target;
     }
 
     std::vector<std::string> revs;
@@ -175,18 +187,20 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
             tips.push_back(produced.refs.at(name).oid);
         }
         // The parent's tips, peeled to commits, are what the new bundle may assume.
-        auto present = ctx.git.object_types(mirror, plan.fetch.bases);
-        if (!present)
-            return fail(present.error());
         std::vector<std::string> excluded;
-        for (const auto& [oid, type] : *present)
-            if (type == "commit")
+        for (const auto& oid : plan.fetch.bases)
+            if (auto it = types.find(oid); it != types.end() && it->second == "commit")
                 excluded.push_back(oid);
-        auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
-        if (!fresh)
-            return fail(fresh.error());
+        std::sort(excluded.begin(), excluded.end());
+        excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
         // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
-        write = !tips.empty() && *fresh;
+        write = false;
+        if (!tips.empty()) {
+            auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
+            if (!fresh)
+                return fail(fresh.error());
+            write = *fresh;
+        }
         if (head_tip) {
             revs.emplace_back(git::k_head_ref);
             auto head_fresh = ctx.git.has_new_objects(mirror, {*head_tip}, excluded, deadline.left());
@@ -197,9 +211,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         for (const auto& oid : excluded)
             revs.push_back("^" + oid);
     } else {
-        auto refs_now = ctx.git.local_refs(mirror);
-        if (!refs_now)
-            return fail(refs_now.error());
+        const auto& refs_now = mirror_refs;
         for (const auto& [name, target] : produced.refs)
             revs.push_back(name);
         for (const auto& [name, target] : *refs_now)

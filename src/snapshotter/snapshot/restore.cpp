@@ -85,10 +85,11 @@ json entry_of(const Manifest& manifest, std::size_t refs, std::size_t preserved)
 }
 
 // Build `manifest` in a scratch directory under `parent` and hand the
-// finished repository to `place` (which moves it into its target). Returns
-// the refs the repository ended with.
+// finished repository and its refs to `place` (which moves it into its
+// target). Returns the refs the repository ended with.
+using Place = std::function<Status(const std::filesystem::path&, const git::RefMap&)>;
 Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const std::filesystem::path& parent,
-                          const std::function<Status(const std::filesystem::path&)>& place) {
+                          const Place& place) {
     const auto timeout = milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
     auto scratch = TempDir::create("restore", parent);
     if (!scratch)
@@ -99,7 +100,7 @@ Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const st
     if (!refs)
         return fail(refs.error().with_context(
             fmt::format("restore {}@{}", manifest.repository, manifest.snapshot_id)));
-    if (auto s = place(building); !s)
+    if (auto s = place(building, *refs); !s)
         return fail(s.error());
     return refs;
 }
@@ -234,16 +235,14 @@ Outcome restore_single(const Context& ctx) {
     ProgressScope shown(ctx.events, "restore", "repositories", 1);
     ctx.events.progress({.done = 0, .total = 1, .in_flight = 1, .bytes = 0, .current = spec.repository});
     json result;
-    auto refs = build(ctx, *manifest, parent, [&](const std::filesystem::path& building) -> Status {
-        auto local = ctx.git.local_refs(building);
-        if (!local)
-            return fail(local.error());
-        if (spec.push_to) {
-            if (auto s = push_restored(ctx, *manifest, building, *local, result); !s)
-                return fail(s.error());
-        }
-        return has_target ? move_into(building, spec.target) : Status{};
-    });
+    auto refs = build(ctx, *manifest, parent,
+                      [&](const std::filesystem::path& building, const git::RefMap& local) -> Status {
+                          if (spec.push_to) {
+                              if (auto s = push_restored(ctx, *manifest, building, local, result); !s)
+                                  return fail(s.error());
+                          }
+                          return has_target ? move_into(building, spec.target) : Status{};
+                      });
     if (!refs)
         return {nullptr, refs.error(), false};
     json entry = entry_of(*manifest, manifest->refs.size(), refs->size() - manifest->refs.size());
@@ -348,9 +347,10 @@ Outcome restore_several(const Context& ctx) {
                      {"target", targets[i].string()},
                      {"refs", manifest->refs.size()}};
         } else if (manifest) {
-            auto refs =
-                build(ctx, *manifest, targets[i].parent_path(),
-                      [&](const std::filesystem::path& building) { return move_into(building, targets[i]); });
+            auto refs = build(ctx, *manifest, targets[i].parent_path(),
+                              [&](const std::filesystem::path& building, const git::RefMap&) {
+                                  return move_into(building, targets[i]);
+                              });
             if (refs) {
                 entry = entry_of(*manifest, manifest->refs.size(), refs->size() - manifest->refs.size());
                 entry["status"] = "ok";

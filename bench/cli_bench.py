@@ -1,0 +1,327 @@
+"""Benchmark of the cli engine against git's own commands (issue 21).
+
+Generates a libgit2-sized repository (--commits commits, a pack of about
+--pack-mib MiB, 270 heads and tags) and a second one with --many-refs refs
+(refs/pull/N/head, each its own commit, as a large host's pull requests),
+serves both with `git daemon` on 127.0.0.1, and measures, baseline and
+candidate interleaved in the same rounds (the one that goes first
+alternates), medians of --rounds:
+
+  incremental   an ordinary night (11 new commits on main, a branch reset by
+                3 commits, a new tag): the cli engine with its kept cache
+                against a hand-written `git fetch --prune` + `git bundle
+                create --all --not <old tips>` in a kept `clone --mirror`
+  no-change     the cli engine with nothing changed against `git ls-remote`
+  many refs     a night on the --many-refs repository: the cli engine's
+                incremental against `git fetch --prune` in a packed mirror
+                (`git clone --mirror`, refs packed before each round)
+  restore       restore of the --many-refs repository's full snapshot
+                against `git clone --mirror` of its bundle file
+
+Prints every figure and the ratios against the issue's targets; never fails
+on time. Not part of ctest.
+
+    python3 bench/cli_bench.py [--bin build/snapshotter] [--rounds 3] [--small]
+        [--commits 33000] [--pack-mib 75] [--many-refs 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+import harness  # noqa: E402
+
+BRANCHES, TAGS = 70, 200  # with main: 271 refs, as libgit2's heads and tags
+PATTERNS_MANY = ["refs/heads/*", "refs/tags/*", "refs/pull/*"]
+
+
+def run_timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, bytes]:
+    """Run argv (stdout captured, stderr kept for a failure); (wall seconds, stdout)."""
+    os.sync()
+    start = time.monotonic()
+    p = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    secs = time.monotonic() - start
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr.decode(errors="replace")[-4000:])
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({p.returncode})")
+    return secs, p.stdout
+
+
+def fast_import(bare: Path, stream: bytes) -> None:
+    subprocess.run(["git", "fast-import", "--quiet", "--force", "--depth=10"], cwd=bare, env=harness.git_env(),
+                   input=stream, check=True)
+
+
+def generate(bare: Path, commits: int, pack_mib: int, seed: int = 21) -> None:
+    """`commits` commits on main changing one file of random bytes each (the
+    pack about `pack_mib` MiB), BRANCHES branches and TAGS tags (every other
+    one annotated) at older commits; one pack with a bitmap, refs packed."""
+    harness.git("init", "-q", "--bare", str(bare))
+    rng = random.Random(seed)
+    blob = max(64, pack_mib * 1024 * 1024 // commits - 350)
+    out = []
+    for i in range(1, commits + 1):
+        msg = b"commit %d\n" % i
+        out.append(b"commit refs/heads/main\nmark :%d\ncommitter Bench <b@example.com> %d +0000\ndata %d\n%s"
+                   % (i, 1_600_000_000 + i * 60, len(msg), msg))
+        if i > 1:
+            out.append(b"from :%d\n" % (i - 1))
+        data = rng.randbytes(blob)
+        out.append(b"M 644 inline d%02d/f%02d.bin\ndata %d\n%s\n" % (i % 64, (i // 64) % 16, len(data), data))
+    for b in range(BRANCHES):
+        out.append(b"reset refs/heads/branch-%03d\nfrom :%d\n\n" % (b, max(1, commits - 7 * (b + 1))))
+    for t in range(TAGS):
+        at = max(1, commits - 13 * (t + 1))
+        if t % 2:
+            out.append(b"tag v%03d\nfrom :%d\ntagger Bench <b@example.com> %d +0000\ndata 5\nv%03d\n"
+                       % (t, at, 1_650_000_000 + t, t))
+        else:
+            out.append(b"reset refs/tags/l%03d\nfrom :%d\n\n" % (t, at))
+    fast_import(bare, b"".join(out))
+    harness.git("symbolic-ref", "HEAD", "refs/heads/main", git_dir=bare)
+    harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
+    harness.git("pack-refs", "--all", git_dir=bare)
+
+
+def add_pull_refs(bare: Path, n: int) -> None:
+    """refs/pull/<k>/head for k < n: each a commit of its own on an older commit of main."""
+    main = harness.git("rev-list", "--first-parent", "-n", "2000", "refs/heads/main", git_dir=bare).split()
+    out = []
+    for k in range(n):
+        msg = b"pull %d\n" % k
+        out.append(b"commit refs/pull/%d/head\ncommitter Bench <b@example.com> %d +0000\ndata %d\n%s"
+                   b"from %s\nM 644 inline pr.txt\ndata %d\n%s\n"
+                   % (k, 1_690_000_000 + k, len(msg), msg, main[k % len(main)].encode(), len(msg), msg))
+    fast_import(bare, b"".join(out))
+    harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
+    harness.git("pack-refs", "--all", git_dir=bare)
+
+
+def night(bare: Path, round_: int, pulls: int = 0) -> None:
+    """An ordinary night on the server: 11 new commits on main, branch-001
+    reset by 3 commits (in the first round; later rounds move branch-002 on),
+    a new annotated tag; with `pulls`, 10 new pull refs and one moved."""
+    rng = random.Random(100 + round_)
+    tip = harness.git("rev-parse", "refs/heads/main", git_dir=bare).strip()
+    out = []
+    for i in range(1, 12):
+        msg = b"night %d/%d\n" % (round_, i)
+        data = rng.randbytes(900)
+        out.append(b"commit refs/heads/main\ncommitter Bench <b@example.com> %d +0000\ndata %d\n%s"
+                   % (1_700_000_000 + round_ * 100 + i, len(msg), msg))
+        if i == 1:
+            out.append(b"from %s\n" % tip.encode())
+        out.append(b"M 644 inline night/r%d-%02d.bin\ndata %d\n%s\n" % (round_, i, len(data), data))
+    if pulls:
+        for k in range(pulls + (round_ - 1) * 10, pulls + round_ * 10):
+            out.append(b"reset refs/pull/%d/head\nfrom %s\n\n" % (k, tip.encode()))
+        out.append(b"reset refs/pull/%d/head\nfrom %s\n\n" % (round_, tip.encode()))
+    fast_import(bare, b"".join(out))
+    old = harness.git("rev-parse", "refs/heads/branch-001~3", git_dir=bare).strip()
+    harness.git("update-ref", "refs/heads/branch-001", old, git_dir=bare)
+    harness.git("update-ref", "refs/heads/branch-002", tip, git_dir=bare)
+    harness.git("tag", "-a", "-m", f"night {round_}", f"night-{round_}", "refs/heads/main", git_dir=bare)
+
+
+class Snapshotter:
+    """Runs of the snapshotter binary with the cli engine into one workspace (cache kept)."""
+
+    def __init__(self, name: str, url: str, refs: list[str] | None = None) -> None:
+        self.ws = harness.Workspace(f"cli-{name.replace('/', '-')}-")
+        self.repo = {"url": url, "name": name}
+        if refs:
+            self.repo["refs"] = refs
+        self.bin = harness.snapshotter_bin()
+
+    def snapshot(self) -> tuple[float, dict]:
+        payload = self.ws.snapshot_payload([self.repo], {"engine": "cli"})
+        job = self.ws.root / "job.json"
+        job.write_text(json.dumps(payload))
+        secs, out = run_timed([self.bin, "--log-level", "warn", "--metrics", "off", "--job-file", str(job)],
+                              self.ws.env())
+        result = json.loads(out)
+        if not result.get("ok"):
+            raise SystemExit(f"snapshot failed: {out[:2000]!r}")
+        return secs, result["result"]["repositories"][0]
+
+    def restore(self, snapshot_id: str, target: Path) -> float:
+        payload = self.ws.restore_payload(self.repo["name"], target, snapshot_id)
+        job = self.ws.root / "restore.json"
+        job.write_text(json.dumps(payload))
+        secs, out = run_timed([self.bin, "--log-level", "warn", "--metrics", "off", "--job-file", str(job)],
+                              self.ws.env())
+        if not json.loads(out).get("ok"):
+            raise SystemExit(f"restore failed: {out[:2000]!r}")
+        return secs
+
+
+def tips_of(mirror: Path) -> list[str]:
+    return sorted(set(harness.git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()))
+
+
+def interleaved(round_: int, candidate, baseline) -> tuple[float, float]:
+    """Both measurements of one round, the first alternating between rounds."""
+    if round_ % 2:
+        c = candidate()
+        b = baseline()
+    else:
+        b = baseline()
+        c = candidate()
+    return c, b
+
+
+def report(title: str, pairs: list[tuple[float, float]], target: float | None, c_label: str, b_label: str) -> None:
+    c_med = statistics.median(c for c, _ in pairs)
+    b_med = statistics.median(b for _, b in pairs)
+    ratio = c_med / b_med if b_med > 0 else float("inf")
+    each = " ".join(f"{c / b:.2f}x" for c, b in pairs)
+    print(f"\n== {title} (median of {len(pairs)})")
+    print(f"  {c_label:<52} {c_med:8.3f} s  [{' '.join(f'{c:.3f}' for c, _ in pairs)}]")
+    print(f"  {b_label:<52} {b_med:8.3f} s  [{' '.join(f'{b:.3f}' for _, b in pairs)}]")
+    verdict = "" if target is None else f"  (target <= {target}x: {'MET' if ratio <= target else 'missed'})"
+    print(f"  ratio {ratio:.2f}x{verdict}   per round: {each}")
+    sys.stdout.flush()
+
+
+def bench_incremental(serve: Path, daemon, args) -> None:
+    bare = serve / "lib.git"
+    url = daemon.url_for("lib.git")
+    genv = harness.git_env()
+    snap = Snapshotter("bench/lib", url)
+    secs, first = snap.snapshot()
+    print(f"  cli engine full snapshot (cold cache): {secs:.2f} s, bundle {first['bundle']['size'] / 2**20:.1f} MiB")
+    base = harness.mkdtemp("base-") / "lib.git"
+    secs, _ = run_timed(["git", "clone", "-q", "--mirror", url, str(base)], genv)
+    print(f"  git clone --mirror: {secs:.2f} s")
+    old_tips = tips_of(base)
+    incr: list[tuple[float, float]] = []
+    nochange: list[tuple[float, float]] = []
+    for r in range(1, args.rounds + 1):
+        night(bare, r)
+        out_bundle = base.parent / f"night-{r}.bundle"
+
+        def candidate() -> float:
+            secs, res = snap.snapshot()
+            if res["kind"] != "incremental":
+                raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
+            return secs
+
+        def baseline() -> float:
+            f, _ = run_timed(["git", "fetch", "--prune", "--quiet", "origin"], genv, cwd=base)
+            b, _ = run_timed(["git", "bundle", "create", "-q", str(out_bundle), "--all", "--not"] + old_tips,
+                             genv, cwd=base)
+            return f + b
+
+        incr.append(interleaved(r, candidate, baseline))
+        old_tips = tips_of(base)
+
+        def unchanged() -> float:
+            secs, res = snap.snapshot()
+            if res["kind"] != "unchanged":
+                raise SystemExit(f"expected an unchanged snapshot, got {res['kind']}")
+            return secs
+
+        nochange.append(interleaved(r, unchanged, lambda: run_timed(["git", "ls-remote", url], genv)[0]))
+    report("ordinary night, kept cache", incr, 1.1, "cli engine incremental",
+           "git fetch --prune + git bundle create --all --not <old>")
+    report("no change", nochange, None, "cli engine, unchanged", "git ls-remote")
+
+
+def bench_many_refs(serve: Path, daemon, args) -> None:
+    bare = serve / "many.git"
+    url = daemon.url_for("many.git")
+    genv = harness.git_env()
+    snap = Snapshotter("bench/many", url, PATTERNS_MANY)
+    secs, first = snap.snapshot()
+    print(f"  cli engine full snapshot (cold cache): {secs:.2f} s, {first['refs']} refs, "
+          f"bundle {first['bundle']['size'] / 2**20:.1f} MiB")
+    full_id, full_key = first["snapshot_id"], first["bundle"]["key"]
+    base = harness.mkdtemp("base-many-") / "many.git"
+    secs, _ = run_timed(["git", "clone", "-q", "--mirror", url, str(base)], genv)
+    print(f"  git clone --mirror: {secs:.2f} s")
+    incr: list[tuple[float, float]] = []
+    for r in range(1, args.rounds + 1):
+        night(bare, r, args.many_refs)
+        harness.git("pack-refs", "--all", git_dir=base)
+
+        def candidate() -> float:
+            secs, res = snap.snapshot()
+            if res["kind"] != "incremental":
+                raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
+            return secs
+
+        incr.append(interleaved(r, candidate,
+                                lambda: run_timed(["git", "fetch", "--prune", "--quiet", "origin"], genv, cwd=base)[0]))
+    report(f"{args.many_refs} refs, a night", incr, 1.5, "cli engine incremental",
+           "git fetch --prune in a packed mirror")
+
+    bundle = snap.ws.path_of(full_key)
+    restores: list[tuple[float, float]] = []
+    for r in range(1, args.rounds + 1):
+        scratch = harness.mkdtemp("restore-")
+
+        def candidate() -> float:
+            return snap.restore(full_id, scratch / "restored.git")
+
+        def baseline() -> float:
+            return run_timed(["git", "clone", "-q", "--mirror", str(bundle), str(scratch / "cloned.git")], genv)[0]
+
+        restores.append(interleaved(r, candidate, baseline))
+        shutil.rmtree(scratch, ignore_errors=True)
+    report(f"restore of {args.many_refs} refs", restores, 1.2, "snapshotter restore (full snapshot)",
+           "git clone --mirror <its bundle>")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", default=os.environ.get("SNAPSHOTTER_BIN",
+                                                        str(harness.SOURCE_ROOT / "build" / "snapshotter")))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="a tenth of every size (a quick check)")
+    parser.add_argument("--commits", type=int, default=33_000)
+    parser.add_argument("--pack-mib", type=int, default=75)
+    parser.add_argument("--many-refs", type=int, default=100_000)
+    parser.add_argument("--many-commits", type=int, default=5_000)
+    parser.add_argument("--only", choices=("incremental", "many"), help="one part only")
+    args = parser.parse_args()
+    if args.small:
+        args.commits, args.pack_mib = args.commits // 10, max(1, args.pack_mib // 10)
+        args.many_refs, args.many_commits = args.many_refs // 10, args.many_commits // 10
+    os.environ["SNAPSHOTTER_BIN"] = str(Path(args.bin).resolve())
+    harness.setup_module()
+    try:
+        serve = harness.mkdtemp("cli-bench-")
+        started = time.monotonic()
+        if args.only != "many":
+            generate(serve / "lib.git", args.commits, args.pack_mib)
+        if args.only != "incremental":
+            generate(serve / "many.git", args.many_commits, max(1, args.pack_mib // 10), seed=5)
+            add_pull_refs(serve / "many.git", args.many_refs)
+        print(f"generated in {time.monotonic() - started:.1f} s: lib.git {args.commits} commits, "
+              f"many.git {args.many_commits} commits + {args.many_refs} pull refs; {os.cpu_count()} CPUs; "
+              f"{harness.git('--version').strip()}; load {os.getloadavg()[0]:.2f}")
+        with harness.GitDaemon(serve) as daemon:
+            if args.only != "many":
+                print("\nlibgit2-sized repository:")
+                bench_incremental(serve, daemon, args)
+            if args.only != "incremental":
+                print(f"\n{args.many_refs}-ref repository:")
+                bench_many_refs(serve, daemon, args)
+        print(f"\nload at the end {os.getloadavg()[0]:.2f}")
+    finally:
+        harness.cleanup_all()
+
+
+if __name__ == "__main__":
+    main()
