@@ -101,7 +101,8 @@ class FakeHttpServer {
         request.path = first.substr(first.find(' ') + 1, first.rfind(' ') - first.find(' ') - 1);
         for (std::size_t at = line_end; at != std::string::npos && at < head.size();) {
             std::size_t next = head.find("\r\n", at + 2);
-            std::string line = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
+            std::string line =
+                head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
             if (auto colon = line.find(':'); colon != std::string::npos) {
                 std::string name = line.substr(0, colon);
                 for (auto& c : name)

@@ -1185,7 +1185,8 @@ TEST(JobLfs, ModesUrlsAndDefaults) {
     for (const json& bad : {json("yes"), json(1), json("true"), json(nullptr)}) {
         p = snapshot_payload();
         p["repositories"][0]["lfs"] = bad;
-        EXPECT_NE(parse_error(p).find("repositories[0].lfs: must be true, false or \"auto\""), std::string::npos)
+        EXPECT_NE(parse_error(p).find("repositories[0].lfs: must be true, false or \"auto\""),
+                  std::string::npos)
             << bad.dump();
     }
     for (const char* url : {"ftp://h/x", "https://user:pw@h/x", "http://h/x", "https://", "https://h/a b"}) {

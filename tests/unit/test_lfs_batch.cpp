@@ -1,9 +1,8 @@
 // The batch API client: the request it sends, how strictly it reads hostile
 // answers, where credentials go, and downloads checked byte by byte, against
 // an in-process fake server (tests/unit/lfs_fake_server.hpp).
-#include "snapshotter/lfs/batch.hpp"
-
 #include "lfs_fake_server.hpp"
+#include "snapshotter/lfs/batch.hpp"
 #include "snapshotter/storage/storage.hpp"
 #include "snapshotter/util/hash.hpp"
 
@@ -47,17 +46,18 @@ TEST(LfsBatch, TheRequestBody) {
 
 TEST(LfsBatch, AnswersParseWithActionsExpiriesAndPerObjectErrors) {
     auto a = pointer_of("a"), b = pointer_of("b");
-    json answer = {{"transfer", "basic"},
-                   {"objects",
-                    {{{"oid", a.oid},
-                      {"size", 1},
-                      {"actions",
-                       {{"download",
-                         {{"href", "https://cdn.example/a?sig=1"},
-                          {"header", {{"Authorization", "Bearer t"}}},
-                          {"expires_in", 60},
-                          {"expires_at", "2000-01-01T00:00:00Z"}}}}}},
-                     {{"oid", b.oid}, {"size", 1}, {"error", {{"code", 404}, {"message", "Object does not exist"}}}}}}};
+    json answer = {
+        {"transfer", "basic"},
+        {"objects",
+         {{{"oid", a.oid},
+           {"size", 1},
+           {"actions",
+            {{"download",
+              {{"href", "https://cdn.example/a?sig=1"},
+               {"header", {{"Authorization", "Bearer t"}}},
+               {"expires_in", 60},
+               {"expires_at", "2000-01-01T00:00:00Z"}}}}}},
+          {{"oid", b.oid}, {"size", 1}, {"error", {{"code", 404}, {"message", "Object does not exist"}}}}}}};
     auto parsed = parse(answer, {a, b});
     ASSERT_TRUE(parsed) << parsed.error().message;
     ASSERT_EQ(parsed->size(), 2u);
@@ -80,13 +80,13 @@ TEST(LfsBatch, HostileAnswersAreProtocolErrors) {
         {{"objects", "x"}},
         {{"transfer", "tus"}, {"objects", {good}}},
         {{"hash_algo", "sha512"}, {"objects", {good}}},
-        {{"objects", {good, good}}},                                        // more answers than asked
-        {{"objects", {download_answer(other, "https://cdn.example/o")}}},   // not requested
-        {{"objects", json::array()}},                                       // left out
+        {{"objects", {good, good}}},                                      // more answers than asked
+        {{"objects", {download_answer(other, "https://cdn.example/o")}}}, // not requested
+        {{"objects", json::array()}},                                     // left out
         {{"objects", {{{"oid", a.oid}, {"size", 2}, {"actions", good["actions"]}}}}}, // wrong size
-        {{"objects", {{{"oid", a.oid}, {"size", 1}}}}},                     // no action, no error
+        {{"objects", {{{"oid", a.oid}, {"size", 1}}}}},                               // no action, no error
         {{"objects", {download_answer(a, "ftp://cdn.example/a")}}},
-        {{"objects", {download_answer(a, "http://cdn.example/a")}}},        // http not allowed
+        {{"objects", {download_answer(a, "http://cdn.example/a")}}}, // http not allowed
         {{"objects", {download_answer(a, "https://cdn.example/a b")}}},
         {{"objects", {download_answer(a, "https://cdn.example/" + std::string(9000, 'a'))}}},
         {{"objects", {{{"oid", a.oid}, {"size", 1}, {"error", {{"code", "x"}}}}}}},
@@ -107,22 +107,25 @@ TEST(LfsBatch, HostileAnswersAreProtocolErrors) {
         ASSERT_FALSE(parsed) << answer.dump().substr(0, 200);
         EXPECT_EQ(parsed.error().cause, Cause::protocol) << parsed.error().message;
     }
-    EXPECT_FALSE(parse_batch_response(std::string(k_max_batch_response_bytes + 1, ' '), std::vector<Pointer>{a},
-                                      Operation::download, false, k_now));
+    EXPECT_FALSE(parse_batch_response(std::string(k_max_batch_response_bytes + 1, ' '),
+                                      std::vector<Pointer>{a}, Operation::download, false, k_now));
 }
 
 TEST(LfsBatch, CredentialsGoOnlyToTheServersOrigin) {
-    Endpoint endpoint{"https://lfs.example/repo.git/info/lfs", "user", "s3cret-token", RedirectPolicy::same_origin,
-                      false};
+    Endpoint endpoint{"https://lfs.example/repo.git/info/lfs", "user", "s3cret-token",
+                      RedirectPolicy::same_origin, false};
     auto has_auth = [](const std::vector<http::Header>& headers) {
         for (const auto& [name, value] : headers)
             if (name == "Authorization")
                 return true;
         return false;
     };
-    EXPECT_TRUE(has_auth(request_headers(endpoint, "https://lfs.example/repo.git/info/lfs/objects/batch", {}, {})));
-    EXPECT_TRUE(has_auth(request_headers(endpoint, "https://lfs.example:443/objects/x", origin_of("https://lfs.example/x"), {})));
-    EXPECT_FALSE(has_auth(request_headers(endpoint, "https://cdn.example/x", origin_of("https://cdn.example/x"), {})));
+    EXPECT_TRUE(
+        has_auth(request_headers(endpoint, "https://lfs.example/repo.git/info/lfs/objects/batch", {}, {})));
+    EXPECT_TRUE(has_auth(request_headers(endpoint, "https://lfs.example:443/objects/x",
+                                         origin_of("https://lfs.example/x"), {})));
+    EXPECT_FALSE(
+        has_auth(request_headers(endpoint, "https://cdn.example/x", origin_of("https://cdn.example/x"), {})));
     EXPECT_FALSE(has_auth(request_headers(endpoint, "http://lfs.example/x", {}, {})));
     EXPECT_FALSE(has_auth(request_headers(endpoint, "https://lfs.example:8443/x", {}, {})));
     // The action's own header goes to its href's origin only, and its Authorization wins.
@@ -130,9 +133,11 @@ TEST(LfsBatch, CredentialsGoOnlyToTheServersOrigin) {
     auto own = request_headers(endpoint, "https://cdn.example/x", origin_of("https://cdn.example/x"), action);
     ASSERT_EQ(own.size(), 1u);
     EXPECT_EQ(own[0].second, "Bearer action");
-    EXPECT_TRUE(request_headers(endpoint, "https://elsewhere.example/x", origin_of("https://cdn.example/x"), action)
-                    .empty());
-    auto same = request_headers(endpoint, "https://lfs.example/x", origin_of("https://lfs.example/x"), action);
+    EXPECT_TRUE(
+        request_headers(endpoint, "https://elsewhere.example/x", origin_of("https://cdn.example/x"), action)
+            .empty());
+    auto same =
+        request_headers(endpoint, "https://lfs.example/x", origin_of("https://lfs.example/x"), action);
     ASSERT_EQ(same.size(), 1u) << "no Basic beside the action's Authorization";
 }
 
@@ -152,13 +157,16 @@ TEST(LfsBatch, DownloadsFromAnotherOriginGetNoCredentialsAndAreChecked) {
             const std::string path = o["oid"] == good.oid ? "/good" : "/bad";
             list.push_back(download_answer({o["oid"], o["size"]}, objects.url() + path));
         }
-        return FakeResponse{200, {{"Content-Type", "application/vnd.git-lfs+json"}}, json{{"objects", list}}.dump()};
+        return FakeResponse{
+            200, {{"Content-Type", "application/vnd.git-lfs+json"}}, json{{"objects", list}}.dump()};
     });
-    Client client({server.url() + "/repo.git/info/lfs", "user", "s3cret-token", RedirectPolicy::same_origin, true});
+    Client client(
+        {server.url() + "/repo.git/info/lfs", "user", "s3cret-token", RedirectPolicy::same_origin, true});
     auto answers = client.batch(Operation::download, std::vector<Pointer>{good, bad});
     ASSERT_TRUE(answers) << answers.error().message;
-    ASSERT_EQ(server.requests().size(), 1u);
-    const auto& batch = server.requests()[0];
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    const auto& batch = requests[0];
     EXPECT_EQ(batch.path, "/repo.git/info/lfs/objects/batch");
     EXPECT_EQ(batch.headers.at("accept"), "application/vnd.git-lfs+json");
     EXPECT_EQ(batch.headers.at("content-type"), "application/vnd.git-lfs+json");
@@ -167,7 +175,8 @@ TEST(LfsBatch, DownloadsFromAnotherOriginGetNoCredentialsAndAreChecked) {
     auto store = storage::open_memory("lfs-batch-download");
     for (const auto& answer : *answers) {
         const std::string key = "k/" + answer.object.oid;
-        auto s = client.download(*answer.download, answer.object, [&] { return store->create(key, Overwrite::no); });
+        auto s = client.download(*answer.download, answer.object,
+                                 [&] { return store->create(key, Overwrite::no); });
         auto head = store->head(key);
         ASSERT_TRUE(head);
         if (answer.object == good) {
@@ -208,8 +217,9 @@ TEST(LfsBatch, RefusalsAndRedirectsFollowTheGitRules) {
 
     Client any({server.url() + "/away", "u", "s3cret-token", RedirectPolicy::any_without_credentials, true});
     EXPECT_TRUE(any.batch(Operation::download, none));
-    ASSERT_EQ(elsewhere.requests().size(), 1u);
-    EXPECT_FALSE(elsewhere.requests()[0].headers.contains("authorization"));
+    const auto forwarded = elsewhere.requests();
+    ASSERT_EQ(forwarded.size(), 1u);
+    EXPECT_FALSE(forwarded[0].headers.contains("authorization"));
 
     Client denied({server.url() + "/denied", "u", "s3cret-token", RedirectPolicy::same_origin, true});
     auto error = denied.batch(Operation::download, std::vector<Pointer>{p});

@@ -34,8 +34,8 @@ TEST(LfsDiscovery, TheDerivationTable) {
 
 TEST(LfsDiscovery, ThePayloadWinsThenLfsconfigThenTheDerivation) {
     const TransportPolicy policy{false, true};
-    auto payload = choose_lfs_server("https://h/a", std::string("https://lfs.example/a/"), std::string("https://x/y"),
-                                     policy);
+    auto payload = choose_lfs_server("https://h/a", std::string("https://lfs.example/a/"),
+                                     std::string("https://x/y"), policy);
     ASSERT_TRUE(payload);
     EXPECT_EQ(payload->url, "https://lfs.example/a");
     EXPECT_EQ(payload->source, LfsUrlSource::payload);
@@ -46,7 +46,8 @@ TEST(LfsDiscovery, ThePayloadWinsThenLfsconfigThenTheDerivation) {
     EXPECT_EQ(config->source, LfsUrlSource::lfsconfig);
     EXPECT_TRUE(config->credentials) << "same origin as the clone URL";
 
-    auto elsewhere = choose_lfs_server("https://h/a", std::nullopt, std::string("https://evil.example/a"), policy);
+    auto elsewhere =
+        choose_lfs_server("https://h/a", std::nullopt, std::string("https://evil.example/a"), policy);
     ASSERT_TRUE(elsewhere);
     EXPECT_FALSE(elsewhere->credentials) << "a .lfsconfig elsewhere never gets the repository's token";
 
@@ -58,7 +59,8 @@ TEST(LfsDiscovery, ThePayloadWinsThenLfsconfigThenTheDerivation) {
 
 TEST(LfsDiscovery, ABadLfsconfigUrlIsRefused) {
     const TransportPolicy policy{false, true};
-    for (const char* url : {"ftp://h/a", "https://user:secret@h/a", "http://h/a", "https://", "file:///etc"}) {
+    for (const char* url :
+         {"ftp://h/a", "https://user:secret@h/a", "http://h/a", "https://", "file:///etc"}) {
         auto chosen = choose_lfs_server("https://h/a", std::nullopt, std::string(url), policy);
         ASSERT_FALSE(chosen) << url;
         EXPECT_EQ(chosen.error().message.find("secret"), std::string::npos);

@@ -1,9 +1,8 @@
 // The LFS step of a snapshot against memory storage and an in-process fake
 // batch server: what is fetched, what is skipped, what is recorded missing.
-#include "snapshotter/snapshot/lfs_fetch.hpp"
-
 #include "lfs_fake_server.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/lfs_fetch.hpp"
 #include "snapshotter/util/hash.hpp"
 
 #include <gtest/gtest.h>
@@ -36,10 +35,12 @@ struct FakeLfs {
             return {200, {}, corrupt.contains(oid) ? std::string(contents[oid].size(), 'X') : contents[oid]};
         }
         json list = json::array();
-        for (const auto& o : json::parse(r.body)["objects"]) {
+        const json body = json::parse(r.body);
+        for (const auto& o : body["objects"]) {
             std::string oid = o["oid"];
             if (purged.contains(oid) || !contents.contains(oid))
-                list.push_back({{"oid", oid}, {"size", o["size"]}, {"error", {{"code", 404}, {"message", "gone"}}}});
+                list.push_back(
+                    {{"oid", oid}, {"size", o["size"]}, {"error", {{"code", 404}, {"message", "gone"}}}});
             else
                 list.push_back({{"oid", oid},
                                 {"size", o["size"]},
@@ -59,7 +60,8 @@ struct FakeLfs {
 
 TEST(LfsFetch, PointersAreFoundAmongBlobs) {
     const std::string oid = sha256_hex("x");
-    const std::string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + oid + "\nsize 1\n";
+    const std::string pointer =
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + oid + "\nsize 1\n";
     auto found = pointers_in({"hello", pointer, pointer, "version x\n"});
     ASSERT_EQ(found.size(), 1u);
     EXPECT_EQ(found[0], (LfsObject{oid, 1}));
@@ -87,10 +89,12 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
     lfs.purged.insert(purged.oid);
     lfs.corrupt.insert(corrupt.oid);
     auto store = storage::open_memory("lfs-fetch-first");
-    ASSERT_TRUE(store->put(layout::lfs_object_key("org/app", parents.oid), "the parent's content", Overwrite::no));
+    ASSERT_TRUE(
+        store->put(layout::lfs_object_key("org/app", parents.oid), "the parent's content", Overwrite::no));
 
-    lfs::Client client({lfs.server.url(), "", "", RedirectPolicy::same_origin, true});
-    auto outcome = store_lfs_objects(*store, "org/app", &client, "", {good, purged, corrupt, parents}, {parents});
+    lfs::Client client({lfs.server.url() + "/lfs", "", "", RedirectPolicy::same_origin, true});
+    auto outcome =
+        store_lfs_objects(*store, "org/app", &client, "", {good, purged, corrupt, parents}, {parents});
     ASSERT_TRUE(outcome) << outcome.error().message;
     EXPECT_EQ(outcome->downloaded_objects, 1u);
     EXPECT_EQ(outcome->downloaded_bytes, good.size);
@@ -114,7 +118,8 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
     // The next night: the stored ones are not fetched again, the missing ones are asked for again.
     const auto before = lfs.downloads();
     lfs.corrupt.clear();
-    auto next = store_lfs_objects(*store, "org/app", &client, "", {good, purged, corrupt, parents}, {good, parents});
+    auto next =
+        store_lfs_objects(*store, "org/app", &client, "", {good, purged, corrupt, parents}, {good, parents});
     ASSERT_TRUE(next) << next.error().message;
     EXPECT_EQ(next->downloaded_objects, 1u);
     EXPECT_EQ(next->downloaded_bytes, corrupt.size);
@@ -126,7 +131,8 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
     std::vector<LfsObject> many;
     for (int i = 0; i < 70; ++i) {
         auto o = lfs.add("object " + std::to_string(i));
-        ASSERT_TRUE(store->put(layout::lfs_object_key("org/app", o.oid), "object " + std::to_string(i), Overwrite::no));
+        ASSERT_TRUE(store->put(layout::lfs_object_key("org/app", o.oid), "object " + std::to_string(i),
+                               Overwrite::no));
         many.push_back(o);
     }
     const auto before_many = lfs.downloads();
@@ -141,7 +147,8 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
 TEST(LfsFetch, WithoutAServerEveryUnstoredObjectIsMissingNotFatal) {
     auto store = storage::open_memory("lfs-fetch-no-server");
     LfsObject o{sha256_hex("a"), 1};
-    auto outcome = store_lfs_objects(*store, "org/app", nullptr, "a local repository has no LFS server", {o}, {});
+    auto outcome =
+        store_lfs_objects(*store, "org/app", nullptr, "a local repository has no LFS server", {o}, {});
     ASSERT_TRUE(outcome);
     ASSERT_EQ(outcome->set->missing.size(), 1u);
     EXPECT_EQ(outcome->set->missing[0].reason, "error: a local repository has no LFS server");

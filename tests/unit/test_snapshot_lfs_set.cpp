@@ -1,9 +1,8 @@
 // The manifest's lfs field: round trips (inline and as a set file), the
 // checks on hostile values, the layout's LFS keys, and lfs_objects_of().
-#include "snapshotter/snapshot/lfs_set.hpp"
-
 #include "sample_manifest.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/lfs_set.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/util/hash.hpp"
 
@@ -47,13 +46,14 @@ TEST(LfsLayout, KeysAndContainment) {
     const std::string upper = "repos/org%2Fapp/lfs/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" +
                               std::string(oid).replace(10, 1, "A");
     for (const std::string& outside : {
-             "repos/org%2Fapp/lfs/" + oid,                                                  // no fan-out
-             "repos/org%2Fapp/lfs/00/00/" + oid,                                            // wrong fan-out
-             "repos/org%2Fapp/lfs/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" + oid.substr(1), // short
+             "repos/org%2Fapp/lfs/" + oid,       // no fan-out
+             "repos/org%2Fapp/lfs/00/00/" + oid, // wrong fan-out
+             "repos/org%2Fapp/lfs/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" +
+                 oid.substr(1), // short
              upper,
-             "repos/org%2Fapp/lfs/sets/x.json",
+             std::string("repos/org%2Fapp/lfs/sets/x.json"),
              "repos/org%2Fapp/lfs/sets/" + oid + ".json.tmp",
-             "repos/org%2Fapp/lfs/../bundles/x.bundle",
+             std::string("repos/org%2Fapp/lfs/../bundles/x.bundle"),
              "repos/org%2Fother/lfs/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" + oid,
              layout::bundle_key("org/app", "x"),
          })
@@ -103,7 +103,8 @@ TEST(LfsSetJson, LargeSetsGoToAContentAddressedFile) {
     ASSERT_TRUE(again);
     EXPECT_EQ(again->set_key, set->set_key);
     // A tampered set file is refused.
-    ASSERT_TRUE(store->put(*set->set_key, serialize_lfs_objects(objects(k_lfs_inline_max + 2)), Overwrite::yes));
+    ASSERT_TRUE(
+        store->put(*set->set_key, serialize_lfs_objects(objects(k_lfs_inline_max + 2)), Overwrite::yes));
     auto tampered = lfs_objects_of(*store, *parsed);
     ASSERT_FALSE(tampered);
     EXPECT_EQ(tampered.error().kind, ErrorKind::Integrity);
@@ -123,8 +124,13 @@ TEST(LfsSetJson, HostileValuesAreIntegrityErrors) {
         [](json& l) { l["objects"][0]["oid"] = "ABC"; },
         [](json& l) { l["objects"][0]["size"] = 1ULL << 50; },
         [](json& l) { std::swap(l["objects"][0], l["objects"][1]); },
-        [](json& l) { l["objects"][1] = l["objects"][0]; l["bytes"] = 2 * l["objects"][0]["size"].get<int>(); },
-        [&](json& l) { l["set"] = {{"key", "repos/org%2Fapp/lfs/sets/" + oid + ".json"}, {"sha256", oid}}; },
+        [](json& l) {
+            l["objects"][1] = l["objects"][0];
+            l["bytes"] = 2 * l["objects"][0]["size"].get<int>();
+        },
+        [&](json& l) {
+            l["set"] = {{"key", "repos/org%2Fapp/lfs/sets/" + oid + ".json"}, {"sha256", oid}};
+        },
         [](json& l) { l.erase("objects"); },
         [&](json& l) {
             l.erase("objects");
@@ -136,8 +142,12 @@ TEST(LfsSetJson, HostileValuesAreIntegrityErrors) {
             l["count"] = 100;
             l["set"] = {{"key", "../../etc/passwd"}, {"sha256", oid}};
         },
-        [&](json& l) { l["missing"] = {{{"oid", oid}, {"size", 1}, {"reason", "not_found"}}}; },
-        [&](json& l) { l["missing"] = {{{"oid", l["objects"][0]["oid"]}, {"size", 1}, {"reason", "gone"}}}; },
+        [&](json& l) {
+            l["missing"] = {{{"oid", oid}, {"size", 1}, {"reason", "not_found"}}};
+        },
+        [&](json& l) {
+            l["missing"] = {{{"oid", l["objects"][0]["oid"]}, {"size", 1}, {"reason", "gone"}}};
+        },
         [](json& l) { l = "x"; },
     };
     for (std::size_t i = 0; i < edits.size(); ++i) {

@@ -333,8 +333,9 @@ Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const
         return add_lfs_from_mirror(ec, plan, input, *index_repo, produced);
     LfsScan scan;
     scan.scanned = false;
-    scan.not_scanned = "the stream engine finds LFS pointers only with options.verify \"index\" (or use options.engine "
-                       "\"cli\"); the previous snapshot's LFS set is carried on";
+    scan.not_scanned =
+        "the stream engine finds LFS pointers only with options.verify \"index\" (or use options.engine "
+        "\"cli\"); the previous snapshot's LFS set is carried on";
     const bool parent_set = input.previous && input.previous->lfs && input.previous->lfs->count > 0;
     if (ec.repo.lfs == job::LfsMode::automatic && !parent_set) {
         spdlog::info("{}: lfs \"auto\": {}", ec.repo.name, scan.not_scanned);
