@@ -262,8 +262,7 @@ Result<http::Response> Client::send(http::Request request, const std::optional<O
         auto response = m_http.perform(request);
         if (!response) {
             auto error = response.error().error;
-            error.message =
-                redact(fmt::format("{} {}: {}", request.method, redact_url(request.url), error.message));
+            error.message = redact(error.message); // http names the method and the URL already
             if (!response.error().transport)
                 return fail(error); // the body sink's own failure (storage, a size check) keeps its kind
             return fail(
