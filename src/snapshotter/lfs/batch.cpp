@@ -397,16 +397,16 @@ Status Client::upload(const Action& upload, const std::optional<Action>& verify,
         const Action* action;
         const char* method;
         std::span<const std::byte> body;
-        const char* type;
+        std::string_view type;
     };
     std::vector<Step> steps{{&upload, "PUT", content, "application/octet-stream"}};
     if (verify)
-        steps.push_back({&*verify, "POST", http::as_body(verify_body), k_media_type.data()});
+        steps.push_back({&*verify, "POST", http::as_body(verify_body), k_media_type});
     for (const auto& step : steps) {
         for (int attempt = 0;; ++attempt) {
             http::Request request{.method = step.method,
                                   .url = step.action->href,
-                                  .headers = {{"Content-Type", step.type}},
+                                  .headers = {{"Content-Type", std::string(step.type)}},
                                   .body = step.body};
             if (verify && step.action == &*verify)
                 request.headers.emplace_back("Accept", std::string(k_media_type));
