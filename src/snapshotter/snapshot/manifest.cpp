@@ -236,6 +236,8 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"parent", m.parent ? json(*m.parent) : json(nullptr)},
               {"changes", std::move(changes)},
               {"timings_ms", m.timings_ms}};
+    if (m.lfs)
+        j["lfs"] = lfs_set_to_json(*m.lfs);
     if (m.schema_version == k_manifest_schema_version_v1) {
         j.update(sets_json(m));
         return dump_utf8(j, 2, "\n");
@@ -331,6 +333,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
             for (const auto& [k, v] : it->items())
                 if (auto ms = json_integer<long long>(v))
                     m.timings_ms[k] = *ms;
+        if (auto it = j.find("lfs"); it != j.end() && !it->is_null()) {
+            auto lfs = lfs_set_from_json(*it, m.repository);
+            if (!lfs)
+                return fail(lfs.error());
+            m.lfs = std::move(*lfs);
+        }
     } catch (const json::exception& e) {
         return fail(bad(fmt::format("missing or mistyped field ({})", e.what())));
     }

@@ -7,6 +7,7 @@
 
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/refname.hpp"
+#include "snapshotter/snapshot/lfs_set.hpp"
 #include "snapshotter/util/error.hpp"
 
 #include <cstdint>
@@ -119,6 +120,9 @@ struct Manifest {
     // by parse_manifest() (the sets stay empty until apply_table()) and by
     // publishing (tables.hpp); nullopt for version 1.
     std::optional<TableRef> table;
+    // The Git LFS objects the snapshot needs (lfs_set.hpp); absent when LFS
+    // was off or found nothing, and then not written at all.
+    std::optional<LfsSet> lfs;
 };
 
 // The HEAD `manifest` records (head_state with head or head_oid).
