@@ -125,7 +125,7 @@ class LfsServer:
         port = free_port()
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self._servers.append(server)
         return port
 
