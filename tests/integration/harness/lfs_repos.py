@@ -12,7 +12,7 @@ import unittest
 from pathlib import Path
 
 from .processes import mkdtemp
-from .upstreams import git, git_env
+from .upstreams import Upstream, git, git_env
 
 
 GIT_LFS = shutil.which("git-lfs") or "/usr/bin/git-lfs"
@@ -46,12 +46,12 @@ def lfs_ready(work: Path | str) -> None:
     git("config", "lfs.locksverify", "false", cwd=work)
 
 
-class LfsUpstream:
+class LfsUpstream(Upstream):
     """A bare repository `name` under `server.project_root` (server: a
-    SmartHttpLfs) and a working clone of it that tracks `patterns` with LFS.
-    commit() writes files and commits them; push() pushes over smart HTTP
-    with the server's credentials, so the real git-lfs uploads the large
-    files to the LFS server."""
+    SmartHttpLfs) and a working clone of it that tracks `patterns` with LFS
+    and pushes over smart HTTP with the server's credentials, so that the
+    real git-lfs uploads the large files to the LFS server (its pre-push
+    hook). commit_files() writes and commits several files at once."""
 
     def __init__(self, server, name: str = "up.git", patterns: tuple[str, ...] = ("*.bin",),
                  user: str | None = None) -> None:
@@ -60,16 +60,17 @@ class LfsUpstream:
         self.name = name
         self.user = user or next(iter(server.users))
         self.password = server.users[self.user]
-        self.bare = Path(server.project_root) / name
-        git("init", "--bare", "-q", str(self.bare))
-        self.work = mkdtemp("lfs-work-") / "work"
-        git("init", "-q", "-b", "main", str(self.work))
-        git("remote", "add", "origin", with_credentials(self.url, self.user, self.password), cwd=self.work)
-        lfs_ready(self.work)
+        bare = Path(server.project_root) / name
+        git("init", "--bare", "-q", str(bare))
+        work = mkdtemp("lfs-work-") / "work"
+        git("init", "-q", "-b", "main", str(work))
+        super().__init__(bare, work)
+        git("remote", "add", "origin", with_credentials(self.url, self.user, self.password), cwd=work)
+        lfs_ready(work)
         if patterns:
-            lfs_git("lfs", "track", *patterns, cwd=self.work)
-            git("add", ".gitattributes", cwd=self.work)
-            git("commit", "-q", "-m", "track large files with LFS", cwd=self.work)
+            lfs_git("lfs", "track", *patterns, cwd=work)
+            self.git("add", ".gitattributes")
+            self.git("commit", "-q", "-m", "track large files with LFS")
 
     @property
     def url(self) -> str:
@@ -82,7 +83,8 @@ class LfsUpstream:
         return f"git/{self.name}"
 
     def repository(self, name: str = "org/lfs", **fields) -> dict:
-        """The payload's repository entry for this upstream, with its credentials."""
+        """The payload's repository entry for this upstream, with its credentials
+        (their secret in env())."""
         entry = {"name": name, "url": self.url,
                  "credentials": {"username": self.user, "token_env": "LFS_UPSTREAM_TOKEN"}}
         entry.update(fields)
@@ -92,24 +94,19 @@ class LfsUpstream:
         """The environment the payload's credentials come from."""
         return {"LFS_UPSTREAM_TOKEN": self.password}
 
-    def commit(self, files: dict[str, bytes], message: str = "change", branch: str = "main") -> str:
-        """Write `files` (path to bytes) on `branch` and commit them; the commit's oid."""
-        if git("rev-parse", "--abbrev-ref", "HEAD", cwd=self.work, check=False).strip() != branch:
-            git("checkout", "-q", "-B", branch, cwd=self.work)
+    def commit_files(self, files: dict[str, bytes], message: str = "change") -> str:
+        """Write `files` (path to bytes) in the work tree and commit them; the commit's oid."""
         for path, data in files.items():
             target = self.work / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        lfs_git("add", "--", *files, cwd=self.work)
-        git("commit", "-q", "-m", message, cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work).strip()
+        self.git("add", "--", *files)
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
 
-    def push(self, *refspecs: str) -> None:
-        """Push `refspecs` (default: every branch and tag) to the upstream; git-lfs's
-        pre-push hook uploads the LFS objects they need."""
-        lfs_git("push", "-q", "origin", *(refspecs or ("--all",)), cwd=self.work)
-        if not refspecs:
-            lfs_git("push", "-q", "origin", "--tags", cwd=self.work)
+    def content(self, path: str) -> bytes:
+        """The bytes of `path` in the work tree (the real content, not the pointer)."""
+        return (self.work / path).read_bytes()
 
 
 def lfs_checkout(repo: Path | str) -> Path:
