@@ -33,6 +33,8 @@ inline constexpr bool k_allow_file = true;
 inline constexpr bool k_allow_shallow = false;
 // auto: the protocol v2 streaming engine where the server speaks v2, else git.
 inline constexpr std::string_view k_engine = "auto";
+// auto: store Git LFS content when the snapshot's commits hold LFS pointers (docs/lfs.md).
+inline constexpr std::string_view k_lfs = "auto";
 // pack: check the streamed pack's trailer; index: also run git index-pack on it.
 inline constexpr std::string_view k_verify = "pack";
 // ssh trusts only known host keys (options.ssh.known_hosts, else /etc/ssh/ssh_known_hosts).

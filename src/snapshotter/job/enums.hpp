@@ -24,6 +24,9 @@ enum class SourceScope { org, user, team, group, workspace };
 enum class Visibility { all, public_only, private_only };
 // sources[].transport: how git clones a discovered repository.
 enum class CloneTransport { https, ssh };
+// repositories[].lfs: whether a snapshot also stores Git LFS content (docs/lfs.md).
+// The payload writes `true`, `false` (JSON booleans) or the string "auto".
+enum class LfsMode { automatic, on, off };
 
 // One value of an enum and its payload spelling.
 template <typename E> using Spelling = std::pair<E, std::string_view>;
@@ -48,6 +51,8 @@ inline constexpr Spelling<Visibility> k_visibilities[] = {
     {Visibility::all, "all"}, {Visibility::public_only, "public"}, {Visibility::private_only, "private"}};
 inline constexpr Spelling<CloneTransport> k_clone_transports[] = {{CloneTransport::https, "https"},
                                                                   {CloneTransport::ssh, "ssh"}};
+inline constexpr Spelling<LfsMode> k_lfs_modes[] = {
+    {LfsMode::automatic, "auto"}, {LfsMode::on, "true"}, {LfsMode::off, "false"}};
 
 // The spelling of `value` in `table`.
 template <typename E> constexpr std::string_view spelling_of(std::span<const Spelling<E>> table, E value) {
@@ -88,6 +93,9 @@ constexpr std::string_view to_string(Visibility value) {
 constexpr std::string_view to_string(CloneTransport value) {
     return spelling_of<CloneTransport>(k_clone_transports, value);
 }
+constexpr std::string_view to_string(LfsMode value) {
+    return spelling_of<LfsMode>(k_lfs_modes, value);
+}
 
 // The value a payload string spells, or nullopt when it is none of them.
 constexpr std::optional<Engine> parse_engine(std::string_view text) {
@@ -110,6 +118,9 @@ constexpr std::optional<Visibility> parse_visibility(std::string_view text) {
 }
 constexpr std::optional<CloneTransport> parse_clone_transport(std::string_view text) {
     return value_of<CloneTransport>(k_clone_transports, text);
+}
+constexpr std::optional<LfsMode> parse_lfs_mode(std::string_view text) {
+    return value_of<LfsMode>(k_lfs_modes, text);
 }
 
 } // namespace snapshotter::job

@@ -24,14 +24,31 @@ const std::map<std::string, std::vector<std::string>> k_known_keys = {
      {"url", "region", "endpoint", "addressing", "sse", "kms_key_id", "bucket_key", "storage_class",
       "stall_timeout_s", "object_lock_mode", "object_lock_retain_days", "object_lock_retain_until",
       "require_protection", "retry_budget_s", "upload_concurrency"}},
-    {"repository", {"url", "name", "refs", "credentials"}},
+    {"repository", {"url", "name", "refs", "credentials", "lfs", "lfs_url"}},
     {"credentials", {"token_env", "username", "ssh_key_env"}},
-    {"source", {"type",          "api_url",   "org",          "user",
-                "team",          "group",     "workspace",    "credentials",
-                "include",       "exclude",   "archived",     "forks",
-                "visibility",    "topics",    "pushed_since", "max_repositories",
-                "include_wikis", "transport", "refs",         "max_rate_limit_wait_s"}},
-    {"defaults", {"refs", "credentials"}},
+    {"source",
+     {"type",
+      "api_url",
+      "org",
+      "user",
+      "team",
+      "group",
+      "workspace",
+      "credentials",
+      "include",
+      "exclude",
+      "archived",
+      "forks",
+      "visibility",
+      "topics",
+      "pushed_since",
+      "max_repositories",
+      "include_wikis",
+      "transport",
+      "refs",
+      "max_rate_limit_wait_s",
+      "lfs"}},
+    {"defaults", {"refs", "credentials", "lfs"}},
     {"options",
      {"cache_dir", "timeout_s", "deadline_s", "concurrency", "max_per_host", "retries", "full_every",
       "full_size_ratio", "grace_s", "allow_http", "allow_file", "engine", "verify", "ssh", "shard",
@@ -574,6 +591,55 @@ Status read_refs(const json& obj, const std::string& path, std::vector<std::stri
     return {};
 }
 
+// Read optional `lfs` of `obj` (at `path`): true, false or "auto" (docs/lfs.md).
+Status read_lfs_mode(const json& obj, const std::string& path, LfsMode& target) {
+    auto it = obj.find("lfs");
+    if (it == obj.end())
+        return {};
+    if (it->is_boolean()) {
+        target = it->get<bool>() ? LfsMode::on : LfsMode::off;
+        return {};
+    }
+    if (it->is_string() && it->get<std::string>() == to_string(LfsMode::automatic)) {
+        target = LfsMode::automatic;
+        return {};
+    }
+    return fail(at(join_path(path, "lfs"),
+                   fmt::format("must be true, false or \"auto\", not {}",
+                               it->is_string() ? fmt::format("\"{}\"", redact(it->get<std::string>()))
+                                               : type_name(*it))));
+}
+
+// Read optional `lfs_url` of `obj` (at `path`): an absolute http(s) URL with a
+// host and no userinfo (credentials come from `credentials`); http:// needs
+// options.allow_http, as a repository URL does.
+Status read_lfs_url(const json& obj, const std::string& path, TransportPolicy policy,
+                    std::optional<std::string>& target) {
+    auto url = opt_string(obj, path, "lfs_url");
+    if (!url)
+        return fail(url.error());
+    if (!*url)
+        return {};
+    const std::string key = join_path(path, "lfs_url");
+    const std::string& text = **url;
+    auto origin = origin_of(text);
+    std::string_view authority;
+    if (origin) {
+        authority = std::string_view(text).substr(text.find("://") + 3);
+        authority = authority.substr(0, authority.find_first_of("/?#"));
+    }
+    if (!origin || has_control_chars(text) || text.find(' ') != std::string::npos || text.size() > 2048 ||
+        authority.find('@') != std::string_view::npos)
+        return fail(
+            at(key, fmt::format("{:?} must be an http(s) URL with a host and without credentials (give "
+                                "them in credentials)",
+                                redact_url(text))));
+    if (origin->scheme == "http" && !policy.allow_http)
+        return fail(at(key, "http:// needs options.allow_http"));
+    target = text;
+    return {};
+}
+
 // The fields of a `credentials` object `c` at `cpath`, checked alike wherever one appears: a
 // token_env, an ssh_key_env or both (variable names, not empty), and a printable username when
 // one is given (`username_given`; the username is empty when not).
@@ -658,6 +724,10 @@ Result<Repository> parse_repository(const json& j, const std::string& path, Tran
     if (!creds)
         return fail(creds.error());
     repo.credentials = *creds;
+    if (auto s = read_lfs_mode(j, path, repo.lfs); !s)
+        return fail(s.error());
+    if (auto s = read_lfs_url(j, path, policy, repo.lfs_url); !s)
+        return fail(s.error());
     return repo;
 }
 
@@ -828,6 +898,7 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
         read_int(j, path, "max_rate_limit_wait_s", 0, defaults::k_max_rate_limit_wait_ceiling_s,
                  src.max_rate_limit_wait_s),
         read_refs(j, path, src.refs),
+        read_lfs_mode(j, path, src.lfs),
     };
     for (auto& s : checks)
         if (!s)
@@ -858,6 +929,7 @@ Result<Source> parse_source(const json& j, const std::string& path, TransportPol
 struct RepositoryDefaults {
     std::optional<std::vector<std::string>> refs;
     std::optional<Credentials> credentials;
+    std::optional<LfsMode> lfs;
 };
 
 Result<RepositoryDefaults> parse_defaults(const json& root, const GetEnv& env) {
@@ -877,6 +949,12 @@ Result<RepositoryDefaults> parse_defaults(const json& root, const GetEnv& env) {
     if (!creds)
         return fail(creds.error());
     out.credentials = *creds;
+    if (it->contains("lfs")) {
+        LfsMode lfs = LfsMode::automatic;
+        if (auto s = read_lfs_mode(*it, "defaults", lfs); !s)
+            return fail(s.error());
+        out.lfs = lfs;
+    }
     return out;
 }
 
@@ -885,6 +963,8 @@ Result<RepositoryDefaults> parse_defaults(const json& root, const GetEnv& env) {
 void apply_defaults(const json& j, const RepositoryDefaults& fallback, Repository& repo) {
     if (fallback.refs && !j.contains("refs"))
         repo.refs = *fallback.refs;
+    if (fallback.lfs && !j.contains("lfs"))
+        repo.lfs = *fallback.lfs;
     if (!fallback.credentials || j.contains("credentials"))
         return;
     const auto& d = *fallback.credentials;

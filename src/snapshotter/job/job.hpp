@@ -37,6 +37,9 @@ struct Repository {
     std::string name;              // unique name, also the storage key of its snapshots
     std::vector<std::string> refs; // ref patterns to snapshot ("refs/heads/*")
     std::optional<Credentials> credentials;
+    LfsMode lfs = *parse_lfs_mode(defaults::k_lfs); // also store Git LFS content (docs/lfs.md)
+    // The LFS server's URL when git-lfs's derivation would be wrong (wins over .lfsconfig).
+    std::optional<std::string> lfs_url;
 };
 
 // Where a source discovers repositories: a forge's API and one scope on it.
@@ -59,6 +62,7 @@ struct Source {
     bool include_wikis = false;                       // also snapshot each repository's wiki
     CloneTransport transport = CloneTransport::https; // how git clones
     std::vector<std::string> refs;                    // ref patterns for every discovered repository
+    LfsMode lfs = *parse_lfs_mode(defaults::k_lfs);   // Git LFS for every discovered repository
     std::string path;                                 // "sources[0]", for messages
     // A rate limit that resets later than this many seconds from now fails the source.
     int max_rate_limit_wait_s = defaults::k_max_rate_limit_wait_s;

@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/layout.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
 
@@ -72,6 +73,38 @@ std::string latest_key(std::string_view name) {
     return repo_prefix(name) + "latest.json";
 }
 
+bool is_lfs_oid(std::string_view oid) {
+    return oid.size() == 64 && std::all_of(oid.begin(), oid.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+std::string lfs_prefix(std::string_view name) {
+    return repo_prefix(name) + "lfs/";
+}
+
+std::string lfs_object_key(std::string_view name, std::string_view oid) {
+    return fmt::format("{}{}/{}/{}", lfs_prefix(name), oid.substr(0, 2), oid.substr(2, 2), oid);
+}
+
+std::string lfs_set_key(std::string_view name, std::string_view sha256) {
+    return fmt::format("{}sets/{}.json", lfs_prefix(name), sha256);
+}
+
+std::optional<std::string> lfs_oid_of_key(std::string_view key, std::string_view name) {
+    const std::string prefix = lfs_prefix(name);
+    if (!key.starts_with(prefix))
+        return std::nullopt;
+    std::string_view rest = key.substr(prefix.size());
+    // "aa/bb/<64 hex>"
+    if (rest.size() != 6 + 64 || rest[2] != '/' || rest[5] != '/')
+        return std::nullopt;
+    std::string_view oid = rest.substr(6);
+    if (!is_lfs_oid(oid) || rest.substr(0, 2) != oid.substr(0, 2) || rest.substr(3, 2) != oid.substr(2, 2))
+        return std::nullopt;
+    return std::string(oid);
+}
+
 std::optional<std::string> repository_of_key(std::string_view key) {
     if (!key.starts_with(repos_prefix()))
         return std::nullopt;
@@ -106,7 +139,25 @@ bool is_object_segment(std::string_view segment) {
 }
 
 std::string_view area_name(Area area) {
-    return area == Area::bundles ? "bundles" : "manifests";
+    switch (area) {
+    case Area::bundles:
+        return "bundles";
+    case Area::lfs:
+        return "lfs";
+    case Area::manifests:
+        break;
+    }
+    return "manifests";
+}
+
+// An LFS key of `name`: an object key or a set key, exactly.
+bool is_lfs_key(std::string_view key, std::string_view name) {
+    if (lfs_oid_of_key(key, name))
+        return true;
+    const std::string sets = lfs_prefix(name) + "sets/";
+    if (!key.starts_with(sets) || !key.ends_with(".json"))
+        return false;
+    return is_lfs_oid(key.substr(sets.size(), key.size() - sets.size() - 5));
 }
 
 } // namespace
@@ -122,6 +173,8 @@ bool is_within(std::string_view key, std::string_view name, Area area) {
     const std::string segment = repo_key(name);
     if (!is_canonical_repo_key(segment))
         return false;
+    if (area == Area::lfs)
+        return is_lfs_key(key, name);
     const std::string prefix = area == Area::bundles ? bundles_prefix(name) : manifests_prefix(name);
     return key.starts_with(prefix) && is_object_segment(key.substr(prefix.size()));
 }

@@ -7,6 +7,8 @@
 //   repos/<repo-key>/bundles/<snapshot-id>.rebased-<hex>.bundle
 //                                                   a full bundle prune's rebase wrote at that snapshot
 //   repos/<repo-key>/prune-pending.json             bundles an interrupted prune still has to delete
+//   repos/<repo-key>/lfs/<oid[0:2]>/<oid[2:4]>/<oid> one Git LFS object, content-addressed (docs/lfs.md)
+//   repos/<repo-key>/lfs/sets/<sha256>.json         a large snapshot's list of LFS objects
 //
 //   sources/<source-key>.json                       names a source listed at its last run (gone detection)
 //
@@ -50,6 +52,18 @@ std::string latest_key(std::string_view name);
 // Key of the names source `source_key` (a hex digest of the source) listed at its last run.
 std::string source_listing_key(std::string_view source_key);
 
+// Whether `oid` is a Git LFS object id as this layout stores it: 64 lowercase hex digits (SHA-256).
+bool is_lfs_oid(std::string_view oid);
+// Prefix of every LFS key of `name` (objects and sets).
+std::string lfs_prefix(std::string_view name);
+// Key of LFS object `oid` (is_lfs_oid) of `name`, shared by all its snapshots.
+std::string lfs_object_key(std::string_view name, std::string_view oid);
+// Key of the list of LFS objects whose SHA-256 is `sha256` (64 lowercase hex) of `name`.
+std::string lfs_set_key(std::string_view name, std::string_view sha256);
+// The oid of an LFS object key of `name` (exactly the shape lfs_object_key()
+// makes), or nullopt for any other key (sets included).
+std::optional<std::string> lfs_oid_of_key(std::string_view key, std::string_view name);
+
 // The repository whose prefix holds `key` ("repos/<repo-key>/..."), or nullopt.
 std::optional<std::string> repository_of_key(std::string_view key);
 
@@ -57,13 +71,14 @@ std::optional<std::string> repository_of_key(std::string_view key);
 std::optional<std::string> snapshot_id_of_manifest_key(std::string_view key);
 
 // The part of a repository's tree that a key read from storage must lie in.
-enum class Area { bundles, manifests };
+enum class Area { bundles, manifests, lfs };
 
 // Whether `key` is one this layout could have made in `area` of repository
 // `name`: exactly repos/<repo_key(name)>/<area>/<object>, where <object> is
 // one segment of [A-Za-z0-9._-] not starting with '.'. Anything else (`..`,
 // empty segments, a leading '/', backslashes, percent escapes, another
-// repository's or jobs/ keys) is outside. The single containment rule for
+// repository's or jobs/ keys) is outside. Area::lfs is stricter: exactly
+// lfs_object_key() of a valid oid or lfs_set_key() of a valid digest. The single containment rule for
 // every key read from a manifest, prune-pending.json or a listing.
 bool is_within(std::string_view key, std::string_view name, Area area);
 

@@ -151,6 +151,8 @@ Result<std::string> serialize_manifest(const Manifest& m) {
     // Written only for a shallow snapshot, so other manifests stay as they were.
     if (!m.shallow.empty())
         j["shallow"] = m.shallow;
+    if (m.lfs)
+        j["lfs"] = lfs_set_to_json(*m.lfs);
     try {
         return j.dump(2) + "\n";
     } catch (const json::type_error&) {
@@ -251,6 +253,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
             for (const auto& [k, v] : it->items())
                 if (auto ms = json_integer<long long>(v))
                     m.timings_ms[k] = *ms;
+        if (auto it = j.find("lfs"); it != j.end() && !it->is_null()) {
+            auto lfs = lfs_set_from_json(*it, m.repository);
+            if (!lfs)
+                return fail(lfs.error());
+            m.lfs = std::move(*lfs);
+        }
     } catch (const json::exception& e) {
         return fail(bad(fmt::format("missing or mistyped field ({})", e.what())));
     }

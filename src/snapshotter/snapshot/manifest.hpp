@@ -4,6 +4,7 @@
 
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/refname.hpp"
+#include "snapshotter/snapshot/lfs_set.hpp"
 #include "snapshotter/util/error.hpp"
 
 #include <cstdint>
@@ -98,6 +99,9 @@ struct Manifest {
     // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
     std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
+    // The Git LFS objects the snapshot needs (lfs_set.hpp); absent when LFS
+    // was off or found nothing, and then not written at all.
+    std::optional<LfsSet> lfs;
 };
 
 // The HEAD `manifest` records (head_state with head or head_oid).

@@ -327,6 +327,7 @@ Expansion expand(const job::Source& source, const Forge& forge, const std::vecto
             return;
         }
         repo.refs = source.refs;
+        repo.lfs = source.lfs;
         if (source.credentials) {
             const auto& c = *source.credentials;
             if (ssh && !c.ssh_key_env.empty())
