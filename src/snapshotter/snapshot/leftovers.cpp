@@ -81,7 +81,15 @@ long long age_seconds(const Leftover& leftover, Clock::time_point now) {
 }
 
 std::string_view kind_name(Leftover::Kind kind) {
-    return kind == Leftover::Kind::pending_upload ? "pending_upload" : "orphan_bundle";
+    switch (kind) {
+    case Leftover::Kind::pending_upload:
+        return "pending_upload";
+    case Leftover::Kind::orphan_lfs:
+        return "orphan_lfs";
+    case Leftover::Kind::orphan_bundle:
+        break;
+    }
+    return "orphan_bundle";
 }
 
 nlohmann::json leftover_json(const Leftover& leftover, Clock::time_point now) {

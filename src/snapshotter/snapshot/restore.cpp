@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
+#include "snapshotter/snapshot/lfs_restore.hpp"
 #include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/selection.hpp"
 #include "snapshotter/util/beneath.hpp"
@@ -86,9 +87,10 @@ json entry_of(const Manifest& manifest, std::size_t refs, std::size_t preserved)
 
 // Build `manifest` in a scratch directory under `parent` and hand the
 // finished repository to `place` (which moves it into its target). Returns
-// the refs the repository ended with.
+// the refs the repository ended with; what the entry gains (the Git LFS
+// objects written) goes into `extra`.
 Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const std::filesystem::path& parent,
-                          const std::function<Status(const std::filesystem::path&)>& place) {
+                          json& extra, const std::function<Status(const std::filesystem::path&)>& place) {
     const auto timeout = milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
     auto scratch = TempDir::create("restore", parent);
     if (!scratch)
@@ -99,6 +101,8 @@ Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const st
     if (!refs)
         return fail(refs.error().with_context(
             fmt::format("restore {}@{}", manifest.repository, manifest.snapshot_id)));
+    if (auto s = write_lfs_objects(ctx.storage, manifest, building, extra); !s)
+        return fail(s.error());
     if (auto s = place(building); !s)
         return fail(s.error());
     return refs;
@@ -234,7 +238,7 @@ Outcome restore_single(const Context& ctx) {
     ProgressScope shown(ctx.events, "restore", "repositories", 1);
     ctx.events.progress({.done = 0, .total = 1, .in_flight = 1, .bytes = 0, .current = spec.repository});
     json result;
-    auto refs = build(ctx, *manifest, parent, [&](const std::filesystem::path& building) -> Status {
+    auto refs = build(ctx, *manifest, parent, result, [&](const std::filesystem::path& building) -> Status {
         auto local = ctx.git.local_refs(building);
         if (!local)
             return fail(local.error());
@@ -254,7 +258,7 @@ Outcome restore_single(const Context& ctx) {
         entry.update(result);
     if (has_target)
         spdlog::info("restored {}@{} into {}", spec.repository, manifest->snapshot_id, spec.target.string());
-    return {entry, std::nullopt, false};
+    return {entry, std::nullopt, lfs_incomplete(entry)};
 }
 
 // Where each of `names` goes below `dir`: dir/<name>.git, its parent
@@ -348,11 +352,14 @@ Outcome restore_several(const Context& ctx) {
                      {"target", targets[i].string()},
                      {"refs", manifest->refs.size()}};
         } else if (manifest) {
+            json extra;
             auto refs =
-                build(ctx, *manifest, targets[i].parent_path(),
+                build(ctx, *manifest, targets[i].parent_path(), extra,
                       [&](const std::filesystem::path& building) { return move_into(building, targets[i]); });
             if (refs) {
                 entry = entry_of(*manifest, manifest->refs.size(), refs->size() - manifest->refs.size());
+                if (extra.is_object())
+                    entry.update(extra);
                 entry["status"] = "ok";
                 entry["target"] = targets[i].string();
                 spdlog::info("restored {}@{} into {}", names[i], manifest->snapshot_id, targets[i].string());
