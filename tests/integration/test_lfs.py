@@ -23,8 +23,10 @@ import urllib.error
 import urllib.request
 
 import harness
-from harness import Assertions
+from harness import Assertions, Workspace
+from harness.lfs_repos import LfsUpstream, lfs_checkout, lfs_fsck, require_git_lfs
 from harness.lfs_server import LFS_MEDIA_TYPE, LfsServer, lfs_oid
+from harness.servers import SmartHttpLfs
 
 USER, PASSWORD = "lfs-user", "lfs-pass-7d3c1e"
 
@@ -132,6 +134,227 @@ class LfsServerTest(unittest.TestCase):
         self.assertEqual(request(download["href"], headers={"Authorization": basic()})[0], 401)
         self.assertEqual(request(download["href"], headers=download["header"])[2], self.data)
         self.assertEqual(server.object_host_authorizations, [basic(), download["header"]["Authorization"]])
+
+
+# --------------------------------------------------------------------------
+# Snapshots of repositories with LFS content
+# --------------------------------------------------------------------------
+
+
+def lfs_area(name: str) -> str:
+    """The storage prefix of repository `name`'s LFS objects and sets."""
+    return f"repos/{harness.repo_key(name)}/lfs/"
+
+
+def lfs_object_key(name: str, oid: str) -> str:
+    return f"{lfs_area(name)}{oid[:2]}/{oid[2:4]}/{oid}"
+
+
+def needed(ws: Workspace, manifest: dict) -> dict[str, int]:
+    """{oid: size} of every LFS object `manifest` needs (inline or in its set file)."""
+    lfs = manifest.get("lfs")
+    if lfs is None:
+        return {}
+    objects = lfs["objects"] if "objects" in lfs else ws.store.json(lfs["set"]["key"])["objects"]
+    return {o["oid"]: o["size"] for o in objects}
+
+
+def stored_objects(ws: Workspace, name: str) -> dict[str, int]:
+    """{oid: size} of the LFS objects stored for `name` (sets left out)."""
+    out = {}
+    for key in ws.store.keys(lfs_area(name)):
+        oid = key.rsplit("/", 1)[-1]
+        if len(oid) == 64 and key == lfs_object_key(name, oid):
+            out[oid] = ws.store.size(key)
+    return out
+
+
+def lfs_writes(changes: str, name: str) -> list[str]:
+    """The lines of a Store.changes_since() report about `name`'s LFS area."""
+    return [line for line in changes.splitlines() if lfs_area(name) in line]
+
+
+class LfsSnapshotBase(Assertions):
+    """One SmartHttpLfs for the class; each test makes its own upstreams."""
+
+    storage_kind = "file"
+    server_options: dict = {}
+
+    @classmethod
+    def setUpClass(cls):
+        require_git_lfs()
+        cls.http = SmartHttpLfs(harness.mkdtemp("lfs-up-"), {USER: PASSWORD}, **cls.server_options)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.http.stop()
+
+    def upstream(self, name: str, files: dict[str, bytes], http: SmartHttpLfs | None = None) -> LfsUpstream:
+        """A new upstream `name` whose first commit holds `files` (*.bin go to LFS), pushed."""
+        up = LfsUpstream(http or self.http, f"{name}.git")
+        up.commit_files({"README": f"{name}\n".encode(), **files}, "first")
+        up.push("main")
+        return up
+
+    def workspace(self) -> Workspace:
+        ws = Workspace("lfs-", storage=self.storage_kind)
+        ws.default_options = {"allow_http": True, "retries": 0}
+        return ws
+
+    def snapshot(self, ws: Workspace, up: LfsUpstream, name: str, engine: str = "cli", options: dict | None = None,
+                 **fields) -> harness.Run:
+        entry = up.repository(name, **{"lfs": True, **fields})
+        return ws.snapshot([entry], {"engine": engine, **(options or {})}, env_extra=up.env())
+
+    def assertLfsStored(self, ws: Workspace, name: str, manifest: dict, msg: str = "") -> None:
+        """Every object the manifest needs (and does not record missing) is stored, its bytes hashing to its oid."""
+        missing = {m["oid"] for m in manifest["lfs"].get("missing", [])}
+        for oid, size in needed(ws, manifest).items():
+            if oid in missing:
+                continue
+            key = lfs_object_key(name, oid)
+            self.assertEqual(ws.store.size(key), size, f"{msg}: {key}")
+            self.assertEqual(ws.store.sha256(key), oid, f"{msg}: {key}")
+
+    def assertRestoresWithContent(self, ws: Workspace, name: str, up_files: dict[str, bytes],
+                                  snapshot: str = "latest") -> dict:
+        """Restore `snapshot`, clone it, `git lfs pull`: each of `up_files` checks out
+        with its real content and `git lfs fsck` passes; the restore result."""
+        target = ws.new_target()
+        result = self.assertRunOk(ws.restore(name, target, snapshot), f"restore {snapshot}")
+        work = lfs_checkout(target)
+        for path, data in up_files.items():
+            self.assertEqual((work / path).read_bytes(), data, f"{path} of {snapshot} after git lfs pull")
+        fsck = lfs_fsck(work)
+        self.assertEqual(fsck.returncode, 0, f"git lfs fsck: {fsck.stdout!r} {fsck.stderr!r}")
+        return result
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
+    """Full, incremental and unchanged snapshots on both engines (file storage)."""
+
+    def check_engine(self, engine: str) -> None:
+        name = f"org/lfs-{engine}"
+        first = {"a.bin": random_bytes(40_000), "b.bin": random_bytes(30_000)}
+        up = self.upstream(f"inc-{engine}", first)
+        ws = self.workspace()
+
+        # 1. A full snapshot stores each object once, under its oid.
+        self.http.lfs.reset_stats()
+        self.assertRunOk(self.snapshot(ws, up, name, engine), "full")
+        m1 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m1["lfs"]["count"], 2, m1.get("lfs"))
+        self.assertEqual(m1["lfs"]["bytes"], 70_000)
+        self.assertEqual(set(needed(ws, m1)), {lfs_oid(d) for d in first.values()})
+        self.assertEqual(stored_objects(ws, name), needed(ws, m1))
+        self.assertLfsStored(ws, name, m1, "full")
+        self.assertEqual(self.http.lfs.stats["bytes_downloaded"], 70_000)
+
+        # 2. An incremental uploads only the new objects.
+        second = {"a.bin": random_bytes(40_000), "c.bin": random_bytes(20_000)}
+        up.commit_files(second, "second")
+        up.push("main")
+        mark, _ = ws.store.state(), self.http.lfs.reset_stats()
+        self.assertRunOk(self.snapshot(ws, up, name, engine), "incremental")
+        m2 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m2["kind"], "incremental")
+        self.assertEqual(set(needed(ws, m2)), set(needed(ws, m1)) | {lfs_oid(d) for d in second.values()})
+        self.assertLfsStored(ws, name, m2, "incremental")
+        added = [line for line in lfs_writes(ws.store.changes_since(mark), name) if line.startswith("+ ")]
+        self.assertEqual(len([a for a in added if "/sets/" not in a and a.count("/") > 4]), 2, added)
+        self.assertEqual(self.http.lfs.stats["bytes_downloaded"], 60_000)
+
+        # 3. An unchanged night: nothing downloaded, nothing written in the LFS area.
+        mark, _ = ws.store.state(), self.http.lfs.reset_stats()
+        self.assertRunOk(self.snapshot(ws, up, name, engine), "unchanged")
+        self.assertEqual(lfs_writes(ws.store.changes_since(mark), name), [])
+        self.assertEqual(self.http.lfs.stats["bytes_downloaded"], 0)
+
+        # 4. Each snapshot restores with its own content, checked by the real git-lfs.
+        result = self.assertRestoresWithContent(ws, name, {**first, **second})
+        self.assertEqual((result["lfs"]["objects"], result["lfs"]["missing"]), (4, []), result)
+        self.assertRestoresWithContent(ws, name, first, m1["snapshot_id"])
+
+        # 5. verify with a drill hashes every object; list shows the LFS bytes.
+        verified = self.assertRunOk(ws.run(ws.verify_payload(snapshot="all", drill=True)), "verify")
+        self.assertTrue(all(s["lfs"]["hashed"] for s in verified["snapshots"]), verified)
+        self.assertEqual(verified["snapshots"][0]["lfs"]["objects"], 4)
+        listed = self.assertRunOk(ws.list(name), "list")
+        self.assertEqual([s["lfs"]["bytes"] for s in listed["repositories"][0]["snapshots"]],
+                         [130_000, 130_000, 70_000])
+
+    def test_cli_engine(self):
+        self.check_engine("cli")
+
+    def test_stream_engine(self):
+        self.check_engine("stream")
+
+    def test_a_purged_object_is_reported_and_never_silently_ok(self):
+        name = "org/purged"
+        files = {"kept.bin": random_bytes(5_000), "gone.bin": random_bytes(6_000)}
+        up = self.upstream("purged", files)
+        gone = lfs_oid(files["gone.bin"])
+        self.http.lfs.purge(up.lfs_path, gone)
+        ws = self.workspace()
+        run = self.snapshot(ws, up, name)
+        self.assertIn(gone.encode(), run.stdout, f"the purged object is reported\n{run.describe()}")
+        m = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual([(x["oid"], x["reason"]) for x in m["lfs"]["missing"]], [(gone, "not_found")])
+        self.assertFalse(ws.store.exists(lfs_object_key(name, gone)))
+        self.assertLfsStored(ws, name, m, "purged")
+        # The restore says which object it could not bring back.
+        target = ws.new_target()
+        restored = self.assertRunOk(ws.restore(name, target), "restore")
+        self.assertEqual(restored["lfs"]["missing"], [gone])
+        verified = self.assertRunOk(ws.verify(drill=True), "a recorded purge is not a storage fault")
+        self.assertEqual(verified["snapshots"][0]["lfs"]["missing_upstream"], 1)
+
+    def test_an_object_changed_between_batch_and_download_is_a_hash_mismatch(self):
+        name = "org/changed"
+        files = {"ok.bin": random_bytes(5_000), "changed.bin": random_bytes(7_000)}
+        up = self.upstream("changed", files)
+        changed = lfs_oid(files["changed.bin"])
+        self.http.lfs.corrupt(changed)
+        ws = self.workspace()
+        run = self.snapshot(ws, up, name)
+        self.assertIn(changed.encode(), run.stdout, run.describe())
+        m = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual([(x["oid"], x["reason"]) for x in m["lfs"]["missing"]], [(changed, "hash_mismatch")])
+        self.assertFalse(ws.store.exists(lfs_object_key(name, changed)), "bytes that do not hash are never stored")
+        self.assertTrue(ws.store.exists(lfs_object_key(name, lfs_oid(files["ok.bin"]))))
+
+    def test_prune_keeps_shared_objects_and_gc_takes_the_rest(self):
+        name = "org/prune"
+        shared = random_bytes(8_000)
+        up = self.upstream("prune", {"shared.bin": shared, "old.bin": random_bytes(9_000)})
+        ws = self.workspace()
+        self.assertRunOk(self.snapshot(ws, up, name, options={"full_every": 1}), "s1")
+        # s2: old.bin's commit is rewritten away; a new object arrives.
+        up.git("rm", "-q", "old.bin")
+        up.git("commit", "-q", "--amend", "-m", "first, without old.bin")
+        up.commit_files({"new.bin": random_bytes(7_000)}, "new")
+        up.push("main", force=True)
+        self.assertRunOk(self.snapshot(ws, up, name, options={"full_every": 1}), "s2")
+        m2 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        prune = {"version": 1, "action": "prune", "storage": ws.storage(),
+                 "prune": {"keep_last": 1, "rebase": False}}
+        self.assertRunOk(ws.run(prune), "prune")
+        kept = needed(ws, m2)
+        self.assertIn(lfs_oid(shared), kept)
+        self.assertEqual(stored_objects(ws, name), kept, "only what the kept snapshot needs is left")
+        self.assertLfsStored(ws, name, m2, "after prune")
+        self.assertRestoresWithContent(ws, name, {"shared.bin": shared})
+        # An orphan (an upload whose manifest never came) goes with gc, the rest stays.
+        orphan = random_bytes(100)
+        ws.store.write(lfs_object_key(name, lfs_oid(orphan)), orphan)
+        gc = {"version": 1, "action": "gc", "storage": ws.storage(), "gc": {"min_age_s": 0, "allow_short_age": True}}
+        removed = self.assertRunOk(ws.run(gc), "gc")["removed"]
+        self.assertEqual([i["key"] for i in removed["items"]], [lfs_object_key(name, lfs_oid(orphan))])
+        self.assertEqual(stored_objects(ws, name), kept)
 
 
 if __name__ == "__main__":

@@ -6,32 +6,34 @@
 
 #include <algorithm>
 #include <fmt/format.h>
-#include <map>
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::snapshot {
 namespace {
 
-// Delete `keys` (sizes in `sizes`) unless Object Lock still retains them:
-// a delete on a locked object would only hide it behind a delete marker.
-LfsDeletion delete_unretained(storage::Storage& storage, const std::map<std::string, std::uint64_t>& sizes) {
+// Delete `keys` unless Object Lock still retains them: a delete on a locked
+// object would only hide it behind a delete marker. The HEAD also gives the
+// bytes freed.
+LfsDeletion delete_unretained(storage::Storage& storage, const std::set<std::string>& keys) {
     LfsDeletion d;
     std::vector<std::string> doomed;
-    for (const auto& [key, size] : sizes) {
+    std::uint64_t bytes = 0;
+    for (const auto& key : keys) {
         auto info = storage.head(key);
-        if (!info)
+        if (!info) {
             d.failed.push_back(info.error().with_context(key));
-        else if (*info && (*info)->retain_until && *(*info)->retain_until > Clock::now())
+        } else if (*info && (*info)->retain_until && *(*info)->retain_until > Clock::now()) {
             d.retained.push_back(key);
-        else if (*info)
+        } else if (*info) {
             doomed.push_back(key);
+            bytes += (*info)->size;
+        }
     }
     if (auto s = storage.remove(doomed); !s) {
         d.failed.push_back(s.error());
         return d;
     }
-    for (const auto& key : doomed)
-        d.bytes += sizes.at(key);
+    d.bytes = bytes;
     d.deleted = std::move(doomed);
     return d;
 }
@@ -85,22 +87,17 @@ std::optional<LfsDeletion> prune_lfs(storage::Storage& storage, const std::strin
     if (std::none_of(dropped.begin(), dropped.end(), [](const Manifest* m) { return m->lfs.has_value(); }))
         return std::nullopt;
     LfsDeletion none;
-    // 1. What the dropped snapshots needed, with sizes (from their sets).
-    std::map<std::string, std::uint64_t> candidates;
+    // 1. What the dropped snapshots needed.
+    std::set<std::string> candidates;
     for (const auto* manifest : dropped) {
-        if (!manifest->lfs)
-            continue;
-        auto objects = lfs_objects_of(storage, *manifest);
-        if (!objects) {
+        auto keys = lfs_keys_of(storage, *manifest);
+        if (!keys) {
             // Its set is gone or unreadable: its objects stay for gc to judge.
             none.failed.push_back(
-                objects.error().with_context(fmt::format("{}@{}", name, manifest->snapshot_id)));
+                keys.error().with_context(fmt::format("{}@{}", name, manifest->snapshot_id)));
             continue;
         }
-        for (const auto& object : *objects)
-            candidates[layout::lfs_object_key(name, object.oid)] = object.size;
-        if (manifest->lfs->set_key)
-            candidates.emplace(*manifest->lfs->set_key, 0);
+        candidates.merge(*keys);
     }
     if (candidates.empty())
         return none;
@@ -111,7 +108,7 @@ std::optional<LfsDeletion> prune_lfs(storage::Storage& storage, const std::strin
         none.failed.push_back(referenced.error());
         return none;
     }
-    std::erase_if(candidates, [&](const auto& entry) { return referenced->contains(entry.first); });
+    std::erase_if(candidates, [&](const std::string& key) { return referenced->contains(key); });
     // 3. Delete the rest.
     auto deletion = delete_unretained(storage, candidates);
     deletion.failed.insert(deletion.failed.begin(), none.failed.begin(), none.failed.end());

@@ -68,11 +68,4 @@ Status write_lfs_objects(storage::Storage& storage, const Manifest& manifest,
     return {};
 }
 
-bool lfs_incomplete(const nlohmann::json& entry) {
-    const auto lfs = entry.find("lfs");
-    return lfs != entry.end() && lfs->is_object() &&
-           (!lfs->value("missing", nlohmann::json::array()).empty() ||
-            !lfs->value("corrupt", nlohmann::json::array()).empty());
-}
-
 } // namespace snapshotter::snapshot

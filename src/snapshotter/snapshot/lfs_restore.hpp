@@ -46,7 +46,4 @@ Result<LfsRestoreReport> restore_lfs_objects(storage::Storage& storage, const Ma
 Status write_lfs_objects(storage::Storage& storage, const Manifest& manifest,
                          const std::filesystem::path& repo, nlohmann::json& extra);
 
-// Whether a restore entry reports LFS objects it could not write.
-bool lfs_incomplete(const nlohmann::json& entry);
-
 } // namespace snapshotter::snapshot

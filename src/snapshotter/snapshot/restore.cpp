@@ -258,7 +258,7 @@ Outcome restore_single(const Context& ctx) {
         entry.update(result);
     if (has_target)
         spdlog::info("restored {}@{} into {}", spec.repository, manifest->snapshot_id, spec.target.string());
-    return {entry, std::nullopt, lfs_incomplete(entry)};
+    return {entry, std::nullopt, false};
 }
 
 // Where each of `names` goes below `dir`: dir/<name>.git, its parent

@@ -52,8 +52,10 @@ memory, per repository (the path before `/info/lfs`, without a trailing
 Test hooks: `purge()` deletes an object (the next batch and GET answer 404),
 `corrupt()` makes downloads of an object answer other bytes of the same
 size after the batch announced it (a hash mismatch for the client), `put()`
-and `objects()` store and read behind the protocol's back, and `stats` counts
-requests and bytes per kind (`reset_stats()` starts over).
+and `objects()` store and read behind the protocol's back, `stats` counts
+requests and bytes per kind, and `authorizations` /
+`object_host_authorizations` hold every Authorization header received
+(`reset_stats()` starts over).
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class LfsServer:
         self.store: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
         self.corrupted: set[str] = set()
         self.stats: collections.Counter = collections.Counter()
-        # Every Authorization header the object host received (None when absent).
+        # Every Authorization header the API port and the object host received (None when absent).
+        self.authorizations: list[str | None] = []
         self.object_host_authorizations: list[str | None] = []
         self.token = secrets.token_hex(16)
         self._servers: list[http.server.ThreadingHTTPServer] = []
@@ -174,6 +177,7 @@ class LfsServer:
     def reset_stats(self) -> None:
         with self.lock:
             self.stats.clear()
+            self.authorizations.clear()
             self.object_host_authorizations.clear()
 
     def count(self, what: str, n: int = 1) -> None:
@@ -358,7 +362,9 @@ class LfsServer:
 
         class Api(Base):
             def handle_any(self):
-                server.count("requests")
+                with server.lock:
+                    server.stats["requests"] += 1
+                    server.authorizations.append(self.headers.get("Authorization"))
                 path = urllib.parse.urlsplit(self.path).path
                 match = _LFS_PATH_RE.match(path)
                 if match is None:
