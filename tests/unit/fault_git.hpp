@@ -105,6 +105,24 @@ class FaultGit final : public git::GitApi {
                         std::chrono::milliseconds timeout) const override {
         return call("spawn", [&] { return m_inner.spawn(repo, std::move(args), timeout); });
     }
+    Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
+                                                 const std::vector<std::string>& tips,
+                                                 const std::vector<std::string>& excluded,
+                                                 std::size_t min_size, std::size_t max_size,
+                                                 std::chrono::milliseconds timeout) const override {
+        return call("small_blobs",
+                    [&] { return m_inner.small_blobs(repo, tips, excluded, min_size, max_size, timeout); });
+    }
+    Result<std::optional<std::string>> file_at(const std::filesystem::path& repo, const std::string& commit,
+                                               const std::string& path,
+                                               std::size_t max_bytes) const override {
+        return call("file_at", [&] { return m_inner.file_at(repo, commit, path, max_bytes); });
+    }
+    Result<std::optional<std::string>> config_at(const std::filesystem::path& repo, const std::string& commit,
+                                                 const std::string& path,
+                                                 const std::string& key) const override {
+        return call("config_at", [&] { return m_inner.config_at(repo, commit, path, key); });
+    }
 
   private:
     // Count a call of `method`; run `forward` unless a fault is armed for it.

@@ -1162,3 +1162,49 @@ TEST(ParseJob, HttpFollowRedirects) {
     bad["options"]["http"] = {{"follow", "never"}};
     EXPECT_NE(parse_error(bad).find("follow"), std::string::npos);
 }
+
+TEST(JobLfs, ModesUrlsAndDefaults) {
+    auto plain = parse_ok(snapshot_payload());
+    EXPECT_EQ(plain.repositories[0].lfs, LfsMode::automatic);
+    EXPECT_FALSE(plain.repositories[0].lfs_url);
+
+    auto p = snapshot_payload();
+    p["repositories"][0]["lfs"] = false;
+    p["repositories"][0]["lfs_url"] = "https://lfs.example.com/org/app";
+    auto job = parse_ok(p);
+    EXPECT_EQ(job.repositories[0].lfs, LfsMode::off);
+    EXPECT_EQ(job.repositories[0].lfs_url, "https://lfs.example.com/org/app");
+
+    p = snapshot_payload();
+    p["defaults"] = {{"lfs", true}};
+    p["repositories"].push_back({{"url", "https://git.example.com/org/b.git"}, {"lfs", "auto"}});
+    job = parse_ok(p);
+    EXPECT_EQ(job.repositories[0].lfs, LfsMode::on);
+    EXPECT_EQ(job.repositories[1].lfs, LfsMode::automatic);
+
+    for (const json& bad : {json("yes"), json(1), json("true"), json(nullptr)}) {
+        p = snapshot_payload();
+        p["repositories"][0]["lfs"] = bad;
+        EXPECT_NE(parse_error(p).find("repositories[0].lfs: must be true, false or \"auto\""), std::string::npos)
+            << bad.dump();
+    }
+    for (const char* url : {"ftp://h/x", "https://user:pw@h/x", "http://h/x", "https://", "https://h/a b"}) {
+        p = snapshot_payload();
+        p["repositories"][0]["lfs_url"] = url;
+        auto message = parse_error(p);
+        EXPECT_NE(message.find("repositories[0].lfs_url"), std::string::npos) << message;
+        EXPECT_EQ(message.find(":pw@"), std::string::npos) << message;
+    }
+    p = snapshot_payload();
+    p["defaults"] = {{"lfs", "sometimes"}};
+    EXPECT_NE(parse_error(p).find("defaults.lfs"), std::string::npos);
+}
+
+TEST(JobLfs, SourcesCarryTheirMode) {
+    auto job = parse_ok(sources_payload(json::parse(R"([{"type": "github", "org": "acme", "lfs": false}])")));
+    ASSERT_EQ(job.sources.size(), 1u);
+    EXPECT_EQ(job.sources[0].lfs, LfsMode::off);
+    EXPECT_NE(parse_error(sources_payload(json::parse(R"([{"type": "github", "org": "acme", "lfs": "on"}])")))
+                  .find("sources[0].lfs"),
+              std::string::npos);
+}

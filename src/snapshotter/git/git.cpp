@@ -5,6 +5,7 @@
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
@@ -665,6 +666,102 @@ Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds ti
         return fail(
             Error::integrity(fmt::format("git fsck: {}", tail_lines(redact(out->err + out->out), 5))));
     return {};
+}
+
+Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& repo,
+                                                  const std::vector<std::string>& tips,
+                                                  const std::vector<std::string>& excluded,
+                                                  std::size_t min_size, std::size_t max_size,
+                                                  std::chrono::milliseconds timeout) const {
+    std::vector<std::string> blobs;
+    if (tips.empty())
+        return blobs;
+    std::string revs;
+    for (const auto& t : tips)
+        revs += t + "\n";
+    for (const auto& e : excluded)
+        revs += "^" + e + "\n";
+    // 1. Every object the new commits bring, larger blobs left out by git itself.
+    auto listed = run_checked({"rev-list", "--objects", "--no-object-names", "--stdin",
+                               fmt::format("--filter=blob:limit={}", max_size + 1)},
+                              {.cwd = repo, .timeout = timeout, .stdin_data = revs}, "rev-list");
+    if (!listed)
+        return fail(listed.error());
+    if (listed->out.empty())
+        return blobs;
+    // 2. Their types and sizes: only blobs of pointer size go on.
+    auto checked = run_checked({"cat-file", "--batch-check=%(objecttype) %(objectsize) %(objectname)"},
+                               {.cwd = repo, .timeout = timeout, .stdin_data = std::move(listed->out)},
+                               "cat-file --batch-check");
+    if (!checked)
+        return fail(checked.error());
+    std::string wanted;
+    for (auto line : split_lines(checked->out)) {
+        if (!line.starts_with("blob "))
+            continue;
+        auto rest = line.substr(5);
+        auto space = rest.find(' ');
+        std::size_t size = 0;
+        auto [end, ec] = std::from_chars(rest.data(), rest.data() + space, size);
+        if (space == std::string_view::npos || ec != std::errc{} || size < min_size || size > max_size)
+            continue;
+        wanted.append(rest.substr(space + 1)).push_back('\n');
+    }
+    if (wanted.empty())
+        return blobs;
+    // 3. Their contents: "<oid> blob <size>\n<bytes>\n" each.
+    auto contents = run_checked({"cat-file", "--batch"},
+                                {.cwd = repo, .timeout = timeout, .stdin_data = wanted}, "cat-file --batch");
+    if (!contents)
+        return fail(contents.error());
+    std::string_view rest = contents->out;
+    while (!rest.empty()) {
+        auto header_end = rest.find('\n');
+        if (header_end == std::string_view::npos)
+            return fail(Error::git("cat-file --batch: a truncated answer"));
+        auto header = rest.substr(0, header_end);
+        auto size_at = header.rfind(' ');
+        std::size_t size = 0;
+        if (size_at == std::string_view::npos ||
+            std::from_chars(header.data() + size_at + 1, header.data() + header.size(), size).ec !=
+                std::errc{} ||
+            rest.size() < header_end + 1 + size + 1)
+            return fail(Error::git("cat-file --batch: a malformed answer"));
+        blobs.emplace_back(rest.substr(header_end + 1, size));
+        rest.remove_prefix(header_end + 1 + size + 1);
+    }
+    return blobs;
+}
+
+Result<std::optional<std::string>> Git::file_at(const std::filesystem::path& repo, const std::string& commit,
+                                                const std::string& path, std::size_t max_bytes) const {
+    const std::string spec = commit + ":" + path;
+    auto size = run({"cat-file", "-s", spec}, {.cwd = repo});
+    if (!size)
+        return fail(size.error());
+    std::size_t bytes = 0;
+    const std::string text = trim(size->out);
+    if (!size->ok() || std::from_chars(text.data(), text.data() + text.size(), bytes).ec != std::errc{} ||
+        bytes > max_bytes)
+        return std::optional<std::string>{};
+    auto out = run({"cat-file", "blob", spec}, {.cwd = repo});
+    if (!out)
+        return fail(out.error());
+    if (!out->ok())
+        return std::optional<std::string>{};
+    return std::optional<std::string>(std::move(out->out));
+}
+
+Result<std::optional<std::string>> Git::config_at(const std::filesystem::path& repo,
+                                                  const std::string& commit, const std::string& path,
+                                                  const std::string& key) const {
+    auto out = run({"config", "--blob", commit + ":" + path, "--get", key}, {.cwd = repo});
+    if (!out)
+        return fail(out.error());
+    // 1: the key is absent; anything else non-zero: no such file (or not a config).
+    if (!out->ok())
+        return std::optional<std::string>{};
+    return std::optional<std::string>(trim(out->out));
 }
 
 } // namespace snapshotter::git

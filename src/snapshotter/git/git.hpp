@@ -185,6 +185,28 @@ class GitApi {
     // (git/index_pack.hpp).
     virtual Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
                                 std::chrono::milliseconds timeout) const = 0;
+
+    // The contents of every blob of at least `min_size` and at most `max_size`
+    // bytes that `tips` reach and `excluded` do not (rev-list --objects with a
+    // blob:limit filter, cat-file --batch-check, then cat-file --batch of the
+    // few that fit); for finding Git LFS pointers (docs/lfs.md).
+    virtual Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
+                                                         const std::vector<std::string>& tips,
+                                                         const std::vector<std::string>& excluded,
+                                                         std::size_t min_size, std::size_t max_size,
+                                                         std::chrono::milliseconds timeout) const = 0;
+
+    // The blob at `path` of commit `commit` in `repo`, at most `max_bytes`;
+    // nullopt when the commit has no such file (or it is larger).
+    virtual Result<std::optional<std::string>> file_at(const std::filesystem::path& repo,
+                                                       const std::string& commit, const std::string& path,
+                                                       std::size_t max_bytes) const = 0;
+
+    // The value of `key` in the git-config file at `path` of commit `commit`
+    // (git config --blob); nullopt when the file or the key is absent.
+    virtual Result<std::optional<std::string>> config_at(const std::filesystem::path& repo,
+                                                         const std::string& commit, const std::string& path,
+                                                         const std::string& key) const = 0;
 };
 
 // GitApi on the git binary: argv vectors built here, run with the isolated
@@ -227,6 +249,16 @@ class Git final : public GitApi {
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override;
     Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
                         std::chrono::milliseconds timeout) const override;
+    Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
+                                                 const std::vector<std::string>& tips,
+                                                 const std::vector<std::string>& excluded,
+                                                 std::size_t min_size, std::size_t max_size,
+                                                 std::chrono::milliseconds timeout) const override;
+    Result<std::optional<std::string>> file_at(const std::filesystem::path& repo, const std::string& commit,
+                                               const std::string& path, std::size_t max_bytes) const override;
+    Result<std::optional<std::string>> config_at(const std::filesystem::path& repo, const std::string& commit,
+                                                 const std::string& path,
+                                                 const std::string& key) const override;
 
   private:
     struct Invocation {

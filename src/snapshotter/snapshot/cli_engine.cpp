@@ -228,6 +228,9 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         produced.timings_ms["bundle"] = elapsed_ms(step);
         produced.bundles.push_back(std::move(*bundle));
     }
+    // Git LFS content of the new commits (snapshot/lfs_fetch.hpp, docs/lfs.md).
+    if (auto s = add_lfs_from_mirror(m_ec, plan, input, mirror, produced); !s)
+        return fail(s.error());
     return produced;
 }
 

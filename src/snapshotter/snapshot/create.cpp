@@ -82,6 +82,8 @@ Produced without_fetch(const SnapshotPlan& plan, const PlanInput& input) {
         produced.refs = parent.refs;
         produced.bundles = parent.bundles;
         produced.shallow = parent.shallow;
+        if (parent.lfs) // the same commits need the same LFS objects: nothing is fetched
+            produced.lfs = LfsOutcome{.set = parent.lfs, .found = 0};
     }
     return produced;
 }
@@ -96,6 +98,8 @@ void record(Manifest& manifest, const SnapshotPlan& plan, Produced produced) {
     manifest.changes = std::move(produced.ledger.changes);
     manifest.preserved = std::move(produced.ledger.preserved);
     manifest.timings_ms.merge(produced.timings_ms);
+    if (produced.lfs)
+        manifest.lfs = produced.lfs->set;
 }
 
 } // namespace
@@ -166,6 +170,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         return fail(produced.error());
     const int rewritten = produced->ledger.rewritten;
     const int deleted = produced->ledger.deleted;
+    const std::optional<LfsOutcome> lfs = produced->lfs;
     record(manifest, plan, std::move(*produced));
     manifest.timings_ms["total"] = elapsed_ms(start);
     // The proof of HEAD, for every kind of snapshot: the manifest records the
@@ -210,6 +215,11 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
                  manifest.snapshot_id, manifest.refs.size(), manifest.engine);
     if (latest_warning)
         detail["warnings"] = nlohmann::json::array({*latest_warning});
+    if (lfs) { // only for repositories whose LFS step ran, so other results stay as they were
+        detail["lfs"] = lfs_outcome_json(*lfs);
+        for (const auto& w : lfs->warnings)
+            detail["warnings"].push_back(w);
+    }
     return RepoOutcome{status,    std::move(detail), wrote ? manifest.bundles.back().size : 0,
                        rewritten, deleted,           latest_warning.has_value()};
 }

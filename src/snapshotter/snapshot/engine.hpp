@@ -10,6 +10,7 @@
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/job/job.hpp"
 #include "snapshotter/snapshot/actions.hpp"
+#include "snapshotter/snapshot/lfs_fetch.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/snapshot/remote.hpp"
 #include "snapshotter/snapshot/snapshot_plan.hpp"
@@ -57,6 +58,7 @@ struct Produced {
     std::vector<BundleInfo> bundles;             // the restore chain, oldest first
     Ledger ledger;                               // how refs moved, the preserved tips
     std::map<std::string, long long> timings_ms; // the engine's steps
+    std::optional<LfsOutcome> lfs; // the LFS step's (lfs_fetch.hpp); nullopt when it did not run
 };
 
 // One way of taking a snapshot of one repository. list() comes first and

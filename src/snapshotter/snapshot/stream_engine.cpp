@@ -243,6 +243,9 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
             std::error_code ec;
             std::filesystem::remove_all(index_repo->path, ec);
         }
+    // Git LFS content of the new commits (snapshot/lfs_fetch.hpp, docs/lfs.md).
+    if (auto s = add_lfs_streamed(m_ec, plan, input, index_repo ? &index_repo->path : nullptr, produced); !s)
+        return fail(s.error());
     return produced;
 }
 
