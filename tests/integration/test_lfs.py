@@ -359,5 +359,56 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         self.assertEqual(stored_objects(ws, name), kept)
 
 
+class LfsObjectHostTest(LfsSnapshotBase, unittest.TestCase):
+    """The batch answer sends the transfers to a separate object host with its
+    own token (as the big forges do): the objects arrive, and the repository's
+    credentials never reach that host."""
+
+    server_options = {"object_host": True}
+
+    def test_objects_come_from_the_object_host_without_the_repository_credentials(self):
+        name = "org/hosted"
+        files = {"x.bin": random_bytes(6_000), "y.bin": random_bytes(4_000)}
+        up = self.upstream("hosted", files)
+        ws = self.workspace()
+        self.http.lfs.reset_stats()
+        self.assertRunOk(self.snapshot(ws, up, name), "snapshot")
+        m = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m["lfs"]["missing"], [])
+        self.assertLfsStored(ws, name, m, "object host")
+        seen = self.http.lfs.object_host_authorizations
+        self.assertEqual(len(seen), 2, seen)
+        self.assertEqual(set(seen), {f"Bearer {self.http.lfs.token}"})
+        # The batch itself (same origin as the clone URL) got the basic credentials.
+        self.assertIn(basic(), self.http.lfs.authorizations)
+
+
+class LfsS3Test(LfsSnapshotBase, unittest.TestCase):
+    """S3 storage (moto behind the strict SigV4 front): a full and an
+    incremental snapshot store each object once, and the restore brings the
+    content back."""
+
+    storage_kind = "s3"
+
+    def test_full_incremental_and_restore_on_s3(self):
+        name = "org/lfs-s3"
+        first = {"a.bin": random_bytes(20_000)}
+        up = self.upstream("on-s3", first)
+        ws = self.workspace()
+        self.assertRunOk(self.snapshot(ws, up, name), "full")
+        second = {"b.bin": random_bytes(10_000)}
+        up.commit_files(second, "second")
+        up.push("main")
+        mark = ws.store.state()
+        self.assertRunOk(self.snapshot(ws, up, name), "incremental")
+        added = [line for line in lfs_writes(ws.store.changes_since(mark), name) if line.startswith("+ ")]
+        self.assertEqual(added, [f"+ {lfs_object_key(name, lfs_oid(second['b.bin']))}"])
+        m = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(stored_objects(ws, name), needed(ws, m))
+        self.assertLfsStored(ws, name, m, "s3")
+        self.assertRestoresWithContent(ws, name, {**first, **second})
+        self.assertRunOk(ws.verify(drill=True), "verify")
+
+
 if __name__ == "__main__":
     unittest.main()
