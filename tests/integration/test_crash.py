@@ -255,7 +255,7 @@ class LfsCrashTest(Assertions, unittest.TestCase):
     the leftovers (pending uploads, orphan bundles, orphan LFS objects) and
     nothing a manifest needs."""
 
-    KILLS = int(_ITERATIONS or 6)
+    KILLS = int(_ITERATIONS or 4)
     ENGINES = ("cli", "stream")
 
     def test_sigkill_during_lfs_snapshots(self):
