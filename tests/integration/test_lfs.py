@@ -410,5 +410,36 @@ class LfsS3Test(LfsSnapshotBase, unittest.TestCase):
         self.assertRunOk(ws.verify(drill=True), "verify")
 
 
+class LfsPushToTest(LfsSnapshotBase, unittest.TestCase):
+    """restore.push_to rebuilds a lost remote with its LFS content: the git data
+    by git push, the objects through the new remote's batch upload API."""
+
+    def test_push_to_uploads_the_objects_to_the_new_remotes_lfs_server(self):
+        name = "org/pushed"
+        files = {"p.bin": random_bytes(9_000), "q.bin": random_bytes(3_000)}
+        up = self.upstream("pushed", files)
+        ws = self.workspace()
+        self.assertRunOk(self.snapshot(ws, up, name), "snapshot")
+        root = harness.mkdtemp("lfs-push-")
+        harness.git("init", "-q", "--bare", str(root / "new.git"))
+        with SmartHttpLfs(root, {"pusher": "push-token-5b1"}) as remote:
+            payload = {"version": 1, "action": "restore", "storage": ws.storage(), "options": {"allow_http": True},
+                       "restore": {"repository": name, "push_to": {
+                           "url": remote.url_for("new.git"),
+                           "credentials": {"token_env": "PUSH_TOKEN", "username": "pusher"}}}}
+            result = self.assertRunOk(ws.run(payload, env_extra={"PUSH_TOKEN": "push-token-5b1"}), "push_to")
+            self.assertEqual(result["lfs_pushed"]["objects"], 2, result)
+            self.assertEqual(set(remote.lfs.objects("git/new.git")), {lfs_oid(d) for d in files.values()})
+            # A clone of the new remote checks out the real content with git-lfs.
+            work = harness.mkdtemp("lfs-push-clone-") / "w"
+            harness.git("clone", "-q", remote.url_for("new.git").replace("http://", "http://pusher:push-token-5b1@"),
+                        str(work))
+            from harness.lfs_repos import lfs_git, lfs_ready
+            lfs_ready(work)
+            lfs_git("lfs", "pull", cwd=work)
+            for path, data in files.items():
+                self.assertEqual((work / path).read_bytes(), data, path)
+
+
 if __name__ == "__main__":
     unittest.main()

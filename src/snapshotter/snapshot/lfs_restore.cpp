@@ -1,8 +1,13 @@
 #include "snapshotter/snapshot/lfs_restore.hpp"
 
+#include "snapshotter/lfs/batch.hpp"
+#include "snapshotter/lfs/discovery.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/util/hash.hpp"
+#include "snapshotter/util/redact.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -65,6 +70,71 @@ Status write_lfs_objects(storage::Storage& storage, const Manifest& manifest,
                     {"bytes", report->bytes},
                     {"missing", report->missing},
                     {"corrupt", report->corrupt}};
+    return {};
+}
+
+Status push_lfs_objects(storage::Storage& storage, const Manifest& manifest, const job::Repository& remote,
+                        const std::string& username, const std::string& password, const job::Options& options,
+                        nlohmann::json& extra) {
+    if (!manifest.lfs)
+        return {};
+    auto objects = lfs_objects_of(storage, manifest);
+    if (!objects)
+        return fail(objects.error());
+    auto server = lfs::choose_lfs_server(remote.url, remote.lfs_url, std::nullopt,
+                                         {options.allow_http, options.allow_file});
+    if (!server)
+        return fail(server.error().with_context("push_to: the LFS server"));
+    lfs::Endpoint endpoint{server->url, "", "", options.http.follow_redirects, options.allow_http};
+    if (server->credentials) {
+        endpoint.username = username;
+        endpoint.password = password;
+    }
+    lfs::Client client(std::move(endpoint));
+    std::uint64_t pushed = 0, bytes = 0, skipped = 0;
+    for (std::size_t at = 0; at < objects->size(); at += lfs::k_batch_size) {
+        std::vector<lfs::Pointer> batch;
+        for (std::size_t i = at; i < std::min(objects->size(), at + lfs::k_batch_size); ++i)
+            batch.push_back({(*objects)[i].oid, (*objects)[i].size});
+        auto answers = client.batch(lfs::Operation::upload, batch);
+        if (!answers)
+            return fail(answers.error().with_context(fmt::format("push_to {}", client.describe())));
+        for (const auto& answer : *answers) {
+            if (answer.error_code != 0)
+                return fail(
+                    Error::git(fmt::format("push_to {}: LFS object {}: {} {}", client.describe(),
+                                           answer.object.oid, answer.error_code, answer.error_message)));
+            if (!answer.upload) {
+                ++skipped; // the server has it
+                continue;
+            }
+            if (answer.object.size > k_max_pushed_object_bytes)
+                return fail(Error::storage(fmt::format("LFS object {} is larger than {} bytes",
+                                                       answer.object.oid, k_max_pushed_object_bytes)));
+            auto content = storage.get(layout::lfs_object_key(manifest.repository, answer.object.oid),
+                                       static_cast<std::size_t>(answer.object.size));
+            if (!content && content.error().kind == ErrorKind::NotFound) {
+                ++skipped; // not stored (recorded missing): restore reports it
+                continue;
+            }
+            if (!content)
+                return fail(content.error());
+            if (content->size() != answer.object.size || sha256_hex(*content) != answer.object.oid)
+                return fail(Error::integrity(
+                    fmt::format("LFS object {} in storage does not match its oid", answer.object.oid)));
+            if (auto s =
+                    client.upload(*answer.upload, answer.verify, answer.object,
+                                  std::as_bytes(std::span<const char>(content->data(), content->size())));
+                !s)
+                return fail(s.error().with_context(fmt::format("push_to: LFS object {}", answer.object.oid)));
+            ++pushed;
+            bytes += answer.object.size;
+        }
+    }
+    spdlog::info("{}@{}: pushed {} LFS objects ({} bytes) to {}, {} already there or not stored",
+                 manifest.repository, manifest.snapshot_id, pushed, bytes, client.describe(), skipped);
+    extra["lfs_pushed"] = {
+        {"objects", pushed}, {"bytes", bytes}, {"skipped", skipped}, {"server", client.describe()}};
     return {};
 }
 

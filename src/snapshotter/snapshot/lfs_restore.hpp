@@ -5,6 +5,7 @@
 // for restore.push_to, uploaded to the new remote's LFS server.
 #pragma once
 
+#include "snapshotter/job/job.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
 #include "snapshotter/storage/storage.hpp"
 
@@ -45,5 +46,17 @@ Result<LfsRestoreReport> restore_lfs_objects(storage::Storage& storage, const Ma
 // Nothing (not even a storage call) when the manifest has no `lfs` field.
 Status write_lfs_objects(storage::Storage& storage, const Manifest& manifest,
                          const std::filesystem::path& repo, nlohmann::json& extra);
+
+// restore.push_to's step: upload every object of `manifest`'s set that
+// storage holds to the LFS server of the push remote `remote` (its lfs_url,
+// else derived from its url as git-lfs does; its credentials go there only
+// as for a snapshot), through the batch API's upload operation; objects the
+// server already has are skipped. Adds `extra["lfs_pushed"]`: {"objects",
+// "bytes", "skipped", "server"}. Nothing without an `lfs` field. Each object
+// is read whole into memory (at most `k_max_pushed_object_bytes`).
+inline constexpr std::uint64_t k_max_pushed_object_bytes = std::uint64_t{1} << 30;
+Status push_lfs_objects(storage::Storage& storage, const Manifest& manifest, const job::Repository& remote,
+                        const std::string& username, const std::string& password, const job::Options& options,
+                        nlohmann::json& extra);
 
 } // namespace snapshotter::snapshot

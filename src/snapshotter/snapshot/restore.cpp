@@ -186,6 +186,12 @@ Status push_restored(const Context& ctx, const Manifest& manifest, const std::fi
             "different, {} extra)",
             shown, missing, extra)));
     }
+    // 4. The snapshot's Git LFS objects to the remote's LFS server (lfs_restore.hpp).
+    const auto access = remote_access(push.remote, ctx.job.options);
+    if (auto s = push_lfs_objects(ctx.storage, manifest, push.remote, access.transport.username,
+                                  access.transport.password, ctx.job.options, entry);
+        !s)
+        return fail(s.error());
     entry["pushed_to"] = shown;
     entry["pushed_refs"] = local.size();
     entry["deleted_on_remote"] = deleted;
