@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh          runtime and build dependencies, and the
 #                                    developer tools (tests, format, lint)
 #   scripts/install-deps.sh --test   also the test servers (lighttpd, sshd; git
-#                                    http-backend comes with git) and a check
+#                                    http-backend comes with git), the git-lfs
+#                                    client, and a check
 #                                    that moto and boto3 import for S3 tests
 #
 # The runtime and build halves are scripts/install-runtime-deps.sh and
@@ -39,6 +40,8 @@ if [[ $with_test -eq 1 ]]; then
     test_packages+=(ceph-mon ceph-osd ceph-mgr radosgw ceph-common)
     # JGit and Dulwich, the two v0-only git:// servers of tests/integration/test_server_matrix.py.
     test_packages+=(jgit-cli python3-dulwich)
+    # git-lfs, the real client that pushes and checks LFS content in tests/integration/test_lfs.py.
+    test_packages+=(git-lfs)
     # Integration tests are Python; any python3 on PATH will do (ours may be pyenv's).
     command -v python3 >/dev/null 2>&1 || test_packages+=(python3)
     apt_install_missing install-deps.sh "${test_packages[@]}"

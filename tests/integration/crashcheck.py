@@ -8,7 +8,11 @@ Invariants checked (docs/manifest.md, "Commit order"):
 - every latest.json parses and names an existing manifest (it is written in
   one atomic step after the manifest, so a partial or dangling one means a bug);
 - leftovers are exactly pending uploads (temporary files / incomplete
-  multipart uploads) and bundles no manifest of their repository lists.
+  multipart uploads) and bundles no manifest of their repository lists;
+- Git LFS (docs/lfs.md): every object a manifest's set names, unless the
+  manifest records it missing, is stored with its size and a SHA-256 equal
+  to its oid; a large set's file exists with the SHA-256 the manifest
+  records; orphan LFS objects and sets are those no manifest needs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ TEMP_PREFIX = ".tmp-snapshotter-"
 _MANIFEST = re.compile(r"^repos/([^/]+)/manifests/([^/]+)\.json$")
 _BUNDLE = re.compile(r"^repos/([^/]+)/bundles/[^/]+$")
 _LATEST = re.compile(r"^repos/([^/]+)/latest\.json$")
+_LFS = re.compile(r"^repos/([^/]+)/lfs/(?:[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}|sets/[0-9a-f]{64}\.json)$")
 
 
 def objects(store) -> dict[str, int]:
@@ -92,6 +97,8 @@ class Checker:
                         problems.append(f"{key}: bundle {b['key']} SHA-256 {digest} != {b['sha256']}")
                     else:
                         self._verified[b["key"]] = digest
+        for key, m in found.items():
+            problems += self.check_lfs(key, m, listing)
         for key in listing:
             if not _LATEST.match(key):
                 continue
@@ -105,6 +112,58 @@ class Checker:
             if target not in found or not target.endswith(f"/{named}.json"):
                 problems.append(f"{key}: names {target}, which is not a committed manifest")
         return problems
+
+    def lfs_needed(self, manifest: dict) -> tuple[dict[str, int], set[str]]:
+        """({storage key: size} of the LFS objects and set file `manifest` needs,
+        keys of those it records missing)."""
+        lfs = manifest.get("lfs")
+        if lfs is None:
+            return {}, set()
+        area = f"repos/{harness.repo_key(manifest['repository'])}/lfs/"
+        keys: dict[str, int] = {}
+        if "set" in lfs:
+            keys[lfs["set"]["key"]] = -1
+            objects = json.loads(self.store.read(lfs["set"]["key"]))["objects"]
+        else:
+            objects = lfs["objects"]
+        for o in objects:
+            keys[f"{area}{o['oid'][:2]}/{o['oid'][2:4]}/{o['oid']}"] = o["size"]
+        missing = {f"{area}{o['oid'][:2]}/{o['oid'][2:4]}/{o['oid']}" for o in lfs.get("missing", [])}
+        return keys, missing
+
+    def check_lfs(self, key: str, manifest: dict, listing: dict[str, int]) -> list[str]:
+        """Problems with the LFS objects of one committed manifest."""
+        lfs = manifest.get("lfs")
+        if lfs is None:
+            return []
+        if "set" in lfs and lfs["set"]["key"] not in listing:
+            return [f"{key}: LFS set {lfs['set']['key']} is missing"]
+        if "set" in lfs and self.store.sha256(lfs["set"]["key"]) != lfs["set"]["sha256"]:
+            return [f"{key}: LFS set {lfs['set']['key']} does not match its SHA-256"]
+        problems = []
+        needed, missing = self.lfs_needed(manifest)
+        for object_key, size in needed.items():
+            if size < 0 or object_key in missing:
+                continue
+            if object_key not in listing:
+                problems.append(f"{key}: LFS object {object_key} is missing")
+            elif listing[object_key] != size:
+                problems.append(f"{key}: LFS object {object_key} has {listing[object_key]} bytes, set {size}")
+            elif object_key not in self._verified:
+                digest = self.store.sha256(object_key)
+                if digest != object_key.rsplit("/", 1)[-1]:
+                    problems.append(f"{key}: LFS object {object_key} has SHA-256 {digest}")
+                else:
+                    self._verified[object_key] = digest
+        return problems
+
+    def orphan_lfs(self, listing: dict[str, int] | None = None) -> set[str]:
+        """LFS objects and sets that no manifest needs."""
+        listing = objects(self.store) if listing is None else listing
+        referenced: set[str] = set()
+        for m in self.manifests(listing).values():
+            referenced |= set(self.lfs_needed(m)[0])
+        return {k for k in listing if _LFS.match(k) and k not in referenced}
 
     def newest_manifests(self) -> dict[str, dict]:
         """{repository name: its newest manifest}."""

@@ -308,3 +308,22 @@ TEST(CliTable, SnapshotSummarySaysHowManyARerunSkipped) {
     EXPECT_NE(render_result(result).find("1 repository skipped: job nightly already snapshotted it"),
               std::string::npos);
 }
+
+TEST(CliTable, ListTableHasAnLfsColumnOnlyWhenASnapshotHasLfs) {
+    auto with_lfs = snapshot("20261128T073545.123Z-9f3a1c", "incremental", counts(1, 0, 0, 0, 0), 100, 2);
+    with_lfs["lfs"] = {{"objects", 3}, {"bytes", 3 << 20}, {"missing", 1}};
+    json result = {
+        {"action", "list"},
+        {"repositories",
+         json::array({{{"name", "org/app"},
+                       {"snapshots", json::array({with_lfs, snapshot("20261127T073545.123Z-000001", "full",
+                                                                     counts(1, 0, 0, 0, 0), 860, 1)})}}})}};
+    auto text = render_list_table(result);
+    auto lines = lines_of(text);
+    ASSERT_GE(lines.size(), 4u) << text;
+    EXPECT_NE(lines[1].find("LFS"), std::string::npos) << text;
+    EXPECT_NE(lines[2].find("3.0 MiB (1 missing)"), std::string::npos) << text;
+    EXPECT_NE(text.find("LFS: bytes of Git LFS content"), std::string::npos) << "legend";
+    result["repositories"][0]["snapshots"][0].erase("lfs");
+    EXPECT_EQ(render_list_table(result).find("LFS"), std::string::npos) << "no LFS, no column";
+}

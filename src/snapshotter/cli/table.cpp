@@ -68,6 +68,26 @@ const std::vector<std::string> k_list_header{"CREATED (UTC)", "SNAPSHOT", "KIND"
 const std::vector<Align> k_list_align{Align::left, Align::left,  Align::left, Align::right,
                                       Align::left, Align::right, Align::right};
 
+// Whether a snapshot of the list result's repository `entry` records Git LFS content.
+bool has_lfs(const json& entry) {
+    const json snapshots = entry.value("snapshots", json::array());
+    return std::any_of(snapshots.begin(), snapshots.end(), [](const json& s) { return s.contains("lfs"); });
+}
+
+// The LFS column of one snapshot: the bytes of LFS content it needs, and how
+// many objects it could not store.
+std::string lfs_cell(const json& snapshot) {
+    auto it = snapshot.find("lfs");
+    if (it == snapshot.end() || !it->is_object())
+        return "";
+    auto bytes = count_in(*it, "bytes");
+    auto missing = count_in(*it, "missing");
+    std::string cell = bytes ? human_bytes(*bytes) : "";
+    if (missing && *missing > 0)
+        cell += fmt::format(" ({} missing)", *missing);
+    return cell;
+}
+
 // One repository of the list result: a title line, its table, and its
 // unreadable manifests.
 std::string render_repository(const json& entry) {
@@ -77,20 +97,33 @@ std::string render_repository(const json& entry) {
         return fmt::format("{}: no snapshots\n", name);
     std::vector<std::vector<std::string>> rows;
     std::string problems;
+    const bool lfs = has_lfs(entry);
     for (const auto& s : snapshots) {
         std::string id = string_of(s, "snapshot_id");
         if (s.contains("error")) {
             rows.push_back({"?", id, "unreadable", "", "", "", ""});
+            if (lfs)
+                rows.back().emplace_back();
             problems += fmt::format("  {}: {}\n", printable(id), printable(string_of(s, "error")));
             continue;
         }
         auto bytes = count_in(s, "bytes");
         rows.push_back({utc_time(string_of(s, "created_at")), id, string_of(s, "kind"), number_of(s, "refs"),
                         refs_changed(s), bytes ? human_bytes(*bytes) : "", number_of(s, "chain")});
+        if (lfs)
+            rows.back().push_back(lfs_cell(s));
     }
     std::string out =
         fmt::format("{}: {} snapshot{}\n", name, snapshots.size(), snapshots.size() == 1 ? "" : "s");
-    out += render_columns(k_list_header, rows, k_list_align);
+    if (lfs) {
+        auto header = k_list_header;
+        auto align = k_list_align;
+        header.emplace_back("LFS");
+        align.push_back(Align::right);
+        out += render_columns(header, rows, align);
+    } else {
+        out += render_columns(k_list_header, rows, k_list_align);
+    }
     if (!problems.empty())
         out += "unreadable manifests:\n" + problems;
     return out;
@@ -156,6 +189,8 @@ std::string render_list_table(const nlohmann::json& result) {
     out +=
         "\nCHANGED: +created ~updated !rewritten (force-pushed) -deleted refs since the previous snapshot\n"
         "SIZE: bytes this snapshot added; CHAIN: bundles a restore replays\n";
+    if (std::any_of(repositories.begin(), repositories.end(), has_lfs))
+        out += "LFS: bytes of Git LFS content the snapshot needs (stored once, shared by snapshots)\n";
     return out;
 }
 

@@ -15,6 +15,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
+#include "snapshotter/snapshot/lfs_gc.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
@@ -96,6 +97,10 @@ Outcome run_gc(const Context& ctx) {
                 removed.insert(removed.end(), gone->begin(), gone->end());
         }
     }
+
+    // 2b. Orphan Git LFS objects and sets, by the same age and re-check (lfs_gc.hpp).
+    const auto lfs = gc_lfs(ctx.storage, {}, min_age, now, ctx.dry_run);
+    lfs.add_to(removed, young, problems);
 
     // 3. Report what went (or would go) and what stayed.
     json items = json::array();

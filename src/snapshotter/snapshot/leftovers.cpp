@@ -95,6 +95,8 @@ std::string_view kind_name(Leftover::Kind kind) {
         return "pending_upload";
     case Leftover::Kind::orphan_table:
         return "orphan_table";
+    case Leftover::Kind::orphan_lfs:
+        return "orphan_lfs";
     case Leftover::Kind::orphan_bundle:
         break;
     }

@@ -31,7 +31,8 @@
 namespace snapshotter::snapshot {
 
 struct Leftover {
-    enum class Kind { pending_upload, orphan_bundle, orphan_table };
+    // orphan_lfs: a Git LFS object or set no manifest needs (found by lfs_gc.hpp).
+    enum class Kind { pending_upload, orphan_bundle, orphan_table, orphan_lfs };
     Kind kind = Kind::orphan_bundle;
     std::string key;        // the object (or, for an upload, the key it would publish)
     std::string repository; // the repository it belongs to, empty outside repos/
@@ -57,7 +58,7 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
 // Seconds `leftover` has been idle at `now` (0 when its time is unknown).
 long long age_seconds(const Leftover& leftover, Clock::time_point now);
 
-// "pending_upload", "orphan_bundle" or "orphan_table".
+// "pending_upload", "orphan_bundle", "orphan_table" or "orphan_lfs".
 std::string_view kind_name(Leftover::Kind kind);
 
 // {"kind", "key", "repository", "bytes", "age_s"} of one leftover.

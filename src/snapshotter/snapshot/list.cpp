@@ -70,6 +70,11 @@ Outcome run_list(const Context& ctx) {
                              {"bytes", bytes},
                              {"chain", m->bundles.size()},
                              {"parent", m->parent ? json(*m->parent) : json(nullptr)}});
+            // Git LFS content it needs (cumulative over its chain), only when it has some.
+            if (m->lfs)
+                snaps.back()["lfs"] = {{"objects", m->lfs->count},
+                                       {"bytes", m->lfs->bytes},
+                                       {"missing", m->lfs->missing.size()}};
         }
         repos.push_back({{"name", name}, {"snapshots", std::move(snaps)}});
     }

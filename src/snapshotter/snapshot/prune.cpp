@@ -25,6 +25,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/lfs_gc.hpp"
 #include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/prune_plan.hpp"
 #include "snapshotter/snapshot/publish.hpp"
@@ -367,6 +368,13 @@ Result<json> prune_repository(const Context& ctx, const std::string& name) {
             doomed.push_back(key);
     auto bundles = delete_unretained(ctx.storage, doomed);
     delete_unnamed_tables(ctx.storage, name, *loaded, *now_stored);
+    // 6b. Git LFS objects and sets only the deleted snapshots needed (lfs_gc.hpp); what
+    //     fails to go is an orphan for gc.
+    std::vector<const Manifest*> gone;
+    for (const auto& l : *loaded)
+        if (deleted_ids.contains(l.manifest.snapshot_id))
+            gone.push_back(&l.manifest);
+    const auto lfs = prune_lfs(ctx.storage, name, gone);
 
     // 7. What is left to delete another day: retained or failed bundles.
     std::set<std::string> left(bundles.retained.begin(), bundles.retained.end());
@@ -385,6 +393,10 @@ Result<json> prune_repository(const Context& ctx, const std::string& name) {
     for (const auto* list : {&manifests.deleted, &bundles.deleted})
         for (const auto& key : *list)
             bytes += sizes.contains(key) ? sizes[key] : 0;
+    if (lfs) {
+        bytes += lfs->bytes;
+        entry["lfs"] = lfs->to_json();
+    }
     json failed = manifests.failed;
     failed.insert(failed.end(), bundles.failed.begin(), bundles.failed.end());
     std::vector<std::string> retained = manifests.retained;

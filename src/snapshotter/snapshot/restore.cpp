@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
+#include "snapshotter/snapshot/lfs_restore.hpp"
 #include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/selection.hpp"
 #include "snapshotter/util/beneath.hpp"
@@ -86,10 +87,11 @@ json entry_of(const Manifest& manifest, std::size_t refs, std::size_t preserved)
 
 // Build `manifest` in a scratch directory under `parent` and hand the
 // finished repository and its refs to `place` (which moves it into its
-// target). Returns the refs the repository ended with.
+// target). Returns the refs the repository ended with; what the entry gains
+// (the Git LFS objects written) goes into `extra`.
 using Place = std::function<Status(const std::filesystem::path&, const git::RefMap&)>;
 Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const std::filesystem::path& parent,
-                          const Place& place) {
+                          json& extra, const Place& place) {
     const auto timeout = milliseconds{std::chrono::seconds{ctx.job.options.timeout_s}};
     auto scratch = TempDir::create("restore", parent);
     if (!scratch)
@@ -100,6 +102,8 @@ Result<git::RefMap> build(const Context& ctx, const Manifest& manifest, const st
     if (!refs)
         return fail(refs.error().with_context(
             fmt::format("restore {}@{}", manifest.repository, manifest.snapshot_id)));
+    if (auto s = write_lfs_objects(ctx.storage, manifest, building, extra); !s)
+        return fail(s.error());
     if (auto s = place(building, *refs); !s)
         return fail(s.error());
     return refs;
@@ -183,6 +187,12 @@ Status push_restored(const Context& ctx, const Manifest& manifest, const std::fi
             "different, {} extra)",
             shown, missing, extra)));
     }
+    // 4. The snapshot's Git LFS objects to the remote's LFS server (lfs_restore.hpp).
+    const auto access = remote_access(push.remote, ctx.job.options);
+    if (auto s = push_lfs_objects(ctx.storage, manifest, push.remote, access.transport.username,
+                                  access.transport.password, ctx.job.options, entry);
+        !s)
+        return fail(s.error());
     entry["pushed_to"] = shown;
     entry["pushed_refs"] = local.size();
     entry["deleted_on_remote"] = deleted;
@@ -235,7 +245,7 @@ Outcome restore_single(const Context& ctx) {
     ProgressScope shown(ctx.events, "restore", "repositories", 1);
     ctx.events.progress({.done = 0, .total = 1, .in_flight = 1, .bytes = 0, .current = spec.repository});
     json result;
-    auto refs = build(ctx, *manifest, parent,
+    auto refs = build(ctx, *manifest, parent, result,
                       [&](const std::filesystem::path& building, const git::RefMap& local) -> Status {
                           if (spec.push_to) {
                               if (auto s = push_restored(ctx, *manifest, building, local, result); !s)
@@ -347,12 +357,15 @@ Outcome restore_several(const Context& ctx) {
                      {"target", targets[i].string()},
                      {"refs", manifest->refs.size()}};
         } else if (manifest) {
-            auto refs = build(ctx, *manifest, targets[i].parent_path(),
+            json extra;
+            auto refs = build(ctx, *manifest, targets[i].parent_path(), extra,
                               [&](const std::filesystem::path& building, const git::RefMap&) {
                                   return move_into(building, targets[i]);
                               });
             if (refs) {
                 entry = entry_of(*manifest, manifest->refs.size(), refs->size() - manifest->refs.size());
+                if (extra.is_object())
+                    entry.update(extra);
                 entry["status"] = "ok";
                 entry["target"] = targets[i].string();
                 spdlog::info("restored {}@{} into {}", names[i], manifest->snapshot_id, targets[i].string());

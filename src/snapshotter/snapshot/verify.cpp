@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
+#include "snapshotter/snapshot/lfs_verify.hpp"
 #include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/util/redact.hpp"
 
@@ -107,6 +108,8 @@ Outcome run_verify(const Context& ctx) {
     std::size_t ok = 0, bad = 0;
     std::vector<std::string> first_problems;
     std::set<std::string> checked;
+    LfsVerifier lfs(ctx.storage, spec.drill ? LfsHash::yes : LfsHash::no);
+    LfsCheck lfs_total;
     ProgressScope shown(ctx.events, "verify", "repositories", names.size());
     std::size_t done = 0;
     for (const auto& name : names) {
@@ -133,6 +136,7 @@ Outcome run_verify(const Context& ctx) {
         // 2. Check each snapshot; problems are collected, never thrown.
         for (const auto& id : ids) {
             std::vector<std::string> problems;
+            json lfs_entry;
             auto manifest = resolve_snapshot(ctx.storage, name, id);
             std::string resolved_id = id;
             if (!manifest) {
@@ -142,6 +146,9 @@ Outcome run_verify(const Context& ctx) {
                 problems = check_bundles(ctx, *manifest, scratch->path(), checked);
                 if (problems.empty() && spec.drill)
                     problems = drill(ctx, *manifest, timeout);
+                // The Git LFS objects its set names (lfs_verify.hpp).
+                if (manifest->lfs)
+                    lfs_entry = lfs.check(*manifest).add_to(problems, lfs_total, spec.drill);
             }
             for (auto& p : problems)
                 p = redact(p);
@@ -157,12 +164,16 @@ Outcome run_verify(const Context& ctx) {
                                  {"ok", good},
                                  {"drill", spec.drill && manifest.has_value()},
                                  {"problems", problems}});
+            if (!lfs_entry.is_null())
+                snapshots.back()["lfs"] = std::move(lfs_entry);
         }
     }
     json result = {{"action", "verify"},
                    {"snapshots", std::move(snapshots)},
                    {"summary", {{"checked", ok + bad}, {"ok", ok}, {"failed", bad}}},
                    {"leftovers", leftovers_report(ctx)}};
+    if (lfs_total.objects > 0)
+        result["summary"]["lfs"] = {{"objects", lfs_total.objects}, {"bytes", lfs_total.bytes}};
     if (bad > 0)
         return {std::move(result),
                 Error::integrity(fmt::format("{} of {} snapshots failed verification; first: {}", bad,

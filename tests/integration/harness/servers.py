@@ -387,3 +387,34 @@ class GitFaultProxy:
             do_GET = do_POST = _handle
 
         return Handler
+
+
+class SmartHttpLfs(SmartHttp):
+    """SmartHttp with a Git LFS server (lfs_server.LfsServer, in this process)
+    behind lighttpd's mod_proxy for every `/git/<repo>/info/lfs/...` path, so
+    the LFS URL that git-lfs and the snapshotter derive from the clone URL
+    (`<url>.git/info/lfs`) reaches it with the same basic auth as git.
+    `lfs_options` go to LfsServer (object_host, expires_in, ...); `self.lfs`
+    is the server, for its test hooks. stop() stops both."""
+
+    def __init__(self, project_root: Path, users: dict[str, str], **lfs_options) -> None:
+        from .lfs_server import LfsServer
+        self.lfs = LfsServer(users, **lfs_options)
+        try:
+            super().__init__(project_root, users)
+        except BaseException:
+            self.lfs.stop()
+            raise
+
+    def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
+        # mod_proxy handles the request before mod_cgi would: LFS paths never reach git-http-backend.
+        return super().config(docroot, workdir, userfile).replace(
+            '"mod_cgi")', '"mod_proxy", "mod_cgi")') + f"""
+$HTTP["url"] =~ "^/git/.+/info/lfs(/|$)" {{
+    proxy.server = ("" => (("host" => "127.0.0.1", "port" => {self.lfs.port})))
+}}
+"""
+
+    def stop(self) -> None:
+        super().stop()
+        self.lfs.stop()
