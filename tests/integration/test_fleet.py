@@ -197,7 +197,9 @@ class FleetTest(Assertions, unittest.TestCase):
                 self.assertEqual(harness.sha256_file(p), b["sha256"], f"{b['key']} sha256")
         for p in ws.storage_dir.rglob("*"):
             if p.is_file():
-                self.assertTrue(p.name.endswith((".json", ".bundle")), f"unexpected file in storage: {p}")
+                # Manifests and reports (.json), bundles, and the gzip ref tables of manifest version 2.
+                allowed = (".json.gz",) if p.parent.name == "tables" else (".json", ".bundle")
+                self.assertTrue(p.name.endswith(allowed), f"unexpected file in storage: {p}")
         return count
 
     # 1 ---------------------------------------------------------------------

@@ -304,9 +304,14 @@ class _Incremental:
             moved = {f"refs/heads/{b}": old_map[f"refs/heads/{b}"]["oid"]
                      for b in (self.delete_branch, self.force_branch)}
             if self.engine == "stream":
-                # Without local history every moved ref is "updated" and its old tip kept.
+                # Without local history the ledger is what the pack shows: a fast-forward it
+                # proves keeps no old tip; a ref it cannot judge ("updated") keeps it, as do
+                # rewritten and deleted ones.
+                changes = m2.get("changes", {})
                 moved = {ref: t["oid"] for ref, t in old_map.items()
-                         if ref not in new_map or new_map[ref]["oid"] != t["oid"]}
+                         if (ref not in new_map or new_map[ref]["oid"] != t["oid"])
+                         and changes.get(ref, {}).get("change") != "fast_forward"}
+                self.assertIn(f"refs/heads/{self.force_branch}", moved, "a force-push is never a fast-forward")
             expected = {f"refs/snapshotter/preserved/{sid2}/{ref}": {"oid": oid} for ref, oid in moved.items()}
             ptarget = self.ws.new_target()
             payload = self.ws.restore_payload(name, ptarget, sid2)
