@@ -22,7 +22,7 @@ if [[ "${1:-}" == --runs ]]; then
 fi
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_payload fuzz_manifest fuzz_pktline fuzz_bundle_header)
+[[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_payload fuzz_manifest fuzz_pktline fuzz_bundle_header fuzz_pack_scan)
 dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 CXX="${CXX:-clang++-19}"
 if [[ "$CXX" == clang++-19 && ! -e /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-x86_64.a ]]; then

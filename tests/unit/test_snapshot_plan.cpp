@@ -373,3 +373,39 @@ TEST(SnapshotPlan, TheLedgerReplaysTheParentIntoTheListing) {
             EXPECT_EQ(settled.preserved.at("s2/" + name), previous.refs.at(name).oid);
     }
 }
+
+TEST(SnapshotPlan, ThePacksCommitsAnswerWhatTheyShow) {
+    // Previous: main at a, dev at d, tag v1 (tag object c) on a. Now every one moved.
+    auto previous = previous_with({{"refs/heads/main", {oid('a'), ""}},
+                                   {"refs/heads/dev", {oid('d'), ""}},
+                                   {"refs/heads/orphan", {oid('o'), ""}},
+                                   {"refs/tags/v1", {oid('c'), oid('a')}}});
+    auto now = listing({{"refs/heads/main", {oid('b'), ""}},
+                        {"refs/heads/dev", {oid('e'), ""}},
+                        {"refs/heads/orphan", {oid('r'), ""}},
+                        {"refs/tags/v1", {oid('t'), oid('f')}}});
+    auto p = plan(now, previous);
+    ASSERT_EQ(p.moved.size(), 4U);
+    // b -> 1 -> a (a merge with 2, whose parent 3 is outside): fast-forward.
+    // e -> x (outside, the chain's commit): a reset onto an old commit, unknown.
+    // r -> s (root): a whole new history in the pack: rewritten.
+    // the tag's commit f -> a: the peeled tips fast-forward.
+    PackCommits commits{{oid('b'), {oid('1')}}, {oid('1'), {oid('2'), oid('a')}}, {oid('2'), {oid('3')}},
+                        {oid('e'), {oid('x')}}, {oid('r'), {oid('s')}},           {oid('s'), {}},
+                        {oid('f'), {oid('a')}}};
+    auto answers = ancestry_from_pack(p, previous.refs, now.selected, commits);
+    EXPECT_EQ(answers.at("refs/heads/main"), std::optional<bool>(true));
+    EXPECT_FALSE(answers.contains("refs/heads/dev"));
+    EXPECT_EQ(answers.at("refs/heads/orphan"), std::optional<bool>(false));
+    EXPECT_EQ(answers.at("refs/tags/v1"), std::optional<bool>(true));
+    auto ledger = ledger_of(p, answers);
+    EXPECT_EQ(ledger.rewritten, 1);
+    EXPECT_EQ(ledger.updated, 1);
+    EXPECT_EQ(ledger.changes.at("refs/heads/dev").change, RefChangeKind::updated);
+
+    // With x known to be a proper ancestor of d, the reset is certain to be a rewrite.
+    auto known = ancestry_from_pack(p, previous.refs, now.selected, commits, {{oid('d'), {oid('x')}}});
+    EXPECT_EQ(known.at("refs/heads/dev"), std::optional<bool>(false));
+    // A pack without commits (refs-only) knows nothing.
+    EXPECT_TRUE(ancestry_from_pack(p, previous.refs, now.selected, {}).size() == 0);
+}

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <stdexcept>
 
 namespace snapshotter::git {
 namespace {
@@ -26,28 +24,6 @@ std::uint32_t read_be32(const unsigned char* p) {
     return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
            std::uint32_t{p[3]};
 }
-
-// The pack's own digest (SHA-1 or SHA-256), fed through OpenSSL EVP.
-class PackDigest {
-  public:
-    explicit PackDigest(const EVP_MD* md) : m_ctx(EVP_MD_CTX_new()) {
-        if (m_ctx == nullptr || EVP_DigestInit_ex(m_ctx, md, nullptr) != 1)
-            throw std::runtime_error("cannot initialise pack digest");
-    }
-    ~PackDigest() { EVP_MD_CTX_free(m_ctx); }
-    PackDigest(const PackDigest&) = delete;
-    PackDigest& operator=(const PackDigest&) = delete;
-    void update(std::string_view data) { EVP_DigestUpdate(m_ctx, data.data(), data.size()); }
-    std::string hex_digest() {
-        std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-        unsigned int length = 0;
-        EVP_DigestFinal_ex(m_ctx, digest.data(), &length);
-        return to_hex({digest.data(), length});
-    }
-
-  private:
-    EVP_MD_CTX* m_ctx;
-};
 
 } // namespace
 
@@ -156,7 +132,7 @@ struct BundleWriter::Impl {
     std::uint64_t bundle_size = 0;
     bool header_written = false;
     std::size_t trailer_len = 0;
-    std::unique_ptr<PackDigest> pack_digest;
+    std::unique_ptr<Digest> pack_digest;
     std::array<unsigned char, k_pack_header_size> pack_header{};
     std::size_t pack_header_len = 0;
     std::uint32_t pack_version = 0;
@@ -203,8 +179,7 @@ Status BundleWriter::write_header(const BundleHeader& header) {
         return fail(text.error());
     m_impl->header_written = true;
     m_impl->trailer_len = oid_hex_length(header.object_format) / 2;
-    m_impl->pack_digest =
-        std::make_unique<PackDigest>(header.object_format == "sha256" ? EVP_sha256() : EVP_sha1());
+    m_impl->pack_digest = std::make_unique<Digest>(header.object_format);
     return m_impl->emit(*text);
 }
 

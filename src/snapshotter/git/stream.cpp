@@ -1,10 +1,12 @@
 #include "snapshotter/git/stream.hpp"
 
 #include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/git/pack_scan.hpp"
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <fmt/format.h>
 #include <set>
 
@@ -42,6 +44,128 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
     return {};
 }
 
+// Pack bytes held back until the header can be written: in memory up to
+// k_memory, then in an anonymous temporary file (gone when closed).
+class PackSpool {
+  public:
+    static constexpr std::size_t k_memory = 8U << 20;
+    PackSpool() = default;
+    ~PackSpool() {
+        if (m_file != nullptr)
+            std::fclose(m_file);
+    }
+    PackSpool(const PackSpool&) = delete;
+    PackSpool& operator=(const PackSpool&) = delete;
+
+    Status write(std::string_view data) {
+        if (m_file == nullptr && m_memory.size() + data.size() <= k_memory) {
+            m_memory.append(data);
+            return {};
+        }
+        if (m_file == nullptr) {
+            m_file = std::tmpfile();
+            if (m_file == nullptr)
+                return fail(Error::internal("cannot create a temporary file for the pack"));
+        }
+        if (std::fwrite(data.data(), 1, data.size(), m_file) != data.size())
+            return fail(Error::internal("cannot write the pack's temporary file"));
+        return {};
+    }
+
+    // Pass everything written, in order, to `sink`.
+    Status replay(const std::function<Status(std::string_view)>& sink) {
+        if (auto s = sink(m_memory); !s)
+            return s;
+        if (m_file == nullptr)
+            return {};
+        if (std::fflush(m_file) != 0 || std::fseek(m_file, 0, SEEK_SET) != 0)
+            return fail(Error::internal("cannot read back the pack's temporary file"));
+        std::string buffer(1U << 16, '\0');
+        while (true) {
+            std::size_t n = std::fread(buffer.data(), 1, buffer.size(), m_file);
+            if (n > 0)
+                if (auto s = sink(std::string_view(buffer.data(), n)); !s)
+                    return s;
+            if (n < buffer.size())
+                return std::ferror(m_file) != 0
+                           ? fail(Error::internal("cannot read the pack's temporary file"))
+                           : Status{};
+        }
+    }
+
+  private:
+    std::string m_memory;
+    std::FILE* m_file = nullptr;
+};
+
+// The parents of `commits` that are not among them (a shallow boundary's excepted).
+std::vector<std::string>
+pack_prerequisites(const std::unordered_map<std::string, std::vector<std::string>>& commits,
+                   const std::vector<std::string>& shallow) {
+    std::set<std::string> out;
+    const std::set<std::string> cut(shallow.begin(), shallow.end());
+    for (const auto& [oid, parents] : commits) {
+        if (cut.contains(oid))
+            continue;
+        for (const auto& parent : parents)
+            if (!commits.contains(parent))
+                out.insert(parent);
+    }
+    return {out.begin(), out.end()};
+}
+
+// Step 2 of an incremental: the pack held back and scanned, then the header
+// with the prerequisites it needs, then the pack, into `out`.
+Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& request, BundleHeader header,
+                                 const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
+                                 const PackObserver& on_pack) {
+    PackSpool spool;
+    PackScanner scanner(PackScanOptions{.object_format = header.object_format},
+                        PackScanCallbacks{.on_commit = [&result](const ScannedCommit& c) -> Status {
+                            result.pack_commits[c.oid] = c.parents;
+                            return {};
+                        }});
+    auto fetched = client.fetch(
+        fetch,
+        [&](std::string_view data) -> Status {
+            if (on_pack)
+                if (auto s = on_pack(data); !s)
+                    return s;
+            if (auto s = scanner.feed(data); !s)
+                return s;
+            return spool.write(data);
+        },
+        request.on_progress);
+    if (!fetched)
+        return fail(fetched.error());
+    if (!fetched->shallow.empty() && !request.allow_shallow)
+        return fail(Error::git(fmt::format("{}: {} (it sent {} shallow boundary commit(s), e.g. {}); "
+                                           "its history is incomplete, so no snapshot of it could restore",
+                                           client.describe(), k_shallow_upstream, fetched->shallow.size(),
+                                           fetched->shallow.front())));
+    if (auto scanned = scanner.finish(); !scanned)
+        return fail(scanned.error().with_context(fmt::format("pack from {}", client.describe())));
+    header.prerequisites = pack_prerequisites(result.pack_commits, fetched->shallow);
+    BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
+    if (auto s = writer.write_header(header); !s)
+        return s;
+    if (auto s = spool.replay([&writer](std::string_view data) { return writer.write_pack(data); }); !s)
+        return s;
+    auto summary = writer.finish();
+    if (!summary)
+        return fail(summary.error().with_context(fmt::format("pack from {}", client.describe())));
+    if (auto s = client.close(); !s)
+        return s;
+    result.pack_written = true;
+    result.prerequisites = header.prerequisites;
+    result.object_count = summary->object_count;
+    result.pack_size = summary->pack_size;
+    result.bundle_size = summary->bundle_size;
+    result.sha256 = summary->sha256;
+    result.shallow = fetched->shallow;
+    return {};
+}
+
 // Whether `refname` can be trusted to peel to a commit. Git requires bundle
 // prerequisites to be commits, and ls-refs does not say object types: a tag
 // may point at a tree or a blob (git.git, linux do this), a replace ref at
@@ -50,11 +174,17 @@ bool points_at_commit(std::string_view refname) {
     return !refname.starts_with("refs/tags/") && !refname.starts_with("refs/replace/");
 }
 
-std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs) {
+// The header lines of `refs`; with `previous`, only of those created or moved since.
+std::vector<std::pair<std::string, std::string>> header_refs(const RefMap& refs,
+                                                             const RefMap* previous = nullptr) {
     std::vector<std::pair<std::string, std::string>> out;
     out.reserve(refs.size());
-    for (const auto& [name, target] : refs)
+    for (const auto& [name, target] : refs) {
+        if (previous != nullptr)
+            if (auto it = previous->find(name); it != previous->end() && it->second.oid == target.oid)
+                continue;
         out.emplace_back(target.oid, name);
+    }
     return out;
 }
 
@@ -140,7 +270,8 @@ Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out) {
 }
 
 Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, ObjectWriter& out,
-                                                      const std::string& previous_head_oid) {
+                                                      const std::string& previous_head_oid,
+                                                      const IncrementalExtras& extras) {
     StreamResult result = m_result;
     for (const auto& [name, target] : previous)
         if (!is_valid_oid(target.oid, result.object_format))
@@ -161,11 +292,14 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
         return result;
     }
     result.wants = plan.wants;
-    result.prerequisites = plan.prerequisites;
-    // Stream header (prerequisites + every selected ref) and the thin pack.
-    BundleHeader header{.object_format = result.object_format,
-                        .prerequisites = plan.prerequisites,
-                        .refs = header_refs(result.refs)};
+    // Older tips of the chain are haves too: a server that lost a previous tip still finds them.
+    for (const auto& oid : extras.haves)
+        if (is_valid_oid(oid, result.object_format))
+            plan.haves.push_back(oid);
+    std::sort(plan.haves.begin(), plan.haves.end());
+    plan.haves.erase(std::unique(plan.haves.begin(), plan.haves.end()), plan.haves.end());
+    // Stream header (prerequisites + the refs created or moved) and the thin pack.
+    BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs, &previous)};
     if (fetch_head)
         header.refs.emplace_back(head, k_head_ref);
     FetchRequest fetch{.wants = plan.wants,
@@ -173,7 +307,9 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
                        .thin_pack = true,
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes};
-    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
+    if (auto s = fetch_spooled_into_bundle(m_client, m_request, std::move(header), fetch, out, result,
+                                           extras.on_pack);
+        !s)
         return fail(s.error());
     return result;
 }
@@ -195,11 +331,12 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWrit
 }
 
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               ObjectWriter& out, const std::string& previous_head_oid) {
+                                               ObjectWriter& out, const std::string& previous_head_oid,
+                                               const IncrementalExtras& extras) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());
-    return listed->incremental_bundle(previous, out, previous_head_oid);
+    return listed->incremental_bundle(previous, out, previous_head_oid, extras);
 }
 
 Result<bool> remote_speaks_v2(const TransportOptions& options) {

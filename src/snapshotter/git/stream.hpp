@@ -15,8 +15,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace snapshotter::git {
@@ -47,6 +49,17 @@ struct StreamResult {
     std::uint64_t bundle_size = 0;              // bytes written to the writer
     std::string sha256;                         // hex SHA-256 of those bytes
     std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
+    // Incremental only: every commit of the pack with its parents (git/pack_scan.hpp).
+    std::unordered_map<std::string, std::vector<std::string>> pack_commits;
+};
+
+// Sees every pack byte of a fetch as it passes; an error stops the run.
+using PackObserver = std::function<Status(std::string_view)>;
+
+// What an incremental may add to its plan.
+struct IncrementalExtras {
+    std::vector<std::string> haves; // more oids the chain holds (older tips), sent as haves only
+    PackObserver on_pack;           // sees the pack as it passes (git/pack_scan.hpp); empty: none
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.
@@ -78,7 +91,8 @@ class ListedRemote {
     Result<StreamResult> full_bundle(ObjectWriter& out);
     // An incremental bundle on top of `previous`, as stream_incremental_bundle().
     Result<StreamResult> incremental_bundle(const RefMap& previous, ObjectWriter& out,
-                                            const std::string& previous_head_oid = {});
+                                            const std::string& previous_head_oid = {},
+                                            const IncrementalExtras& extras = {});
     // End the session; fails when the server side reported an error.
     Status close();
 
@@ -105,15 +119,18 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWrit
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
-// pack), lists the peeled tips known to be commits as prerequisites (git
-// requires commits there; a base outside them is still in a repository that
-// replayed the chain, only not pre-checked) and every selected ref
-// in the header; a detached HEAD on an object that neither `previous` nor
+// pack; `extras.haves` join them), holds the pack back (in memory up to
+// 8 MiB, then in an anonymous temporary file) while scanning its commits, and
+// then writes a header whose prerequisites are the parents of the pack's
+// commits that are not in it (what the pack needs; the parents of a shallow
+// boundary excepted) and whose refs are only those created or moved (the manifest holds every ref, and
+// restore sets them from it); a detached HEAD on an object that neither `previous` nor
 // `previous_head_oid` (the previous snapshot's detached HEAD) holds is
 // wanted and listed as k_head_ref. Refs-only changes and an unchanged
 // repository write nothing (pack_written false). Never commits or aborts `out`.
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,
-                                               ObjectWriter& out, const std::string& previous_head_oid = {});
+                                               ObjectWriter& out, const std::string& previous_head_oid = {},
+                                               const IncrementalExtras& extras = {});
 
 // Whether the server at `options.url` speaks protocol v2 (false for v0/v1);
 // fails only when it cannot be reached.

@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/snapshot_plan.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace snapshotter::snapshot {
@@ -122,12 +123,68 @@ SnapshotPlan snapshot_plan(const PlanInput& input) {
     return plan;
 }
 
+namespace {
+
+// A ref's commit: its peeled object when it has one.
+std::string peeled_tip(const git::RefTarget& target) {
+    return target.peeled.empty() ? target.oid : target.peeled;
+}
+
+} // namespace
+
+AncestryAnswers ancestry_from_pack(const SnapshotPlan& plan, const git::RefMap& previous,
+                                   const git::RefMap& current, const PackCommits& commits,
+                                   const std::map<std::string, std::set<std::string>>& older) {
+    AncestryAnswers answers;
+    for (const auto& name : plan.moved) {
+        auto was = previous.find(name);
+        auto now = current.find(name);
+        if (was == previous.end() || now == current.end())
+            continue;
+        const std::string old_tip = peeled_tip(was->second);
+        // Walk the pack's commits from the new tip; `outside` collects where the walk leaves the pack.
+        std::set<std::string> seen, outside;
+        std::vector<std::string> todo{peeled_tip(now->second)};
+        bool reached = false;
+        while (!todo.empty() && !reached) {
+            std::string oid = std::move(todo.back());
+            todo.pop_back();
+            if (!seen.insert(oid).second)
+                continue;
+            if (oid == old_tip) {
+                reached = true;
+                break;
+            }
+            auto it = commits.find(oid);
+            if (it == commits.end()) {
+                outside.insert(oid);
+                continue;
+            }
+            for (const auto& parent : it->second)
+                todo.push_back(parent);
+        }
+        if (reached) {
+            answers[name] = true;
+            continue;
+        }
+        auto known = older.find(old_tip);
+        const bool all_behind = std::all_of(outside.begin(), outside.end(), [&](const std::string& oid) {
+            return known != older.end() && known->second.contains(oid);
+        });
+        if (all_behind)
+            answers[name] = false;
+    }
+    return answers;
+}
+
 Ledger ledger_of(const SnapshotPlan& plan, const AncestryAnswers& answers) {
     Ledger ledger = plan.ledger;
     for (const auto& name : plan.moved) {
         auto answer = answers.find(name);
-        if (answer == answers.end() || !answer->second)
+        if (answer == answers.end() || !answer->second) {
+            ++ledger.updated;
             continue;
+        }
         auto& change = ledger.changes.at(name);
         if (*answer->second) {
             change.change = RefChangeKind::fast_forward;

@@ -25,7 +25,9 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace snapshotter::snapshot {
@@ -84,6 +86,7 @@ struct Ledger {
     std::map<std::string, std::string> preserved;
     int rewritten = 0; // refs moved to a commit that does not contain the old tip
     int deleted = 0;   // refs gone since the parent
+    int updated = 0;   // refs moved where whether the new tip contains the old one is not known
 };
 
 // The decision for one snapshot.
@@ -111,6 +114,23 @@ SnapshotPlan snapshot_plan(const PlanInput& input);
 // For each of a plan's moved refs: true when the old tip is an ancestor of
 // the new one, false when not, nullopt (or no entry) when it cannot be told.
 using AncestryAnswers = std::map<std::string, std::optional<bool>>;
+
+// The commits a pack holds, each with its parents (git/pack_scan.hpp).
+using PackCommits = std::unordered_map<std::string, std::vector<std::string>>;
+
+// Answers for `plan.moved` from an incremental's pack alone, without a local
+// repository. Walking parents from the new tip (peeled) through `commits`:
+// reaching the old tip (peeled) is a fast-forward (true). A walk that never
+// leaves the pack (every commit it meets is in it: the new tip's whole
+// history came in this pack, as for an orphan rewrite) and never meets the
+// old tip is certain not to be one (false). A walk that leaves the pack
+// stops at commits the chain already holds, whose history the pack does not
+// show: the old tip may be behind them, so the answer is unknown (no entry,
+// `updated`), unless each of them is listed in `older[old tip]`, commits
+// known to be proper ancestors of the old tip, which cannot reach it (false).
+AncestryAnswers ancestry_from_pack(const SnapshotPlan& plan, const git::RefMap& previous,
+                                   const git::RefMap& current, const PackCommits& commits,
+                                   const std::map<std::string, std::set<std::string>>& older = {});
 
 // The ledger of `plan` once `answers` are known: a moved ref is
 // fast_forward, rewritten or updated; for full and incremental snapshots

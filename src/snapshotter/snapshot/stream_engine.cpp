@@ -159,11 +159,17 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (session && SteadyClock::now() - session->listed_at() > k_session_idle)
         session.reset();
     auto request = stream_request(m_ec);
-    auto streamed = session ? (incremental ? session->incremental_bundle(parent->refs, out, parent->head_oid)
-                                           : session->full_bundle(out))
-                    : incremental
-                        ? git::stream_incremental_bundle(request, parent->refs, out, parent->head_oid)
-                        : git::stream_full_bundle(request, out);
+    // The parent's preserved old tips are haves too: a server that pruned a
+    // previous tip may still have one of them.
+    git::IncrementalExtras extras;
+    if (incremental)
+        for (const auto& [key, oid] : parent->preserved)
+            extras.haves.push_back(oid);
+    auto streamed =
+        session ? (incremental ? session->incremental_bundle(parent->refs, out, parent->head_oid, extras)
+                               : session->full_bundle(out))
+        : incremental ? git::stream_incremental_bundle(request, parent->refs, out, parent->head_oid, extras)
+                      : git::stream_full_bundle(request, out);
     if (!streamed) {
         out.abort();
         return fail(streamed.error());
@@ -221,11 +227,15 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (streamed->pack_written)
         produced.bundles.push_back(BundleInfo{plan.snapshot_id, key, streamed->bundle_size, streamed->sha256,
                                               streamed->prerequisites});
-    // Without local history, a moved ref is "updated": whether it was a
-    // fast-forward is not known, so its old tip is preserved either way.
+    // Without local history, the pack's commits (scanned as it passed, whatever
+    // options.verify says) tell a fast-forward from a
+    // rewrite in the common cases (ancestry_from_pack); a moved ref stays
+    // "updated" where they cannot, and its old tip is preserved either way.
     // The index repository of an incremental holds both old and new
-    // objects, so there the ledger can tell.
+    // objects, so there the ledger can always tell.
     AncestryAnswers answers;
+    if (parent != nullptr && incremental)
+        answers = ancestry_from_pack(plan, parent->refs, streamed->refs, streamed->pack_commits);
     if (parent != nullptr && index_repo && incremental) {
         auto known = ancestry_in(ctx.git, index_repo->path, plan, parent->refs);
         if (!known)
