@@ -37,8 +37,8 @@ struct Repo {
     }
     // A pack of `revs` (rev-list arguments, one a line) as a fetch asking ofs-delta gets it.
     std::string pack(const std::string& revs, bool thin) {
-        std::vector<std::string> args{"pack-objects", "--stdout",    "--revs",
-                                      "-q",           "--window=50", "--depth=50"};
+        std::vector<std::string> args{"pack-objects", "--stdout",           "--revs", "-q", "--window=50",
+                                      "--depth=50",   "--delta-base-offset"};
         if (thin)
             args.emplace_back("--thin");
         return git_ok(home, path, args, revs);
@@ -80,7 +80,7 @@ TEST(LfsPackScan, FindsPointersInFullAndIncrementalPacks) {
     repo.write("code.txt", body);
     repo.commit("one");
     // A full pack: both pointers, nothing unresolved.
-    auto full = scan(repo.pack("--all\n", false));
+    auto full = scan(repo.pack("HEAD\n", false));
     EXPECT_EQ(oids(full.pointers()),
               (std::vector<std::string>{std::string(64, 'a') + ":1000", std::string(64, 'b') + ":2000"}));
     EXPECT_EQ(full.unresolved(), 0U);

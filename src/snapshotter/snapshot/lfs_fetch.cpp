@@ -374,15 +374,12 @@ Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const
                 pack_scan->unresolved());
         }
     }
-    // auto with nothing found yet: a scan that could not tell still says so, never silently.
-    if (!lfs_wanted(ec.repo.lfs, scan, input.previous ? input.previous->lfs : std::nullopt) &&
-        !scan.scanned) {
-        LfsOutcome outcome;
-        outcome.scanned = false;
-        outcome.warnings.push_back(
-            fmt::format("LFS pointers of the new commits were not looked for: {}", scan.not_scanned));
-        spdlog::warn("{}: {}", ec.repo.name, outcome.warnings.back());
-        produced.lfs = std::move(outcome);
+    // auto with nothing found and no LFS known: the log says what could not be
+    // read (thin deltas on older trees and blobs, nearly always: measured in
+    // docs/lfs.md), and the result stays that of a repository without LFS.
+    if (!lfs_wanted(ec.repo.lfs, scan, input.previous ? input.previous->lfs : std::nullopt)) {
+        if (!scan.scanned)
+            spdlog::warn("{}: lfs \"auto\": {}", ec.repo.name, scan.not_scanned);
         return {};
     }
     return add_lfs(ec, plan, input, scan, produced);

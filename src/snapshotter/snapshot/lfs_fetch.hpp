@@ -123,9 +123,10 @@ bool lfs_wants_full_pack(job::LfsMode mode, const PlanInput& input);
 // (`index_repo`: options.verify "index") it scans it as the cli engine scans
 // its mirror; otherwise it uses what `pack_scan` found in the pack (null: no
 // pack was scanned, the new commits brought no objects). When deltas of
-// pointer size could not be applied (`pack_scan->unresolved()`), the result
-// says "scanned": false with a warning naming their count, and the
-// parent's set is carried on (docs/lfs.md).
+// pointer size could not be applied (`pack_scan->unresolved()`) and the LFS
+// step runs, the result says "scanned": false with a warning naming their
+// count and the parent's set is carried on; when it does not run ("auto",
+// nothing found, no LFS known) a warning in the log says so (docs/lfs.md).
 Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
                         const std::filesystem::path* index_repo, const LfsPackScan* pack_scan,
                         Produced& produced);
