@@ -132,8 +132,9 @@ Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWrit
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
-// pack; `extras.haves` join them), holds the pack back (in memory up to
-// 8 MiB, then in an anonymous temporary file) while scanning its commits, and
+// pack unless `extras.thin_pack` is false; `extras.haves` join them), holds
+// the pack back (in memory up to 8 MiB, then in an anonymous temporary file)
+// while scanning its commits (and small blobs: `extras.blobs`), and
 // then writes a header whose prerequisites are the parents of the pack's
 // commits that are not in it (what the pack needs; the parents of a shallow
 // boundary excepted) and whose refs are only those created or moved (the manifest holds every ref, and
