@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fmt/format.h>
+#include <optional>
 #include <set>
 
 namespace snapshotter::git {
@@ -44,14 +45,31 @@ Status finish_bundle(ProtocolClient& client, BundleWriter& writer, const FetchRe
 
 // Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
 Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
-                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result) {
+                         const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
+                         const BlobScan& blobs) {
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
     if (auto s = writer.write_header(header); !s)
         return s;
+    std::optional<PackScanner> scanner;
+    if (blobs.on_blob)
+        scanner.emplace(PackScanOptions{.object_format = header.object_format,
+                                        .report_commits = false,
+                                        .max_blob_size = blobs.max_blob_size},
+                        PackScanCallbacks{.on_blob = blobs.on_blob, .on_unresolved = blobs.on_unresolved});
     auto fetched = client.fetch(
-        fetch, [&writer](std::string_view data) { return writer.write_pack(data); }, request.on_progress);
+        fetch,
+        [&writer, &scanner](std::string_view data) -> Status {
+            if (scanner)
+                if (auto s = scanner->feed(data); !s)
+                    return s;
+            return writer.write_pack(data);
+        },
+        request.on_progress);
     if (!fetched)
         return fail(fetched.error());
+    if (scanner)
+        if (auto scanned = scanner->finish(); !scanned)
+            return fail(scanned.error().with_context(fmt::format("pack from {}", client.describe())));
     if (auto s = refuse_shallow(client, request, *fetched); !s)
         return s;
     return finish_bundle(client, writer, *fetched, result);
@@ -131,13 +149,16 @@ pack_prerequisites(const std::unordered_map<std::string, std::vector<std::string
 // with the prerequisites it needs, then the pack, into `out`.
 Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& request, BundleHeader header,
                                  const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
-                                 const PackObserver& on_pack) {
+                                 const PackObserver& on_pack, const BlobScan& blobs) {
     PackSpool spool;
-    PackScanner scanner(PackScanOptions{.object_format = header.object_format},
+    PackScanner scanner(PackScanOptions{.object_format = header.object_format,
+                                        .max_blob_size = blobs.on_blob ? blobs.max_blob_size : 0},
                         PackScanCallbacks{.on_commit = [&result](const ScannedCommit& c) -> Status {
-                            result.pack_commits[c.oid] = c.parents;
-                            return {};
-                        }});
+                                              result.pack_commits[c.oid] = c.parents;
+                                              return {};
+                                          },
+                                          .on_blob = blobs.on_blob,
+                                          .on_unresolved = blobs.on_unresolved});
     auto fetched = client.fetch(
         fetch,
         [&](std::string_view data) -> Status {
@@ -242,7 +263,7 @@ Status ListedRemote::close() {
     return m_client.close();
 }
 
-Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out) {
+Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out, const BlobScan& blobs) {
     StreamResult result = m_result;
     if (result.refs.empty()) {
         (void)m_client.close();
@@ -263,7 +284,7 @@ Result<StreamResult> ListedRemote::full_bundle(ObjectWriter& out) {
                        .thin_pack = false,
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes};
-    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result); !s)
+    if (auto s = fetch_into_bundle(m_client, m_request, header, fetch, out, result, blobs); !s)
         return fail(s.error());
     return result;
 }
@@ -303,11 +324,11 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
         header.refs.emplace_back(head, k_head_ref);
     FetchRequest fetch{.wants = plan.wants,
                        .haves = plan.haves,
-                       .thin_pack = true,
+                       .thin_pack = extras.thin_pack,
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes};
     if (auto s = fetch_spooled_into_bundle(m_client, m_request, std::move(header), fetch, out, result,
-                                           extras.on_pack);
+                                           extras.on_pack, extras.blobs);
         !s)
         return fail(s.error());
     return result;
@@ -322,11 +343,12 @@ Result<StreamResult> list_remote(const StreamRequest& request) {
     return listed->listing();
 }
 
-Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out) {
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out,
+                                        const BlobScan& blobs) {
     auto listed = ListedRemote::open(request);
     if (!listed)
         return fail(listed.error());
-    return listed->full_bundle(out);
+    return listed->full_bundle(out, blobs);
 }
 
 Result<StreamResult> stream_incremental_bundle(const StreamRequest& request, const RefMap& previous,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "snapshotter/git/git.hpp"
+#include "snapshotter/git/pack_scan.hpp"
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/refname.hpp"
@@ -56,10 +57,20 @@ struct StreamResult {
 // Sees every pack byte of a fetch as it passes; an error stops the run.
 using PackObserver = std::function<Status(std::string_view)>;
 
+// Small blobs of the pack reported as it streams (git/pack_scan.hpp), e.g.
+// for Git LFS pointers; `on_blob` empty: not asked (nothing more is inflated).
+struct BlobScan {
+    std::uint64_t max_blob_size = 0;                             // report blobs up to this size
+    std::function<Status(const ScannedBlob&)> on_blob;           // each small blob
+    std::function<Status(const UnresolvedDelta&)> on_unresolved; // deltas it could not apply
+};
+
 // What an incremental may add to its plan.
 struct IncrementalExtras {
     std::vector<std::string> haves; // more oids the chain holds (older tips), sent as haves only
     PackObserver on_pack;           // sees the pack as it passes (git/pack_scan.hpp); empty: none
+    bool thin_pack = true;          // false: ask for a pack without deltas on objects it lacks
+    BlobScan blobs;                 // small blobs to report while the pack is scanned
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.
@@ -88,7 +99,7 @@ class ListedRemote {
     [[nodiscard]] std::chrono::steady_clock::time_point listed_at() const { return m_listed_at; }
 
     // A full bundle of the listed refs, as stream_full_bundle().
-    Result<StreamResult> full_bundle(ObjectWriter& out);
+    Result<StreamResult> full_bundle(ObjectWriter& out, const BlobScan& blobs = {});
     // An incremental bundle on top of `previous`, as stream_incremental_bundle().
     Result<StreamResult> incremental_bundle(const RefMap& previous, ObjectWriter& out,
                                             const std::string& previous_head_oid = {},
@@ -115,12 +126,15 @@ Result<StreamResult> list_remote(const StreamRequest& request);
 // that a HEAD no selected ref reaches restores), then the pack of every distinct tip (tag
 // objects for annotated tags), checked against its trailer. Writes nothing
 // (pack_written false) when no ref is selected. Never commits or aborts `out`.
-Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out);
+// `blobs`: small blobs reported as the pack passes.
+Result<StreamResult> stream_full_bundle(const StreamRequest& request, ObjectWriter& out,
+                                        const BlobScan& blobs = {});
 
 // Write an incremental bundle on top of the snapshot whose ref map was
 // `previous`: wants only new tips, sends `previous`'s tips as haves (thin
-// pack; `extras.haves` join them), holds the pack back (in memory up to
-// 8 MiB, then in an anonymous temporary file) while scanning its commits, and
+// pack unless `extras.thin_pack` is false; `extras.haves` join them), holds
+// the pack back (in memory up to 8 MiB, then in an anonymous temporary file)
+// while scanning its commits (and small blobs: `extras.blobs`), and
 // then writes a header whose prerequisites are the parents of the pack's
 // commits that are not in it (what the pack needs; the parents of a shallow
 // boundary excepted) and whose refs are only those created or moved (the manifest holds every ref, and

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "snapshotter/git/git.hpp"
+#include "snapshotter/git/stream.hpp"
 #include "snapshotter/job/enums.hpp"
 #include "snapshotter/lfs/batch.hpp"
 #include "snapshotter/lfs/discovery.hpp"
@@ -95,13 +96,40 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
                            const std::filesystem::path& mirror, Produced& produced);
 
+// The LFS pointers the stream engine finds in the pack as it streams
+// (git::BlobScan): every blob of pointer size is parsed, and every delta the
+// scanner could not apply whose result is of pointer size is counted, since
+// a pointer may hide in it (a thin pack's delta on an object of an older
+// snapshot). Keep it alive and in place while the pack streams.
+class LfsPackScan {
+  public:
+    // The callbacks to hand to the fetch.
+    git::BlobScan hooks();
+    // What was found: the pointers, sorted and unique, and `unresolved`.
+    [[nodiscard]] std::vector<LfsObject> pointers() const;
+    [[nodiscard]] std::uint64_t unresolved() const { return m_unresolved; }
+
+  private:
+    std::vector<LfsObject> m_pointers;
+    std::uint64_t m_unresolved = 0;
+};
+
+// Whether the stream engine should ask for a pack without thin deltas, so
+// that a changed pointer (usually a delta on the old pointer) can be read:
+// lfs true, or auto when the parent has an LFS set.
+bool lfs_wants_full_pack(job::LfsMode mode, const PlanInput& input);
+
 // The stream engine's call. With a repository holding the snapshot's objects
 // (`index_repo`: options.verify "index") it scans it as the cli engine scans
-// its mirror; without one the pointers cannot be looked for (see
-// docs/lfs.md), so the parent's set is carried on and a warning says so
-// (lfs true, or auto with a parent set); auto with nothing known logs it.
+// its mirror; otherwise it uses what `pack_scan` found in the pack (null: no
+// pack was scanned, the new commits brought no objects). When deltas of
+// pointer size could not be applied (`pack_scan->unresolved()`) and the LFS
+// step runs, the result says "scanned": false with a warning naming their
+// count and the parent's set is carried on; when it does not run ("auto",
+// nothing found, no LFS known) a warning in the log says so (docs/lfs.md).
 Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                        const std::filesystem::path* index_repo, Produced& produced);
+                        const std::filesystem::path* index_repo, const LfsPackScan* pack_scan,
+                        Produced& produced);
 
 // The result's "lfs" object: objects, bytes, downloaded, missing, server.
 nlohmann::json lfs_outcome_json(const LfsOutcome& outcome);

@@ -165,11 +165,21 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (incremental)
         for (const auto& [key, oid] : parent->preserved)
             extras.haves.push_back(oid);
+    // Git LFS pointers are read from the pack as it passes (docs/lfs.md); a
+    // changed pointer is a delta on the old one, which a thin pack leaves out.
+    std::optional<LfsPackScan> lfs_scan;
+    git::BlobScan blobs;
+    if (repo.lfs != job::LfsMode::off && !index_repo) {
+        lfs_scan.emplace();
+        blobs = lfs_scan->hooks();
+        extras.blobs = blobs;
+        extras.thin_pack = !lfs_wants_full_pack(repo.lfs, input);
+    }
     auto streamed =
         session ? (incremental ? session->incremental_bundle(parent->refs, out, parent->head_oid, extras)
-                               : session->full_bundle(out))
+                               : session->full_bundle(out, blobs))
         : incremental ? git::stream_incremental_bundle(request, parent->refs, out, parent->head_oid, extras)
-                      : git::stream_full_bundle(request, out);
+                      : git::stream_full_bundle(request, out, blobs);
     if (!streamed) {
         out.abort();
         return fail(streamed.error());
@@ -254,7 +264,9 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
             std::filesystem::remove_all(index_repo->path, ec);
         }
     // Git LFS content of the new commits (snapshot/lfs_fetch.hpp, docs/lfs.md).
-    if (auto s = add_lfs_streamed(m_ec, plan, input, index_repo ? &index_repo->path : nullptr, produced); !s)
+    if (auto s = add_lfs_streamed(m_ec, plan, input, index_repo ? &index_repo->path : nullptr,
+                                  lfs_scan ? &*lfs_scan : nullptr, produced);
+        !s)
         return fail(s.error());
     return produced;
 }
