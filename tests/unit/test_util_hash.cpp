@@ -44,3 +44,11 @@ TEST(ToHex, LowercaseTwoDigitsPerByte) {
     EXPECT_EQ(to_hex(bytes), "000fa0ff7e");
     EXPECT_EQ(to_hex(std::span<const unsigned char>{}), "");
 }
+
+TEST(Base64, EncodesWithPaddingAsBasicAuthNeeds) {
+    EXPECT_EQ(snapshotter::base64_encode(""), "");
+    EXPECT_EQ(snapshotter::base64_encode("f"), "Zg==");
+    EXPECT_EQ(snapshotter::base64_encode("fo"), "Zm8=");
+    EXPECT_EQ(snapshotter::base64_encode("foo"), "Zm9v");
+    EXPECT_EQ(snapshotter::base64_encode("user:pass"), "dXNlcjpwYXNz");
+}

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <thread>
 
 namespace snapshotter::lfs {
@@ -23,15 +22,6 @@ constexpr long long k_max_expires_in = 2147483647;
 
 Error protocol(std::string_view what) {
     return Error::git(fmt::format("LFS batch answer: {}", what), Cause::protocol);
-}
-
-std::string base64(std::string_view data) {
-    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                        reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -237,7 +227,8 @@ std::vector<http::Header> request_headers(const Endpoint& endpoint, std::string_
         }
     const bool has_credentials = !endpoint.username.empty() || !endpoint.password.empty();
     if (has_credentials && !authorization && origin && origin == origin_of(endpoint.url))
-        out.emplace_back("Authorization", "Basic " + base64(endpoint.username + ":" + endpoint.password));
+        out.emplace_back("Authorization",
+                         "Basic " + base64_encode(endpoint.username + ":" + endpoint.password));
     return out;
 }
 

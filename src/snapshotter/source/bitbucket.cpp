@@ -3,23 +3,14 @@
 // https://developer.atlassian.com/cloud/bitbucket/rest/api-group-repositories/#api-repositories-workspace-get
 // https://developer.atlassian.com/cloud/bitbucket/rest/intro/#pagination
 #include "snapshotter/source/forge.hpp"
+#include "snapshotter/util/hash.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 namespace snapshotter::source {
 namespace {
 
 using nlohmann::json;
-
-std::string base64_encode(std::string_view data) {
-    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                        reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
 
 // A clone href without its "user@" (Bitbucket puts the caller's name there).
 std::string without_userinfo(std::string_view url) {

@@ -56,4 +56,7 @@ std::string sha256_hex(std::string_view data);
 // Lowercase hex of `data`.
 std::string to_hex(std::span<const unsigned char> data);
 
+// `data` in standard base64 with padding (RFC 4648), as HTTP basic auth carries it.
+std::string base64_encode(std::string_view data);
+
 } // namespace snapshotter
