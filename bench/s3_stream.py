@@ -3,17 +3,30 @@ with s3_probe (our S3 backend, multipart, parts in parallel) and with
 `aws s3 cp`, in the same run; print throughput and peak RSS of each and their
 ratios. Prints figures, never fails on time.
 
-    python3 bench/s3_stream.py --probe build/tests/s3_probe [--mib 256 --rounds 3 --large-mib 1024 --large-rounds 1]
-                               [--concurrency 8] [--front] [--servers moto,rgw]
+    python3 bench/s3_stream.py --probe build/tests/s3_probe [--mib 256 --rounds 4 --large-mib 1024 --large-rounds 2]
+                               [--base-probe OTHER/s3_probe] [--concurrency 8] [--front] [--servers moto,rgw]
+                               [--no-warmup] [--settle 2]
 
 Both servers run at once and the rounds interleave (moto, RGW, moto, ...),
-with the order of the two tools alternating, because the machine is shared:
-each line carries the load average before and after it. On moto the tool
-that went first in a round was the slower one in most rounds measured on
-2026-12-04 (not explained; perhaps moto's heap growing during the first
-upload), so even numbers of rounds, where each tool goes first as often,
-give the fairer medians. Each line also gives the CPU seconds the server's
-processes (moto; RGW's radosgw and OSD) spent on each tool's upload.
+because the machine is shared: each line carries the load average before and
+after it. Within a round the order of the tools rotates through every
+permutation (two tools: they alternate; three: each goes first, second and
+last as often), so even numbers of rounds (multiples of 6 with --base-probe)
+give the fairest medians. --base-probe adds a third tool, another build of
+s3_probe (main's, say), measured in the same rounds: "before" and "after" in
+one run.
+
+What made the order matter, and what the script does about it (bench/README,
+"Order effect"): a fresh moto (or the first upload of a larger size) pays for
+growing its heap, so one upload per tool, per server and size, goes first
+and is not counted (--no-warmup to skip); moto writes every part and every
+assembled object to temporary files under /tmp, and the source file is
+written just before its rounds, so dirty pages written back by the kernel
+during an upload slowed whichever tool came next; before every upload the
+script syncs and waits until the dirty pages are written back, then --settle
+seconds. Every object is deleted right after its upload. Each line also gives
+the CPU seconds the server's processes (moto; RGW's radosgw and OSD) spent on
+each tool's upload, and moto's resident memory before the round.
 
 --front sends both tools' requests through the strict SigV4 front (Python,
 slower); by default they talk to the server directly (moto does not check
@@ -22,6 +35,7 @@ signatures, RGW does).
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -51,9 +65,9 @@ def timed(argv, env, stdin=None):
     return elapsed, rss_kib / 1024.0
 
 
-def run_ours(probe, endpoint, source, env, concurrency):
+def run_probe(probe, endpoint, source, env, concurrency, key):
     with open(source, "rb") as stdin:
-        return timed([probe, "s3://bench/ours", "-o", "endpoint=" + endpoint, "-o", "region=" + s3harness.REGION,
+        return timed([probe, "s3://bench/" + key, "-o", "endpoint=" + endpoint, "-o", "region=" + s3harness.REGION,
                       "-o", "upload_concurrency=%d" % concurrency, "stream", "bundle.pack"], env, stdin)
 
 
@@ -79,30 +93,88 @@ def cpu_seconds(pids):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measure(name, endpoint, client, probe, aws, source, mib, env, concurrency, ours_first, server_pids=()):
-    """One round on one server: stream `source` with s3_probe and `aws s3 cp` it
-    (in the order given), deleting each copy before the next (RGW's memstore
-    keeps objects in RAM). Returns a dict of the figures, with the CPU
-    seconds the server's processes `server_pids` spent on each tool's upload."""
-    figures = {"server": name, "mib": mib, "load_before": load()}
-    for tool in (("ours", "aws") if ours_first else ("aws", "ours")):
-        cpu_before = cpu_seconds(server_pids)
-        if tool == "ours":
-            figures["ours"] = run_ours(probe, endpoint, source, env, concurrency)
-        else:
-            figures["aws"] = run_aws(aws, endpoint, source, env)
-        figures[tool + "_server_cpu"] = cpu_seconds(server_pids) - cpu_before
-        client.delete_object(Bucket="bench", Key="ours/bundle.pack" if tool == "ours" else "aws/bundle.pack")
-        if figures[tool] is None:
-            print("%-5s %5d MiB  round left out: %s failed" % (name, mib, tool), flush=True)
+def rss_mib(pid):
+    """The resident memory of process `pid` in MiB (0 when unknown)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def dirty_mib():
+    """Dirty and under-writeback page cache, in MiB (/proc/meminfo)."""
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(("Dirty:", "Writeback:")):
+                total += int(line.split()[1])
+    return total / 1024.0
+
+
+def settle(seconds, limit_mib=64.0, timeout_s=60.0):
+    """Write back the dirty page cache (moto's temporary files of the last
+    upload, the source file just written) and let the machine calm down,
+    so that no upload pays for the one before it.
+    Returns the dirty MiB found and the seconds the write-back took."""
+    if seconds < 0:
+        return 0.0, 0.0
+    found = dirty_mib()
+    started = time.monotonic()
+    os.sync()
+    while dirty_mib() > limit_mib and time.monotonic() - started < timeout_s:
+        time.sleep(0.2)
+    took = time.monotonic() - started
+    time.sleep(seconds)
+    return found, took
+
+
+class Tool:
+    """One uploader: our s3_probe, a baseline build of it, or `aws s3 cp`."""
+
+    def __init__(self, name, key, run):
+        self.name, self.key, self.run = name, key, run
+
+
+def upload(tool, endpoint, client, source, server_pids, settle_s):
+    """Settle, run `tool` once, delete what it wrote; (seconds, peak RSS MiB,
+    server CPU seconds, dirty MiB written back first, seconds that took), or
+    None when it failed."""
+    dirty, flush_s = settle(settle_s)
+    cpu_before = cpu_seconds(server_pids)
+    figures = tool.run(endpoint, source)
+    server_cpu = cpu_seconds(server_pids) - cpu_before
+    client.delete_object(Bucket="bench", Key=tool.key)
+    return None if figures is None else (figures[0], figures[1], server_cpu, dirty, flush_s)
+
+
+def measure(name, endpoint, client, tools, source, mib, server_pids, settle_s, rss_pid):
+    """One round on one server: each of `tools` (in that order) uploads
+    `source` once, each copy deleted before the next (RGW's memstore keeps
+    objects in RAM, moto keeps them in memory and temporary files). Returns a
+    dict of the figures, or None when a tool failed."""
+    figures = {"server": name, "mib": mib, "load_before": load(), "order": [t.name for t in tools],
+               "server_rss": rss_mib(rss_pid) if rss_pid else 0.0}
+    for tool in tools:
+        result = upload(tool, endpoint, client, source, server_pids, settle_s)
+        if result is None:
+            print("%-5s %5d MiB  round left out: %s failed" % (name, mib, tool.name), flush=True)
             return None
+        figures[tool.name] = result
     figures["load_after"] = load()
-    (ours_s, ours_rss), (aws_s, aws_rss) = figures["ours"], figures["aws"]
-    print("%-5s %5d MiB  ours %6.2f s %6.1f MiB/s RSS %5.1f MiB | aws %6.2f s %6.1f MiB/s RSS %5.1f MiB | "
-          "time %.2fx RSS %.2fx | server CPU ours %.2f s aws %.2f s | load %.1f->%.1f (%s first)"
-          % (name, mib, ours_s, mib / ours_s, ours_rss, aws_s, mib / aws_s, aws_rss, ours_s / aws_s,
-             ours_rss / aws_rss, figures["ours_server_cpu"], figures["aws_server_cpu"], figures["load_before"],
-             figures["load_after"], "ours" if ours_first else "aws"),
+    aws_s = figures["aws"][0]
+    cells = []
+    for tool in sorted(figures["order"], key=lambda n: n == "aws"):
+        seconds, rss, cpu, dirty, flush_s = figures[tool]
+        cells.append("%s %6.2f s %5.1f MiB/s RSS %3.0f MiB CPU %5.2f s flushed %4.0f MiB in %4.1f s%s" % (
+            tool, seconds, mib / seconds, rss, cpu, dirty, flush_s,
+            "" if tool == "aws" else " (%.2fx)" % (seconds / aws_s)))
+    print("%-5s %5d MiB  %s | order %s | load %.1f->%.1f%s"
+          % (name, mib, " | ".join(cells), ",".join(figures["order"]), figures["load_before"], figures["load_after"],
+             " | server RSS %.0f MiB" % figures["server_rss"] if rss_pid else ""),
           flush=True)
     return figures
 
@@ -117,15 +189,20 @@ def write_source(path, mib):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--probe", required=True)
+    parser.add_argument("--base-probe", help="another build of s3_probe (main's, say), measured in the same rounds")
     parser.add_argument("--mib", type=int, default=256, help="size of the rounds that give the median")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--large-mib", type=int, default=1024, help="more rounds at this size (0: none)")
-    parser.add_argument("--large-rounds", type=int, default=1,
+    parser.add_argument("--large-rounds", type=int, default=2,
                         help="rounds at --large-mib (even: each tool goes first as often)")
     parser.add_argument("--concurrency", type=int, default=8, help="storage.upload_concurrency of ours")
     parser.add_argument("--front", action="store_true")
     parser.add_argument("--servers", default="moto,rgw",
                         help="comma-separated: moto, rgw (Ceph RGW from tests/integration/rgw.py)")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="count every upload (by default one per tool, server and size is not counted)")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds to wait after syncing before each upload (negative: no sync, no wait)")
     args = parser.parse_args()
     aws = shutil.which("aws")
     if aws is None or not os.path.exists("/usr/bin/time"):
@@ -136,6 +213,14 @@ def main():
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(HOME=tmp, AWS_ACCESS_KEY_ID=s3harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=s3harness.SECRET_KEY,
                    AWS_DEFAULT_REGION=s3harness.REGION, AWS_EC2_METADATA_DISABLED="true", NO_PROXY="127.0.0.1")
+        tools = [Tool("ours", "ours/bundle.pack",
+                      lambda endpoint, source: run_probe(args.probe, endpoint, source, env, args.concurrency, "ours"))]
+        if args.base_probe:
+            tools.append(Tool("base", "base/bundle.pack",
+                              lambda endpoint, source: run_probe(args.base_probe, endpoint, source, env,
+                                                                 args.concurrency, "base")))
+        tools.append(Tool("aws", "aws/bundle.pack", lambda endpoint, source: run_aws(aws, endpoint, source, env)))
+        orders = list(itertools.permutations(tools))
         # Both servers run for the whole benchmark, so that their rounds interleave.
         servers = []
         for server in args.servers.split(","):
@@ -146,7 +231,7 @@ def main():
                 h = stack.enter_context(s3harness.S3Harness())
                 client = h.boto3_client(direct=True)
                 endpoint = h.endpoint if args.front else h.moto_endpoint
-                servers.append(("moto", endpoint, client, [h.moto.pid]))
+                servers.append(("moto", endpoint, client, [h.moto.pid], h.moto.pid))
             elif server == "rgw":
                 import rgw
                 if rgw.missing_tools():
@@ -158,42 +243,56 @@ def main():
                 client = service.boto3_client(direct=not args.front)
                 endpoint = service.endpoint if args.front else service.direct_endpoint
                 servers.append(("rgw", endpoint, client,
-                                [p.pid for n, p in service.cluster.procs.items() if n in ("rgw", "osd")]))
+                                [p.pid for n, p in service.cluster.procs.items() if n in ("rgw", "osd")], None))
             else:
                 raise SystemExit("unknown server %r" % server)
-        for _, _, client, _ in servers:
-            client.create_bucket(Bucket="bench")
-        print("servers: %s, %s; ours: upload_concurrency %d, 8 MiB parts; aws: CLI defaults (10 threads, 8 MiB "
-              "parts)" % (", ".join(s[0] for s in servers), "through the strict front" if args.front else "direct",
-                          args.concurrency), flush=True)
+        for server in servers:
+            server[2].create_bucket(Bucket="bench")
+        print("servers: %s, %s; ours%s: upload_concurrency %d; aws: CLI defaults (10 threads, 8 MiB parts); "
+              "warm-up %s, settle %.1f s" % (", ".join(s[0] for s in servers),
+                                             "through the strict front" if args.front else "direct",
+                                             " and base" if args.base_probe else "", args.concurrency,
+                                             "off" if args.no_warmup else "on", args.settle), flush=True)
         sizes = [args.mib] * args.rounds + ([args.large_mib] * args.large_rounds if args.large_mib else [])
         results = []
         for size in sorted(set(sizes)):
             source = os.path.join(tmp, "bundle-%d.pack" % size)
             write_source(source, size)
+            if not args.no_warmup:
+                for name, endpoint, client, pids, _ in servers:
+                    for tool in tools:
+                        warm = upload(tool, endpoint, client, source, pids, args.settle)
+                        print("%-5s %5d MiB  warm-up %s: %s" % (name, size, tool.name, "failed" if warm is None else
+                                                               "%.2f s, server CPU %.2f s" % (warm[0], warm[2])),
+                              flush=True)
             for round_number in range(sizes.count(size)):
-                for index, (name, endpoint, client, pids) in enumerate(servers):
-                    ours_first = (round_number + index) % 2 == 0
-                    figures = measure(name, endpoint, client, args.probe, aws, source, size, env,
-                                      args.concurrency, ours_first, pids)
+                for index, (name, endpoint, client, pids, rss_pid) in enumerate(servers):
+                    order = orders[(round_number + index) % len(orders)]
+                    figures = measure(name, endpoint, client, order, source, size, pids, args.settle, rss_pid)
                     if figures is not None:
                         results.append(figures)
             os.remove(source)
-        print("\nsummary (median of each server and size; time ratio < 1: ours is faster)")
-        for name, _, _, _ in servers:
+        print("\nsummary (median of each server and size; time ratio < 1: faster than aws s3 cp)")
+        for name, _, _, _, _ in servers:
             for size in sorted(set(sizes)):
                 rows = [r for r in results if r["server"] == name and r["mib"] == size]
                 if not rows:
                     continue
-                ours = statistics.median(r["ours"][0] for r in rows)
-                theirs = statistics.median(r["aws"][0] for r in rows)
-                ratios = ", ".join("%.2fx" % (r["ours"][0] / r["aws"][0]) for r in rows)
-                print("%-5s %5d MiB x%d: ours %6.2f s, aws %6.2f s, median ratio %.2fx [rounds %s], peak RSS ours "
-                      "%.0f MiB / aws %.0f MiB, median server CPU ours %.2f s / aws %.2f s"
-                      % (name, size, len(rows), ours, theirs, ours / theirs, ratios,
-                         max(r["ours"][1] for r in rows), max(r["aws"][1] for r in rows),
-                         statistics.median(r["ours_server_cpu"] for r in rows),
-                         statistics.median(r["aws_server_cpu"] for r in rows)))
+                for tool in (t.name for t in tools if t.name != "aws"):
+                    ratios = [r[tool][0] / r["aws"][0] for r in rows]
+                    first = [x for x, r in zip(ratios, rows) if r["order"][0] == tool]
+                    print("%-5s %5d MiB x%d %s: %6.2f s, aws %6.2f s, median ratio %.2fx [rounds %s; %s first: %s], "
+                          "peak RSS %.0f / aws %.0f MiB, median server CPU %.2f / aws %.2f s"
+                          % (name, size, len(rows), tool, statistics.median(r[tool][0] for r in rows),
+                             statistics.median(r["aws"][0] for r in rows), statistics.median(ratios),
+                             " ".join("%.2f" % x for x in ratios), tool, " ".join("%.2f" % x for x in first) or "-",
+                             max(r[tool][1] for r in rows), max(r["aws"][1] for r in rows),
+                             statistics.median(r[tool][2] for r in rows),
+                             statistics.median(r["aws"][2] for r in rows)))
+                if args.base_probe:
+                    ratios = [r["ours"][0] / r["base"][0] for r in rows]
+                    print("%-5s %5d MiB x%d ours / base: median ratio %.2fx [rounds %s]"
+                          % (name, size, len(rows), statistics.median(ratios), " ".join("%.2f" % x for x in ratios)))
     print("uptime:", subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip(), flush=True)
 
 
