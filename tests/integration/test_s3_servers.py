@@ -23,7 +23,10 @@ them:
 - every part carries its CRC32 (x-amz-checksum-crc32, declared with
   CreateMultipartUpload, listed in CompleteMultipartUpload), which the front
   checks as S3 does (RGW 16.2 ignores it); a checksum the server answers
-  otherwise is an IntegrityError and the upload is aborted.
+  otherwise is an IntegrityError and the upload is aborted;
+- every part goes without `Expect: 100-continue`, with a Content-Length, its
+  SHA-256 signed, Content-MD5 and the CRC32 (docs/storage-s3.md, "What a
+  multipart upload sends").
 
 SNAPSHOTTER_S3_SERVERS=moto skips the RGW class (its cluster takes ~15 s to
 start, once for the module).
@@ -33,6 +36,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import threading
 import time
@@ -233,6 +237,39 @@ class _Server(harness.Assertions):
         # request's list with the parts stored (it refuses a mismatch or a gap).
         self.assertEqual(complete[0][3], 200, log)
         self.assertEqual(self.store.read("checksum/parts"), data)
+
+    def test_parts_go_without_expect_with_a_signed_payload_md5_and_crc32(self):
+        """The request shape of docs/storage-s3.md ("What a multipart upload
+        sends"): no `Expect: 100-continue` round trip per part, a body with a
+        Content-Length, its SHA-256 signed, Content-MD5 and the CRC32 signed."""
+        data = random.Random(27).randbytes(MULTIPART_BYTES)
+        seen = []
+        handler = self.front.server.RequestHandlerClass
+
+        class Recording(handler):
+            def parse_request(self):
+                ok = super().parse_request()
+                if ok and self.command == "PUT" and "partNumber=" in self.path:
+                    seen.append({k.lower(): v for k, v in self.headers.items()})
+                return ok
+
+        self.front.server.RequestHandlerClass = Recording
+        try:
+            run = self.stream("shape/parts", data)
+        finally:
+            self.front.server.RequestHandlerClass = handler
+        self.assertEqual(run.returncode, 0, run.stderr)
+        parts = [data[:8 << 20], data[8 << 20:]]
+        self.assertEqual(sorted(int(h.get("content-length", -1)) for h in seen), sorted(len(p) for p in parts), seen)
+        self.assertEqual(sorted(h.get("x-amz-content-sha256") for h in seen),
+                         sorted(hashlib.sha256(p).hexdigest() for p in parts))
+        for h in seen:
+            self.assertNotIn("expect", h, h)
+            self.assertNotIn("transfer-encoding", h, h)
+            signed = re.search(r"SignedHeaders=([^,\s]+)", h.get("authorization", "")).group(1).split(";")
+            for name in ("content-md5", "x-amz-checksum-crc32", "x-amz-content-sha256"):
+                self.assertIn(name, signed, h)
+        self.assertEqual(self.store.read("shape/parts"), data)
 
     def test_the_front_refuses_a_crc32_that_does_not_match_the_bytes(self):
         import botocore.exceptions
