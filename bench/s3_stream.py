@@ -24,7 +24,8 @@ assembled object to temporary files under /tmp, and the source file is
 written just before its rounds, so dirty pages written back by the kernel
 during an upload slowed whichever tool came next; before every upload the
 script syncs and waits until the dirty pages are written back, then --settle
-seconds. Every object is deleted right after its upload. Each line also gives
+seconds. Every object is deleted right after its upload (on RGW its space
+is then reclaimed at once with `radosgw-admin gc process --include-all`). Each line also gives
 the CPU seconds the server's processes (moto; RGW's radosgw and OSD) spent on
 each tool's upload, and moto's resident memory before the round.
 
@@ -139,7 +140,7 @@ class Tool:
         self.name, self.key, self.run = name, key, run
 
 
-def upload(tool, endpoint, client, source, server_pids, settle_s):
+def upload(tool, endpoint, client, source, server_pids, settle_s, cleanup=None):
     """Settle, run `tool` once, delete what it wrote; (seconds, peak RSS MiB,
     server CPU seconds, dirty MiB written back first, seconds that took), or
     None when it failed."""
@@ -148,10 +149,12 @@ def upload(tool, endpoint, client, source, server_pids, settle_s):
     figures = tool.run(endpoint, source)
     server_cpu = cpu_seconds(server_pids) - cpu_before
     client.delete_object(Bucket="bench", Key=tool.key)
+    if cleanup is not None:
+        cleanup()
     return None if figures is None else (figures[0], figures[1], server_cpu, dirty, flush_s)
 
 
-def measure(name, endpoint, client, tools, source, mib, server_pids, settle_s, rss_pid):
+def measure(name, endpoint, client, tools, source, mib, server_pids, settle_s, rss_pid, cleanup=None):
     """One round on one server: each of `tools` (in that order) uploads
     `source` once, each copy deleted before the next (RGW's memstore keeps
     objects in RAM, moto keeps them in memory and temporary files). Returns a
@@ -159,7 +162,7 @@ def measure(name, endpoint, client, tools, source, mib, server_pids, settle_s, r
     figures = {"server": name, "mib": mib, "load_before": load(), "order": [t.name for t in tools],
                "server_rss": rss_mib(rss_pid) if rss_pid else 0.0}
     for tool in tools:
-        result = upload(tool, endpoint, client, source, server_pids, settle_s)
+        result = upload(tool, endpoint, client, source, server_pids, settle_s, cleanup)
         if result is None:
             print("%-5s %5d MiB  round left out: %s failed" % (name, mib, tool.name), flush=True)
             return None
@@ -231,7 +234,7 @@ def main():
                 h = stack.enter_context(s3harness.S3Harness())
                 client = h.boto3_client(direct=True)
                 endpoint = h.endpoint if args.front else h.moto_endpoint
-                servers.append(("moto", endpoint, client, [h.moto.pid], h.moto.pid))
+                servers.append(("moto", endpoint, client, [h.moto.pid], h.moto.pid, None))
             elif server == "rgw":
                 import rgw
                 if rgw.missing_tools():
@@ -242,8 +245,13 @@ def main():
                 service.start()
                 client = service.boto3_client(direct=not args.front)
                 endpoint = service.endpoint if args.front else service.direct_endpoint
+                # RGW frees a deleted object's space only when its garbage
+                # collector runs (hours later by default): without this, the
+                # 6 GiB memstore OSD fills after five 1 GiB uploads and
+                # every write then waits.
                 servers.append(("rgw", endpoint, client,
-                                [p.pid for n, p in service.cluster.procs.items() if n in ("rgw", "osd")], None))
+                                [p.pid for n, p in service.cluster.procs.items() if n in ("rgw", "osd")], None,
+                                lambda cluster=service.cluster: cluster.admin("gc", "process", "--include-all")))
             else:
                 raise SystemExit("unknown server %r" % server)
         for server in servers:
@@ -259,21 +267,22 @@ def main():
             source = os.path.join(tmp, "bundle-%d.pack" % size)
             write_source(source, size)
             if not args.no_warmup:
-                for name, endpoint, client, pids, _ in servers:
+                for name, endpoint, client, pids, _, cleanup in servers:
                     for tool in tools:
-                        warm = upload(tool, endpoint, client, source, pids, args.settle)
+                        warm = upload(tool, endpoint, client, source, pids, args.settle, cleanup)
                         print("%-5s %5d MiB  warm-up %s: %s" % (name, size, tool.name, "failed" if warm is None else
                                                                "%.2f s, server CPU %.2f s" % (warm[0], warm[2])),
                               flush=True)
             for round_number in range(sizes.count(size)):
-                for index, (name, endpoint, client, pids, rss_pid) in enumerate(servers):
+                for index, (name, endpoint, client, pids, rss_pid, cleanup) in enumerate(servers):
                     order = orders[(round_number + index) % len(orders)]
-                    figures = measure(name, endpoint, client, order, source, size, pids, args.settle, rss_pid)
+                    figures = measure(name, endpoint, client, order, source, size, pids, args.settle, rss_pid,
+                                      cleanup)
                     if figures is not None:
                         results.append(figures)
             os.remove(source)
         print("\nsummary (median of each server and size; time ratio < 1: faster than aws s3 cp)")
-        for name, _, _, _, _ in servers:
+        for name, *_ in servers:
             for size in sorted(set(sizes)):
                 rows = [r for r in results if r["server"] == name and r["mib"] == size]
                 if not rows:
