@@ -547,15 +547,19 @@ TEST(ProtocolClient, ANegotiationRoundOmitsDoneAndMayEndWithoutAPack) {
     EXPECT_EQ(fetched->acknowledgments, std::vector<std::string>{"ACK " + k_b});
     EXPECT_FALSE(has_line(requests[0], "done"));
     EXPECT_TRUE(has_line(requests[0], "have " + k_b));
+    // The server advertises wait-for-done, but this round did not ask for it.
+    EXPECT_FALSE(has_line(requests[0], "wait-for-done"));
     // A round answered with neither acknowledgments nor a pack is a protocol error.
     EXPECT_FALSE(client->fetch({.wants = {k_a}, .haves = {k_b}, .done = false}, no_pack, {}));
 }
 
-TEST(Negotiation, AReadyServerSendsThePackInTheFirstRound) {
+TEST(Negotiation, AServerWithoutWaitForDoneMaySendThePackInTheFirstRound) {
     std::vector<std::string> requests;
     std::string pack_response = pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ready") + "0001" +
                                 pkt("packfile") + band(1, empty_pack()) + "0000";
-    auto client = fake_client(v2_advertisement(), {moved_listing(), pack_response}, &requests);
+    std::string older_server =
+        pkt("version 2") + pkt("agent=git/2.30.0") + pkt("ls-refs") + pkt("fetch=shallow") + "0000";
+    auto client = fake_client(older_server, {moved_listing(), pack_response}, &requests);
     ASSERT_TRUE(client);
     auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
     ASSERT_TRUE(listed) << listed.error().message;
@@ -572,16 +576,16 @@ TEST(Negotiation, AReadyServerSendsThePackInTheFirstRound) {
     EXPECT_EQ(asked, 0);
     ASSERT_EQ(requests.size(), 2u);
     EXPECT_FALSE(has_line(requests[1], "done"));
+    EXPECT_FALSE(has_line(requests[1], "wait-for-done"));
     EXPECT_TRUE(out.bytes.starts_with("# v2 git bundle\n"));
 }
 
-TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheLastRoundSaysDone) {
+TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheNextRoundSaysDone) {
     std::vector<std::string> requests;
-    // Round 1 and 2: pages' old tip b is gone; round 3 (done) brings the pack.
+    // Round 1: pages' old tip b is gone; round 2 (done) brings the pack.
     std::string not_ready = pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ACK " + k_f) + "0000";
     std::string pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
-    auto client =
-        fake_client(v2_advertisement(), {moved_listing(), not_ready, not_ready, pack_response}, &requests);
+    auto client = fake_client(v2_advertisement(), {moved_listing(), not_ready, pack_response}, &requests);
     ASSERT_TRUE(client);
     auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
     ASSERT_TRUE(listed) << listed.error().message;
@@ -590,8 +594,7 @@ TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheLastRoundSaysDone) {
     IncrementalExtras extras{.more_haves = [&](const std::vector<std::string>& lost, int round) {
         asked.emplace_back(lost, round);
         // Duplicates, haves already sent and malformed oids are dropped.
-        return round == 1 ? std::vector<std::string>{older1, older1, k_a, "not-an-oid"}
-                          : std::vector<std::string>{older2};
+        return std::vector<std::string>{older1, older1, k_a, "not-an-oid", older2};
     }};
     StringWriter out;
     auto result = listed->incremental_bundle(k_previous, out, {}, extras);
@@ -600,17 +603,17 @@ TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheLastRoundSaysDone) {
     EXPECT_EQ(result->negotiation_rounds, k_max_negotiation_rounds);
     EXPECT_EQ(result->more_haves, 2u);
     EXPECT_EQ(result->lost, std::vector<std::string>{k_b});
-    ASSERT_EQ(asked.size(), 2u);
+    ASSERT_EQ(asked.size(), 1u);
     EXPECT_EQ(asked[0], std::make_pair(std::vector<std::string>{k_b}, 1));
-    ASSERT_EQ(requests.size(), 4u);
+    ASSERT_EQ(requests.size(), 3u);
+    // The first round asks the server (which advertises it) to wait for done: every ACK comes back.
     EXPECT_FALSE(has_line(requests[1], "done"));
+    EXPECT_TRUE(has_line(requests[1], "wait-for-done"));
     EXPECT_FALSE(has_line(requests[1], "have " + older1));
-    // Stateless: each round carries every have so far.
-    EXPECT_FALSE(has_line(requests[2], "done"));
-    for (const auto& have : {k_a, k_b, k_f, older1})
+    // Stateless: the last round carries every have so far.
+    EXPECT_TRUE(has_line(requests[2], "done"));
+    for (const auto& have : {k_a, k_b, k_f, older1, older2})
         EXPECT_TRUE(has_line(requests[2], "have " + have)) << have;
-    EXPECT_TRUE(has_line(requests[3], "done"));
-    EXPECT_TRUE(has_line(requests[3], "have " + older2));
 }
 
 TEST(Negotiation, NothingMoreToOfferSendsDoneAtOnce) {

@@ -341,6 +341,8 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
             return fail(Error::internal(fmt::format("fetch: malformed have \"{}\"", wire_excerpt(h))));
         args.push_back("have " + h);
     }
+    if (!request.done && request.wait_for_done && m_caps.fetch_supports("wait-for-done"))
+        args.emplace_back("wait-for-done");
     if (request.done)
         args.emplace_back("done");
     for (const auto& a : args)

@@ -108,6 +108,8 @@ struct FetchRequest {
     std::uint64_t max_pack_bytes = 0; // stop with a Git error once the pack grows past this; 0: no limit
     bool done = true;                 // false: a negotiation round (no "done"): the server answers with its
                                       // acknowledgments, and with the pack only once it is "ready"
+    bool wait_for_done = false;       // with `done` false: ask the server never to be "ready" (sent only
+                                      // when it advertises fetch=wait-for-done), so every ACK comes back
 };
 
 // The bytes a fetch response may spend before its packfile section.

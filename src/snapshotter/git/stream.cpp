@@ -355,7 +355,8 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
                        .thin_pack = extras.thin_pack,
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes,
-                       .done = !extras.more_haves};
+                       .done = !extras.more_haves,
+                       .wait_for_done = true};
     // Negotiate (see the top of stream.hpp): each round offers every have so
     // far; a "ready" server sends the pack at once, the last round says "done".
     for (int round = 1;; ++round) {

@@ -6,15 +6,18 @@
 //
 // Haves negotiation of an incremental (docs/stream-engine.md, "Haves"): with
 // IncrementalExtras::more_haves set, the first fetch is a negotiation round
-// without "done". A server that finds a cut for every want answers "ready"
-// and sends the pack in the same response (no extra round trip). One that
-// does not (a branch was reset and the server pruned its old tip) says which
-// haves it has; the previous tips of moved refs it did not acknowledge are
-// "lost", and more_haves is asked for further commits of the chain to offer
-// (older tips of earlier snapshots, then spaced first-parent ancestors of the
-// lost tips read from the chain's bundles). Every round carries all haves
-// (protocol v2 is stateless, over HTTP each round is a new request), at most
-// k_max_negotiation_rounds rounds are made, the last with "done".
+// without "done" and with "wait-for-done" (when the server advertises it), so
+// that the server answers with every have it has rather than a pack built on
+// whatever common commit it found first. The previous tips of moved refs it
+// did not acknowledge are "lost" (a branch was reset and the server pruned
+// its old tip); more_haves is asked for further commits of the chain to offer
+// (older tips of earlier snapshots, spaced first-parent ancestors of the lost
+// tips read from the chain's bundles), and the next round says "done". With
+// nothing lost, the second round is the usual want/have/done (one more round
+// trip than before, the price of knowing). A server without wait-for-done may
+// answer "ready" with the pack at once; that pack is taken. Every round carries
+// all haves (protocol v2 is stateless; over HTTP each round is a new request),
+// and at most k_max_negotiation_rounds rounds are made.
 #pragma once
 
 #include "snapshotter/git/git.hpp"
@@ -47,7 +50,7 @@ struct StreamRequest {
 };
 
 // Rounds of one negotiation, the last one sending "done".
-inline constexpr int k_max_negotiation_rounds = 3;
+inline constexpr int k_max_negotiation_rounds = 2;
 // Haves more_haves may add over all rounds; more are dropped.
 inline constexpr std::size_t k_max_more_haves = 1024;
 

@@ -12,20 +12,36 @@
 namespace snapshotter::snapshot {
 namespace {
 
+// Commits scanned between two checks whether every walk is complete.
+constexpr std::size_t k_walk_check_every = 512;
+
 // Feeds one stored bundle to a commit-reporting pack scanner: the header is
 // collected (bounded) and parsed, the pack after it scanned as it arrives.
+// Packs hold their commits first (git writes them so), so the scan stops
+// (complete() true, feed() failing) as soon as every walk from `tips` is.
 class BundleCommitScan {
   public:
-    BundleCommitScan(const BundleInfo& bundle, const std::string& object_format, FirstParents& parents)
+    BundleCommitScan(const BundleInfo& bundle, const std::string& object_format,
+                     const std::vector<std::string>& tips, FirstParents& parents)
         : m_bundle(bundle), m_parents(parents),
           m_scanner(git::PackScanOptions{.object_format = object_format, .cache_bytes = 4U << 20},
-                    git::PackScanCallbacks{.on_commit = [this](const git::ScannedCommit& c) -> Status {
+                    git::PackScanCallbacks{.on_commit = [this, &tips](const git::ScannedCommit& c) -> Status {
                         if (m_parents.size() >= k_max_scanned_commits)
                             return fail(Error::internal(
                                 fmt::format("more than {} commits scanned", k_max_scanned_commits)));
                         m_parents.emplace(c.oid, c.parents.empty() ? std::string{} : c.parents.front());
+                        if (++m_commits % k_walk_check_every == 0 &&
+                            spaced_ancestors(tips, m_parents).complete) {
+                            m_complete = true;
+                            return fail(Error::internal("every walk is complete"));
+                        }
                         return {};
                     }}) {}
+
+    // True once every walk was complete and the scan stopped early.
+    [[nodiscard]] bool complete() const { return m_complete; }
+    // Bundle bytes read.
+    [[nodiscard]] std::uint64_t received() const { return m_received; }
 
     Status feed(std::span<const std::byte> chunk) {
         m_received += chunk.size();
@@ -65,7 +81,9 @@ class BundleCommitScan {
     git::PackScanner m_scanner;
     std::string m_header;
     std::uint64_t m_received = 0;
+    std::size_t m_commits = 0;
     bool m_in_pack = false;
+    bool m_complete = false;
 };
 
 } // namespace
@@ -131,20 +149,23 @@ SpacedAncestors chain_ancestors(storage::Storage& storage, const Manifest& paren
                                 const std::vector<std::string>& tips, const std::string& object_format) {
     FirstParents parents;
     SpacedAncestors found;
-    std::uint64_t scanned = 0;
+    std::uint64_t budget = 0, scanned = 0;
     for (auto it = parent.bundles.rbegin(); it != parent.bundles.rend(); ++it) {
-        if (scanned + it->size > k_max_scanned_bytes) {
+        if (budget + it->size > k_max_scanned_bytes) {
             spdlog::info("{}: bundle {} ({} bytes) not scanned for older commits: past {} bytes",
                          parent.repository, it->key, it->size, k_max_scanned_bytes);
             continue;
         }
-        scanned += it->size;
-        BundleCommitScan scan(*it, object_format, parents);
+        budget += it->size;
+        BundleCommitScan scan(*it, object_format, tips, parents);
         auto s =
             storage.read(it->key, [&scan](std::span<const std::byte> chunk) { return scan.feed(chunk); });
         if (s)
             s = scan.finish();
+        scanned += scan.received();
         found = spaced_ancestors(tips, parents);
+        if (scan.complete())
+            break;
         if (!s) {
             spdlog::info("{}: older commits: stopped scanning the chain: {}", parent.repository,
                          s.error().message);

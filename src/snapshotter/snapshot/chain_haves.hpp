@@ -24,7 +24,7 @@ namespace snapshotter::snapshot {
 // Earlier manifests of the chain whose tips are offered.
 inline constexpr std::size_t k_chain_manifests = 8;
 // Spaced ancestors offered per lost tip (the last one 2^(n-1) commits back).
-inline constexpr std::size_t k_spaced_ancestors = 16;
+inline constexpr std::size_t k_spaced_ancestors = 12;
 // Commits remembered while scanning bundles (about 150 bytes each); the scan stops there.
 inline constexpr std::size_t k_max_scanned_commits = 200'000;
 // Bundle bytes scanned at most; larger bundles are skipped.
@@ -57,7 +57,8 @@ std::vector<std::string> earlier_chain_tips(storage::Storage& storage, const std
 
 // The spaced first-parent ancestors of `tips` in the chain of `parent`: its
 // bundles are scanned newest first (within k_max_scanned_bytes and
-// k_max_scanned_commits) until every walk is complete. Every byte is checked
+// k_max_scanned_commits) until every walk is complete (within a bundle too:
+// git writes a pack's commits first). Every byte is checked
 // as the scanner does (commit ids are hashed from their content); a bundle
 // that cannot be read or scanned ends the scan with what was found so far.
 SpacedAncestors chain_ancestors(storage::Storage& storage, const Manifest& parent,

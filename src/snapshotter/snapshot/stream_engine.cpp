@@ -94,22 +94,15 @@ struct ChainHaves {
     std::map<std::string, std::set<std::string>> older; // lost tip -> proper ancestors found
 
     git::MoreHaves provider(storage::Storage& storage, const Manifest& parent, std::string object_format) {
-        return [this, &storage, &parent, object_format = std::move(object_format), stage = 0](
-                   const std::vector<std::string>& lost, int round) mutable -> std::vector<std::string> {
+        return [this, &storage, &parent, object_format = std::move(object_format)](
+                   const std::vector<std::string>& lost, int round) -> std::vector<std::string> {
             spdlog::info("{}: negotiation round {}: the server lacks {} previous tip(s) of moved refs",
                          parent.repository, round, lost.size());
-            if (stage == 0) {
-                ++stage;
-                if (auto tips = earlier_chain_tips(storage, parent.repository, parent); !tips.empty())
-                    return tips;
-            }
-            if (stage == 1) {
-                ++stage;
-                auto found = chain_ancestors(storage, parent, lost, object_format);
-                older = std::move(found.by_tip);
-                return std::move(found.commits);
-            }
-            return {};
+            auto haves = earlier_chain_tips(storage, parent.repository, parent);
+            auto found = chain_ancestors(storage, parent, lost, object_format);
+            older = std::move(found.by_tip);
+            haves.insert(haves.end(), found.commits.begin(), found.commits.end());
+            return haves;
         };
     }
 };
