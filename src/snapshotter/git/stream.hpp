@@ -4,7 +4,7 @@
 // previous snapshot's tips as haves, wants only the changed tips, and lists
 // the parents its pack needs as the bundle's prerequisites.
 //
-// Haves negotiation of an incremental (docs/stream-engine.md, "Haves"): with
+// Haves negotiation of an incremental (docs/streaming-engine.md, "Haves"): with
 // IncrementalExtras::more_haves set, the first fetch is a negotiation round
 // without "done" and with "wait-for-done" (when the server advertises it), so
 // that the server answers with every have it has rather than a pack built on

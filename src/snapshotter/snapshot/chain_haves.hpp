@@ -5,7 +5,7 @@
 // first-parent ancestors (1, 2, 4, 8, ... back) of each lost tip, read by
 // scanning the chain's bundles newest first with the streaming pack scanner
 // (git/pack_scan.hpp). Only the rare lost-tip case pays for it; an ordinary
-// night never calls it. docs/stream-engine.md, "Haves", has the costs.
+// night never calls it. docs/streaming-engine.md, "Haves", has the costs.
 #pragma once
 
 #include "snapshotter/snapshot/manifest.hpp"
