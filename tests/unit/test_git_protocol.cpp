@@ -499,6 +499,29 @@ std::string moved_listing() {
 const RefMap k_previous{
     {"refs/heads/main", {k_a, ""}}, {"refs/heads/pages", {k_b, ""}}, {"refs/tags/v1", {k_f, ""}}};
 
+// An incremental from k_previous against a fake server that lists moved_listing()
+// and answers the fetches with `responses`; requests are recorded.
+Result<StreamResult> negotiate(const std::string& advertisement, std::deque<std::string> responses,
+                               std::vector<std::string>& requests, MoreHaves more_haves = {}) {
+    if (!more_haves)
+        more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; };
+    responses.push_front(moved_listing());
+    auto client = fake_client(advertisement, std::move(responses), &requests);
+    if (!client)
+        return fail(client.error());
+    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
+    if (!listed)
+        return fail(listed.error());
+    StringWriter out;
+    auto result =
+        listed->incremental_bundle(k_previous, out, {}, IncrementalExtras{.more_haves = more_haves});
+    if (result && result->pack_written && !out.bytes.starts_with("# v2 git bundle\n"))
+        return fail(Error::internal("no bundle written"));
+    return result;
+}
+
+const std::string k_pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
+
 } // namespace
 
 TEST(Negotiation, ParsesAcknowledgmentsAndRefusesWhatWasNotOffered) {
@@ -555,21 +578,15 @@ TEST(ProtocolClient, ANegotiationRoundOmitsDoneAndMayEndWithoutAPack) {
 
 TEST(Negotiation, AServerWithoutWaitForDoneMaySendThePackInTheFirstRound) {
     std::vector<std::string> requests;
-    std::string pack_response = pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ready") + "0001" +
-                                pkt("packfile") + band(1, empty_pack()) + "0000";
     std::string older_server =
         pkt("version 2") + pkt("agent=git/2.30.0") + pkt("ls-refs") + pkt("fetch=shallow") + "0000";
-    auto client = fake_client(older_server, {moved_listing(), pack_response}, &requests);
-    ASSERT_TRUE(client);
-    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
-    ASSERT_TRUE(listed) << listed.error().message;
     int asked = 0;
-    IncrementalExtras extras{.more_haves = [&](const std::vector<std::string>&, int) {
-        ++asked;
-        return std::vector<std::string>{};
-    }};
-    StringWriter out;
-    auto result = listed->incremental_bundle(k_previous, out, {}, extras);
+    auto result = negotiate(
+        older_server, {pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ready") + "0001" + k_pack_response},
+        requests, [&](const std::vector<std::string>&, int) {
+            ++asked;
+            return std::vector<std::string>{};
+        });
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_TRUE(result->pack_written);
     EXPECT_EQ(result->negotiation_rounds, 1);
@@ -577,27 +594,20 @@ TEST(Negotiation, AServerWithoutWaitForDoneMaySendThePackInTheFirstRound) {
     ASSERT_EQ(requests.size(), 2u);
     EXPECT_FALSE(has_line(requests[1], "done"));
     EXPECT_FALSE(has_line(requests[1], "wait-for-done"));
-    EXPECT_TRUE(out.bytes.starts_with("# v2 git bundle\n"));
 }
 
 TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheNextRoundSaysDone) {
     std::vector<std::string> requests;
     // Round 1: pages' old tip b is gone; round 2 (done) brings the pack.
     std::string not_ready = pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ACK " + k_f) + "0000";
-    std::string pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
-    auto client = fake_client(v2_advertisement(), {moved_listing(), not_ready, pack_response}, &requests);
-    ASSERT_TRUE(client);
-    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
-    ASSERT_TRUE(listed) << listed.error().message;
     const std::string older1(40, '1'), older2(40, '2');
     std::vector<std::pair<std::vector<std::string>, int>> asked;
-    IncrementalExtras extras{.more_haves = [&](const std::vector<std::string>& lost, int round) {
-        asked.emplace_back(lost, round);
-        // Duplicates, haves already sent and malformed oids are dropped.
-        return std::vector<std::string>{older1, older1, k_a, "not-an-oid", older2};
-    }};
-    StringWriter out;
-    auto result = listed->incremental_bundle(k_previous, out, {}, extras);
+    auto result = negotiate(v2_advertisement(), {not_ready, k_pack_response}, requests,
+                            [&](const std::vector<std::string>& lost, int round) {
+                                asked.emplace_back(lost, round);
+                                // Duplicates, haves already sent and malformed oids are dropped.
+                                return std::vector<std::string>{older1, older1, k_a, "not-an-oid", older2};
+                            });
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_TRUE(result->pack_written);
     EXPECT_EQ(result->negotiation_rounds, k_max_negotiation_rounds);
@@ -618,16 +628,8 @@ TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheNextRoundSaysDone) {
 
 TEST(Negotiation, NothingMoreToOfferSendsDoneAtOnce) {
     std::vector<std::string> requests;
-    std::string not_ready = pkt("acknowledgments") + pkt("NAK") + "0000";
-    std::string pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
-    auto client = fake_client(v2_advertisement(), {moved_listing(), not_ready, pack_response}, &requests);
-    ASSERT_TRUE(client);
-    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
-    ASSERT_TRUE(listed);
-    IncrementalExtras extras{
-        .more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; }};
-    StringWriter out;
-    auto result = listed->incremental_bundle(k_previous, out, {}, extras);
+    auto result = negotiate(v2_advertisement(),
+                            {pkt("acknowledgments") + pkt("NAK") + "0000", k_pack_response}, requests);
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(result->negotiation_rounds, 2);
     EXPECT_EQ(result->lost, (std::vector<std::string>{k_a, k_b}));
@@ -636,16 +638,8 @@ TEST(Negotiation, NothingMoreToOfferSendsDoneAtOnce) {
 
 TEST(Negotiation, AnAckOfAnUnofferedObjectStopsTheRun) {
     std::vector<std::string> requests;
-    auto client =
-        fake_client(v2_advertisement(),
-                    {moved_listing(), pkt("acknowledgments") + pkt("ACK " + k_e) + "0000"}, &requests);
-    ASSERT_TRUE(client);
-    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
-    ASSERT_TRUE(listed);
-    IncrementalExtras extras{
-        .more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; }};
-    StringWriter out;
-    auto result = listed->incremental_bundle(k_previous, out, {}, extras);
+    auto result =
+        negotiate(v2_advertisement(), {pkt("acknowledgments") + pkt("ACK " + k_e) + "0000"}, requests);
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().message.find("not offered"), std::string::npos) << result.error().message;
 }
