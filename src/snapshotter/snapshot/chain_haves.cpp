@@ -12,29 +12,23 @@
 namespace snapshotter::snapshot {
 namespace {
 
-// Commits scanned between two checks whether every walk is complete.
-constexpr std::size_t k_walk_check_every = 512;
-
 // Feeds one stored bundle to a commit-reporting pack scanner: the header is
 // collected (bounded) and parsed, the pack after it scanned as it arrives.
 // Packs hold their commits first (git writes them so), so the scan stops
-// (complete() true, feed() failing) as soon as every walk from `tips` is.
+// (complete() true, feed() failing) as soon as every walk from `tips` is:
+// checked after each chunk that brought new commits.
 class BundleCommitScan {
   public:
     BundleCommitScan(const BundleInfo& bundle, const std::string& object_format,
                      const std::vector<std::string>& tips, FirstParents& parents)
-        : m_bundle(bundle), m_parents(parents),
+        : m_bundle(bundle), m_parents(parents), m_tips(tips),
           m_scanner(git::PackScanOptions{.object_format = object_format, .cache_bytes = 4U << 20},
-                    git::PackScanCallbacks{.on_commit = [this, &tips](const git::ScannedCommit& c) -> Status {
+                    git::PackScanCallbacks{.on_commit = [this](const git::ScannedCommit& c) -> Status {
                         if (m_parents.size() >= k_max_scanned_commits)
                             return fail(Error::internal(
                                 fmt::format("more than {} commits scanned", k_max_scanned_commits)));
                         m_parents.emplace(c.oid, c.parents.empty() ? std::string{} : c.parents.front());
-                        if (++m_commits % k_walk_check_every == 0 &&
-                            spaced_ancestors(tips, m_parents).complete) {
-                            m_complete = true;
-                            return fail(Error::internal("every walk is complete"));
-                        }
+                        ++m_commits;
                         return {};
                     }}) {}
 
@@ -64,9 +58,9 @@ class BundleCommitScan {
             m_in_pack = true;
             std::string rest = m_header.substr(parsed->size);
             m_header.clear();
-            return m_scanner.feed(std::string_view(rest));
+            return scan(rest);
         }
-        return m_scanner.feed(data);
+        return scan(data);
     }
 
     Status finish() {
@@ -76,12 +70,26 @@ class BundleCommitScan {
     }
 
   private:
+    // Scan `data`, then stop once every walk is complete.
+    Status scan(std::string_view data) {
+        if (auto s = m_scanner.feed(data); !s)
+            return s;
+        if (m_commits == m_checked)
+            return {};
+        m_checked = m_commits;
+        if (!spaced_ancestors(m_tips, m_parents).complete)
+            return {};
+        m_complete = true;
+        return fail(Error::internal("every walk is complete"));
+    }
+
     const BundleInfo& m_bundle;
     FirstParents& m_parents;
+    const std::vector<std::string>& m_tips;
     git::PackScanner m_scanner;
     std::string m_header;
     std::uint64_t m_received = 0;
-    std::size_t m_commits = 0;
+    std::size_t m_commits = 0, m_checked = 0;
     bool m_in_pack = false;
     bool m_complete = false;
 };
