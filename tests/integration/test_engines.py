@@ -153,14 +153,40 @@ def _is_ancestor_rc(up: Upstream, old: str, new: str) -> int:
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
 
-def _stream_answer(up: Upstream, before: str, after: str, haves: list[str]) -> str:
+def _peel(up: Upstream, oid: str) -> str:
+    return subprocess.run(["git", "rev-parse", f"{oid}^{{commit}}"], cwd=up.work, env=harness.git_env(),
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _lost_tip_ancestors(up: Upstream, old: dict, new: dict) -> dict[str, set[str]]:
+    """The previous tips of moved branches the server lost (a gc after a reset), each with the
+    first-parent ancestors 1, 2, 4, ... 2048 back that the stream engine offers as more haves
+    (snapshot/chain_haves.hpp) and that tell it a rewrite (ancestry_from_pack's `older`)."""
+    lost: dict[str, set[str]] = {}
+    for name in set(old) & set(new):
+        if old[name]["oid"] == new[name]["oid"] or name.startswith(("refs/tags/", "refs/replace/")):
+            continue
+        tip = old[name].get("peeled") or old[name]["oid"]
+        if subprocess.run(["git", "cat-file", "-e", tip], cwd=up.bare, env=harness.git_env(),
+                          capture_output=True).returncode == 0:
+            continue
+        line = harness.git("rev-list", "--first-parent", "--max-count=2049", tip, cwd=up.work).split()
+        lost[tip] = {line[i] for i in (1 << k for k in range(12)) if i < len(line)}
+    return lost
+
+
+def _stream_answer(up: Upstream, before: str, after: str, haves: list[str],
+                   lost: dict[str, set[str]] | None = None) -> str:
     """What the stream engine can tell from an incremental's pack alone (snapshot::ancestry_from_pack):
-    the server sends the commits of `after` not reachable from the haves it has; walking their
-    parents from `after` reaches `before` (fast_forward), never leaves them (rewritten), or leaves
-    them at commits whose history the pack does not show (updated)."""
+    the server sends the commits of `after` not reachable from the haves it has (with the
+    ancestors of `lost` tips offered too); walking their parents from `after` reaches `before`
+    (fast_forward), never leaves them (rewritten), or leaves them at commits whose history the
+    pack does not show (updated) unless all of those are known ancestors of a lost `before`."""
+    lost = lost or {}
+    haves = list(haves) + sorted(set().union(*lost.values()) if lost else [])
+
     def peel(oid: str) -> str:
-        return subprocess.run(["git", "rev-parse", f"{oid}^{{commit}}"], cwd=up.work, env=harness.git_env(),
-                              capture_output=True, text=True).stdout.strip()
+        return _peel(up, oid)
     listed = subprocess.run(["git", "rev-list", "--parents", "--ignore-missing", after, "--not", *haves],
                             cwd=up.bare, env=harness.git_env(), capture_output=True, text=True, check=True).stdout
     pack = {line.split()[0]: line.split()[1:] for line in listed.splitlines() if line}
@@ -176,7 +202,7 @@ def _stream_answer(up: Upstream, before: str, after: str, haves: list[str]) -> s
             outside.add(oid)
             continue
         todo.extend(pack[oid])
-    return "updated" if outside else "rewritten"
+    return "updated" if outside - lost.get(old, set()) else "rewritten"
 
 
 def expected_changes(up: Upstream, old: dict, new: dict, engine: str, haves: list[str] | None = None,
@@ -185,6 +211,7 @@ def expected_changes(up: Upstream, old: dict, new: dict, engine: str, haves: lis
     stream engine, `haves` are the oids its incremental sent (previous tips, preserved tips),
     and a `full` snapshot (a new chain: its pack is not scanned for commits) judges no move."""
     changes = {}
+    lost = _lost_tip_ancestors(up, old, new) if engine == "stream" and not full else {}
     for name in sorted(set(old) | set(new)):
         before, after = old.get(name, {}).get("oid"), new.get(name, {}).get("oid")
         if before == after:
@@ -197,7 +224,7 @@ def expected_changes(up: Upstream, old: dict, new: dict, engine: str, haves: lis
             kind = "fast_forward" if _is_ancestor_rc(up, before, after) == 0 else "rewritten"
             if engine == "stream":
                 # No local history: what the pack shows, never contradicting git.
-                answer = "updated" if full else _stream_answer(up, before, after, haves or [])
+                answer = "updated" if full else _stream_answer(up, before, after, haves or [], lost)
                 assert answer in (kind, "updated"), (name, answer, kind)
                 kind = answer
         changes[name] = {"change": kind, "old": before, "new": after}

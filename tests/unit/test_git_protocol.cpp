@@ -461,3 +461,185 @@ TEST(ProtocolBudget, SectionsBeforeThePackAreBounded) {
     EXPECT_EQ(pack, "PACK");
     EXPECT_EQ(fetched->acknowledgments.size(), 1u);
 }
+
+namespace {
+
+// An empty version 2 pack with its SHA-1 trailer.
+std::string empty_pack() {
+    std::string pack("PACK\0\0\0\2\0\0\0\0", 12);
+    for (std::size_t i = 0; i < 40; i += 2)
+        pack.push_back(static_cast<char>(
+            std::stoi(std::string("029d08823bd8a8eab510ad6ac75c823cfd3ed31e").substr(i, 2), nullptr, 16)));
+    return pack;
+}
+
+// Bytes written, kept in memory.
+class StringWriter final : public ObjectWriter {
+  public:
+    Status write(std::span<const std::byte> data) override {
+        bytes.append(reinterpret_cast<const char*>(data.data()), data.size());
+        return {};
+    }
+    Status commit() override { return {}; }
+    void abort() override { bytes.clear(); }
+    std::string bytes;
+};
+
+bool has_line(const std::string& request, const std::string& line) {
+    return request.find(pkt(line)) != std::string::npos;
+}
+
+const std::string k_e(40, 'e'), k_f(40, 'f');
+
+// ls-refs: main moved a -> c, pages b -> d (the server lost b), tag v1 unchanged.
+std::string moved_listing() {
+    return pkt(k_c + " refs/heads/main") + pkt(k_d + " refs/heads/pages") + pkt(k_f + " refs/tags/v1") +
+           "0000";
+}
+const RefMap k_previous{
+    {"refs/heads/main", {k_a, ""}}, {"refs/heads/pages", {k_b, ""}}, {"refs/tags/v1", {k_f, ""}}};
+
+// An incremental from k_previous against a fake server that lists moved_listing()
+// and answers the fetches with `responses`; requests are recorded.
+Result<StreamResult> negotiate(const std::string& advertisement, std::deque<std::string> responses,
+                               std::vector<std::string>& requests, MoreHaves more_haves = {}) {
+    if (!more_haves)
+        more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; };
+    responses.push_front(moved_listing());
+    auto client = fake_client(advertisement, std::move(responses), &requests);
+    if (!client)
+        return fail(client.error());
+    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
+    if (!listed)
+        return fail(listed.error());
+    StringWriter out;
+    auto result =
+        listed->incremental_bundle(k_previous, out, {}, IncrementalExtras{.more_haves = more_haves});
+    if (result && result->pack_written && !out.bytes.starts_with("# v2 git bundle\n"))
+        return fail(Error::internal("no bundle written"));
+    return result;
+}
+
+const std::string k_pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
+
+} // namespace
+
+TEST(Negotiation, ParsesAcknowledgmentsAndRefusesWhatWasNotOffered) {
+    auto acked =
+        parse_acknowledgments({"ACK " + k_b, "ACK " + k_a, "ACK " + k_a, "ready"}, {k_a, k_b, k_c}, "sha1");
+    ASSERT_TRUE(acked) << acked.error().message;
+    EXPECT_EQ(acked->common, (std::vector<std::string>{k_a, k_b}));
+    EXPECT_TRUE(acked->ready);
+    auto nak = parse_acknowledgments({"NAK"}, {k_a}, "sha1");
+    ASSERT_TRUE(nak);
+    EXPECT_TRUE(nak->common.empty());
+    EXPECT_FALSE(nak->ready);
+    // Hostile answers: an ACK of an object never offered, a short oid, garbage.
+    EXPECT_FALSE(parse_acknowledgments({"ACK " + k_d}, {k_a}, "sha1"));
+    EXPECT_FALSE(parse_acknowledgments({"ACK " + k_a.substr(1)}, {k_a}, "sha1"));
+    EXPECT_FALSE(parse_acknowledgments({"ACK " + std::string(64, 'a')}, {k_a}, "sha1"));
+    EXPECT_FALSE(parse_acknowledgments({"ACKNOWLEDGED"}, {k_a}, "sha1"));
+}
+
+TEST(Negotiation, LostTipsAreOldTipsOfMovedBranchesTheServerLacks) {
+    RefMap previous{{"refs/heads/main", {k_a, ""}},
+                    {"refs/heads/reset", {k_b, ""}},
+                    {"refs/heads/gone", {k_c, ""}},
+                    {"refs/heads/same", {k_d, ""}},
+                    {"refs/tags/moved", {k_e, k_a}}};
+    RefMap current{{"refs/heads/main", {k_f, ""}},
+                   {"refs/heads/reset", {k_f, ""}},
+                   {"refs/heads/same", {k_d, ""}},
+                   {"refs/tags/moved", {k_f, ""}}};
+    // Deleted, unchanged refs and tags (which may not hold commits) are never lost.
+    EXPECT_EQ(lost_tips(previous, current, {}), (std::vector<std::string>{k_a, k_b}));
+    EXPECT_EQ(lost_tips(previous, current, {k_a}), std::vector<std::string>{k_b});
+    EXPECT_TRUE(lost_tips(previous, current, {k_a, k_b}).empty());
+}
+
+TEST(ProtocolClient, ANegotiationRoundOmitsDoneAndMayEndWithoutAPack) {
+    std::vector<std::string> requests;
+    auto client = fake_client(
+        v2_advertisement(),
+        {pkt("acknowledgments") + pkt("ACK " + k_b) + "0000", pkt("acknowledgments") + "0000"}, &requests);
+    ASSERT_TRUE(client);
+    auto no_pack = [](std::string_view) -> Status { return fail(Error::internal("no pack expected")); };
+    auto fetched = client->fetch({.wants = {k_a}, .haves = {k_b}, .done = false}, no_pack, {});
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    EXPECT_FALSE(fetched->pack_received);
+    EXPECT_EQ(fetched->acknowledgments, std::vector<std::string>{"ACK " + k_b});
+    EXPECT_FALSE(has_line(requests[0], "done"));
+    EXPECT_TRUE(has_line(requests[0], "have " + k_b));
+    // The server advertises wait-for-done, but this round did not ask for it.
+    EXPECT_FALSE(has_line(requests[0], "wait-for-done"));
+    // A round answered with neither acknowledgments nor a pack is a protocol error.
+    EXPECT_FALSE(client->fetch({.wants = {k_a}, .haves = {k_b}, .done = false}, no_pack, {}));
+}
+
+TEST(Negotiation, AServerWithoutWaitForDoneMaySendThePackInTheFirstRound) {
+    std::vector<std::string> requests;
+    std::string older_server =
+        pkt("version 2") + pkt("agent=git/2.30.0") + pkt("ls-refs") + pkt("fetch=shallow") + "0000";
+    int asked = 0;
+    auto result = negotiate(
+        older_server, {pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ready") + "0001" + k_pack_response},
+        requests, [&](const std::vector<std::string>&, int) {
+            ++asked;
+            return std::vector<std::string>{};
+        });
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_TRUE(result->pack_written);
+    EXPECT_EQ(result->negotiation_rounds, 1);
+    EXPECT_EQ(asked, 0);
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_FALSE(has_line(requests[1], "done"));
+    EXPECT_FALSE(has_line(requests[1], "wait-for-done"));
+}
+
+TEST(Negotiation, LostTipsAreAnsweredWithOlderCommitsAndTheNextRoundSaysDone) {
+    std::vector<std::string> requests;
+    // Round 1: pages' old tip b is gone; round 2 (done) brings the pack.
+    std::string not_ready = pkt("acknowledgments") + pkt("ACK " + k_a) + pkt("ACK " + k_f) + "0000";
+    const std::string older1(40, '1'), older2(40, '2');
+    std::vector<std::pair<std::vector<std::string>, int>> asked;
+    auto result = negotiate(v2_advertisement(), {not_ready, k_pack_response}, requests,
+                            [&](const std::vector<std::string>& lost, int round) {
+                                asked.emplace_back(lost, round);
+                                // Duplicates, haves already sent and malformed oids are dropped.
+                                return std::vector<std::string>{older1, older1, k_a, "not-an-oid", older2};
+                            });
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_TRUE(result->pack_written);
+    EXPECT_EQ(result->negotiation_rounds, k_max_negotiation_rounds);
+    EXPECT_EQ(result->more_haves, 2u);
+    EXPECT_EQ(result->lost, std::vector<std::string>{k_b});
+    ASSERT_EQ(asked.size(), 1u);
+    EXPECT_EQ(asked[0], std::make_pair(std::vector<std::string>{k_b}, 1));
+    ASSERT_EQ(requests.size(), 3u);
+    // The first round asks the server (which advertises it) to wait for done: every ACK comes back.
+    EXPECT_FALSE(has_line(requests[1], "done"));
+    EXPECT_TRUE(has_line(requests[1], "wait-for-done"));
+    EXPECT_FALSE(has_line(requests[1], "have " + older1));
+    // Stateless: the last round carries every have so far.
+    EXPECT_TRUE(has_line(requests[2], "done"));
+    for (const auto& have : {k_a, k_b, k_f, older1, older2})
+        EXPECT_TRUE(has_line(requests[2], "have " + have)) << have;
+}
+
+TEST(Negotiation, NothingMoreToOfferSendsDoneAtOnce) {
+    std::vector<std::string> requests;
+    auto result = negotiate(v2_advertisement(),
+                            {pkt("acknowledgments") + pkt("NAK") + "0000", k_pack_response}, requests);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->negotiation_rounds, 2);
+    EXPECT_EQ(result->lost, (std::vector<std::string>{k_a, k_b}));
+    EXPECT_TRUE(has_line(requests[2], "done"));
+}
+
+TEST(Negotiation, AnAckOfAnUnofferedObjectStopsTheRun) {
+    std::vector<std::string> requests;
+    auto result =
+        negotiate(v2_advertisement(), {pkt("acknowledgments") + pkt("ACK " + k_e) + "0000"}, requests);
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().message.find("not offered"), std::string::npos) << result.error().message;
+}

@@ -181,6 +181,31 @@ std::size_t pre_pack_budget(const FetchRequest& request) {
     return k_max_pre_pack_bytes + k_pre_pack_bytes_per_oid * (request.wants.size() + request.haves.size());
 }
 
+Result<Acknowledgments> parse_acknowledgments(const std::vector<std::string>& lines,
+                                              const std::vector<std::string>& haves,
+                                              std::string_view object_format) {
+    const std::set<std::string_view> offered(haves.begin(), haves.end());
+    std::set<std::string> common;
+    Acknowledgments out;
+    for (const auto& line : lines) {
+        if (line == "NAK")
+            continue;
+        if (line == "ready") {
+            out.ready = true;
+            continue;
+        }
+        std::string_view oid = std::string_view(line).substr(line.starts_with("ACK ") ? 4 : line.size());
+        if (!line.starts_with("ACK ") || !is_valid_oid(oid, object_format))
+            return fail(protocol_error(fmt::format("bad acknowledgment \"{}\"", wire_excerpt(line))));
+        if (!offered.contains(oid))
+            return fail(protocol_error(
+                fmt::format("acknowledged {}, which was not offered as a have", wire_excerpt(oid))));
+        common.insert(std::string(oid));
+    }
+    out.common.assign(common.begin(), common.end());
+    return out;
+}
+
 std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns) {
     std::set<std::string> prefixes;
     for (const auto& p : patterns)
@@ -316,7 +341,10 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
             return fail(Error::internal(fmt::format("fetch: malformed have \"{}\"", wire_excerpt(h))));
         args.push_back("have " + h);
     }
-    args.emplace_back("done");
+    if (!request.done && request.wait_for_done && m_caps.fetch_supports("wait-for-done"))
+        args.emplace_back("wait-for-done");
+    if (request.done)
+        args.emplace_back("done");
     for (const auto& a : args)
         if (auto s = append_line(body, a); !s)
             return fail(s.error());
@@ -404,8 +432,12 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     });
     if (!s)
         return fail(s.error().with_context(fmt::format("fetch from {}", describe())));
-    if (!got_pack)
+    result.pack_received = got_pack;
+    if (!got_pack && request.done)
         return fail(Error::git(fmt::format("fetch from {}: the server sent no pack", describe())));
+    if (!got_pack && result.acknowledgments.empty())
+        return fail(protocol_error("a negotiation round without acknowledgments or a pack")
+                        .with_context(fmt::format("fetch from {}", describe())));
     return result;
 }
 

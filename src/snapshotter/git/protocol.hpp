@@ -106,6 +106,10 @@ struct FetchRequest {
     bool thin_pack = true;            // allow deltas against `haves`
     bool progress = false;            // ask for band-2 progress messages
     std::uint64_t max_pack_bytes = 0; // stop with a Git error once the pack grows past this; 0: no limit
+    bool done = true;                 // false: a negotiation round (no "done"): the server answers with its
+                                      // acknowledgments, and with the pack only once it is "ready"
+    bool wait_for_done = false;       // with `done` false: ask the server never to be "ready" (sent only
+                                      // when it advertises fetch=wait-for-done), so every ACK comes back
 };
 
 // The bytes a fetch response may spend before its packfile section.
@@ -115,9 +119,23 @@ std::size_t pre_pack_budget(const FetchRequest& request);
 struct FetchResult {
     std::uint64_t pack_bytes = 0;             // band-1 bytes handed to the sink
     std::vector<std::string> acknowledgments; // ACK/NAK/ready lines, when the server sent any
+    bool pack_received = false;               // a packfile section came (always, once `done` was sent)
     std::vector<std::string> shallow;         // oids of "shallow" lines in shallow-info: the server's
                                               // repository is shallow (its history is cut there)
 };
+
+// What the acknowledgments section of a negotiation round said.
+struct Acknowledgments {
+    std::vector<std::string> common; // haves the server has ("ACK <oid>"), sorted, without duplicates
+    bool ready = false;              // the server found a cut for every want ("ready")
+};
+
+// Parse `lines` (FetchResult::acknowledgments) of a round that sent `haves`;
+// fails with Git (a protocol error) on a malformed line, an oid not of
+// `object_format`, or an ACK of an object that was not offered.
+Result<Acknowledgments> parse_acknowledgments(const std::vector<std::string>& lines,
+                                              const std::vector<std::string>& haves,
+                                              std::string_view object_format);
 
 // The ref-prefix arguments for `patterns` ("refs/heads/*" -> "refs/heads/",
 // exact names as they are), without duplicates; empty `patterns` means none.
@@ -144,11 +162,13 @@ class ProtocolClient {
     // parsed as it arrives, so a malformed one (an empty packet, no space)
     // ends the response at once.
     Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs = 0);
-    // fetch `request` (want, have, done) and stream the pack's band-1 bytes
+    // fetch `request` (want, have, done unless `request.done` is false) and stream the pack's band-1 bytes
     // into `on_pack`, progress into `on_progress` (may be empty). A remote
     // error (band 3, ERR) is a Git error naming the server's message; a pack
     // past `request.max_pack_bytes` is stopped with a Git error naming the limit,
     // and so are sections before the pack past pre_pack_budget(request).
+    // A negotiation round (`request.done` false) may end after its
+    // acknowledgments without a pack (pack_received false).
     Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack,
                               const BandSink& on_progress);
     // End the session; fails when the server side reported an error.

@@ -146,10 +146,13 @@ pack_prerequisites(const std::unordered_map<std::string, std::vector<std::string
 }
 
 // Step 2 of an incremental: the pack held back and scanned, then the header
-// with the prerequisites it needs, then the pack, into `out`.
-Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& request, BundleHeader header,
-                                 const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
-                                 const PackObserver& on_pack, const BlobScan& blobs) {
+// with the prerequisites it needs, then the pack, into `out`. A negotiation
+// round (`fetch.done` false) the server answered without a pack returns false
+// with its acknowledgments in `acknowledgments`, having written nothing.
+Result<bool> fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& request,
+                                       BundleHeader header, const FetchRequest& fetch, ObjectWriter& out,
+                                       StreamResult& result, const PackObserver& on_pack,
+                                       const BlobScan& blobs, std::vector<std::string>& acknowledgments) {
     PackSpool spool;
     PackScanner scanner(PackScanOptions{.object_format = header.object_format,
                                         .max_blob_size = blobs.on_blob ? blobs.max_blob_size : 0},
@@ -172,18 +175,24 @@ Status fetch_spooled_into_bundle(ProtocolClient& client, const StreamRequest& re
         request.on_progress);
     if (!fetched)
         return fail(fetched.error());
+    if (!fetched->pack_received) {
+        acknowledgments = std::move(fetched->acknowledgments);
+        return false;
+    }
     if (auto s = refuse_shallow(client, request, *fetched); !s)
-        return s;
+        return fail(s.error());
     if (auto scanned = scanner.finish(); !scanned)
         return fail(scanned.error().with_context(fmt::format("pack from {}", client.describe())));
     header.prerequisites = pack_prerequisites(result.pack_commits, fetched->shallow);
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
     if (auto s = writer.write_header(header); !s)
-        return s;
+        return fail(s.error());
     if (auto s = spool.replay([&writer](std::string_view data) { return writer.write_pack(data); }); !s)
-        return s;
+        return fail(s.error());
     result.prerequisites = header.prerequisites;
-    return finish_bundle(client, writer, *fetched, result);
+    if (auto s = finish_bundle(client, writer, *fetched, result); !s)
+        return fail(s.error());
+    return true;
 }
 
 // Whether `refname` can be trusted to peel to a commit. Git requires bundle
@@ -236,10 +245,29 @@ IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current) 
     return plan;
 }
 
+std::vector<std::string> lost_tips(const RefMap& previous, const RefMap& current,
+                                   const std::vector<std::string>& common) {
+    std::set<std::string> out;
+    for (const auto& [name, target] : current) {
+        auto it = previous.find(name);
+        if (it == previous.end() || it->second.oid == target.oid || !points_at_commit(name))
+            continue;
+        const auto& tip = it->second.peeled.empty() ? it->second.oid : it->second.peeled;
+        if (!std::binary_search(common.begin(), common.end(), tip))
+            out.insert(tip);
+    }
+    return {out.begin(), out.end()};
+}
+
 Result<ListedRemote> ListedRemote::open(const StreamRequest& request) {
     auto client = ProtocolClient::open(request.transport);
     if (!client)
         return fail(client.error());
+    return open(request, std::move(*client));
+}
+
+Result<ListedRemote> ListedRemote::open(const StreamRequest& request, ProtocolClient opened) {
+    auto client = std::optional<ProtocolClient>(std::move(opened));
     auto listed = client->ls_refs(ref_prefixes_for(request.patterns), request.max_refs);
     if (!listed)
         return fail(listed.error());
@@ -326,12 +354,39 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
                        .haves = plan.haves,
                        .thin_pack = extras.thin_pack,
                        .progress = static_cast<bool>(m_request.on_progress),
-                       .max_pack_bytes = m_request.max_pack_bytes};
-    if (auto s = fetch_spooled_into_bundle(m_client, m_request, std::move(header), fetch, out, result,
-                                           extras.on_pack, extras.blobs);
-        !s)
-        return fail(s.error());
-    return result;
+                       .max_pack_bytes = m_request.max_pack_bytes,
+                       .done = !extras.more_haves,
+                       .wait_for_done = true};
+    // Negotiate (see the top of stream.hpp): each round offers every have so
+    // far; a "ready" server sends the pack at once, the last round says "done".
+    for (int round = 1;; ++round) {
+        std::vector<std::string> acknowledgments;
+        auto sent = fetch_spooled_into_bundle(m_client, m_request, header, fetch, out, result, extras.on_pack,
+                                              extras.blobs, acknowledgments);
+        if (!sent)
+            return fail(sent.error());
+        result.negotiation_rounds = round;
+        if (*sent)
+            return result;
+        auto acked = parse_acknowledgments(acknowledgments, fetch.haves, result.object_format);
+        if (!acked)
+            return fail(acked.error().with_context(fmt::format("fetch from {}", m_client.describe())));
+        result.lost = lost_tips(previous, result.refs, acked->common);
+        std::vector<std::string> more;
+        if (!result.lost.empty())
+            more = extras.more_haves(result.lost, round);
+        std::set<std::string> offered(fetch.haves.begin(), fetch.haves.end());
+        std::size_t added = 0;
+        for (auto& oid : more)
+            if (result.more_haves < k_max_more_haves && is_valid_oid(oid, result.object_format) &&
+                offered.insert(oid).second) {
+                fetch.haves.push_back(std::move(oid));
+                ++result.more_haves;
+                ++added;
+            }
+        // Nothing new to offer, or the last round: "done" makes the server send its pack.
+        fetch.done = added == 0 || round + 1 >= k_max_negotiation_rounds;
+    }
 }
 
 Result<StreamResult> list_remote(const StreamRequest& request) {

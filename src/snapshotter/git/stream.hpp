@@ -2,7 +2,22 @@
 // straight from a protocol v2 fetch, with no local clone. A full bundle holds
 // every selected ref and the server's pack; an incremental one sends the
 // previous snapshot's tips as haves, wants only the changed tips, and lists
-// those tips as the bundle's prerequisites.
+// the parents its pack needs as the bundle's prerequisites.
+//
+// Haves negotiation of an incremental (docs/streaming-engine.md, "Haves"): with
+// IncrementalExtras::more_haves set, the first fetch is a negotiation round
+// without "done" and with "wait-for-done" (when the server advertises it), so
+// that the server answers with every have it has rather than a pack built on
+// whatever common commit it found first. The previous tips of moved refs it
+// did not acknowledge are "lost" (a branch was reset and the server pruned
+// its old tip); more_haves is asked for further commits of the chain to offer
+// (older tips of earlier snapshots, spaced first-parent ancestors of the lost
+// tips read from the chain's bundles), and the next round says "done". With
+// nothing lost, the second round is the usual want/have/done (one more round
+// trip than before, the price of knowing). A server without wait-for-done may
+// answer "ready" with the pack at once; that pack is taken. Every round carries
+// all haves (protocol v2 is stateless; over HTTP each round is a new request),
+// and at most k_max_negotiation_rounds rounds are made.
 #pragma once
 
 #include "snapshotter/git/git.hpp"
@@ -34,6 +49,11 @@ struct StreamRequest {
     bool allow_shallow = false;       // false: a shallow upstream stops the run (a Git error)
 };
 
+// Rounds of one negotiation, the last one sending "done".
+inline constexpr int k_max_negotiation_rounds = 2;
+// Haves more_haves may add over all rounds; more are dropped.
+inline constexpr std::size_t k_max_more_haves = 1024;
+
 // What a stream run found and wrote.
 struct StreamResult {
     RefMap refs; // the selected refs on the server now (the manifest's ref map)
@@ -52,6 +72,9 @@ struct StreamResult {
     std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
     // Incremental only: every commit of the pack with its parents (git/pack_scan.hpp).
     std::unordered_map<std::string, std::vector<std::string>> pack_commits;
+    int negotiation_rounds = 0;    // incremental only: fetch requests made (1 without negotiation)
+    std::size_t more_haves = 0;    // incremental only: haves IncrementalExtras::more_haves added
+    std::vector<std::string> lost; // incremental only: previous tips of moved refs the server lacked
 };
 
 // Sees every pack byte of a fetch as it passes; an error stops the run.
@@ -65,12 +88,19 @@ struct BlobScan {
     std::function<Status(const UnresolvedDelta&)> on_unresolved; // deltas it could not apply
 };
 
+// Further haves for the next negotiation round, given the `lost` tips (the
+// previous tips of moved refs the server did not acknowledge, sorted) and the
+// number of the round that just ended (1, 2, ...); empty: nothing more to offer.
+// Only commits the chain holds may be returned (their whole history is in it).
+using MoreHaves = std::function<std::vector<std::string>(const std::vector<std::string>& lost, int round)>;
+
 // What an incremental may add to its plan.
 struct IncrementalExtras {
     std::vector<std::string> haves; // more oids the chain holds (older tips), sent as haves only
     PackObserver on_pack;           // sees the pack as it passes (git/pack_scan.hpp); empty: none
     bool thin_pack = true;          // false: ask for a pack without deltas on objects it lacks
     BlobScan blobs;                 // small blobs to report while the pack is scanned
+    MoreHaves more_haves;           // set: negotiate in rounds (see the top); empty: one round with "done"
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.
@@ -85,6 +115,12 @@ struct IncrementalPlan {
 // Work out what an incremental must fetch; no pack is needed when `wants` is empty.
 IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current);
 
+// The previous tips (peeled) of refs that hold commits, exist in both
+// `previous` and `current` and moved, that are not in `common` (sorted):
+// history the server may have lost, sorted, without duplicates.
+std::vector<std::string> lost_tips(const RefMap& previous, const RefMap& current,
+                                   const std::vector<std::string>& common);
+
 // An open protocol v2 session whose refs have been listed (one ls-refs with
 // ref-prefix filters), kept open so that the fetch which may follow needs no
 // second connection and no second ls-refs: a cold snapshot costs the server
@@ -92,6 +128,8 @@ IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current);
 class ListedRemote {
   public:
     static Result<ListedRemote> open(const StreamRequest& request);
+    // The same on an already open session (tests inject a fake connection here).
+    static Result<ListedRemote> open(const StreamRequest& request, ProtocolClient client);
 
     // The selected refs, HEAD and object format; `pack_written` is false.
     [[nodiscard]] const StreamResult& listing() const { return m_result; }

@@ -3,6 +3,7 @@
 #include "snapshotter/git/index_pack.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
+#include "snapshotter/snapshot/chain_haves.hpp"
 #include "snapshotter/snapshot/exactness.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/materialize.hpp"
@@ -85,6 +86,27 @@ class IndexingWriter final : public storage::ObjectWriter {
     git::PackIndexer* m_indexer;
 };
 
+// More haves for a negotiation in which the server lacks previous tips
+// (snapshot/chain_haves.hpp): the tips of earlier snapshots of the chain
+// first, then spaced first-parent ancestors of the lost tips from its
+// bundles, which are remembered: they tell the ledger a rewrite apart.
+struct ChainHaves {
+    std::map<std::string, std::set<std::string>> older; // lost tip -> proper ancestors found
+
+    git::MoreHaves provider(storage::Storage& storage, const Manifest& parent, std::string object_format) {
+        return [this, &storage, &parent, object_format = std::move(object_format)](
+                   const std::vector<std::string>& lost, int round) -> std::vector<std::string> {
+            spdlog::info("{}: negotiation round {}: the server lacks {} previous tip(s) of moved refs",
+                         parent.repository, round, lost.size());
+            auto haves = earlier_chain_tips(storage, parent.repository, parent);
+            auto found = chain_ancestors(storage, parent, lost, object_format);
+            older = std::move(found.by_tip);
+            haves.insert(haves.end(), found.commits.begin(), found.commits.end());
+            return haves;
+        };
+    }
+};
+
 // How long a listed session may wait for its fetch before it is reopened.
 constexpr auto k_session_idle = std::chrono::seconds{20};
 
@@ -165,6 +187,11 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (incremental)
         for (const auto& [key, oid] : parent->preserved)
             extras.haves.push_back(oid);
+    // A server that lost a previous tip (a reset branch, then a gc) is
+    // offered older commits of the chain in further negotiation rounds.
+    ChainHaves chain_haves;
+    if (incremental)
+        extras.more_haves = chain_haves.provider(ctx.storage, *parent, listing.object_format);
     // Git LFS pointers are read from the pack as it passes (docs/lfs.md); a
     // changed pointer is a delta on the old one, which a thin pack leaves out.
     std::optional<LfsPackScan> lfs_scan;
@@ -245,7 +272,8 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     // objects, so there the ledger can always tell.
     AncestryAnswers answers;
     if (parent != nullptr && incremental)
-        answers = ancestry_from_pack(plan, parent->refs, streamed->refs, streamed->pack_commits);
+        answers =
+            ancestry_from_pack(plan, parent->refs, streamed->refs, streamed->pack_commits, chain_haves.older);
     if (parent != nullptr && index_repo && incremental) {
         auto known = ancestry_in(ctx.git, index_repo->path, plan, parent->refs);
         if (!known)

@@ -1,0 +1,147 @@
+"""A reset branch whose old tip the server pruned still gets a small incremental (issue 21).
+
+The stream engine's haves are the previous snapshot's tips. When a branch is
+reset and the server runs `git gc --prune=now`, the server no longer has that
+branch's old tip, finds no common commit on its history and used to resend
+all of it. Now the first fetch is a negotiation round without "done": the
+tips the server does not acknowledge are answered with older commits of the
+chain (earlier snapshots' tips, then spaced first-parent ancestors read from
+the chain's bundles), and the pack stays near the minimal one.
+
+Over git daemon and smart HTTP (stateless: each round is a new request), the
+incremental's bundle stays within 3x the minimal `git bundle create --all
+--not <old tips>`, the chain restores exactly (refs equal upstream and the
+manifest, git fsck clean), and the ledger records the reset as rewritten with
+its old tip preserved.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+import unittest
+from pathlib import Path
+
+import harness
+
+HTTP_USER = "haves-bot"
+HTTP_TOKEN = "tok-haves-31c9"
+TOKEN_ENV = "SNAP_HAVES_TOKEN"
+
+SERVE_ROOT: Path | None = None
+DAEMON: harness.GitDaemon | None = None
+HTTP: harness.SmartHttp | None = None
+_counter = itertools.count(1)
+
+
+def setUpModule():
+    global SERVE_ROOT, DAEMON, HTTP
+    harness.setup_module()
+    SERVE_ROOT = harness.mkdtemp("serve-")
+    DAEMON = harness.GitDaemon(SERVE_ROOT)
+    try:
+        HTTP = harness.SmartHttp(SERVE_ROOT, {HTTP_USER: HTTP_TOKEN})
+    except unittest.SkipTest:
+        HTTP = None
+
+
+def tearDownModule():
+    harness.teardown_module()
+
+
+def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
+    """Bytes of `git bundle create --all --not <the mirror's tips>` after fetching `upstream` into it."""
+    old = harness.git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()
+    harness.git("fetch", "-q", "--prune", str(upstream), "+refs/*:refs/*", git_dir=mirror)
+    out = scratch / "minimal.bundle"
+    subprocess.run(["git", "--git-dir", str(mirror), "bundle", "create", "-q", str(out), "--all", "--not", *old],
+                   env=harness.git_env(), check=True, capture_output=True)
+    return out.stat().st_size
+
+
+class ResetAndServerGc(harness.Assertions, unittest.TestCase):
+    def check(self, transport: str) -> None:
+        rng = random.Random(21)
+        up = harness.new_upstream(SERVE_ROOT, f"haves-{transport}-{next(_counter)}")
+        for i in range(3):
+            up.commit_file("src.txt", f"main {i}\n", f"main {i}")
+        up.push("main")
+        # An orphan gh-pages history of incompressible pages (fast-import: one
+        # process): resending it would cost about 100 KB.
+        stream = []
+        for i in range(48):
+            page = b"%x\n" % rng.getrandbits(16000)
+            stream.append(b"commit refs/heads/gh-pages\ncommitter T <t@example.com> %d +0000\ndata 5\npage\n"
+                          % (1_600_000_000 + i) + b"M 644 inline page-%d.html\ndata %d\n%s\n" % (i % 8, len(page), page))
+        up.git("fast-import", "--quiet", input=b"".join(stream))
+        up.push("gh-pages")
+        up.git("tag", "-a", "pages-v1", "-m", "pages", "gh-pages~30")
+        up.push("pages-v1")
+        up.set_head("refs/heads/main")
+
+        served = str(up.bare.relative_to(SERVE_ROOT))
+        name = f"org/haves-{transport}"
+        options, env = {"engine": "stream"}, {}
+        if transport == "git":
+            repo = {"url": DAEMON.url_for(served), "name": name}
+        else:
+            repo = {"url": HTTP.url_for(served), "name": name,
+                    "credentials": {"token_env": TOKEN_ENV, "username": HTTP_USER}}
+            options["allow_http"] = True
+            env = {TOKEN_ENV: HTTP_TOKEN}
+        ws = harness.Workspace(f"haves-{transport}-")
+        full = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
+        self.assertEqual(full["kind"], "full", full)
+
+        # The night: a commit on main, gh-pages reset by 3 and one new page on it, then a server gc.
+        scratch = harness.mkdtemp("haves-min-")
+        mirror = scratch / "mirror.git"
+        harness.git("clone", "-q", "--mirror", str(up.bare), str(mirror))
+        old_pages = up.git("rev-parse", "gh-pages").strip()
+        up.commit_file("src.txt", "main night\n", "main night")
+        up.push("main")
+        up.checkout("gh-pages")
+        up.git("reset", "-q", "--hard", "HEAD~3")
+        up.commit_file("page-new.html", "%x\n" % rng.getrandbits(16000), "new page")
+        up.push("gh-pages", force=True)
+        harness.git("reflog", "expire", "--expire=now", "--all", git_dir=up.bare)
+        harness.git("gc", "-q", "--prune=now", git_dir=up.bare)
+        self.assertNotEqual(harness.git("cat-file", "-t", old_pages, git_dir=up.bare, check=False).strip(),
+                            "commit", "the server still has gh-pages' old tip")
+        minimal = minimal_bundle(mirror, up.bare, scratch)
+
+        run = ws.snapshot([repo], options, args=["--log-level", "info"], env_extra=env)
+        inc = self.assertRunOk(run)["repositories"][0]
+        self.assertEqual(inc["kind"], "incremental", inc)
+        size = inc["bundle"]["size"]
+        self.assertLessEqual(size, 3 * minimal, f"incremental {size} B against a minimal bundle of {minimal} B")
+
+        # The negotiation found the lost tip and offered older commits of the chain.
+        log = run.stderr.decode(errors="replace")
+        self.assertIn("the server lacks 1 previous tip(s) of moved refs", log)
+
+        # The ledger: gh-pages was rewritten, main fast-forwarded; the old tip is preserved.
+        manifest = ws.manifest(name, inc["snapshot_id"])
+        self.assertEqual(inc["refs_rewritten"], 1, inc)
+        self.assertEqual({ref: c["change"] for ref, c in manifest["changes"].items()},
+                         {"refs/heads/gh-pages": "rewritten", "refs/heads/main": "fast_forward"})
+        self.assertIn(old_pages, manifest["preserved"].values())
+        self.assertEqual(manifest["refs"], up.ref_map())
+
+        # The chain restores exactly: refs equal upstream (and so the manifest's), fsck clean.
+        target = ws.new_target()
+        self.assertRunOk(ws.restore(name, target))
+        self.assertRepoEquals(target, up)
+
+    def test_over_git_daemon(self):
+        self.check("git")
+
+    def test_over_smart_http(self):
+        if HTTP is None:
+            self.skipTest("lighttpd or git-http-backend is not installed")
+        self.check("http")
+
+
+if __name__ == "__main__":
+    unittest.main()
