@@ -814,9 +814,12 @@ Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& r
             continue;
         auto rest = line.substr(5);
         auto space = rest.find(' ');
+        if (space == std::string_view::npos)
+            continue;
+        const auto digits = rest.substr(0, space);
         std::size_t size = 0;
-        auto [end, ec] = std::from_chars(rest.data(), rest.data() + space, size);
-        if (space == std::string_view::npos || ec != std::errc{} || size < min_size || size > max_size)
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
+        if (ec != std::errc{} || size < min_size || size > max_size)
             continue;
         wanted.append(rest.substr(space + 1)).push_back('\n');
     }
