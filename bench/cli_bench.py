@@ -19,10 +19,12 @@ alternates), medians of --rounds:
                 against `git clone --mirror` of its bundle file
 
 Prints every figure and the ratios against the issue's targets; never fails
-on time. Not part of ctest.
+on time. Not part of ctest. With --compare-bin, a second snapshotter binary
+(main's, say) runs beside --bin in its own workspace, in the same rounds (the
+order of the three rotating), so before and after are measured together.
 
     python3 bench/cli_bench.py [--bin build/snapshotter] [--rounds 3] [--small]
-        [--commits 33000] [--pack-mib 75] [--many-refs 100000]
+        [--commits 33000] [--pack-mib 75] [--many-refs 100000] [--compare-bin OLD]
 """
 
 from __future__ import annotations
@@ -137,12 +139,12 @@ def night(bare: Path, round_: int, pulls: int = 0) -> None:
 class Snapshotter:
     """Runs of the snapshotter binary with the cli engine into one workspace (cache kept)."""
 
-    def __init__(self, name: str, url: str, refs: list[str] | None = None) -> None:
+    def __init__(self, name: str, url: str, refs: list[str] | None = None, binary: str | None = None) -> None:
         self.ws = harness.Workspace(f"cli-{name.replace('/', '-')}-")
         self.repo = {"url": url, "name": name}
         if refs:
             self.repo["refs"] = refs
-        self.bin = harness.snapshotter_bin()
+        self.bin = binary or harness.snapshotter_bin()
 
     def snapshot(self) -> tuple[float, dict]:
         payload = self.ws.snapshot_payload([self.repo], {"engine": "cli"})
@@ -181,6 +183,21 @@ def interleaved(round_: int, candidate, baseline) -> tuple[float, float]:
     return c, b
 
 
+COMPARE: dict[str, list[float]] = {}  # title -> the --compare-bin figures, one a round
+
+
+def interleaved3(round_: int, candidate, baseline, other, title: str) -> tuple[float, float]:
+    """interleaved(), with `other` (the --compare-bin run, when not None) in
+    the rotation: its figure goes to COMPARE[title]."""
+    if other is None:
+        return interleaved(round_, candidate, baseline)
+    runs = [("c", candidate), ("b", baseline), ("o", other)]
+    shift = (round_ - 1) % 3
+    got = {key: fn() for key, fn in runs[shift:] + runs[:shift]}
+    COMPARE.setdefault(title, []).append(got["o"])
+    return got["c"], got["b"]
+
+
 def report(title: str, pairs: list[tuple[float, float]], target: float | None, c_label: str, b_label: str) -> None:
     c_med = statistics.median(c for c, _ in pairs)
     b_med = statistics.median(b for _, b in pairs)
@@ -191,6 +208,12 @@ def report(title: str, pairs: list[tuple[float, float]], target: float | None, c
     print(f"  {b_label:<52} {b_med:8.3f} s  [{' '.join(f'{b:.3f}' for _, b in pairs)}]")
     verdict = "" if target is None else f"  (target <= {target}x: {'MET' if ratio <= target else 'missed'})"
     print(f"  ratio {ratio:.2f}x{verdict}   per round: {each}")
+    if title in COMPARE:
+        o = COMPARE[title]
+        o_med = statistics.median(o)
+        per = " ".join(f"{x / b:.2f}x" for x, (_, b) in zip(o, pairs))
+        print(f"  {'--compare-bin':<52} {o_med:8.3f} s  [{' '.join(f'{x:.3f}' for x in o)}]")
+        print(f"  its ratio {o_med / b_med:.2f}x   per round: {per}; --bin/--compare-bin {c_med / o_med:.2f}x")
     sys.stdout.flush()
 
 
@@ -201,6 +224,9 @@ def bench_incremental(serve: Path, daemon, args) -> None:
     snap = Snapshotter("bench/lib", url)
     secs, first = snap.snapshot()
     print(f"  cli engine full snapshot (cold cache): {secs:.2f} s, bundle {first['bundle']['size'] / 2**20:.1f} MiB")
+    other = Snapshotter("bench/lib", url, binary=args.compare_bin) if args.compare_bin else None
+    if other:
+        print(f"  --compare-bin full snapshot (cold cache): {other.snapshot()[0]:.2f} s")
     base = harness.mkdtemp("base-") / "lib.git"
     secs, _ = run_timed(["git", "clone", "-q", "--mirror", url, str(base)], genv)
     print(f"  git clone --mirror: {secs:.2f} s")
@@ -211,8 +237,8 @@ def bench_incremental(serve: Path, daemon, args) -> None:
         night(bare, r)
         out_bundle = base.parent / f"night-{r}.bundle"
 
-        def candidate() -> float:
-            secs, res = snap.snapshot()
+        def candidate(s: Snapshotter = snap) -> float:
+            secs, res = s.snapshot()
             if res["kind"] != "incremental":
                 raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
             return secs
@@ -223,16 +249,18 @@ def bench_incremental(serve: Path, daemon, args) -> None:
                              genv, cwd=base)
             return f + b
 
-        incr.append(interleaved(r, candidate, baseline))
+        incr.append(interleaved3(r, candidate, baseline, other and (lambda: candidate(other)), "incr"))
         old_tips = tips_of(base)
 
-        def unchanged() -> float:
-            secs, res = snap.snapshot()
+        def unchanged(s: Snapshotter = snap) -> float:
+            secs, res = s.snapshot()
             if res["kind"] != "unchanged":
                 raise SystemExit(f"expected an unchanged snapshot, got {res['kind']}")
             return secs
 
-        nochange.append(interleaved(r, unchanged, lambda: run_timed(["git", "ls-remote", url], genv)[0]))
+        nochange.append(interleaved3(r, unchanged, lambda: run_timed(["git", "ls-remote", url], genv)[0],
+                                     other and (lambda: unchanged(other)), "no change"))
+    COMPARE["ordinary night, kept cache"] = COMPARE.pop("incr", [])
     report("ordinary night, kept cache", incr, 1.1, "cli engine incremental",
            "git fetch --prune + git bundle create --all --not <old>")
     report("no change", nochange, None, "cli engine, unchanged", "git ls-remote")
@@ -247,6 +275,10 @@ def bench_many_refs(serve: Path, daemon, args) -> None:
     print(f"  cli engine full snapshot (cold cache): {secs:.2f} s, {first['refs']} refs, "
           f"bundle {first['bundle']['size'] / 2**20:.1f} MiB")
     full_id, full_key = first["snapshot_id"], first["bundle"]["key"]
+    other = Snapshotter("bench/many", url, PATTERNS_MANY, binary=args.compare_bin) if args.compare_bin else None
+    if other:
+        secs, other_first = other.snapshot()
+        print(f"  --compare-bin full snapshot (cold cache): {secs:.2f} s")
     base = harness.mkdtemp("base-many-") / "many.git"
     secs, _ = run_timed(["git", "clone", "-q", "--mirror", url, str(base)], genv)
     print(f"  git clone --mirror: {secs:.2f} s")
@@ -255,14 +287,15 @@ def bench_many_refs(serve: Path, daemon, args) -> None:
         night(bare, r, args.many_refs)
         harness.git("pack-refs", "--all", git_dir=base)
 
-        def candidate() -> float:
-            secs, res = snap.snapshot()
+        def candidate(s: Snapshotter = snap) -> float:
+            secs, res = s.snapshot()
             if res["kind"] != "incremental":
                 raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
             return secs
 
-        incr.append(interleaved(r, candidate,
-                                lambda: run_timed(["git", "fetch", "--prune", "--quiet", "origin"], genv, cwd=base)[0]))
+        incr.append(interleaved3(r, candidate,
+                                 lambda: run_timed(["git", "fetch", "--prune", "--quiet", "origin"], genv, cwd=base)[0],
+                                 other and (lambda: candidate(other)), f"{args.many_refs} refs, a night"))
     report(f"{args.many_refs} refs, a night", incr, 1.5, "cli engine incremental",
            "git fetch --prune in a packed mirror")
 
@@ -277,7 +310,11 @@ def bench_many_refs(serve: Path, daemon, args) -> None:
         def baseline() -> float:
             return run_timed(["git", "clone", "-q", "--mirror", str(bundle), str(scratch / "cloned.git")], genv)[0]
 
-        restores.append(interleaved(r, candidate, baseline))
+        def restore_other() -> float:
+            return other.restore(other_first["snapshot_id"], scratch / "restored-other.git")
+
+        restores.append(interleaved3(r, candidate, baseline, other and restore_other,
+                                     f"restore of {args.many_refs} refs"))
         shutil.rmtree(scratch, ignore_errors=True)
     report(f"restore of {args.many_refs} refs", restores, 1.2, "snapshotter restore (full snapshot)",
            "git clone --mirror <its bundle>")
@@ -294,11 +331,14 @@ def main() -> None:
     parser.add_argument("--many-refs", type=int, default=100_000)
     parser.add_argument("--many-commits", type=int, default=5_000)
     parser.add_argument("--only", choices=("incremental", "many"), help="one part only")
+    parser.add_argument("--compare-bin", help="a second snapshotter binary measured in the same rounds")
     args = parser.parse_args()
     if args.small:
         args.commits, args.pack_mib = args.commits // 10, max(1, args.pack_mib // 10)
         args.many_refs, args.many_commits = args.many_refs // 10, args.many_commits // 10
     os.environ["SNAPSHOTTER_BIN"] = str(Path(args.bin).resolve())
+    if args.compare_bin:
+        args.compare_bin = str(Path(args.compare_bin).resolve())
     harness.setup_module()
     try:
         serve = harness.mkdtemp("cli-bench-")

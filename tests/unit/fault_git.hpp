@@ -114,6 +114,16 @@ class FaultGit final : public git::GitApi {
             return m_inner.update_mirror_refs(mirror, object_format, remote, patterns, timeout, shallow);
         });
     }
+    Result<git::RefMap> update_mirror_refs_to(const std::filesystem::path& mirror,
+                                              const std::string& object_format, const git::Remote& remote,
+                                              const std::vector<std::string>& patterns,
+                                              const git::RefMap& listed, std::chrono::milliseconds timeout,
+                                              git::Shallow shallow) const override {
+        return call("update_mirror_refs_to", [&] {
+            return m_inner.update_mirror_refs_to(mirror, object_format, remote, patterns, listed, timeout,
+                                                 shallow);
+        });
+    }
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override {
         return call("clone_bundle", [&] { return m_inner.clone_bundle(path, bundle, timeout); });

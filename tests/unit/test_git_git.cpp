@@ -440,6 +440,50 @@ TEST(Git, UpdateMirrorRefsReturnsTheRefsAndPacksManyLooseOnes) {
     EXPECT_EQ(*refs, *git.local_refs(mirror));
 }
 
+TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    box.git(upstream, {"branch", "gone"});
+    box.git(upstream, {"branch", "a"});
+    auto git = make_git();
+    const auto mirror = box.dir() / "cache" / "mirror.git";
+    Remote remote{.url = upstream.string()};
+    const std::vector<std::string> patterns = {"refs/heads/*", "refs/tags/*"};
+    // A new mirror is fetched by its patterns.
+    auto listed = git.local_refs(upstream);
+    ASSERT_TRUE(listed);
+    auto refs =
+        git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(*refs, *listed);
+    const auto main_oid = listed->at("refs/heads/main").oid;
+    ASSERT_TRUE(git.add_refs(mirror, {{"refs/snapshotter/preserved/x", {main_oid, ""}}}));
+
+    // A night: a new commit on main, a branch deleted, refs/heads/a replaced
+    // by refs/heads/a/b, an annotated tag.
+    box.write(upstream / "night.txt", "night\n");
+    box.git(upstream, {"add", "night.txt"});
+    box.git(upstream, {"commit", "--quiet", "-m", "night"});
+    box.git(upstream, {"branch", "-D", "gone"});
+    box.git(upstream, {"branch", "-D", "a"});
+    box.git(upstream, {"branch", "a/b"});
+    box.git(upstream, {"tag", "-a", "-m", "n", "night-1"});
+    listed = git.local_refs(upstream);
+    ASSERT_TRUE(listed);
+    // The kept mirror fetches by the listed names, never by the patterns
+    // (none are given here: a fetch by patterns would delete every ref).
+    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    auto expected = *listed;
+    expected["refs/snapshotter/preserved/x"] = {main_oid, ""};
+    EXPECT_EQ(*refs, expected);
+    EXPECT_EQ(*refs, *git.local_refs(mirror));
+    // The new commit came with the fetch.
+    auto types = git.object_types(mirror, {listed->at("refs/heads/main").oid});
+    ASSERT_TRUE(types);
+    EXPECT_EQ(types->size(), 1u);
+}
+
 TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {
     Sandbox box;
     auto upstream = box.make_upstream();

@@ -416,15 +416,39 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
             return fail(s.error());
     }
     remove_stale_locks(mirror);
-    std::vector<std::string> args = {"fetch",   "--prune",      "--no-tags", "--no-write-fetch-head",
-                                     "--quiet", "--no-auto-gc", "--stdin",   "--",
-                                     remote.url};
-    if (shallow == Shallow::accept)
-        args.insert(args.begin() + 1, "--update-shallow");
     // Refspecs on stdin: an exact list of thousands of refs fits no command line.
     std::string refspecs;
     for (const auto& p : patterns)
         refspecs += fmt::format("+{}:{}\n", p, p);
+    if (auto s = fetch_refspecs(mirror, remote, refspecs, true, timeout, shallow); !s)
+        return fail(s.error());
+    if (auto s = pack_loose_refs(mirror, timeout); !s)
+        return fail(s.error());
+    // Refs that no longer match any pattern (the payload changed) must go too.
+    auto refs = local_refs(mirror);
+    if (!refs)
+        return fail(refs.error());
+    auto keep = patterns;
+    keep.emplace_back("refs/snapshotter/*");
+    auto wanted = select_refs(*refs, keep);
+    if (wanted.size() != refs->size()) {
+        if (auto s = set_refs(mirror, wanted, std::nullopt); !s)
+            return fail(s.error());
+        return wanted;
+    }
+    return std::move(*refs);
+}
+
+Status Git::fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
+                           const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
+                           Shallow shallow) const {
+    std::vector<std::string> args = {"fetch",   "--no-tags",    "--no-write-fetch-head",
+                                     "--quiet", "--no-auto-gc", "--stdin",
+                                     "--",      remote.url};
+    if (prune)
+        args.insert(args.begin() + 1, "--prune");
+    if (shallow == Shallow::accept)
+        args.insert(args.begin() + 1, "--update-shallow");
     auto out = run_checked(std::move(args),
                            {.cwd = mirror, .timeout = timeout, .remote = &remote, .stdin_data = refspecs},
                            fmt::format("fetch {}", redact_url(remote.url)));
@@ -442,27 +466,69 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
         if (line.find("shallow roots are not allowed") != std::string_view::npos)
             return fail(Error::git(redact(fmt::format("fetch {}: {} (git: {})", redact_url(remote.url),
                                                       k_shallow_upstream, trim(line)))));
+    return {};
+}
+
+Status Git::pack_loose_refs(const std::filesystem::path& mirror, std::chrono::milliseconds timeout) const {
     // git fetch writes one loose file per ref it creates or moves (a first
     // fetch of 100,000 refs makes 100,000): pack them, so every later command
     // reads one packed-refs file, as in a `git clone --mirror`.
-    if (loose_ref_count(mirror, k_loose_refs_to_pack + 1) > k_loose_refs_to_pack)
-        if (auto packed = run_checked({"pack-refs", "--all", "--prune"}, {.cwd = mirror, .timeout = timeout},
-                                      "pack-refs");
-            !packed)
-            return fail(packed.error());
-    // Refs that no longer match any pattern (the payload changed) must go too.
-    auto refs = local_refs(mirror);
-    if (!refs)
-        return fail(refs.error());
-    auto keep = patterns;
-    keep.emplace_back("refs/snapshotter/*");
-    auto wanted = select_refs(*refs, keep);
-    if (wanted.size() != refs->size()) {
-        if (auto s = set_refs(mirror, wanted, std::nullopt); !s)
-            return fail(s.error());
-        return wanted;
+    if (loose_ref_count(mirror, k_loose_refs_to_pack + 1) <= k_loose_refs_to_pack)
+        return {};
+    auto packed =
+        run_checked({"pack-refs", "--all", "--prune"}, {.cwd = mirror, .timeout = timeout}, "pack-refs");
+    if (!packed)
+        return fail(packed.error());
+    return {};
+}
+
+Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
+                                          const std::string& object_format, const Remote& remote,
+                                          const std::vector<std::string>& patterns, const RefMap& listed,
+                                          std::chrono::milliseconds timeout, Shallow shallow) const {
+    auto by_patterns = [&] {
+        return update_mirror_refs(mirror, object_format, remote, patterns, timeout, shallow);
+    };
+    std::error_code ec;
+    if (!fs::exists(mirror / "HEAD", ec))
+        return by_patterns();
+    if (auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
+        !fmt_out || !fmt_out->ok() || trim(fmt_out->out) != object_format)
+        return by_patterns();
+    remove_stale_locks(mirror);
+    auto before = local_refs(mirror);
+    if (!before)
+        return by_patterns();
+    // The listed refs the mirror lacks or holds at another tip, fetched by name.
+    std::string refspecs;
+    std::size_t differing = 0;
+    for (const auto& [name, target] : listed) {
+        if (!name.starts_with("refs/"))
+            return by_patterns();
+        auto held = before->find(name);
+        if (held == before->end() || held->second.oid != target.oid) {
+            refspecs += fmt::format("+{}:{}\n", name, name);
+            if (++differing > k_exact_fetch_refs)
+                return by_patterns();
+        }
     }
-    return std::move(*refs);
+    // Deletions first (refs/heads/a must go before refs/heads/a/b can come).
+    std::string deletions;
+    for (const auto& [name, target] : *before)
+        if (!name.starts_with("refs/snapshotter/") && !listed.contains(name))
+            deletions += fmt::format("delete {}\n", name);
+    if (!deletions.empty())
+        if (auto out = run_checked({"update-ref", "--stdin"}, {.cwd = mirror, .stdin_data = deletions},
+                                   "update-ref");
+            !out)
+            return fail(out.error());
+    if (!refspecs.empty()) {
+        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow); !s)
+            return fail(s.error());
+        if (auto s = pack_loose_refs(mirror, timeout); !s)
+            return fail(s.error());
+    }
+    return local_refs(mirror);
 }
 
 Result<std::string> Git::fetch_head(const std::filesystem::path& mirror, const Remote& remote,
@@ -748,9 +814,12 @@ Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& r
             continue;
         auto rest = line.substr(5);
         auto space = rest.find(' ');
+        if (space == std::string_view::npos)
+            continue;
+        const auto digits = rest.substr(0, space);
         std::size_t size = 0;
-        auto [end, ec] = std::from_chars(rest.data(), rest.data() + space, size);
-        if (space == std::string_view::npos || ec != std::errc{} || size < min_size || size > max_size)
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
+        if (ec != std::errc{} || size < min_size || size > max_size)
             continue;
         wanted.append(rest.substr(space + 1)).push_back('\n');
     }

@@ -89,6 +89,9 @@ Status write_shallow(const std::filesystem::path& repo, const std::vector<std::s
 // packed: git reads a packed-refs file in one go, and thousands of loose
 // files made every later command of an incremental slow.
 inline constexpr std::size_t k_loose_refs_to_pack = 64;
+// At most this many refs are fetched by exact name into a kept mirror
+// (update_mirror_refs_to); more take the mirror's patterns.
+inline constexpr std::size_t k_exact_fetch_refs = 256;
 
 // The git operations the actions use, as an interface: Git below runs the
 // real git binary; unit tests implement it to run the actions in-process
@@ -201,6 +204,19 @@ class GitApi {
                                               const std::vector<std::string>& patterns,
                                               std::chrono::milliseconds timeout, Shallow shallow) const = 0;
 
+    // update_mirror_refs() for a mirror that already holds most of `listed`
+    // (the remote's refs, as listed, matching `patterns`): only the refs
+    // whose tip differs are fetched, by exact name (a protocol v2 server then
+    // advertises only those, not every ref), and the mirror's refs `listed`
+    // lacks are deleted locally (refs/snapshotter/ refs stay). A new or
+    // unusable mirror, or more than k_exact_fetch_refs differing refs, take
+    // update_mirror_refs() instead. Returns the refs of `mirror` after it.
+    virtual Result<RefMap> update_mirror_refs_to(const std::filesystem::path& mirror,
+                                                 const std::string& object_format, const Remote& remote,
+                                                 const std::vector<std::string>& patterns,
+                                                 const RefMap& listed, std::chrono::milliseconds timeout,
+                                                 Shallow shallow) const = 0;
+
     // Make `path` (absent or an empty directory) a bare repository holding
     // every object and ref of the complete bundle `bundle` (no
     // prerequisites), its refs packed in one write, as `git clone --mirror`
@@ -275,6 +291,10 @@ class Git final : public GitApi {
     Result<RefMap> update_mirror_refs(const std::filesystem::path& mirror, const std::string& object_format,
                                       const Remote& remote, const std::vector<std::string>& patterns,
                                       std::chrono::milliseconds timeout, Shallow shallow) const override;
+    Result<RefMap> update_mirror_refs_to(const std::filesystem::path& mirror,
+                                         const std::string& object_format, const Remote& remote,
+                                         const std::vector<std::string>& patterns, const RefMap& listed,
+                                         std::chrono::milliseconds timeout, Shallow shallow) const override;
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override;
 
@@ -307,6 +327,13 @@ class Git final : public GitApi {
     // Run and turn a non-zero exit into a GitError naming `what`.
     Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv,
                                       std::string_view what) const;
+    // git fetch of `refspecs` (one a line) from `remote` into `mirror`, with
+    // --prune when `prune`; a shallow upstream refused unless `shallow` accepts it.
+    Status fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
+                          const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
+                          Shallow shallow) const;
+    // Pack the refs of `mirror` when a fetch left more than k_loose_refs_to_pack loose ones.
+    Status pack_loose_refs(const std::filesystem::path& mirror, std::chrono::milliseconds timeout) const;
 
     TempDir m_home;
     std::string m_version;

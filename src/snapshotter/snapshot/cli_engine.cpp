@@ -89,6 +89,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     const auto& options = ctx.job.options;
     const auto& listing = input.listing;
     const Manifest* parent = plan.parent ? &*input.previous : nullptr;
+    const auto& selected = listing.selected;
     Produced produced;
     produced.head = listing.head;
     // One writer per mirror at a time.
@@ -100,12 +101,13 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
-    const auto& selected = listing.selected;
     const auto stored_before = object_store_bytes(mirror);
     const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
     // The mirror's refs after the fetch, packed when the fetch left many loose.
-    auto mirror_refs = ctx.git.update_mirror_refs(mirror, listing.object_format, remote, plan.fetch.patterns,
-                                                  deadline.left(), shallow);
+    // A kept mirror fetches only the listed refs it lacks, by name: the
+    // server then advertises those, not every ref (100,000 on a large host).
+    auto mirror_refs = ctx.git.update_mirror_refs_to(mirror, listing.object_format, remote,
+                                                     plan.fetch.patterns, selected, deadline.left(), shallow);
     if (!mirror_refs)
         return fail(mirror_refs.error());
     // A detached HEAD may hold an object no selected ref reaches: fetch it by

@@ -70,9 +70,11 @@ Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesyste
     AncestryAnswers answers;
     if (plan.moved.empty())
         return answers;
+    // Only the moved refs' old tips are asked about (not every parent ref: 100,000 on a large host).
     std::vector<std::string> old_tips;
-    for (const auto& [name, target] : parent_refs)
-        old_tips.push_back(target.oid);
+    for (const auto& name : plan.moved)
+        if (parent_refs.contains(name))
+            old_tips.push_back(plan.ledger.changes.at(name).old_oid);
     auto present = git.object_types(repo, old_tips);
     if (!present)
         return fail(present.error());
