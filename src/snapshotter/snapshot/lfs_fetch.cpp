@@ -385,6 +385,24 @@ Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const
     return add_lfs(ec, plan, input, scan, produced);
 }
 
+LfsTotals lfs_totals(const LfsOutcome& outcome) {
+    if (!outcome.set)
+        return {};
+    return {.objects = outcome.set->count,
+            .bytes = outcome.set->bytes,
+            .objects_uploaded = outcome.downloaded_objects,
+            .bytes_uploaded = outcome.downloaded_bytes,
+            .missing = outcome.set->missing.size()};
+}
+
+void add_lfs_totals(LfsTotals& total, const LfsTotals& more) {
+    total.objects += more.objects;
+    total.bytes += more.bytes;
+    total.objects_uploaded += more.objects_uploaded;
+    total.bytes_uploaded += more.bytes_uploaded;
+    total.missing += more.missing;
+}
+
 nlohmann::json lfs_outcome_json(const LfsOutcome& outcome) {
     const LfsSet empty;
     const LfsSet& set = outcome.set ? *outcome.set : empty;

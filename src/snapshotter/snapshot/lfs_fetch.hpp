@@ -40,6 +40,21 @@ struct LfsOutcome {
     std::vector<std::string> warnings; // purged objects, a scan not done, a server not reached
 };
 
+// What a snapshot's LFS step counted, for the job's totals and metrics.
+struct LfsTotals {
+    std::uint64_t objects = 0;          // objects the snapshot needs
+    std::uint64_t bytes = 0;            // their total size
+    std::uint64_t objects_uploaded = 0; // stored by this run (zero on an unchanged night)
+    std::uint64_t bytes_uploaded = 0;
+    std::uint64_t missing = 0; // needed but not stored (purged upstream, not found, corrupt)
+};
+
+// The totals of `outcome`: objects and bytes needed, uploaded now, missing.
+LfsTotals lfs_totals(const LfsOutcome& outcome);
+
+// Add `more` to `total`.
+void add_lfs_totals(LfsTotals& total, const LfsTotals& more);
+
 // What the engine found in the new commits.
 struct LfsScan {
     bool scanned = true;                      // false: pointers were not looked for (`not_scanned` says why)
