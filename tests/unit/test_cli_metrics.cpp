@@ -49,7 +49,8 @@ TEST(JobMetrics, EmfDocumentReportsEverySummaryField) {
 // A summary written before a metric existed (an older shard report) counts zero for it.
 TEST(JobMetrics, MissingSummaryFieldCountsZero) {
     json summary = {{"ok", 1}, {"bytes", 10}};
-    auto emf = cli::emf_document({.action = "snapshot", .job_id = "job-2", .summary = summary, .duration_ms = 1});
+    auto emf =
+        cli::emf_document({.action = "snapshot", .job_id = "job-2", .summary = summary, .duration_ms = 1});
     EXPECT_EQ(emf.at("RepositoriesOk"), 1);
     EXPECT_EQ(emf.at("LfsBytesUploaded"), 0);
     EXPECT_EQ(emf.at("RefsUpdated"), 0);
