@@ -337,9 +337,10 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         self.assertEqual(self.http.lfs.objects(up.lfs_path), {})
         ws = self.workspace()
 
-        def snapshot(kind: str, uploaded_bytes: int) -> dict:
+        def snapshot(kind: str, uploaded_bytes: int, verify: str = "pack") -> dict:
             other.reset_stats()
-            r = self.assertRunOk(self.snapshot(ws, up, name, "stream", lfs="auto"), kind)["repositories"][0]
+            run = self.snapshot(ws, up, name, "stream", {"verify": verify}, lfs="auto")
+            r = self.assertRunOk(run, kind)["repositories"][0]
             self.assertEqual(r["kind"], kind, r)
             self.assertEqual((r["lfs"]["server_source"], r["lfs"]["server"], r["lfs"]["missing"]),
                              ("lfsconfig", other.url_for("elsewhere/app.git"), 0), r)
@@ -356,7 +357,19 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         up.commit_files(second, "second")
         up.push("main")
         snapshot("incremental", 9_000)
-        self.assertRestoresWithContent(ws, name, {**first, **second})
+        # A snapshot that recorded nothing (verify "index" reads .lfsconfig in its repository), then
+        # one with verify "pack" again: the unchanged .lfsconfig blob is fetched alone.
+        third, fourth = {"c.bin": random_bytes(7_000)}, {"d.bin": random_bytes(5_000)}
+        up.commit_files(third, "third")
+        up.push("main")
+        snapshot("incremental", 7_000, verify="index")
+        self.assertNotIn("lfsconfig", ws.manifest(name, ws.latest(name)["snapshot_id"])["lfs"])
+        up.commit_files(fourth, "fourth")
+        up.push("main")
+        snapshot("incremental", 5_000)
+        m4 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m4["lfs"]["lfsconfig"]["url"], other.url_for("elsewhere/app.git"), m4["lfs"])
+        self.assertRestoresWithContent(ws, name, {**first, **second, **third, **fourth})
 
     def test_a_purged_object_is_reported_and_never_silently_ok(self):
         name = "org/purged"

@@ -193,8 +193,9 @@ HeadLfsConfig head_lfsconfig(const LfsPackScan& scan, const std::optional<LfsCon
                              const std::optional<std::string>& fetched) {
     HeadLfsConfig out;
     out.record = parent;
-    if (scan.head().empty()) {
-        out.unknown = "HEAD names no commit";
+    if (scan.head().empty()) { // an unborn or absent HEAD: no .lfsconfig to read, nothing to record
+        out.known = true;
+        out.record = std::nullopt;
         return out;
     }
     // The parent's record answers for the same commit, or for the same root tree.
