@@ -358,11 +358,11 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         up.push("main")
         snapshot("incremental", 9_000)
         # A snapshot that recorded nothing (verify "index" reads .lfsconfig in its repository), then
-        # one with verify "pack" again: the unchanged .lfsconfig blob is fetched alone.
+        # an incremental with verify "pack" again: the unchanged .lfsconfig blob is fetched alone.
         third, fourth = {"c.bin": random_bytes(7_000)}, {"d.bin": random_bytes(5_000)}
         up.commit_files(third, "third")
         up.push("main")
-        snapshot("incremental", 7_000, verify="index")
+        snapshot("full", 7_000, verify="index")  # a new verify mode starts a new chain
         self.assertNotIn("lfsconfig", ws.manifest(name, ws.latest(name)["snapshot_id"])["lfs"])
         up.commit_files(fourth, "fourth")
         up.push("main")
