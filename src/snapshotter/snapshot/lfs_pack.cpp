@@ -198,27 +198,23 @@ HeadLfsConfig head_lfsconfig(const LfsPackScan& scan, const std::optional<LfsCon
         out.record = std::nullopt;
         return out;
     }
-    // The parent's record answers for the same commit, or for the same root tree.
-    auto from_parent = [&](std::string tree) {
-        out.known = true;
-        out.url = parent->url;
-        out.record = LfsConfigRecord{scan.head(), std::move(tree), parent->blob, parent->url};
-        return out;
-    };
-    if (!scan.head_commit_seen()) {
-        if (parent && parent->head == scan.head())
-            return from_parent(parent->tree);
-        out.unknown = fmt::format("HEAD's commit {} is not in the pack and the previous snapshot recorded "
-                                  "no .lfsconfig for it",
-                                  scan.head());
-        return out;
-    }
-    if (!scan.head_tree_seen()) {
-        if (parent && parent->tree == scan.head_tree())
-            return from_parent(parent->tree);
-        out.unknown = fmt::format("HEAD's root tree {} is not readable in the pack (an older tree, a delta "
-                                  "on an object outside the pack, or larger than {} bytes)",
-                                  scan.head_tree(), k_max_scanned_tree_bytes);
+    // HEAD's commit or its root tree not in the pack: the parent's record answers for the
+    // same commit (HEAD did not move), or for the same root tree (an empty commit).
+    const bool commit_seen = scan.head_commit_seen();
+    if (!commit_seen || !scan.head_tree_seen()) {
+        if (parent && (commit_seen ? parent->tree == scan.head_tree() : parent->head == scan.head())) {
+            out.known = true;
+            out.url = parent->url;
+            out.record = LfsConfigRecord{scan.head(), parent->tree, parent->blob, parent->url};
+            return out;
+        }
+        out.unknown = commit_seen
+                          ? fmt::format("HEAD's root tree {} is not readable in the pack (an older tree, "
+                                        "a delta on an object outside the pack, or larger than {} bytes)",
+                                        scan.head_tree(), k_max_scanned_tree_bytes)
+                          : fmt::format("HEAD's commit {} is not in the pack and the previous snapshot "
+                                        "recorded no .lfsconfig for it",
+                                        scan.head());
         return out;
     }
     const RootFiles& files = scan.head_files();
