@@ -4,6 +4,7 @@
 #include "snapshotter/lfs/config.hpp"
 #include "snapshotter/lfs/pointer.hpp"
 #include "snapshotter/util/hash.hpp"
+#include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +17,8 @@ namespace {
 // Bounds on what is kept while waiting for HEAD's commit or tree.
 constexpr std::size_t k_max_early_trees = 1U << 17;
 constexpr std::size_t k_max_candidates = 256;
+// The longest lfs.url used (and recorded): lfs/discovery.cpp refuses longer ones.
+constexpr std::size_t k_max_url = 2048;
 
 bool mentions_lfs(std::string_view content) {
     for (std::size_t i = 0; i + 3 <= content.size(); ++i)
@@ -234,8 +237,13 @@ HeadLfsConfig head_lfsconfig(const LfsPackScan& scan, const std::optional<LfsCon
                 out.fetch_blob = files.lfsconfig;
                 return out;
             }
-        } else if (auto url = lfs::lfs_url_in_config(*content); url) {
-            record.url = *url;
+        } else if (auto url = lfs::lfs_url_in_config(*content); url && *url && (*url)->size() > k_max_url) {
+            out.warning =
+                fmt::format("HEAD's .lfsconfig names an lfs.url of {} bytes, more than {}; it is not used",
+                            (*url)->size(), k_max_url);
+        } else if (url) {
+            // Userinfo never makes a usable server (lfs/discovery.hpp): nothing secret is recorded.
+            record.url = *url ? std::optional<std::string>(redact_url(**url)) : std::nullopt;
         } else {
             out.warning = fmt::format("HEAD's .lfsconfig is not read: {}", url.error().message);
         }

@@ -54,7 +54,7 @@ struct LfsConfigRecord {
     std::string head;               // HEAD's commit (hex)
     std::string tree;               // its root tree (hex)
     std::string blob;               // the .lfsconfig blob in that tree (hex), empty: none
-    std::optional<std::string> url; // its lfs.url, redacted
+    std::optional<std::string> url; // its lfs.url (at most 2048 bytes, without userinfo)
     bool operator==(const LfsConfigRecord&) const = default;
 };
 
