@@ -307,10 +307,8 @@ struct PackScanner::Impl {
                 e.size, e.size <= options.max_object_size ? e.size : k_commit_prefix));
             if (options.report_commits)
                 e.digest.emplace(options.object_format);
-        } else if (e.type == k_blob && options.max_blob_size > 0 && e.size <= options.max_blob_size) {
-            e.keep = static_cast<std::size_t>(e.size);
-            e.digest.emplace(options.object_format);
-        } else if (e.type == k_tree && options.max_tree_size > 0 && e.size <= options.max_tree_size) {
+        } else if ((e.type == k_blob && options.max_blob_size > 0 && e.size <= options.max_blob_size) ||
+                   (e.type == k_tree && options.max_tree_size > 0 && e.size <= options.max_tree_size)) {
             e.keep = static_cast<std::size_t>(e.size);
             e.digest.emplace(options.object_format);
         } else if (e.type == k_ofs_delta || e.type == k_ref_delta) {
