@@ -85,15 +85,7 @@ def by_name(result: dict) -> dict[str, dict]:
 
 
 def emf_lines(run: harness.Run) -> list[dict]:
-    out = []
-    for line in run.stderr.decode(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and "_aws" in rec:
-            out.append(rec)
-    return out
+    return run.emf()
 
 
 class DelayProxy:
@@ -557,6 +549,32 @@ class FleetTest(Assertions, unittest.TestCase):
         self.assertGreaterEqual(rec["RefsRewritten"], 1)
         self.assertGreaterEqual(rec["RefsDeleted"], 1)
         self.assertEqual(rec["job_id"], ws.last_job_id)
+
+    def test_ledger_counts_updated_refs_of_the_stream_engine(self):
+        # A force-push onto an older commit: the stream engine's pack does not show whether the
+        # old tip is behind the new one, so the ref is "updated", counted in the result and metrics.
+        up = harness.new_upstream(self.root, "ledger-updated")
+        up.git("checkout", "-q", "-b", "main")
+        up.commit_file("a", "1")
+        up.commit_file("b", "2")
+        up.push("main")
+        up.set_head("refs/heads/main")
+        ws = Workspace("fleet-updated-")
+        repositories = [{"name": "updated", "url": self.daemon.url_for("ledger-updated.git")}]
+        opts = {"engine": "stream"}
+        first = self.assertRunOk(ws.snapshot(repositories, opts))
+        self.assertEqual((first["summary"]["refs_updated"], first["repositories"][0]["refs_updated"]), (0, 0))
+        up.git("reset", "-q", "--hard", "HEAD~1")
+        up.commit_file("c", "3")
+        up.push("main", force=True)
+        run = ws.snapshot(repositories, opts)
+        second = self.assertRunOk(run)
+        r = second["repositories"][0]
+        self.assertEqual((r["kind"], r["refs_updated"], r["refs_rewritten"]), ("incremental", 1, 0), r)
+        self.assertEqual(second["summary"]["refs_updated"], 1, second)
+        rec = run.emf()[0]
+        self.assertEqual(rec["RefsUpdated"], 1)
+        self.assertIn("RefsUpdated", {m["Name"] for d in rec["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]})
 
 
 if __name__ == "__main__":

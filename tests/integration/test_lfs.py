@@ -237,17 +237,37 @@ def random_bytes(n: int) -> bytes:
 class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
     """Full, incremental and unchanged snapshots on both engines (file storage)."""
 
-    def check_engine(self, engine: str) -> None:
-        # The stream engine looks for pointers in the pack it indexes (docs/lfs.md).
-        options = {"verify": "index"} if engine == "stream" else {}
-        name = f"org/lfs-{engine}"
+    def assertLfsCounted(self, run: harness.Run, objects: int, total: int, uploaded: int, uploaded_bytes: int,
+                         what: str) -> None:
+        """The run's result, job summary and EMF metrics count the LFS objects as given."""
+        result = self.assertRunOk(run, what)
+        lfs = result["repositories"][0]["lfs"]
+        self.assertEqual((lfs["objects"], lfs["bytes"], lfs["downloaded_objects"], lfs["downloaded_bytes"],
+                          lfs["missing"]), (objects, total, uploaded, uploaded_bytes, 0), f"{what}: {lfs}")
+        summary = result["summary"]
+        self.assertEqual([summary[k] for k in ("lfs_objects", "lfs_bytes", "lfs_objects_uploaded",
+                                               "lfs_bytes_uploaded", "lfs_missing")],
+                         [objects, total, uploaded, uploaded_bytes, 0], f"{what}: {summary}")
+        emf = run.emf()
+        self.assertEqual(len(emf), 1, run.describe())
+        self.assertEqual([emf[0][k] for k in ("LfsObjects", "LfsBytes", "LfsObjectsUploaded", "LfsBytesUploaded",
+                                              "LfsMissing")],
+                         [objects, total, uploaded, uploaded_bytes, 0], what)
+
+    def check_engine(self, engine: str, verify: str = "pack") -> None:
+        # The stream engine looks for pointers in the pack as it streams (verify "pack", the
+        # default) or in the repository it indexes the pack into ("index"); docs/lfs.md.
+        options = {"verify": verify} if engine == "stream" and verify != "pack" else {}
+        variant = f"{engine}-{verify}" if engine == "stream" else engine
+        name = f"org/lfs-{variant}"
         first = {"a.bin": random_bytes(40_000), "b.bin": random_bytes(30_000)}
-        up = self.upstream(f"inc-{engine}", first)
+        up = self.upstream(f"inc-{variant}", first)
         ws = self.workspace()
 
         # 1. A full snapshot stores each object once, under its oid.
         self.http.lfs.reset_stats()
-        self.assertRunOk(self.snapshot(ws, up, name, engine, options), "full")
+        run = self.snapshot(ws, up, name, engine, options)
+        self.assertLfsCounted(run, 2, 70_000, 2, 70_000, "full")
         m1 = ws.manifest(name, ws.latest(name)["snapshot_id"])
         self.assertEqual(m1["lfs"]["count"], 2, m1.get("lfs"))
         self.assertEqual(m1["lfs"]["bytes"], 70_000)
@@ -261,7 +281,8 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         up.commit_files(second, "second")
         up.push("main")
         mark, _ = ws.store.state(), self.http.lfs.reset_stats()
-        self.assertRunOk(self.snapshot(ws, up, name, engine, options), "incremental")
+        run = self.snapshot(ws, up, name, engine, options)
+        self.assertLfsCounted(run, 4, 130_000, 2, 60_000, "incremental")
         m2 = ws.manifest(name, ws.latest(name)["snapshot_id"])
         self.assertEqual(m2["kind"], "incremental")
         self.assertEqual(set(needed(ws, m2)), set(needed(ws, m1)) | {lfs_oid(d) for d in second.values()})
@@ -272,7 +293,8 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
 
         # 3. An unchanged night: nothing downloaded, nothing written in the LFS area.
         mark, _ = ws.store.state(), self.http.lfs.reset_stats()
-        self.assertRunOk(self.snapshot(ws, up, name, engine, options), "unchanged")
+        run = self.snapshot(ws, up, name, engine, options)
+        self.assertLfsCounted(run, 4, 130_000, 0, 0, "unchanged")
         self.assertEqual(lfs_writes(ws.store.changes_since(mark), name), [])
         self.assertEqual(self.http.lfs.stats["bytes_downloaded"], 0)
 
@@ -293,7 +315,61 @@ class LfsSnapshotTest(LfsSnapshotBase, unittest.TestCase):
         self.check_engine("cli")
 
     def test_stream_engine(self):
+        self.check_engine("stream", "index")
+
+    def test_stream_engine_default_verify_pack(self):
         self.check_engine("stream")
+
+    def test_lfsconfig_at_head_names_the_server_for_the_stream_engine(self):
+        # The clone URL's derived server (<url>/info/lfs on lighttpd) does not hold the objects;
+        # HEAD's .lfsconfig names another server (an anonymous one: another origin gets no
+        # credentials), read from the pack by the stream engine with the default verify "pack".
+        other = LfsServer()
+        self.addCleanup(other.stop)
+        name = "org/lfsconfig"
+        up = LfsUpstream(self.http, "lfsconfig.git")
+        up.commit_files({".lfsconfig": f"[lfs]\n\turl = {other.url_for('elsewhere/app.git')}\n".encode()},
+                        "the LFS server is elsewhere")
+        first = {"a.bin": random_bytes(12_000)}
+        up.commit_files(first, "first")
+        up.push("main")
+        self.assertEqual(len(other.objects("elsewhere/app.git")), 1, "git-lfs pushed to the .lfsconfig server")
+        self.assertEqual(self.http.lfs.objects(up.lfs_path), {})
+        ws = self.workspace()
+
+        def snapshot(kind: str, uploaded_bytes: int, verify: str = "pack") -> dict:
+            other.reset_stats()
+            run = self.snapshot(ws, up, name, "stream", {"verify": verify}, lfs="auto")
+            r = self.assertRunOk(run, kind)["repositories"][0]
+            self.assertEqual(r["kind"], kind, r)
+            self.assertEqual((r["lfs"]["server_source"], r["lfs"]["server"], r["lfs"]["missing"]),
+                             ("lfsconfig", other.url_for("elsewhere/app.git"), 0), r)
+            self.assertEqual(r["lfs"]["downloaded_bytes"], uploaded_bytes, r)
+            self.assertNotIn("warnings", r)
+            self.assertEqual(set(other.authorizations), {None}, "no credentials to another origin")
+            return r
+
+        snapshot("full", 12_000)
+        m1 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m1["lfs"]["lfsconfig"]["url"], other.url_for("elsewhere/app.git"), m1["lfs"])
+        # An incremental whose pack does not hold the unchanged .lfsconfig keeps using it.
+        second = {"b.bin": random_bytes(9_000)}
+        up.commit_files(second, "second")
+        up.push("main")
+        snapshot("incremental", 9_000)
+        # A snapshot that recorded nothing (verify "index" reads .lfsconfig in its repository), then
+        # an incremental with verify "pack" again: the unchanged .lfsconfig blob is fetched alone.
+        third, fourth = {"c.bin": random_bytes(7_000)}, {"d.bin": random_bytes(5_000)}
+        up.commit_files(third, "third")
+        up.push("main")
+        snapshot("full", 7_000, verify="index")  # a new verify mode starts a new chain
+        self.assertNotIn("lfsconfig", ws.manifest(name, ws.latest(name)["snapshot_id"])["lfs"])
+        up.commit_files(fourth, "fourth")
+        up.push("main")
+        snapshot("incremental", 5_000)
+        m4 = ws.manifest(name, ws.latest(name)["snapshot_id"])
+        self.assertEqual(m4["lfs"]["lfsconfig"]["url"], other.url_for("elsewhere/app.git"), m4["lfs"])
+        self.assertRestoresWithContent(ws, name, {**first, **second, **third, **fourth})
 
     def test_a_purged_object_is_reported_and_never_silently_ok(self):
         name = "org/purged"

@@ -290,9 +290,18 @@ TEST(FleetTally, CountsAndSummary) {
                      .detail = json::object(),
                      .bytes = 100,
                      .refs_rewritten = 2,
-                     .refs_deleted = 1}},
+                     .refs_deleted = 1,
+                     .refs_updated = 3,
+                     .lfs = {.objects = 4,
+                             .bytes = 400,
+                             .objects_uploaded = 1,
+                             .bytes_uploaded = 100,
+                             .missing = 1}}},
         {.status = RepositoryStatus::unchanged,
-         .outcome = {.status = RepositoryStatus::unchanged, .detail = json::object(), .latest_stale = true}},
+         .outcome = {.status = RepositoryStatus::unchanged,
+                     .detail = json::object(),
+                     .latest_stale = true,
+                     .lfs = {.objects = 2, .bytes = 20}}},
         failed_run(ErrorKind::Git, "fetch: exit code 128"),
         failed_run(ErrorKind::Storage, "put: denied"),
         {.skip = {{"reason", "the job was interrupted"}}},
@@ -306,6 +315,12 @@ TEST(FleetTally, CountsAndSummary) {
     EXPECT_EQ(t.refs_rewritten, 2);
     EXPECT_EQ(t.refs_deleted, 1);
     EXPECT_EQ(t.latest_not_advanced, 1);
+    EXPECT_EQ(t.refs_updated, 3);
+    EXPECT_EQ(t.lfs.objects, 6U);
+    EXPECT_EQ(t.lfs.bytes, 420U);
+    EXPECT_EQ(t.lfs.objects_uploaded, 1U);
+    EXPECT_EQ(t.lfs.bytes_uploaded, 100U);
+    EXPECT_EQ(t.lfs.missing, 1U);
     EXPECT_TRUE(t.mixed_kinds);
     ASSERT_TRUE(t.first_failure);
     EXPECT_EQ(t.first_failure->message, "org/repo-2: fetch: exit code 128");
@@ -323,7 +338,13 @@ TEST(FleetTally, CountsAndSummary) {
                              {"latest_not_advanced", 1},
                              {"gone", 2},
                              {"sources_failed", 1},
-                             {"duration_ms", 42}}));
+                             {"duration_ms", 42},
+                             {"refs_updated", 3},
+                             {"lfs_objects", 6},
+                             {"lfs_bytes", 420},
+                             {"lfs_objects_uploaded", 1},
+                             {"lfs_bytes_uploaded", 100},
+                             {"lfs_missing", 1}}));
     EXPECT_EQ(fleet_summary(t, 5, sources, 3, 42).at("skipped_already_committed"), 3);
 
     auto verdict = fleet_verdict(t, 5, false, "", sources);

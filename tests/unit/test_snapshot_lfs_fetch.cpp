@@ -108,6 +108,13 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
     EXPECT_EQ(reasons[purged.oid], "not_found");
     EXPECT_EQ(reasons[corrupt.oid], "hash_mismatch");
     EXPECT_EQ(outcome->warnings.size(), 2u);
+    // The metrics' and the job summary's totals of this step.
+    const auto totals = lfs_totals(*outcome);
+    EXPECT_EQ(totals.objects, 4u);
+    EXPECT_EQ(totals.bytes, good.size + purged.size + corrupt.size + parents.size);
+    EXPECT_EQ(totals.objects_uploaded, 1u);
+    EXPECT_EQ(totals.bytes_uploaded, good.size);
+    EXPECT_EQ(totals.missing, 2u);
     auto stored = store->get(layout::lfs_object_key("org/app", good.oid));
     ASSERT_TRUE(stored);
     EXPECT_EQ(*stored, "good content");
@@ -140,6 +147,7 @@ TEST(LfsFetch, StoresWhatIsMissingRecordsPurgedAndCorruptObjectsAndDedups) {
     ASSERT_TRUE(listed) << listed.error().message;
     EXPECT_EQ(listed->downloaded_objects, 0u);
     EXPECT_EQ(listed->already_stored, 70u);
+    EXPECT_EQ(lfs_totals(*listed).bytes_uploaded, 0u); // an unchanged night uploads nothing
     EXPECT_EQ(lfs.downloads(), before_many);
     EXPECT_TRUE(listed->set->set_key);
 }

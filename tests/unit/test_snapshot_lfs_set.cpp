@@ -81,6 +81,18 @@ TEST(LfsSetJson, ManifestsWithoutLfsAreUnchangedAndInlineSetsRoundTrip) {
     auto loaded = lfs_objects_of(*store, *parsed);
     ASSERT_TRUE(loaded);
     EXPECT_EQ(*loaded, list);
+
+    // HEAD's .lfsconfig as a pack showed it round-trips; a manifest without it reads as none.
+    const std::string head(40, 'a'), tree(40, 'b'), blob(40, 'c');
+    m.lfs->lfsconfig = LfsConfigRecord{head, tree, blob, "https://lfs.example/app"};
+    auto with_record = round_trip(m);
+    ASSERT_TRUE(with_record) << with_record.error().message;
+    EXPECT_EQ(with_record->lfs, m.lfs);
+    m.lfs->lfsconfig = LfsConfigRecord{head, tree, "", std::nullopt};
+    with_record = round_trip(m);
+    ASSERT_TRUE(with_record) << with_record.error().message;
+    EXPECT_EQ(with_record->lfs, m.lfs);
+    EXPECT_EQ(parsed->lfs->lfsconfig, std::nullopt);
 }
 
 TEST(LfsSetJson, LargeSetsGoToAContentAddressedFile) {
@@ -149,6 +161,21 @@ TEST(LfsSetJson, HostileValuesAreIntegrityErrors) {
             l["missing"] = {{{"oid", l["objects"][0]["oid"]}, {"size", 1}, {"reason", "gone"}}};
         },
         [](json& l) { l = "x"; },
+        [](json& l) { l["lfsconfig"] = "x"; },
+        [](json& l) {
+            l["lfsconfig"] = {{"head", "ABC"}, {"tree", std::string(40, 'b')}};
+        },
+        [](json& l) {
+            l["lfsconfig"] = {{"head", std::string(40, 'a')}};
+        },
+        [](json& l) {
+            l["lfsconfig"] = {{"head", std::string(40, 'a')}, {"tree", std::string(40, 'b')}, {"blob", 7}};
+        },
+        [](json& l) {
+            l["lfsconfig"] = {{"head", std::string(40, 'a')},
+                              {"tree", std::string(40, 'b')},
+                              {"url", std::string(9000, 'u')}};
+        },
     };
     for (std::size_t i = 0; i < edits.size(); ++i) {
         json j = good;

@@ -21,6 +21,13 @@ constexpr JobMetric k_job_metrics[] = {
     {"LatestNotAdvanced", "Count", "latest_not_advanced"},
     {"BytesWritten", "Bytes", "bytes"},
     {"DurationSeconds", "Seconds", ""},
+    // Added later: a summary without them (an older report) counts zero.
+    {"RefsUpdated", "Count", "refs_updated"},
+    {"LfsObjects", "Count", "lfs_objects"},
+    {"LfsBytes", "Bytes", "lfs_bytes"},
+    {"LfsObjectsUploaded", "Count", "lfs_objects_uploaded"},
+    {"LfsBytesUploaded", "Bytes", "lfs_bytes_uploaded"},
+    {"LfsMissing", "Count", "lfs_missing"},
 };
 
 } // namespace
@@ -50,7 +57,7 @@ json emf_document(const snapshot::JobEnd& end) {
     for (const auto& m : k_job_metrics)
         emf[std::string(m.name)] = m.summary_field.empty()
                                        ? json(static_cast<double>(end.duration_ms) / 1000.0)
-                                       : end.summary.at(std::string(m.summary_field));
+                                       : end.summary.value(std::string(m.summary_field), json(0));
     return emf;
 }
 

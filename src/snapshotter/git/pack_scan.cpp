@@ -307,7 +307,8 @@ struct PackScanner::Impl {
                 e.size, e.size <= options.max_object_size ? e.size : k_commit_prefix));
             if (options.report_commits)
                 e.digest.emplace(options.object_format);
-        } else if (e.type == k_blob && options.max_blob_size > 0 && e.size <= options.max_blob_size) {
+        } else if ((e.type == k_blob && options.max_blob_size > 0 && e.size <= options.max_blob_size) ||
+                   (e.type == k_tree && options.max_tree_size > 0 && e.size <= options.max_tree_size)) {
             e.keep = static_cast<std::size_t>(e.size);
             e.digest.emplace(options.object_format);
         } else if (e.type == k_ofs_delta || e.type == k_ref_delta) {
@@ -368,7 +369,7 @@ struct PackScanner::Impl {
     // Report the inflated entry and remember what a later delta may need.
     Status finish_entry() {
         Entry e = std::move(entry);
-        if (e.type == k_commit || e.type == k_blob) {
+        if (e.type == k_commit || e.type == k_blob || e.type == k_tree) {
             if (!e.digest)
                 return {};
             const bool whole = e.content.size() == e.size;
@@ -387,6 +388,8 @@ struct PackScanner::Impl {
         const Known& base = by_offset.at(e.base_offset);
         if (base.type == k_blob && sizes->result > options.max_blob_size)
             return {}; // grew past the blobs asked for
+        if (base.type == k_tree && sizes->result > options.max_tree_size)
+            return {}; // grew past the trees asked for
         if (base.type == k_commit && !options.report_commits)
             return {};
         auto cached = cache.find(e.base_offset);
@@ -423,7 +426,15 @@ struct PackScanner::Impl {
                 return fail(Error::integrity(fmt::format("commit {}: {}", oid, parents.error().message)));
             ++summary.commits;
             if (callbacks.on_commit)
-                if (auto s = callbacks.on_commit(ScannedCommit{oid, std::move(*parents)}); !s)
+                if (auto s = callbacks.on_commit(
+                        ScannedCommit{oid, std::move(*parents),
+                                      std::string(content.substr(5, oid_hex_length(options.object_format)))});
+                    !s)
+                    return s;
+        } else if (type == k_tree) {
+            ++summary.trees;
+            if (callbacks.on_tree)
+                if (auto s = callbacks.on_tree(ScannedTree{oid, content}); !s)
                     return s;
         } else {
             ++summary.blobs;

@@ -13,6 +13,9 @@
 // ofs-delta; their results are trees and large blobs, never commits). An
 // OFS_DELTA on an object not reported is skipped silently (same type as its base).
 //
+// Trees of at most `max_tree_size` bytes (0: none, the default) are reported
+// too, hashed and cached like small blobs, so that deltas on them resolve.
+//
 // Memory: at most `PackScanOptions::cache_bytes` of cached object content
 // (16 MiB by default), one object being inflated (a commit or delta up to
 // `max_object_size`, larger ones only hashed or skipped), a 64 KiB inflate
@@ -39,6 +42,14 @@ namespace snapshotter::git {
 struct ScannedCommit {
     std::string oid;
     std::vector<std::string> parents;
+    std::string tree; // its root tree's oid
+};
+
+// A tree the pack holds whose size is at most PackScanOptions::max_tree_size:
+// its oid and raw content (entries "<mode> <name>\0<raw oid>").
+struct ScannedTree {
+    std::string oid;
+    std::string content;
 };
 
 // A blob the pack holds whose size is at most PackScanOptions::max_blob_size.
@@ -62,6 +73,7 @@ struct PackScanOptions {
     std::size_t cache_bytes = 16U << 20;      // content kept to resolve deltas (LRU by insertion)
     std::uint64_t max_object_size = 8U << 20; // larger commits and deltas are skipped (counted)
     std::uint64_t max_objects = 0;            // a header saying more fails; 0: 2^32 - 1
+    std::uint64_t max_tree_size = 0;          // report trees of at most this size; 0: no trees
 };
 
 // Where the scanner reports; an empty function is not called. A failing
@@ -70,6 +82,7 @@ struct PackScanCallbacks {
     std::function<Status(const ScannedCommit&)> on_commit;
     std::function<Status(const ScannedBlob&)> on_blob;
     std::function<Status(const UnresolvedDelta&)> on_unresolved;
+    std::function<Status(const ScannedTree&)> on_tree;
 };
 
 // What a finished scan saw.
@@ -82,6 +95,7 @@ struct PackScanSummary {
     std::uint64_t unresolved = 0;   // deltas reported as unresolved
     std::uint64_t skipped = 0;      // commits or deltas over max_object_size, not reported
     std::uint64_t pack_size = 0;    // bytes fed, trailer included
+    std::uint64_t trees = 0;        // reported
 };
 
 // Scans one pack. feed() the bytes in order, then finish().

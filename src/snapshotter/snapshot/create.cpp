@@ -170,6 +170,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         return fail(produced.error());
     const int rewritten = produced->ledger.rewritten;
     const int deleted = produced->ledger.deleted;
+    const int updated = produced->ledger.updated;
     const std::optional<LfsOutcome> lfs = produced->lfs;
     record(manifest, plan, std::move(*produced));
     manifest.timings_ms["total"] = elapsed_ms(start);
@@ -210,6 +211,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         {"refused_refs", refused_json(listing.refused)},
         {"refs_rewritten", rewritten},
         {"refs_deleted", deleted},
+        {"refs_updated", updated},
         {"bundle", wrote ? bundle_json(manifest.bundles.back()) : nlohmann::json(nullptr)}};
     spdlog::info("{}: {} snapshot {} ({} refs, {} engine)", repo.name, to_string(manifest.kind),
                  manifest.snapshot_id, manifest.refs.size(), manifest.engine);
@@ -220,8 +222,14 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
         for (const auto& w : lfs->warnings)
             detail["warnings"].push_back(w);
     }
-    return RepoOutcome{status,    std::move(detail), wrote ? manifest.bundles.back().size : 0,
-                       rewritten, deleted,           latest_warning.has_value()};
+    return RepoOutcome{status,
+                       std::move(detail),
+                       wrote ? manifest.bundles.back().size : 0,
+                       rewritten,
+                       deleted,
+                       latest_warning.has_value(),
+                       updated,
+                       lfs ? lfs_totals(*lfs) : LfsTotals{}};
 }
 
 } // namespace snapshotter::snapshot

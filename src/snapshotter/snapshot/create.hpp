@@ -24,6 +24,8 @@ struct RepoOutcome {
     int refs_rewritten = 0;    // refs moved to a commit that does not contain the old tip
     int refs_deleted = 0;      // refs that disappeared since the previous snapshot
     bool latest_stale = false; // committed, but latest.json could not be advanced
+    int refs_updated = 0;      // refs moved where the engine could not tell fast_forward from rewritten
+    LfsTotals lfs;             // the snapshot's LFS objects (zero when its LFS step did not run)
 };
 
 // A repository's latest snapshot as read_latest_manifest() returned it:

@@ -55,6 +55,8 @@ FleetTally tally_fleet(const std::vector<FleetItem>& items, const FleetRun& run)
         t.refs_deleted += r.outcome.refs_deleted;
         t.latest_not_advanced += r.outcome.latest_stale ? 1 : 0;
         t.bytes += r.outcome.bytes;
+        t.refs_updated += r.outcome.refs_updated;
+        add_lfs_totals(t.lfs, r.outcome.lfs);
         t.entries.push_back(repository_entry(items[i].name, r));
     }
     return t;
@@ -74,6 +76,13 @@ json fleet_summary(const FleetTally& t, std::size_t total, const SourcesTally& s
                     {"gone", sources.gone},
                     {"sources_failed", sources.failed},
                     {"duration_ms", duration_ms}};
+    // Added later, after the fields above: refs the engine could not classify, and LFS totals.
+    summary["refs_updated"] = t.refs_updated;
+    summary["lfs_objects"] = t.lfs.objects;
+    summary["lfs_bytes"] = t.lfs.bytes;
+    summary["lfs_objects_uploaded"] = t.lfs.objects_uploaded;
+    summary["lfs_bytes_uploaded"] = t.lfs.bytes_uploaded;
+    summary["lfs_missing"] = t.lfs.missing;
     // Only when a rerun skipped something: the summary of every other run is unchanged.
     if (rerun_skips > 0)
         summary["skipped_already_committed"] = rerun_skips;

@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/lfs_fetch.hpp"
 
+#include "snapshotter/lfs/config.hpp"
 #include "snapshotter/lfs/pointer.hpp"
 #include "snapshotter/snapshot/engine.hpp"
 #include "snapshotter/snapshot/layout.hpp"
@@ -235,7 +236,9 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
     if (!lfs_wanted(repo.lfs, scan, parent_set))
         return {};
     LfsOutcome outcome;
-    std::vector<std::string> warnings;
+    std::vector<std::string> warnings = scan.warnings;
+    for (const auto& w : warnings)
+        spdlog::warn("{}: {}", repo.name, w);
     if (!scan.scanned) {
         warnings.push_back(
             fmt::format("LFS pointers of the new commits were not looked for: {}", scan.not_scanned));
@@ -294,6 +297,7 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
     stored->server_source = outcome.server_source;
     stored->scanned = scan.scanned;
     stored->found = scan.pointers.size();
+    stored->set->lfsconfig = scan.lfsconfig;
     warnings.insert(warnings.end(), stored->warnings.begin(), stored->warnings.end());
     stored->warnings = std::move(warnings);
     spdlog::info("{}: LFS {} objects needed ({} bytes), {} downloaded ({} bytes), {} missing", repo.name,
@@ -314,39 +318,12 @@ Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, co
     if (!full && input.previous)
         for (const auto& [name, target] : input.previous->refs)
             old.insert(target.oid);
-    std::string head_commit;
-    if (produced.head.kind == git::HeadKind::detached)
-        head_commit = produced.head.target;
-    else if (auto it = produced.refs.find(produced.head.target); it != produced.refs.end())
-        head_commit = it->second.peeled.empty() ? it->second.oid : it->second.peeled;
+    const std::string head_commit = lfs_head_commit(produced.head, produced.refs);
     auto scan = scan_mirror(ec.ctx.git, mirror, {tips.begin(), tips.end()}, {old.begin(), old.end()},
                             head_commit, ec.deadline.left());
     if (!scan)
         return fail(scan.error());
     return add_lfs(ec, plan, input, *scan, produced);
-}
-
-git::BlobScan LfsPackScan::hooks() {
-    return git::BlobScan{.max_blob_size = lfs::k_max_pointer_bytes,
-                         .on_blob = [this](const git::ScannedBlob& blob) -> Status {
-                             if (blob.content.size() < lfs::k_min_pointer_bytes)
-                                 return {};
-                             if (auto pointer = lfs::parse_pointer(blob.content))
-                                 m_pointers.push_back({std::move(pointer->oid), pointer->size});
-                             return {};
-                         },
-                         .on_unresolved = [this](const git::UnresolvedDelta& delta) -> Status {
-                             if (delta.result_size >= lfs::k_min_pointer_bytes &&
-                                 delta.result_size <= lfs::k_max_pointer_bytes)
-                                 ++m_unresolved;
-                             return {};
-                         }};
-}
-
-std::vector<LfsObject> LfsPackScan::pointers() const {
-    auto out = m_pointers;
-    sort_unique(out);
-    return out;
 }
 
 bool lfs_wants_full_pack(job::LfsMode mode, const PlanInput& input) {
@@ -356,24 +333,159 @@ bool lfs_wants_full_pack(job::LfsMode mode, const PlanInput& input) {
            input.previous->lfs->count > 0;
 }
 
+std::string lfs_head_commit(const git::HeadState& head, const git::RefMap& refs) {
+    if (head.kind == git::HeadKind::detached)
+        return head.target;
+    if (head.kind != git::HeadKind::symbolic)
+        return {};
+    auto it = refs.find(head.target);
+    if (it == refs.end())
+        return {};
+    return it->second.peeled.empty() ? it->second.oid : it->second.peeled;
+}
+
+namespace {
+
+// The content of blob `oid` alone: a protocol v2 fetch of that one want and
+// no haves (a pack of one object), at most lfs::k_max_lfsconfig_bytes.
+Result<std::string> fetch_one_blob(const EngineContext& ec, const std::string& oid,
+                                   const std::string& object_format) {
+    auto client = git::ProtocolClient::open(stream_request(ec).transport);
+    if (!client)
+        return fail(client.error());
+    std::optional<std::string> content;
+    git::PackScanner scanner(git::PackScanOptions{.object_format = object_format,
+                                                  .report_commits = false,
+                                                  .max_blob_size = lfs::k_max_lfsconfig_bytes,
+                                                  .max_objects = 1},
+                             git::PackScanCallbacks{.on_blob = [&](const git::ScannedBlob& blob) -> Status {
+                                 if (blob.oid == oid)
+                                     content = blob.content;
+                                 return {};
+                             }});
+    auto fetched = client->fetch(git::FetchRequest{.wants = {oid},
+                                                   .thin_pack = false,
+                                                   .max_pack_bytes = 2 * lfs::k_max_lfsconfig_bytes},
+                                 [&scanner](std::string_view data) { return scanner.feed(data); }, {});
+    if (!fetched)
+        return fail(fetched.error());
+    if (auto summary = scanner.finish(); !summary)
+        return fail(summary.error());
+    (void)client->close();
+    if (!content)
+        return fail(Error::git(
+            fmt::format("the server sent no blob {} of at most {} bytes", oid, lfs::k_max_lfsconfig_bytes)));
+    return *content;
+}
+
+// The new commits fetched again without thin deltas, only scanned (nothing is
+// stored): every pointer and HEAD's root tree can then be read.
+Result<std::unique_ptr<LfsPackScan>> rescan_without_thin(const EngineContext& ec, const PlanInput& input,
+                                                         const Produced& produced) {
+    const Manifest& parent = *input.previous;
+    auto scan = std::make_unique<LfsPackScan>(lfs_head_commit(produced.head, produced.refs));
+    BundleScanTap tap(nullptr, scan->make_scanner(input.listing.object_format));
+    git::IncrementalExtras extras;
+    for (const auto& [key, oid] : parent.preserved)
+        extras.haves.push_back(oid);
+    extras.thin_pack = false;
+    auto streamed =
+        git::stream_incremental_bundle(stream_request(ec), parent.refs, tap, parent.head_oid, extras);
+    if (!streamed)
+        return fail(streamed.error());
+    if (streamed->refs != produced.refs)
+        return fail(Error::git("the refs moved between the two fetches"));
+    if (streamed->pack_written)
+        if (auto s = tap.finish_scan(); !s)
+            return fail(s.error());
+    return scan;
+}
+
+// HEAD's .lfsconfig for `scan` from the stream engine's pack `pack`, into `scan`.
+void read_head_lfsconfig(const EngineContext& ec, const PlanInput& input, const LfsPackScan& pack,
+                         LfsScan& scan) {
+    const std::optional<LfsConfigRecord> parent =
+        input.previous && input.previous->lfs ? input.previous->lfs->lfsconfig : std::nullopt;
+    auto head = head_lfsconfig(pack, parent);
+    if (!head.known && !head.fetch_blob.empty()) {
+        // The blob did not change since a snapshot that recorded nothing (or is over pointer size).
+        auto fetched = fetch_one_blob(ec, head.fetch_blob, input.listing.object_format);
+        if (fetched)
+            head = head_lfsconfig(pack, parent, *fetched);
+        else
+            head.unknown +=
+                fmt::format(", and fetching it alone failed: {}", redact(fetched.error().message));
+    }
+    scan.gitattributes_lfs = head.gitattributes_lfs;
+    scan.lfsconfig = head.record;
+    if (!head.warning.empty())
+        scan.warnings.push_back(head.warning);
+    if (head.known) {
+        scan.lfsconfig_url = head.url;
+        return;
+    }
+    scan.lfsconfig_url = parent ? parent->url : std::nullopt;
+    scan.warnings.push_back(fmt::format("HEAD's .lfsconfig could not be read: {}; the LFS server is {}",
+                                        head.unknown,
+                                        parent ? "the one the previous snapshot recorded"
+                                               : "the payload's lfs_url or derived from the clone URL"));
+}
+
+} // namespace
+
 Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                        const std::filesystem::path* index_repo, const LfsPackScan* pack_scan,
+                        const std::filesystem::path* index_repo, const LfsPackScan* pack_scan, bool thin,
                         Produced& produced) {
     if (ec.repo.lfs == job::LfsMode::off)
         return {};
     if (index_repo != nullptr && std::filesystem::exists(*index_repo))
         return add_lfs_from_mirror(ec, plan, input, *index_repo, produced);
     LfsScan scan;
-    if (pack_scan != nullptr) {
-        scan.pointers = pack_scan->pointers();
-        if (pack_scan->unresolved() > 0) {
+    const bool need_lfsconfig = !ec.repo.lfs_url;
+    const bool incremental =
+        (produced.replanned ? *produced.replanned : plan).kind == SnapshotKind::incremental && input.previous;
+    // "auto" on a thin pack that shows LFS: read the new commits again without thin deltas.
+    std::unique_ptr<LfsPackScan> rescanned;
+    if (pack_scan != nullptr && thin && incremental &&
+        (!pack_scan->pointers().empty() || pack_scan->attributes_seen()) &&
+        (pack_scan->unresolved() > 0 || need_lfsconfig)) {
+        auto again = rescan_without_thin(ec, input, produced);
+        if (again) {
+            spdlog::info(
+                "{}: LFS seen in a thin pack; the new commits were fetched again without thin deltas "
+                "({} pointers, {} unresolved deltas of pointer size before)",
+                ec.repo.name, pack_scan->pointers().size(), pack_scan->unresolved());
+            rescanned = std::move(*again);
+        } else {
+            scan.warnings.push_back(
+                fmt::format("fetching the new commits again without thin deltas failed: {}",
+                            redact(again.error().message)));
+        }
+    }
+    const LfsPackScan* pack = rescanned ? rescanned.get() : pack_scan;
+    if (pack != nullptr) {
+        scan.pointers = pack->pointers();
+        if (rescanned) // a pointer of the first pack is one of the new commits' too
+            for (const auto& p : pack_scan->pointers())
+                scan.pointers.push_back(p);
+        if (pack->unresolved() > 0) {
             scan.scanned = false;
             scan.not_scanned = fmt::format(
                 "{} delta(s) of pointer size in the pack were on objects outside it (a thin pack), so the "
                 "pointers among them could not be read; the previous snapshot's LFS set is carried on",
-                pack_scan->unresolved());
+                pack->unresolved());
         }
+        if (need_lfsconfig && pack->follows_head())
+            read_head_lfsconfig(ec, input, *pack, scan);
+    } else if (need_lfsconfig && input.previous && input.previous->lfs) {
+        // No pack (refs-only change): HEAD's commit is an older one.
+        LfsPackScan none(lfs_head_commit(produced.head, produced.refs));
+        read_head_lfsconfig(ec, input, none, scan);
     }
+    std::sort(scan.pointers.begin(), scan.pointers.end(), by_oid);
+    scan.pointers.erase(std::unique(scan.pointers.begin(), scan.pointers.end(),
+                                    [](const LfsObject& a, const LfsObject& b) { return a.oid == b.oid; }),
+                        scan.pointers.end());
     // auto with nothing found and no LFS known: the log says what could not be
     // read (thin deltas on older trees and blobs, nearly always: measured in
     // docs/lfs.md), and the result stays that of a repository without LFS.
@@ -383,6 +495,24 @@ Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const
         return {};
     }
     return add_lfs(ec, plan, input, scan, produced);
+}
+
+LfsTotals lfs_totals(const LfsOutcome& outcome) {
+    if (!outcome.set)
+        return {};
+    return {.objects = outcome.set->count,
+            .bytes = outcome.set->bytes,
+            .objects_uploaded = outcome.downloaded_objects,
+            .bytes_uploaded = outcome.downloaded_bytes,
+            .missing = outcome.set->missing.size()};
+}
+
+void add_lfs_totals(LfsTotals& total, const LfsTotals& more) {
+    total.objects += more.objects;
+    total.bytes += more.bytes;
+    total.objects_uploaded += more.objects_uploaded;
+    total.bytes_uploaded += more.bytes_uploaded;
+    total.missing += more.missing;
 }
 
 nlohmann::json lfs_outcome_json(const LfsOutcome& outcome) {

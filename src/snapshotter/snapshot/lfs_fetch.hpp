@@ -9,6 +9,7 @@
 #include "snapshotter/job/enums.hpp"
 #include "snapshotter/lfs/batch.hpp"
 #include "snapshotter/lfs/discovery.hpp"
+#include "snapshotter/snapshot/lfs_pack.hpp"
 #include "snapshotter/snapshot/lfs_set.hpp"
 #include "snapshotter/storage/storage.hpp"
 
@@ -40,6 +41,21 @@ struct LfsOutcome {
     std::vector<std::string> warnings; // purged objects, a scan not done, a server not reached
 };
 
+// What a snapshot's LFS step counted, for the job's totals and metrics.
+struct LfsTotals {
+    std::uint64_t objects = 0;          // objects the snapshot needs
+    std::uint64_t bytes = 0;            // their total size
+    std::uint64_t objects_uploaded = 0; // stored by this run (zero on an unchanged night)
+    std::uint64_t bytes_uploaded = 0;
+    std::uint64_t missing = 0; // needed but not stored (purged upstream, not found, corrupt)
+};
+
+// The totals of `outcome`: objects and bytes needed, uploaded now, missing.
+LfsTotals lfs_totals(const LfsOutcome& outcome);
+
+// Add `more` to `total`.
+void add_lfs_totals(LfsTotals& total, const LfsTotals& more);
+
 // What the engine found in the new commits.
 struct LfsScan {
     bool scanned = true;                      // false: pointers were not looked for (`not_scanned` says why)
@@ -47,6 +63,8 @@ struct LfsScan {
     std::vector<LfsObject> pointers;          // sorted, unique
     bool gitattributes_lfs = false;           // HEAD's .gitattributes names filter=lfs
     std::optional<std::string> lfsconfig_url; // lfs.url of HEAD's .lfsconfig
+    std::optional<LfsConfigRecord> lfsconfig; // HEAD's .lfsconfig as the pack showed it, to record
+    std::vector<std::string> warnings;        // what could not be read
 };
 
 // The LFS objects among `blobs` (blob contents): those that are exactly one
@@ -96,39 +114,31 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
                            const std::filesystem::path& mirror, Produced& produced);
 
-// The LFS pointers the stream engine finds in the pack as it streams
-// (git::BlobScan): every blob of pointer size is parsed, and every delta the
-// scanner could not apply whose result is of pointer size is counted, since
-// a pointer may hide in it (a thin pack's delta on an object of an older
-// snapshot). Keep it alive and in place while the pack streams.
-class LfsPackScan {
-  public:
-    // The callbacks to hand to the fetch.
-    git::BlobScan hooks();
-    // What was found: the pointers, sorted and unique, and `unresolved`.
-    [[nodiscard]] std::vector<LfsObject> pointers() const;
-    [[nodiscard]] std::uint64_t unresolved() const { return m_unresolved; }
-
-  private:
-    std::vector<LfsObject> m_pointers;
-    std::uint64_t m_unresolved = 0;
-};
-
 // Whether the stream engine should ask for a pack without thin deltas, so
 // that a changed pointer (usually a delta on the old pointer) can be read:
 // lfs true, or auto when the parent has an LFS set.
 bool lfs_wants_full_pack(job::LfsMode mode, const PlanInput& input);
 
+// The commit HEAD names in `refs` (`head` detached, or the ref it points at,
+// peeled); empty when HEAD names none.
+std::string lfs_head_commit(const git::HeadState& head, const git::RefMap& refs);
+
 // The stream engine's call. With a repository holding the snapshot's objects
 // (`index_repo`: options.verify "index") it scans it as the cli engine scans
 // its mirror; otherwise it uses what `pack_scan` found in the pack (null: no
-// pack was scanned, the new commits brought no objects). When deltas of
-// pointer size could not be applied (`pack_scan->unresolved()`) and the LFS
-// step runs, the result says "scanned": false with a warning naming their
-// count and the parent's set is carried on; when it does not run ("auto",
-// nothing found, no LFS known) a warning in the log says so (docs/lfs.md).
+// pack was scanned, the new commits brought no objects; `thin`: the pack was
+// thin). HEAD's .lfsconfig comes from the pack, the previous snapshot's
+// record, or a fetch of its one blob (head_lfsconfig()); what none of them
+// shows is a warning, and the server is then the previous record's or the
+// derived one. "auto" on a thin pack that shows LFS (pointers, or a small blob
+// naming filter=lfs) fetches the new commits again without thin deltas, scan
+// only, when a pointer may hide in an unresolved delta or HEAD's .lfsconfig
+// is needed. Deltas of pointer size still unresolved give "scanned": false
+// with a warning naming their count, and the parent's set is carried on; when
+// the step does not run ("auto", nothing found, no LFS known) a warning in
+// the log says so (docs/lfs.md).
 Status add_lfs_streamed(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                        const std::filesystem::path* index_repo, const LfsPackScan* pack_scan,
+                        const std::filesystem::path* index_repo, const LfsPackScan* pack_scan, bool thin,
                         Produced& produced);
 
 // The result's "lfs" object: objects, bytes, downloaded, missing, server.

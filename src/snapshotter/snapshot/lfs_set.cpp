@@ -14,6 +14,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr std::size_t k_max_lfsconfig_url = 8192;
+
 Error bad(std::string_view what) {
     return Error::integrity(fmt::format("manifest: lfs: {}", what));
 }
@@ -58,6 +60,38 @@ Result<std::uint64_t> total_bytes(const std::vector<LfsObject>& objects) {
     return total;
 }
 
+// A git object id in hex: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+bool is_hex_oid(const json& j) {
+    if (!j.is_string())
+        return false;
+    const auto& s = j.get_ref<const std::string&>();
+    return (s.size() == 40 || s.size() == 64) && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+// The optional "lfsconfig" record of an "lfs" value.
+Result<std::optional<LfsConfigRecord>> lfsconfig_from_json(const json& j) {
+    auto it = j.find("lfsconfig");
+    if (it == j.end())
+        return std::nullopt;
+    if (!it->is_object() || !is_hex_oid(it->value("head", json())) || !is_hex_oid(it->value("tree", json())))
+        return fail(bad("lfsconfig needs a head and a tree object id"));
+    LfsConfigRecord r{it->at("head").get<std::string>(), it->at("tree").get<std::string>(), "", std::nullopt};
+    const json blob = it->value("blob", json());
+    if (!blob.is_null() && !is_hex_oid(blob))
+        return fail(bad("lfsconfig blob is not an object id"));
+    if (!blob.is_null())
+        r.blob = blob.get<std::string>();
+    const json url = it->value("url", json());
+    if (!url.is_null() && (!url.is_string() || url.get_ref<const std::string&>().empty() ||
+                           url.get_ref<const std::string&>().size() > k_max_lfsconfig_url))
+        return fail(bad("lfsconfig url is not a string of 1 to 8192 bytes"));
+    if (!url.is_null())
+        r.url = url.get<std::string>();
+    return r;
+}
+
 json objects_to_json(const std::vector<LfsObject>& objects) {
     json out = json::array();
     for (const auto& o : objects)
@@ -77,6 +111,13 @@ json lfs_set_to_json(const LfsSet& set) {
     for (const auto& m : set.missing)
         missing.push_back({{"oid", m.oid}, {"size", m.size}, {"reason", m.reason}});
     j["missing"] = std::move(missing);
+    if (set.lfsconfig) {
+        const auto& r = *set.lfsconfig;
+        j["lfsconfig"] = {{"head", r.head},
+                          {"tree", r.tree},
+                          {"blob", r.blob.empty() ? json(nullptr) : json(r.blob)},
+                          {"url", r.url ? json(*r.url) : json(nullptr)}};
+    }
     return j;
 }
 
@@ -152,6 +193,10 @@ Result<LfsSet> lfs_set_from_json(const json& j, std::string_view repository) {
             set.missing.push_back({std::move(object->oid), object->size, reason->get<std::string>()});
         }
     }
+    auto lfsconfig = lfsconfig_from_json(j);
+    if (!lfsconfig)
+        return fail(lfsconfig.error());
+    set.lfsconfig = std::move(*lfsconfig);
     return set;
 }
 

@@ -46,6 +46,18 @@ struct LfsMissing {
     bool operator==(const LfsMissing&) const = default;
 };
 
+// What the stream engine read of HEAD's `.lfsconfig` from a pack (docs/lfs.md):
+// HEAD's commit and root tree, the `.lfsconfig` blob there (empty: none) and
+// its lfs.url (none: no .lfsconfig, or one without lfs.url). The next
+// incremental reuses it when HEAD, its root tree or that blob did not change.
+struct LfsConfigRecord {
+    std::string head;               // HEAD's commit (hex)
+    std::string tree;               // its root tree (hex)
+    std::string blob;               // the .lfsconfig blob in that tree (hex), empty: none
+    std::optional<std::string> url; // its lfs.url (at most 2048 bytes, without userinfo)
+    bool operator==(const LfsConfigRecord&) const = default;
+};
+
 // The LFS objects a snapshot needs: cumulative over its chain (docs/lfs.md).
 struct LfsSet {
     std::uint64_t count = 0; // objects needed, missing ones included
@@ -57,10 +69,13 @@ struct LfsSet {
     std::optional<std::string> set_sha256;
     // Needed objects storage does not hold, sorted by oid (a subset of the set).
     std::vector<LfsMissing> missing;
+    // Added later (absent in older manifests): HEAD's .lfsconfig as a pack showed it.
+    std::optional<LfsConfigRecord> lfsconfig;
     bool operator==(const LfsSet&) const = default;
 };
 
-// The manifest's "lfs" value: {"count","bytes","objects"|"set":{"key","sha256"},"missing"}.
+// The manifest's "lfs" value: {"count","bytes","objects"|"set":{"key","sha256"},"missing"},
+// and "lfsconfig":{"head","tree","blob","url"} when recorded.
 nlohmann::json lfs_set_to_json(const LfsSet& set);
 
 // Parse and check the manifest's "lfs" value of repository `repository`:

@@ -33,6 +33,10 @@ Outcome run_merge_reports(const Context& ctx) {
     json summary = {{"total", 0},          {"ok", 0},           {"unchanged", 0},
                     {"failed", 0},         {"skipped", 0},      {"bytes", 0},
                     {"refs_rewritten", 0}, {"refs_deleted", 0}, {"latest_not_advanced", 0}};
+    // Added later; a shard report without them counts zero.
+    for (const char* field : {"refs_updated", "lfs_objects", "lfs_bytes", "lfs_objects_uploaded",
+                              "lfs_bytes_uploaded", "lfs_missing"})
+        summary[field] = 0;
     // Every shard lists a job's sources itself: a source that failed failed in each shard (the
     // most any shard saw is the job's count), and a repository gone from a source may be named by
     // several shards (merged as one set).

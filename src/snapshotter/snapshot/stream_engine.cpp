@@ -173,7 +173,23 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     auto writer = ctx.storage.create(key, Overwrite::no);
     if (!writer)
         return fail(writer.error());
-    IndexingWriter out(**writer, indexer ? &*indexer : nullptr);
+    // Git LFS pointers are read from the pack as it passes (docs/lfs.md); a
+    // changed pointer is a delta on the old one, which a thin pack leaves out.
+    // A pack the LFS step reads whole (full, or not thin) passes a scanner of
+    // its own that also follows HEAD to its .lfsconfig (the payload's lfs_url
+    // makes that unneeded).
+    std::optional<LfsPackScan> lfs_scan;
+    std::optional<BundleScanTap> lfs_tap;
+    const bool lfs_thin = incremental && !lfs_wants_full_pack(repo.lfs, input);
+    if (repo.lfs != job::LfsMode::off && !index_repo) {
+        if (!repo.lfs_url)
+            lfs_scan.emplace(lfs_head_commit(listing.head, listing.selected));
+        else
+            lfs_scan.emplace();
+        if (!lfs_thin)
+            lfs_tap.emplace(&**writer, lfs_scan->make_scanner(listing.object_format));
+    }
+    IndexingWriter out(lfs_tap ? *lfs_tap : **writer, indexer ? &*indexer : nullptr);
     auto step = SteadyClock::now();
     // The session that listed the refs fetches too, unless it sat idle long
     // enough (index preparation) for the server to have dropped it.
@@ -192,16 +208,11 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     ChainHaves chain_haves;
     if (incremental)
         extras.more_haves = chain_haves.provider(ctx.storage, *parent, listing.object_format);
-    // Git LFS pointers are read from the pack as it passes (docs/lfs.md); a
-    // changed pointer is a delta on the old one, which a thin pack leaves out.
-    std::optional<LfsPackScan> lfs_scan;
     git::BlobScan blobs;
-    if (repo.lfs != job::LfsMode::off && !index_repo) {
-        lfs_scan.emplace();
-        blobs = lfs_scan->hooks();
-        extras.blobs = blobs;
-        extras.thin_pack = !lfs_wants_full_pack(repo.lfs, input);
-    }
+    if (lfs_scan && lfs_thin)
+        extras.blobs = lfs_scan->hooks();
+    if (lfs_scan)
+        extras.thin_pack = lfs_thin;
     auto streamed =
         session ? (incremental ? session->incremental_bundle(parent->refs, out, parent->head_oid, extras)
                                : session->full_bundle(out, blobs))
@@ -293,7 +304,7 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
         }
     // Git LFS content of the new commits (snapshot/lfs_fetch.hpp, docs/lfs.md).
     if (auto s = add_lfs_streamed(m_ec, plan, input, index_repo ? &index_repo->path : nullptr,
-                                  lfs_scan ? &*lfs_scan : nullptr, produced);
+                                  lfs_scan ? &*lfs_scan : nullptr, lfs_thin, produced);
         !s)
         return fail(s.error());
     return produced;

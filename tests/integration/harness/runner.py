@@ -98,6 +98,18 @@ class Run:
         return (f"argv={self.argv}\nrc={self.rc}\nstdout={self.stdout.decode(errors='replace')}\n"
                 f"stderr (tail)={self.stderr.decode(errors='replace')[-3000:]}")
 
+    def emf(self) -> list[dict]:
+        """The CloudWatch EMF metrics lines of stderr (JSON objects with "_aws")."""
+        out = []
+        for line in self.stderr.decode(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and "_aws" in rec:
+                out.append(rec)
+        return out
+
 
 def snapshotter_env(home: Path | None = None, tmpdir: Path | None = None,
                     extra: dict[str, str] | None = None) -> dict[str, str]:
