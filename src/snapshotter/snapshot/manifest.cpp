@@ -258,30 +258,40 @@ constexpr std::array<std::string_view, 9> k_delta_members{
     "base",          "depth",   "refs_set",          "refs_removed", "bundles_kept",
     "bundles_added", "shallow", "preserved_removed", "preserved_set"};
 
+// Apply members `<set>_removed` (names that must be in `map`) and `<set>_set`
+// (entries parsed by `parse`, none also removed) of delta `j` to `map`;
+// `what` names an entry in errors.
+template <typename Map, typename Parse>
+Status apply_entries(const json& j, const std::string& set, std::string_view what, Map& map, Parse parse) {
+    std::set<std::string> removed;
+    if (auto it = j.find(set + "_removed"); it != j.end())
+        for (const auto& name : *it) {
+            auto text = name.get<std::string>();
+            if (map.erase(text) == 0)
+                return fail(bad(fmt::format("table: the delta removes {} {}, which its base does not hold",
+                                            what, text.substr(0, 300))));
+            removed.insert(std::move(text));
+        }
+    if (auto it = j.find(set + "_set"); it != j.end())
+        for (const auto& [name, value] : it->items()) {
+            if (removed.contains(name))
+                return fail(bad(fmt::format("table: the delta both sets and removes {} {}", what, name)));
+            auto parsed = parse(name, value);
+            if (!parsed)
+                return fail(parsed.error());
+            map.insert_or_assign(name, std::move(*parsed));
+        }
+    return {};
+}
+
 // Apply delta `j` to the sets of `m` (the base's).
 Status apply_delta(const json& j, Manifest& m) {
     for (const auto& [member, value] : j.items())
         if (std::find(k_delta_members.begin(), k_delta_members.end(), member) == k_delta_members.end())
             return fail(bad(fmt::format("table: a delta member \"{}\" this version does not know",
                                         member.substr(0, 80))));
-    std::set<std::string> removed;
-    if (auto it = j.find("refs_removed"); it != j.end())
-        for (const auto& name : *it) {
-            auto text = name.get<std::string>();
-            if (m.refs.erase(text) == 0)
-                return fail(bad(fmt::format("table: the delta removes ref {}, which its base does not hold",
-                                            text.substr(0, 300))));
-            removed.insert(std::move(text));
-        }
-    if (auto it = j.find("refs_set"); it != j.end())
-        for (const auto& [name, t] : it->items()) {
-            if (removed.contains(name))
-                return fail(bad(fmt::format("table: the delta both sets and removes ref {}", name)));
-            auto target = parse_target(name, t);
-            if (!target)
-                return fail(target.error());
-            m.refs.insert_or_assign(name, std::move(*target));
-        }
+    if (auto s = apply_entries(j, "refs", "ref", m.refs, parse_target); !s)
+        return s;
     auto kept = json_integer<std::uint64_t>(j.at("bundles_kept"));
     if (!kept || *kept > m.bundles.size())
         return fail(bad(fmt::format("table: the delta keeps {} bundles of a base holding {}",
@@ -294,25 +304,8 @@ Status apply_delta(const json& j, Manifest& m) {
                 return fail(info.error());
             m.bundles.push_back(std::move(*info));
         }
-    std::set<std::string> tips_removed;
-    if (auto it = j.find("preserved_removed"); it != j.end())
-        for (const auto& key : *it) {
-            auto text = key.get<std::string>();
-            if (m.preserved.erase(text) == 0)
-                return fail(bad(fmt::format("table: the delta removes preserved tip {}, which its base does "
-                                            "not hold",
-                                            text.substr(0, 300))));
-            tips_removed.insert(std::move(text));
-        }
-    if (auto it = j.find("preserved_set"); it != j.end())
-        for (const auto& [key, oid] : it->items()) {
-            if (tips_removed.contains(key))
-                return fail(bad(fmt::format("table: the delta both sets and removes preserved tip {}", key)));
-            auto value = parse_tip(key, oid);
-            if (!value)
-                return fail(value.error());
-            m.preserved.insert_or_assign(key, std::move(*value));
-        }
+    if (auto s = apply_entries(j, "preserved", "preserved tip", m.preserved, parse_tip); !s)
+        return s;
     if (auto it = j.find("shallow"); it != j.end()) {
         auto shallow = parse_shallow(*it);
         if (!shallow)
