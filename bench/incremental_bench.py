@@ -109,6 +109,11 @@ def minimal_bundle(mirror: Path, url: str, scratch: Path) -> int:
     return out.stat().st_size if proc.returncode == 0 and out.exists() else 0
 
 
+def repos_bytes(ws: harness.Workspace) -> int:
+    """Bytes under the store's repos/ (manifests, tables, bundles, latest.json; not job reports)."""
+    return sum(p.stat().st_size for p in (ws.storage_dir / "repos").rglob("*") if p.is_file())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default=os.environ.get("SNAPSHOTTER_BIN", str(harness.SOURCE_ROOT / "build" /
@@ -179,7 +184,9 @@ def run(args) -> None:
     for label, reset_pages in (("ordinary night", False), ("night with gh-pages reset + server gc", True)):
         night(bare, 1 if not reset_pages else 2, reset_pages)
         minimal = minimal_bundle(mirror, url, root)
+        before = repos_bytes(ws)
         wall, _, r, manifest = snap(ws)
+        added = repos_bytes(ws) - before
         bundle = (r.get("bundle") or {}).get("size", 0)
         stored = bundle + manifest
         print(f"{label}: stream {wall:.2f} s, kind={r.get('kind')}, bundle {bundle:,} B + manifest {manifest:,} B "
@@ -187,6 +194,8 @@ def run(args) -> None:
               f"stored/minimal {stored / minimal if minimal else float('inf'):.2f}x, "
               f"bundle/minimal {bundle / minimal if minimal else float('inf'):.2f}x; "
               f"refs fast_forward/rewritten {r.get('refs_rewritten')}")
+        print(f"  every byte the night added under repos/ (bundle + manifest + new tables + latest.json): "
+              f"{added:,} B = {added / minimal if minimal else float('inf'):.2f}x minimal")
     daemon.stop()
 
 

@@ -7,8 +7,8 @@ chain of small commits, plus lightweight and annotated tags), serves it with
 measures the bytes each night adds to the store (the sum of the sizes of
 every file in the store after the night minus before: new manifests, tables,
 job reports; the rewritten latest.json counts by its change in size). The
-candidate binary and the baseline binary (--old, the build before manifest
-version 2) run interleaved night by night, each into its own store, and the
+candidate binary and the baseline binary (--old, an earlier build, such as
+main's) run interleaved night by night, each into its own store, and the
 figures and ratios are printed. It never fails on bytes or time.
 
     python3 bench/unchanged_bench.py --bin build/snapshotter --old /tmp/snapshotter-old [--nights 365]
@@ -91,7 +91,7 @@ def snapshot(binary: str, store: Path, url: str, work: Path, job: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the candidate snapshotter")
-    ap.add_argument("--old", help="the baseline snapshotter (manifest version 1)")
+    ap.add_argument("--old", help="the baseline snapshotter (an earlier build)")
     ap.add_argument("--refs", type=int, default=270)
     ap.add_argument("--nights", type=int, default=365)
     ap.add_argument("--show", action="store_true", help="print the JSON objects the last night wrote")

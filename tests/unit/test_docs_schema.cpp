@@ -9,6 +9,7 @@
 #include "snapshotter/snapshot/fleet.hpp"
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/manifest.hpp"
+#include "snapshotter/snapshot/tables.hpp"
 #include "snapshotter/storage/backends.hpp"
 #include "snapshotter/util/fs.hpp"
 
@@ -329,6 +330,7 @@ enum class DocKind {
     payload,
     manifest,
     manifest_table,
+    manifest_delta,
     iam_policy,
     ecs_task_definition,
     batch_job_definition,
@@ -354,6 +356,8 @@ DocKind kind_of(const json& j) {
         return DocKind::manifest;
     if (has("refs") && has("bundles") && has("preserved"))
         return DocKind::manifest_table;
+    if (has("base") && has("depth"))
+        return DocKind::manifest_delta;
     if (has("Version") && has("Statement"))
         return DocKind::iam_policy;
     if (has("family") && has("containerDefinitions"))
@@ -571,6 +575,28 @@ TEST(DocsAws, EveryPayloadIsAcceptedByTheParser) {
     }
     for (const auto& [where, d] : documents(DocKind::manifest))
         EXPECT_EQ(d.at("schema_version"), snapshot::k_manifest_schema_version) << where;
+}
+
+// docs/manifest.md's delta table example applies to its full table example
+// as the reader applies a delta, and its member table describes every member.
+TEST(DocsManifest, TheDeltaTableExampleAppliesToTheTableExample) {
+    ASSERT_EQ(documents(DocKind::manifest_table).size(), 1u);
+    ASSERT_EQ(documents(DocKind::manifest_delta).size(), 1u);
+    auto markdown = read_file(k_source_dir / "docs" / "manifest.md");
+    ASSERT_TRUE(markdown);
+    snapshot::Manifest m;
+    m.repository = "org/app";
+    ASSERT_TRUE(snapshot::apply_table(m, documents(DocKind::manifest_table).front().second.dump()));
+    for (const auto& [where, d] : documents(DocKind::manifest_delta)) {
+        auto parsed = snapshot::parse_table(d.dump(), m.repository, snapshot::k_max_table_depth);
+        ASSERT_TRUE(parsed) << where << ": " << parsed.error().message;
+        ASSERT_TRUE(parsed->base) << where;
+        EXPECT_EQ(parsed->base->count, m.refs.size()) << where;
+        auto applied = snapshot::apply_table(m, *parsed);
+        EXPECT_TRUE(applied) << where << ": " << applied.error().message;
+        for (const auto& [key, value] : d.items())
+            EXPECT_NE(markdown->find("`" + key + "`"), std::string::npos) << key << " is not described";
+    }
 }
 
 TEST(DocsAws, IamPoliciesAreWellFormed) {

@@ -146,8 +146,9 @@ Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, cons
             return fail(manifest.error());
         for (const auto& bundle : manifest->bundles)
             keys.insert(bundle.key);
-        if (manifest->table)
-            keys.insert(manifest->table->key);
+        // A delta table's bases too: a read of it needs them.
+        for (const auto& table : manifest->table_chain)
+            keys.insert(table.key);
     }
     return keys;
 }

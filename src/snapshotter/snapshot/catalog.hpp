@@ -53,7 +53,8 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 // `names` when not empty, else every repository with a snapshot (sorted).
 Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
                                                      const std::vector<std::string>& names);
-// Keys of every bundle and table that some manifest of `name` lists, read afresh from
+// Keys of every bundle and table that some manifest of `name` lists (a table
+// with the bases of its chain), read afresh from
 // the manifests present now. A manifest that cannot be read fails the call:
 // nothing may be deleted on a partial view. Deleters (gc, prune) call it
 // right before deleting and keep every key it returns.

@@ -4,7 +4,7 @@
 //   repos/<repo-key>/manifests/<snapshot-id>.json   one manifest per snapshot
 //   repos/<repo-key>/bundles/<snapshot-id>.bundle   the bundle a snapshot added
 //   repos/<repo-key>/latest.json                    pointer to the newest manifest
-//   repos/<repo-key>/tables/<sha256>.json.gz        a version-2 manifest's sets (refs, bundles,
+//   repos/<repo-key>/tables/<sha256>.json.gz        a manifest's sets (refs, bundles,
 //                                                   preserved), gzip; shared by every manifest
 //                                                   with the same content
 //   repos/<repo-key>/bundles/<snapshot-id>.rebased-<hex>.bundle

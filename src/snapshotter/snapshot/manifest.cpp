@@ -1,9 +1,14 @@
 #include "snapshotter/snapshot/manifest.hpp"
 
+#include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/time.hpp"
 
+#include <algorithm>
+#include <array>
 #include <fmt/format.h>
+#include <limits>
+#include <set>
 
 namespace snapshotter::snapshot {
 
@@ -107,23 +112,30 @@ void set_head(Manifest& manifest, const git::HeadState& head) {
 
 namespace {
 
-// The sets a version-2 manifest keeps in its table, as JSON; a version-1
-// manifest holds the same members inline.
+json target_json(const git::RefTarget& target) {
+    json t = {{"oid", target.oid}};
+    if (!target.peeled.empty())
+        t["peeled"] = target.peeled;
+    return t;
+}
+
+json bundle_json(const BundleInfo& b) {
+    return {{"snapshot_id", b.snapshot_id},
+            {"key", b.key},
+            {"size", b.size},
+            {"sha256", b.sha256},
+            {"prerequisites", b.prerequisites}};
+}
+
+// The sets a full table holds, as JSON; a version-1 manifest holds the same
+// members inline.
 json sets_json(const Manifest& m) {
     json refs = json::object();
-    for (const auto& [name, target] : m.refs) {
-        json t = {{"oid", target.oid}};
-        if (!target.peeled.empty())
-            t["peeled"] = target.peeled;
-        refs[name] = std::move(t);
-    }
+    for (const auto& [name, target] : m.refs)
+        refs[name] = target_json(target);
     json bundles = json::array();
     for (const auto& b : m.bundles)
-        bundles.push_back({{"snapshot_id", b.snapshot_id},
-                           {"key", b.key},
-                           {"size", b.size},
-                           {"sha256", b.sha256},
-                           {"prerequisites", b.prerequisites}});
+        bundles.push_back(bundle_json(b));
     json j = {{"refs", std::move(refs)}, {"bundles", std::move(bundles)}, {"preserved", m.preserved}};
     // Written only for a shallow snapshot, so other manifests stay as they were.
     if (!m.shallow.empty())
@@ -140,46 +152,167 @@ Result<std::string> dump_utf8(const json& j, int indent, std::string_view suffix
     }
 }
 
-// Read the sets (refs, bundles, preserved, shallow) from `j` into `m`; throws
-// json::exception on a missing or mistyped member.
-Status parse_sets(const json& j, Manifest& m) {
-    if (auto it = j.find("shallow"); it != j.end() && !it->is_null()) {
-        m.shallow = it->get<std::vector<std::string>>();
-        for (const auto& oid : m.shallow)
-            if (!is_hex_oid(oid))
-                return fail(bad("shallow lists an invalid object id"));
-    }
-    for (const auto& [name, t] : j.at("refs").items()) {
-        git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
-        if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))
-            return fail(bad(fmt::format("ref {} has an invalid object id", name)));
-        m.refs.emplace(name, std::move(target));
-    }
-    for (const auto& b : j.at("bundles")) {
-        auto size = json_integer<std::uint64_t>(b.at("size"));
-        if (!size)
-            return fail(bad("a bundle size is not a non-negative integer"));
-        BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(), *size,
-                        b.at("sha256").get<std::string>(),
-                        b.value("prerequisites", std::vector<std::string>{})};
-        if (info.sha256.size() != 64)
-            return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
-        m.bundles.push_back(std::move(info));
-    }
-    if (auto it = j.find("preserved"); it != j.end())
-        for (const auto& [key, oid] : it->items()) {
-            auto value = oid.get<std::string>();
-            if (!is_hex_oid(value))
-                return fail(bad(fmt::format("preserved tip {} has an invalid object id", key)));
-            m.preserved.emplace(key, std::move(value));
-        }
+bool is_hex_digest(std::string_view s) {
+    return s.size() == 64 && is_hex_oid(s);
+}
+
+// The members below throw json::exception on a missing or mistyped member.
+
+Result<git::RefTarget> parse_target(const std::string& name, const json& t) {
+    git::RefTarget target{t.at("oid").get<std::string>(), t.value("peeled", "")};
+    if (!is_hex_oid(target.oid) || (!target.peeled.empty() && !is_hex_oid(target.peeled)))
+        return fail(bad(fmt::format("ref {} has an invalid object id", name)));
+    return target;
+}
+
+Result<BundleInfo> parse_bundle(const json& b) {
+    auto size = json_integer<std::uint64_t>(b.at("size"));
+    if (!size)
+        return fail(bad("a bundle size is not a non-negative integer"));
+    BundleInfo info{b.at("snapshot_id").get<std::string>(), b.at("key").get<std::string>(), *size,
+                    b.at("sha256").get<std::string>(), b.value("prerequisites", std::vector<std::string>{})};
+    if (info.sha256.size() != 64)
+        return fail(bad(fmt::format("bundle {} has an invalid sha256", info.key)));
+    return info;
+}
+
+Result<std::string> parse_tip(const std::string& key, const json& oid) {
+    auto value = oid.get<std::string>();
+    if (!is_hex_oid(value))
+        return fail(bad(fmt::format("preserved tip {} has an invalid object id", key)));
+    return value;
+}
+
+Result<std::vector<std::string>> parse_shallow(const json& j) {
+    auto shallow = j.get<std::vector<std::string>>();
+    for (const auto& oid : shallow)
+        if (!is_hex_oid(oid))
+            return fail(bad("shallow lists an invalid object id"));
+    return shallow;
+}
+
+Status check_refs_have_bundles(const Manifest& m) {
     if (!m.refs.empty() && m.bundles.empty())
         return fail(bad("has refs but no bundle"));
     return {};
 }
 
-bool is_hex_digest(std::string_view s) {
-    return s.size() == 64 && is_hex_oid(s);
+// Read the sets (refs, bundles, preserved, shallow) from `j` into `m`.
+Status parse_sets(const json& j, Manifest& m) {
+    if (auto it = j.find("shallow"); it != j.end() && !it->is_null()) {
+        auto shallow = parse_shallow(*it);
+        if (!shallow)
+            return fail(shallow.error());
+        m.shallow = std::move(*shallow);
+    }
+    for (const auto& [name, t] : j.at("refs").items()) {
+        auto target = parse_target(name, t);
+        if (!target)
+            return fail(target.error());
+        m.refs.emplace(name, std::move(*target));
+    }
+    for (const auto& b : j.at("bundles")) {
+        auto info = parse_bundle(b);
+        if (!info)
+            return fail(info.error());
+        m.bundles.push_back(std::move(*info));
+    }
+    if (auto it = j.find("preserved"); it != j.end())
+        for (const auto& [key, oid] : it->items()) {
+            auto value = parse_tip(key, oid);
+            if (!value)
+                return fail(value.error());
+            m.preserved.emplace(key, std::move(*value));
+        }
+    return check_refs_have_bundles(m);
+}
+
+// Whether the table reference names its key (version 2) or leaves it to layout.
+enum class Keyed { no, yes };
+
+json table_ref_json(const TableRef& ref, Keyed keyed) {
+    json t = {{"sha256", ref.sha256}, {"size", ref.size}, {"raw_size", ref.raw_size}, {"count", ref.count}};
+    if (keyed == Keyed::yes)
+        t["key"] = ref.key;
+    return t;
+}
+
+Result<TableRef> parse_table_ref(const json& t, const std::string& repository, Keyed keyed) {
+    auto size = json_integer<std::uint64_t>(t.at("size"));
+    auto raw_size = json_integer<std::uint64_t>(t.at("raw_size"));
+    auto count = json_integer<std::uint64_t>(t.at("count"));
+    if (!size || !raw_size || !count)
+        return fail(bad("a table size or count is not a non-negative integer"));
+    TableRef ref{"", t.at("sha256").get<std::string>(), *size, *raw_size, *count};
+    if (!is_hex_digest(ref.sha256))
+        return fail(
+            bad(fmt::format("a table reference has an invalid sha256 \"{}\"", ref.sha256.substr(0, 80))));
+    ref.key =
+        keyed == Keyed::yes ? t.at("key").get<std::string>() : layout::table_key(repository, ref.sha256);
+    return ref;
+}
+
+// The members a delta table may hold; any other is refused (a newer format
+// must not be half-applied).
+constexpr std::array<std::string_view, 9> k_delta_members{
+    "base",          "depth",   "refs_set",          "refs_removed", "bundles_kept",
+    "bundles_added", "shallow", "preserved_removed", "preserved_set"};
+
+// Apply members `<set>_removed` (names that must be in `map`) and `<set>_set`
+// (entries parsed by `parse`, none also removed) of delta `j` to `map`;
+// `what` names an entry in errors.
+template <typename Map, typename Parse>
+Status apply_entries(const json& j, const std::string& set, std::string_view what, Map& map, Parse parse) {
+    std::set<std::string> removed;
+    if (auto it = j.find(set + "_removed"); it != j.end())
+        for (const auto& name : *it) {
+            auto text = name.get<std::string>();
+            if (map.erase(text) == 0)
+                return fail(bad(fmt::format("table: the delta removes {} {}, which its base does not hold",
+                                            what, text.substr(0, 300))));
+            removed.insert(std::move(text));
+        }
+    if (auto it = j.find(set + "_set"); it != j.end())
+        for (const auto& [name, value] : it->items()) {
+            if (removed.contains(name))
+                return fail(bad(fmt::format("table: the delta both sets and removes {} {}", what, name)));
+            auto parsed = parse(name, value);
+            if (!parsed)
+                return fail(parsed.error());
+            map.insert_or_assign(name, std::move(*parsed));
+        }
+    return {};
+}
+
+// Apply delta `j` to the sets of `m` (the base's).
+Status apply_delta(const json& j, Manifest& m) {
+    for (const auto& [member, value] : j.items())
+        if (std::find(k_delta_members.begin(), k_delta_members.end(), member) == k_delta_members.end())
+            return fail(bad(fmt::format("table: a delta member \"{}\" this version does not know",
+                                        member.substr(0, 80))));
+    if (auto s = apply_entries(j, "refs", "ref", m.refs, parse_target); !s)
+        return s;
+    auto kept = json_integer<std::uint64_t>(j.at("bundles_kept"));
+    if (!kept || *kept > m.bundles.size())
+        return fail(bad(fmt::format("table: the delta keeps {} bundles of a base holding {}",
+                                    j.at("bundles_kept").dump().substr(0, 40), m.bundles.size())));
+    m.bundles.resize(*kept);
+    if (auto it = j.find("bundles_added"); it != j.end())
+        for (const auto& b : *it) {
+            auto info = parse_bundle(b);
+            if (!info)
+                return fail(info.error());
+            m.bundles.push_back(std::move(*info));
+        }
+    if (auto s = apply_entries(j, "preserved", "preserved tip", m.preserved, parse_tip); !s)
+        return s;
+    if (auto it = j.find("shallow"); it != j.end()) {
+        auto shallow = parse_shallow(*it);
+        if (!shallow)
+            return fail(shallow.error());
+        m.shallow = std::move(*shallow);
+    }
+    return check_refs_have_bundles(m);
 }
 
 } // namespace
@@ -188,26 +321,105 @@ Result<std::string> table_json(const Manifest& manifest) {
     return dump_utf8(sets_json(manifest), -1, "");
 }
 
-Status apply_table(Manifest& m, std::string_view text) {
+Result<std::string> delta_table_json(const Manifest& base, const TableRef& base_ref, int depth,
+                                     const Manifest& m) {
+    json refs_set = json::object();
+    json refs_removed = json::array();
+    for (const auto& [name, target] : m.refs)
+        if (auto it = base.refs.find(name); it == base.refs.end() || it->second != target)
+            refs_set[name] = target_json(target);
+    for (const auto& [name, target] : base.refs)
+        if (!m.refs.contains(name))
+            refs_removed.push_back(name);
+    std::size_t kept = 0;
+    while (kept < base.bundles.size() && kept < m.bundles.size() && base.bundles[kept] == m.bundles[kept])
+        ++kept;
+    json added = json::array();
+    for (std::size_t i = kept; i < m.bundles.size(); ++i)
+        added.push_back(bundle_json(m.bundles[i]));
+    json tips_set = json::object();
+    json tips_removed = json::array();
+    for (const auto& [key, oid] : m.preserved)
+        if (auto it = base.preserved.find(key); it == base.preserved.end() || it->second != oid)
+            tips_set[key] = oid;
+    for (const auto& [key, oid] : base.preserved)
+        if (!m.preserved.contains(key))
+            tips_removed.push_back(key);
+    // Empty members are left out: an ordinary night's delta is a few hundred bytes.
+    json j = {{"base", table_ref_json(base_ref, Keyed::no)}, {"depth", depth}, {"bundles_kept", kept}};
+    if (!refs_set.empty())
+        j["refs_set"] = std::move(refs_set);
+    if (!refs_removed.empty())
+        j["refs_removed"] = std::move(refs_removed);
+    if (!added.empty())
+        j["bundles_added"] = std::move(added);
+    if (!tips_set.empty())
+        j["preserved_set"] = std::move(tips_set);
+    if (!tips_removed.empty())
+        j["preserved_removed"] = std::move(tips_removed);
+    if (m.shallow != base.shallow)
+        j["shallow"] = m.shallow;
+    return dump_utf8(j, -1, "");
+}
+
+Result<ParsedTable> parse_table(std::string_view text, const std::string& repository, int max_depth) {
     auto parsed = parse_json_bounded(text);
     if (!parsed)
         return fail(bad(fmt::format("table: {}", parsed.error().message)));
     if (!parsed->is_object())
         return fail(bad("table: not an object"));
-    m.refs.clear();
-    m.bundles.clear();
-    m.preserved.clear();
-    m.shallow.clear();
+    ParsedTable table;
     try {
-        if (auto s = parse_sets(*parsed, m); !s)
-            return s;
+        if (auto it = parsed->find("base"); it != parsed->end()) {
+            auto depth = json_integer<int>(parsed->at("depth"));
+            if (!depth || *depth < 1 || *depth > max_depth)
+                return fail(bad(fmt::format("table: a delta of depth {}; 1 to {} are read",
+                                            parsed->at("depth").dump().substr(0, 40), max_depth)));
+            auto base = parse_table_ref(*it, repository, Keyed::no);
+            if (!base)
+                return fail(base.error());
+            table.depth = *depth;
+            table.base = std::move(*base);
+        } else if (parsed->contains("depth")) {
+            return fail(bad("table: a depth without a base"));
+        }
     } catch (const json::exception& e) {
         return fail(bad(fmt::format("table: missing or mistyped field ({})", e.what())));
     }
+    table.content = std::move(*parsed);
+    return table;
+}
+
+Status apply_table(Manifest& m, const ParsedTable& table) {
+    try {
+        if (table.base)
+            return apply_delta(table.content, m);
+        m.refs.clear();
+        m.bundles.clear();
+        m.preserved.clear();
+        m.shallow.clear();
+        return parse_sets(table.content, m);
+    } catch (const json::exception& e) {
+        return fail(bad(fmt::format("table: missing or mistyped field ({})", e.what())));
+    }
+}
+
+Status apply_table(Manifest& m, std::string_view text) {
+    auto table = parse_table(text, m.repository, std::numeric_limits<int>::max());
+    if (!table)
+        return fail(table.error());
+    if (table->base)
+        return fail(bad("table: a delta where a full table is expected"));
+    if (auto s = apply_table(m, *table); !s)
+        return s;
     if (m.table && m.refs.size() != m.table->count)
         return fail(bad(fmt::format("table {} holds {} refs, the manifest says {}", m.table->key,
                                     m.refs.size(), m.table->count)));
     return {};
+}
+
+bool same_sets(const Manifest& a, const Manifest& b) {
+    return a.refs == b.refs && a.bundles == b.bundles && a.preserved == b.preserved && a.shallow == b.shallow;
 }
 
 Result<std::string> serialize_manifest(const Manifest& m) {
@@ -242,15 +454,13 @@ Result<std::string> serialize_manifest(const Manifest& m) {
         j.update(sets_json(m));
         return dump_utf8(j, 2, "\n");
     }
-    if (m.schema_version != k_manifest_schema_version)
+    if (m.schema_version != k_manifest_schema_version && m.schema_version != k_manifest_schema_version_v2)
         return fail(bad(fmt::format("schema_version {} cannot be written", m.schema_version)));
     if (!m.table)
-        return fail(bad("a version-2 manifest needs its table stored first"));
-    j["table"] = {{"key", m.table->key},
-                  {"sha256", m.table->sha256},
-                  {"size", m.table->size},
-                  {"raw_size", m.table->raw_size},
-                  {"count", m.table->count}};
+        return fail(bad(fmt::format("a version-{} manifest needs its table stored first", m.schema_version)));
+    // Version 3 leaves the key out: layout makes it from the digest.
+    j["table"] =
+        table_ref_json(*m.table, m.schema_version == k_manifest_schema_version_v2 ? Keyed::yes : Keyed::no);
     // Compact: an unchanged night stores this object and little else.
     return dump_utf8(j, -1, "\n");
 }
@@ -269,7 +479,9 @@ Result<Manifest> parse_manifest(std::string_view text) {
         if (!version)
             return fail(bad("schema_version is not an integer"));
         m.schema_version = *version;
-        if (m.schema_version != k_manifest_schema_version && m.schema_version != k_manifest_schema_version_v1)
+        if (m.schema_version != k_manifest_schema_version &&
+            m.schema_version != k_manifest_schema_version_v2 &&
+            m.schema_version != k_manifest_schema_version_v1)
             return fail(bad(fmt::format("schema_version {} is not supported", m.schema_version)));
         m.snapshot_id = j.at("snapshot_id").get<std::string>();
         m.repository = j.at("repository").get<std::string>();
@@ -304,16 +516,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
             if (auto s = parse_sets(j, m); !s)
                 return fail(s.error());
         } else {
-            const json& t = j.at("table");
-            auto size = json_integer<std::uint64_t>(t.at("size"));
-            auto raw_size = json_integer<std::uint64_t>(t.at("raw_size"));
-            auto count = json_integer<std::uint64_t>(t.at("count"));
-            if (!size || !raw_size || !count)
-                return fail(bad("a table size or count is not a non-negative integer"));
-            m.table = TableRef{t.at("key").get<std::string>(), t.at("sha256").get<std::string>(), *size,
-                               *raw_size, *count};
-            if (!is_hex_digest(m.table->sha256))
-                return fail(bad(fmt::format("table {} has an invalid sha256", m.table->key)));
+            auto ref =
+                parse_table_ref(j.at("table"), m.repository,
+                                m.schema_version == k_manifest_schema_version_v2 ? Keyed::yes : Keyed::no);
+            if (!ref)
+                return fail(ref.error());
+            m.table = std::move(*ref);
         }
         if (!j.at("parent").is_null())
             m.parent = j.at("parent").get<std::string>();

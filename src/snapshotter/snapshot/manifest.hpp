@@ -1,8 +1,10 @@
 // Manifests (docs/manifest.md): everything needed to restore one snapshot of
-// one repository, including the chain of bundles to replay. Version 2 (written)
-// keeps the large sets that usually equal the parent's (refs, bundles,
-// preserved, shallow) in a content-addressed table (tables.hpp) that it names;
-// version 1 (still read) holds them inline.
+// one repository, including the chain of bundles to replay. Version 3
+// (written) keeps the large sets that usually equal the parent's (refs,
+// bundles, preserved, shallow) in a content-addressed table (tables.hpp) that
+// it names by digest; the table is full or a delta against its parent's.
+// Version 2 (still read) names a full table by key and digest; version 1
+// (still read) holds the sets inline.
 #pragma once
 
 #include "snapshotter/git/git.hpp"
@@ -19,8 +21,11 @@
 
 namespace snapshotter::snapshot {
 
-// The version writers write; readers read it and k_manifest_schema_version_v1.
-inline constexpr int k_manifest_schema_version = 2;
+// The version writers write: its table (full or delta) is named by digest.
+// Readers read it, k_manifest_schema_version_v2 and k_manifest_schema_version_v1.
+inline constexpr int k_manifest_schema_version = 3;
+// The version naming a full table by key and digest (written before deltas).
+inline constexpr int k_manifest_schema_version_v2 = 2;
 // The version with every set inline (written before tables existed).
 inline constexpr int k_manifest_schema_version_v1 = 1;
 
@@ -77,8 +82,9 @@ struct RefChange {
     bool operator==(const RefChange&) const = default;
 };
 
-// A version-2 manifest's reference to its table: the stored object and what
-// its uncompressed canonical JSON must be.
+// A manifest's (or a delta table's) reference to a table: the stored object
+// and what its uncompressed canonical JSON must be. Version 3 and delta
+// tables write no key: layout::table_key() makes it from the digest.
 struct TableRef {
     std::string key;            // repos/<repo-key>/tables/<sha256>.json.gz
     std::string sha256;         // hex SHA-256 of the uncompressed canonical JSON
@@ -116,10 +122,14 @@ struct Manifest {
     // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
     std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
-    // Version 2: the table holding refs, bundles, preserved and shallow. Set
-    // by parse_manifest() (the sets stay empty until apply_table()) and by
-    // publishing (tables.hpp); nullopt for version 1.
+    // Versions 2 and 3: the table holding refs, bundles, preserved and
+    // shallow. Set by parse_manifest() (the sets stay empty until
+    // load_table(), tables.hpp) and by publishing; nullopt for version 1.
     std::optional<TableRef> table;
+    // Every table the sets were read from: `table` first, then the base of
+    // each delta, the full table last (set by load_table() and publishing;
+    // empty for version 1). gc and prune keep all of them.
+    std::vector<TableRef> table_chain;
     // The Git LFS objects the snapshot needs (lfs_set.hpp); absent when LFS
     // was off or found nothing, and then not written at all.
     std::optional<LfsSet> lfs;
@@ -139,23 +149,54 @@ std::optional<std::string> named_head(const git::HeadState& head);
 std::string preserved_ref_name(const std::string& key);
 
 // The manifest as JSON (UTF-8); fails when a ref name is not valid UTF-8.
-// Version 1 holds every set inline; version 2 needs `table` (set by
-// publish_manifest(), tables.hpp) and holds only the reference to it.
+// Version 1 holds every set inline; versions 2 and 3 need `table` (set by
+// publish_manifest(), publish.hpp) and hold only the reference to it.
 Result<std::string> serialize_manifest(const Manifest& manifest);
 
-// Parse and check a manifest of version 1 or 2; IntegrityError names what is
-// wrong. A version-2 manifest comes back with `table` set and its sets empty:
-// apply_table() (catalog's read_manifest does it) fills them.
+// Parse and check a manifest of version 1, 2 or 3; IntegrityError names what
+// is wrong. A version-2 or -3 manifest comes back with `table` set (its key
+// made by layout for version 3) and its sets empty: load_table() (catalog's
+// read_manifest does it) fills them.
 Result<Manifest> parse_manifest(std::string_view text);
 
-// The canonical JSON (compact, keys sorted) of the sets a version-2 manifest
-// keeps in its table: refs, bundles, preserved and shallow of `manifest`.
+// The canonical JSON (compact, keys sorted) of a full table: refs, bundles,
+// preserved and shallow of `manifest`.
 Result<std::string> table_json(const Manifest& manifest);
 
-// Fill the sets of `manifest` from `text`, its table's uncompressed JSON,
+// The canonical JSON of a delta table of depth `depth` (>= 1): what turns the
+// sets of `base`, read from table `base_ref` (of depth `depth` - 1), into
+// those of `manifest`: refs set and removed, how many of the base's bundles
+// stay (a prefix) and the bundles after them, preserved tips set and removed,
+// and the shallow boundary when it differs.
+Result<std::string> delta_table_json(const Manifest& base, const TableRef& base_ref, int depth,
+                                     const Manifest& manifest);
+
+// A table's content, parsed: a full table (depth 0, no base) or a delta
+// (depth >= 1) with the reference to the table it changes.
+struct ParsedTable {
+    nlohmann::json content;
+    int depth = 0;
+    std::optional<TableRef> base; // its key made by layout from its digest, in `repository`
+};
+
+// Parse the uncompressed JSON `text` of a table of `repository`;
+// IntegrityError when it is not an object, or a delta whose depth is not
+// 1..`max_depth` or whose base is malformed.
+Result<ParsedTable> parse_table(std::string_view text, const std::string& repository, int max_depth);
+
+// Apply `table` to the sets of `manifest`: a full table replaces them
+// (checked like a version-1 manifest's), a delta changes them (a removed ref
+// or tip must exist, a set one must not also be removed, the bundles kept
+// must exist); IntegrityError when it does not apply.
+Status apply_table(Manifest& manifest, const ParsedTable& table);
+
+// Fill the sets of `manifest` from `text`, a full table's uncompressed JSON,
 // checked like a version-1 manifest's; IntegrityError when it is not valid
 // or holds another number of refs than `manifest.table->count`.
 Status apply_table(Manifest& manifest, std::string_view text);
+
+// Whether `a` and `b` hold the same sets (refs, bundles, preserved, shallow).
+bool same_sets(const Manifest& a, const Manifest& b);
 
 // The `latest` pointer object.
 std::string serialize_latest(const std::string& snapshot_id, const std::string& manifest_key);

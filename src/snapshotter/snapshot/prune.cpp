@@ -16,7 +16,8 @@
 //  6. Re-list and re-read every manifest, then delete the pending bundles
 //     none of them lists: a snapshot committed meanwhile keeps its chain.
 //     The same for the tables (tables.hpp) the manifests read at step 1
-//     named: those no manifest names now go (gc takes any a crash leaves).
+//     held: those no manifest holds now go, a delta's bases staying with it
+//     (gc takes any a crash leaves).
 //     Bundles Object Lock still retains are reported, never hidden behind a
 //     delete marker.
 //  7. Keep in prune-pending.json only what is left (retained bundles).
@@ -244,7 +245,7 @@ Result<json> rebase(const Context& ctx, const std::vector<Loaded>& loaded, const
         for (const auto& id : order) {
             Manifest m = *by_id.at(id);
             m.bundles = rebased_chain(m.bundles, step, *bundle);
-            // Its table (the chain is in it) first, then the manifest, as version 2.
+            // Its table (the chain is in it) first, then the manifest, as version 3 with a full table.
             if (auto s = publish_manifest(ctx.storage, m, Overwrite::yes); !s)
                 return fail(s.error().with_context(fmt::format("rebase: rewrite manifest {}", id)));
         }
@@ -273,20 +274,22 @@ Status repair_latest(storage::Storage& storage, const std::string& name, const s
                        Overwrite::yes);
 }
 
-// Step 6 for tables: delete the tables the manifests read at step 1 named
-// (dropped ones, or rewritten by a rebase) that no manifest present now names.
-// A failure is only logged: gc removes what is left once it is idle.
+// Step 6 for tables: delete the tables the manifests read at step 1 held
+// (dropped ones, or rewritten by a rebase) that no manifest present now holds
+// (a delta's bases are held with it: tables.hpp). A failure is only logged:
+// gc removes what is left once it is idle.
 void delete_unnamed_tables(storage::Storage& storage, const std::string& name,
                            const std::vector<Loaded>& before, const std::vector<Loaded>& now) {
     std::set<std::string> named;
     for (const auto& l : now)
-        if (l.manifest.table)
-            named.insert(l.manifest.table->key);
+        for (const auto& table : l.manifest.table_chain)
+            named.insert(table.key);
     std::vector<std::string> unnamed;
     for (const auto& l : before)
-        if (l.manifest.table && !named.contains(l.manifest.table->key) &&
-            std::find(unnamed.begin(), unnamed.end(), l.manifest.table->key) == unnamed.end())
-            unnamed.push_back(l.manifest.table->key);
+        for (const auto& table : l.manifest.table_chain)
+            if (!named.contains(table.key) &&
+                std::find(unnamed.begin(), unnamed.end(), table.key) == unnamed.end())
+                unnamed.push_back(table.key);
     if (unnamed.empty())
         return;
     auto tables = delete_unretained(storage, unnamed);

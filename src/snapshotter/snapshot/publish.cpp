@@ -53,15 +53,11 @@ Result<bool> advance_latest(storage::Storage& storage, const std::string& name, 
 }
 
 Result<std::string> publish_manifest(storage::Storage& storage, Manifest& manifest, Overwrite overwrite,
-                                     const std::optional<TableRef>& reused) {
+                                     const std::optional<TableRef>& base) {
     manifest.schema_version = k_manifest_schema_version;
-    auto table = encode_table(manifest);
-    if (!table)
-        return fail(table.error());
     // Table first: a crash before the manifest leaves an orphan table for gc, never a manifest without it.
-    if (auto s = put_table(storage, *table, reused); !s)
+    if (auto s = publish_table(storage, manifest, base); !s)
         return fail(s.error());
-    manifest.table = table->ref;
     auto text = serialize_manifest(manifest);
     if (!text)
         return fail(text.error());

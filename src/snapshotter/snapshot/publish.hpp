@@ -25,12 +25,14 @@ namespace snapshotter::snapshot {
 Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
                             const std::string& manifest_key);
 
-// Publish `manifest` as version 2: its table first (tables.hpp; not written
-// again when it is `reused`, the parent's table, as on an unchanged night),
-// then the manifest object naming it, under manifest_key() with `overwrite`.
-// Sets `manifest.schema_version` and `manifest.table`; returns the manifest's key.
+// Publish `manifest` as version 3: its table first (tables.hpp's
+// publish_table(): none when the sets equal those of `base`, the parent's
+// table, as on an unchanged night; else a delta against `base` or a full
+// table), then the manifest object naming it, under manifest_key() with
+// `overwrite`. Sets `manifest.schema_version`, `manifest.table` and
+// `manifest.table_chain`; returns the manifest's key.
 Result<std::string> publish_manifest(storage::Storage& storage, Manifest& manifest, Overwrite overwrite,
-                                     const std::optional<TableRef>& reused = std::nullopt);
+                                     const std::optional<TableRef>& base = std::nullopt);
 
 // Stream `git bundle create` of `revs` (ref names, "^<oid>" exclusions) from
 // `repo` into storage under `key` (never overwritten), hashing on the way;

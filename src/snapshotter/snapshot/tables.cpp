@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <spdlog/spdlog.h>
 #include <zlib.h>
 
 namespace snapshotter::snapshot {
@@ -55,6 +56,85 @@ TableCache& cache() {
 
 Error bad_table(const std::string& key, std::string_view what) {
     return Error::integrity(fmt::format("table {}: {}", key, what));
+}
+
+// `text`, the canonical JSON of a table of `name` holding `count` refs,
+// hashed and compressed.
+Result<EncodedTable> encode(const std::string& name, const std::string& text, std::uint64_t count) {
+    auto gz = gzip_compress(text);
+    if (!gz)
+        return fail(gz.error());
+    auto digest = sha256_hex(text);
+    EncodedTable table{.ref = {.key = layout::table_key(name, digest),
+                               .sha256 = digest,
+                               .size = gz->size(),
+                               .raw_size = text.size(),
+                               .count = count},
+                       .gzip = std::move(*gz)};
+    return table;
+}
+
+// The sets of table `ref` of repository `name` read into `into`: the table,
+// then the base of each delta down to a full table, applied from the full
+// table up. `into.table_chain` lists the tables read.
+Status read_chain(storage::Storage& storage, const std::string& name, const TableRef& ref, Manifest& into,
+                  Fresh fresh) {
+    std::vector<TableRef> chain{ref};
+    std::vector<ParsedTable> tables;
+    std::uint64_t total = 0;
+    for (;;) {
+        const TableRef at = chain.back();
+        total += at.raw_size;
+        if (total > k_max_chain_bytes)
+            return fail(bad_table(at.key, fmt::format("its chain of tables holds more than {} bytes; refused",
+                                                      k_max_chain_bytes)));
+        auto text = get_table(storage, name, at, fresh);
+        if (!text)
+            return fail(chain.size() > 1 ? text.error().with_context(fmt::format("the base of table {}",
+                                                                                 chain[chain.size() - 2].key))
+                                         : text.error());
+        auto parsed = parse_table(*text, name, k_max_table_depth);
+        if (!parsed)
+            return fail(bad_table(at.key, parsed.error().message));
+        // Depths fall by one down to the full table at 0: the walk ends
+        // within k_max_table_depth + 1 reads, and cannot loop.
+        if (!tables.empty() && parsed->depth != tables.back().depth - 1)
+            return fail(bad_table(at.key, fmt::format("depth {} as the base of a delta of depth {}",
+                                                      parsed->depth, tables.back().depth)));
+        const bool full = !parsed->base;
+        if (!full)
+            chain.push_back(*parsed->base);
+        tables.push_back(std::move(*parsed));
+        if (full)
+            break;
+    }
+    for (std::size_t i = tables.size(); i-- > 0;) {
+        if (auto s = apply_table(into, tables[i]); !s)
+            return fail(bad_table(chain[i].key, s.error().message));
+        if (into.refs.size() != chain[i].count)
+            return fail(bad_table(chain[i].key, fmt::format("holds {} refs, its reference says {}",
+                                                            into.refs.size(), chain[i].count)));
+    }
+    into.table_chain = std::move(chain);
+    return {};
+}
+
+// Apply `delta` to the sets of `base` as a reader will: they must become
+// those of `manifest` (a delta that does not would corrupt every snapshot above it).
+Status check_delta(const Manifest& base, const EncodedTable& delta, const Manifest& manifest) {
+    auto text = gzip_decompress(delta.gzip, delta.ref.raw_size);
+    if (!text)
+        return fail(text.error());
+    auto parsed = parse_table(*text, manifest.repository, k_max_table_depth);
+    if (!parsed)
+        return fail(parsed.error());
+    Manifest applied = base;
+    if (auto s = apply_table(applied, *parsed); !s)
+        return fail(s.error());
+    if (!same_sets(applied, manifest))
+        return fail(Error::internal(fmt::format("{}: the delta table {} does not rebuild the snapshot's sets",
+                                                manifest.repository, delta.ref.key)));
+    return {};
 }
 
 } // namespace
@@ -117,28 +197,83 @@ Result<EncodedTable> encode_table(const Manifest& manifest) {
     auto text = table_json(manifest);
     if (!text)
         return fail(text.error());
-    auto gz = gzip_compress(*text);
-    if (!gz)
-        return fail(gz.error());
-    auto digest = sha256_hex(*text);
-    EncodedTable table{.ref = {.key = layout::table_key(manifest.repository, digest),
-                               .sha256 = digest,
-                               .size = gz->size(),
-                               .raw_size = text->size(),
-                               .count = manifest.refs.size()},
-                       .gzip = std::move(*gz)};
-    return table;
+    return encode(manifest.repository, *text, manifest.refs.size());
 }
 
-Status put_table(storage::Storage& storage, const EncodedTable& table,
-                 const std::optional<TableRef>& reused) {
-    if (reused && reused->key == table.ref.key && reused->sha256 == table.ref.sha256)
+Result<EncodedTable> encode_delta(const Manifest& base, const Manifest& manifest) {
+    if (base.table_chain.empty())
+        return fail(Error::internal("a delta table needs its base's chain"));
+    const auto depth = static_cast<int>(base.table_chain.size());
+    auto text = delta_table_json(base, base.table_chain.front(), depth, manifest);
+    if (!text)
+        return fail(text.error());
+    return encode(manifest.repository, *text, manifest.refs.size());
+}
+
+TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets,
+                            std::uint64_t delta_size) {
+    if (base_chain.empty())
+        return TableForm::full;
+    if (same_sets)
+        return TableForm::reuse;
+    // The base is at depth base_chain.size() - 1; the delta one deeper.
+    if (base_chain.size() > static_cast<std::size_t>(k_max_table_depth))
+        return TableForm::full;
+    std::uint64_t deltas = delta_size;
+    for (std::size_t i = 0; i + 1 < base_chain.size(); ++i)
+        deltas += base_chain[i].size;
+    return deltas <= base_chain.back().size ? TableForm::delta : TableForm::full;
+}
+
+Status publish_table(storage::Storage& storage, Manifest& manifest, const std::optional<TableRef>& base) {
+    // 1. The base's sets as a reader gets them (none for a first or version-1 parent).
+    std::optional<Manifest> from;
+    if (base) {
+        Manifest read;
+        read.repository = manifest.repository;
+        if (auto s = read_chain(storage, manifest.repository, *base, read, Fresh::no); s)
+            from = std::move(read);
+        else
+            spdlog::warn("{}: the parent's table cannot be read back ({}); writing a full table",
+                         manifest.repository, s.error().message);
+    }
+    const bool same = from && same_sets(*from, manifest);
+    // 2. A delta while it is small and the chain short; checked by applying it
+    //    as a reader will before it is stored.
+    std::optional<EncodedTable> delta;
+    if (from && !same) {
+        auto encoded = encode_delta(*from, manifest);
+        if (!encoded)
+            return fail(encoded.error());
+        delta = std::move(*encoded);
+    }
+    const auto form = choose_table_form(from ? from->table_chain : std::vector<TableRef>{}, same,
+                                        delta ? delta->ref.size : 0);
+    if (form == TableForm::reuse) {
+        manifest.table = *base;
+        manifest.table_chain = from->table_chain;
         return {};
-    // Written again even when present: the same content under the same key,
-    // and its age restarts, so gc (which takes only idle orphans) and prune
-    // leave it to the manifest about to name it.
-    if (auto s = storage.put(table.ref.key, table.gzip, Overwrite::yes); !s)
-        return fail(s.error().with_context(fmt::format("table {}", table.ref.key)));
+    }
+    std::vector<TableRef> chain;
+    std::optional<EncodedTable> table;
+    if (form == TableForm::delta) {
+        if (auto s = check_delta(*from, *delta, manifest); !s)
+            return fail(s.error());
+        chain = from->table_chain;
+        table = std::move(delta);
+    } else {
+        auto full = encode_table(manifest);
+        if (!full)
+            return fail(full.error());
+        table = std::move(*full);
+    }
+    chain.insert(chain.begin(), table->ref);
+    // 3. Store it, written again even when present: its age restarts, so gc
+    //    (which takes only idle orphans) and prune leave it to the manifest about to name it.
+    if (auto s = storage.put(table->ref.key, table->gzip, Overwrite::yes); !s)
+        return fail(s.error().with_context(fmt::format("table {}", table->ref.key)));
+    manifest.table = table->ref;
+    manifest.table_chain = std::move(chain);
     return {};
 }
 
@@ -188,12 +323,7 @@ Result<std::string> get_table(storage::Storage& storage, const std::string& name
 Status load_table(storage::Storage& storage, Manifest& manifest, Fresh fresh) {
     if (!manifest.table)
         return {};
-    auto text = get_table(storage, manifest.repository, *manifest.table, fresh);
-    if (!text)
-        return fail(text.error());
-    if (auto s = apply_table(manifest, *text); !s)
-        return fail(s.error().with_context(manifest.table->key));
-    return {};
+    return read_chain(storage, manifest.repository, *manifest.table, manifest, fresh);
 }
 
 } // namespace snapshotter::snapshot

@@ -1,15 +1,26 @@
-// Tables: the content-addressed, gzip-compressed objects in which a version-2
-// manifest keeps its large sets (refs, bundles, preserved, shallow), so that
-// snapshots with the same sets (every unchanged night) share one object.
+// Tables: the content-addressed, gzip-compressed objects in which a manifest
+// (version 2 or 3) keeps its large sets (refs, bundles, preserved, shallow),
+// so that snapshots with the same sets (every unchanged night) share one object.
 //
 //   repos/<repo-key>/tables/<sha256>.json.gz
 //
-// <sha256> is the SHA-256 of the uncompressed canonical JSON (table_json(),
-// manifest.hpp), so a key names exactly one content. A table is written
-// before the manifest that names it, and only when storage does not hold it
-// yet; gc removes a table no manifest names once it is idle for
-// gc.min_age_s, prune removes the tables of the manifests it deleted that no
-// manifest still names (the rules of bundles, leftovers.hpp and prune.cpp).
+// <sha256> is the SHA-256 of the uncompressed canonical JSON, so a key names
+// exactly one content. A table is *full* (table_json(), manifest.hpp) or a
+// *delta* (delta_table_json()): what changed against a base table, which it
+// names by digest (so a chain can never loop) and whose depth is one less
+// than its own (a full table is depth 0). A night on which a ref moved writes
+// a delta of a few hundred bytes against the parent's table instead of a
+// whole table; a full table is written again when the chain would hold more
+// than k_max_table_depth deltas, or more delta bytes than its full table
+// (choose_table_form()), so a read costs at most k_max_table_depth + 1 small
+// GETs and twice a full table's bytes.
+//
+// A table is written before the manifest that names it, and only when it is
+// not the parent's; its base is the parent's table, committed already. gc
+// removes a table that no manifest's chain holds once it is idle for
+// gc.min_age_s; prune removes the tables of the manifests it deleted that no
+// remaining manifest's chain holds (the rules of bundles, leftovers.hpp and
+// prune.cpp).
 #pragma once
 
 #include "snapshotter/snapshot/manifest.hpp"
@@ -17,6 +28,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace snapshotter::snapshot {
 
@@ -24,21 +36,51 @@ namespace snapshotter::snapshot {
 // whose reference claims more is refused before it is downloaded.
 inline constexpr std::uint64_t k_max_table_bytes = std::uint64_t{256} << 20;
 
+// Most deltas above a full table: a chain is read in at most this many + 1 GETs.
+inline constexpr int k_max_table_depth = 16;
+
+// Largest sum of the uncompressed sizes of the tables of one chain (a
+// writer's deltas never take more bytes than their full table).
+inline constexpr std::uint64_t k_max_chain_bytes = 2 * k_max_table_bytes;
+
 // A table ready to store: its reference and its gzip bytes.
 struct EncodedTable {
     TableRef ref;
     std::string gzip;
 };
 
-// The table of `manifest` (of repository `manifest.repository`): the
+// The full table of `manifest` (of repository `manifest.repository`): the
 // canonical JSON of its sets, hashed and compressed.
 Result<EncodedTable> encode_table(const Manifest& manifest);
 
-// Store `table` of repository `name` unless it is `reused` (the parent's
-// table, read and checked moments ago) or storage already holds an object of
-// its size under its key; an object of another size is replaced (same key,
-// same content, so a concurrent writer writes the same bytes).
-Status put_table(storage::Storage& storage, const EncodedTable& table, const std::optional<TableRef>& reused);
+// The delta table turning the sets of `base` (read from the chain
+// `base.table_chain`, its first entry the base table) into those of `manifest`.
+Result<EncodedTable> encode_delta(const Manifest& base, const Manifest& manifest);
+
+// What a new table is stored as.
+enum class TableForm {
+    reuse, // the base table itself: the sets are equal
+    delta, // a delta against the base table
+    full,  // a full table
+};
+
+// The form of a new table whose base (the parent's table) was read through
+// `base_chain` (the base first, its full table last; empty when the parent has
+// no table): `reuse` when `same_sets`; a `delta` of `delta_size` gzip bytes
+// while the chain stays within k_max_table_depth deltas and its deltas, this
+// one included, take no more bytes than its full table; else `full`.
+TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets,
+                            std::uint64_t delta_size);
+
+// Store the table of `manifest` whose parent's table is `base` (nullopt: none,
+// or a version-1 parent) in the form choose_table_form() picks, the base's
+// sets read back from storage (the in-process cache holds them after the
+// parent's read) so that a delta is made against exactly what readers apply it
+// to; a base that cannot be read back gets a full table. A table written is
+// written even when present (same key, same content), so its age restarts and
+// gc leaves it to the manifest about to name it. Sets `manifest.table` and
+// `manifest.table_chain`.
+Status publish_table(storage::Storage& storage, Manifest& manifest, const std::optional<TableRef>& base);
 
 // The uncompressed JSON of table `ref` of repository `name`, read from
 // storage: its key must be the one layout makes for its digest (inside the
@@ -53,8 +95,13 @@ enum class Fresh { no, yes };
 Result<std::string> get_table(storage::Storage& storage, const std::string& name, const TableRef& ref,
                               Fresh fresh = Fresh::no);
 
-// Fill the sets of version-2 `manifest` from its table (get_table, then
-// apply_table); a version-1 manifest is left as it is.
+// Fill the sets of version-2 or -3 `manifest` from its table: get_table() of
+// the named table and of each delta's base down to a full table (depths
+// falling by one, at most k_max_table_depth deltas and k_max_chain_bytes in
+// all), then each applied from the full table up, each table holding the
+// number of refs its reference says. A missing or hostile table of the chain
+// is an IntegrityError naming its key. Sets `manifest.table_chain`; a
+// version-1 manifest is left as it is.
 Status load_table(storage::Storage& storage, Manifest& manifest, Fresh fresh = Fresh::no);
 
 // gzip `data` (zlib, best compression).

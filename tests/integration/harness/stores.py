@@ -38,7 +38,7 @@ def bundle_key(name: str, snapshot_id: str) -> str:
     return f"repos/{repo_key(name)}/bundles/{snapshot_id}.bundle"
 
 
-# What a version-2 manifest keeps in its table (docs/manifest.md).
+# What a version-2 or -3 manifest keeps in its (full) table (docs/manifest.md).
 TABLE_MEMBERS = ("refs", "bundles", "preserved", "shallow")
 
 
@@ -154,21 +154,54 @@ class Store:
 
     def manifest(self, key: str) -> dict:
         """The manifest under `key` with its sets inline whatever its version: a
-        version-2 manifest's table (docs/manifest.md) is read, checked against
-        its SHA-256 and merged in, so tests read `refs` and `bundles` as of v1."""
+        version-2 or -3 manifest's table (docs/manifest.md), with the bases of a
+        delta, is read, checked against its SHA-256 and merged in, so tests read
+        `refs` and `bundles` as of v1."""
         manifest = self.json(key)
-        if manifest.get("schema_version") == 2:
-            ref = manifest["table"]
-            raw = gzip.decompress(self.read(ref["key"]))
-            assert hashlib.sha256(raw).hexdigest() == ref["sha256"], f"table {ref['key']}: SHA-256 mismatch"
-            manifest.update(json.loads(raw))
+        if manifest.get("schema_version") in (2, 3):
+            manifest.update(self.table_sets(key, manifest["table"]))
         return manifest
+
+    def table_chain(self, manifest_key: str, ref: dict) -> list[tuple[str, dict]]:
+        """(key, content) of table `ref` of the repository of `manifest_key` and
+        of each delta's base down to the full table, each checked against its SHA-256."""
+        chain = []
+        while True:
+            key = f"{manifest_key.split('/manifests/')[0]}/tables/{ref['sha256']}.json.gz"
+            raw = gzip.decompress(self.read(key))
+            assert hashlib.sha256(raw).hexdigest() == ref["sha256"], f"table {key}: SHA-256 mismatch"
+            content = json.loads(raw)
+            chain.append((key, content))
+            if "base" not in content:
+                return chain
+            ref = content["base"]
+
+    def table_sets(self, manifest_key: str, ref: dict) -> dict:
+        """The sets (refs, bundles, preserved, shallow) table `ref` holds: its
+        full table with each delta above it applied."""
+        chain = self.table_chain(manifest_key, ref)
+        sets = dict(chain[-1][1])
+        for _, delta in reversed(chain[:-1]):
+            refs = {k: v for k, v in sets.get("refs", {}).items() if k not in delta.get("refs_removed", [])}
+            refs.update(delta.get("refs_set", {}))
+            tips = {k: v for k, v in sets.get("preserved", {}).items() if k not in delta.get("preserved_removed", [])}
+            tips.update(delta.get("preserved_set", {}))
+            sets = {"refs": refs, "preserved": tips,
+                    "bundles": sets.get("bundles", [])[:delta["bundles_kept"]] + delta.get("bundles_added", []),
+                    **({"shallow": sets["shallow"]} if sets.get("shallow") else {})}
+            if "shallow" in delta:
+                sets.pop("shallow", None)
+                if delta["shallow"]:
+                    sets["shallow"] = delta["shallow"]
+        return sets
 
     def write_manifest(self, key: str, manifest: dict) -> None:
         """Store `manifest` (as manifest() returns it, perhaps edited) under
-        `key`; a version-2 one gets a table of its sets, written first."""
+        `key`; a version-2 or -3 one becomes version 2 with a full table of its
+        sets, written first."""
         manifest = dict(manifest)
-        if manifest.get("schema_version") == 2:
+        if manifest.get("schema_version") in (2, 3):
+            manifest["schema_version"] = 2
             sets = {k: manifest.pop(k) for k in TABLE_MEMBERS if k in manifest}
             raw = json.dumps(sets, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
             digest = hashlib.sha256(raw).hexdigest()
