@@ -301,6 +301,11 @@ struct PackScanner::Impl {
                 e.base_known = true;
             }
         }
+        if (callbacks.following && (options.report_commits || options.max_tree_size > 0) &&
+            !callbacks.following()) {
+            options.report_commits = false;
+            options.max_tree_size = 0;
+        }
         // What to keep and hash of its bytes.
         if (e.type == k_commit) {
             e.keep = static_cast<std::size_t>(std::min<std::uint64_t>(

@@ -83,6 +83,10 @@ struct PackScanCallbacks {
     std::function<Status(const ScannedBlob&)> on_blob;
     std::function<Status(const UnresolvedDelta&)> on_unresolved;
     std::function<Status(const ScannedTree&)> on_tree;
+    // Asked before each entry while commits or trees are reported; once it
+    // answers false, no further commit or tree is hashed or reported (a
+    // caller that found what it follows spares the rest of the pack).
+    std::function<bool()> following;
 };
 
 // What a finished scan saw.
