@@ -25,10 +25,10 @@ struct FleetTally {
     int refs_deleted = 0;
     int latest_not_advanced = 0; // committed, but latest.json could not be advanced
     std::uint64_t bytes = 0;
-    int refs_updated = 0; // moved refs the engine could not classify (Ledger::updated)
-    LfsTotals lfs;        // LFS objects and bytes needed, uploaded now, missing
-    std::optional<Error> first_failure;               // "<name>: <message>" of the first failed repository
-    bool mixed_kinds = false;                         // the failures are of more than one ErrorKind
+    int refs_updated = 0;               // moved refs the engine could not classify (Ledger::updated)
+    LfsTotals lfs;                      // LFS objects and bytes needed, uploaded now, missing
+    std::optional<Error> first_failure; // "<name>: <message>" of the first failed repository
+    bool mixed_kinds = false;           // the failures are of more than one ErrorKind
     nlohmann::json entries = nlohmann::json::array(); // one result entry per repository, in order
 };
 
