@@ -18,16 +18,22 @@
 //    restart(). The wrapped storage then holds exactly what a process killed
 //    at that point would have left.
 // Writers are wrapped too: ObjectWriter::write counts as Op::write, commit
-// as Op::commit. The wrapped storage is not owned and must outlive this one.
+// as Op::commit. Calls are also counted per key (count(op, key)), and an
+// action armed with before() runs on the wrapped storage right before a
+// chosen call: another process acting between two steps of the code under
+// test. The wrapped storage is not owned and must outlive this one.
 #pragma once
 
 #include "snapshotter/storage/storage.hpp"
 
 #include <array>
 #include <fmt/format.h>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <utility>
 
 namespace snapshotter::test {
@@ -68,6 +74,19 @@ class FaultStorage final : public storage::Storage {
         std::lock_guard lock(m_mutex);
         return m_counts[index(op)];
     }
+    // How many calls of `op` named `key` since construction or reset() (a
+    // remove is counted under its first key; Op::mutation is not counted per key).
+    std::size_t count(Op op, std::string_view key) const {
+        std::lock_guard lock(m_mutex);
+        auto it = m_key_counts.find(std::pair{op, std::string(key)});
+        return it == m_key_counts.end() ? 0 : it->second;
+    }
+    // Run `action` on the wrapped storage once, right before the next call of
+    // `op` named `key` reaches it (a remove is named by its first key).
+    void before(Op op, std::string key, std::function<void(storage::Storage&)> action) {
+        std::lock_guard lock(m_mutex);
+        m_before.emplace(std::pair{op, std::move(key)}, std::move(action));
+    }
     // Whether a Fault::crash happened and restart() has not been called.
     bool crashed() const {
         std::lock_guard lock(m_mutex);
@@ -79,11 +98,13 @@ class FaultStorage final : public storage::Storage {
         std::lock_guard lock(m_mutex);
         m_crashed = false;
     }
-    // Zero every counter and disarm every fault.
+    // Zero every counter, disarm every fault and drop every before() action.
     void reset() {
         std::lock_guard lock(m_mutex);
         m_counts = {};
+        m_key_counts.clear();
         m_armed.clear();
+        m_before.clear();
         m_crashed = false;
     }
 
@@ -177,12 +198,25 @@ class FaultStorage final : public storage::Storage {
                op == Op::abort_pending;
     }
 
-    // Count a call of `op` on `key`; fails when the storage is crashed or a
-    // fault is armed for this call (m_last then says which).
+    // Count a call of `op` on `key` and run the before() action armed for it;
+    // fails when the storage is crashed or a fault is armed for this call
+    // (m_last then says which).
     Status enter(Op op, std::string_view key) {
+        std::function<void(storage::Storage&)> action;
+        auto s = count_call(op, key, action);
+        if (s && action)
+            action(m_inner);
+        return s;
+    }
+    Status count_call(Op op, std::string_view key, std::function<void(storage::Storage&)>& action) {
         std::lock_guard lock(m_mutex);
         if (m_crashed)
             return fail(Error::storage(fmt::format("{}: crashed before {}", describe(), key)));
+        ++m_key_counts[std::pair{op, std::string(key)}];
+        if (auto it = m_before.find(std::pair{op, std::string(key)}); it != m_before.end()) {
+            action = std::move(it->second);
+            m_before.erase(it);
+        }
         std::optional<Fault> hit;
         auto check = [&](Op counted) {
             auto n = ++m_counts[index(counted)];
@@ -255,6 +289,8 @@ class FaultStorage final : public storage::Storage {
     storage::Storage& m_inner;
     mutable std::mutex m_mutex;
     std::array<std::size_t, static_cast<std::size_t>(Op::count_)> m_counts{};
+    std::map<std::pair<Op, std::string>, std::size_t> m_key_counts;
+    std::map<std::pair<Op, std::string>, std::function<void(storage::Storage&)>> m_before;
     std::set<Armed> m_armed;
     bool m_crashed = false;
     std::size_t m_epoch = 0;

@@ -6,6 +6,7 @@
 #include "snapshotter/snapshot/layout.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
 #include "snapshotter/snapshot/publish.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 #include "snapshotter/util/time.hpp"
 
 #include <gtest/gtest.h>
@@ -100,9 +101,9 @@ TEST_F(FileLeftovers, AManifestCommittedLaterAdoptsItsBundle) {
     auto after = find_leftovers(storage(), {k_repo});
     ASSERT_TRUE(after);
     EXPECT_TRUE(after->items.empty());
-    auto referenced = referenced_bundles(storage(), k_repo);
+    auto referenced = read_referenced(storage(), k_repo, LfsSets::skip);
     ASSERT_TRUE(referenced);
-    EXPECT_EQ(*referenced, std::set<std::string>{layout::bundle_key(k_repo, k_new_id)});
+    EXPECT_EQ(referenced->bundles, std::set<std::string>{layout::bundle_key(k_repo, k_new_id)});
 }
 
 TEST_F(FileLeftovers, AnUnreadableManifestMakesNoOrphansButAProblem) {
@@ -113,7 +114,10 @@ TEST_F(FileLeftovers, AnUnreadableManifestMakesNoOrphansButAProblem) {
     EXPECT_TRUE(scan->items.empty());
     ASSERT_EQ(scan->problems.size(), 1u);
     EXPECT_NE(scan->problems[0].message.find(k_repo), std::string::npos) << scan->problems[0].message;
-    EXPECT_FALSE(referenced_bundles(storage(), k_repo));
+    auto referenced = read_referenced(storage(), k_repo, LfsSets::skip);
+    ASSERT_FALSE(referenced);
+    EXPECT_NE(referenced.error().message.find(layout::manifest_key(k_repo, k_old_id)), std::string::npos)
+        << referenced.error().message;
 }
 
 TEST(AdvanceLatest, MovesOnlyForward) {

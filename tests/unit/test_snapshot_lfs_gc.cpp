@@ -5,7 +5,7 @@
 // idle for min_age_s.
 #include "fault_storage.hpp"
 #include "lfs_world.hpp"
-#include "snapshotter/snapshot/lfs_gc.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,9 +28,9 @@ std::set<std::string> lfs_keys(storage::Storage& storage) {
 
 // Every LFS key the manifests present in `storage` need.
 std::set<std::string> needed_keys(storage::Storage& storage) {
-    auto keys = referenced_lfs_keys(storage, k_repo);
-    EXPECT_TRUE(keys) << keys.error().message;
-    return keys ? *keys : std::set<std::string>{};
+    auto referenced = read_referenced(storage, k_repo, LfsSets::read);
+    EXPECT_TRUE(referenced) << referenced.error().message;
+    return referenced ? referenced->lfs : std::set<std::string>{};
 }
 
 // Three snapshots sharing objects: s0 {a, b, c...(a large set: a set file)},
@@ -72,6 +72,22 @@ TEST(LfsGc, PruneDeletesWhatOnlyDroppedSnapshotsNeededAndKeepsSharedObjects) {
     for (const auto& object : only_s0)
         freed += object.size;
     EXPECT_GE(entry["deleted"]["bytes"].get<std::uint64_t>(), freed);
+}
+
+TEST(LfsGc, PruneReadsEachKeptManifestOnceToPlanAndOnceBeforeDeleting) {
+    World world;
+    std::vector<LfsObject> only_s0;
+    auto chain = shared_world(world, only_s0);
+    world.job().prune.policy.keep_last = 2;
+    world.job().prune.rebase = false;
+    FaultStorage counting(world.storage());
+    auto out = run_prune(world.context(counting, world.git()));
+    ASSERT_FALSE(out.error) << out.error->message;
+    for (std::size_t i = 1; i < chain.size(); ++i) {
+        const auto key = layout::manifest_key(k_repo, chain[i].snapshot_id);
+        EXPECT_EQ(counting.count(Op::get, key), 2U) << key;
+    }
+    EXPECT_EQ(counting.count(Op::get, *chain[0].lfs->set_key), 1U) << "the dropped snapshot's set";
 }
 
 TEST(LfsGc, PruneWithoutLfsReportsNoLfsField) {

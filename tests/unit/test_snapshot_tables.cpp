@@ -10,6 +10,7 @@
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
 #include "snapshotter/snapshot/publish.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 #include "snapshotter/snapshot/tables.hpp"
 #include "snapshotter/storage/backends.hpp"
 #include "snapshotter/util/hash.hpp"
@@ -190,7 +191,7 @@ TEST(Tables, Version1ManifestsStillReadAndAVersion2ChildOfOneDoes) {
     EXPECT_EQ(read->schema_version, 3);
     EXPECT_EQ(read->refs, v1.refs);
     EXPECT_EQ(read->bundles, v1.bundles);
-    auto referenced = referenced_bundles(*storage, k_app);
+    auto referenced = read_referenced(*storage, k_app, LfsSets::skip);
     ASSERT_TRUE(referenced);
     EXPECT_TRUE(referenced->contains(read->table->key));
     EXPECT_TRUE(referenced->contains(layout::bundle_key(k_app, k_first)));
@@ -361,7 +362,7 @@ TEST(DeltaTables, AMovedRefWritesASmallDeltaThatReadsBackExactly) {
     auto first = read_manifest(*memory, k_app, k_first);
     ASSERT_TRUE(first);
     EXPECT_EQ(first->refs, parent.refs);
-    auto referenced = referenced_bundles(*memory, k_app);
+    auto referenced = read_referenced(*memory, k_app, LfsSets::skip);
     ASSERT_TRUE(referenced);
     for (const auto& key : table_keys(*memory))
         EXPECT_TRUE(referenced->contains(key)) << key;

@@ -135,24 +135,6 @@ Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
     return list_repositories(storage);
 }
 
-Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, const std::string& name) {
-    auto ids = list_snapshot_ids(storage, name);
-    if (!ids)
-        return fail(ids.error());
-    std::set<std::string> keys;
-    for (const auto& id : *ids) {
-        auto manifest = read_manifest(storage, name, id);
-        if (!manifest)
-            return fail(manifest.error());
-        for (const auto& bundle : manifest->bundles)
-            keys.insert(bundle.key);
-        // A delta table's bases too: a read of it needs them.
-        for (const auto& table : manifest->table_chain)
-            keys.insert(table.key);
-    }
-    return keys;
-}
-
 Status download_bundle(storage::Storage& storage, const BundleInfo& info, const std::filesystem::path& path) {
     auto file = AtomicFile::create(path);
     if (!file)

@@ -1,7 +1,8 @@
 // Reading what is stored: manifests, the latest pointer, and bundles
 // downloaded with their checksum verified. Shared by restore, verify, list
 // and the unchanged check of snapshot. Writing is in publish.hpp, rebuilding
-// a repository from a chain in materialize.hpp.
+// a repository from a chain in materialize.hpp, what the manifests keep alive
+// (the view deleters decide on) in referenced.hpp.
 #pragma once
 
 #include "snapshotter/snapshot/manifest.hpp"
@@ -53,12 +54,6 @@ Result<std::vector<std::string>> list_repositories(storage::Storage& storage);
 // `names` when not empty, else every repository with a snapshot (sorted).
 Result<std::vector<std::string>> repositories_or_all(storage::Storage& storage,
                                                      const std::vector<std::string>& names);
-// Keys of every bundle and table that some manifest of `name` lists (a table
-// with the bases of its chain), read afresh from
-// the manifests present now. A manifest that cannot be read fails the call:
-// nothing may be deleted on a partial view. Deleters (gc, prune) call it
-// right before deleting and keep every key it returns.
-Result<std::set<std::string>> referenced_bundles(storage::Storage& storage, const std::string& name);
 
 // Copy bundle `info` to `path`, failing with IntegrityError when its size or
 // SHA-256 differs from the manifest (the message names the key). `path` is

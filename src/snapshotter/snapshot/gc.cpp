@@ -7,15 +7,20 @@
 // idle for min_age_s, so it never takes a bundle whose manifest is still to
 // come as long as min_age_s exceeds the longest per-repository snapshot
 // time; and just before deleting it re-reads the manifests present then and
-// keeps every bundle one of them lists, so a manifest committed after the
-// scan still saves its bundle. Tables (tables.hpp) follow the same rules: a
-// snapshot writes its table (again, when present) right before its manifest,
-// so a table about to be named is never idle for min_age_s. Pending uploads of a running job are as
-// young as its slowest upload, the same bound.
+// keeps every object one of them needs, so a manifest committed after the
+// scan still saves its bundle. Tables (tables.hpp) and LFS objects and sets
+// (lfs_gc.hpp) follow the same rules: a snapshot writes its table (again,
+// when present) and uploads its LFS objects before its manifest, so what a
+// manifest about to come names is never idle for min_age_s. Pending uploads
+// of a running job are as young as its slowest upload, the same bound.
+//
+// Reads: the scan makes one pass over each repository's manifests
+// (referenced.hpp: each manifest read once, with its tables and LFS set),
+// and the re-check one more for each repository with something to delete.
+// A repository whose pass fails keeps all its objects and is reported.
 #include "snapshotter/snapshot/actions.hpp"
-#include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/leftovers.hpp"
-#include "snapshotter/snapshot/lfs_gc.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <fmt/format.h>
@@ -27,13 +32,14 @@ namespace {
 
 using nlohmann::json;
 
-// Remove the orphan bundles and tables `candidates` of repository `name`,
-// keeping any that a manifest present now lists. Returns the ones removed.
+// Remove the orphans (bundles, tables, LFS objects and sets) `candidates` of
+// repository `name`, keeping any that a manifest present now needs (one
+// more pass, read right now). Returns the ones removed.
 Result<std::vector<const Leftover*>> remove_orphans(storage::Storage& storage, const std::string& name,
                                                     const std::vector<const Leftover*>& candidates) {
-    auto referenced = referenced_bundles(storage, name);
+    auto referenced = read_referenced(storage, name, LfsSets::read);
     if (!referenced)
-        return fail(referenced.error().with_context(name));
+        return fail(referenced.error());
     std::vector<const Leftover*> removed;
     std::vector<std::string> keys;
     for (const auto* item : candidates) {
@@ -55,10 +61,11 @@ Outcome run_gc(const Context& ctx) {
     const auto min_age = std::chrono::seconds{ctx.job.gc.min_age_s};
     const auto now = Clock::now();
 
-    // 1. Find every leftover and keep the ones idle long enough.
+    // 1. Find every leftover (one pass over each repository's manifests)
+    //    and keep the ones idle long enough.
     ProgressScope shown(ctx.events, "gc", "leftovers", 0);
     ctx.events.progress({.done = 0, .total = 0, .in_flight = 0, .bytes = 0, .current = "scanning storage"});
-    auto scan = find_leftovers(ctx.storage, {});
+    auto scan = find_leftovers(ctx.storage, {}, Orphans::chains_and_lfs);
     if (!scan)
         return {nullptr, scan.error(), false};
     std::vector<const Leftover*> old_enough;
@@ -70,8 +77,9 @@ Outcome run_gc(const Context& ctx) {
             young.push_back(item);
     }
 
-    // 2. Remove them (unless this is a dry run): uploads are aborted; orphan
-    //    bundles are re-checked against the manifests present right now.
+    // 2. Remove them (unless this is a dry run): uploads are aborted; the
+    //    orphans of each repository are re-checked against the manifests
+    //    present right now.
     std::vector<const Leftover*> removed;
     std::vector<Error> problems = scan->problems;
     if (ctx.dry_run) {
@@ -81,7 +89,7 @@ Outcome run_gc(const Context& ctx) {
         ctx.events.progress(
             {.done = 0, .total = old_enough.size(), .in_flight = 0, .bytes = 0, .current = "removing"});
         for (const auto* item : old_enough) {
-            if (item->kind == Leftover::Kind::orphan_bundle || item->kind == Leftover::Kind::orphan_table) {
+            if (item->kind != Leftover::Kind::pending_upload) {
                 orphans[item->repository].push_back(item);
             } else if (auto s = ctx.storage.abort_pending(item->upload); !s) {
                 problems.push_back(s.error());
@@ -97,10 +105,6 @@ Outcome run_gc(const Context& ctx) {
                 removed.insert(removed.end(), gone->begin(), gone->end());
         }
     }
-
-    // 2b. Orphan Git LFS objects and sets, by the same age and re-check (lfs_gc.hpp).
-    const auto lfs = gc_lfs(ctx.storage, {}, min_age, now, ctx.dry_run);
-    lfs.add_to(removed, young, problems);
 
     // 3. Report what went (or would go) and what stayed.
     json items = json::array();

@@ -1,26 +1,50 @@
 #include "snapshotter/snapshot/leftovers.hpp"
 
-#include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 
 #include <fmt/format.h>
 #include <map>
-#include <set>
+#include <optional>
 
 namespace snapshotter::snapshot {
 namespace {
 
-// The bundles of each repository under `prefix`, keyed by repository name.
+// The area of repository `name` holding `key` when orphans are looked for
+// there with `orphans`; nullopt otherwise.
+std::optional<layout::Area> orphan_area(const std::string& key, const std::string& name, Orphans orphans) {
+    if (key.starts_with(layout::bundles_prefix(name)))
+        return layout::Area::bundles;
+    if (key.starts_with(layout::tables_prefix(name)))
+        return layout::Area::tables;
+    if (orphans == Orphans::chains_and_lfs && key.starts_with(layout::lfs_prefix(name)))
+        return layout::Area::lfs;
+    return std::nullopt;
+}
+
+Leftover::Kind orphan_kind(layout::Area area) {
+    switch (area) {
+    case layout::Area::tables:
+        return Leftover::Kind::orphan_table;
+    case layout::Area::lfs:
+        return Leftover::Kind::orphan_lfs;
+    case layout::Area::bundles:
+    case layout::Area::manifests:
+        break;
+    }
+    return Leftover::Kind::orphan_bundle;
+}
+
+// The objects under `prefix` that may be orphans (orphan_area()), by repository name.
 Result<std::map<std::string, std::vector<storage::ObjectInfo>>>
-bundles_by_repository(storage::Storage& storage, const std::string& prefix) {
+candidates_by_repository(storage::Storage& storage, const std::string& prefix, Orphans orphans) {
     auto objects = storage.list(prefix);
     if (!objects)
         return fail(objects.error());
     std::map<std::string, std::vector<storage::ObjectInfo>> out;
     for (auto& object : *objects) {
         auto name = layout::repository_of_key(object.key);
-        if (name && (object.key.starts_with(layout::bundles_prefix(*name)) ||
-                     object.key.starts_with(layout::tables_prefix(*name))))
+        if (name && orphan_area(object.key, *name, orphans))
             out[*name].push_back(std::move(object));
     }
     return out;
@@ -28,13 +52,15 @@ bundles_by_repository(storage::Storage& storage, const std::string& prefix) {
 
 } // namespace
 
-Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector<std::string>& names) {
+Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector<std::string>& names,
+                                    Orphans orphans) {
     std::vector<std::string> prefixes;
     prefixes.reserve(names.size() + 1);
     for (const auto& name : names)
         prefixes.push_back(layout::repo_prefix(name));
     if (prefixes.empty())
         prefixes.emplace_back();
+    const auto lfs = orphans == Orphans::chains_and_lfs ? LfsSets::read : LfsSets::skip;
     LeftoverScan scan;
     for (const auto& prefix : prefixes) {
         // 1. Uploads begun and never finished.
@@ -51,31 +77,26 @@ Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector
             item.upload = std::move(upload);
             scan.items.push_back(std::move(item));
         }
-        // 2. Bundles and tables no manifest lists. They are listed before
-        //    manifests are read, so a manifest committed in between counts.
-        auto bundles = bundles_by_repository(storage, prefix.empty() ? layout::repos_prefix() : prefix);
-        if (!bundles)
-            return fail(bundles.error());
-        for (auto& [name, objects] : *bundles) {
-            auto referenced = referenced_bundles(storage, name);
+        // 2. Objects no manifest needs. They are listed before the manifests
+        //    are read, so a manifest committed in between counts.
+        auto candidates =
+            candidates_by_repository(storage, prefix.empty() ? layout::repos_prefix() : prefix, orphans);
+        if (!candidates)
+            return fail(candidates.error());
+        for (auto& [name, objects] : *candidates) {
+            auto referenced = read_referenced(storage, name, lfs);
             if (!referenced) {
-                scan.problems.push_back(referenced.error().with_context(name));
+                scan.problems.push_back(referenced.error());
                 continue;
             }
             for (auto& object : objects) {
-                const bool table = object.key.starts_with(layout::tables_prefix(name));
-                const auto area = table ? layout::Area::tables : layout::Area::bundles;
+                const auto area = *orphan_area(object.key, name, orphans);
                 if (auto s = layout::check_within(object.key, name, area, "listing"); !s)
                     // Not an object this layout writes: reported, never deleted.
                     scan.problems.push_back(s.error());
                 else if (!referenced->contains(object.key))
                     scan.items.push_back(
-                        {table ? Leftover::Kind::orphan_table : Leftover::Kind::orphan_bundle,
-                         object.key,
-                         name,
-                         object.size,
-                         object.modified,
-                         {}});
+                        {orphan_kind(area), object.key, name, object.size, object.modified, {}});
             }
         }
     }

@@ -1,5 +1,5 @@
 // What a killed run leaves in storage, found per backend, so that verify can
-// report it and gc can remove it. Exactly three kinds exist:
+// report it and gc can remove it. Exactly four kinds exist:
 //
 //  - pending uploads: a writer's uncommitted state, AtomicFile temporary
 //    files on file:// and incomplete multipart uploads on s3:// (Storage::
@@ -12,6 +12,15 @@
 //    no manifest of that repository names: the run died between writing the
 //    table and committing its manifest, or prune deleted the last manifest
 //    naming it and was interrupted before deleting the table.
+//  - orphan LFS objects and sets: objects under repos/<repo-key>/lfs/
+//    (lfs_gc.hpp) that no manifest of that repository needs: the run died
+//    between uploading them and committing its manifest, or a prune was
+//    interrupted between deleting manifests and deleting their objects.
+//
+// Orphans are judged on one pass over the repository's manifests
+// (referenced.hpp) made after the listing, so a manifest committed in
+// between counts; a repository whose pass fails (a manifest, table or LFS
+// set that cannot be read) has no orphans, only a problem.
 //
 // Nothing else can be half-done: a manifest and `latest.json` are each
 // published in one atomic step (rename or link on file://, one PUT on S3),
@@ -31,7 +40,6 @@
 namespace snapshotter::snapshot {
 
 struct Leftover {
-    // orphan_lfs: a Git LFS object or set no manifest needs (found by lfs_gc.hpp).
     enum class Kind { pending_upload, orphan_bundle, orphan_table, orphan_lfs };
     Kind kind = Kind::orphan_bundle;
     std::string key;        // the object (or, for an upload, the key it would publish)
@@ -45,15 +53,23 @@ struct Leftover {
 };
 
 // The result of a scan: the leftovers found, and the repositories that could
-// not be checked (an unreadable manifest), whose bundles are never orphans.
+// not be checked (a manifest that cannot be read), which have no orphans,
+// and keys in a repository's areas that this layout never writes.
 struct LeftoverScan {
     std::vector<Leftover> items;
     std::vector<Error> problems;
 };
 
-// Scan the repositories `names`, or the whole storage when `names` is empty.
-// Fails only when storage cannot be listed.
-Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector<std::string>& names);
+// Which orphans find_leftovers() looks for.
+enum class Orphans {
+    chains,         // bundles and tables (verify's report)
+    chains_and_lfs, // and LFS objects and sets, reading every manifest's LFS set (gc)
+};
+
+// Scan the repositories `names`, or the whole storage when `names` is empty,
+// for pending uploads and `orphans`. Fails only when storage cannot be listed.
+Result<LeftoverScan> find_leftovers(storage::Storage& storage, const std::vector<std::string>& names,
+                                    Orphans orphans = Orphans::chains);
 
 // Seconds `leftover` has been idle at `now` (0 when its time is unknown).
 long long age_seconds(const Leftover& leftover, Clock::time_point now);

@@ -13,11 +13,14 @@
 //     names the old bundles, and nothing has been deleted yet.
 //  4. Delete the dropped manifests (those Object Lock retains stay).
 //  5. Point latest.json at the newest manifest if it named a deleted one.
-//  6. Re-list and re-read every manifest, then delete the pending bundles
-//     none of them lists: a snapshot committed meanwhile keeps its chain.
-//     The same for the tables (tables.hpp) the manifests read at step 1
-//     held: those no manifest holds now go, a delta's bases staying with it
-//     (gc takes any a crash leaves).
+//  6. Re-list and re-read every manifest, with its tables and LFS set, in
+//     one pass (referenced.hpp; one that cannot be read stops the deletion,
+//     and a rerun finishes it), then delete the pending bundles none of them
+//     lists: a snapshot committed meanwhile keeps its chain. The same for
+//     the tables (tables.hpp) the manifests read at step 1 held: those no
+//     manifest holds now go, a delta's bases staying with it (gc takes any a
+//     crash leaves); and for the LFS objects and sets only the deleted
+//     manifests needed (lfs_gc.hpp).
 //     Bundles Object Lock still retains are reported, never hidden behind a
 //     delete marker.
 //  7. Keep in prune-pending.json only what is left (retained bundles).
@@ -30,6 +33,7 @@
 #include "snapshotter/snapshot/materialize.hpp"
 #include "snapshotter/snapshot/prune_plan.hpp"
 #include "snapshotter/snapshot/publish.hpp"
+#include "snapshotter/snapshot/referenced.hpp"
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/redact.hpp"
 
@@ -48,26 +52,18 @@ struct Loaded {
     std::uint64_t bytes = 0; // of the manifest object
 };
 
-// Every readable manifest of `name`, oldest first. A manifest that vanishes
-// while being read is skipped; one that cannot be parsed stops the prune of
-// this repository, since its chain would be unknown.
+// Every manifest of `name` present now, oldest first, read by the rule of
+// referenced.hpp: one gone meanwhile is skipped; one that cannot be read
+// stops the prune of this repository, since its chain would be unknown.
 Result<std::vector<Loaded>> load_snapshots(storage::Storage& storage, const std::string& name) {
-    auto objects = storage.list(layout::manifests_prefix(name));
-    if (!objects)
-        return fail(objects.error());
     std::vector<Loaded> out;
-    for (const auto& o : *objects) {
-        auto id = layout::snapshot_id_of_manifest_key(o.key);
-        if (!id || !is_snapshot_id(*id))
-            continue;
-        auto m = read_manifest(storage, name, *id);
-        if (!m && m.error().kind == ErrorKind::NotFound)
-            continue;
-        if (!m)
-            return fail(
-                m.error().with_context("prune stops here: a manifest it cannot read may need any bundle"));
-        out.push_back({std::move(*m), o.size});
-    }
+    auto read = for_each_manifest(storage, name, [&](Manifest& m, const storage::ObjectInfo& listed) {
+        out.push_back({std::move(m), listed.size});
+        return Status{};
+    });
+    if (!read)
+        return fail(
+            read.error().with_context("prune stops here: a manifest it cannot read may need any bundle"));
     return out;
 }
 
@@ -276,14 +272,10 @@ Status repair_latest(storage::Storage& storage, const std::string& name, const s
 
 // Step 6 for tables: delete the tables the manifests read at step 1 held
 // (dropped ones, or rewritten by a rebase) that no manifest present now holds
-// (a delta's bases are held with it: tables.hpp). A failure is only logged:
-// gc removes what is left once it is idle.
+// (`named`: a delta's bases are held with it, tables.hpp). A failure is only
+// logged: gc removes what is left once it is idle.
 void delete_unnamed_tables(storage::Storage& storage, const std::string& name,
-                           const std::vector<Loaded>& before, const std::vector<Loaded>& now) {
-    std::set<std::string> named;
-    for (const auto& l : now)
-        for (const auto& table : l.manifest.table_chain)
-            named.insert(table.key);
+                           const std::vector<Loaded>& before, const std::set<std::string>& named) {
     std::vector<std::string> unnamed;
     for (const auto& l : before)
         for (const auto& table : l.manifest.table_chain)
@@ -357,27 +349,24 @@ Result<json> prune_repository(const Context& ctx, const std::string& name) {
     if (auto s = repair_latest(ctx.storage, name, deleted_ids, ids.back()); !s)
         return fail(s.error());
 
-    // 6. Bundles that no manifest present now lists.
-    auto now_stored = load_snapshots(ctx.storage, name);
-    if (!now_stored)
-        return fail(now_stored.error());
-    std::set<std::string> listed;
-    for (const auto& l : *now_stored)
-        for (const auto& b : l.manifest.bundles)
-            listed.insert(b.key);
+    // 6. Bundles, tables and LFS objects that no manifest present now needs:
+    //    one pass over them, read after the deletion.
+    auto present = read_referenced(ctx.storage, name, LfsSets::read);
+    if (!present)
+        return fail(present.error());
     std::vector<std::string> doomed;
     for (const auto& key : candidates)
-        if (!listed.contains(key))
+        if (!present->bundles.contains(key))
             doomed.push_back(key);
     auto bundles = delete_unretained(ctx.storage, doomed);
-    delete_unnamed_tables(ctx.storage, name, *loaded, *now_stored);
+    delete_unnamed_tables(ctx.storage, name, *loaded, present->tables);
     // 6b. Git LFS objects and sets only the deleted snapshots needed (lfs_gc.hpp); what
     //     fails to go is an orphan for gc.
     std::vector<const Manifest*> gone;
     for (const auto& l : *loaded)
         if (deleted_ids.contains(l.manifest.snapshot_id))
             gone.push_back(&l.manifest);
-    const auto lfs = prune_lfs(ctx.storage, name, gone);
+    const auto lfs = prune_lfs(ctx.storage, name, gone, *present);
 
     // 7. What is left to delete another day: retained or failed bundles.
     std::set<std::string> left(bundles.retained.begin(), bundles.retained.end());
