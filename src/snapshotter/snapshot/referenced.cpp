@@ -69,26 +69,26 @@ Result<Referenced> read_referenced(storage::Storage& storage, const std::string&
     // night without a new LFS object) lists what is already in `out.lfs`.
     std::set<std::tuple<std::string, std::string, std::uint64_t, std::uint64_t>> sets_read;
     auto visited = for_each_manifest(storage, name, [&](Manifest& m, const storage::ObjectInfo&) -> Status {
+        // Its LFS set first: a manifest skipped after its set failed adds nothing.
+        if (lfs == LfsSets::read && m.lfs) {
+            std::tuple<std::string, std::string, std::uint64_t, std::uint64_t> set;
+            if (m.lfs->set_key)
+                set = {*m.lfs->set_key, m.lfs->set_sha256.value_or(""), m.lfs->count, m.lfs->bytes};
+            if (!m.lfs->set_key || !sets_read.contains(set)) {
+                auto keys = lfs_keys_of(storage, m);
+                if (!keys)
+                    return fail(keys.error());
+                out.lfs.merge(*keys);
+                if (m.lfs->set_key)
+                    sets_read.insert(std::move(set));
+            }
+        }
         ++out.manifests;
         for (const auto& bundle : m.bundles)
             out.bundles.insert(bundle.key);
         // A delta table's bases too: a read of it needs them.
         for (const auto& table : m.table_chain)
             out.tables.insert(table.key);
-        if (lfs == LfsSets::skip || !m.lfs)
-            return {};
-        std::tuple<std::string, std::string, std::uint64_t, std::uint64_t> set;
-        if (m.lfs->set_key) {
-            set = {*m.lfs->set_key, m.lfs->set_sha256.value_or(""), m.lfs->count, m.lfs->bytes};
-            if (sets_read.contains(set))
-                return {};
-        }
-        auto keys = lfs_keys_of(storage, m);
-        if (!keys)
-            return fail(keys.error());
-        out.lfs.merge(*keys);
-        if (m.lfs->set_key)
-            sets_read.insert(std::move(set));
         return {};
     });
     if (!visited)
