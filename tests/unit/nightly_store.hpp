@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,17 @@ inline std::vector<std::string> publish_nights(storage::Storage& storage, const 
         base = m.table;
     }
     return keys;
+}
+
+// Every key stored under `prefix` in `storage`.
+inline std::set<std::string> keys_under(storage::Storage& storage, const std::string& prefix) {
+    std::set<std::string> out;
+    auto listed = storage.list(prefix);
+    EXPECT_TRUE(listed);
+    if (listed)
+        for (const auto& o : *listed)
+            out.insert(o.key);
+    return out;
 }
 
 // Orphans of `repo` as a killed run leaves them: a bundle, an LFS object.

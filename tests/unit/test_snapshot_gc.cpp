@@ -31,17 +31,6 @@ std::size_t bundle_count(storage::Storage& storage) {
     return listed ? listed->size() : 0;
 }
 
-// Every key stored under `prefix`.
-std::set<std::string> keys_under(storage::Storage& storage, const std::string& prefix) {
-    std::set<std::string> out;
-    auto listed = storage.list(prefix);
-    EXPECT_TRUE(listed);
-    if (listed)
-        for (const auto& o : *listed)
-            out.insert(o.key);
-    return out;
-}
-
 // Every bundle and LFS key of `repo`.
 std::set<std::string> deletable(storage::Storage& storage, const std::string& repo) {
     auto keys = keys_under(storage, layout::bundles_prefix(repo));

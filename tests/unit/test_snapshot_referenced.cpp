@@ -15,17 +15,6 @@ using namespace snapshotter::test;
 
 namespace {
 
-// Every key stored under `prefix`.
-std::set<std::string> keys_under(storage::Storage& storage, const std::string& prefix) {
-    std::set<std::string> out;
-    auto listed = storage.list(prefix);
-    EXPECT_TRUE(listed);
-    if (listed)
-        for (const auto& o : *listed)
-            out.insert(o.key);
-    return out;
-}
-
 // The set file `manifest_key` of `repo` names.
 std::string set_key_of(storage::Storage& storage, const std::string& repo, const std::string& manifest_key) {
     auto m = read_manifest(storage, repo, *layout::snapshot_id_of_manifest_key(manifest_key));
