@@ -40,6 +40,34 @@ TEST(FaultStorage, CountsEveryCallAndMutations) {
     EXPECT_EQ(s.count(Op::mutation), 0U);
 }
 
+TEST(FaultStorage, CountsPerKeyAndRunsABeforeActionOnceBeforeItsCall) {
+    auto inner = storage::open_memory("fault-per-key");
+    FaultStorage s(*inner);
+    ASSERT_TRUE(s.put("a", "1", Overwrite::yes));
+    ASSERT_TRUE(s.put("b", "2", Overwrite::yes));
+    // Another process deletes "a" right before the first get of it reaches storage.
+    int ran = 0;
+    s.before(Op::get, "a", [&](storage::Storage& under) {
+        ++ran;
+        std::vector<std::string> one{"a"};
+        ASSERT_TRUE(under.remove(one));
+    });
+    ASSERT_TRUE(s.get("b"));
+    EXPECT_EQ(ran, 0);
+    auto gone = s.get("a");
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().kind, ErrorKind::NotFound);
+    EXPECT_EQ(ran, 1);
+    EXPECT_FALSE(s.get("a"));
+    EXPECT_EQ(ran, 1) << "once";
+    EXPECT_EQ(s.count(Op::get, "a"), 2U);
+    EXPECT_EQ(s.count(Op::get, "b"), 1U);
+    EXPECT_EQ(s.count(Op::put, "a"), 1U);
+    EXPECT_EQ(s.count(Op::get, "c"), 0U);
+    s.reset();
+    EXPECT_EQ(s.count(Op::get, "a"), 0U);
+}
+
 TEST(FaultStorage, FailsOnlyTheNthCall) {
     auto inner = storage::open_memory("fault-nth");
     FaultStorage s(*inner);
