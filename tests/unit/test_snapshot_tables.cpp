@@ -375,7 +375,9 @@ TEST(DeltaTables, AMovedRefWritesASmallDeltaThatReadsBackExactly) {
 TEST(DeltaTables, TheFormFollowsKindDepthAndSize) {
     const TableRef full{"f", std::string(64, 'f'), 1000, 5000, 10};
     const TableRef delta{"d", std::string(64, 'd'), 100, 300, 10};
-    const auto sized = [](std::uint64_t size) { return TableRef{"n", std::string(64, 'n'), size, 3 * size, 10}; };
+    const auto sized = [](std::uint64_t size) {
+        return TableRef{"n", std::string(64, 'n'), size, 3 * size, 10};
+    };
     const auto night = SnapshotKind::incremental;
     EXPECT_EQ(choose_table_form({}, false, sized(10), night), TableForm::full) << "no base table";
     EXPECT_EQ(choose_table_form({}, true, {}, night), TableForm::full) << "a version-1 parent";
@@ -392,13 +394,16 @@ TEST(DeltaTables, TheFormFollowsKindDepthAndSize) {
         << "the chain's bytes";
     // A chain whose uncompressed bytes a reader would refuse gets a full table.
     const TableRef huge{"h", std::string(64, 'h'), 1000, k_max_chain_bytes - 300, 10};
-    EXPECT_EQ(choose_table_form({huge}, false, sized(100), night), TableForm::delta) << "300 bytes: at the bound";
+    EXPECT_EQ(choose_table_form({huge}, false, sized(100), night), TableForm::delta)
+        << "300 bytes: at the bound";
     EXPECT_EQ(choose_table_form({huge}, false, sized(101), night), TableForm::full) << "303 bytes: past it";
     std::vector<TableRef> deep(k_max_table_depth, TableRef{"d", std::string(64, 'd'), 1, 3, 10});
     deep.push_back(full);
-    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::full) << "depth " << k_max_table_depth + 1;
+    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::full)
+        << "depth " << k_max_table_depth + 1;
     deep.erase(deep.begin());
-    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::delta) << "depth " << k_max_table_depth;
+    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::delta)
+        << "depth " << k_max_table_depth;
 }
 
 TEST(DeltaTables, ANightlyChainStaysWithinItsDepthAndEverySnapshotReadsBack) {
@@ -439,6 +444,7 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     ASSERT_TRUE(publish_manifest(*storage, parent, Overwrite::no));
     Manifest child = parent;
     child.snapshot_id = k_second;
+    child.kind = SnapshotKind::incremental;
     child.refs["refs/heads/branch-0003"] = {std::string(40, 'e'), ""};
     ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
     ASSERT_EQ(child.table_chain.size(), 2u);
@@ -462,6 +468,7 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     // A child of it cannot make a delta against what it cannot read: a full table.
     Manifest third = child;
     third.snapshot_id = k_third;
+    third.kind = SnapshotKind::incremental;
     third.refs["refs/heads/branch-0004"] = {std::string(40, 'e'), ""};
     ASSERT_TRUE(publish_manifest(*storage, third, Overwrite::no, child.table));
     EXPECT_EQ(third.table_chain.size(), 1u);
@@ -612,8 +619,8 @@ TEST(ManifestVersions, Versions1To3PlainAnd4CompressedAllReadBack) {
     auto storage = storage::open_memory("manifest-versions");
     Manifest v4 = many_refs(k_first, 40);
     ASSERT_TRUE(publish_manifest(*storage, v4, Overwrite::no));
-    const std::vector<std::pair<std::string, int>> versions = {
-        {k_second, k_manifest_schema_version_v3}, {k_third, k_manifest_schema_version_v2}};
+    const std::vector<std::pair<std::string, int>> versions = {{k_second, k_manifest_schema_version_v3},
+                                                               {k_third, k_manifest_schema_version_v2}};
     for (const auto& [id, version] : versions) {
         Manifest old = v4;
         old.snapshot_id = id;
@@ -627,8 +634,8 @@ TEST(ManifestVersions, Versions1To3PlainAnd4CompressedAllReadBack) {
     auto v1 = serialize_manifest(sample_manifest(k_app, v1_id, {k_first}));
     ASSERT_TRUE(v1);
     ASSERT_TRUE(storage->put(layout::manifest_key(k_app, v1_id), *v1, Overwrite::no));
-    for (const auto& [id, version] : std::vector<std::pair<std::string, int>>{
-             {k_first, 4}, {k_second, 3}, {k_third, 2}, {v1_id, 1}}) {
+    for (const auto& [id, version] :
+         std::vector<std::pair<std::string, int>>{{k_first, 4}, {k_second, 3}, {k_third, 2}, {v1_id, 1}}) {
         auto read = read_manifest(*storage, k_app, id);
         ASSERT_TRUE(read) << id << ": " << read.error().message;
         EXPECT_EQ(read->schema_version, version);
