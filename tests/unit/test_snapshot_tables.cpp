@@ -465,16 +465,29 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     EXPECT_EQ(missing.error().kind, ErrorKind::Integrity);
     EXPECT_NE(missing.error().message.find(base_key), std::string::npos) << missing.error().message;
     EXPECT_NE(missing.error().message.find("missing"), std::string::npos) << missing.error().message;
-    // A child of it cannot make a delta against what it cannot read: a full table.
-    Manifest third = child;
-    third.snapshot_id = k_third;
-    third.kind = SnapshotKind::incremental;
-    third.refs["refs/heads/branch-0004"] = {std::string(40, 'e'), ""};
-    ASSERT_TRUE(publish_manifest(*storage, third, Overwrite::no, child.table));
-    EXPECT_EQ(third.table_chain.size(), 1u);
-    auto read = read_manifest(*storage, k_app, k_third);
+}
+
+// A base this process has not read and cannot read back (here: tampered
+// before any read; its random refs keep it out of the in-process cache) gets
+// its child a full table, not a delta on something no reader could apply.
+TEST(DeltaTables, AnUnreadableBaseGetsItsChildAFullTable) {
+    auto storage = storage::open_memory("delta-unreadable-base");
+    Manifest parent = with_random_oids(many_refs(k_first, 50));
+    ASSERT_TRUE(publish_manifest(*storage, parent, Overwrite::no));
+    auto stored = storage->get(parent.table->key);
+    ASSERT_TRUE(stored);
+    std::string flipped = *stored;
+    flipped[flipped.size() / 2] ^= 0x20;
+    ASSERT_TRUE(storage->put(parent.table->key, flipped, Overwrite::yes));
+    Manifest child = parent;
+    child.snapshot_id = k_second;
+    child.kind = SnapshotKind::incremental;
+    child.refs["refs/heads/branch-0004"] = {std::string(40, 'e'), ""};
+    ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
+    EXPECT_EQ(child.table_chain.size(), 1u);
+    auto read = read_manifest(*storage, k_app, k_second);
     ASSERT_TRUE(read) << read.error().message;
-    EXPECT_EQ(read->refs, third.refs);
+    EXPECT_EQ(read->refs, child.refs);
 }
 
 TEST(DeltaTables, ChainsThatLieAboutTheirShapeAreRefused) {
