@@ -306,6 +306,15 @@ TableRef store_raw_table(storage::Storage& storage, const std::string& text, std
 }
 
 // A manifest of k_app naming `ref`, its sets read back through the chain.
+// An incremental night after `parent`: snapshot `id`, with `ref` moved.
+Manifest night_after(const Manifest& parent, const std::string& id, const std::string& ref) {
+    Manifest child = parent;
+    child.snapshot_id = id;
+    child.kind = SnapshotKind::incremental;
+    child.refs[ref] = {std::string(40, 'e'), ""};
+    return child;
+}
+
 Result<Manifest> read_through(storage::Storage& storage, const TableRef& ref) {
     Manifest m = many_refs(k_second, 0);
     m.refs.clear();
@@ -442,10 +451,7 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     auto storage = storage::open_memory("delta-tampered");
     Manifest parent = many_refs(k_first, 50);
     ASSERT_TRUE(publish_manifest(*storage, parent, Overwrite::no));
-    Manifest child = parent;
-    child.snapshot_id = k_second;
-    child.kind = SnapshotKind::incremental;
-    child.refs["refs/heads/branch-0003"] = {std::string(40, 'e'), ""};
+    Manifest child = night_after(parent, k_second, "refs/heads/branch-0003");
     ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
     ASSERT_EQ(child.table_chain.size(), 2u);
     const auto base_key = parent.table->key;
@@ -479,10 +485,7 @@ TEST(DeltaTables, AnUnreadableBaseGetsItsChildAFullTable) {
     std::string flipped = *stored;
     flipped[flipped.size() / 2] ^= 0x20;
     ASSERT_TRUE(storage->put(parent.table->key, flipped, Overwrite::yes));
-    Manifest child = parent;
-    child.snapshot_id = k_second;
-    child.kind = SnapshotKind::incremental;
-    child.refs["refs/heads/branch-0004"] = {std::string(40, 'e'), ""};
+    Manifest child = night_after(parent, k_second, "refs/heads/branch-0004");
     ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
     EXPECT_EQ(child.table_chain.size(), 1u);
     auto read = read_manifest(*storage, k_app, k_second);
