@@ -1,5 +1,5 @@
 // Tables: the content-addressed, gzip-compressed objects in which a manifest
-// (version 2 or 3) keeps its large sets (refs, bundles, preserved, shallow),
+// (version 2, 3 or 4) keeps its large sets (refs, bundles, preserved, shallow),
 // so that snapshots with the same sets (every unchanged night) share one object.
 //
 //   repos/<repo-key>/tables/<sha256>.json.gz
