@@ -1,4 +1,4 @@
-"""Delta tables (docs/manifest.md, schema version 3) over a chain of nights.
+"""Delta tables (docs/manifest.md, schema versions 3 and 4) over a chain of nights.
 
 A repository of some 60 refs is snapshotted night after night while refs move
 (a commit on main, a branch reset, a branch deleted, a tag created), so each
@@ -11,9 +11,13 @@ file:// and on s3:// (moto behind the strict SigV4 front):
   verify (which reads and digest-checks every table of each chain) is clean;
 - a prune of the middle snapshots (no rebase) keeps the tables the kept
   snapshots' chains need, so their restores still work;
-- gc (min_age_s 0) removes no table of a kept chain.
+- gc (min_age_s 0) removes no table of a kept chain;
+- manifests of every earlier version (1: sets inline, 2: a keyed full table,
+  3: plain JSON naming a delta chain) among version-4 (gzip) ones are still
+  read by list, restore, verify, the next snapshot, prune and gc.
 """
 
+import json
 import unittest
 
 import harness
@@ -83,7 +87,9 @@ class _Base(harness.Assertions):
         ids = sorted(expected)
         # Deltas in use: the newest names a delta whose chain ends at the first night's full table.
         newest = self.ws.store.json(harness.manifest_key(NAME, ids[-1]))
-        self.assertEqual(newest["schema_version"], 3)
+        self.assertEqual(newest["schema_version"], 4)
+        self.assertEqual(self.ws.store.read(harness.manifest_key(NAME, ids[-1]))[:2], b"\x1f\x8b",
+                         "version 4 is stored gzip-compressed")
         self.assertNotIn("key", newest["table"])
         chain = self.ws.store.table_chain(harness.manifest_key(NAME, ids[-1]), newest["table"])
         self.assertGreater(len(chain), 1, "a delta table")
@@ -114,6 +120,63 @@ class _Base(harness.Assertions):
         self.assertRunOk(self.ws.run({"version": 1, "action": "gc", "storage": self.ws.storage(),
                                       "gc": {"min_age_s": 0, "allow_short_age": True}}))
         self.assertEqual(self.table_keys(), needed)
+        out = self.assertRunOk(self.ws.run(self.ws.verify_payload([NAME], snapshot="all", drill=False)))
+        self.assertEqual(out["summary"]["failed"], 0, out)
+
+    def rewrite_as(self, sid: str, version: int) -> None:
+        """Store snapshot `sid`'s manifest as snapshotter version `version` wrote it."""
+        key = harness.manifest_key(NAME, sid)
+        if version == 3:  # plain JSON naming the same (delta) table
+            manifest = dict(self.ws.store.json(key), schema_version=3)
+            self.ws.store.write(key, (json.dumps(manifest, separators=(",", ":")) + "\n").encode())
+        elif version == 2:  # a full table named with its key
+            self.ws.store.write_manifest(key, self.ws.store.manifest(key))
+        else:  # every set inline, indented
+            manifest = dict(self.ws.store.manifest(key), schema_version=1)
+            manifest.pop("table")
+            self.ws.store.write(key, json.dumps(manifest, indent=2).encode())
+
+    def test_manifests_of_every_version_still_read(self):
+        expected = {}
+        first = self.snapshot()
+        expected[first["snapshot_id"]] = self.up.ref_map()
+        for n in range(1, 5):
+            self.night(n)
+            r = self.snapshot()
+            expected[r["snapshot_id"]] = self.up.ref_map()
+        ids = sorted(expected)
+        for sid, version in zip(ids, (1, 2, 3, 3)):
+            self.rewrite_as(sid, version)
+        self.assertEqual([self.ws.store.json(harness.manifest_key(NAME, sid))["schema_version"] for sid in ids],
+                         [1, 2, 3, 3, 4])
+        self.assertEqual(self.ws.store.read(harness.manifest_key(NAME, ids[2]))[:1], b"{")
+        # list, restore and verify read every version.
+        listed = self.assertRunOk(self.ws.list(NAME))["repositories"][0]["snapshots"]
+        self.assertEqual(sorted(s["snapshot_id"] for s in listed), ids)
+        self.assert_restores(expected)
+        out = self.assertRunOk(self.ws.run(self.ws.verify_payload([NAME], snapshot="all", drill=False)))
+        self.assertEqual(out["summary"]["failed"], 0, out)
+        # The next night's parent is version 3: a version-4 delta on its chain.
+        self.rewrite_as(ids[-1], 3)
+        self.night(5)
+        r = self.snapshot()
+        self.assertEqual(r["kind"], "incremental", r)
+        expected[r["snapshot_id"]] = self.up.ref_map()
+        newest = self.ws.store.json(harness.manifest_key(NAME, r["snapshot_id"]))
+        self.assertEqual(newest["schema_version"], 4)
+        self.assertIn("base", self.ws.store.table_chain(harness.manifest_key(NAME, r["snapshot_id"]),
+                                                        newest["table"])[0][1])
+        # prune (no rebase) of the middle, then gc: what is kept reads and restores.
+        policy = {"keep_last": 2, "pinned": [ids[0], ids[2]], "rebase": False}
+        self.assertRunOk(self.ws.run({"version": 1, "action": "prune", "storage": self.ws.storage(),
+                                      "prune": policy}))
+        kept = {ids[0], ids[2], ids[-1], r["snapshot_id"]}
+        self.assertEqual({sid for sid in expected if self.ws.store.exists(harness.manifest_key(NAME, sid))}, kept)
+        self.assertRunOk(self.ws.run({"version": 1, "action": "gc", "storage": self.ws.storage(),
+                                      "gc": {"min_age_s": 0, "allow_short_age": True}}))
+        needed = set().union(*(self.chain_keys(sid) for sid in kept if sid != ids[0]))
+        self.assertEqual(self.table_keys(), needed)
+        self.assert_restores({sid: expected[sid] for sid in kept})
         out = self.assertRunOk(self.ws.run(self.ws.verify_payload([NAME], snapshot="all", drill=False)))
         self.assertEqual(out["summary"]["failed"], 0, out)
 

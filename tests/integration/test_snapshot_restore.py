@@ -131,7 +131,7 @@ class _Base(harness.Assertions):
         self.assertTrue(store.exists(mkey), f"no manifest at {store.url}/{mkey}")
         m = self.ws.manifest(name, sid)
         expected = {
-            "schema_version": 3,
+            "schema_version": 4,
             "snapshot_id": sid,
             "repository": name,
             "source_url": url,

@@ -69,7 +69,7 @@ TEST(Gzip, RoundTripsAndRefusesWhatIsNotOneBoundedStream) {
     }
 }
 
-TEST(Tables, AVersion2ManifestRoundTripsThroughItsTable) {
+TEST(Tables, AVersion4ManifestRoundTripsThroughItsTable) {
     auto storage = storage::open_memory("tables-roundtrip");
     Manifest m = many_refs(k_first, 270);
     m.shallow = {std::string(40, 'b')};
@@ -79,14 +79,19 @@ TEST(Tables, AVersion2ManifestRoundTripsThroughItsTable) {
     EXPECT_EQ(m.table->key, layout::table_key(k_app, m.table->sha256));
     EXPECT_EQ(m.table->count, 271u);
     EXPECT_EQ(tables_in(*storage), 1u);
-    auto text = storage->get(*key);
-    ASSERT_TRUE(text);
-    EXPECT_LT(text->size(), 1024u) << "the manifest of 271 refs stays small: " << *text;
+    auto stored = storage->get(*key);
+    ASSERT_TRUE(stored);
+    EXPECT_LT(stored->size(), 1024u) << "the manifest of 271 refs stays small";
+    ASSERT_EQ(stored->substr(0, 2), "\x1f\x8b") << "version 4 is stored gzip-compressed";
+    auto text = gzip_decompress(*stored, k_max_manifest_bytes);
+    ASSERT_TRUE(text) << text.error().message;
+    EXPECT_GT(text->size(), stored->size());
+    EXPECT_NE(text->find("\"schema_version\":4"), std::string::npos) << *text;
     EXPECT_EQ(text->find("refs/heads/branch-0001"), std::string::npos);
     EXPECT_EQ(text->find("tables/"), std::string::npos) << "version 3 leaves the key to layout";
     auto read = read_manifest(*storage, k_app, k_first);
     ASSERT_TRUE(read) << read.error().message;
-    EXPECT_EQ(read->schema_version, 3);
+    EXPECT_EQ(read->schema_version, k_manifest_schema_version);
     EXPECT_EQ(read->refs, m.refs);
     EXPECT_EQ(read->bundles, m.bundles);
     EXPECT_EQ(read->preserved, m.preserved);
@@ -188,7 +193,7 @@ TEST(Tables, Version1ManifestsStillReadAndAVersion2ChildOfOneDoes) {
     EXPECT_EQ(tables_in(*storage), 1u) << "a v1 parent has no table to share";
     auto read = read_manifest(*storage, k_app, k_second);
     ASSERT_TRUE(read) << read.error().message;
-    EXPECT_EQ(read->schema_version, 3);
+    EXPECT_EQ(read->schema_version, k_manifest_schema_version);
     EXPECT_EQ(read->refs, v1.refs);
     EXPECT_EQ(read->bundles, v1.bundles);
     auto referenced = read_referenced(*storage, k_app, LfsSets::skip);
@@ -302,6 +307,15 @@ TableRef store_raw_table(storage::Storage& storage, const std::string& text, std
 }
 
 // A manifest of k_app naming `ref`, its sets read back through the chain.
+// An incremental night after `parent`: snapshot `id`, with `ref` moved.
+Manifest night_after(const Manifest& parent, const std::string& id, const std::string& ref) {
+    Manifest child = parent;
+    child.snapshot_id = id;
+    child.kind = SnapshotKind::incremental;
+    child.refs[ref] = {std::string(40, 'e'), ""};
+    return child;
+}
+
 Result<Manifest> read_through(storage::Storage& storage, const TableRef& ref) {
     Manifest m = many_refs(k_second, 0);
     m.refs.clear();
@@ -368,23 +382,38 @@ TEST(DeltaTables, AMovedRefWritesASmallDeltaThatReadsBackExactly) {
         EXPECT_TRUE(referenced->contains(key)) << key;
 }
 
-TEST(DeltaTables, TheFormFollowsDepthAndSize) {
+TEST(DeltaTables, TheFormFollowsKindDepthAndSize) {
     const TableRef full{"f", std::string(64, 'f'), 1000, 5000, 10};
     const TableRef delta{"d", std::string(64, 'd'), 100, 300, 10};
-    EXPECT_EQ(choose_table_form({}, false, 10), TableForm::full) << "no base table";
-    EXPECT_EQ(choose_table_form({}, true, 0), TableForm::full) << "a version-1 parent";
-    EXPECT_EQ(choose_table_form({full}, true, 0), TableForm::reuse);
-    EXPECT_EQ(choose_table_form({delta, full}, true, 0), TableForm::reuse);
-    EXPECT_EQ(choose_table_form({full}, false, 100), TableForm::delta);
-    EXPECT_EQ(choose_table_form({full}, false, 1000), TableForm::delta) << "as large as the full table";
-    EXPECT_EQ(choose_table_form({full}, false, 1001), TableForm::full);
-    EXPECT_EQ(choose_table_form({delta, delta, full}, false, 800), TableForm::delta);
-    EXPECT_EQ(choose_table_form({delta, delta, full}, false, 801), TableForm::full) << "the chain's bytes";
+    const auto sized = [](std::uint64_t size) {
+        return TableRef{"n", std::string(64, 'n'), size, 3 * size, 10};
+    };
+    const auto night = SnapshotKind::incremental;
+    EXPECT_EQ(choose_table_form({}, false, sized(10), night), TableForm::full) << "no base table";
+    EXPECT_EQ(choose_table_form({}, true, {}, night), TableForm::full) << "a version-1 parent";
+    EXPECT_EQ(choose_table_form({full}, true, {}, night), TableForm::reuse);
+    EXPECT_EQ(choose_table_form({delta, full}, true, {}, SnapshotKind::unchanged), TableForm::reuse);
+    EXPECT_EQ(choose_table_form({full}, false, sized(100), night), TableForm::delta);
+    EXPECT_EQ(choose_table_form({full}, false, sized(100), SnapshotKind::full), TableForm::full)
+        << "a full snapshot's bundle costs far more than its full table";
+    EXPECT_EQ(choose_table_form({full}, false, sized(2000), night), TableForm::delta)
+        << "k_max_delta_bytes_ratio (2) times the full table";
+    EXPECT_EQ(choose_table_form({full}, false, sized(2001), night), TableForm::full);
+    EXPECT_EQ(choose_table_form({delta, delta, full}, false, sized(1800), night), TableForm::delta);
+    EXPECT_EQ(choose_table_form({delta, delta, full}, false, sized(1801), night), TableForm::full)
+        << "the chain's bytes";
+    // A chain whose uncompressed bytes a reader would refuse gets a full table.
+    const TableRef huge{"h", std::string(64, 'h'), 1000, k_max_chain_bytes - 300, 10};
+    EXPECT_EQ(choose_table_form({huge}, false, sized(100), night), TableForm::delta)
+        << "300 bytes: at the bound";
+    EXPECT_EQ(choose_table_form({huge}, false, sized(101), night), TableForm::full) << "303 bytes: past it";
     std::vector<TableRef> deep(k_max_table_depth, TableRef{"d", std::string(64, 'd'), 1, 3, 10});
     deep.push_back(full);
-    EXPECT_EQ(choose_table_form(deep, false, 1), TableForm::full) << "depth " << k_max_table_depth + 1;
+    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::full)
+        << "depth " << k_max_table_depth + 1;
     deep.erase(deep.begin());
-    EXPECT_EQ(choose_table_form(deep, false, 1), TableForm::delta) << "depth " << k_max_table_depth;
+    EXPECT_EQ(choose_table_form(deep, false, sized(1), night), TableForm::delta)
+        << "depth " << k_max_table_depth;
 }
 
 TEST(DeltaTables, ANightlyChainStaysWithinItsDepthAndEverySnapshotReadsBack) {
@@ -396,6 +425,7 @@ TEST(DeltaTables, ANightlyChainStaysWithinItsDepthAndEverySnapshotReadsBack) {
         Manifest next = nights.back();
         next.snapshot_id = fmt::format("2026112{}T{:06}.000Z-abcdef", night / 10, night % 10);
         next.parent = nights.back().snapshot_id;
+        next.kind = SnapshotKind::incremental;
         next.refs[fmt::format("refs/heads/branch-{:04}", night)] = {fmt::format("{:040x}", night), ""};
         ASSERT_TRUE(publish_manifest(*storage, next, Overwrite::no, nights.back().table));
         deepest = std::max(deepest, next.table_chain.size() - 1);
@@ -422,9 +452,7 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     auto storage = storage::open_memory("delta-tampered");
     Manifest parent = many_refs(k_first, 50);
     ASSERT_TRUE(publish_manifest(*storage, parent, Overwrite::no));
-    Manifest child = parent;
-    child.snapshot_id = k_second;
-    child.refs["refs/heads/branch-0003"] = {std::string(40, 'e'), ""};
+    Manifest child = night_after(parent, k_second, "refs/heads/branch-0003");
     ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
     ASSERT_EQ(child.table_chain.size(), 2u);
     const auto base_key = parent.table->key;
@@ -444,15 +472,26 @@ TEST(DeltaTables, AMissingOrTamperedBaseIsAnIntegrityErrorNamingIt) {
     EXPECT_EQ(missing.error().kind, ErrorKind::Integrity);
     EXPECT_NE(missing.error().message.find(base_key), std::string::npos) << missing.error().message;
     EXPECT_NE(missing.error().message.find("missing"), std::string::npos) << missing.error().message;
-    // A child of it cannot make a delta against what it cannot read: a full table.
-    Manifest third = child;
-    third.snapshot_id = k_third;
-    third.refs["refs/heads/branch-0004"] = {std::string(40, 'e'), ""};
-    ASSERT_TRUE(publish_manifest(*storage, third, Overwrite::no, child.table));
-    EXPECT_EQ(third.table_chain.size(), 1u);
-    auto read = read_manifest(*storage, k_app, k_third);
+}
+
+// A base this process has not read and cannot read back (here: tampered
+// before any read; its random refs keep it out of the in-process cache) gets
+// its child a full table, not a delta on something no reader could apply.
+TEST(DeltaTables, AnUnreadableBaseGetsItsChildAFullTable) {
+    auto storage = storage::open_memory("delta-unreadable-base");
+    Manifest parent = with_random_oids(many_refs(k_first, 50));
+    ASSERT_TRUE(publish_manifest(*storage, parent, Overwrite::no));
+    auto stored = storage->get(parent.table->key);
+    ASSERT_TRUE(stored);
+    std::string flipped = *stored;
+    flipped[flipped.size() / 2] ^= 0x20;
+    ASSERT_TRUE(storage->put(parent.table->key, flipped, Overwrite::yes));
+    Manifest child = night_after(parent, k_second, "refs/heads/branch-0004");
+    ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, parent.table));
+    EXPECT_EQ(child.table_chain.size(), 1u);
+    auto read = read_manifest(*storage, k_app, k_second);
     ASSERT_TRUE(read) << read.error().message;
-    EXPECT_EQ(read->refs, third.refs);
+    EXPECT_EQ(read->refs, child.refs);
 }
 
 TEST(DeltaTables, ChainsThatLieAboutTheirShapeAreRefused) {
@@ -537,12 +576,13 @@ TEST(DeltaTables, AVersion2ParentGetsAVersion3DeltaChild) {
     EXPECT_EQ(old->schema_version, 2);
     Manifest child = *old;
     child.snapshot_id = k_second;
+    child.kind = SnapshotKind::incremental;
     child.refs["refs/heads/branch-0007"] = {std::string(40, 'c'), ""};
     ASSERT_TRUE(publish_manifest(*storage, child, Overwrite::no, old->table));
     EXPECT_EQ(child.table_chain.size(), 2u);
     auto read = read_manifest(*storage, k_app, k_second);
     ASSERT_TRUE(read) << read.error().message;
-    EXPECT_EQ(read->schema_version, 3);
+    EXPECT_EQ(read->schema_version, k_manifest_schema_version);
     EXPECT_EQ(read->refs, child.refs);
 }
 
@@ -555,6 +595,7 @@ TEST(DeltaTables, PruneAndGcKeepTheBasesOfKeptTables) {
         Manifest next = nights.back();
         next.snapshot_id = id;
         next.parent = nights.back().snapshot_id;
+        next.kind = SnapshotKind::incremental;
         next.refs[fmt::format("refs/heads/{}", id)] = {std::string(40, 'b'), ""};
         ASSERT_TRUE(publish_manifest(storage, next, Overwrite::no, nights.back().table));
         nights.push_back(std::move(next));
@@ -587,4 +628,84 @@ TEST(DeltaTables, PruneAndGcKeepTheBasesOfKeptTables) {
         EXPECT_EQ(kept->refs, m.refs);
         EXPECT_EQ(kept->bundles, m.bundles);
     }
+}
+
+// Manifests of every version still read, stored as they were written (plain
+// JSON) or compressed; a hostile compressed one is an IntegrityError.
+TEST(ManifestVersions, Versions1To3PlainAnd4CompressedAllReadBack) {
+    auto storage = storage::open_memory("manifest-versions");
+    Manifest v4 = many_refs(k_first, 40);
+    ASSERT_TRUE(publish_manifest(*storage, v4, Overwrite::no));
+    const std::vector<std::pair<std::string, int>> versions = {{k_second, k_manifest_schema_version_v3},
+                                                               {k_third, k_manifest_schema_version_v2}};
+    for (const auto& [id, version] : versions) {
+        Manifest old = v4;
+        old.snapshot_id = id;
+        old.schema_version = version;
+        auto text = serialize_manifest(old);
+        ASSERT_TRUE(text) << text.error().message;
+        EXPECT_EQ(text->front(), '{') << "version " << version << " is plain JSON";
+        ASSERT_TRUE(storage->put(layout::manifest_key(k_app, id), *text, Overwrite::no));
+    }
+    const std::string v1_id = "20261104T000000.000Z-dddddd";
+    auto v1 = serialize_manifest(sample_manifest(k_app, v1_id, {k_first}));
+    ASSERT_TRUE(v1);
+    ASSERT_TRUE(storage->put(layout::manifest_key(k_app, v1_id), *v1, Overwrite::no));
+    for (const auto& [id, version] :
+         std::vector<std::pair<std::string, int>>{{k_first, 4}, {k_second, 3}, {k_third, 2}, {v1_id, 1}}) {
+        auto read = read_manifest(*storage, k_app, id);
+        ASSERT_TRUE(read) << id << ": " << read.error().message;
+        EXPECT_EQ(read->schema_version, version);
+        EXPECT_EQ(read->refs.size(), version == 1 ? 1u : v4.refs.size()) << id;
+    }
+    // Any version reads compressed or not: the container is not the schema.
+    Manifest plain4 = v4;
+    plain4.schema_version = k_manifest_schema_version_v3;
+    auto text = serialize_manifest(plain4);
+    ASSERT_TRUE(text);
+    auto as_v4 = nlohmann::json::parse(*text);
+    as_v4["schema_version"] = 4;
+    auto parsed = parse_manifest(as_v4.dump());
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->table, v4.table);
+    auto gz3 = gzip_compress(*text);
+    ASSERT_TRUE(gz3);
+    parsed = parse_manifest(*gz3);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->schema_version, 3);
+    // Hostile compressed manifests: truncated, trailing bytes, a bomb.
+    auto good = serialize_manifest(v4);
+    ASSERT_TRUE(good);
+    auto bomb = gzip_compress(std::string(k_max_manifest_bytes + 1, ' '));
+    ASSERT_TRUE(bomb);
+    for (const std::string& bad : {good->substr(0, good->size() - 5), *good + "x", *bomb}) {
+        auto refused = parse_manifest(bad);
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().kind, ErrorKind::Integrity) << refused.error().message;
+    }
+}
+
+TEST(DeltaTables, AFullSnapshotWritesAFullTableAndItsNightsDeltasOnIt) {
+    auto storage = storage::open_memory("delta-full-snapshot");
+    Manifest first = many_refs(k_first, 100);
+    ASSERT_TRUE(publish_manifest(*storage, first, Overwrite::no));
+    Manifest night = first;
+    night.snapshot_id = k_second;
+    night.parent = k_first;
+    night.kind = SnapshotKind::incremental;
+    night.refs["refs/heads/branch-0001"] = {std::string(40, 'b'), ""};
+    night.bundles.push_back({k_second, layout::bundle_key(k_app, k_second), 9, std::string(64, '2'), {}});
+    ASSERT_TRUE(publish_manifest(*storage, night, Overwrite::no, first.table));
+    EXPECT_EQ(night.table_chain.size(), 2u) << "an incremental night: a delta";
+    Manifest full = night;
+    full.snapshot_id = k_third;
+    full.parent = k_second;
+    full.kind = SnapshotKind::full;
+    full.bundles = {{k_third, layout::bundle_key(k_app, k_third), 999, std::string(64, '3'), {}}};
+    ASSERT_TRUE(publish_manifest(*storage, full, Overwrite::no, night.table));
+    ASSERT_EQ(full.table_chain.size(), 1u) << "a full snapshot starts a new chain of tables";
+    auto read = read_manifest(*storage, k_app, k_third);
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(read->bundles, full.bundles);
+    EXPECT_EQ(read->table_chain, full.table_chain);
 }

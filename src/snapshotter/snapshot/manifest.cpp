@@ -1,6 +1,7 @@
 #include "snapshotter/snapshot/manifest.hpp"
 
 #include "snapshotter/snapshot/layout.hpp"
+#include "snapshotter/snapshot/tables.hpp"
 #include "snapshotter/util/json.hpp"
 #include "snapshotter/util/time.hpp"
 
@@ -454,19 +455,46 @@ Result<std::string> serialize_manifest(const Manifest& m) {
         j.update(sets_json(m));
         return dump_utf8(j, 2, "\n");
     }
-    if (m.schema_version != k_manifest_schema_version && m.schema_version != k_manifest_schema_version_v2)
+    if (m.schema_version != k_manifest_schema_version && m.schema_version != k_manifest_schema_version_v3 &&
+        m.schema_version != k_manifest_schema_version_v2)
         return fail(bad(fmt::format("schema_version {} cannot be written", m.schema_version)));
     if (!m.table)
         return fail(bad(fmt::format("a version-{} manifest needs its table stored first", m.schema_version)));
-    // Version 3 leaves the key out: layout makes it from the digest.
+    // Versions 3 and 4 leave the key out: layout makes it from the digest.
     j["table"] =
         table_ref_json(*m.table, m.schema_version == k_manifest_schema_version_v2 ? Keyed::yes : Keyed::no);
     // Compact: an unchanged night stores this object and little else.
-    return dump_utf8(j, -1, "\n");
+    auto text = dump_utf8(j, -1, "\n");
+    if (!text)
+        return text;
+    if (text->size() > k_max_manifest_bytes)
+        return fail(Error::git(fmt::format("the manifest of {} would hold {} bytes of JSON, more than "
+                                           "the {} a reader reads",
+                                           m.repository, text->size(), k_max_manifest_bytes)));
+    if (m.schema_version != k_manifest_schema_version)
+        return text;
+    return gzip_compress(*text);
 }
 
-Result<Manifest> parse_manifest(std::string_view text) {
-    auto parsed = parse_json_bounded(text);
+namespace {
+
+// Whether `data` starts as a gzip stream does (JSON never starts with 0x1f).
+bool is_gzip(std::string_view data) {
+    return data.size() >= 2 && data[0] == '\x1f' && data[1] == '\x8b';
+}
+
+} // namespace
+
+Result<Manifest> parse_manifest(std::string_view data) {
+    const bool gzipped = is_gzip(data);
+    std::string inflated;
+    if (gzipped) {
+        auto text = gzip_decompress(data, k_max_manifest_bytes);
+        if (!text)
+            return fail(bad(text.error().message));
+        inflated = std::move(*text);
+    }
+    auto parsed = parse_json_bounded(gzipped ? std::string_view(inflated) : data);
     if (!parsed)
         return fail(bad(parsed.error().message));
     const json j = std::move(*parsed);
@@ -480,6 +508,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
             return fail(bad("schema_version is not an integer"));
         m.schema_version = *version;
         if (m.schema_version != k_manifest_schema_version &&
+            m.schema_version != k_manifest_schema_version_v3 &&
             m.schema_version != k_manifest_schema_version_v2 &&
             m.schema_version != k_manifest_schema_version_v1)
             return fail(bad(fmt::format("schema_version {} is not supported", m.schema_version)));

@@ -1,10 +1,11 @@
 // Manifests (docs/manifest.md): everything needed to restore one snapshot of
-// one repository, including the chain of bundles to replay. Version 3
-// (written) keeps the large sets that usually equal the parent's (refs,
-// bundles, preserved, shallow) in a content-addressed table (tables.hpp) that
-// it names by digest; the table is full or a delta against its parent's.
-// Version 2 (still read) names a full table by key and digest; version 1
-// (still read) holds the sets inline.
+// one repository, including the chain of bundles to replay. Version 4
+// (written) is version 3 stored gzip-compressed. Version 3 (still read)
+// keeps the large sets that usually equal the parent's (refs, bundles,
+// preserved, shallow) in a content-addressed table (tables.hpp) that it names
+// by digest; the table is full or a delta against its parent's. Version 2
+// (still read) names a full table by key and digest; version 1 (still read)
+// holds the sets inline. Versions 1 to 3 are stored as plain JSON.
 #pragma once
 
 #include "snapshotter/git/git.hpp"
@@ -21,9 +22,13 @@
 
 namespace snapshotter::snapshot {
 
-// The version writers write: its table (full or delta) is named by digest.
-// Readers read it, k_manifest_schema_version_v2 and k_manifest_schema_version_v1.
-inline constexpr int k_manifest_schema_version = 3;
+// The version writers write: version 3's members, the whole stored as one
+// gzip stream (an ordinary night's manifest: about 1,070 bytes of JSON, 640
+// stored), its table chain up to 32 deltas deep (tables.hpp). Readers read it
+// and versions 3, 2 and 1 (written as plain JSON), either way stored.
+inline constexpr int k_manifest_schema_version = 4;
+// The version naming its table (full or delta) by digest, plain JSON.
+inline constexpr int k_manifest_schema_version_v3 = 3;
 // The version naming a full table by key and digest (written before deltas).
 inline constexpr int k_manifest_schema_version_v2 = 2;
 // The version with every set inline (written before tables existed).
@@ -122,7 +127,7 @@ struct Manifest {
     // "<snapshot-id>/<refname>" (the snapshot that saw them go) -> oid.
     std::map<std::string, std::string> preserved;
     std::map<std::string, long long> timings_ms;
-    // Versions 2 and 3: the table holding refs, bundles, preserved and
+    // Versions 2 to 4: the table holding refs, bundles, preserved and
     // shallow. Set by parse_manifest() (the sets stay empty until
     // load_table(), tables.hpp) and by publishing; nullopt for version 1.
     std::optional<TableRef> table;
@@ -148,16 +153,23 @@ std::optional<std::string> named_head(const git::HeadState& head);
 // The ref name under which restore recreates preserved tip `key`.
 std::string preserved_ref_name(const std::string& key);
 
-// The manifest as JSON (UTF-8); fails when a ref name is not valid UTF-8.
-// Version 1 holds every set inline; versions 2 and 3 need `table` (set by
+// Largest manifest read, as stored and (version 4) uncompressed: the bound
+// of Storage::get(); a writer refuses to store a manifest a reader would refuse.
+inline constexpr std::uint64_t k_max_manifest_bytes = std::uint64_t{64} << 20;
+
+// The manifest as stored: JSON (UTF-8), gzip-compressed for version 4; fails
+// when a ref name is not valid UTF-8 or it is larger than k_max_manifest_bytes.
+// Version 1 holds every set inline; versions 2 to 4 need `table` (set by
 // publish_manifest(), publish.hpp) and hold only the reference to it.
 Result<std::string> serialize_manifest(const Manifest& manifest);
 
-// Parse and check a manifest of version 1, 2 or 3; IntegrityError names what
-// is wrong. A version-2 or -3 manifest comes back with `table` set (its key
-// made by layout for version 3) and its sets empty: load_table() (catalog's
-// read_manifest does it) fills them.
-Result<Manifest> parse_manifest(std::string_view text);
+// Parse and check a manifest of version 1, 2, 3 or 4, stored as JSON or as
+// one gzip stream of JSON (as version 4 is written; at most
+// k_max_manifest_bytes uncompressed); IntegrityError names what is wrong. A
+// version-2 to -4 manifest comes back with
+// `table` set (its key made by layout from 3 on) and its sets empty:
+// load_table() (catalog's read_manifest does it) fills them.
+Result<Manifest> parse_manifest(std::string_view data);
 
 // The canonical JSON (compact, keys sorted) of a full table: refs, bundles,
 // preserved and shallow of `manifest`.

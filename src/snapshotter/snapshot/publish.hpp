@@ -25,7 +25,7 @@ namespace snapshotter::snapshot {
 Result<bool> advance_latest(storage::Storage& storage, const std::string& name, const std::string& id,
                             const std::string& manifest_key);
 
-// Publish `manifest` as version 3: its table first (tables.hpp's
+// Publish `manifest` as version 4: its table first (tables.hpp's
 // publish_table(): none when the sets equal those of `base`, the parent's
 // table, as on an unchanged night; else a delta against `base` or a full
 // table), then the manifest object naming it, under manifest_key() with

@@ -210,19 +210,27 @@ Result<EncodedTable> encode_delta(const Manifest& base, const Manifest& manifest
     return encode(manifest.repository, *text, manifest.refs.size());
 }
 
-TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets,
-                            std::uint64_t delta_size) {
+TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets, const TableRef& delta,
+                            SnapshotKind kind) {
     if (base_chain.empty())
         return TableForm::full;
     if (same_sets)
         return TableForm::reuse;
+    if (kind == SnapshotKind::full)
+        return TableForm::full;
     // The base is at depth base_chain.size() - 1; the delta one deeper.
     if (base_chain.size() > static_cast<std::size_t>(k_max_table_depth))
         return TableForm::full;
-    std::uint64_t deltas = delta_size;
-    for (std::size_t i = 0; i + 1 < base_chain.size(); ++i)
-        deltas += base_chain[i].size;
-    return deltas <= base_chain.back().size ? TableForm::delta : TableForm::full;
+    std::uint64_t deltas = delta.size;
+    std::uint64_t raw = delta.raw_size;
+    for (std::size_t i = 0; i < base_chain.size(); ++i) {
+        raw += base_chain[i].raw_size;
+        if (i + 1 < base_chain.size())
+            deltas += base_chain[i].size;
+    }
+    if (raw > k_max_chain_bytes)
+        return TableForm::full;
+    return deltas <= k_max_delta_bytes_ratio * base_chain.back().size ? TableForm::delta : TableForm::full;
 }
 
 Status publish_table(storage::Storage& storage, Manifest& manifest, const std::optional<TableRef>& base) {
@@ -248,7 +256,7 @@ Status publish_table(storage::Storage& storage, Manifest& manifest, const std::o
         delta = std::move(*encoded);
     }
     const auto form = choose_table_form(from ? from->table_chain : std::vector<TableRef>{}, same,
-                                        delta ? delta->ref.size : 0);
+                                        delta ? delta->ref : TableRef{}, manifest.kind);
     if (form == TableForm::reuse) {
         manifest.table = *base;
         manifest.table_chain = from->table_chain;

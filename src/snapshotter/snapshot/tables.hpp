@@ -1,5 +1,5 @@
 // Tables: the content-addressed, gzip-compressed objects in which a manifest
-// (version 2 or 3) keeps its large sets (refs, bundles, preserved, shallow),
+// (version 2, 3 or 4) keeps its large sets (refs, bundles, preserved, shallow),
 // so that snapshots with the same sets (every unchanged night) share one object.
 //
 //   repos/<repo-key>/tables/<sha256>.json.gz
@@ -10,10 +10,19 @@
 // names by digest (so a chain can never loop) and whose depth is one less
 // than its own (a full table is depth 0). A night on which a ref moved writes
 // a delta of a few hundred bytes against the parent's table instead of a
-// whole table; a full table is written again when the chain would hold more
-// than k_max_table_depth deltas, or more delta bytes than its full table
-// (choose_table_form()), so a read costs at most k_max_table_depth + 1 small
-// GETs and twice a full table's bytes.
+// whole table; a full table is written again for a full snapshot (whose
+// bundle costs far more than the table), and when the chain would hold more
+// than k_max_table_depth deltas, or deltas of more than
+// k_max_delta_bytes_ratio times its full table's stored bytes
+// (choose_table_form()).
+//
+// The bound on a read: a snapshot's sets cost at most k_max_table_depth + 1
+// GETs (one per table of its chain, each naming the next; 33, about a
+// default chain of bundles' worth, full_every 30), k_max_delta_bytes_ratio + 1
+// times its full table's stored bytes as written, and at most
+// k_max_chain_bytes uncompressed whatever storage holds. Each table is read
+// once per process (the cache below), so list, verify, prune and gc read
+// each table of a repository once however many manifests name it.
 //
 // A table is written before the manifest that names it, and only when it is
 // not the parent's; its base is the parent's table, committed already. gc
@@ -36,12 +45,17 @@ namespace snapshotter::snapshot {
 // whose reference claims more is refused before it is downloaded.
 inline constexpr std::uint64_t k_max_table_bytes = std::uint64_t{256} << 20;
 
-// Most deltas above a full table: a chain is read in at most this many + 1 GETs.
-inline constexpr int k_max_table_depth = 16;
+// Most deltas above a full table: a chain is read in at most this many + 1
+// GETs. Readers of manifest version 3 (whose writers kept 16) read 32 too.
+inline constexpr int k_max_table_depth = 32;
 
-// Largest sum of the uncompressed sizes of the tables of one chain (a
-// writer's deltas never take more bytes than their full table).
-inline constexpr std::uint64_t k_max_chain_bytes = 2 * k_max_table_bytes;
+// The deltas of a chain take at most this many times its full table's
+// stored (gzip) bytes: a writer writes a full table rather than exceed it.
+inline constexpr std::uint64_t k_max_delta_bytes_ratio = 2;
+
+// Largest sum of the uncompressed sizes of the tables of one chain: readers
+// refuse more, and a writer writes a full table rather than a delta past it.
+inline constexpr std::uint64_t k_max_chain_bytes = (k_max_delta_bytes_ratio + 1) * k_max_table_bytes;
 
 // A table ready to store: its reference and its gzip bytes.
 struct EncodedTable {
@@ -64,13 +78,16 @@ enum class TableForm {
     full,  // a full table
 };
 
-// The form of a new table whose base (the parent's table) was read through
-// `base_chain` (the base first, its full table last; empty when the parent has
-// no table): `reuse` when `same_sets`; a `delta` of `delta_size` gzip bytes
-// while the chain stays within k_max_table_depth deltas and its deltas, this
-// one included, take no more bytes than its full table; else `full`.
-TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets,
-                            std::uint64_t delta_size);
+// The form of the new table of a snapshot of `kind` whose base (the
+// parent's table) was read through `base_chain` (the base first, its full
+// table last; empty when the parent has no table): `reuse` when `same_sets`;
+// `full` for a full snapshot; a `delta` (`delta`: its reference, sizes
+// stored and uncompressed) while the chain stays within k_max_table_depth
+// deltas, its deltas, this one included, take at most k_max_delta_bytes_ratio
+// times its full table's stored bytes, and its tables at most
+// k_max_chain_bytes uncompressed; else `full`.
+TableForm choose_table_form(const std::vector<TableRef>& base_chain, bool same_sets, const TableRef& delta,
+                            SnapshotKind kind);
 
 // Store the table of `manifest` whose parent's table is `base` (nullopt: none,
 // or a version-1 parent) in the form choose_table_form() picks, the base's

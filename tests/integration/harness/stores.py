@@ -150,7 +150,10 @@ class Store:
         return hashlib.sha256(self.read(key)).hexdigest()
 
     def json(self, key: str):
-        return json.loads(self.read(key))
+        """The JSON object under `key`, inflated first when stored as gzip
+        (a version-4 manifest, docs/manifest.md)."""
+        data = self.read(key)
+        return json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
 
     def manifest(self, key: str) -> dict:
         """The manifest under `key` with its sets inline whatever its version: a
@@ -158,7 +161,7 @@ class Store:
         delta, is read, checked against its SHA-256 and merged in, so tests read
         `refs` and `bundles` as of v1."""
         manifest = self.json(key)
-        if manifest.get("schema_version") in (2, 3):
+        if manifest.get("schema_version") in (2, 3, 4):
             manifest.update(self.table_sets(key, manifest["table"]))
         return manifest
 
@@ -197,10 +200,10 @@ class Store:
 
     def write_manifest(self, key: str, manifest: dict) -> None:
         """Store `manifest` (as manifest() returns it, perhaps edited) under
-        `key`; a version-2 or -3 one becomes version 2 with a full table of its
-        sets, written first."""
+        `key`; a version-2 to -4 one becomes version 2 (plain JSON) with a full
+        table of its sets, written first."""
         manifest = dict(manifest)
-        if manifest.get("schema_version") in (2, 3):
+        if manifest.get("schema_version") in (2, 3, 4):
             manifest["schema_version"] = 2
             sets = {k: manifest.pop(k) for k in TABLE_MEMBERS if k in manifest}
             raw = json.dumps(sets, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
