@@ -1,13 +1,12 @@
 """Incremental bytes of the stream engine against the minimal bundle (issue 21).
 
-Generates a libgit2-sized repository with `git fast-import` (default: about
-34,000 commits and 135,000 objects, 60 branches, 210 tags and an orphan
-`gh-pages` history, 270 refs; --small: a tenth), serves it with `git daemon`
-on 127.0.0.1 (repacked with a bitmap, as hosts serve), and measures:
+Generates a repository with `git fast-import`, serves it with `git daemon` on
+127.0.0.1 (repacked with a bitmap, as hosts serve), and measures:
 
   full:      the stream engine's full snapshot against `git clone --mirror` +
-             `git bundle create --all` (wall, peak RSS), interleaved
-  ordinary:  11 new commits on 3 branches and one branch reset by 3 commits:
+             `git bundle create --all` (wall, peak RSS), interleaved over
+             rounds, every --bin in each round
+  ordinary:  11 new commits on 2 branches and one branch reset by 3 commits:
              the stream incremental's stored bytes (bundle + manifest) against
              `git bundle create --all --not <old tips>` in a mirror that has
              every old object (the minimal bundle of the new objects)
@@ -16,7 +15,24 @@ on 127.0.0.1 (repacked with a bitmap, as hosts serve), and measures:
 
 and prints the figures and the ratios. It never fails on size or time.
 
-    python3 bench/incremental_bench.py --bin build/snapshotter [--small]
+Shapes (--shape): `libgit2` (the default) matches the libgit2 repository issue
+21 measured in object count and pack bytes (134,603 objects, a 75.8 MB pack;
+here about 134,500 objects and 76 MB): 26,700 commits on main editing C-sized
+text files (so blobs delta), every 8th also adding a test fixture of random
+bytes (4-34 KiB, as libgit2's tests/resources hold packed and compressed
+objects that do not delta), 60 branches, 210 tags and an orphan 300-commit
+`gh-pages`, 272 refs. `text` is the shape used before round 28: 34,000 commits
+editing 1 KiB text files, 171,005 objects in a 27.1 MiB pack (too few bytes per
+object: index-pack, the baseline's main cost, has less to do than on libgit2).
+--small: a tenth of either.
+
+    python3 bench/incremental_bench.py --bin build/snapshotter [--small] [--shape text]
+    python3 bench/incremental_bench.py --bin old=/tmp/a/snapshotter --bin new=build/snapshotter \
+        --repo /tmp/incr-repos --rounds 3
+
+--bin may be repeated (`label=path`): every binary runs in each full round, in
+order, and then the nights, each binary on a fresh copy of the repository.
+--repo DIR keeps the generated repository in DIR and reuses it on later runs.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -37,44 +54,87 @@ from stream_bench import timed  # noqa: E402
 COMMITTER = b"committer Bench <bench@example.com> %d +0000\n"
 
 
-def generate(bare: Path, commits: int, branches: int, tags: int, pages: int, seed: int = 21) -> None:
+def generate(bare: Path, commits: int, branches: int, tags: int, pages: int, shape: str, seed: int = 21) -> None:
     """A bare repository: `commits` commits on main editing text files (so blobs delta),
-    `branches` branches and `tags` tags on older commits, an orphan gh-pages of `pages` commits."""
+    `branches` branches and `tags` tags on older commits, an orphan gh-pages of `pages` commits.
+    Shape `libgit2` (see the top): larger text files, and every 8th commit adds a fixture of
+    random bytes; each commit writes 5 objects either way (commit, 3 trees, 1 blob)."""
     harness.git("init", "-q", "--bare", str(bare))
     rng = random.Random(seed)
-    files = {f"src/d{d:02d}/f{f:02d}.c": "".join(f"line {i} {rng.random()}\n" for i in range(40))
+    # libgit2: unique file names, so that git's delta search (which groups by the name's end) finds
+    # each file's previous version, as in a well-packed repository; text: the names used before.
+    lines_per_file = 90 if shape == "libgit2" else 40
+    name = "src/d{d:02d}/d{d:02d}_f{f:02d}.c" if shape == "libgit2" else "src/d{d:02d}/f{f:02d}.c"
+    files = {name.format(d=d, f=f): "".join(f"line {i} {rng.random()}\n" for i in range(lines_per_file))
              for d in range(40) for f in range(8)}
     names = sorted(files)
-    out = []
+    proc = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=bare, env=harness.git_env(),
+                            stdin=subprocess.PIPE)
+    out = proc.stdin
     for i in range(1, commits + 1):
-        path = names[rng.randrange(len(names))]
-        lines = files[path].splitlines(keepends=True)
-        lines[rng.randrange(len(lines))] = f"edit {i} {rng.random()}\n"
-        files[path] = "".join(lines)
-        data = files[path].encode()
         msg = b"commit %d\n" % i
-        out.append(b"commit refs/heads/main\nmark :%d\n" % i + COMMITTER % (1_600_000_000 + 60 * i)
-                   + b"data %d\n%s" % (len(msg), msg))
+        out.write(b"commit refs/heads/main\nmark :%d\n" % i + COMMITTER % (1_600_000_000 + 60 * i)
+                  + b"data %d\n%s" % (len(msg), msg))
         if i > 1:
-            out.append(b"from :%d\n" % (i - 1))
-        out.append(b"M 644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+            out.write(b"from :%d\n" % (i - 1))
+        if shape == "libgit2" and i % 8 == 0:
+            path = f"tests/r{rng.randrange(40):02d}/fixture-{i}.bin"
+            data = rng.randbytes(rng.randrange(4 << 10, 34 << 10))
+        else:
+            path = names[rng.randrange(len(names))]
+            lines = files[path].splitlines(keepends=True)
+            lines[rng.randrange(len(lines))] = f"edit {i} {rng.random()}\n"
+            files[path] = "".join(lines)
+            data = files[path].encode()
+        out.write(b"M 644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
     for b in range(branches):
-        out.append(b"reset refs/heads/branch-%02d\nfrom :%d\n\n" % (b, commits - 7 * (b + 1)))
+        out.write(b"reset refs/heads/branch-%02d\nfrom :%d\n\n" % (b, commits - 7 * (b + 1)))
     for t in range(tags):
         at = max(1, commits - (commits // (tags + 1)) * (t + 1))
         if t % 2:
-            out.append(b"reset refs/tags/v%d\nfrom :%d\n\n" % (t, at))
+            out.write(b"reset refs/tags/v%d\nfrom :%d\n\n" % (t, at))
         else:
-            out.append(b"tag v%d\nfrom :%d\ntagger Bench <bench@example.com> 1700000000 +0000\ndata 3\nv%d\n"
-                       % (t, at, t % 10))
+            out.write(b"tag v%d\nfrom :%d\ntagger Bench <bench@example.com> 1700000000 +0000\ndata 3\nv%d\n"
+                      % (t, at, t % 10))
     for p in range(1, pages + 1):
         data = f"<html>page {p} {rng.random()}</html>\n".encode() * 20
-        out.append(b"commit refs/heads/gh-pages\n" + COMMITTER % (1_600_000_000 + 60 * p) + b"data 5\npage\n")
-        out.append(b"M 644 inline index-%d.html\ndata %d\n%s\n" % (p % 50, len(data), data))
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, env=harness.git_env(), input=b"".join(out),
-                   check=True)
+        out.write(b"commit refs/heads/gh-pages\n" + COMMITTER % (1_600_000_000 + 60 * p) + b"data 5\npage\n")
+        out.write(b"M 644 inline index-%d.html\ndata %d\n%s\n" % (p % 50, len(data), data))
+    out.close()
+    if proc.wait() != 0:
+        raise SystemExit("git fast-import failed")
     harness.git("symbolic-ref", "HEAD", "refs/heads/main", git_dir=bare)
-    harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
+    # fast-import deltas a blob only on the blob written just before it, and `repack -a -d` keeps
+    # what it finds whole; libgit2: `-f` searches deltas again, as a host's packed repository has.
+    # text: as before round 28 (most of its blobs stay whole).
+    repack = ["repack", "-a", "-d", "-q", "--write-bitmap-index"] + (["-f"] if shape == "libgit2" else [])
+    harness.git(*repack, git_dir=bare)
+
+
+def prepare(cache: Path | None, serve: Path, shape: str, small: bool) -> Path:
+    """A pristine generated repository: in `cache` (made there once, then reused) or under `serve`'s parent."""
+    scale = 10 if small else 1
+    name = f"{shape}{'-small' if small else ''}.git"
+    pristine = (cache if cache else serve.parent) / name
+    if not (pristine / "objects" / "pack").is_dir() or not any((pristine / "objects" / "pack").glob("*.bitmap")):
+        shutil.rmtree(pristine, ignore_errors=True)
+        pristine.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        commits = (26_700 if shape == "libgit2" else 34_000) // scale
+        generate(pristine, commits, 60 // scale, 210 // scale, 300 // scale, shape)
+        print(f"generated {pristine} in {time.monotonic() - started:.1f} s")
+    return pristine
+
+
+def fresh_copy(pristine: Path, bare: Path) -> None:
+    """`bare` made a copy of `pristine` (the nights change the served repository)."""
+    shutil.rmtree(bare, ignore_errors=True)
+    shutil.copytree(pristine, bare, symlinks=True)
+
+
+def load() -> str:
+    """`uptime`'s load averages."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split("load average:")[-1].strip()
 
 
 def night(bare: Path, round_: int, reset_pages: bool = False) -> None:
@@ -116,11 +176,22 @@ def repos_bytes(ws: harness.Workspace) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default=os.environ.get("SNAPSHOTTER_BIN", str(harness.SOURCE_ROOT / "build" /
-                                                                               "snapshotter")))
+    parser.add_argument("--bin", action="append", default=[],
+                        help="the snapshotter binary, or label=path; repeat to compare binaries in the same run")
     parser.add_argument("--small", action="store_true", help="a tenth of the history, for a quick run")
+    parser.add_argument("--shape", choices=["libgit2", "text"], default="libgit2",
+                        help="libgit2: libgit2's object count and pack bytes (default); text: the shape before round 28")
+    parser.add_argument("--repo", type=Path, help="keep the generated repository in this directory and reuse it")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the full snapshot")
+    parser.add_argument("--full-only", action="store_true", help="skip the nights")
     args = parser.parse_args()
-    os.environ["SNAPSHOTTER_BIN"] = str(Path(args.bin).resolve())
+    if not args.bin:
+        args.bin = [os.environ.get("SNAPSHOTTER_BIN", str(harness.SOURCE_ROOT / "build" / "snapshotter"))]
+    args.bins = []
+    for spec in args.bin:
+        label, _, path = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+        args.bins.append((label, str(Path(path).resolve())))
+    os.environ["SNAPSHOTTER_BIN"] = args.bins[0][1]
     harness.setup_module()
     try:
         run(args)
@@ -129,26 +200,24 @@ def main() -> None:
 
 
 def run(args) -> None:
-    snapshotter = harness.snapshotter_bin()
     root = harness.mkdtemp("incr-bench-")
     serve = root / "serve"
     serve.mkdir()
     bare = serve / "lib.git"
-    scale = 10 if args.small else 1
-    started = time.monotonic()
-    generate(bare, 34_000 // scale, 60 // scale, 210 // scale, 300 // scale)
+    pristine = prepare(args.repo.resolve() if args.repo else None, serve, args.shape, args.small)
+    fresh_copy(pristine, bare)
     objects = harness.git("count-objects", "-v", git_dir=bare)
     count = int([ln for ln in objects.splitlines() if ln.startswith("in-pack:")][0].split()[1])
     refs = len(harness.git("for-each-ref", git_dir=bare).splitlines())
     pack = sum(p.stat().st_size for p in (bare / "objects" / "pack").glob("*.pack"))
-    print(f"repository: {refs} refs, {count} objects, pack {pack / 2**20:.1f} MiB "
-          f"(generated in {time.monotonic() - started:.1f} s)")
+    print(f"repository ({args.shape}{', small' if args.small else ''}): {refs} refs, {count:,} objects, "
+          f"pack {pack:,} B = {pack / 2**20:.1f} MiB; load {load()}")
     daemon = harness.GitDaemon(serve)
     url = daemon.url_for("lib.git")
     repo = {"url": url, "name": "bench/lib"}
     genv = harness.git_env()
 
-    def snap(ws: harness.Workspace) -> tuple[float, float, dict, int]:
+    def snap(snapshotter: str, ws: harness.Workspace) -> tuple[float, float, dict, int]:
         payload = ws.snapshot_payload([repo], {"engine": "stream"})
         wall, rss, stdout = timed([snapshotter, "--log-level", "warn"], ws.env({"SNAPSHOTTER_JOB_JSON":
                                                                                  json.dumps(payload)}))
@@ -159,43 +228,57 @@ def run(args) -> None:
         manifest = ws.path_of(harness.manifest_key("bench/lib", r["snapshot_id"])).stat().st_size
         return wall, rss, r, manifest
 
-    print("full snapshot (interleaved, 2 rounds):")
-    full_walls, full_rss, clone_walls = [], [], []
-    for round_ in range(2):
+    print(f"full snapshot (interleaved, {args.rounds} rounds; clone+bundle, then each binary):")
+    clone_walls: list[float] = []
+    full: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _ in args.bins}
+    for round_ in range(args.rounds):
         scratch = harness.mkdtemp("clone-")
         c_wall, _, _ = timed(["git", "clone", "-q", "--mirror", url, str(scratch / "m.git")], genv)
         b_wall, _, _ = timed(["git", "--git-dir", str(scratch / "m.git"), "bundle", "create", "-q",
                               str(scratch / "all.bundle"), "--all"], genv)
+        shutil.rmtree(scratch, ignore_errors=True)
         clone_walls.append(c_wall + b_wall)
-        wall, rss, r, _ = snap(harness.Workspace("full-"))
-        full_walls.append(wall)
-        full_rss.append(rss)
-        print(f"  round {round_ + 1}: clone+bundle {c_wall + b_wall:6.2f} s; stream {wall:6.2f} s, {rss:5.1f} MiB "
-              f"peak RSS, bundle {r['bundle']['size'] / 2**20:.1f} MiB")
-    ratio = min(clone_walls) / min(full_walls)
-    print(f"  stream full vs clone+bundle: {ratio:.1f}x faster (target >= 8x: {'met' if ratio >= 8 else 'NOT met'}); "
-          f"peak RSS {max(full_rss):.1f} MiB (target <= 32 MiB: {'met' if max(full_rss) <= 32 else 'NOT met'})")
+        line = f"  round {round_ + 1} (load {load()}): clone+bundle {c_wall + b_wall:6.2f} s"
+        for label, snapshotter in args.bins:
+            ws = harness.Workspace("full-")
+            wall, rss, r, _ = snap(snapshotter, ws)
+            shutil.rmtree(ws.root, ignore_errors=True)
+            full[label][0].append(wall)
+            full[label][1].append(rss)
+            line += f"; {label} {wall:5.2f} s {rss:5.1f} MiB (bundle {r['bundle']['size'] / 2**20:.1f} MiB)"
+        print(line, flush=True)
+    for label, (walls, rsss) in full.items():
+        ratio = min(clone_walls) / min(walls)
+        print(f"  {label}: best {min(walls):.2f} s vs clone+bundle best {min(clone_walls):.2f} s = {ratio:.1f}x "
+              f"(target >= 8x: {'met' if ratio >= 8 else 'NOT met'}); peak RSS {max(rsss):.1f} MiB "
+              f"(target <= 32 MiB: {'met' if max(rsss) <= 32 else 'NOT met'})")
+    if args.full_only:
+        daemon.stop()
+        return
 
-    # A chain and a mirror that keeps every old object, for the minimal bundle.
-    ws = harness.Workspace("chain-")
-    snap(ws)
-    mirror = root / "mirror.git"
-    harness.git("clone", "-q", "--mirror", url, str(mirror))
-    for label, reset_pages in (("ordinary night", False), ("night with gh-pages reset + server gc", True)):
-        night(bare, 1 if not reset_pages else 2, reset_pages)
-        minimal = minimal_bundle(mirror, url, root)
-        before = repos_bytes(ws)
-        wall, _, r, manifest = snap(ws)
-        added = repos_bytes(ws) - before
-        bundle = (r.get("bundle") or {}).get("size", 0)
-        stored = bundle + manifest
-        print(f"{label}: stream {wall:.2f} s, kind={r.get('kind')}, bundle {bundle:,} B + manifest {manifest:,} B "
-              f"= {stored:,} B; minimal bundle {minimal:,} B; "
-              f"stored/minimal {stored / minimal if minimal else float('inf'):.2f}x, "
-              f"bundle/minimal {bundle / minimal if minimal else float('inf'):.2f}x; "
-              f"refs fast_forward/rewritten {r.get('refs_rewritten')}")
-        print(f"  every byte the night added under repos/ (bundle + manifest + new tables + latest.json): "
-              f"{added:,} B = {added / minimal if minimal else float('inf'):.2f}x minimal")
+    for label, snapshotter in args.bins:
+        # A chain and a mirror that keeps every old object, for the minimal bundle.
+        fresh_copy(pristine, bare)
+        ws = harness.Workspace("chain-")
+        snap(snapshotter, ws)
+        mirror = root / "mirror.git"
+        shutil.rmtree(mirror, ignore_errors=True)
+        harness.git("clone", "-q", "--mirror", url, str(mirror))
+        for night_label, reset_pages in (("ordinary night", False), ("night with gh-pages reset + server gc", True)):
+            night(bare, 1 if not reset_pages else 2, reset_pages)
+            minimal = minimal_bundle(mirror, url, root)
+            before = repos_bytes(ws)
+            wall, _, r, manifest = snap(snapshotter, ws)
+            added = repos_bytes(ws) - before
+            bundle = (r.get("bundle") or {}).get("size", 0)
+            stored = bundle + manifest
+            print(f"{label}: {night_label}: stream {wall:.2f} s, kind={r.get('kind')}, bundle {bundle:,} B + "
+                  f"manifest {manifest:,} B = {stored:,} B; minimal bundle {minimal:,} B; "
+                  f"stored/minimal {stored / minimal if minimal else float('inf'):.2f}x, "
+                  f"bundle/minimal {bundle / minimal if minimal else float('inf'):.2f}x; "
+                  f"refs fast_forward/rewritten {r.get('refs_rewritten')}")
+            print(f"  every byte the night added under repos/ (bundle + manifest + new tables + latest.json): "
+                  f"{added:,} B = {added / minimal if minimal else float('inf'):.2f}x minimal")
     daemon.stop()
 
 

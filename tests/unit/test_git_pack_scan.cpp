@@ -208,6 +208,46 @@ TEST_P(PackScanFormats, NoBlobsAskedNoneReported) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, PackScanFormats, ::testing::Values("sha1", "sha256"));
 
+TEST(PackScan, FollowingStopsCommitsAndTreesApartAndKeepsTheBlobs) {
+    Repo repo("sha1");
+    std::string pack = repo.pack("--all\n");
+    std::uint64_t commits = 0, trees = 0;
+    std::map<std::string, std::string> blobs;
+    std::vector<PackFollow> asked;
+    PackScanner scanner(
+        PackScanOptions{.object_format = "sha1", .max_blob_size = 1024, .max_tree_size = 1U << 20},
+        PackScanCallbacks{.on_commit = [&](const ScannedCommit&) -> Status {
+                              ++commits;
+                              return {};
+                          },
+                          .on_blob = [&](const ScannedBlob& b) -> Status {
+                              blobs[b.oid] = b.content;
+                              return {};
+                          },
+                          .on_tree = [&](const ScannedTree&) -> Status {
+                              ++trees;
+                              return {};
+                          },
+                          // The first commit, then the first tree, as the LFS step follows HEAD.
+                          .following =
+                              [&] {
+                                  asked.push_back(PackFollow{.commits = commits == 0, .trees = trees == 0});
+                                  return asked.back();
+                              }});
+    ASSERT_TRUE(scanner.feed(pack));
+    auto summary = scanner.finish();
+    ASSERT_TRUE(summary) << summary.error().message;
+    EXPECT_EQ(summary->commits, 1u);
+    EXPECT_EQ(summary->trees, 1u);
+    EXPECT_GT(repo.commits("--all").size(), 1u);
+    // Small blobs are reported as without following, deltas on them applied.
+    EXPECT_EQ(blobs, repo.small_blobs("--all", 1024));
+    // Asked while something is followed, not after.
+    ASSERT_FALSE(asked.empty());
+    EXPECT_FALSE(asked.back().commits || asked.back().trees);
+    EXPECT_LT(asked.size(), summary->object_count);
+}
+
 TEST(PackScan, TinyCacheStillScansAndReportsEvictedBases) {
     Repo repo("sha1");
     PackScanOptions options{.object_format = "sha1", .max_blob_size = 1024, .cache_bytes = 1};

@@ -220,6 +220,19 @@ struct PackScanner::Impl {
         }
     }
 
+    // Drop the cached content of every object of `type` (no longer followed:
+    // a delta on one is skipped, as its result is not reported either).
+    void forget_cached(std::uint8_t type) {
+        for (auto it = cache.begin(); it != cache.end();) {
+            if (by_offset.at(it->first).type != type) {
+                ++it;
+                continue;
+            }
+            cache_size -= it->second.size();
+            it = cache.erase(it);
+        }
+    }
+
     // Parse the 12-byte pack header at in[pos]; false while it is incomplete.
     Result<bool> parse_header(std::size_t& pos) {
         if (in.size() - pos < k_pack_header_size)
@@ -301,10 +314,16 @@ struct PackScanner::Impl {
                 e.base_known = true;
             }
         }
-        if (callbacks.following && (options.report_commits || options.max_tree_size > 0) &&
-            !callbacks.following()) {
-            options.report_commits = false;
-            options.max_tree_size = 0;
+        if (callbacks.following && (options.report_commits || options.max_tree_size > 0)) {
+            const PackFollow follow = callbacks.following();
+            if (options.report_commits && !follow.commits) {
+                options.report_commits = false;
+                forget_cached(k_commit);
+            }
+            if (options.max_tree_size > 0 && !follow.trees) {
+                options.max_tree_size = 0;
+                forget_cached(k_tree);
+            }
         }
         // What to keep and hash of its bytes.
         if (e.type == k_commit) {

@@ -76,6 +76,12 @@ struct PackScanOptions {
     std::uint64_t max_tree_size = 0;          // report trees of at most this size; 0: no trees
 };
 
+// What a caller still follows (PackScanCallbacks::following).
+struct PackFollow {
+    bool commits = true;
+    bool trees = true;
+};
+
 // Where the scanner reports; an empty function is not called. A failing
 // callback stops the scan with its error.
 struct PackScanCallbacks {
@@ -83,10 +89,11 @@ struct PackScanCallbacks {
     std::function<Status(const ScannedBlob&)> on_blob;
     std::function<Status(const UnresolvedDelta&)> on_unresolved;
     std::function<Status(const ScannedTree&)> on_tree;
-    // Asked before each entry while commits or trees are reported; once it
-    // answers false, no further commit or tree is hashed or reported (a
-    // caller that found what it follows spares the rest of the pack).
-    std::function<bool()> following;
+    // Asked before each entry while commits or trees are reported. What it
+    // no longer follows is, for the rest of the pack, neither hashed nor
+    // reported, and its cached content is dropped (a caller that found the
+    // commit it follows spares every other commit, then every other tree).
+    std::function<PackFollow()> following;
 };
 
 // What a finished scan saw.

@@ -78,8 +78,13 @@ git::PackScanner LfsPackScan::make_scanner(const std::string& object_format) {
     if (m_follow) {
         callbacks.on_commit = [this](const git::ScannedCommit& c) { return on_commit(c); };
         callbacks.on_tree = [this](const git::ScannedTree& t) { return on_tree(t); };
-        // HEAD's root tree is all the commits and trees are followed for.
-        callbacks.following = [this] { return !m_head.empty() && !m_tree_seen; };
+        // HEAD's commit is all the commits are followed for, its root tree all
+        // the trees are: git writes both first among their kind, so a full
+        // pack's other commits and trees are neither hashed nor cached.
+        callbacks.following = [this] {
+            return git::PackFollow{.commits = !m_head.empty() && !m_head_seen,
+                                   .trees = !m_head.empty() && !m_tree_seen};
+        };
     }
     return git::PackScanner(git::PackScanOptions{.object_format = object_format,
                                                  .report_commits = m_follow,
