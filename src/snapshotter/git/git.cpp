@@ -5,6 +5,7 @@
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fmt/format.h>
 #include <fstream>
@@ -387,6 +388,42 @@ std::size_t loose_ref_count(const std::filesystem::path& repo, std::size_t limit
     return count;
 }
 
+// The object format of the bare repository `repo` as its config file says
+// (extensions.objectformat, "sha1" when absent), read without starting git;
+// empty when `repo` is not a repository git would open (no HEAD, objects/,
+// refs/ or config), which is then made afresh.
+std::string mirror_object_format(const std::filesystem::path& repo) {
+    std::error_code ec;
+    if (!fs::is_regular_file(repo / "HEAD", ec) || !fs::is_directory(repo / "objects", ec) ||
+        !fs::is_directory(repo / "refs", ec))
+        return {};
+    auto config = read_file(repo / "config", std::size_t{1} << 20);
+    if (!config)
+        return {};
+    auto lower = [](std::string_view text) {
+        std::string out(text);
+        std::transform(out.begin(), out.end(), out.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return out;
+    };
+    std::string format = "sha1";
+    bool in_extensions = false;
+    for (auto raw : split_lines(*config)) {
+        const std::string line = lower(trim(raw));
+        if (line.starts_with("[")) {
+            in_extensions = line == "[extensions]";
+            continue;
+        }
+        if (!in_extensions || !line.starts_with("objectformat"))
+            continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos || !trim(line.substr(12, eq - 12)).empty())
+            continue;
+        format = trim(line.substr(eq + 1));
+    }
+    return format;
+}
+
 } // namespace
 
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
@@ -404,8 +441,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
     std::error_code ec;
     bool usable = fs::exists(mirror / "HEAD", ec);
     if (usable) {
-        auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
-        usable = fmt_out && fmt_out->ok() && trim(fmt_out->out) == object_format;
+        usable = mirror_object_format(mirror) == object_format;
         if (!usable)
             spdlog::warn("mirror {} is unusable or has another object format; recreating it",
                          mirror.string());
@@ -492,8 +528,7 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
     std::error_code ec;
     if (!fs::exists(mirror / "HEAD", ec))
         return by_patterns();
-    if (auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
-        !fmt_out || !fmt_out->ok() || trim(fmt_out->out) != object_format)
+    if (mirror_object_format(mirror) != object_format)
         return by_patterns();
     remove_stale_locks(mirror);
     auto before = local_refs(mirror);
