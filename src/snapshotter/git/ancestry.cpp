@@ -9,6 +9,7 @@
 #include <queue>
 #include <span>
 #include <unordered_map>
+#include <utility>
 
 namespace snapshotter::git {
 namespace {
@@ -25,8 +26,9 @@ std::vector<std::string_view> split_lines(std::string_view text) {
     return out;
 }
 
-// Headers of a commit or tag (up to the blank line) longer than this are not
-// parsed: such a pair goes to merge-base too.
+// At most this much of an object's headers (up to the blank line) is kept:
+// a commit's parents and committer come first, so a commit whose committer
+// line is not within it is left to merge-base.
 constexpr std::size_t k_max_object_headers = std::size_t{1} << 20;
 
 // Reading objects one at a time from a `git cat-file --batch` child: each
@@ -74,9 +76,6 @@ class BatchReader {
             m_pos += n;
             left -= n;
         }
-        if (!complete && head.size() >= k_max_object_headers)
-            return fail(Error::git(
-                fmt::format("cat-file --batch: {} has headers over {} bytes", oid, k_max_object_headers)));
         return std::optional<std::pair<std::string, std::string>>{
             std::pair{std::move(type), std::move(head)}};
     }
@@ -94,10 +93,8 @@ class BatchReader {
 
   private:
     Status fill() {
-        if (m_pos == m_buf.size()) {
-            m_buf.clear();
-            m_pos = 0;
-        }
+        m_buf.erase(0, m_pos); // keep only what is not read yet (part of a line, at most 1 KiB)
+        m_pos = 0;
         std::array<std::byte, 64 * 1024> chunk{};
         auto n = m_child.read(chunk);
         if (!n)
@@ -166,7 +163,8 @@ class AncestryWalk {
     explicit AncestryWalk(BatchReader& reader) : m_reader(reader) {}
 
     // The commit `oid` peels to (annotated tags followed); nullopt when it is
-    // missing or not a commit.
+    // missing or not a commit, or when its headers cannot be read (then
+    // take_unreadable() is true once).
     Result<std::optional<std::string>> peel(std::string oid) {
         for (int depth = 0; depth < 16; ++depth) {
             if (m_commits.contains(oid))
@@ -179,9 +177,10 @@ class AncestryWalk {
             auto& [type, head] = **read;
             if (type == "commit") {
                 auto commit = parse_commit_headers(head);
-                if (!commit)
-                    return fail(
-                        Error::git(fmt::format("cat-file --batch: commit {} has no committer date", oid)));
+                if (!commit) {
+                    m_unreadable = true;
+                    return std::optional<std::string>{};
+                }
                 ++m_read;
                 m_commits.emplace(oid, std::move(*commit));
                 return std::optional<std::string>(oid);
@@ -193,8 +192,12 @@ class AncestryWalk {
         return std::optional<std::string>{};
     }
 
+    // Whether a commit peel() found unreadable (the walk cannot answer): once.
+    bool take_unreadable() { return std::exchange(m_unreadable, false); }
+
     // Whether commit `ancestor` is reachable from commit `descendant`;
-    // nullopt when the walk would read more than k_ancestry_walk_commits.
+    // nullopt when the walk would read more than k_ancestry_walk_commits or
+    // meets a commit it cannot read.
     Result<std::optional<bool>> reaches(const std::string& ancestor, const std::string& descendant) {
         if (ancestor == descendant)
             return std::optional<bool>(true);
@@ -234,6 +237,8 @@ class AncestryWalk {
                     auto peeled = peel(parent);
                     if (!peeled)
                         return fail(peeled.error());
+                    if (take_unreadable())
+                        return std::optional<bool>{};
                     if (!*peeled || *peeled != parent) { // a shallow boundary: nothing below it
                         pf |= f;
                         continue;
@@ -254,10 +259,12 @@ class AncestryWalk {
     BatchReader& m_reader;
     std::unordered_map<std::string, WalkCommit> m_commits;
     std::size_t m_read = 0;
+    bool m_unreadable = false;
 };
 
-bool is_hex(std::string_view text) {
-    return !text.empty() && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+bool is_oid(std::string_view text) {
+    return !object_format_of(text).empty() &&
+           text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 } // namespace
@@ -269,7 +276,7 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
     if (pairs.empty())
         return answers;
     for (const auto& [ancestor, descendant] : pairs)
-        if (!is_hex(ancestor) || !is_hex(descendant))
+        if (!is_oid(ancestor) || !is_oid(descendant))
             return fail(Error::git(fmt::format("ancestry: not object ids: {} {}", ancestor.substr(0, 80),
                                                descendant.substr(0, 80))));
     auto child = git.spawn(repo, {"cat-file", "--batch"}, timeout);
@@ -277,7 +284,7 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
         return fail(child.error());
     BatchReader reader(std::move(*child));
     AncestryWalk walk(reader);
-    std::vector<std::size_t> too_long; // pairs left to merge-base
+    std::vector<std::size_t> too_long; // pairs left to merge-base (a walk too long, a commit unreadable)
     for (std::size_t i = 0; i < pairs.size(); ++i) {
         auto ancestor = walk.peel(pairs[i].first);
         if (!ancestor)
@@ -285,6 +292,10 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
         auto descendant = walk.peel(pairs[i].second);
         if (!descendant)
             return fail(descendant.error());
+        if (walk.take_unreadable()) {
+            too_long.push_back(i);
+            continue;
+        }
         if (!*ancestor || !*descendant)
             continue; // missing, or not a commit: no fast-forward relation
         auto reached = walk.reaches(**ancestor, **descendant);

@@ -23,7 +23,7 @@ namespace snapshotter::git {
 // (paint_down_to_common: both histories newest first, until only commits
 // reachable from both are left); at most k_ancestry_walk_commits commits are
 // read, and the pairs left then are asked of GitApi::is_ancestor(). Fails
-// with Git when an id is not hexadecimal or git misbehaves.
+// with Git when an id is not a full hexadecimal object id or git misbehaves.
 Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::path& repo,
                                    const std::vector<std::pair<std::string, std::string>>& pairs,
                                    std::chrono::milliseconds timeout);

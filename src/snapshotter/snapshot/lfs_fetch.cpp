@@ -119,10 +119,18 @@ Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path&
         if (!attributes)
             return fail(attributes.error());
         scan.gitattributes_lfs = *attributes && (*attributes)->find("filter=lfs") != std::string::npos;
-        auto url = git.config_at(mirror, head_commit, ".lfsconfig", "lfs.url");
-        if (!url)
-            return fail(url.error());
-        scan.lfsconfig_url = *url;
+        // lfs.url read here as `git config --blob` reads it (lfs/config.hpp), one git child fewer.
+        auto config = git.file_at(mirror, head_commit, ".lfsconfig", lfs::k_max_lfsconfig_bytes);
+        if (!config)
+            return fail(config.error());
+        if (*config) {
+            auto url = lfs::lfs_url_in_config(**config);
+            if (url)
+                scan.lfsconfig_url = *url;
+            else
+                scan.warnings.push_back(
+                    fmt::format("HEAD's .lfsconfig is not a config git reads: {}", url.error().message));
+        }
     }
     return scan;
 }
