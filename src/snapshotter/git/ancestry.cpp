@@ -1,13 +1,11 @@
 #include "snapshotter/git/ancestry.hpp"
 
-#include "snapshotter/git/failure.hpp"
+#include "snapshotter/git/cat_file.hpp"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <fmt/format.h>
 #include <queue>
-#include <span>
 #include <unordered_map>
 #include <utility>
 
@@ -30,99 +28,6 @@ std::vector<std::string_view> split_lines(std::string_view text) {
 // a commit's parents and committer come first, so a commit whose committer
 // line is not within it is left to merge-base.
 constexpr std::size_t k_max_object_headers = std::size_t{1} << 20;
-
-// Reading objects one at a time from a `git cat-file --batch` child: each
-// answer is "<oid> <type> <size>\n<content>\n" or "<oid> missing\n".
-class BatchReader {
-  public:
-    explicit BatchReader(Child child) : m_child(std::move(child)) {}
-
-    // The type of `oid` and its headers (the content up to the first blank
-    // line, at most k_max_object_headers bytes; the rest is read and
-    // dropped); nullopt when `repo` lacks it.
-    Result<std::optional<std::pair<std::string, std::string>>> headers(const std::string& oid) {
-        const std::string request = oid + "\n";
-        if (auto s = m_child.write(std::as_bytes(std::span(request))); !s)
-            return fail(s.error());
-        auto line = read_line();
-        if (!line)
-            return fail(line.error());
-        if (line->ends_with(" missing"))
-            return std::optional<std::pair<std::string, std::string>>{};
-        // "<oid> <type> <size>"
-        auto first = line->find(' ');
-        auto last = line->rfind(' ');
-        std::size_t size = 0;
-        if (first == std::string::npos || last == first ||
-            std::from_chars(line->data() + last + 1, line->data() + line->size(), size).ec != std::errc{})
-            return fail(
-                Error::git(fmt::format("cat-file --batch: a malformed answer \"{}\"", line->substr(0, 120))));
-        std::string type = line->substr(first + 1, last - first - 1);
-        std::string head;
-        bool complete = false;       // the blank line that ends the headers was seen
-        std::size_t left = size + 1; // the content and its newline
-        while (left > 0) {
-            if (m_pos == m_buf.size())
-                if (auto s = fill(); !s)
-                    return fail(s.error());
-            const std::size_t n = std::min(left, m_buf.size() - m_pos);
-            if (!complete && head.size() < k_max_object_headers) {
-                head.append(m_buf, m_pos, std::min(n, k_max_object_headers - head.size()));
-                if (auto end = head.find("\n\n"); end != std::string::npos) {
-                    head.resize(end + 1);
-                    complete = true;
-                }
-            }
-            m_pos += n;
-            left -= n;
-        }
-        return std::optional<std::pair<std::string, std::string>>{
-            std::pair{std::move(type), std::move(head)}};
-    }
-
-    // End the session; fails when git reported an error.
-    Status finish() {
-        m_child.close_stdin();
-        auto exit = m_child.wait();
-        if (!exit)
-            return fail(exit.error());
-        if (!exit->ok())
-            return fail(git_failure("cat-file --batch", exit->err));
-        return {};
-    }
-
-  private:
-    Status fill() {
-        m_buf.erase(0, m_pos); // keep only what is not read yet (part of a line, at most 1 KiB)
-        m_pos = 0;
-        std::array<std::byte, 64 * 1024> chunk{};
-        auto n = m_child.read(chunk);
-        if (!n)
-            return fail(n.error());
-        if (*n == 0)
-            return fail(Error::git("cat-file --batch: the answer ended early"));
-        m_buf.append(reinterpret_cast<const char*>(chunk.data()), *n);
-        return {};
-    }
-
-    Result<std::string> read_line() {
-        for (;;) {
-            if (auto nl = m_buf.find('\n', m_pos); nl != std::string::npos) {
-                std::string line = m_buf.substr(m_pos, nl - m_pos);
-                m_pos = nl + 1;
-                return line;
-            }
-            if (m_buf.size() - m_pos > 1024)
-                return fail(Error::git("cat-file --batch: an answer line over 1 KiB"));
-            if (auto s = fill(); !s)
-                return fail(s.error());
-        }
-    }
-
-    Child m_child;
-    std::string m_buf;
-    std::size_t m_pos = 0;
-};
 
 // A commit as the ancestry walk needs it.
 struct WalkCommit {
@@ -153,14 +58,14 @@ std::optional<WalkCommit> parse_commit_headers(std::string_view head) {
 }
 
 // git's paint_down_to_common() for one question, on commits read through a
-// BatchReader: whether `ancestor` is reachable from `descendant` (both
+// CatFileBatch: whether `ancestor` is reachable from `descendant` (both
 // commits). Walks both histories newest first; a commit reached from both
 // makes everything below it stale, and the walk ends when only stale commits
 // are queued. Exact whatever the commit dates: the commits on a path from
 // `descendant` down to `ancestor` can never be reached from `ancestor`.
 class AncestryWalk {
   public:
-    explicit AncestryWalk(BatchReader& reader) : m_reader(reader) {}
+    explicit AncestryWalk(CatFileBatch& reader) : m_reader(reader) {}
 
     // The commit `oid` peels to (annotated tags followed); nullopt when it is
     // missing or not a commit, or when its headers cannot be read (then
@@ -169,12 +74,15 @@ class AncestryWalk {
         for (int depth = 0; depth < 16; ++depth) {
             if (m_commits.contains(oid))
                 return std::optional<std::string>(oid);
-            auto read = m_reader.headers(oid);
+            auto read = m_reader.read(oid, k_max_object_headers);
             if (!read)
                 return fail(read.error());
             if (!*read)
                 return std::optional<std::string>{};
-            auto& [type, head] = **read;
+            const std::string& type = (*read)->type;
+            std::string_view head = (*read)->content;
+            if (auto end = head.find("\n\n"); end != std::string_view::npos)
+                head = head.substr(0, end + 1); // the headers, not the message
             if (type == "commit") {
                 auto commit = parse_commit_headers(head);
                 if (!commit) {
@@ -256,7 +164,7 @@ class AncestryWalk {
     }
 
   private:
-    BatchReader& m_reader;
+    CatFileBatch& m_reader;
     std::unordered_map<std::string, WalkCommit> m_commits;
     std::size_t m_read = 0;
     bool m_unreadable = false;
@@ -279,11 +187,10 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
         if (!is_oid(ancestor) || !is_oid(descendant))
             return fail(Error::git(fmt::format("ancestry: not object ids: {} {}", ancestor.substr(0, 80),
                                                descendant.substr(0, 80))));
-    auto child = git.spawn(repo, {"cat-file", "--batch"}, timeout);
-    if (!child)
-        return fail(child.error());
-    BatchReader reader(std::move(*child));
-    AncestryWalk walk(reader);
+    auto reader = CatFileBatch::start(git, repo, timeout);
+    if (!reader)
+        return fail(reader.error());
+    AncestryWalk walk(*reader);
     std::vector<std::size_t> too_long; // pairs left to merge-base (a walk too long, a commit unreadable)
     for (std::size_t i = 0; i < pairs.size(); ++i) {
         auto ancestor = walk.peel(pairs[i].first);
@@ -306,7 +213,7 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
         else
             too_long.push_back(i);
     }
-    if (auto s = reader.finish(); !s)
+    if (auto s = reader->finish(); !s)
         return fail(s.error());
     for (auto i : too_long) {
         auto forward = git.is_ancestor(repo, pairs[i].first, pairs[i].second);

@@ -1,17 +1,16 @@
 #include "snapshotter/git/git.hpp"
 
+#include "snapshotter/git/cat_file.hpp"
 #include "snapshotter/git/environment.hpp"
 #include "snapshotter/git/failure.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
-#include <span>
 #include <spdlog/spdlog.h>
 
 namespace snapshotter::git {
@@ -888,56 +887,20 @@ Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& r
 
 Result<std::optional<std::string>> Git::file_at(const std::filesystem::path& repo, const std::string& commit,
                                                 const std::string& path, std::size_t max_bytes) const {
-    // One `cat-file --batch` child: its header tells the size before the
-    // content, which is read only when it fits.
     if (commit.find_first_of("\n:") != std::string::npos || path.find('\n') != std::string::npos)
         return std::optional<std::string>{};
-    auto child = spawn(repo, {"cat-file", "--batch"}, std::chrono::minutes{10});
-    if (!child)
-        return fail(child.error());
-    const std::string request = commit + ":" + path + "\n";
-    if (auto s = child->write(std::as_bytes(std::span(request))); !s)
+    // One `cat-file --batch` child where `cat-file -s` and `cat-file blob` were two.
+    auto batch = CatFileBatch::start(*this, repo, std::chrono::minutes{10});
+    if (!batch)
+        return fail(batch.error());
+    auto object = batch->read(commit + ":" + path, max_bytes);
+    if (!object)
+        return fail(object.error());
+    if (auto s = batch->finish(); !s)
         return fail(s.error());
-    child->close_stdin();
-    std::string out;
-    std::array<std::byte, 16 * 1024> chunk{};
-    std::optional<std::size_t> size; // from the header, once read
-    std::size_t header_end = 0;
-    for (;;) {
-        auto n = child->read(chunk);
-        if (!n)
-            return fail(n.error());
-        if (*n == 0)
-            break;
-        out.append(reinterpret_cast<const char*>(chunk.data()), *n);
-        if (!size) {
-            auto nl = out.find('\n');
-            if (nl == std::string::npos) {
-                if (out.size() > 1024)
-                    return fail(Error::git("cat-file --batch: an answer line over 1 KiB"));
-                continue;
-            }
-            // "<oid> blob <size>", or "<spec> missing" (no such file, or no such commit).
-            const std::string_view header(out.data(), nl);
-            std::size_t bytes = 0;
-            auto at = header.rfind(' ');
-            if (header.ends_with(" missing") || at == std::string_view::npos ||
-                header.substr(0, at).find(" blob") == std::string_view::npos ||
-                std::from_chars(header.data() + at + 1, header.data() + header.size(), bytes).ec !=
-                    std::errc{} ||
-                bytes > max_bytes)
-                return std::optional<std::string>{}; // the child is killed with `child`
-            size = bytes;
-            header_end = nl + 1;
-        }
-        if (out.size() > header_end + *size + 1)
-            return fail(Error::git("cat-file --batch: more than the one answer asked for"));
-    }
-    if (auto exit = child->wait(); !exit || !exit->ok())
-        return fail(exit ? git_failure("cat-file --batch", exit->err) : exit.error());
-    if (!size || out.size() != header_end + *size + 1)
-        return fail(Error::git("cat-file --batch: a truncated answer"));
-    return std::optional<std::string>(out.substr(header_end, *size));
+    if (!*object || (*object)->type != "blob" || (*object)->size > max_bytes)
+        return std::optional<std::string>{};
+    return std::optional<std::string>(std::move((*object)->content));
 }
 
 Result<std::optional<std::string>> Git::config_at(const std::filesystem::path& repo,
