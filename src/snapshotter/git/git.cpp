@@ -425,6 +425,52 @@ std::string mirror_object_format(const std::filesystem::path& repo) {
     return format;
 }
 
+// The tip of every ref of the files-backend repository `repo`: packed-refs
+// first, then the loose files under refs/, which win. nullopt when anything
+// is not as git writes it (a symbolic ref, a malformed line, an unreadable
+// file, more than k_max_ref_files files): the caller asks git instead.
+std::optional<std::map<std::string, std::string>> ref_tips_in_files(const std::filesystem::path& repo) {
+    constexpr std::size_t k_max_ref_files = 1'000'000;
+    auto valid = [](std::string_view oid) {
+        return !object_format_of(oid).empty() &&
+               oid.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    };
+    std::map<std::string, std::string> tips;
+    std::error_code ec;
+    if (fs::exists(repo / "packed-refs", ec)) {
+        auto packed = read_file(repo / "packed-refs", std::size_t{1} << 30);
+        if (!packed)
+            return std::nullopt;
+        for (auto line : split_lines(*packed)) {
+            if (line.empty() || line.starts_with('#') || line.starts_with('^'))
+                continue;
+            auto space = line.find(' ');
+            if (space == std::string_view::npos || !valid(line.substr(0, space)) ||
+                !line.substr(space + 1).starts_with("refs/"))
+                return std::nullopt;
+            tips[std::string(line.substr(space + 1))] = std::string(line.substr(0, space));
+        }
+    }
+    std::size_t files = 0;
+    auto it = fs::recursive_directory_iterator(repo / "refs", ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_directory(ec))
+            continue;
+        if (++files > k_max_ref_files || !it->is_regular_file(ec))
+            return std::nullopt;
+        auto content = read_file(it->path(), 256);
+        if (!content)
+            return std::nullopt;
+        const std::string oid = trim(*content);
+        if (!valid(oid))
+            return std::nullopt; // "ref: ..." (symbolic) or not a ref at all
+        tips["refs/" + fs::relative(it->path(), repo / "refs", ec).generic_string()] = oid;
+    }
+    if (ec)
+        return std::nullopt;
+    return tips;
+}
+
 } // namespace
 
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
@@ -532,9 +578,18 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
     if (mirror_object_format(mirror) != object_format)
         return by_patterns();
     remove_stale_locks(mirror);
-    auto before = local_refs(mirror);
-    if (!before)
-        return by_patterns();
+    // The tips before, read from the ref files (no git child): they only
+    // choose what to fetch and delete; the refs after come from git itself
+    // and are what the exactness check compares with the listing.
+    auto before = ref_tips_in_files(mirror);
+    if (!before) {
+        auto listed_by_git = local_refs(mirror);
+        if (!listed_by_git)
+            return by_patterns();
+        before.emplace();
+        for (const auto& [name, target] : *listed_by_git)
+            (*before)[name] = target.oid;
+    }
     // The listed refs the mirror lacks or holds at another tip, fetched by name.
     std::string refspecs;
     std::size_t differing = 0;
@@ -542,7 +597,7 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
         if (!name.starts_with("refs/"))
             return by_patterns();
         auto held = before->find(name);
-        if (held == before->end() || held->second.oid != target.oid) {
+        if (held == before->end() || held->second != target.oid) {
             refspecs += fmt::format("+{}:{}\n", name, name);
             if (++differing > k_exact_fetch_refs)
                 return by_patterns();
