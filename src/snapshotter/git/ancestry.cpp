@@ -12,18 +12,6 @@
 namespace snapshotter::git {
 namespace {
 
-std::vector<std::string_view> split_lines(std::string_view text) {
-    std::vector<std::string_view> out;
-    while (!text.empty()) {
-        auto nl = text.find('\n');
-        out.push_back(text.substr(0, nl));
-        if (nl == std::string_view::npos)
-            break;
-        text.remove_prefix(nl + 1);
-    }
-    return out;
-}
-
 // At most this much of an object's headers (up to the blank line) is kept:
 // a commit's parents and committer come first, so a commit whose committer
 // line is not within it is left to merge-base.
@@ -39,7 +27,10 @@ struct WalkCommit {
 std::optional<WalkCommit> parse_commit_headers(std::string_view head) {
     WalkCommit commit;
     bool dated = false;
-    for (auto line : split_lines(head)) {
+    for (std::string_view rest = head; !rest.empty();) {
+        const auto nl = rest.find('\n');
+        const std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
         if (line.starts_with("parent ")) {
             commit.parents.emplace_back(line.substr(7));
         } else if (line.starts_with("committer ")) {
@@ -95,7 +86,7 @@ class AncestryWalk {
             }
             if (type != "tag" || !head.starts_with("object "))
                 return std::optional<std::string>{};
-            oid = std::string(split_lines(head).front().substr(7));
+            oid = std::string(head.substr(7, head.find('\n') - 7));
         }
         return std::optional<std::string>{};
     }
