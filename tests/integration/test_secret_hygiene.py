@@ -229,11 +229,15 @@ class SecretHygiene(harness.Assertions, unittest.TestCase):
         self.assertTrue(self.credential_file_seen, "no git child with a credential file was sampled")
 
     def test_a_killed_run_leaves_its_credential_file_only_until_the_next_run(self):
-        # SIGKILL while git waits on a server that never answers: the
-        # credential directory cannot be removed by the dead process. The next
-        # run finds it unlocked (and old) and removes it before doing anything.
+        # SIGKILL while git waits on a server that never answers its fetch
+        # (the cli engine lists an http remote in-process, so the server
+        # answers the listing and hangs on the fetch): the credential
+        # directory cannot be removed by the dead process. The next run finds
+        # it unlocked (and old) and removes it before doing anything.
+        stalling = harness.GitFaultProxy(HTTP.port, stall=True)
+        self.addCleanup(stalling.stop)
         ws = harness.Workspace()
-        payload = ws.snapshot_payload(self.git_repo(f"http://127.0.0.1:{self.silent.port}/git/x.git"),
+        payload = ws.snapshot_payload(self.git_repo(stalling.url_for("hygiene.git")),
                                       {"allow_http": True, "engine": "cli", "retries": 0, "timeout_s": 60})
         killed = threading.Event()
 

@@ -1,10 +1,12 @@
 #include "snapshotter/git/git.hpp"
 
+#include "snapshotter/git/cat_file.hpp"
 #include "snapshotter/git/environment.hpp"
 #include "snapshotter/git/failure.hpp"
 #include "snapshotter/util/redact.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fmt/format.h>
 #include <fstream>
@@ -387,6 +389,88 @@ std::size_t loose_ref_count(const std::filesystem::path& repo, std::size_t limit
     return count;
 }
 
+// The object format of the bare repository `repo` as its config file says
+// (extensions.objectformat, "sha1" when absent), read without starting git;
+// empty when `repo` is not a repository git would open (no HEAD, objects/,
+// refs/ or config), which is then made afresh.
+std::string mirror_object_format(const std::filesystem::path& repo) {
+    std::error_code ec;
+    if (!fs::is_regular_file(repo / "HEAD", ec) || !fs::is_directory(repo / "objects", ec) ||
+        !fs::is_directory(repo / "refs", ec))
+        return {};
+    auto config = read_file(repo / "config", std::size_t{1} << 20);
+    if (!config)
+        return {};
+    auto lower = [](std::string_view text) {
+        std::string out(text);
+        std::transform(out.begin(), out.end(), out.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return out;
+    };
+    std::string format = "sha1";
+    bool in_extensions = false;
+    for (auto raw : split_lines(*config)) {
+        const std::string line = lower(trim(raw));
+        if (line.starts_with("[")) {
+            in_extensions = line == "[extensions]";
+            continue;
+        }
+        if (!in_extensions || !line.starts_with("objectformat"))
+            continue;
+        auto eq = line.find('=');
+        if (eq == std::string::npos || !trim(line.substr(12, eq - 12)).empty())
+            continue;
+        format = trim(line.substr(eq + 1));
+    }
+    return format;
+}
+
+// The tip of every ref of the files-backend repository `repo`: packed-refs
+// first, then the loose files under refs/, which win. nullopt when anything
+// is not as git writes it (a symbolic ref, a malformed line, an unreadable
+// file, more than k_max_ref_files files): the caller asks git instead.
+std::optional<std::map<std::string, std::string>> ref_tips_in_files(const std::filesystem::path& repo) {
+    constexpr std::size_t k_max_ref_files = 1'000'000;
+    auto valid = [](std::string_view oid) {
+        return !object_format_of(oid).empty() &&
+               oid.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    };
+    std::map<std::string, std::string> tips;
+    std::error_code ec;
+    if (fs::exists(repo / "packed-refs", ec)) {
+        auto packed = read_file(repo / "packed-refs", std::size_t{1} << 30);
+        if (!packed)
+            return std::nullopt;
+        for (auto line : split_lines(*packed)) {
+            if (line.empty() || line.starts_with('#') || line.starts_with('^'))
+                continue;
+            auto space = line.find(' ');
+            if (space == std::string_view::npos || !valid(line.substr(0, space)) ||
+                !line.substr(space + 1).starts_with("refs/"))
+                return std::nullopt;
+            tips[std::string(line.substr(space + 1))] = std::string(line.substr(0, space));
+        }
+    }
+    std::size_t files = 0;
+    auto it = fs::recursive_directory_iterator(repo / "refs", ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_directory(ec))
+            continue;
+        if (++files > k_max_ref_files || !it->is_regular_file(ec))
+            return std::nullopt;
+        auto content = read_file(it->path(), 256);
+        if (!content)
+            return std::nullopt;
+        const std::string oid = trim(*content);
+        if (!valid(oid))
+            return std::nullopt; // "ref: ..." (symbolic) or not a ref at all
+        tips["refs/" + fs::relative(it->path(), repo / "refs", ec).generic_string()] = oid;
+    }
+    if (ec)
+        return std::nullopt;
+    return tips;
+}
+
 } // namespace
 
 Status Git::update_mirror(const std::filesystem::path& mirror, const std::string& object_format,
@@ -404,8 +488,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
     std::error_code ec;
     bool usable = fs::exists(mirror / "HEAD", ec);
     if (usable) {
-        auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
-        usable = fmt_out && fmt_out->ok() && trim(fmt_out->out) == object_format;
+        usable = mirror_object_format(mirror) == object_format;
         if (!usable)
             spdlog::warn("mirror {} is unusable or has another object format; recreating it",
                          mirror.string());
@@ -492,13 +575,21 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
     std::error_code ec;
     if (!fs::exists(mirror / "HEAD", ec))
         return by_patterns();
-    if (auto fmt_out = run({"rev-parse", "--show-object-format"}, {.cwd = mirror});
-        !fmt_out || !fmt_out->ok() || trim(fmt_out->out) != object_format)
+    if (mirror_object_format(mirror) != object_format)
         return by_patterns();
     remove_stale_locks(mirror);
-    auto before = local_refs(mirror);
-    if (!before)
-        return by_patterns();
+    // The tips before, read from the ref files (no git child): they only
+    // choose what to fetch and delete; the refs after come from git itself
+    // and are what the exactness check compares with the listing.
+    auto before = ref_tips_in_files(mirror);
+    if (!before) {
+        auto listed_by_git = local_refs(mirror);
+        if (!listed_by_git)
+            return by_patterns();
+        before.emplace();
+        for (const auto& [name, target] : *listed_by_git)
+            (*before)[name] = target.oid;
+    }
     // The listed refs the mirror lacks or holds at another tip, fetched by name.
     std::string refspecs;
     std::size_t differing = 0;
@@ -506,7 +597,7 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
         if (!name.starts_with("refs/"))
             return by_patterns();
         auto held = before->find(name);
-        if (held == before->end() || held->second.oid != target.oid) {
+        if (held == before->end() || held->second != target.oid) {
             refspecs += fmt::format("+{}:{}\n", name, name);
             if (++differing > k_exact_fetch_refs)
                 return by_patterns();
@@ -851,21 +942,20 @@ Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& r
 
 Result<std::optional<std::string>> Git::file_at(const std::filesystem::path& repo, const std::string& commit,
                                                 const std::string& path, std::size_t max_bytes) const {
-    const std::string spec = commit + ":" + path;
-    auto size = run({"cat-file", "-s", spec}, {.cwd = repo});
-    if (!size)
-        return fail(size.error());
-    std::size_t bytes = 0;
-    const std::string text = trim(size->out);
-    if (!size->ok() || std::from_chars(text.data(), text.data() + text.size(), bytes).ec != std::errc{} ||
-        bytes > max_bytes)
+    if (commit.find_first_of("\n:") != std::string::npos || path.find('\n') != std::string::npos)
         return std::optional<std::string>{};
-    auto out = run({"cat-file", "blob", spec}, {.cwd = repo});
-    if (!out)
-        return fail(out.error());
-    if (!out->ok())
+    // One `cat-file --batch` child where `cat-file -s` and `cat-file blob` were two.
+    auto batch = CatFileBatch::start(*this, repo, std::chrono::minutes{10});
+    if (!batch)
+        return fail(batch.error());
+    auto object = batch->read(commit + ":" + path, max_bytes);
+    if (!object)
+        return fail(object.error());
+    if (auto s = batch->finish(); !s)
+        return fail(s.error());
+    if (!*object || (*object)->type != "blob" || (*object)->size > max_bytes)
         return std::optional<std::string>{};
-    return std::optional<std::string>(std::move(out->out));
+    return std::optional<std::string>(std::move((*object)->content));
 }
 
 Result<std::optional<std::string>> Git::config_at(const std::filesystem::path& repo,

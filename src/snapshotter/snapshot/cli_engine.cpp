@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/cli_engine.hpp"
 
+#include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
@@ -9,6 +10,7 @@
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/redact.hpp"
 #include "snapshotter/util/time.hpp"
+#include "snapshotter/util/url.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -34,18 +36,42 @@ std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
 
 class CliEngine final : public Engine {
   public:
-    explicit CliEngine(const EngineContext& ec) : m_ec(ec) {}
-
     [[nodiscard]] std::string_view name() const override { return "cli"; }
+
+    CliEngine(const EngineContext& ec, CliListing listing) : m_ec(ec), m_listing(listing) {}
 
     Result<Listing> list() override;
     Result<Produced> produce(const SnapshotPlan& plan, const PlanInput& input) override;
 
   private:
+    // The listing by `git ls-remote` (and, for an empty repository, a probe).
+    Result<Listing> list_with_git();
+
     const EngineContext& m_ec;
+    CliListing m_listing;
 };
 
 Result<Listing> CliEngine::list() {
+    // git:// and http(s):// remotes are listed in-process (one protocol v2
+    // ls-refs, the stream engine's), which saves a `git ls-remote` child;
+    // ssh, file and servers that do not speak v2 are listed by git.
+    if (m_listing == CliListing::in_process_first) {
+        auto url = parse_git_url(m_ec.remote.remote.url, m_ec.remote.remote.policy);
+        if (url && (url->transport == Transport::git || url->transport == Transport::http ||
+                    url->transport == Transport::https)) {
+            auto listed = git::list_remote(stream_request(m_ec));
+            if (listed)
+                return Listing{std::move(listed->refs), std::move(listed->refused), listed->head_state,
+                               listed->object_format};
+            if (!git::is_protocol_refusal(listed.error()))
+                return fail(listed.error());
+            spdlog::debug("{}: {}; listing with git ls-remote", m_ec.repo.name, listed.error().message);
+        }
+    }
+    return list_with_git();
+}
+
+Result<Listing> CliEngine::list_with_git() {
     const auto& ctx = m_ec.ctx;
     const auto& repo = m_ec.repo;
     const auto& remote = m_ec.remote.remote;
@@ -181,6 +207,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
 
     std::vector<std::string> revs;
     bool write = true;
+    std::optional<LfsScan> lfs_scan; // the incremental's LFS scan, made by the walk that decides `write`
     if (plan.kind == SnapshotKind::incremental) {
         produced.bundles = parent->bundles;
         std::vector<std::string> tips;
@@ -195,9 +222,21 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
                 excluded.push_back(oid);
         std::sort(excluded.begin(), excluded.end());
         excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+        // The LFS scan walks the new objects: the changed tips' (an unchanged
+        // tip reaches only what the parent's tips reach), less what the
+        // parent's tips reach, all of them in `excluded`. Small blobs found
+        // there also say that a pack is needed.
+        if (repo.lfs != job::LfsMode::off) {
+            auto scanned =
+                scan_mirror(ctx.git, mirror, tips, excluded, lfs_head_commit(produced.head, produced.refs),
+                            deadline.left(), ExcludedTips::present);
+            if (!scanned)
+                return fail(scanned.error());
+            lfs_scan = std::move(*scanned);
+        }
         // Refs-only changes (deletions, rewinds, new refs on old commits) need no pack.
-        write = false;
-        if (!tips.empty()) {
+        write = lfs_scan && lfs_scan->new_objects_seen;
+        if (!write && !tips.empty()) {
             auto fresh = ctx.git.has_new_objects(mirror, tips, excluded, deadline.left());
             if (!fresh)
                 return fail(fresh.error());
@@ -243,15 +282,16 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         produced.bundles.push_back(std::move(*bundle));
     }
     // Git LFS content of the new commits (snapshot/lfs_fetch.hpp, docs/lfs.md).
-    if (auto s = add_lfs_from_mirror(m_ec, plan, input, mirror, produced); !s)
+    if (auto s = add_lfs_from_mirror(m_ec, plan, input, mirror, produced, lfs_scan ? &*lfs_scan : nullptr);
+        !s)
         return fail(s.error());
     return produced;
 }
 
 } // namespace
 
-std::unique_ptr<Engine> make_cli_engine(const EngineContext& ec) {
-    return std::make_unique<CliEngine>(ec);
+std::unique_ptr<Engine> make_cli_engine(const EngineContext& ec, CliListing listing) {
+    return std::make_unique<CliEngine>(ec, listing);
 }
 
 } // namespace snapshotter::snapshot

@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/engine.hpp"
 
+#include "snapshotter/git/ancestry.hpp"
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/snapshot/cli_engine.hpp"
 #include "snapshotter/snapshot/stream_engine.hpp"
@@ -32,7 +33,8 @@ Result<ChosenEngine> choose_engine(const EngineContext& ec) {
                      listing.error().message);
         fallback = redact(listing.error().message);
     }
-    auto cli = make_cli_engine(ec);
+    // After a refusal the cli engine lists with git alone (no second refused attempt).
+    auto cli = make_cli_engine(ec, fallback ? CliListing::git_only : CliListing::in_process_first);
     auto listing = cli->list();
     if (!listing)
         return fail(listing.error());
@@ -65,30 +67,38 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
     return dir;
 }
 
+namespace {
+
+// The time one ancestry question may take (a walk of at most
+// git::k_ancestry_walk_commits commits, then merge-base for what is left).
+constexpr auto k_ancestry_timeout = std::chrono::minutes{10};
+
+} // namespace
+
 Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
                                     const SnapshotPlan& plan, const git::RefMap& parent_refs) {
     AncestryAnswers answers;
-    if (plan.moved.empty())
-        return answers;
-    // Only the moved refs' old tips are asked about (not every parent ref: 100,000 on a large host).
-    std::vector<std::string> old_tips;
-    for (const auto& name : plan.moved)
-        if (parent_refs.contains(name))
-            old_tips.push_back(plan.ledger.changes.at(name).old_oid);
-    auto present = git.object_types(repo, old_tips);
-    if (!present)
-        return fail(present.error());
+    // Only the moved refs are asked about (not every parent ref: 100,000 on a
+    // large host), all in one question; a parent tip the repository lacks
+    // cannot be an ancestor of any of them.
+    std::vector<std::string> names;
+    std::vector<std::pair<std::string, std::string>> pairs;
     for (const auto& name : plan.moved) {
         const auto& change = plan.ledger.changes.at(name);
-        if (!present->contains(change.old_oid)) {
+        if (!parent_refs.contains(name)) {
             answers[name] = false;
             continue;
         }
-        auto forward = git.is_ancestor(repo, change.old_oid, change.new_oid);
-        if (!forward)
-            return fail(forward.error());
-        answers[name] = *forward;
+        names.push_back(name);
+        pairs.emplace_back(change.old_oid, change.new_oid);
     }
+    auto forward = git::ancestry(git, repo, pairs, k_ancestry_timeout);
+    if (!forward)
+        return fail(forward.error());
+    if (forward->size() != names.size())
+        return fail(Error::internal("ancestry: one answer per question expected"));
+    for (std::size_t i = 0; i < names.size(); ++i)
+        answers[names[i]] = (*forward)[i];
     return answers;
 }
 

@@ -93,11 +93,14 @@ std::vector<LfsObject> pointers_in(const std::vector<std::string>& blobs) {
 
 Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path& mirror,
                             const std::vector<std::string>& tips, const std::vector<std::string>& excluded,
-                            const std::string& head_commit, std::chrono::milliseconds timeout) {
+                            const std::string& head_commit, std::chrono::milliseconds timeout,
+                            ExcludedTips check) {
     LfsScan scan;
     // Old tips the mirror lacks (a cache made afresh) cannot be excluded by rev-list.
     std::vector<std::string> present;
-    if (!excluded.empty()) {
+    if (check == ExcludedTips::present) {
+        present = excluded;
+    } else if (!excluded.empty()) {
         auto types = git.object_types(mirror, excluded);
         if (!types)
             return fail(types.error());
@@ -110,15 +113,24 @@ Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path&
     if (!blobs)
         return fail(blobs.error());
     scan.pointers = pointers_in(*blobs);
+    scan.new_objects_seen = !blobs->empty();
     if (!head_commit.empty()) {
         auto attributes = git.file_at(mirror, head_commit, ".gitattributes", std::size_t{1} << 20);
         if (!attributes)
             return fail(attributes.error());
         scan.gitattributes_lfs = *attributes && (*attributes)->find("filter=lfs") != std::string::npos;
-        auto url = git.config_at(mirror, head_commit, ".lfsconfig", "lfs.url");
-        if (!url)
-            return fail(url.error());
-        scan.lfsconfig_url = *url;
+        // lfs.url read here as `git config --blob` reads it (lfs/config.hpp), one git child fewer.
+        auto config = git.file_at(mirror, head_commit, ".lfsconfig", lfs::k_max_lfsconfig_bytes);
+        if (!config)
+            return fail(config.error());
+        if (*config) {
+            auto url = lfs::lfs_url_in_config(**config);
+            if (url)
+                scan.lfsconfig_url = *url;
+            else
+                scan.warnings.push_back(
+                    fmt::format("HEAD's .lfsconfig is not a config git reads: {}", url.error().message));
+        }
     }
     return scan;
 }
@@ -308,9 +320,11 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 }
 
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                           const std::filesystem::path& mirror, Produced& produced) {
+                           const std::filesystem::path& mirror, Produced& produced, const LfsScan* scanned) {
     if (ec.repo.lfs == job::LfsMode::off)
         return {};
+    if (scanned != nullptr)
+        return add_lfs(ec, plan, input, *scanned, produced);
     std::set<std::string> tips, old;
     for (const auto& [name, target] : produced.refs)
         tips.insert(target.oid);

@@ -65,6 +65,9 @@ struct LfsScan {
     std::optional<std::string> lfsconfig_url; // lfs.url of HEAD's .lfsconfig
     std::optional<LfsConfigRecord> lfsconfig; // HEAD's .lfsconfig as the pack showed it, to record
     std::vector<std::string> warnings;        // what could not be read
+    // scan_mirror() found blobs of pointer size among the new objects: the
+    // tips surely reach objects the excluded do not (false tells nothing).
+    bool new_objects_seen = false;
 };
 
 // The LFS objects among `blobs` (blob contents): those that are exactly one
@@ -72,13 +75,21 @@ struct LfsScan {
 // one oid with different sizes keep the first, sorted by size.
 std::vector<LfsObject> pointers_in(const std::vector<std::string>& blobs);
 
+// Whether scan_mirror() must check that the excluded tips exist.
+enum class ExcludedTips {
+    maybe_absent, // old tips, some perhaps not in the mirror (a cache made afresh): checked
+    present,      // known to be in the mirror (commits the caller looked up)
+};
+
 // Scan `mirror` (a repository holding the new tips) for what the LFS step
 // needs: the pointers among the blobs `tips` reach and `excluded` (old tips;
-// those the mirror lacks are left out) do not, and HEAD's (`head_commit`)
-// .gitattributes and .lfsconfig. `head_commit` may be empty (no HEAD).
+// with ExcludedTips::maybe_absent those the mirror lacks are left out) do
+// not, and HEAD's (`head_commit`) .gitattributes and .lfsconfig.
+// `head_commit` may be empty (no HEAD).
 Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path& mirror,
                             const std::vector<std::string>& tips, const std::vector<std::string>& excluded,
-                            const std::string& head_commit, std::chrono::milliseconds timeout);
+                            const std::string& head_commit, std::chrono::milliseconds timeout,
+                            ExcludedTips check = ExcludedTips::maybe_absent);
 
 // Whether the LFS step runs for `mode` given `scan` and `parent`: on, off, or
 // auto (pointers found, .gitattributes names filter=lfs, or the parent has a set).
@@ -110,9 +121,12 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 
 // The cli engine's call: scan `mirror` for the snapshot `produced` records
 // (new tips: its refs; excluded: the parent's refs unless it is a full
-// snapshot) and add_lfs(). Nothing at all when the repository's lfs is false.
+// snapshot), or take `scanned` (the engine's own scan_mirror() of the same
+// new objects) when given, and add_lfs(). Nothing at all when the
+// repository's lfs is false.
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                           const std::filesystem::path& mirror, Produced& produced);
+                           const std::filesystem::path& mirror, Produced& produced,
+                           const LfsScan* scanned = nullptr);
 
 // Whether the stream engine should ask for a pack without thin deltas, so
 // that a changed pointer (usually a delta on the old pointer) can be read:

@@ -281,10 +281,13 @@ class GitFaultProxy:
     `rate` (a generator seeded with `seed`). Other requests (info/refs,
     ls-refs) pass untouched. With `answer` set, every such response is
     replaced by those bytes instead (HTTP 200), as a hostile server would
-    answer a fetch. A context manager; runs in daemon threads."""
+    answer a fetch. With `stall` set, such a request is never answered: the
+    connection stays open until the proxy stops, as a server that hangs once
+    the refs are listed (the listing passes). A context manager; runs in
+    daemon threads."""
 
     def __init__(self, backend_port: int, drop_after: int = 1024, count: int = 0, rate: float = 0.0,
-                 seed: int = 0, answer: bytes | None = None) -> None:
+                 seed: int = 0, answer: bytes | None = None, stall: bool = False) -> None:
         import http.server
         import random
         self.backend_port = backend_port
@@ -293,6 +296,8 @@ class GitFaultProxy:
         self.rate = rate
         self.random = random.Random(seed)
         self.answer = answer
+        self.stall = stall
+        self.stopped = threading.Event()
         self.lock = threading.Lock()
         self.dropped = 0       # pack responses cut short
         self.passed = 0        # pack responses delivered whole
@@ -326,6 +331,7 @@ class GitFaultProxy:
             return drop
 
     def stop(self) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -359,6 +365,9 @@ class GitFaultProxy:
                         plain = body
                 wants_pack = self.command == "POST" and self.path.endswith("/git-upload-pack") and (
                     b"want " in plain)
+                if wants_pack and proxy.stall:
+                    proxy.stopped.wait()
+                    return
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "host")}
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.backend_port, timeout=120)
