@@ -181,6 +181,11 @@ def main() -> None:
     parser.add_argument("--old", help="the baseline snapshotter (an earlier build, such as main's)")
     parser.add_argument("--nights", type=int, default=40)
     parser.add_argument("--commits", type=int, default=3_400, help="commits on main in the generated history")
+    parser.add_argument("--shape", choices=["text", "libgit2"], default="text",
+                        help="incremental_bench.generate()'s shape (text: the round-28 figures)")
+    parser.add_argument("--server-repack", action="store_true",
+                        help="git repack -adb on the server after each night (without it, the night's objects "
+                        "stay loose beside a bitmapped pack, and git 2.39 then sends them whole: see bench/README)")
     parser.add_argument("--engine", choices=("stream", "cli"), default="stream")
     args = parser.parse_args()
     os.environ["SNAPSHOTTER_BIN"] = str(Path(args.bin).resolve())
@@ -199,7 +204,7 @@ def run(args) -> None:
     serve = root / "serve"
     serve.mkdir()
     bare = serve / "lib.git"
-    generate(bare, args.commits, 60, 210, 30)
+    generate(bare, args.commits, 60, 210, 30, args.shape)
     refs = len(harness.git("for-each-ref", git_dir=bare).splitlines())
     daemon = harness.GitDaemon(serve)
     url = daemon.url_for("lib.git")
@@ -214,9 +219,12 @@ def run(args) -> None:
     minimal_total = 0
     worst = dict.fromkeys(binaries, 0.0)
     print(f"repository: {refs} refs; {args.nights} ordinary nights (8 commits on main, 3 on branch-01, "
-          f"branch-02 reset by 3), {args.engine} engine, file:// stores")
+          f"branch-02 reset by 3), {args.engine} engine, file:// stores"
+          f"{', server repacked each night' if args.server_repack else ''}")
     for n in range(1, args.nights + 1):
         night(bare, n)
+        if args.server_repack:  # a host's housekeeping after the push: new objects deltified on disk
+            harness.git("repack", "-adbq", git_dir=bare)
         minimal = minimal_bundle(mirror, url, root)
         minimal_total += minimal
         line = [f"night {n:3}: minimal {minimal:,} B"]
