@@ -241,7 +241,7 @@ Result<json> rebase(const Context& ctx, const std::vector<Loaded>& loaded, const
         for (const auto& id : order) {
             Manifest m = *by_id.at(id);
             m.bundles = rebased_chain(m.bundles, step, *bundle);
-            // Its table (the chain is in it) first, then the manifest, in the current version with a full table.
+            // Its table (the chain is in it) first, then the manifest (current version, full table).
             if (auto s = publish_manifest(ctx.storage, m, Overwrite::yes); !s)
                 return fail(s.error().with_context(fmt::format("rebase: rewrite manifest {}", id)));
         }
