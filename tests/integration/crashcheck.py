@@ -31,6 +31,7 @@ import harness
 TEMP_PREFIX = ".tmp-snapshotter-"
 _MANIFEST = re.compile(r"^repos/([^/]+)/manifests/([^/]+)\.json$")
 _BUNDLE = re.compile(r"^repos/([^/]+)/bundles/[^/]+$")
+_TABLE = re.compile(r"^repos/([^/]+)/tables/[0-9a-f]{64}\.json\.gz$")
 _LATEST = re.compile(r"^repos/([^/]+)/latest\.json$")
 _LFS = re.compile(r"^repos/([^/]+)/lfs/(?:[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}|sets/[0-9a-f]{64}\.json)$")
 
@@ -199,10 +200,20 @@ class Checker:
         referenced = {b["key"] for m in self.manifests(listing).values() for b in m.get("bundles", [])}
         return {k for k in listing if _BUNDLE.match(k) and not _is_temp(k) and k not in referenced}
 
+    def orphan_tables(self, listing: dict[str, int] | None = None) -> set[str]:
+        """Tables that no manifest's chain of tables holds (a run killed after
+        writing its table and before its manifest leaves one)."""
+        listing = objects(self.store) if listing is None else listing
+        referenced: set[str] = set()
+        for key, m in self.manifests(listing).items():
+            if m.get("table"):
+                referenced |= {table_key for table_key, _ in self.store.table_chain(key, m["table"])}
+        return {k for k in listing if _TABLE.match(k) and not _is_temp(k) and k not in referenced}
+
     def leftovers(self) -> tuple[set[str], set[str]]:
-        """(pending uploads, orphan bundles)."""
+        """(pending uploads, orphan bundles and tables)."""
         listing = objects(self.store)
-        return self.pending_uploads(listing), self.orphan_bundles(listing)
+        return self.pending_uploads(listing), self.orphan_bundles(listing) | self.orphan_tables(listing)
 
 
 def assert_restores(test, ws, manifest: dict, msg: str, snapshot: str | None = None) -> dict:
