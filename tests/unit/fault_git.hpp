@@ -141,11 +141,6 @@ class FaultGit final : public git::GitApi {
                                                std::size_t max_bytes) const override {
         return call("file_at", [&] { return m_inner.file_at(repo, commit, path, max_bytes); });
     }
-    Result<std::optional<std::string>> config_at(const std::filesystem::path& repo, const std::string& commit,
-                                                 const std::string& path,
-                                                 const std::string& key) const override {
-        return call("config_at", [&] { return m_inner.config_at(repo, commit, path, key); });
-    }
 
   private:
     // Count a call of `method`; run `forward` unless a fault is armed for it.

@@ -958,16 +958,4 @@ Result<std::optional<std::string>> Git::file_at(const std::filesystem::path& rep
     return std::optional<std::string>(std::move((*object)->content));
 }
 
-Result<std::optional<std::string>> Git::config_at(const std::filesystem::path& repo,
-                                                  const std::string& commit, const std::string& path,
-                                                  const std::string& key) const {
-    auto out = run({"config", "--blob", commit + ":" + path, "--get", key}, {.cwd = repo});
-    if (!out)
-        return fail(out.error());
-    // 1: the key is absent; anything else non-zero: no such file (or not a config).
-    if (!out->ok())
-        return std::optional<std::string>{};
-    return std::optional<std::string>(trim(out->out));
-}
-
 } // namespace snapshotter::git

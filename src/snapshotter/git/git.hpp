@@ -240,12 +240,6 @@ class GitApi {
     virtual Result<std::optional<std::string>> file_at(const std::filesystem::path& repo,
                                                        const std::string& commit, const std::string& path,
                                                        std::size_t max_bytes) const = 0;
-
-    // The value of `key` in the git-config file at `path` of commit `commit`
-    // (git config --blob); nullopt when the file or the key is absent.
-    virtual Result<std::optional<std::string>> config_at(const std::filesystem::path& repo,
-                                                         const std::string& commit, const std::string& path,
-                                                         const std::string& key) const = 0;
 };
 
 // GitApi on the git binary: argv vectors built here, run with the isolated
@@ -305,9 +299,6 @@ class Git final : public GitApi {
                                                  std::chrono::milliseconds timeout) const override;
     Result<std::optional<std::string>> file_at(const std::filesystem::path& repo, const std::string& commit,
                                                const std::string& path, std::size_t max_bytes) const override;
-    Result<std::optional<std::string>> config_at(const std::filesystem::path& repo, const std::string& commit,
-                                                 const std::string& path,
-                                                 const std::string& key) const override;
 
   private:
     struct Invocation {
