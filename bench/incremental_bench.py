@@ -111,8 +111,36 @@ def generate(bare: Path, commits: int, branches: int, tags: int, pages: int, sha
     harness.git(*repack, git_dir=bare)
 
 
-def prepare(cache: Path | None, serve: Path, shape: str, small: bool) -> Path:
-    """A pristine generated repository: in `cache` (made there once, then reused) or under `serve`'s parent."""
+def from_source(source: Path, bare: Path) -> None:
+    """A bare copy of a real repository's heads and tags (HEAD as there), plus `branch-01` and
+    `branch-02` on older commits of its default branch if it lacks them (the nights move them),
+    repacked with a bitmap as a host serves it."""
+    harness.git("init", "-q", "--bare", str(bare))
+    harness.git("fetch", "-q", str(source), "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                git_dir=bare)
+    head = harness.git("symbolic-ref", "HEAD", git_dir=source).strip()
+    harness.git("symbolic-ref", "HEAD", head, git_dir=bare)
+    if head != "refs/heads/main":
+        harness.git("update-ref", "refs/heads/main", head, git_dir=bare)
+    for name, back in (("branch-01", 20), ("branch-02", 40)):
+        if harness.git("for-each-ref", f"refs/heads/{name}", git_dir=bare).strip() == "":
+            harness.git("update-ref", f"refs/heads/{name}", f"{head}~{back}", git_dir=bare)
+    if harness.git("for-each-ref", "refs/heads/gh-pages", git_dir=bare).strip() == "":
+        raise SystemExit(f"{source}: no gh-pages branch (the reset night resets it)")
+    # Keep the source's deltas (no -f), as a host's repacked repository keeps its own.
+    harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
+
+
+def prepare(cache: Path | None, serve: Path, shape: str, small: bool, source: Path | None = None) -> Path:
+    """A pristine generated repository (or a copy of `source`): in `cache` (made there once, then
+    reused) or under `serve`'s parent."""
+    if source is not None:
+        pristine = (cache if cache else serve.parent) / ("source-" + "-".join(source.resolve().parts[-2:]) + ".git")
+        if not any((pristine / "objects" / "pack").glob("*.bitmap")) if (pristine / "objects").is_dir() else True:
+            shutil.rmtree(pristine, ignore_errors=True)
+            pristine.parent.mkdir(parents=True, exist_ok=True)
+            from_source(source, pristine)
+        return pristine
     scale = 10 if small else 1
     name = f"{shape}{'-small' if small else ''}.git"
     pristine = (cache if cache else serve.parent) / name
@@ -182,6 +210,8 @@ def main() -> None:
     parser.add_argument("--shape", choices=["libgit2", "text"], default="libgit2",
                         help="libgit2: libgit2's object count and pack bytes (default); text: the shape before round 28")
     parser.add_argument("--repo", type=Path, help="keep the generated repository in this directory and reuse it")
+    parser.add_argument("--source", type=Path,
+                        help="a real bare repository to copy (heads and tags) instead of generating one")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the full snapshot")
     parser.add_argument("--full-only", action="store_true", help="skip the nights")
     args = parser.parse_args()
@@ -204,13 +234,14 @@ def run(args) -> None:
     serve = root / "serve"
     serve.mkdir()
     bare = serve / "lib.git"
-    pristine = prepare(args.repo.resolve() if args.repo else None, serve, args.shape, args.small)
+    pristine = prepare(args.repo.resolve() if args.repo else None, serve, args.shape, args.small, args.source)
     fresh_copy(pristine, bare)
     objects = harness.git("count-objects", "-v", git_dir=bare)
     count = int([ln for ln in objects.splitlines() if ln.startswith("in-pack:")][0].split()[1])
     refs = len(harness.git("for-each-ref", git_dir=bare).splitlines())
     pack = sum(p.stat().st_size for p in (bare / "objects" / "pack").glob("*.pack"))
-    print(f"repository ({args.shape}{', small' if args.small else ''}): {refs} refs, {count:,} objects, "
+    what = f"copy of {args.source}" if args.source else f"{args.shape}{', small' if args.small else ''}"
+    print(f"repository ({what}): {refs} refs, {count:,} objects, "
           f"pack {pack:,} B = {pack / 2**20:.1f} MiB; load {load()}")
     daemon = harness.GitDaemon(serve)
     url = daemon.url_for("lib.git")
