@@ -12,7 +12,9 @@ Over git daemon and smart HTTP (stateless: each round is a new request), the
 incremental's bundle stays within 3x the minimal `git bundle create --all
 --not <old tips>`, the chain restores exactly (refs equal upstream and the
 manifest, git fsck clean), and the ledger records the reset as rewritten with
-its old tip preserved.
+its old tip preserved. When the reset leaves gh-pages on an ancestor of its
+lost tip (no new commit), the chain already holds that commit: it is offered
+as a have too, and the incremental carries exactly the minimal bundle's objects.
 """
 
 from __future__ import annotations
@@ -60,8 +62,15 @@ def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
     return out.stat().st_size
 
 
+def pack_object_count(bundle: Path) -> int:
+    """The object count of the pack in `bundle` (its header)."""
+    data = bundle.read_bytes()
+    pack = data.index(b"\n\nPACK") + 2
+    return int.from_bytes(data[pack + 8:pack + 12], "big")
+
+
 class ResetAndServerGc(harness.Assertions, unittest.TestCase):
-    def check(self, transport: str) -> None:
+    def check(self, transport: str, new_page: bool = True) -> None:
         rng = random.Random(21)
         up = harness.new_upstream(SERVE_ROOT, f"haves-{transport}-{next(_counter)}")
         for i in range(3):
@@ -103,7 +112,8 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         up.push("main")
         up.checkout("gh-pages")
         up.git("reset", "-q", "--hard", "HEAD~3")
-        up.commit_file("page-new.html", "%x\n" % rng.getrandbits(16000), "new page")
+        if new_page:
+            up.commit_file("page-new.html", "%x\n" % rng.getrandbits(16000), "new page")
         up.push("gh-pages", force=True)
         harness.git("reflog", "expire", "--expire=now", "--all", git_dir=up.bare)
         harness.git("gc", "-q", "--prune=now", git_dir=up.bare)
@@ -116,6 +126,11 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         self.assertEqual(inc["kind"], "incremental", inc)
         size = inc["bundle"]["size"]
         self.assertLessEqual(size, 3 * minimal, f"incremental {size} B against a minimal bundle of {minimal} B")
+        if not new_page:
+            # gh-pages' new tip is a commit of the chain: nothing of gh-pages is resent.
+            self.assertIn("1 wanted tip(s) already there", run.stderr.decode(errors="replace"))
+            self.assertEqual(pack_object_count(ws.path_of(inc["bundle"]["key"])),
+                             pack_object_count(scratch / "minimal.bundle"))
 
         # The negotiation found the lost tip and offered older commits of the chain.
         log = run.stderr.decode(errors="replace")
@@ -141,6 +156,14 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         if HTTP is None:
             self.skipTest("lighttpd or git-http-backend is not installed")
         self.check("http")
+
+    def test_reset_to_ancestor_over_git_daemon(self):
+        self.check("git", new_page=False)
+
+    def test_reset_to_ancestor_over_smart_http(self):
+        if HTTP is None:
+            self.skipTest("lighttpd or git-http-backend is not installed")
+        self.check("http", new_page=False)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,8 @@ std::vector<std::string> earlier_chain_tips(storage::Storage& storage, const std
 }
 
 SpacedAncestors chain_ancestors(storage::Storage& storage, const Manifest& parent,
-                                const std::vector<std::string>& tips, const std::string& object_format) {
+                                const std::vector<std::string>& tips, const std::string& object_format,
+                                const std::vector<std::string>& wanted) {
     FirstParents parents;
     SpacedAncestors found;
     std::uint64_t budget = 0, scanned = 0;
@@ -182,10 +183,29 @@ SpacedAncestors chain_ancestors(storage::Storage& storage, const Manifest& paren
         if (found.complete)
             break;
     }
+    std::set<std::string> present;
+    for (const auto& oid : wanted)
+        if (parents.contains(oid) && present.insert(oid).second)
+            found.present.push_back(oid);
+    // A present tip on a lost tip's first-parent line is a proper ancestor of
+    // it (a branch reset back): the ledger can tell that rewrite apart too.
+    for (const auto& tip : tips) {
+        if (present.empty())
+            break;
+        std::string at = tip;
+        for (std::size_t steps = 0; steps < parents.size(); ++steps) {
+            auto it = parents.find(at);
+            if (it == parents.end() || it->second.empty())
+                break;
+            at = it->second;
+            if (present.contains(at))
+                found.by_tip[tip].insert(at);
+        }
+    }
     spdlog::info(
         "{}: {} older commits of {} lost tip(s) found in {} bytes of the chain's bundles ({} commits "
-        "read)",
-        parent.repository, found.commits.size(), tips.size(), scanned, parents.size());
+        "read); {} wanted tip(s) already there",
+        parent.repository, found.commits.size(), tips.size(), scanned, parents.size(), found.present.size());
     return found;
 }
 

@@ -39,8 +39,10 @@ using FirstParents = std::unordered_map<std::string, std::string>;
 struct SpacedAncestors {
     std::vector<std::string> commits; // 1, 2, 4, ... first-parent steps back from each tip, in tip order
     std::map<std::string, std::set<std::string>> by_tip; // those of each tip (proper ancestors of it)
-    bool complete = false; // every walk reached a root or `per_tip` commits; false: a walk
-                           // left `parents` (an older bundle holds the rest)
+    bool complete = false;            // every walk reached a root or `per_tip` commits; false: a walk
+                                      // left `parents` (an older bundle holds the rest)
+    std::vector<std::string> present; // chain_ancestors only: those of its `wanted` that the
+                                      // scanned bundles hold as commits (in `wanted`'s order)
 };
 
 // The first-parent ancestors of each of `tips` at 1, 2, 4, ... steps back,
@@ -61,7 +63,12 @@ std::vector<std::string> earlier_chain_tips(storage::Storage& storage, const std
 // git writes a pack's commits first). Every byte is checked
 // as the scanner does (commit ids are hashed from their content); a bundle
 // that cannot be read or scanned ends the scan with what was found so far.
+// Of `wanted` (the tips the snapshot asks for), those the scanned bundles hold
+// as commits are returned in `present`: the chain has them, with all they
+// reach (a ref reset to an ancestor of its lost tip), so they are haves too;
+// those on a lost tip's first-parent line join its `by_tip` set.
 SpacedAncestors chain_ancestors(storage::Storage& storage, const Manifest& parent,
-                                const std::vector<std::string>& tips, const std::string& object_format);
+                                const std::vector<std::string>& tips, const std::string& object_format,
+                                const std::vector<std::string>& wanted = {});
 
 } // namespace snapshotter::snapshot

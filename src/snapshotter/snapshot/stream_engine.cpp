@@ -89,19 +89,28 @@ class IndexingWriter final : public storage::ObjectWriter {
 // More haves for a negotiation in which the server lacks previous tips
 // (snapshot/chain_haves.hpp): the tips of earlier snapshots of the chain
 // first, then spaced first-parent ancestors of the lost tips from its
-// bundles, which are remembered: they tell the ledger a rewrite apart.
+// bundles, which are remembered: they tell the ledger a rewrite apart. A
+// listed tip those bundles hold (a branch reset to an ancestor of its lost
+// tip) is a have as well, so the server sends nothing for it.
 struct ChainHaves {
     std::map<std::string, std::set<std::string>> older; // lost tip -> proper ancestors found
 
-    git::MoreHaves provider(storage::Storage& storage, const Manifest& parent, std::string object_format) {
-        return [this, &storage, &parent, object_format = std::move(object_format)](
-                   const std::vector<std::string>& lost, int round) -> std::vector<std::string> {
+    git::MoreHaves provider(storage::Storage& storage, const Manifest& parent, std::string object_format,
+                            const git::RefMap& listed) {
+        std::vector<std::string> wanted; // the moved refs' new tips (the others are haves already)
+        for (const auto& [ref, target] : listed)
+            if (auto was = parent.refs.find(ref); was == parent.refs.end() || was->second != target)
+                wanted.push_back(target.peeled.empty() ? target.oid : target.peeled);
+        return [this, &storage, &parent, object_format = std::move(object_format),
+                wanted = std::move(wanted)](const std::vector<std::string>& lost,
+                                            int round) -> std::vector<std::string> {
             spdlog::info("{}: negotiation round {}: the server lacks {} previous tip(s) of moved refs",
                          parent.repository, round, lost.size());
             auto haves = earlier_chain_tips(storage, parent.repository, parent);
-            auto found = chain_ancestors(storage, parent, lost, object_format);
+            auto found = chain_ancestors(storage, parent, lost, object_format, wanted);
             older = std::move(found.by_tip);
             haves.insert(haves.end(), found.commits.begin(), found.commits.end());
+            haves.insert(haves.end(), found.present.begin(), found.present.end());
             return haves;
         };
     }
@@ -207,7 +216,8 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     // offered older commits of the chain in further negotiation rounds.
     ChainHaves chain_haves;
     if (incremental)
-        extras.more_haves = chain_haves.provider(ctx.storage, *parent, listing.object_format);
+        extras.more_haves =
+            chain_haves.provider(ctx.storage, *parent, listing.object_format, listing.selected);
     git::BlobScan blobs;
     if (lfs_scan && lfs_thin)
         extras.blobs = lfs_scan->hooks();
