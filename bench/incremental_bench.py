@@ -24,7 +24,8 @@ objects that do not delta), 60 branches, 210 tags and an orphan 300-commit
 `gh-pages`, 272 refs. `text` is the shape used before round 28: 34,000 commits
 editing 1 KiB text files, 171,005 objects in a 27.1 MiB pack (too few bytes per
 object: index-pack, the baseline's main cost, has less to do than on libgit2).
---small: a tenth of either.
+`small-blobs` (4,000 commits adding 100 files of 30-600 bytes each: 412,000 objects, nearly all
+of them blobs the LFS scan reports) measures the scanner's memory per object. --small: a tenth.
 
     python3 bench/incremental_bench.py --bin build/snapshotter [--small] [--shape text]
     python3 bench/incremental_bench.py --bin old=/tmp/a/snapshotter --bin new=build/snapshotter \
@@ -61,6 +62,9 @@ def generate(bare: Path, commits: int, branches: int, tags: int, pages: int, sha
     random bytes; each commit writes 5 objects either way (commit, 3 trees, 1 blob)."""
     harness.git("init", "-q", "--bare", str(bare))
     rng = random.Random(seed)
+    if shape == "small-blobs":
+        generate_small_blobs(bare, commits, rng)
+        return
     # libgit2: unique file names, so that git's delta search (which groups by the name's end) finds
     # each file's previous version, as in a well-packed repository; text: the names used before.
     lines_per_file = 90 if shape == "libgit2" else 40
@@ -111,6 +115,25 @@ def generate(bare: Path, commits: int, branches: int, tags: int, pages: int, sha
     harness.git(*repack, git_dir=bare)
 
 
+def generate_small_blobs(bare: Path, commits: int, rng: random.Random) -> None:
+    """`commits` commits on main, each adding 100 new files of 30-600 bytes: about 103 objects a
+    commit, nearly all of them small blobs (the LFS scan reports every blob under 1 KiB)."""
+    out = []
+    n = 0
+    for c in range(1, commits + 1):
+        out.append(b"commit refs/heads/main\nmark :%d\n" % c + COMMITTER % (1_600_000_000 + 60 * c) + b"data 2\nc\n")
+        for _ in range(100):
+            n += 1
+            data = (b"%d %x\n" % (n, rng.getrandbits(64))) * rng.randrange(3, 30)
+            out.append(b"M 644 inline d%03d/f%06d.txt\ndata %d\n%s\n" % (c % 200, n, len(data), data))
+    for branch, back in ((b"gh-pages", 0), (b"branch-01", 20), (b"branch-02", 40)):
+        out.append(b"reset refs/heads/%s\nfrom :%d\n\n" % (branch, commits - back))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, env=harness.git_env(), input=b"".join(out),
+                   check=True)
+    harness.git("symbolic-ref", "HEAD", "refs/heads/main", git_dir=bare)
+    harness.git("repack", "-a", "-d", "-q", "--write-bitmap-index", git_dir=bare)
+
+
 def from_source(source: Path, bare: Path) -> None:
     """A bare copy of a real repository's heads and tags (HEAD as there), plus `branch-01` and
     `branch-02` on older commits of its default branch if it lacks them (the nights move them),
@@ -148,7 +171,7 @@ def prepare(cache: Path | None, serve: Path, shape: str, small: bool, source: Pa
         shutil.rmtree(pristine, ignore_errors=True)
         pristine.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        commits = (26_700 if shape == "libgit2" else 34_000) // scale
+        commits = {"libgit2": 26_700, "text": 34_000, "small-blobs": 4_000}[shape] // scale
         generate(pristine, commits, 60 // scale, 210 // scale, 300 // scale, shape)
         print(f"generated {pristine} in {time.monotonic() - started:.1f} s")
     return pristine
@@ -207,8 +230,9 @@ def main() -> None:
     parser.add_argument("--bin", action="append", default=[],
                         help="the snapshotter binary, or label=path; repeat to compare binaries in the same run")
     parser.add_argument("--small", action="store_true", help="a tenth of the history, for a quick run")
-    parser.add_argument("--shape", choices=["libgit2", "text"], default="libgit2",
-                        help="libgit2: libgit2's object count and pack bytes (default); text: the shape before round 28")
+    parser.add_argument("--shape", choices=["libgit2", "text", "small-blobs"], default="libgit2",
+                        help="libgit2: libgit2's object count and pack bytes (default); text: the shape before "
+                             "round 28; small-blobs: 412,000 objects, nearly all blobs under 1 KiB (scanner memory)")
     parser.add_argument("--repo", type=Path, help="keep the generated repository in this directory and reuse it")
     parser.add_argument("--source", type=Path,
                         help="a real bare repository to copy (heads and tags) instead of generating one")

@@ -1,6 +1,7 @@
 #include "snapshotter/git/pack_scan.hpp"
 
 #include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/git/object_table.hpp"
 #include "snapshotter/util/hash.hpp"
 
 #include <algorithm>
@@ -146,13 +147,12 @@ Result<std::string> apply_delta(std::string_view base, std::string_view delta, s
     return out;
 }
 
-struct PackScanner::Impl {
-    // What the scanner knows of an object it reported.
-    struct Known {
-        std::uint8_t type = 0;
-        std::string raw_oid;
-    };
+// What a cached object costs beyond its content: the map node, the string
+// and the order entry (counted against PackScanOptions::cache_bytes, so that
+// many small objects cannot hold several times the bound).
+constexpr std::size_t k_cache_entry_overhead = 96;
 
+struct PackScanner::Impl {
     // What the current entry is, and what is done with its inflated bytes.
     struct Entry {
         std::uint64_t offset = 0;
@@ -183,8 +183,7 @@ struct PackScanner::Impl {
     Entry entry;
     std::array<unsigned char, k_inflate_chunk> out_buffer{};
     PackScanSummary summary;
-    std::unordered_map<std::uint64_t, Known> by_offset;
-    std::unordered_map<std::string, std::uint64_t> by_oid;
+    std::optional<ObjectTable> known; // every object reported (made with raw_len)
     std::unordered_map<std::uint64_t, std::string> cache;
     std::deque<std::uint64_t> cache_order;
     std::size_t cache_size = 0;
@@ -203,18 +202,17 @@ struct PackScanner::Impl {
     // Record a reported object; its content joins the cache when `whole`.
     void remember(std::uint64_t offset, std::uint8_t type, std::string raw_oid, std::string content,
                   bool whole) {
-        by_oid.emplace(raw_oid, offset);
-        by_offset[offset] = Known{type, std::move(raw_oid)};
-        if (!whole || content.size() > options.cache_bytes)
+        known->add(offset, type, raw_oid);
+        if (!whole || content.size() + k_cache_entry_overhead > options.cache_bytes)
             return;
-        cache_size += content.size();
+        cache_size += content.size() + k_cache_entry_overhead;
         cache.emplace(offset, std::move(content));
         cache_order.push_back(offset);
         while (cache_size > options.cache_bytes && !cache_order.empty()) {
             auto it = cache.find(cache_order.front());
             cache_order.pop_front();
             if (it != cache.end()) {
-                cache_size -= it->second.size();
+                cache_size -= it->second.size() + k_cache_entry_overhead;
                 cache.erase(it);
             }
         }
@@ -224,11 +222,11 @@ struct PackScanner::Impl {
     // a delta on one is skipped, as its result is not reported either).
     void forget_cached(std::uint8_t type) {
         for (auto it = cache.begin(); it != cache.end();) {
-            if (by_offset.at(it->first).type != type) {
+            if (known->type(*known->find_offset(it->first)) != type) {
                 ++it;
                 continue;
             }
-            cache_size -= it->second.size();
+            cache_size -= it->second.size() + k_cache_entry_overhead;
             it = cache.erase(it);
         }
     }
@@ -303,14 +301,14 @@ struct PackScanner::Impl {
                 return fail(Error::integrity(
                     fmt::format("pack delta at {} names a base outside the pack", e.offset)));
             e.base_offset = e.offset - distance;
-            e.base_known = by_offset.contains(e.base_offset);
+            e.base_known = known->find_offset(e.base_offset).has_value();
         } else if (e.type == k_ref_delta) {
             if (in.size() - p < raw_len)
                 return false;
             e.base_raw_oid = in.substr(p, raw_len);
             p += raw_len;
-            if (auto it = by_oid.find(e.base_raw_oid); it != by_oid.end()) {
-                e.base_offset = it->second;
+            if (auto at = known->find_oid(e.base_raw_oid)) {
+                e.base_offset = *at;
                 e.base_known = true;
             }
         }
@@ -409,29 +407,30 @@ struct PackScanner::Impl {
                 Error::integrity(fmt::format("pack entry at {}: {}", e.offset, sizes.error().message)));
         if (!e.base_known)
             return unresolved(hex(e.base_raw_oid), sizes->result);
-        const Known& base = by_offset.at(e.base_offset);
-        if (base.type == k_blob && sizes->result > options.max_blob_size)
+        const std::size_t base = *known->find_offset(e.base_offset);
+        const std::uint8_t base_type = known->type(base);
+        if (base_type == k_blob && sizes->result > options.max_blob_size)
             return {}; // grew past the blobs asked for
-        if (base.type == k_tree && sizes->result > options.max_tree_size)
+        if (base_type == k_tree && sizes->result > options.max_tree_size)
             return {}; // grew past the trees asked for
-        if (base.type == k_commit && !options.report_commits)
+        if (base_type == k_commit && !options.report_commits)
             return {};
         auto cached = cache.find(e.base_offset);
         if (e.content.size() != e.size ||
-            (base.type == k_commit && sizes->result > options.max_object_size)) {
+            (base_type == k_commit && sizes->result > options.max_object_size)) {
             ++summary.skipped;
             return {};
         }
         if (cached == cache.end())
-            return unresolved(hex(base.raw_oid), sizes->result);
+            return unresolved(hex(known->raw_oid(base)), sizes->result);
         auto result = apply_delta(cached->second, e.content, sizes->result);
         if (!result)
             return fail(
                 Error::integrity(fmt::format("pack entry at {}: {}", e.offset, result.error().message)));
         Digest digest(options.object_format);
-        digest.update(fmt::format("{} {}", type_name(base.type), result->size()) + std::string(1, '\0'));
+        digest.update(fmt::format("{} {}", type_name(base_type), result->size()) + std::string(1, '\0'));
         digest.update(*result);
-        return report(e.offset, base.type, digest.raw_digest(), std::move(*result), true);
+        return report(e.offset, base_type, digest.raw_digest(), std::move(*result), true);
     }
 
     Status unresolved(std::string base_oid, std::uint64_t result_size) {
@@ -521,6 +520,7 @@ PackScanner::PackScanner(PackScanOptions options, PackScanCallbacks callbacks)
     m_impl->raw_len = oid_hex_length(options.object_format) / 2;
     if (m_impl->raw_len == 0)
         throw std::invalid_argument("unknown object format for a pack scan");
+    m_impl->known.emplace(m_impl->raw_len);
     m_impl->options = std::move(options);
     m_impl->callbacks = std::move(callbacks);
     if (inflateInit(&m_impl->zs) != Z_OK)

@@ -19,8 +19,10 @@
 // Memory: at most `PackScanOptions::cache_bytes` of cached object content
 // (16 MiB by default), one object being inflated (a commit or delta up to
 // `max_object_size`, larger ones only hashed or skipped), a 64 KiB inflate
-// buffer, and about 64 bytes per reported object for the offset and oid
-// maps. Hostile input (a bad header, sizes that disagree, a truncated or
+// buffer, and 37-45 bytes (SHA-1; 12 more for SHA-256) per reported object
+// for the offset and id table (git/object_table.hpp). The cache counts 96
+// bytes per cached object beside its content, so that many small objects
+// stay within the bound. Hostile input (a bad header, sizes that disagree, a truncated or
 // overlong pack, corrupt zlib, a bad delta) fails with Integrity; it never
 // crashes. The trailer's checksum is not checked here: BundleWriter does.
 #pragma once
