@@ -196,6 +196,7 @@ Status BundleScanTap::commit() {
 }
 
 void BundleScanTap::abort() {
+    m_scanner.cancel();
     if (m_inner != nullptr)
         m_inner->abort();
 }

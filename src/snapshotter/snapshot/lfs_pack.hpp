@@ -6,6 +6,7 @@
 // previous snapshot's record for what the pack does not hold.
 #pragma once
 
+#include "snapshotter/git/async_scan.hpp"
 #include "snapshotter/git/pack_scan.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/lfs_set.hpp"
@@ -95,11 +96,15 @@ class LfsPackScan {
 };
 
 // An ObjectWriter in front of `inner` (null: the bytes are dropped) that
-// feeds the pack after a bundle's header to `scanner` as the bytes pass.
+// feeds the pack after a bundle's header to `scanner` as the bytes pass, on
+// a thread of its own (git/async_scan.hpp): the scanner's callbacks may be
+// read only after finish_scan(), commit() or abort() returned.
 class BundleScanTap final : public ObjectWriter {
   public:
     BundleScanTap(ObjectWriter* inner, git::PackScanner scanner)
         : m_inner(inner), m_scanner(std::move(scanner)) {}
+    BundleScanTap(const BundleScanTap&) = delete;
+    BundleScanTap& operator=(const BundleScanTap&) = delete;
     Status write(std::span<const std::byte> data) override;
     // Checks that the scanner saw a whole pack, then commits `inner`.
     Status commit() override;
@@ -109,7 +114,7 @@ class BundleScanTap final : public ObjectWriter {
 
   private:
     ObjectWriter* m_inner;
-    git::PackScanner m_scanner;
+    git::AsyncPackScanner m_scanner;
     bool m_in_header = true;
     bool m_line_start = false; // the last header byte was a newline
     bool m_finished = false;
