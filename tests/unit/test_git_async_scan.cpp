@@ -18,7 +18,7 @@ using snapshotter::testing::git_ok;
 
 namespace {
 
-// A pack of a small history: text files edited in each commit (blob deltas) and LFS-pointer-sized blobs.
+// A pack of a small history: a text file edited in each commit (blob deltas) and tiny blobs.
 struct Pack {
     TempDir dir = std::move(*TempDir::create("async-scan-test"));
     std::string bytes;
@@ -35,7 +35,9 @@ struct Pack {
             git_ok(home, repo, {"add", "."});
             git_ok(home, repo, {"commit", "-q", "-m", "commit " + std::to_string(i)});
         }
-        bytes = git_ok(home, repo, {"pack-objects", "--stdout", "--revs", "-q", "--all"}, std::string{});
+        bytes =
+            git_ok(home, repo, {"pack-objects", "--stdout", "--revs", "-q", "--delta-base-offset", "--all"},
+                   std::string{});
     }
 };
 
@@ -137,6 +139,28 @@ TEST(AsyncPackScanner, CancelAndTheDestructorStopMidPack) {
         ASSERT_TRUE(async.feed(pack.bytes));
     } // destroyed without finish(): joins, does not hang
     SUCCEED();
+}
+
+TEST(PackScanKnownBound, PastMaxKnownDeltasAreReportedUnresolvedNotSkipped) {
+    Pack pack;
+    auto scan = [&](std::uint64_t max_known) {
+        PackScanner scanner(PackScanOptions{.max_blob_size = 4096, .max_known = max_known},
+                            PackScanCallbacks{});
+        EXPECT_TRUE(scanner.feed(pack.bytes));
+        auto summary = scanner.finish();
+        EXPECT_TRUE(summary) << summary.error().message;
+        return summary.value_or(PackScanSummary{});
+    };
+    const auto all = scan(4'000'000);
+    ASSERT_GT(all.deltas, 5U);
+    EXPECT_EQ(all.unresolved, 0U); // a full pack: every base is in it
+    EXPECT_EQ(all.forgotten, 0U);
+    const auto bounded = scan(3);
+    EXPECT_GT(bounded.forgotten, 0U);
+    EXPECT_GT(bounded.unresolved, 0U);
+    // Every blob the unbounded scan reported is reported or counted unresolved (never skipped).
+    EXPECT_GE(bounded.blobs + bounded.unresolved, all.blobs);
+    EXPECT_EQ(bounded.object_count, all.object_count);
 }
 
 } // namespace

@@ -202,6 +202,10 @@ struct PackScanner::Impl {
     // Record a reported object; its content joins the cache when `whole`.
     void remember(std::uint64_t offset, std::uint8_t type, std::string raw_oid, std::string content,
                   bool whole) {
+        if (known->size() >= options.max_known) {
+            ++summary.forgotten; // from now on a delta on an unknown base is reported unresolved
+            return;
+        }
         known->add(offset, type, raw_oid);
         if (!whole || content.size() + k_cache_entry_overhead > options.cache_bytes)
             return;
@@ -337,7 +341,7 @@ struct PackScanner::Impl {
             ++summary.deltas;
             if (e.base_known && e.size <= options.max_object_size)
                 e.keep = static_cast<std::size_t>(e.size);
-            else if (e.base_known || e.type == k_ref_delta)
+            else if (e.base_known || e.type == k_ref_delta || summary.forgotten > 0)
                 e.keep = static_cast<std::size_t>(std::min<std::uint64_t>(e.size, k_delta_prefix));
         }
         if (e.digest)
@@ -399,14 +403,16 @@ struct PackScanner::Impl {
         }
         if (e.type != k_ofs_delta && e.type != k_ref_delta)
             return {};
-        if (!e.base_known && e.type == k_ofs_delta)
-            return {}; // a delta on a tree, a tag or a large blob: nothing to report
+        // A delta on a tree, a tag or a large blob: nothing to report, unless
+        // reported objects were forgotten (max_known): its base may be one.
+        if (!e.base_known && e.type == k_ofs_delta && summary.forgotten == 0)
+            return {};
         auto sizes = delta_sizes(e.content);
         if (!sizes)
             return fail(
                 Error::integrity(fmt::format("pack entry at {}: {}", e.offset, sizes.error().message)));
         if (!e.base_known)
-            return unresolved(hex(e.base_raw_oid), sizes->result);
+            return unresolved(e.type == k_ref_delta ? hex(e.base_raw_oid) : std::string{}, sizes->result);
         const std::size_t base = *known->find_offset(e.base_offset);
         const std::uint8_t base_type = known->type(base);
         if (base_type == k_blob && sizes->result > options.max_blob_size)

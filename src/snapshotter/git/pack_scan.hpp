@@ -63,7 +63,8 @@ struct ScannedBlob {
 // A delta the scanner could not apply: its base is not in the pack (a thin
 // pack's base, which the receiver has) or no longer in the cache.
 struct UnresolvedDelta {
-    std::string base_oid;          // hex: a thin pack's base, or an in-pack base that left the cache
+    std::string base_oid;          // hex: a thin pack's base, or an in-pack base that left the cache;
+                                   // empty: an in-pack base not remembered (max_known)
     std::uint64_t result_size = 0; // the size of the object the delta makes
 };
 
@@ -76,6 +77,11 @@ struct PackScanOptions {
     std::uint64_t max_object_size = 8U << 20; // larger commits and deltas are skipped (counted)
     std::uint64_t max_objects = 0;            // a header saying more fails; 0: 2^32 - 1
     std::uint64_t max_tree_size = 0;          // report trees of at most this size; 0: no trees
+    // Reported objects remembered as delta bases (about 45 bytes each). Past
+    // it, reported objects are not remembered, and every delta whose base is
+    // not remembered is reported unresolved (base oid empty when only its
+    // offset is known): memory stays bounded whatever the pack's object count.
+    std::uint64_t max_known = 4'000'000;
 };
 
 // What a caller still follows (PackScanCallbacks::following).
@@ -109,6 +115,7 @@ struct PackScanSummary {
     std::uint64_t skipped = 0;      // commits or deltas over max_object_size, not reported
     std::uint64_t pack_size = 0;    // bytes fed, trailer included
     std::uint64_t trees = 0;        // reported
+    std::uint64_t forgotten = 0;    // reported but not remembered (past max_known)
 };
 
 // Scans one pack. feed() the bytes in order, then finish().
