@@ -200,7 +200,7 @@ struct PackScanner::Impl {
     }
 
     // Record a reported object; its content joins the cache when `whole`.
-    void remember(std::uint64_t offset, std::uint8_t type, std::string raw_oid, std::string content,
+    void remember(std::uint64_t offset, std::uint8_t type, std::string_view raw_oid, std::string content,
                   bool whole) {
         if (known->size() >= options.max_known) {
             ++summary.forgotten; // from now on a delta on an unknown base is reported unresolved
@@ -446,7 +446,7 @@ struct PackScanner::Impl {
         return {};
     }
 
-    Status report(std::uint64_t offset, std::uint8_t type, std::string raw_oid, std::string content,
+    Status report(std::uint64_t offset, std::uint8_t type, std::string_view raw_oid, std::string content,
                   bool whole) {
         std::string oid = hex(raw_oid);
         if (type == k_commit) {
@@ -471,7 +471,7 @@ struct PackScanner::Impl {
                 if (auto s = callbacks.on_blob(ScannedBlob{oid, content}); !s)
                     return s;
         }
-        remember(offset, type, std::move(raw_oid), std::move(content), whole);
+        remember(offset, type, raw_oid, std::move(content), whole);
         return {};
     }
 
