@@ -60,6 +60,12 @@ PackScanner scanner_into(Seen& seen, std::chrono::microseconds delay = {}) {
                                          }});
 }
 
+void expect_integrity_failure(AsyncPackScanner& async) {
+    auto finished = async.finish();
+    ASSERT_FALSE(finished);
+    EXPECT_EQ(finished.error().kind, ErrorKind::Integrity);
+}
+
 TEST(AsyncPackScanner, ReportsWhatADirectScanReportsWhateverTheWriteSizes) {
     Pack pack;
     Seen direct;
@@ -108,9 +114,7 @@ TEST(AsyncPackScanner, AScanFailureReachesFeedAndFinish) {
     }
     ASSERT_FALSE(fed);
     EXPECT_EQ(fed.error().kind, ErrorKind::Integrity);
-    auto finished = async.finish();
-    ASSERT_FALSE(finished);
-    EXPECT_EQ(finished.error().kind, ErrorKind::Integrity);
+    expect_integrity_failure(async);
 }
 
 TEST(AsyncPackScanner, ATruncatedPackFailsAtFinish) {
@@ -118,9 +122,7 @@ TEST(AsyncPackScanner, ATruncatedPackFailsAtFinish) {
     Seen seen;
     AsyncPackScanner async(scanner_into(seen));
     ASSERT_TRUE(async.feed(std::string_view(pack.bytes).substr(0, pack.bytes.size() - 30)));
-    auto finished = async.finish();
-    ASSERT_FALSE(finished);
-    EXPECT_EQ(finished.error().kind, ErrorKind::Integrity);
+    expect_integrity_failure(async);
 }
 
 TEST(AsyncPackScanner, CancelAndTheDestructorStopMidPack) {
