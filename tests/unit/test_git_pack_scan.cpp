@@ -556,23 +556,27 @@ TEST(PackScan, WholeInflateSizeLimitIsInclusive) {
     const std::size_t cap = PackScanOptions{}.max_whole_inflate;
     ASSERT_EQ(cap, 1U << 20);
     const std::string at_cap = noise(cap, 3), over_cap = noise(cap + 1, 4), small = "small\n";
-    const std::string pack =
-        raw_pack({blob_entry(small), blob_entry(at_cap), blob_entry(over_cap), blob_entry(small)});
+    const std::string pack = raw_pack(
+        {blob_entry(small), blob_entry(""), blob_entry(at_cap), blob_entry(over_cap), blob_entry(small)});
     const PackScanOptions options{.max_blob_size = 2U << 20};
     auto packets = [](std::size_t) { return std::size_t{65515}; };
     Seen whole = scan_pieces(pack, options, packets);
     ASSERT_TRUE(whole.summary) << whole.summary.error().message;
-    EXPECT_EQ(whole.summary->whole, 3u); // small (twice, one oid) and at_cap; not over_cap
+    EXPECT_EQ(whole.summary->whole, 4u); // small (twice, one oid), the empty blob and at_cap; not over_cap
     EXPECT_EQ(whole.blobs.at(blob_oid(at_cap)), at_cap);
     EXPECT_EQ(whole.blobs.at(blob_oid(over_cap)), over_cap);
     EXPECT_EQ(whole.blobs.at(blob_oid(small)), small);
-    expect_same(whole, scan_pieces(pack, zlib_only(options), packets), "64 KiB packets");
+    EXPECT_EQ(whole.blobs.at(blob_oid("")), "");
+    Seen zlib = scan_pieces(pack, zlib_only(options), packets);
+    ASSERT_TRUE(zlib.summary) << zlib.summary.error().message;
+    EXPECT_EQ(zlib.summary->whole, 0u); // a limit of 0 is none, the empty blob included
+    expect_same(whole, zlib, "64 KiB packets");
     // A lower limit: at it whole, over it streamed.
     PackScanOptions low = options;
     low.max_whole_inflate = small.size();
     Seen limited = scan_pieces(pack, low, packets);
     ASSERT_TRUE(limited.summary) << limited.summary.error().message;
-    EXPECT_EQ(limited.summary->whole, 2u);
+    EXPECT_EQ(limited.summary->whole, 3u);
     expect_same(limited, whole, "limit at the small blob's size");
 }
 

@@ -382,7 +382,7 @@ struct PackScanner::Impl {
     // the bytes from in[pos]: done, wait for more bytes, or stream it through
     // zlib from its start (too large, or libdeflate failed on enough bytes).
     Result<Whole> inflate_whole(std::size_t& pos) {
-        if (entry.size > options.max_whole_inflate)
+        if (options.max_whole_inflate == 0 || entry.size > options.max_whole_inflate)
             return Whole::stream;
         const std::size_t at_hand = in.size() - pos;
         // No valid stream zlib writes for the entry is longer than this.
