@@ -18,21 +18,22 @@
 //
 // Inflating: an entry whose declared size is at most
 // `PackScanOptions::max_whole_inflate` (1 MiB by default) is inflated in one
-// call by libdeflate, into a buffer of exactly that size, once its whole
-// zlib stream is among the bytes at hand; the call also says where the
-// entry ends. Until then its bytes are held (not consumed) across feed()
-// calls, and tried again once they have doubled. When libdeflate fails with
-// zlib's bound on the entry's stream (compressBound of its size) at hand, or
-// at finish(), the entry is inflated by zlib's streaming inflate from its
-// start instead, as every larger entry is: zlib decides every error (sizes
-// that disagree, corrupt data), so messages and results are zlib's. Known
-// difference: libdeflate 1.14 accepts a few malformed streams zlib rejects
-// (more than 286 length or 30 distance codes declared, the unused symbols
-// 286-287 and 30-31, an over-long code-length repeat, a precode of one
-// symbol); no deflater writes them, a pack holding one still fails at
-// restore (git inflates with zlib) or with `verify: index`, and its content
-// as reported is the stream's plain meaning. A scanner's results on valid
-// packs are the same with and without the whole-entry path (tested).
+// call by libdeflate, into a buffer of exactly that size, once its whole zlib
+// stream is among the bytes at hand; the call also says where the entry ends.
+// Until then its bytes are held (not consumed) across feed() calls, and tried
+// again once they have doubled. When libdeflate fails with zlib's bound on
+// the entry's stream (compressBound of its size) at hand, or at finish(), the
+// entry is inflated by zlib's streaming inflate from its start instead, as
+// every larger entry is: zlib decides every error (sizes that disagree,
+// corrupt data), so messages and results are zlib's. libdeflate checks the
+// zlib header and the Adler-32 of its output as zlib does, so damaged content
+// fails either way. Known difference: libdeflate 1.14 accepts a few malformed
+// streams zlib rejects (more than 286 length or 30 distance codes declared,
+// the unused symbols 286-287 and 30-31, an over-long code-length repeat, a
+// precode of one symbol); no deflater writes them, a pack holding one still
+// fails at restore (git inflates with zlib) or with `verify: index`, and its
+// content as reported is the stream's plain meaning. A scanner's results on
+// valid packs are the same with and without the whole-entry path (tested).
 //
 // Memory: at most `PackScanOptions::cache_bytes` of cached object content
 // (16 MiB by default), one object being inflated (a commit or delta up to
