@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 build_packages=(
     g++ cmake ninja-build pkg-config make
     libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-    zlib1g-dev
+    zlib1g-dev libdeflate-dev
 )
 dev_packages=(
     libgtest-dev libgmock-dev clang-format clang-tidy

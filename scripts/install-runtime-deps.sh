@@ -16,7 +16,7 @@ runtime_packages=(
     git openssh-client ca-certificates
     # Libraries of the binary; their own dependencies come with them.
     libcurl4 libssl3 libspdlog1.10 libfmt9 libstdc++6 libgcc-s1 libc6
-    zlib1g
+    zlib1g libdeflate0
 )
 
 case "${1:-}" in

@@ -8,6 +8,7 @@
 #include <array>
 #include <deque>
 #include <fmt/format.h>
+#include <libdeflate.h>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -165,6 +166,15 @@ struct PackScanner::Impl {
         bool base_known = false;
         std::string base_raw_oid; // a REF_DELTA's base
         std::string content;
+        bool streaming = false; // zlib inflates it (libdeflate did not, or it is too large)
+        std::size_t tried = 0;  // bytes at hand when libdeflate last failed on it
+    };
+
+    // What inflate_whole() did with the current entry.
+    enum class Whole { done, wait, stream };
+
+    struct FreeDecompressor {
+        void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
     };
 
     enum class State { header, entry_header, entry_data, trailer, failed };
@@ -174,6 +184,9 @@ struct PackScanner::Impl {
     std::size_t raw_len = 0;
     z_stream zs{};
     bool zs_ready = false;
+    std::unique_ptr<libdeflate_decompressor, FreeDecompressor> whole_inflater;
+    std::vector<unsigned char> whole_out; // libdeflate's output, grown to the largest entry so inflated
+    bool final = false;                   // finish() was called: no more bytes will come
     State state = State::header;
     std::optional<Error> failure;
     std::string in;              // bytes not consumed yet
@@ -348,15 +361,70 @@ struct PackScanner::Impl {
             e.digest->update(fmt::format("{} {}", type_name(e.type), e.size) + std::string(1, '\0'));
         e.content.reserve(e.keep);
         entry = std::move(e);
-        if (inflateReset(&zs) != Z_OK)
-            return fail(Error::internal("zlib inflateReset failed"));
         pos = p;
         state = State::entry_data;
         return true;
     }
 
+    // Take `out`, the next inflated bytes of the current entry: hash and keep
+    // what is asked for; fails when the entry inflates past its declared size.
+    Status take_output(std::string_view out) {
+        if (out.size() > entry.size - entry.inflated)
+            return fail(Error::integrity(fmt::format("pack entry at {} inflates to more than its {} bytes",
+                                                     entry.offset, entry.size)));
+        if (entry.digest)
+            entry.digest->update(out);
+        if (entry.content.size() < entry.keep)
+            entry.content.append(out.substr(0, entry.keep - entry.content.size()));
+        entry.inflated += out.size();
+        return {};
+    }
+
+    // Inflate the current entry whole with libdeflate if its stream is among
+    // the bytes from in[pos]: done, wait for more bytes, or stream it through
+    // zlib from its start (too large, or libdeflate failed on enough bytes).
+    Result<Whole> inflate_whole(std::size_t& pos) {
+        if (options.max_whole_inflate == 0 || entry.size > options.max_whole_inflate)
+            return Whole::stream;
+        const std::size_t at_hand = in.size() - pos;
+        // No valid stream zlib writes for the entry is longer than this.
+        const std::uint64_t bound = compressBound(static_cast<uLong>(entry.size));
+        if (!final && at_hand < bound && at_hand < 2 * entry.tried)
+            return Whole::wait; // too few new bytes to be worth another try
+        const auto size = static_cast<std::size_t>(entry.size);
+        if (whole_out.size() < std::max<std::size_t>(size, 1))
+            whole_out.resize(std::max<std::size_t>(size, 1));
+        std::size_t used = 0;
+        // With no actual_out_nbytes_ret, success means exactly `size` bytes.
+        const libdeflate_result result = libdeflate_zlib_decompress_ex(
+            whole_inflater.get(), in.data() + pos, at_hand, whole_out.data(), size, &used, nullptr);
+        if (result != LIBDEFLATE_SUCCESS) {
+            // Truncated, corrupt or of another size: zlib tells which once it
+            // can, from the entry's start (nothing of it is consumed yet).
+            if (final || at_hand >= bound)
+                return Whole::stream;
+            entry.tried = at_hand;
+            return Whole::wait;
+        }
+        if (auto s = take_output(std::string_view(reinterpret_cast<const char*>(whole_out.data()), size)); !s)
+            return fail(s.error());
+        pos += used;
+        ++summary.whole;
+        return Whole::done;
+    }
+
     // Inflate the current entry from in[pos]; false while more bytes are needed.
     Result<bool> inflate_entry(std::size_t& pos) {
+        if (!entry.streaming) {
+            auto whole = inflate_whole(pos);
+            if (!whole)
+                return fail(whole.error());
+            if (*whole != Whole::stream)
+                return *whole == Whole::done;
+            if (inflateReset(&zs) != Z_OK)
+                return fail(Error::internal("zlib inflateReset failed"));
+            entry.streaming = true;
+        }
         while (true) {
             zs.next_in = reinterpret_cast<Bytef*>(in.data() + pos);
             zs.avail_in =
@@ -370,15 +438,10 @@ struct PackScanner::Impl {
             if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
                 return fail(
                     Error::integrity(fmt::format("pack entry at {} is not valid zlib data", entry.offset)));
-            if (produced > entry.size - entry.inflated)
-                return fail(Error::integrity(fmt::format(
-                    "pack entry at {} inflates to more than its {} bytes", entry.offset, entry.size)));
-            std::string_view out(reinterpret_cast<const char*>(out_buffer.data()), produced);
-            if (entry.digest)
-                entry.digest->update(out);
-            if (entry.content.size() < entry.keep)
-                entry.content.append(out.substr(0, entry.keep - entry.content.size()));
-            entry.inflated += produced;
+            if (auto s =
+                    take_output(std::string_view(reinterpret_cast<const char*>(out_buffer.data()), produced));
+                !s)
+                return fail(s.error());
             if (ret == Z_STREAM_END) {
                 if (entry.inflated != entry.size)
                     return fail(Error::integrity(fmt::format("pack entry at {} inflates to {} bytes, not {}",
@@ -532,6 +595,9 @@ PackScanner::PackScanner(PackScanOptions options, PackScanCallbacks callbacks)
     if (inflateInit(&m_impl->zs) != Z_OK)
         throw std::runtime_error("cannot initialise zlib");
     m_impl->zs_ready = true;
+    m_impl->whole_inflater.reset(libdeflate_alloc_decompressor());
+    if (!m_impl->whole_inflater)
+        throw std::runtime_error("cannot initialise libdeflate");
 }
 PackScanner::~PackScanner() = default;
 PackScanner::PackScanner(PackScanner&&) noexcept = default;
@@ -554,6 +620,9 @@ Result<PackScanSummary> PackScanner::finish() {
     Impl& m = *m_impl;
     if (m.failure)
         return fail(*m.failure);
+    m.final = true;
+    if (auto s = m.run(); !s)
+        return fail(s.error());
     if (m.state != Impl::State::trailer || m.trailer_bytes != m.raw_len)
         return fail(
             Error::integrity(fmt::format("pack is truncated after {} of {} objects ({} bytes)",

@@ -16,15 +16,37 @@
 // Trees of at most `max_tree_size` bytes (0: none, the default) are reported
 // too, hashed and cached like small blobs, so that deltas on them resolve.
 //
+// Inflating: an entry whose declared size is at most
+// `PackScanOptions::max_whole_inflate` (1 MiB by default) is inflated in one
+// call by libdeflate, into a buffer of exactly that size, once its whole zlib
+// stream is among the bytes at hand; the call also says where the entry ends.
+// Until then its bytes are held (not consumed) across feed() calls, and tried
+// again once they have doubled. When libdeflate fails with zlib's bound on
+// the entry's stream (compressBound of its size) at hand, or at finish(), the
+// entry is inflated by zlib's streaming inflate from its start instead, as
+// every larger entry is: zlib decides every error (sizes that disagree,
+// corrupt data), so messages and results are zlib's. libdeflate checks the
+// zlib header and the Adler-32 of its output as zlib does, so damaged content
+// fails either way. Known difference: libdeflate 1.14 accepts a few malformed
+// streams zlib rejects (more than 286 length or 30 distance codes declared,
+// the unused symbols 286-287 and 30-31, an over-long code-length repeat, a
+// precode of one symbol); no deflater writes them, a pack holding one still
+// fails at restore (git inflates with zlib) or with `verify: index`, and its
+// content as reported is the stream's plain meaning. A scanner's results on
+// valid packs are the same with and without the whole-entry path (tested).
+//
 // Memory: at most `PackScanOptions::cache_bytes` of cached object content
 // (16 MiB by default), one object being inflated (a commit or delta up to
 // `max_object_size`, larger ones only hashed or skipped), a 64 KiB inflate
-// buffer, and 37-45 bytes (SHA-1; 12 more for SHA-256) per reported object
-// for the offset and id table (git/object_table.hpp). The cache counts 96
-// bytes per cached object beside its content, so that many small objects
-// stay within the bound. Hostile input (a bad header, sizes that disagree, a truncated or
-// overlong pack, corrupt zlib, a bad delta) fails with Integrity; it never
-// crashes. The trailer's checksum is not checked here: BundleWriter does.
+// buffer, an output buffer as large as the largest entry inflated whole (at
+// most `max_whole_inflate`), the bytes held for an entry not yet whole (at
+// most zlib's bound on its stream, about `max_whole_inflate`, plus the last
+// feed), and 37-45 bytes (SHA-1; 12 more for SHA-256) per reported object
+// for the offset and id table (git/object_table.hpp), at most `max_known`
+// of them. The cache counts 96 bytes per cached object beside its content,
+// so that many small objects stay within the bound. Hostile input (a bad header, sizes that disagree, a
+// truncated or overlong pack, corrupt zlib, a bad delta) fails with Integrity; it never crashes. The
+// trailer's checksum is not checked here: BundleWriter does.
 #pragma once
 
 #include "snapshotter/util/error.hpp"
@@ -82,6 +104,9 @@ struct PackScanOptions {
     // not remembered is reported unresolved (base oid empty when only its
     // offset is known): memory stays bounded whatever the pack's object count.
     std::uint64_t max_known = 4'000'000;
+    // Entries of at most this declared size are inflated whole by libdeflate
+    // (see above); 0: every entry is streamed through zlib.
+    std::uint64_t max_whole_inflate = 1U << 20;
 };
 
 // What a caller still follows (PackScanCallbacks::following).
@@ -116,6 +141,7 @@ struct PackScanSummary {
     std::uint64_t pack_size = 0;    // bytes fed, trailer included
     std::uint64_t trees = 0;        // reported
     std::uint64_t forgotten = 0;    // reported but not remembered (past max_known)
+    std::uint64_t whole = 0;        // entries inflated whole by libdeflate; the rest went through zlib
 };
 
 // Scans one pack. feed() the bytes in order, then finish().
@@ -131,7 +157,9 @@ class PackScanner {
     // with a callback's error. After a failure every call fails.
     Status feed(std::span<const std::byte> data);
     Status feed(std::string_view data);
-    // Check that every object and exactly a trailer arrived; fails with Integrity otherwise.
+    // Scan what is still held (the last entries may be reported here), then
+    // check that every object and exactly a trailer arrived; fails with
+    // Integrity otherwise.
     Result<PackScanSummary> finish();
 
   private:
