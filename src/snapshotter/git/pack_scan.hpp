@@ -44,9 +44,10 @@
 // feed), and 37-45 bytes (SHA-1; 12 more for SHA-256) per reported object
 // for the offset and id table (git/object_table.hpp), at most `max_known`
 // of them. The cache counts 96 bytes per cached object beside its content,
-// so that many small objects stay within the bound. Hostile input (a bad header, sizes that disagree, a
-// truncated or overlong pack, corrupt zlib, a bad delta) fails with Integrity; it never crashes. The
-// trailer's checksum is not checked here: BundleWriter does.
+// so that many small objects stay within the bound. Hostile input (a bad
+// header, sizes that disagree, a truncated or overlong pack, corrupt zlib, a
+// bad delta) fails with Integrity; it never crashes. The trailer's checksum
+// is not checked here: BundleWriter does.
 #pragma once
 
 #include "snapshotter/util/error.hpp"
