@@ -504,7 +504,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
     std::string refspecs;
     for (const auto& p : patterns)
         refspecs += fmt::format("+{}:{}\n", p, p);
-    if (auto s = fetch_refspecs(mirror, remote, refspecs, true, timeout, shallow); !s)
+    if (auto s = fetch_refspecs(mirror, remote, refspecs, true, timeout, shallow, CommitGraph::write); !s)
         return fail(s.error());
     if (auto s = pack_loose_refs(mirror, timeout); !s)
         return fail(s.error());
@@ -525,7 +525,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
 
 Status Git::fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
                            const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
-                           Shallow shallow) const {
+                           Shallow shallow, CommitGraph graph) const {
     std::vector<std::string> args = {"fetch",   "--no-tags",    "--no-write-fetch-head",
                                      "--quiet", "--no-auto-gc", "--stdin",
                                      "--",      remote.url};
@@ -533,6 +533,10 @@ Status Git::fetch_refspecs(const std::filesystem::path& mirror, const Remote& re
         args.insert(args.begin() + 1, "--prune");
     if (shallow == Shallow::accept)
         args.insert(args.begin() + 1, "--update-shallow");
+    // A layer on top of the mirror's commit-graph for what this fetch brings
+    // (k_commit_graph_refs); the private config leaves it off for every other fetch.
+    if (graph == CommitGraph::write)
+        args.insert(args.begin(), {"-c", "fetch.writeCommitGraph=true"});
     auto out = run_checked(std::move(args),
                            {.cwd = mirror, .timeout = timeout, .remote = &remote, .stdin_data = refspecs},
                            fmt::format("fetch {}", redact_url(remote.url)));
@@ -615,7 +619,8 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
             !out)
             return fail(out.error());
     if (!refspecs.empty()) {
-        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow); !s)
+        const auto graph = listed.size() >= k_commit_graph_refs ? CommitGraph::write : CommitGraph::skip;
+        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow, graph); !s)
             return fail(s.error());
         if (auto s = pack_loose_refs(mirror, timeout); !s)
             return fail(s.error());

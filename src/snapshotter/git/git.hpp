@@ -96,6 +96,15 @@ inline constexpr std::size_t k_loose_refs_to_pack = 64;
 // At most this many refs are fetched by exact name into a kept mirror
 // (update_mirror_refs_to); more take the mirror's patterns.
 inline constexpr std::size_t k_exact_fetch_refs = 256;
+// A mirror fetch writes a commit-graph layer for the commits it brings
+// (fetch.writeCommitGraph, --split) when the mirror holds at least this many
+// refs, and always when it fetches by patterns (a new or much changed
+// mirror): git then walks the old tips given as negatives (`bundle create
+// --not`, `rev-list`, fetch's connectivity check) from the graph instead of
+// parsing each commit (measured at 10,271 refs: `bundle create` 75 -> 45 ms,
+// `rev-list` 55 -> 22 ms, the layer written in about 20 ms). With fewer
+// refs the walks are short and the write would cost more than it saves.
+inline constexpr std::size_t k_commit_graph_refs = 1000;
 
 // Receives object ids in batches (GitApi::list_objects).
 using ObjectBatchSink = std::function<Status(const std::vector<std::string>& oids)>;
@@ -318,11 +327,13 @@ class Git final : public GitApi {
     // Run and turn a non-zero exit into a GitError naming `what`.
     Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv,
                                       std::string_view what) const;
+    // Whether a mirror fetch writes a commit-graph layer (k_commit_graph_refs).
+    enum class CommitGraph { write, skip };
     // git fetch of `refspecs` (one a line) from `remote` into `mirror`, with
     // --prune when `prune`; a shallow upstream refused unless `shallow` accepts it.
     Status fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
                           const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
-                          Shallow shallow) const;
+                          Shallow shallow, CommitGraph graph) const;
     // Pack the refs of `mirror` when a fetch left more than k_loose_refs_to_pack loose ones.
     Status pack_loose_refs(const std::filesystem::path& mirror, std::chrono::milliseconds timeout) const;
 
