@@ -157,6 +157,8 @@ Status CatFileSession::ask(Ask what, const std::vector<std::string>& names, std:
                            const OnAnswer& on_answer) {
     if (m_failed)
         return fail(m_failed->with_context("cat-file: the session failed earlier"));
+    if (names.empty())
+        return {};
     for (const auto& name : names)
         if (name.empty() || name.size() > k_max_name_bytes || name.find('\n') != std::string::npos)
             return fail(Error::git(fmt::format(
