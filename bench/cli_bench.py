@@ -23,8 +23,17 @@ on time. Not part of ctest. With --compare-bin, a second snapshotter binary
 (main's, say) runs beside --bin in its own workspace, in the same rounds (the
 order of the three rotating), so before and after are measured together.
 
+With --repos DIR the generated repositories are kept in DIR (named by their
+sizes) and later runs copy them from there instead of generating them again
+(the 100,000-ref one takes a quarter of an hour). With --strace-dir DIR, after
+the measured rounds, one more night of each part is run by --bin under
+`strace -f --seccomp-bpf -ttt -e trace=execve,exit_group` (not counted in
+any figure): the trace goes to DIR/<part>.strace and every git child is
+printed with its start, its duration and its argv.
+
     python3 bench/cli_bench.py [--bin build/snapshotter] [--rounds 3] [--small]
         [--commits 33000] [--pack-mib 75] [--many-refs 100000] [--compare-bin OLD]
+        [--only incremental|many] [--repos DIR] [--strace-dir DIR]
 """
 
 from __future__ import annotations
@@ -58,6 +67,67 @@ def run_timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> 
         sys.stderr.write(p.stderr.decode(errors="replace")[-4000:])
         raise SystemExit(f"{' '.join(argv[:4])} failed ({p.returncode})")
     return secs, p.stdout
+
+
+def kept_or_generated(target: Path, keep: Path | None, key: str, make) -> None:
+    """Make the repository `target` with make(path): directly, or (with
+    `keep`, the --repos directory) by copying keep/key, generated there first
+    when no earlier run completed it."""
+    if keep is None:
+        make(target)
+        return
+    kept = keep / key
+    done = kept / "cli-bench-complete"
+    if not done.exists():
+        shutil.rmtree(kept, ignore_errors=True)
+        started = time.monotonic()
+        make(kept)
+        done.write_text("")
+        print(f"  generated {kept} in {time.monotonic() - started:.1f} s (kept for later runs)")
+    shutil.copytree(kept, target, symlinks=True)
+
+
+def git_children(trace: Path) -> list[tuple[float, float, str]]:
+    """The processes an `strace -f -ttt -e trace=execve,exit_group -o` file
+    shows: (start, duration, argv) of every successful execve but the
+    first (the traced program), start relative to the first line."""
+    first = None
+    started: dict[str, tuple[float, str]] = {}
+    pending: dict[str, str] = {}
+    ended: dict[str, float] = {}
+    for line in trace.read_text(errors="replace").splitlines():
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            continue
+        pid, stamp, rest = parts
+        try:
+            t = float(stamp)
+        except ValueError:
+            continue
+        first = t if first is None else first
+        if rest.startswith("execve("):
+            argv = rest[rest.find("[") + 1:rest.find("]")] if "[" in rest else rest
+            argv = " ".join(a.strip().strip('"') for a in argv.split(", "))
+            if rest.endswith("= 0"):
+                started[pid] = (t, argv)
+            elif "<unfinished" in rest:
+                pending[pid] = argv
+        elif rest.startswith("<... execve resumed>") and rest.endswith("= 0") and pid in pending:
+            started[pid] = (t, pending.pop(pid))
+        elif rest.startswith("+++ exited") or rest.startswith("+++ killed"):
+            ended[pid] = t
+    rows = [(t - first, ended.get(pid, t) - t, argv) for pid, (t, argv) in started.items()]
+    rows.sort()
+    return rows[1:]
+
+
+def print_trace(trace: Path) -> None:
+    rows = git_children(trace)
+    stamps = [float(f[1]) for f in (l.split(None, 2) for l in trace.read_text(errors="replace").splitlines())
+              if len(f) == 3 and f[1].replace(".", "", 1).isdigit()]
+    print(f"  traced into {trace}: {stamps[-1] - stamps[0]:.3f} s under strace, {len(rows)} children")
+    for start, secs, argv in rows:
+        print(f"    +{start * 1000:8.1f} ms {secs * 1000:8.1f} ms  {argv[:110]}")
 
 
 def fast_import(bare: Path, stream: bytes) -> None:
@@ -146,12 +216,13 @@ class Snapshotter:
             self.repo["refs"] = refs
         self.bin = binary or harness.snapshotter_bin()
 
-    def snapshot(self) -> tuple[float, dict]:
+    def snapshot(self, wrap: list[str] | None = None) -> tuple[float, dict]:
+        """One snapshot run (under `wrap`, strace say, when given); (wall seconds, its repository's result)."""
         payload = self.ws.snapshot_payload([self.repo], {"engine": "cli"})
         job = self.ws.root / "job.json"
         job.write_text(json.dumps(payload))
-        secs, out = run_timed([self.bin, "--log-level", "warn", "--metrics", "off", "--job-file", str(job)],
-                              self.ws.env())
+        secs, out = run_timed((wrap or []) + [self.bin, "--log-level", "warn", "--metrics", "off", "--job-file",
+                                              str(job)], self.ws.env())
         result = json.loads(out)
         if not result.get("ok"):
             raise SystemExit(f"snapshot failed: {out[:2000]!r}")
@@ -217,6 +288,19 @@ def report(title: str, pairs: list[tuple[float, float]], target: float | None, c
     sys.stdout.flush()
 
 
+def traced_night(snap: Snapshotter, part: str, args) -> None:
+    """With --strace-dir: one more snapshot by --bin (the night already made
+    on the server) under strace, its children printed; counted nowhere."""
+    if not args.strace_dir:
+        return
+    out = Path(args.strace_dir).resolve() / f"{part}.strace"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    secs, res = snap.snapshot(["strace", "-f", "--seccomp-bpf", "-ttt", "-e", "trace=execve,exit_group", "-o",
+                               str(out)])
+    print(f"\n== traced night ({part}, {res['kind']}): {secs:.3f} s, load {os.getloadavg()[0]:.2f}")
+    print_trace(out)
+
+
 def bench_incremental(serve: Path, daemon, args) -> None:
     bare = serve / "lib.git"
     url = daemon.url_for("lib.git")
@@ -260,10 +344,13 @@ def bench_incremental(serve: Path, daemon, args) -> None:
 
         nochange.append(interleaved3(r, unchanged, lambda: run_timed(["git", "ls-remote", url], genv)[0],
                                      other and (lambda: unchanged(other)), "no change"))
-    COMPARE["ordinary night, kept cache"] = COMPARE.pop("incr", [])
+    if "incr" in COMPARE:
+        COMPARE["ordinary night, kept cache"] = COMPARE.pop("incr")
     report("ordinary night, kept cache", incr, 1.1, "cli engine incremental",
            "git fetch --prune + git bundle create --all --not <old>")
     report("no change", nochange, None, "cli engine, unchanged", "git ls-remote")
+    night(bare, args.rounds + 1)
+    traced_night(snap, "incremental", args)
 
 
 def bench_many_refs(serve: Path, daemon, args) -> None:
@@ -298,6 +385,8 @@ def bench_many_refs(serve: Path, daemon, args) -> None:
                                  other and (lambda: candidate(other)), f"{args.many_refs} refs, a night"))
     report(f"{args.many_refs} refs, a night", incr, 1.5, "cli engine incremental",
            "git fetch --prune in a packed mirror")
+    night(bare, args.rounds + 1, args.many_refs)
+    traced_night(snap, "many", args)
 
     bundle = snap.ws.path_of(full_key)
     restores: list[tuple[float, float]] = []
@@ -332,6 +421,8 @@ def main() -> None:
     parser.add_argument("--many-commits", type=int, default=5_000)
     parser.add_argument("--only", choices=("incremental", "many"), help="one part only")
     parser.add_argument("--compare-bin", help="a second snapshotter binary measured in the same rounds")
+    parser.add_argument("--repos", help="keep the generated repositories here and reuse them in later runs")
+    parser.add_argument("--strace-dir", help="trace one more night of each part with strace, into this directory")
     args = parser.parse_args()
     if args.small:
         args.commits, args.pack_mib = args.commits // 10, max(1, args.pack_mib // 10)
@@ -343,12 +434,22 @@ def main() -> None:
     try:
         serve = harness.mkdtemp("cli-bench-")
         started = time.monotonic()
+        keep = Path(args.repos).resolve() if args.repos else None
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
         if args.only != "many":
-            generate(serve / "lib.git", args.commits, args.pack_mib)
+            kept_or_generated(serve / "lib.git", keep, f"lib-{args.commits}c-{args.pack_mib}m.git",
+                              lambda path: generate(path, args.commits, args.pack_mib))
         if args.only != "incremental":
-            generate(serve / "many.git", args.many_commits, max(1, args.pack_mib // 10), seed=5)
-            add_pull_refs(serve / "many.git", args.many_refs)
-        print(f"generated in {time.monotonic() - started:.1f} s: lib.git {args.commits} commits, "
+            many_mib = max(1, args.pack_mib // 10)
+
+            def make_many(path: Path) -> None:
+                generate(path, args.many_commits, many_mib, seed=5)
+                add_pull_refs(path, args.many_refs)
+
+            kept_or_generated(serve / "many.git", keep,
+                              f"many-{args.many_commits}c-{many_mib}m-{args.many_refs}r.git", make_many)
+        print(f"{'copied' if keep else 'generated'} in {time.monotonic() - started:.1f} s: lib.git {args.commits} commits, "
               f"many.git {args.many_commits} commits + {args.many_refs} pull refs; {os.cpu_count()} CPUs; "
               f"{harness.git('--version').strip()}; load {os.getloadavg()[0]:.2f}")
         with harness.GitDaemon(serve) as daemon:

@@ -128,18 +128,13 @@ class FaultGit final : public git::GitApi {
                         std::chrono::milliseconds timeout) const override {
         return call("clone_bundle", [&] { return m_inner.clone_bundle(path, bundle, timeout); });
     }
-    Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
-                                                 const std::vector<std::string>& tips,
-                                                 const std::vector<std::string>& excluded,
-                                                 std::size_t min_size, std::size_t max_size,
-                                                 std::chrono::milliseconds timeout) const override {
-        return call("small_blobs",
-                    [&] { return m_inner.small_blobs(repo, tips, excluded, min_size, max_size, timeout); });
-    }
-    Result<std::optional<std::string>> file_at(const std::filesystem::path& repo, const std::string& commit,
-                                               const std::string& path,
-                                               std::size_t max_bytes) const override {
-        return call("file_at", [&] { return m_inner.file_at(repo, commit, path, max_bytes); });
+    Status list_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                        const std::vector<std::string>& excluded, std::size_t blob_limit,
+                        const git::ObjectBatchSink& on_objects,
+                        std::chrono::milliseconds timeout) const override {
+        return call("list_objects", [&] {
+            return m_inner.list_objects(repo, tips, excluded, blob_limit, on_objects, timeout);
+        });
     }
 
   private:

@@ -458,6 +458,10 @@ TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) 
     EXPECT_EQ(*refs, *listed);
     const auto main_oid = listed->at("refs/heads/main").oid;
     ASSERT_TRUE(git.add_refs(mirror, {{"refs/snapshotter/preserved/x", {main_oid, ""}}}));
+    // A fetch by patterns writes a commit-graph (k_commit_graph_refs).
+    const auto chain = mirror / "objects" / "info" / "commit-graphs" / "commit-graph-chain";
+    auto layers = read_file(chain, 1 << 20);
+    ASSERT_TRUE(layers) << layers.error().message;
 
     // A night: a new commit on main, a branch deleted, refs/heads/a replaced
     // by refs/heads/a/b, an annotated tag.
@@ -482,6 +486,52 @@ TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) 
     auto types = git.object_types(mirror, {listed->at("refs/heads/main").oid});
     ASSERT_TRUE(types);
     EXPECT_EQ(types->size(), 1u);
+    // A mirror of fewer than k_commit_graph_refs refs gets no new layer.
+    EXPECT_EQ(read_file(chain, 1 << 20).value_or(""), *layers);
+}
+
+TEST(Git, UpdateMirrorRefsToAddsACommitGraphLayerToAMirrorOfManyRefs) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    const std::string head = box.git(upstream, {"rev-parse", "main"});
+    std::string many;
+    for (std::size_t i = 0; i < k_commit_graph_refs; ++i)
+        many += "create refs/pull/" + std::to_string(i) + "/head " + head + "\n";
+    ProcessOptions options;
+    options.cwd = upstream;
+    options.stdin_data = many;
+    options.env = {"PATH=/usr/bin:/bin", "HOME=" + box.dir().string(), "GIT_CONFIG_NOSYSTEM=1"};
+    auto made = run_process({"git", "update-ref", "--stdin"}, options);
+    ASSERT_TRUE(made && made->ok());
+    auto git = make_git();
+    const auto mirror = box.dir() / "cache" / "mirror.git";
+    Remote remote{.url = upstream.string()};
+    const std::vector<std::string> patterns = {"refs/heads/*", "refs/pull/*"};
+    auto listed = git.local_refs(upstream);
+    ASSERT_TRUE(listed);
+    *listed = select_refs(*listed, patterns);
+    auto refs =
+        git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    const auto chain = mirror / "objects" / "info" / "commit-graphs" / "commit-graph-chain";
+    auto before = read_file(chain, 1 << 20);
+    ASSERT_TRUE(before) << before.error().message;
+
+    box.write(upstream / "night.txt", "night\n");
+    box.git(upstream, {"add", "night.txt"});
+    box.git(upstream, {"commit", "--quiet", "-m", "night"});
+    listed = git.local_refs(upstream);
+    ASSERT_TRUE(listed);
+    *listed = select_refs(*listed, patterns);
+    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(*refs, *listed);
+    // The night's commit is in a layer of its own on top of the first.
+    auto after = read_file(chain, 1 << 20);
+    ASSERT_TRUE(after) << after.error().message;
+    EXPECT_TRUE(after->starts_with(*before)) << *before << " / " << *after;
+    EXPECT_GT(after->size(), before->size());
+    box.git(mirror, {"commit-graph", "verify"});
 }
 
 TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {

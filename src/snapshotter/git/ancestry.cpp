@@ -1,7 +1,5 @@
 #include "snapshotter/git/ancestry.hpp"
 
-#include "snapshotter/git/cat_file.hpp"
-
 #include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
@@ -49,14 +47,14 @@ std::optional<WalkCommit> parse_commit_headers(std::string_view head) {
 }
 
 // git's paint_down_to_common() for one question, on commits read through a
-// CatFileBatch: whether `ancestor` is reachable from `descendant` (both
+// CatFileSession: whether `ancestor` is reachable from `descendant` (both
 // commits). Walks both histories newest first; a commit reached from both
 // makes everything below it stale, and the walk ends when only stale commits
 // are queued. Exact whatever the commit dates: the commits on a path from
 // `descendant` down to `ancestor` can never be reached from `ancestor`.
 class AncestryWalk {
   public:
-    explicit AncestryWalk(CatFileBatch& reader) : m_reader(reader) {}
+    explicit AncestryWalk(CatFileSession& reader) : m_reader(reader) {}
 
     // The commit `oid` peels to (annotated tags followed); nullopt when it is
     // missing or not a commit, or when its headers cannot be read (then
@@ -155,33 +153,41 @@ class AncestryWalk {
     }
 
   private:
-    CatFileBatch& m_reader;
+    CatFileSession& m_reader;
     std::unordered_map<std::string, WalkCommit> m_commits;
     std::size_t m_read = 0;
     bool m_unreadable = false;
 };
-
-bool is_oid(std::string_view text) {
-    return !object_format_of(text).empty() &&
-           text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
 
 } // namespace
 
 Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::path& repo,
                                    const std::vector<std::pair<std::string, std::string>>& pairs,
                                    std::chrono::milliseconds timeout) {
+    if (pairs.empty())
+        return std::vector<bool>{};
+    auto objects = CatFileSession::start(git, repo, timeout);
+    if (!objects)
+        return fail(objects.error());
+    auto answers = ancestry(git, repo, pairs, *objects);
+    if (!answers)
+        return fail(answers.error());
+    if (auto s = objects->finish(); !s)
+        return fail(s.error());
+    return answers;
+}
+
+Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::path& repo,
+                                   const std::vector<std::pair<std::string, std::string>>& pairs,
+                                   CatFileSession& objects) {
     std::vector<bool> answers(pairs.size(), false);
     if (pairs.empty())
         return answers;
     for (const auto& [ancestor, descendant] : pairs)
-        if (!is_oid(ancestor) || !is_oid(descendant))
+        if (!is_object_id(ancestor) || !is_object_id(descendant))
             return fail(Error::git(fmt::format("ancestry: not object ids: {} {}", ancestor.substr(0, 80),
                                                descendant.substr(0, 80))));
-    auto reader = CatFileBatch::start(git, repo, timeout);
-    if (!reader)
-        return fail(reader.error());
-    AncestryWalk walk(*reader);
+    AncestryWalk walk(objects);
     std::vector<std::size_t> too_long; // pairs left to merge-base (a walk too long, a commit unreadable)
     for (std::size_t i = 0; i < pairs.size(); ++i) {
         auto ancestor = walk.peel(pairs[i].first);
@@ -204,8 +210,6 @@ Result<std::vector<bool>> ancestry(const GitApi& git, const std::filesystem::pat
         else
             too_long.push_back(i);
     }
-    if (auto s = reader->finish(); !s)
-        return fail(s.error());
     for (auto i : too_long) {
         auto forward = git.is_ancestor(repo, pairs[i].first, pairs[i].second);
         if (!forward)

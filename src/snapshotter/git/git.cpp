@@ -123,6 +123,11 @@ std::string object_format_of(std::string_view oid) {
     return {};
 }
 
+bool is_object_id(std::string_view text) {
+    return !object_format_of(text).empty() &&
+           text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 Result<Git> Git::create() {
     auto home = TempDir::create("git-home");
     if (!home)
@@ -431,10 +436,6 @@ std::string mirror_object_format(const std::filesystem::path& repo) {
 // file, more than k_max_ref_files files): the caller asks git instead.
 std::optional<std::map<std::string, std::string>> ref_tips_in_files(const std::filesystem::path& repo) {
     constexpr std::size_t k_max_ref_files = 1'000'000;
-    auto valid = [](std::string_view oid) {
-        return !object_format_of(oid).empty() &&
-               oid.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-    };
     std::map<std::string, std::string> tips;
     std::error_code ec;
     if (fs::exists(repo / "packed-refs", ec)) {
@@ -445,7 +446,7 @@ std::optional<std::map<std::string, std::string>> ref_tips_in_files(const std::f
             if (line.empty() || line.starts_with('#') || line.starts_with('^'))
                 continue;
             auto space = line.find(' ');
-            if (space == std::string_view::npos || !valid(line.substr(0, space)) ||
+            if (space == std::string_view::npos || !is_object_id(line.substr(0, space)) ||
                 !line.substr(space + 1).starts_with("refs/"))
                 return std::nullopt;
             tips[std::string(line.substr(space + 1))] = std::string(line.substr(0, space));
@@ -462,7 +463,7 @@ std::optional<std::map<std::string, std::string>> ref_tips_in_files(const std::f
         if (!content)
             return std::nullopt;
         const std::string oid = trim(*content);
-        if (!valid(oid))
+        if (!is_object_id(oid))
             return std::nullopt; // "ref: ..." (symbolic) or not a ref at all
         tips["refs/" + fs::relative(it->path(), repo / "refs", ec).generic_string()] = oid;
     }
@@ -503,7 +504,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
     std::string refspecs;
     for (const auto& p : patterns)
         refspecs += fmt::format("+{}:{}\n", p, p);
-    if (auto s = fetch_refspecs(mirror, remote, refspecs, true, timeout, shallow); !s)
+    if (auto s = fetch_refspecs(mirror, remote, refspecs, true, timeout, shallow, CommitGraph::write); !s)
         return fail(s.error());
     if (auto s = pack_loose_refs(mirror, timeout); !s)
         return fail(s.error());
@@ -524,7 +525,7 @@ Result<RefMap> Git::update_mirror_refs(const std::filesystem::path& mirror, cons
 
 Status Git::fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
                            const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
-                           Shallow shallow) const {
+                           Shallow shallow, CommitGraph graph) const {
     std::vector<std::string> args = {"fetch",   "--no-tags",    "--no-write-fetch-head",
                                      "--quiet", "--no-auto-gc", "--stdin",
                                      "--",      remote.url};
@@ -532,6 +533,10 @@ Status Git::fetch_refspecs(const std::filesystem::path& mirror, const Remote& re
         args.insert(args.begin() + 1, "--prune");
     if (shallow == Shallow::accept)
         args.insert(args.begin() + 1, "--update-shallow");
+    // A layer on top of the mirror's commit-graph for what this fetch brings
+    // (k_commit_graph_refs); the private config leaves it off for every other fetch.
+    if (graph == CommitGraph::write)
+        args.insert(args.begin(), {"-c", "fetch.writeCommitGraph=true"});
     auto out = run_checked(std::move(args),
                            {.cwd = mirror, .timeout = timeout, .remote = &remote, .stdin_data = refspecs},
                            fmt::format("fetch {}", redact_url(remote.url)));
@@ -614,7 +619,8 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
             !out)
             return fail(out.error());
     if (!refspecs.empty()) {
-        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow); !s)
+        const auto graph = listed.size() >= k_commit_graph_refs ? CommitGraph::write : CommitGraph::skip;
+        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow, graph); !s)
             return fail(s.error());
         if (auto s = pack_loose_refs(mirror, timeout); !s)
             return fail(s.error());
@@ -650,7 +656,7 @@ Result<std::vector<std::string>> read_shallow(const std::filesystem::path& repo)
     for (std::string line; std::getline(in, line);) {
         if (line.empty())
             continue;
-        if (object_format_of(line).empty() || line.find_first_not_of("0123456789abcdef") != std::string::npos)
+        if (!is_object_id(line))
             return fail(Error::git(
                 fmt::format("{}/shallow: not an object id: \"{}\"", repo.string(), line.substr(0, 80))));
         oids.push_back(line);
@@ -808,22 +814,16 @@ Status Git::add_refs(const std::filesystem::path& repo, const RefMap& refs) cons
 
 Result<std::map<std::string, std::string>> Git::object_types(const std::filesystem::path& repo,
                                                              const std::vector<std::string>& oids) const {
-    std::map<std::string, std::string> found;
     if (oids.empty())
-        return found;
-    std::string input;
-    for (const auto& oid : oids)
-        input += oid + "\n";
-    auto out = run_checked({"cat-file", "--batch-check=%(objectname) %(objecttype)"},
-                           {.cwd = repo, .stdin_data = input}, "cat-file");
-    if (!out)
-        return fail(out.error());
-    for (auto line : split_lines(out->out)) {
-        auto space = line.find(' ');
-        if (space == std::string_view::npos || line.ends_with(" missing"))
-            continue;
-        found.emplace(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
-    }
+        return std::map<std::string, std::string>{};
+    auto session = CatFileSession::start(*this, repo, std::chrono::minutes{10});
+    if (!session)
+        return fail(session.error());
+    auto found = git::object_types(*session, oids);
+    if (!found)
+        return fail(found.error());
+    if (auto s = session->finish(); !s)
+        return fail(s.error());
     return found;
 }
 
@@ -872,90 +872,57 @@ Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds ti
     return {};
 }
 
-Result<std::vector<std::string>> Git::small_blobs(const std::filesystem::path& repo,
-                                                  const std::vector<std::string>& tips,
-                                                  const std::vector<std::string>& excluded,
-                                                  std::size_t min_size, std::size_t max_size,
-                                                  std::chrono::milliseconds timeout) const {
-    std::vector<std::string> blobs;
+Status Git::list_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                         const std::vector<std::string>& excluded, std::size_t blob_limit,
+                         const ObjectBatchSink& on_objects, std::chrono::milliseconds timeout) const {
     if (tips.empty())
-        return blobs;
+        return {};
     std::string revs;
     for (const auto& t : tips)
         revs += t + "\n";
     for (const auto& e : excluded)
         revs += "^" + e + "\n";
-    // 1. Every object the new commits bring, larger blobs left out by git itself.
-    auto listed = run_checked({"rev-list", "--objects", "--no-object-names", "--stdin",
-                               fmt::format("--filter=blob:limit={}", max_size + 1)},
-                              {.cwd = repo, .timeout = timeout, .stdin_data = revs}, "rev-list");
-    if (!listed)
-        return fail(listed.error());
-    if (listed->out.empty())
-        return blobs;
-    // 2. Their types and sizes: only blobs of pointer size go on.
-    auto checked = run_checked({"cat-file", "--batch-check=%(objecttype) %(objectsize) %(objectname)"},
-                               {.cwd = repo, .timeout = timeout, .stdin_data = std::move(listed->out)},
-                               "cat-file --batch-check");
-    if (!checked)
-        return fail(checked.error());
-    std::string wanted;
-    for (auto line : split_lines(checked->out)) {
-        if (!line.starts_with("blob "))
-            continue;
-        auto rest = line.substr(5);
-        auto space = rest.find(' ');
-        if (space == std::string_view::npos)
-            continue;
-        const auto digits = rest.substr(0, space);
-        std::size_t size = 0;
-        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
-        if (ec != std::errc{} || size < min_size || size > max_size)
-            continue;
-        wanted.append(rest.substr(space + 1)).push_back('\n');
-    }
-    if (wanted.empty())
-        return blobs;
-    // 3. Their contents: "<oid> blob <size>\n<bytes>\n" each.
-    auto contents = run_checked({"cat-file", "--batch"},
-                                {.cwd = repo, .timeout = timeout, .stdin_data = wanted}, "cat-file --batch");
-    if (!contents)
-        return fail(contents.error());
-    std::string_view rest = contents->out;
-    while (!rest.empty()) {
-        auto header_end = rest.find('\n');
-        if (header_end == std::string_view::npos)
-            return fail(Error::git("cat-file --batch: a truncated answer"));
-        auto header = rest.substr(0, header_end);
-        auto size_at = header.rfind(' ');
-        std::size_t size = 0;
-        if (size_at == std::string_view::npos ||
-            std::from_chars(header.data() + size_at + 1, header.data() + header.size(), size).ec !=
-                std::errc{} ||
-            rest.size() < header_end + 1 + size + 1)
-            return fail(Error::git("cat-file --batch: a malformed answer"));
-        blobs.emplace_back(rest.substr(header_end + 1, size));
-        rest.remove_prefix(header_end + 1 + size + 1);
-    }
-    return blobs;
-}
-
-Result<std::optional<std::string>> Git::file_at(const std::filesystem::path& repo, const std::string& commit,
-                                                const std::string& path, std::size_t max_bytes) const {
-    if (commit.find_first_of("\n:") != std::string::npos || path.find('\n') != std::string::npos)
-        return std::optional<std::string>{};
-    // One `cat-file --batch` child where `cat-file -s` and `cat-file blob` were two.
-    auto batch = CatFileBatch::start(*this, repo, std::chrono::minutes{10});
-    if (!batch)
-        return fail(batch.error());
-    auto object = batch->read(commit + ":" + path, max_bytes);
-    if (!object)
-        return fail(object.error());
-    if (auto s = batch->finish(); !s)
-        return fail(s.error());
-    if (!*object || (*object)->type != "blob" || (*object)->size > max_bytes)
-        return std::optional<std::string>{};
-    return std::optional<std::string>(std::move((*object)->content));
+    // Lines are handed on as they arrive, a batch at a time: the listing of a
+    // whole history is never held.
+    std::string partial;
+    std::vector<std::string> batch;
+    auto take = [&](std::string_view line) -> Status {
+        if (!is_object_id(line))
+            return fail(Error::git(fmt::format("rev-list: not an object id: \"{}\"", line.substr(0, 80))));
+        batch.emplace_back(line);
+        if (batch.size() < k_object_batch)
+            return {};
+        auto s = on_objects(batch);
+        batch.clear();
+        return s;
+    };
+    auto out = run_checked({"rev-list", "--objects", "--no-object-names", "--stdin",
+                            fmt::format("--filter=blob:limit={}", blob_limit + 1)},
+                           {.cwd = repo,
+                            .timeout = timeout,
+                            .stdin_data = revs,
+                            .on_stdout = [&](std::span<const std::byte> chunk) -> Status {
+                                partial.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+                                std::size_t at = 0;
+                                for (auto nl = partial.find('\n'); nl != std::string::npos;
+                                     nl = partial.find('\n', at)) {
+                                    if (auto s = take(std::string_view(partial).substr(at, nl - at)); !s)
+                                        return s;
+                                    at = nl + 1;
+                                }
+                                partial.erase(0, at);
+                                if (partial.size() > 128)
+                                    return fail(Error::git("rev-list: a line over 128 bytes"));
+                                return {};
+                            }},
+                           "rev-list");
+    if (!out)
+        return fail(out.error());
+    if (!partial.empty())
+        return fail(Error::git("rev-list: the listing ended mid-line"));
+    if (!batch.empty())
+        return on_objects(batch);
+    return {};
 }
 
 } // namespace snapshotter::git

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -67,6 +68,9 @@ RefMap select_refs(const RefMap& refs, const std::vector<std::string>& patterns)
 // "sha1" or "sha256" from the length of an object id; empty if neither.
 std::string object_format_of(std::string_view oid);
 
+// Whether `text` is a full object id as git prints it (40 or 64 lowercase hex digits).
+bool is_object_id(std::string_view text);
+
 // What a fetch does with a shallow upstream (a `git clone --depth` mirror).
 enum class Shallow {
     refuse, // fail with k_shallow_upstream: its history is incomplete
@@ -92,6 +96,20 @@ inline constexpr std::size_t k_loose_refs_to_pack = 64;
 // At most this many refs are fetched by exact name into a kept mirror
 // (update_mirror_refs_to); more take the mirror's patterns.
 inline constexpr std::size_t k_exact_fetch_refs = 256;
+// A mirror fetch writes a commit-graph layer for the commits it brings
+// (fetch.writeCommitGraph, --split) when the mirror holds at least this many
+// refs, and always when it fetches by patterns (a new or much changed
+// mirror): git then walks the old tips given as negatives (`bundle create
+// --not`, `rev-list`, fetch's connectivity check) from the graph instead of
+// parsing each commit (measured at 10,271 refs: `bundle create` 75 -> 45 ms,
+// `rev-list` 55 -> 22 ms, the layer written in about 20 ms). With fewer
+// refs the walks are short and the write would cost more than it saves.
+inline constexpr std::size_t k_commit_graph_refs = 1000;
+
+// Receives object ids in batches (GitApi::list_objects).
+using ObjectBatchSink = std::function<Status(const std::vector<std::string>& oids)>;
+// At most this many object ids go to an ObjectBatchSink at once.
+inline constexpr std::size_t k_object_batch = 4096;
 
 // The git operations the actions use, as an interface: Git below runs the
 // real git binary; unit tests implement it to run the actions in-process
@@ -225,21 +243,16 @@ class GitApi {
     virtual Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                                 std::chrono::milliseconds timeout) const = 0;
 
-    // The contents of every blob of at least `min_size` and at most `max_size`
-    // bytes that `tips` reach and `excluded` do not (rev-list --objects with a
-    // blob:limit filter, cat-file --batch-check, then cat-file --batch of the
-    // few that fit); for finding Git LFS pointers (docs/lfs.md).
-    virtual Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
-                                                         const std::vector<std::string>& tips,
-                                                         const std::vector<std::string>& excluded,
-                                                         std::size_t min_size, std::size_t max_size,
-                                                         std::chrono::milliseconds timeout) const = 0;
-
-    // The blob at `path` of commit `commit` in `repo`, at most `max_bytes`;
-    // nullopt when the commit has no such file (or it is larger).
-    virtual Result<std::optional<std::string>> file_at(const std::filesystem::path& repo,
-                                                       const std::string& commit, const std::string& path,
-                                                       std::size_t max_bytes) const = 0;
+    // Hand `on_objects` the objects `tips` reach and `excluded` do not
+    // (rev-list --objects) as git lists them, in batches of at most
+    // k_object_batch, blobs of more than `blob_limit` bytes left out by git
+    // itself (a blob:limit filter: git skips them unread); for finding Git
+    // LFS pointers (docs/lfs.md). Fails with Git on a line that is not an
+    // object id, or with what `on_objects` failed with (git is then stopped).
+    virtual Status list_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                                const std::vector<std::string>& excluded, std::size_t blob_limit,
+                                const ObjectBatchSink& on_objects,
+                                std::chrono::milliseconds timeout) const = 0;
 };
 
 // GitApi on the git binary: argv vectors built here, run with the isolated
@@ -292,13 +305,9 @@ class Git final : public GitApi {
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override;
 
-    Result<std::vector<std::string>> small_blobs(const std::filesystem::path& repo,
-                                                 const std::vector<std::string>& tips,
-                                                 const std::vector<std::string>& excluded,
-                                                 std::size_t min_size, std::size_t max_size,
-                                                 std::chrono::milliseconds timeout) const override;
-    Result<std::optional<std::string>> file_at(const std::filesystem::path& repo, const std::string& commit,
-                                               const std::string& path, std::size_t max_bytes) const override;
+    Status list_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
+                        const std::vector<std::string>& excluded, std::size_t blob_limit,
+                        const ObjectBatchSink& on_objects, std::chrono::milliseconds timeout) const override;
 
   private:
     struct Invocation {
@@ -318,11 +327,13 @@ class Git final : public GitApi {
     // Run and turn a non-zero exit into a GitError naming `what`.
     Result<ProcessResult> run_checked(std::vector<std::string> args, const Invocation& inv,
                                       std::string_view what) const;
+    // Whether a mirror fetch writes a commit-graph layer (k_commit_graph_refs).
+    enum class CommitGraph { write, skip };
     // git fetch of `refspecs` (one a line) from `remote` into `mirror`, with
     // --prune when `prune`; a shallow upstream refused unless `shallow` accepts it.
     Status fetch_refspecs(const std::filesystem::path& mirror, const Remote& remote,
                           const std::string& refspecs, bool prune, std::chrono::milliseconds timeout,
-                          Shallow shallow) const;
+                          Shallow shallow, CommitGraph graph) const;
     // Pack the refs of `mirror` when a fetch left more than k_loose_refs_to_pack loose ones.
     Status pack_loose_refs(const std::filesystem::path& mirror, std::chrono::milliseconds timeout) const;
 

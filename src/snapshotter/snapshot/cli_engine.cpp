@@ -1,5 +1,6 @@
 #include "snapshotter/snapshot/cli_engine.hpp"
 
+#include "snapshotter/git/cat_file.hpp"
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/stream.hpp"
@@ -21,6 +22,10 @@ namespace snapshotter::snapshot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// The longest a snapshot's `git cat-file` session may run (its reads end
+// before the bundle is made): a child that hangs fails the repository then.
+constexpr auto k_object_reads_timeout = std::chrono::minutes{10};
 
 // Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
 std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
@@ -172,11 +177,29 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         produced.shallow = std::move(*roots);
     }
 
+    // One `git cat-file` session serves every object read up to the bundle
+    // (ancestry, the bases' types, the LFS scan), started when first needed.
+    std::optional<git::CatFileSession> session;
+    auto objects = [&]() -> Result<git::CatFileSession*> {
+        if (!session) {
+            auto started = git::CatFileSession::start(
+                ctx.git, mirror,
+                std::min<std::chrono::milliseconds>(deadline.left(), k_object_reads_timeout));
+            if (!started)
+                return fail(started.error());
+            session.emplace(std::move(*started));
+        }
+        return &*session;
+    };
+
     // The ledger; old tips stay reachable in the mirror so later full bundles carry them.
     produced.ledger = plan.ledger;
     std::map<std::string, std::string> types; // oid -> type of the bases and preserved tips present
     if (parent != nullptr) {
-        auto answers = ancestry_in(ctx.git, mirror, plan, parent->refs);
+        auto reader = objects();
+        if (!reader)
+            return fail(reader.error());
+        auto answers = ancestry_in(ctx.git, mirror, plan, parent->refs, *reader);
         if (!answers)
             return fail(answers.error());
         produced.ledger = settle_ledger(repo.name, plan, *answers);
@@ -185,7 +208,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         std::vector<std::string> oids = plan.fetch.bases;
         for (const auto& [key, oid] : produced.ledger.preserved)
             oids.push_back(oid);
-        auto present = ctx.git.object_types(mirror, oids);
+        auto present = git::object_types(**reader, oids);
         if (!present)
             return fail(present.error());
         types = std::move(*present);
@@ -227,9 +250,12 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         // parent's tips reach, all of them in `excluded`. Small blobs found
         // there also say that a pack is needed.
         if (repo.lfs != job::LfsMode::off) {
+            auto reader = objects();
+            if (!reader)
+                return fail(reader.error());
             auto scanned =
                 scan_mirror(ctx.git, mirror, tips, excluded, lfs_head_commit(produced.head, produced.refs),
-                            deadline.left(), ExcludedTips::present);
+                            deadline.left(), ExcludedTips::present, *reader);
             if (!scanned)
                 return fail(scanned.error());
             lfs_scan = std::move(*scanned);
@@ -265,6 +291,10 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
         for (auto it = preserved.begin(); it != preserved.end();)
             it = refs_now->contains(preserved_ref_name(it->first)) ? std::next(it) : preserved.erase(it);
     }
+    // The session is done: closed (and any error of git's reported) before the bundle.
+    if (session)
+        if (auto s = session->finish(); !s)
+            return fail(s.error());
     if (write) {
         step = SteadyClock::now();
         // The bundle is committed only when its header lists the manifest's refs.

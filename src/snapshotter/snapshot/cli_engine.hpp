@@ -4,7 +4,10 @@
 // updates a cached mirror (options.cache_dir/mirrors, one writer at a time),
 // and `git bundle create` (full, or incremental against the parent's tips)
 // streams the bundle into storage. Old tips stay in the mirror as
-// refs/snapshotter/preserved/ refs, so later full bundles carry them.
+// refs/snapshotter/preserved/ refs, so later full bundles carry them. Every
+// object read between the fetch and the bundle (ancestry, the old tips'
+// types, the Git LFS scan) goes through one `git cat-file` session
+// (git/cat_file.hpp), closed before the bundle is made.
 #pragma once
 
 #include "snapshotter/snapshot/engine.hpp"

@@ -76,7 +76,8 @@ constexpr auto k_ancestry_timeout = std::chrono::minutes{10};
 } // namespace
 
 Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
-                                    const SnapshotPlan& plan, const git::RefMap& parent_refs) {
+                                    const SnapshotPlan& plan, const git::RefMap& parent_refs,
+                                    git::CatFileSession* objects) {
     AncestryAnswers answers;
     // Only the moved refs are asked about (not every parent ref: 100,000 on a
     // large host), all in one question; a parent tip the repository lacks
@@ -92,7 +93,8 @@ Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesyste
         names.push_back(name);
         pairs.emplace_back(change.old_oid, change.new_oid);
     }
-    auto forward = git::ancestry(git, repo, pairs, k_ancestry_timeout);
+    auto forward = objects != nullptr ? git::ancestry(git, repo, pairs, *objects)
+                                      : git::ancestry(git, repo, pairs, k_ancestry_timeout);
     if (!forward)
         return fail(forward.error());
     if (forward->size() != names.size())

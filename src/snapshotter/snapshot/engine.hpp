@@ -105,8 +105,11 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
 
 // The answers to `plan`'s question from `repo`, a repository that holds every
 // new tip: a parent tip missing from it cannot be an ancestor of any of them.
+// Commits are read through `objects` (a session in `repo`) when given, else
+// through a session of its own.
 Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
-                                    const SnapshotPlan& plan, const git::RefMap& parent_refs);
+                                    const SnapshotPlan& plan, const git::RefMap& parent_refs,
+                                    git::CatFileSession* objects = nullptr);
 
 // ledger_of(`plan`, `answers`), with a warning logged for each rewritten or deleted ref of `repository`.
 Ledger settle_ledger(std::string_view repository, const SnapshotPlan& plan, const AncestryAnswers& answers);

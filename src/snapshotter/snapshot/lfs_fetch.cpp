@@ -94,33 +94,63 @@ std::vector<LfsObject> pointers_in(const std::vector<std::string>& blobs) {
 Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path& mirror,
                             const std::vector<std::string>& tips, const std::vector<std::string>& excluded,
                             const std::string& head_commit, std::chrono::milliseconds timeout,
-                            ExcludedTips check) {
+                            ExcludedTips check, git::CatFileSession* objects) {
+    std::optional<git::CatFileSession> own;
+    if (objects == nullptr) {
+        auto started = git::CatFileSession::start(git, mirror, timeout);
+        if (!started)
+            return fail(started.error());
+        objects = &own.emplace(std::move(*started));
+    }
     LfsScan scan;
     // Old tips the mirror lacks (a cache made afresh) cannot be excluded by rev-list.
     std::vector<std::string> present;
     if (check == ExcludedTips::present) {
         present = excluded;
     } else if (!excluded.empty()) {
-        auto types = git.object_types(mirror, excluded);
+        auto types = git::object_types(*objects, excluded);
         if (!types)
             return fail(types.error());
         for (const auto& oid : excluded)
             if (types->contains(oid))
                 present.push_back(oid);
     }
-    auto blobs =
-        git.small_blobs(mirror, tips, present, lfs::k_min_pointer_bytes, lfs::k_max_pointer_bytes, timeout);
-    if (!blobs)
-        return fail(blobs.error());
-    scan.pointers = pointers_in(*blobs);
-    scan.new_objects_seen = !blobs->empty();
+    // The new objects as git lists them (larger blobs left out by git),
+    // their types and sizes, then the contents of the blobs of pointer size,
+    // a batch at a time: only the pointers found are kept.
+    auto on_objects = [&](const std::vector<std::string>& oids) -> Status {
+        auto infos = objects->info(oids);
+        if (!infos)
+            return fail(infos.error());
+        std::vector<std::string> wanted;
+        for (std::size_t i = 0; i < oids.size(); ++i) {
+            const auto& info = (*infos)[i];
+            if (info && info->type == "blob" && info->size >= lfs::k_min_pointer_bytes &&
+                info->size <= lfs::k_max_pointer_bytes)
+                wanted.push_back(oids[i]);
+        }
+        auto blobs = objects->read_many(wanted, lfs::k_max_pointer_bytes);
+        if (!blobs)
+            return fail(blobs.error());
+        std::vector<std::string> contents;
+        for (auto& blob : *blobs)
+            if (blob)
+                contents.push_back(std::move(blob->content));
+        scan.new_objects_seen = scan.new_objects_seen || !contents.empty();
+        auto found = pointers_in(contents);
+        scan.pointers.insert(scan.pointers.end(), found.begin(), found.end());
+        return {};
+    };
+    if (auto s = git.list_objects(mirror, tips, present, lfs::k_max_pointer_bytes, on_objects, timeout); !s)
+        return fail(s.error());
+    sort_unique(scan.pointers);
     if (!head_commit.empty()) {
-        auto attributes = git.file_at(mirror, head_commit, ".gitattributes", std::size_t{1} << 20);
+        auto attributes = git::blob_at(*objects, head_commit, ".gitattributes", std::size_t{1} << 20);
         if (!attributes)
             return fail(attributes.error());
         scan.gitattributes_lfs = *attributes && (*attributes)->find("filter=lfs") != std::string::npos;
         // lfs.url read here as `git config --blob` reads it (lfs/config.hpp), one git child fewer.
-        auto config = git.file_at(mirror, head_commit, ".lfsconfig", lfs::k_max_lfsconfig_bytes);
+        auto config = git::blob_at(*objects, head_commit, ".lfsconfig", lfs::k_max_lfsconfig_bytes);
         if (!config)
             return fail(config.error());
         if (*config) {
@@ -132,6 +162,9 @@ Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path&
                     fmt::format("HEAD's .lfsconfig is not a config git reads: {}", url.error().message));
         }
     }
+    if (own)
+        if (auto s = own->finish(); !s)
+            return fail(s.error());
     return scan;
 }
 
@@ -320,7 +353,8 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 }
 
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
-                           const std::filesystem::path& mirror, Produced& produced, const LfsScan* scanned) {
+                           const std::filesystem::path& mirror, Produced& produced, const LfsScan* scanned,
+                           git::CatFileSession* objects) {
     if (ec.repo.lfs == job::LfsMode::off)
         return {};
     if (scanned != nullptr)
@@ -334,7 +368,7 @@ Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, co
             old.insert(target.oid);
     const std::string head_commit = lfs_head_commit(produced.head, produced.refs);
     auto scan = scan_mirror(ec.ctx.git, mirror, {tips.begin(), tips.end()}, {old.begin(), old.end()},
-                            head_commit, ec.deadline.left());
+                            head_commit, ec.deadline.left(), ExcludedTips::maybe_absent, objects);
     if (!scan)
         return fail(scan.error());
     return add_lfs(ec, plan, input, *scan, produced);

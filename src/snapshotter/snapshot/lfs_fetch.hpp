@@ -4,6 +4,7 @@
 // The engines call add_lfs() once, at the end of produce().
 #pragma once
 
+#include "snapshotter/git/cat_file.hpp"
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/stream.hpp"
 #include "snapshotter/job/enums.hpp"
@@ -85,11 +86,14 @@ enum class ExcludedTips {
 // needs: the pointers among the blobs `tips` reach and `excluded` (old tips;
 // with ExcludedTips::maybe_absent those the mirror lacks are left out) do
 // not, and HEAD's (`head_commit`) .gitattributes and .lfsconfig.
-// `head_commit` may be empty (no HEAD).
+// `head_commit` may be empty (no HEAD). One `git rev-list` walks; every
+// object is read through `objects` (a session in `mirror`), or through a
+// session of its own when that is null.
 Result<LfsScan> scan_mirror(const git::GitApi& git, const std::filesystem::path& mirror,
                             const std::vector<std::string>& tips, const std::vector<std::string>& excluded,
                             const std::string& head_commit, std::chrono::milliseconds timeout,
-                            ExcludedTips check = ExcludedTips::maybe_absent);
+                            ExcludedTips check = ExcludedTips::maybe_absent,
+                            git::CatFileSession* objects = nullptr);
 
 // Whether the LFS step runs for `mode` given `scan` and `parent`: on, off, or
 // auto (pointers found, .gitattributes names filter=lfs, or the parent has a set).
@@ -121,12 +125,12 @@ Status add_lfs(const EngineContext& ec, const SnapshotPlan& plan, const PlanInpu
 
 // The cli engine's call: scan `mirror` for the snapshot `produced` records
 // (new tips: its refs; excluded: the parent's refs unless it is a full
-// snapshot), or take `scanned` (the engine's own scan_mirror() of the same
-// new objects) when given, and add_lfs(). Nothing at all when the
-// repository's lfs is false.
+// snapshot; objects read through `objects` when given), or take `scanned`
+// (the engine's own scan_mirror() of the same new objects) when given, and
+// add_lfs(). Nothing at all when the repository's lfs is false.
 Status add_lfs_from_mirror(const EngineContext& ec, const SnapshotPlan& plan, const PlanInput& input,
                            const std::filesystem::path& mirror, Produced& produced,
-                           const LfsScan* scanned = nullptr);
+                           const LfsScan* scanned = nullptr, git::CatFileSession* objects = nullptr);
 
 // Whether the stream engine should ask for a pack without thin deltas, so
 // that a changed pointer (usually a delta on the old pointer) can be read:
