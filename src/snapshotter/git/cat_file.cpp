@@ -33,8 +33,8 @@ bool has_batch_command(std::string_view version) {
     auto dot = version.find('.');
     if (dot == std::string_view::npos)
         return false;
-    const auto rest = version.substr(dot + 1);
-    if (std::from_chars(version.data(), version.data() + dot, major).ec != std::errc{} ||
+    const auto head = version.substr(0, dot), rest = version.substr(dot + 1);
+    if (std::from_chars(head.data(), head.data() + head.size(), major).ec != std::errc{} ||
         std::from_chars(rest.data(), rest.data() + rest.size(), minor).ec != std::errc{})
         return false;
     return major > 2 || (major == 2 && minor >= 36);
@@ -54,7 +54,7 @@ struct CatFileSession::Reader {
     Status fill() {
         buf.erase(0, pos);
         pos = 0;
-        std::array<std::byte, 64 * 1024> chunk{};
+        std::array<std::byte, std::size_t{64} * 1024> chunk{};
         auto n = child.read(chunk);
         if (!n)
             return fail(in_session(what, n.error()));
