@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import gzip
 import json
 import os
 import resource
@@ -153,8 +154,9 @@ def phases(ws: harness.Workspace, out: dict, wall: float, concurrency: int) -> d
     sums: dict[str, float] = {"list": 0.0, "stream": 0.0, "total": 0.0}
     for path in glob.glob(str(ws.storage_dir / "repos" / "*" / "manifests" / "*.json")):
         try:
-            timings = json.loads(Path(path).read_text()).get("timings_ms", {})
-        except ValueError:
+            data = Path(path).read_bytes()  # a version-4 manifest is gzip (docs/manifest.md)
+            timings = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).get("timings_ms", {})
+        except (ValueError, OSError):
             continue
         for key in sums:
             sums[key] += timings.get(key, 0) / 1000
