@@ -32,17 +32,19 @@ std::size_t ObjectTable::slot_of(std::string_view raw_oid) const {
     return static_cast<std::size_t>(mixed) & (m_slots.size() - 1);
 }
 
+std::size_t ObjectTable::probe(std::string_view raw_oid) const {
+    std::size_t slot = slot_of(raw_oid);
+    while (m_slots[slot] != 0 && this->raw_oid(m_slots[slot] - 1) != raw_oid)
+        slot = (slot + 1) & (m_slots.size() - 1);
+    return slot;
+}
+
 void ObjectTable::grow_index() {
     std::vector<std::uint32_t> old = std::move(m_slots);
     m_slots.assign(old.empty() ? k_initial_slots : old.size() * 2, 0);
-    for (std::uint32_t entry : old) {
-        if (entry == 0)
-            continue;
-        std::size_t slot = slot_of(raw_oid(entry - 1));
-        while (m_slots[slot] != 0)
-            slot = (slot + 1) & (m_slots.size() - 1);
-        m_slots[slot] = entry;
-    }
+    for (std::uint32_t entry : old)
+        if (entry != 0)
+            m_slots[probe(raw_oid(entry - 1))] = entry;
 }
 
 void ObjectTable::add(std::uint64_t offset, std::uint8_t type, std::string_view raw_oid) {
@@ -52,19 +54,16 @@ void ObjectTable::add(std::uint64_t offset, std::uint8_t type, std::string_view 
         throw std::invalid_argument("objects must be added in increasing offset order");
     if (m_offsets.size() >= std::numeric_limits<std::uint32_t>::max() - 1)
         throw std::length_error("too many objects for an object table");
-    const bool indexed = find_oid(raw_oid).has_value();
+    if ((m_indexed + 1) * 2 > m_slots.size())
+        grow_index();
+    const std::size_t slot = probe(raw_oid);
     m_offsets.push_back(offset);
     m_types.push_back(type);
     m_raw.append(raw_oid);
-    if (indexed)
+    if (m_slots[slot] != 0)
         return; // a duplicated object: found by offset, and by id at its first copy
-    if ((m_indexed + 1) * 2 > m_slots.size())
-        grow_index();
-    ++m_indexed;
-    std::size_t slot = slot_of(raw_oid);
-    while (m_slots[slot] != 0)
-        slot = (slot + 1) & (m_slots.size() - 1);
     m_slots[slot] = static_cast<std::uint32_t>(m_offsets.size());
+    ++m_indexed;
 }
 
 std::optional<std::size_t> ObjectTable::find_offset(std::uint64_t offset) const {
@@ -77,13 +76,10 @@ std::optional<std::size_t> ObjectTable::find_offset(std::uint64_t offset) const 
 std::optional<std::uint64_t> ObjectTable::find_oid(std::string_view raw_oid) const {
     if (m_slots.empty() || raw_oid.size() != m_raw_len)
         return std::nullopt;
-    for (std::size_t slot = slot_of(raw_oid);; slot = (slot + 1) & (m_slots.size() - 1)) {
-        std::uint32_t entry = m_slots[slot];
-        if (entry == 0)
-            return std::nullopt;
-        if (this->raw_oid(entry - 1) == raw_oid)
-            return m_offsets[entry - 1];
-    }
+    const std::uint32_t entry = m_slots[probe(raw_oid)];
+    if (entry == 0)
+        return std::nullopt;
+    return m_offsets[entry - 1];
 }
 
 std::size_t ObjectTable::bytes() const {

@@ -46,6 +46,8 @@ class ObjectTable {
 
   private:
     [[nodiscard]] std::size_t slot_of(std::string_view raw_oid) const;
+    // The slot holding `raw_oid`, else the empty slot where it would go.
+    [[nodiscard]] std::size_t probe(std::string_view raw_oid) const;
     void grow_index();
 
     std::size_t m_raw_len;
