@@ -87,30 +87,32 @@ class IndexingWriter final : public storage::ObjectWriter {
 };
 
 // More haves for a negotiation in which the server lacks previous tips
-// (snapshot/chain_haves.hpp): the tips of earlier snapshots of the chain
-// first, then spaced first-parent ancestors of the lost tips from its
-// bundles, which are remembered: they tell the ledger a rewrite apart. A
-// listed tip those bundles hold (a branch reset to an ancestor of its lost
-// tip) is a have as well, so the server sends nothing for it.
+// (snapshot/chain_haves.hpp): a moved ref's new tip that the chain's
+// bundles hold (a branch reset to an ancestor of its lost tip: the server
+// then sends nothing for it), the tips of earlier snapshots of the chain,
+// then spaced first-parent ancestors of the lost tips from its bundles,
+// which are remembered: they tell the ledger a rewrite apart. All of it is
+// worked out only when the server lacks a tip (a rare night).
 struct ChainHaves {
     std::map<std::string, std::set<std::string>> older; // lost tip -> proper ancestors found
 
     git::MoreHaves provider(storage::Storage& storage, const Manifest& parent, std::string object_format,
                             const git::RefMap& listed) {
-        std::vector<std::string> wanted; // the moved refs' new tips (the others are haves already)
-        for (const auto& [ref, target] : listed)
-            if (auto was = parent.refs.find(ref); was == parent.refs.end() || was->second != target)
-                wanted.push_back(target.peeled.empty() ? target.oid : target.peeled);
-        return [this, &storage, &parent, object_format = std::move(object_format),
-                wanted = std::move(wanted)](const std::vector<std::string>& lost,
-                                            int round) -> std::vector<std::string> {
+        return [this, &storage, &parent, &listed, object_format = std::move(object_format)](
+                   const std::vector<std::string>& lost, int round) -> std::vector<std::string> {
             spdlog::info("{}: negotiation round {}: the server lacks {} previous tip(s) of moved refs",
                          parent.repository, round, lost.size());
-            auto haves = earlier_chain_tips(storage, parent.repository, parent);
+            std::vector<std::string> wanted; // the moved refs' new tips (the others are haves already)
+            for (const auto& [ref, target] : listed)
+                if (auto was = parent.refs.find(ref); was == parent.refs.end() || was->second != target)
+                    wanted.push_back(target.peeled.empty() ? target.oid : target.peeled);
             auto found = chain_ancestors(storage, parent, lost, object_format, wanted);
             older = std::move(found.by_tip);
+            // The new tips the chain holds first: within k_max_more_haves they are never the ones cut.
+            std::vector<std::string> haves = std::move(found.present);
+            auto earlier = earlier_chain_tips(storage, parent.repository, parent);
+            haves.insert(haves.end(), earlier.begin(), earlier.end());
             haves.insert(haves.end(), found.commits.begin(), found.commits.end());
-            haves.insert(haves.end(), found.present.begin(), found.present.end());
             return haves;
         };
     }
