@@ -34,6 +34,10 @@ enum class CatFileMode {
     separate,      // `--batch` for contents, `--batch-check` for types and sizes (git < 2.36)
 };
 
+// The longest a session lives when no deadline of the caller is shorter: a
+// child that hangs fails the repository then.
+inline constexpr std::chrono::milliseconds k_session_timeout = std::chrono::minutes{10};
+
 // Whether `git version` `version` ("2.39.5") has `cat-file --batch-command` (2.36).
 bool has_batch_command(std::string_view version);
 

@@ -816,7 +816,7 @@ Result<std::map<std::string, std::string>> Git::object_types(const std::filesyst
                                                              const std::vector<std::string>& oids) const {
     if (oids.empty())
         return std::map<std::string, std::string>{};
-    auto session = CatFileSession::start(*this, repo, std::chrono::minutes{10});
+    auto session = CatFileSession::start(*this, repo, k_session_timeout);
     if (!session)
         return fail(session.error());
     auto found = git::object_types(*session, oids);

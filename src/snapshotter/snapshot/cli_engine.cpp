@@ -23,10 +23,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// The longest a snapshot's `git cat-file` session may run (its reads end
-// before the bundle is made): a child that hangs fails the repository then.
-constexpr auto k_object_reads_timeout = std::chrono::minutes{10};
-
 // Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
 std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
     std::uint64_t total = 0;
@@ -182,9 +178,8 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     std::optional<git::CatFileSession> session;
     auto objects = [&]() -> Result<git::CatFileSession*> {
         if (!session) {
-            auto started = git::CatFileSession::start(
-                ctx.git, mirror,
-                std::min<std::chrono::milliseconds>(deadline.left(), k_object_reads_timeout));
+            auto started = git::CatFileSession::start(ctx.git, mirror,
+                                                      std::min(deadline.left(), git::k_session_timeout));
             if (!started)
                 return fail(started.error());
             session.emplace(std::move(*started));

@@ -67,14 +67,6 @@ Result<std::filesystem::path> cache_subdir(const job::Options& options, std::str
     return dir;
 }
 
-namespace {
-
-// The time one ancestry question may take (a walk of at most
-// git::k_ancestry_walk_commits commits, then merge-base for what is left).
-constexpr auto k_ancestry_timeout = std::chrono::minutes{10};
-
-} // namespace
-
 Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesystem::path& repo,
                                     const SnapshotPlan& plan, const git::RefMap& parent_refs,
                                     git::CatFileSession* objects) {
@@ -94,7 +86,7 @@ Result<AncestryAnswers> ancestry_in(const git::GitApi& git, const std::filesyste
         pairs.emplace_back(change.old_oid, change.new_oid);
     }
     auto forward = objects != nullptr ? git::ancestry(git, repo, pairs, *objects)
-                                      : git::ancestry(git, repo, pairs, k_ancestry_timeout);
+                                      : git::ancestry(git, repo, pairs, git::k_session_timeout);
     if (!forward)
         return fail(forward.error());
     if (forward->size() != names.size())
