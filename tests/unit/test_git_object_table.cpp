@@ -68,9 +68,11 @@ TEST(ObjectTable, RefusesOffsetsOutOfOrderAndIdsOfAnotherLength) {
     EXPECT_EQ(table.size(), 1U);
 }
 
-TEST(ObjectTable, IdsThatShareTheirLowBitsStillResolve) {
-    // Ids alike in all but their high prefix bits land anywhere in the index:
-    // its hash is keyed, so a pack cannot line them up in one probe chain.
+TEST(ObjectTable, IdsAlikeButForTheirHighPrefixBitsStillResolve) {
+    // Ids that differ only in the high bits of their 8-byte prefix, which a
+    // hash keeping the low bits would put in one slot: each is still found
+    // at its own offset (correctness only; how far they spread is not
+    // measured here).
     ObjectTable table(20);
     for (std::uint64_t i = 0; i < 5'000; ++i)
         table.add(100 + i, 3, raw_id(i << 44));
