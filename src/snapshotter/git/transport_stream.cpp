@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <optional>
 #include <poll.h>
 #include <sys/socket.h>
@@ -94,6 +96,8 @@ class SocketStream final : public ByteStream {
     Result<std::size_t> read(std::span<std::byte> buffer) override {
         while (true) {
             ssize_t n = ::recv(m_fd, buffer.data(), buffer.size(), 0);
+            if (n > 0)
+                acknowledge_now();
             if (n >= 0)
                 return static_cast<std::size_t>(n);
             if (errno == EINTR)
@@ -129,6 +133,18 @@ class SocketStream final : public ByteStream {
     }
 
   private:
+    // Acknowledge what arrived at once rather than up to 40 ms later. In a
+    // request-response exchange Linux delays ACKs; `upload-pack` writes
+    // "packfile" and then the pack in separate small writes, and Nagle on
+    // its side holds the second until the first is acknowledged: a 40 ms
+    // stall in every fetch of a small repository (strace of a cold
+    // snapshot: 40.6 ms between the two). The flag does not stay set, so it
+    // is set after every read; best effort (not every stream socket has it).
+    void acknowledge_now() const {
+        int on = 1;
+        (void)::setsockopt(m_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+    }
+
     int m_fd;
     std::chrono::steady_clock::time_point m_deadline;
     std::string m_name;
