@@ -60,6 +60,13 @@ class FaultGit final : public git::GitApi {
                          const OutputSink& sink, std::chrono::milliseconds timeout) const override {
         return call("bundle_create", [&] { return m_inner.bundle_create(repo, revs, sink, timeout); });
     }
+    Result<git::BundleBoundary> bundle_boundary(const std::filesystem::path& repo,
+                                                const std::vector<std::string>& tips,
+                                                const std::vector<std::string>& excluded,
+                                                std::chrono::milliseconds timeout) const override {
+        return call("bundle_boundary",
+                    [&] { return m_inner.bundle_boundary(repo, tips, excluded, timeout); });
+    }
     Result<git::RefMap> bundle_heads(const std::filesystem::path& bundle) const override {
         return call("bundle_heads", [&] { return m_inner.bundle_heads(bundle); });
     }
@@ -91,12 +98,6 @@ class FaultGit final : public git::GitApi {
     Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
                              const std::string& descendant) const override {
         return call("is_ancestor", [&] { return m_inner.is_ancestor(repo, ancestor, descendant); });
-    }
-    Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                 const std::vector<std::string>& excluded,
-                                 std::chrono::milliseconds timeout) const override {
-        return call("has_new_objects",
-                    [&] { return m_inner.has_new_objects(repo, tips, excluded, timeout); });
     }
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override {
         return call("fsck", [&] { return m_inner.fsck(repo, timeout); });

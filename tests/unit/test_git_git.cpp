@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <gtest/gtest.h>
+#include <set>
 
 using namespace snapshotter;
 using namespace snapshotter::git;
@@ -711,18 +712,46 @@ TEST(Git, IsAncestor) {
     EXPECT_EQ(git.is_ancestor(upstream, box.git(upstream, {"rev-parse", "main^{tree}"}), main_oid), false);
 }
 
-TEST(Git, HasNewObjects) {
+TEST(Git, BundleBoundaryTellsTheNewTipsAndTheOldParentsOfNewCommits) {
     Sandbox box;
     auto upstream = box.make_upstream();
     auto git = make_git();
     const std::string main_oid = box.git(upstream, {"rev-parse", "main"});
+    const std::string first = box.git(upstream, {"rev-parse", "main~1"});
     const std::string feature = box.git(upstream, {"rev-parse", "feature"});
-    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {main_oid}, k_timeout), false);
-    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {feature}, k_timeout), false);
-    EXPECT_EQ(git.has_new_objects(upstream, {feature}, {main_oid}, k_timeout), true);
-    EXPECT_EQ(git.has_new_objects(upstream, {main_oid}, {}, k_timeout), true);
-    EXPECT_EQ(git.has_new_objects(upstream, {}, {main_oid}, k_timeout), false);
-    auto bad = git.has_new_objects(upstream, {main_oid}, {std::string(40, '4')}, k_timeout);
+    const std::string annotated = box.git(upstream, {"rev-parse", "v1.0"});
+
+    auto walk = git.bundle_boundary(upstream, {feature, first}, {main_oid}, k_timeout);
+    ASSERT_TRUE(walk) << walk.error().message;
+    EXPECT_TRUE(walk->any_new);
+    EXPECT_EQ(walk->new_tips, std::set<std::string>{feature}); // `first` is old: main reaches it
+    EXPECT_EQ(walk->prerequisites, std::vector<std::string>{main_oid});
+
+    walk = git.bundle_boundary(upstream, {main_oid}, {feature}, k_timeout);
+    ASSERT_TRUE(walk);
+    EXPECT_FALSE(walk->any_new);
+    EXPECT_TRUE(walk->new_tips.empty());
+    EXPECT_TRUE(walk->prerequisites.empty());
+
+    // No old commits: the whole history is new, and no boundary.
+    walk = git.bundle_boundary(upstream, {main_oid}, {}, k_timeout);
+    ASSERT_TRUE(walk);
+    EXPECT_TRUE(walk->any_new);
+    EXPECT_EQ(walk->new_tips, std::set<std::string>{main_oid});
+    EXPECT_TRUE(walk->prerequisites.empty());
+
+    // A tag is walked as its commit; the tag itself is never a new tip.
+    walk = git.bundle_boundary(upstream, {annotated}, {first}, k_timeout);
+    ASSERT_TRUE(walk);
+    EXPECT_TRUE(walk->any_new);
+    EXPECT_TRUE(walk->new_tips.empty());
+    EXPECT_EQ(walk->prerequisites, std::vector<std::string>{first});
+
+    walk = git.bundle_boundary(upstream, {}, {main_oid}, k_timeout);
+    ASSERT_TRUE(walk);
+    EXPECT_FALSE(walk->any_new);
+
+    auto bad = git.bundle_boundary(upstream, {main_oid}, {std::string(40, '4')}, k_timeout);
     ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error().kind, ErrorKind::Git);
 }

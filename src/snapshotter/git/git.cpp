@@ -838,28 +838,95 @@ Result<bool> Git::is_ancestor(const std::filesystem::path& repo, const std::stri
     return false;
 }
 
-Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                  const std::vector<std::string>& excluded,
-                                  std::chrono::milliseconds timeout) const {
+namespace {
+
+// Splits a child's output into lines as it arrives, handing each (without
+// its newline) to `take`; a line over `max_line` bytes fails with Git
+// naming `what`, so an output without newlines is never held.
+class LineSplitter {
+  public:
+    LineSplitter(std::string_view what, std::size_t max_line, std::function<Status(std::string_view)> take)
+        : m_what(what), m_max_line(max_line), m_take(std::move(take)) {}
+
+    Status feed(std::span<const std::byte> chunk) {
+        m_partial.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+        std::size_t at = 0;
+        for (auto nl = m_partial.find('\n'); nl != std::string::npos; nl = m_partial.find('\n', at)) {
+            if (auto s = m_take(std::string_view(m_partial).substr(at, nl - at)); !s)
+                return s;
+            at = nl + 1;
+        }
+        m_partial.erase(0, at);
+        if (m_partial.size() > m_max_line)
+            return fail(Error::git(fmt::format("{}: a line over {} bytes", m_what, m_max_line)));
+        return {};
+    }
+    // Fails when the output ended mid-line.
+    [[nodiscard]] Status finish() const {
+        if (!m_partial.empty())
+            return fail(Error::git(fmt::format("{}: the listing ended mid-line", m_what)));
+        return {};
+    }
+
+  private:
+    std::string m_what;
+    std::size_t m_max_line;
+    std::function<Status(std::string_view)> m_take;
+    std::string m_partial;
+};
+
+// rev-list's input on --stdin: `tips`, then `excluded` as negatives.
+std::string rev_list_input(const std::vector<std::string>& tips, const std::vector<std::string>& excluded) {
     std::string input;
     for (const auto& t : tips)
         input += t + "\n";
     for (const auto& e : excluded)
         input += "^" + e + "\n";
-    bool any = false;
-    auto out = run({"rev-list", "--objects", "--no-object-names", "--stdin"},
-                   {.cwd = repo,
-                    .timeout = timeout,
-                    .stdin_data = input,
-                    .on_stdout = [&](std::span<const std::byte> chunk) -> Status {
-                        any = any || !chunk.empty();
-                        return {};
-                    }});
+    return input;
+}
+
+} // namespace
+
+Result<BundleBoundary> Git::bundle_boundary(const std::filesystem::path& repo,
+                                            const std::vector<std::string>& tips,
+                                            const std::vector<std::string>& excluded,
+                                            std::chrono::milliseconds timeout) const {
+    BundleBoundary walk;
+    if (tips.empty())
+        return walk;
+    const std::set<std::string> wanted(tips.begin(), tips.end());
+    // Every new commit is a line: only the tips among them are kept.
+    LineSplitter lines("rev-list --boundary", 128, [&](std::string_view line) -> Status {
+        const bool boundary = line.starts_with('-');
+        if (boundary)
+            line.remove_prefix(1);
+        if (!is_object_id(line))
+            return fail(Error::git(fmt::format("rev-list: not an object id: \"{}\"", line.substr(0, 80))));
+        if (!boundary) {
+            walk.any_new = true;
+            if (auto it = wanted.find(std::string(line)); it != wanted.end())
+                walk.new_tips.insert(*it);
+            return {};
+        }
+        if (walk.prerequisites.size() == k_max_prerequisites)
+            return fail(Error::git(fmt::format(
+                "rev-list: the new commits have more than {} parents among the old ones (a bundle "
+                "header would list them all)",
+                k_max_prerequisites)));
+        walk.prerequisites.emplace_back(line);
+        return {};
+    });
+    auto out = run_checked({"rev-list", "--boundary", "--stdin"},
+                           {.cwd = repo,
+                            .timeout = timeout,
+                            .stdin_data = rev_list_input(tips, excluded),
+                            .on_stdout = [&](std::span<const std::byte> chunk) { return lines.feed(chunk); }},
+                           "rev-list --boundary");
     if (!out)
         return fail(out.error());
-    if (!out->ok())
-        return fail(git_failure("rev-list", out->err));
-    return any;
+    if (auto s = lines.finish(); !s)
+        return fail(s.error());
+    return walk;
 }
 
 Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
@@ -877,16 +944,10 @@ Status Git::list_objects(const std::filesystem::path& repo, const std::vector<st
                          const ObjectBatchSink& on_objects, std::chrono::milliseconds timeout) const {
     if (tips.empty())
         return {};
-    std::string revs;
-    for (const auto& t : tips)
-        revs += t + "\n";
-    for (const auto& e : excluded)
-        revs += "^" + e + "\n";
     // Lines are handed on as they arrive, a batch at a time: the listing of a
     // whole history is never held.
-    std::string partial;
     std::vector<std::string> batch;
-    auto take = [&](std::string_view line) -> Status {
+    LineSplitter lines("rev-list", 128, [&](std::string_view line) -> Status {
         if (!is_object_id(line))
             return fail(Error::git(fmt::format("rev-list: not an object id: \"{}\"", line.substr(0, 80))));
         batch.emplace_back(line);
@@ -895,31 +956,18 @@ Status Git::list_objects(const std::filesystem::path& repo, const std::vector<st
         auto s = on_objects(batch);
         batch.clear();
         return s;
-    };
+    });
     auto out = run_checked({"rev-list", "--objects", "--no-object-names", "--stdin",
                             fmt::format("--filter=blob:limit={}", blob_limit + 1)},
                            {.cwd = repo,
                             .timeout = timeout,
-                            .stdin_data = revs,
-                            .on_stdout = [&](std::span<const std::byte> chunk) -> Status {
-                                partial.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
-                                std::size_t at = 0;
-                                for (auto nl = partial.find('\n'); nl != std::string::npos;
-                                     nl = partial.find('\n', at)) {
-                                    if (auto s = take(std::string_view(partial).substr(at, nl - at)); !s)
-                                        return s;
-                                    at = nl + 1;
-                                }
-                                partial.erase(0, at);
-                                if (partial.size() > 128)
-                                    return fail(Error::git("rev-list: a line over 128 bytes"));
-                                return {};
-                            }},
+                            .stdin_data = rev_list_input(tips, excluded),
+                            .on_stdout = [&](std::span<const std::byte> chunk) { return lines.feed(chunk); }},
                            "rev-list");
     if (!out)
         return fail(out.error());
-    if (!partial.empty())
-        return fail(Error::git("rev-list: the listing ended mid-line"));
+    if (auto s = lines.finish(); !s)
+        return s;
     if (!batch.empty())
         return on_objects(batch);
     return {};

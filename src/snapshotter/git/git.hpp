@@ -106,6 +106,18 @@ inline constexpr std::size_t k_exact_fetch_refs = 256;
 // refs the walks are short and the write would cost more than it saves.
 inline constexpr std::size_t k_commit_graph_refs = 1000;
 
+// What one walk of the commits some tips reach and some old commits do not
+// tells an incremental bundle (GitApi::bundle_boundary).
+struct BundleBoundary {
+    std::vector<std::string>
+        prerequisites; // the boundary: old commits that are parents of new ones, as git lists them
+    std::set<std::string> new_tips; // the tips that are commits the walk shows (new ones)
+    bool any_new = false;           // whether the walk shows any commit
+};
+// A walk whose boundary holds more commits fails (a bundle header of them
+// would pass the 64 MiB a header may take).
+inline constexpr std::size_t k_max_prerequisites = std::size_t{1} << 20;
+
 // Receives object ids in batches (GitApi::list_objects).
 using ObjectBatchSink = std::function<Status(const std::vector<std::string>& oids)>;
 // At most this many object ids go to an ObjectBatchSink at once.
@@ -161,6 +173,17 @@ class GitApi {
     virtual Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
                                  const OutputSink& sink, std::chrono::milliseconds timeout) const = 0;
 
+    // One `git rev-list --boundary` of the commits `tips` (object ids) reach
+    // and the commits `excluded` do not: which of `tips` are new commits,
+    // whether any commit is, and the boundary, the prerequisites `git bundle
+    // create` writes for the same revisions (git/bundle_revs.hpp). Fails with
+    // Git on a line that is not an object id or more than
+    // k_max_prerequisites boundary commits.
+    virtual Result<BundleBoundary> bundle_boundary(const std::filesystem::path& repo,
+                                                   const std::vector<std::string>& tips,
+                                                   const std::vector<std::string>& excluded,
+                                                   std::chrono::milliseconds timeout) const = 0;
+
     // The refs a bundle file lists (git bundle list-heads).
     virtual Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const = 0;
 
@@ -197,12 +220,6 @@ class GitApi {
     // Whether commit `ancestor` is reachable from `descendant` in `repo`.
     virtual Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
                                      const std::string& descendant) const = 0;
-
-    // Whether `tips` reach any object that `excluded` do not (rev-list --objects).
-    virtual Result<bool> has_new_objects(const std::filesystem::path& repo,
-                                         const std::vector<std::string>& tips,
-                                         const std::vector<std::string>& excluded,
-                                         std::chrono::milliseconds timeout) const = 0;
 
     // git fsck --full; the error names what fsck reported.
     virtual Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const = 0;
@@ -275,6 +292,10 @@ class Git final : public GitApi {
     Result<RefMap> local_refs(const std::filesystem::path& repo) const override;
     Status bundle_create(const std::filesystem::path& repo, const std::vector<std::string>& revs,
                          const OutputSink& sink, std::chrono::milliseconds timeout) const override;
+    Result<BundleBoundary> bundle_boundary(const std::filesystem::path& repo,
+                                           const std::vector<std::string>& tips,
+                                           const std::vector<std::string>& excluded,
+                                           std::chrono::milliseconds timeout) const override;
     Result<RefMap> bundle_heads(const std::filesystem::path& bundle) const override;
     Status init_bare(const std::filesystem::path& path, const std::string& object_format) const override;
     Status fetch_bundle(const std::filesystem::path& repo, const std::filesystem::path& bundle,
@@ -289,9 +310,6 @@ class Git final : public GitApi {
     object_types(const std::filesystem::path& repo, const std::vector<std::string>& oids) const override;
     Result<bool> is_ancestor(const std::filesystem::path& repo, const std::string& ancestor,
                              const std::string& descendant) const override;
-    Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
-                                 const std::vector<std::string>& excluded,
-                                 std::chrono::milliseconds timeout) const override;
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override;
     Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
                         std::chrono::milliseconds timeout) const override;
