@@ -325,6 +325,7 @@ def bench_incremental(serve: Path, daemon, args) -> None:
             secs, res = s.snapshot()
             if res["kind"] != "incremental":
                 raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
+            print(f"    {s.bin}: stored {(res.get('bundle') or {}).get('size', 0)} bundle bytes")
             return secs
 
         def baseline() -> float:
@@ -378,6 +379,7 @@ def bench_many_refs(serve: Path, daemon, args) -> None:
             secs, res = s.snapshot()
             if res["kind"] != "incremental":
                 raise SystemExit(f"expected an incremental snapshot, got {res['kind']}")
+            print(f"    {s.bin}: stored {(res.get('bundle') or {}).get('size', 0)} bundle bytes")
             return secs
 
         incr.append(interleaved3(r, candidate,
