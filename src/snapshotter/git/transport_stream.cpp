@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <optional>
 #include <poll.h>
 #include <sys/socket.h>
@@ -93,6 +95,7 @@ class SocketStream final : public ByteStream {
     }
     Result<std::size_t> read(std::span<std::byte> buffer) override {
         while (true) {
+            acknowledge_at_once();
             ssize_t n = ::recv(m_fd, buffer.data(), buffer.size(), 0);
             if (n >= 0)
                 return static_cast<std::size_t>(n);
@@ -129,6 +132,20 @@ class SocketStream final : public ByteStream {
     }
 
   private:
+    // Acknowledge what has arrived now, not after the delayed-ACK timer (40
+    // ms on Linux). git's upload-pack writes a response in several writes
+    // and sets no TCP_NODELAY, so Nagle's algorithm holds its second write
+    // until the first is acknowledged: with delayed ACKs every ls-refs
+    // answer of more than one write stalled for 40 ms (measured on
+    // loopback: 48 ms -> 5 ms for 271 refs). Linux leaves quick-ack mode on
+    // its own, so it is asked for before every read; best effort elsewhere.
+    void acknowledge_at_once() const {
+#ifdef TCP_QUICKACK
+        int on = 1;
+        (void)::setsockopt(m_fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+#endif
+    }
+
     int m_fd;
     std::chrono::steady_clock::time_point m_deadline;
     std::string m_name;
