@@ -550,52 +550,51 @@ RefMap make_kept_mirror(Git& git, const fs::path& upstream, const fs::path& mirr
     return *listed;
 }
 
+// Commit `file` on upstream's main; returns the new commit.
+std::string commit_on_main(Sandbox& box, const fs::path& upstream, const std::string& file) {
+    box.write(upstream / file, file + "\n");
+    box.git(upstream, {"add", file});
+    box.git(upstream, {"commit", "--quiet", "-m", file});
+    return box.git(upstream, {"rev-parse", "main"});
+}
+
 } // namespace
 
-TEST(Git, UpdateMirrorRefsToByObjectIdStoresTheListedTipsNotTheServersLaterOnes) {
+// update_mirror_refs_to() on a kept mirror of make_upstream(), made from `listed`.
+class KeptMirror : public ::testing::Test {
+  protected:
     Sandbox box;
-    auto upstream = box.make_upstream();
-    auto git = make_git();
-    const auto mirror = box.dir() / "cache" / "mirror.git";
-    make_kept_mirror(git, upstream, mirror);
+    fs::path upstream = box.make_upstream();
+    Git git = make_git();
+    fs::path mirror = box.dir() / "cache" / "mirror.git";
+    RefMap listed = make_kept_mirror(git, upstream, mirror);
+};
 
+TEST_F(KeptMirror, ByObjectIdStoresTheListedTipsNotTheServersLaterOnes) {
     // The night as listed: a new commit on main, a new branch, a deleted one.
-    box.write(upstream / "night.txt", "night\n");
-    box.git(upstream, {"add", "night.txt"});
-    box.git(upstream, {"commit", "--quiet", "-m", "night"});
+    commit_on_main(box, upstream, "night.txt");
     box.git(upstream, {"branch", "new"});
     box.git(upstream, {"branch", "-D", "feature"});
-    auto listed = git.local_refs(upstream);
-    ASSERT_TRUE(listed);
+    auto night = git.local_refs(upstream);
+    ASSERT_TRUE(night);
     // After the listing the server moves main on and gains a ref that was not selected.
-    box.write(upstream / "later.txt", "later\n");
-    box.git(upstream, {"add", "later.txt"});
-    box.git(upstream, {"commit", "--quiet", "-m", "later"});
+    const auto later = commit_on_main(box, upstream, "later.txt");
     box.git(upstream, {"branch", "unselected"});
-    ASSERT_NE(box.git(upstream, {"rev-parse", "main"}), listed->at("refs/heads/main").oid);
 
-    auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, *listed,
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, *night,
                                           k_timeout, Shallow::refuse, FetchBy::object_id);
     ASSERT_TRUE(refs) << refs.error().message;
     // Exactly the listing (by name, git would store the server's later main).
-    EXPECT_EQ(*refs, *listed);
+    EXPECT_EQ(*refs, *night);
     EXPECT_EQ(*refs, *git.local_refs(mirror));
     box.git(mirror, {"fsck", "--connectivity-only", "--no-progress"});
-    auto later = git.object_types(mirror, {box.git(upstream, {"rev-parse", "main"})});
-    ASSERT_TRUE(later);
-    EXPECT_TRUE(later->empty()) << "the commit made after the listing was fetched";
+    auto fetched_later = git.object_types(mirror, {later});
+    ASSERT_TRUE(fetched_later);
+    EXPECT_TRUE(fetched_later->empty()) << "the commit made after the listing was fetched";
 }
 
-TEST(Git, UpdateMirrorRefsToByObjectIdOfTipsTheMirrorHoldsMakesNoConnection) {
-    Sandbox box;
-    auto upstream = box.make_upstream();
-    auto git = make_git();
-    const auto mirror = box.dir() / "cache" / "mirror.git";
-    auto listed = make_kept_mirror(git, upstream, mirror);
-    box.write(upstream / "night.txt", "night\n");
-    box.git(upstream, {"add", "night.txt"});
-    box.git(upstream, {"commit", "--quiet", "-m", "night"});
-    const auto fresh = box.git(upstream, {"rev-parse", "main"});
+TEST_F(KeptMirror, ByObjectIdOfTipsTheMirrorHoldsMakesNoConnection) {
+    const auto fresh = commit_on_main(box, upstream, "night.txt");
     // main moved back to its first commit and a new tag there: the
     // mirror holds every listed object, so the remote is never contacted
     // (it no longer exists; by name the fetch would fail).
@@ -616,15 +615,8 @@ TEST(Git, UpdateMirrorRefsToByObjectIdOfTipsTheMirrorHoldsMakesNoConnection) {
     EXPECT_FALSE(needs_remote);
 }
 
-TEST(Git, UpdateMirrorRefsToByObjectIdFetchesByNameWhenTheServerRefusesTheWant) {
-    Sandbox box;
-    auto upstream = box.make_upstream();
-    auto git = make_git();
-    const auto mirror = box.dir() / "cache" / "mirror.git";
-    auto listed = make_kept_mirror(git, upstream, mirror);
-    box.write(upstream / "night.txt", "night\n");
-    box.git(upstream, {"add", "night.txt"});
-    box.git(upstream, {"commit", "--quiet", "-m", "night"});
+TEST_F(KeptMirror, ByObjectIdFetchesByNameWhenTheServerRefusesTheWant) {
+    const auto now = commit_on_main(box, upstream, "night.txt");
     // Listed at an object the server does not hold (gone since the listing):
     // upload-pack refuses the want, and the fetch by name stores what the
     // server holds now, for the exactness check to compare with the listing.
@@ -632,7 +624,7 @@ TEST(Git, UpdateMirrorRefsToByObjectIdFetchesByNameWhenTheServerRefusesTheWant) 
     auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, listed,
                                           k_timeout, Shallow::refuse, FetchBy::object_id);
     ASSERT_TRUE(refs) << refs.error().message;
-    EXPECT_EQ(refs->at("refs/heads/main").oid, box.git(upstream, {"rev-parse", "main"}));
+    EXPECT_EQ(refs->at("refs/heads/main").oid, now);
     // A listed value that is no object id is refused before git runs.
     listed["refs/heads/main"] = {"--upload-pack=touch", ""};
     auto bad = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, listed,
