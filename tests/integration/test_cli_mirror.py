@@ -16,7 +16,7 @@ moved back, a tag on an old commit) makes no connection but the listing's,
 refs the payload does not select never reach the mirror, and a night whose
 fetch adds more than `max_pack_bytes` still drops the mirror and fails.
 
-A kept mirror holding more than 1,024 loose objects (k_loose_objects_to_pack;
+A kept mirror holding more than 4,096 loose objects (k_loose_objects_to_pack;
 nothing else packs it) has them packed by the next night.
 """
 
@@ -148,14 +148,14 @@ class KeptMirror(harness.Assertions, unittest.TestCase):
         ws = harness.Workspace("cli-loose-")
         self.assertRunOk(ws.snapshot([repo], options), "first snapshot")
         mirror = ws.cache_dir / "mirrors" / "org%2Floose.git"
-        # 1,100 loose objects in the mirror (a few years of small nights).
+        # 4,200 loose objects in the mirror (about three months of ordinary nights).
         junk = harness.mkdtemp("junk-")
         paths = []
-        for i in range(1100):
+        for i in range(4200):
             (junk / f"{i}").write_bytes(os.urandom(64))
             paths.append(str(junk / f"{i}"))
         harness.git("hash-object", "-w", "--stdin-paths", git_dir=mirror, input="\n".join(paths).encode())
-        self.assertGreater(int(harness.git("count-objects", git_dir=mirror).split()[0]), 1100)
+        self.assertGreater(int(harness.git("count-objects", git_dir=mirror).split()[0]), 4200)
 
         up.checkout("main")
         up.commit_file("night.txt", "night\n", "night")
@@ -163,7 +163,7 @@ class KeptMirror(harness.Assertions, unittest.TestCase):
         night = self.assertRunOk(ws.snapshot([repo], options), "night")["repositories"][0]
         self.assertEqual(night.get("kind"), "incremental", night)
         loose = int(harness.git("count-objects", git_dir=mirror).split()[0])
-        self.assertLess(loose, 1024, "packed before the night's fetch; only the fetch's own objects are loose")
+        self.assertLess(loose, 4096, "packed before the night's fetch; only the fetch's own objects are loose")
         p = harness.fsck(mirror)
         self.assertEqual(p.returncode, 0, f"fsck --full: {p.stdout!r} {p.stderr!r}")
         mirror_refs = {k: v for k, v in harness.ref_map(mirror).items() if not k.startswith("refs/snapshotter/")}

@@ -886,8 +886,8 @@ Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::
 }
 
 Status Git::pack_loose_objects(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
-    auto out =
-        run_checked({"repack", "-d", "-q", "--geometric=2"}, {.cwd = repo, .timeout = timeout}, "repack");
+    auto out = run_checked({"repack", "-d", "-q", "-n", "--geometric=2"}, {.cwd = repo, .timeout = timeout},
+                           "repack");
     if (!out)
         return fail(out.error());
     return {};
