@@ -15,9 +15,6 @@ id: a night that only moves refs onto objects the mirror holds (a branch
 moved back, a tag on an old commit) makes no connection but the listing's,
 refs the payload does not select never reach the mirror, and a night whose
 fetch adds more than `max_pack_bytes` still drops the mirror and fails.
-
-A kept mirror holding more than 4,096 loose objects (k_loose_objects_to_pack;
-nothing else packs it) has them packed by the next night.
 """
 
 import os
@@ -140,34 +137,6 @@ class KeptMirror(harness.Assertions, unittest.TestCase):
         self.assertEqual(harness.ref_map(target), selected())
         p = harness.fsck(target)
         self.assertEqual(p.returncode, 0, f"fsck --full: {p.stdout!r} {p.stderr!r}")
-
-    def test_loose_objects_packed_past_the_limit(self):
-        up = harness.build_rich(SERVE_ROOT, "loose")
-        repo = {"url": DAEMON.url_for(str(up.bare.relative_to(SERVE_ROOT))), "name": "org/loose"}
-        options = {"engine": "cli", "full_size_ratio": 100}
-        ws = harness.Workspace("cli-loose-")
-        self.assertRunOk(ws.snapshot([repo], options), "first snapshot")
-        mirror = ws.cache_dir / "mirrors" / "org%2Floose.git"
-        # 4,200 loose objects in the mirror (about three months of ordinary nights).
-        junk = harness.mkdtemp("junk-")
-        paths = []
-        for i in range(4200):
-            (junk / f"{i}").write_bytes(os.urandom(64))
-            paths.append(str(junk / f"{i}"))
-        harness.git("hash-object", "-w", "--stdin-paths", git_dir=mirror, input="\n".join(paths).encode())
-        self.assertGreater(int(harness.git("count-objects", git_dir=mirror).split()[0]), 4200)
-
-        up.checkout("main")
-        up.commit_file("night.txt", "night\n", "night")
-        up.push("refs/heads/main:refs/heads/main")
-        night = self.assertRunOk(ws.snapshot([repo], options), "night")["repositories"][0]
-        self.assertEqual(night.get("kind"), "incremental", night)
-        loose = int(harness.git("count-objects", git_dir=mirror).split()[0])
-        self.assertLess(loose, 4096, "packed before the night's fetch; only the fetch's own objects are loose")
-        p = harness.fsck(mirror)
-        self.assertEqual(p.returncode, 0, f"fsck --full: {p.stdout!r} {p.stderr!r}")
-        mirror_refs = {k: v for k, v in harness.ref_map(mirror).items() if not k.startswith("refs/snapshotter/")}
-        self.assertEqual(mirror_refs, up.ref_map())
 
 
 if __name__ == "__main__":

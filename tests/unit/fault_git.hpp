@@ -98,10 +98,6 @@ class FaultGit final : public git::GitApi {
         return call("has_new_objects",
                     [&] { return m_inner.has_new_objects(repo, tips, excluded, timeout); });
     }
-    Status pack_loose_objects(const std::filesystem::path& repo,
-                              std::chrono::milliseconds timeout) const override {
-        return call("pack_loose_objects", [&] { return m_inner.pack_loose_objects(repo, timeout); });
-    }
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override {
         return call("fsck", [&] { return m_inner.fsck(repo, timeout); });
     }

@@ -633,24 +633,6 @@ TEST_F(KeptMirror, ByObjectIdFetchesByNameWhenTheServerRefusesTheWant) {
     EXPECT_NE(bad.error().message.find("not an object id"), std::string::npos) << bad.error().message;
 }
 
-TEST(Git, PackLooseObjectsPacksReachableAndUnreachableOnes) {
-    Sandbox box;
-    auto upstream = box.make_upstream();
-    box.write(box.dir() / "junk.txt", "unreachable\n");
-    const auto junk = box.git(upstream, {"hash-object", "-w", (box.dir() / "junk.txt").string()});
-    const auto tip = box.git(upstream, {"rev-parse", "main"});
-    ASSERT_NE(box.git(upstream, {"count-objects"}).find("objects"), std::string::npos);
-    ASSERT_FALSE(box.git(upstream, {"count-objects"}).starts_with("0 objects"));
-    auto git = make_git();
-    ASSERT_TRUE(git.pack_loose_objects(upstream, k_timeout));
-    EXPECT_TRUE(box.git(upstream, {"count-objects"}).starts_with("0 objects"))
-        << box.git(upstream, {"count-objects"});
-    auto types = git.object_types(upstream, {junk, tip});
-    ASSERT_TRUE(types);
-    EXPECT_EQ(types->size(), 2u);
-    box.git(upstream, {"fsck", "--no-progress"});
-}
-
 TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {
     Sandbox box;
     auto upstream = box.make_upstream();

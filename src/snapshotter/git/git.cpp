@@ -885,14 +885,6 @@ Result<bool> Git::has_new_objects(const std::filesystem::path& repo, const std::
     return any;
 }
 
-Status Git::pack_loose_objects(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
-    auto out = run_checked({"repack", "-d", "-q", "-n", "--geometric=2"}, {.cwd = repo, .timeout = timeout},
-                           "repack");
-    if (!out)
-        return fail(out.error());
-    return {};
-}
-
 Status Git::fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
     auto out = run({"fsck", "--full", "--no-progress", "--no-dangling"}, {.cwd = repo, .timeout = timeout});
     if (!out)

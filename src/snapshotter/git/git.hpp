@@ -93,17 +93,6 @@ Status write_shallow(const std::filesystem::path& repo, const std::vector<std::s
 // packed: git reads a packed-refs file in one go, and thousands of loose
 // files made every later command of an incremental slow.
 inline constexpr std::size_t k_loose_refs_to_pack = 64;
-// A kept mirror holding more loose objects than this before a fetch has
-// them packed (GitApi::pack_loose_objects): nothing else packs it (gc.auto
-// is 0), an ordinary night's fetch leaves its few dozen objects loose (fewer
-// than git's unpackLimit), and every night walks the object store twice to
-// bound what the fetch added, at about 3.3 us a loose object a walk (16,000
-// loose objects, a year of nights, made each walk 53 ms). A pack of ~1,100
-// loose objects took 0.4-0.6 s. By arithmetic on those two figures, with
-// ~45 new objects a night, a walk cost of 6.6 us x N a night against that
-// repack every N / 45 nights is least near N = 2,600 and within 15% of it
-// at 4,096 (fewer repacks, each larger).
-inline constexpr std::size_t k_loose_objects_to_pack = 4096;
 // At most this many refs are fetched by exact name into a kept mirror
 // (update_mirror_refs_to); more take the mirror's patterns.
 inline constexpr std::size_t k_exact_fetch_refs = 256;
@@ -229,14 +218,6 @@ class GitApi {
                                          const std::vector<std::string>& excluded,
                                          std::chrono::milliseconds timeout) const = 0;
 
-    // Pack every loose object of `repo`, reachable or not, keeping its packs
-    // in a geometric progression (git repack -d --geometric=2: each pack at
-    // least twice the objects of the next smaller, so their count stays
-    // logarithmic and the large packs are rarely rewritten); no
-    // objects/info/packs (-n: no dumb-HTTP server reads a mirror).
-    virtual Status pack_loose_objects(const std::filesystem::path& repo,
-                                      std::chrono::milliseconds timeout) const = 0;
-
     // git fsck --full; the error names what fsck reported.
     virtual Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const = 0;
 
@@ -326,8 +307,6 @@ class Git final : public GitApi {
     Result<bool> has_new_objects(const std::filesystem::path& repo, const std::vector<std::string>& tips,
                                  const std::vector<std::string>& excluded,
                                  std::chrono::milliseconds timeout) const override;
-    Status pack_loose_objects(const std::filesystem::path& repo,
-                              std::chrono::milliseconds timeout) const override;
     Status fsck(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const override;
     Result<Child> spawn(const std::filesystem::path& repo, std::vector<std::string> args,
                         std::chrono::milliseconds timeout) const override;

@@ -14,7 +14,6 @@
 #include "snapshotter/util/url.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <fmt/format.h>
 #include <map>
 #include <spdlog/spdlog.h>
@@ -24,30 +23,16 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// What the object store of a repository holds.
-struct ObjectStore {
-    std::uint64_t bytes = 0;       // loose objects, packs and the rest of objects/
-    std::size_t loose_objects = 0; // files in the objects/<xx>/ fan-out directories
-};
-
-// The object store of `repo`, in one walk of objects/; empty when absent.
-ObjectStore object_store_of(const std::filesystem::path& repo) {
-    auto is_fan_out = [](const std::filesystem::path& dir) {
-        const auto name = dir.filename().native();
-        return name.size() == 2 && std::isxdigit(static_cast<unsigned char>(name[0])) != 0 &&
-               std::isxdigit(static_cast<unsigned char>(name[1])) != 0;
-    };
-    ObjectStore store;
+// Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
+std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
+    std::uint64_t total = 0;
     std::error_code ec;
     for (auto it = std::filesystem::recursive_directory_iterator(repo / "objects", ec);
          !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
         if (std::error_code file_ec; it->is_regular_file(file_ec))
-            if (auto size = it->file_size(file_ec); !file_ec) {
-                store.bytes += size;
-                if (it.depth() == 1 && is_fan_out(it->path().parent_path()))
-                    ++store.loose_objects;
-            }
-    return store;
+            if (auto size = it->file_size(file_ec); !file_ec)
+                total += size;
+    return total;
 }
 
 class CliEngine final : public Engine {
@@ -148,16 +133,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
-    auto stored_before = object_store_of(mirror);
-    // Loose objects past k_loose_objects_to_pack are packed before the fetch
-    // (never between the two walks, which would hide what the fetch added).
-    // A failure is left to the fetch, which recreates a mirror git cannot use.
-    if (stored_before.loose_objects > git::k_loose_objects_to_pack) {
-        if (auto s = ctx.git.pack_loose_objects(mirror, deadline.left()); !s)
-            spdlog::warn("{}: packing the mirror's {} loose objects failed: {}", repo.name,
-                         stored_before.loose_objects, s.error().message);
-        stored_before = object_store_of(mirror);
-    }
+    const auto stored_before = object_store_bytes(mirror);
     const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
     // The mirror's refs after the fetch, packed when the fetch left many loose.
     // A kept mirror fetches only the listed refs it lacks: by the listed
@@ -184,8 +160,8 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     produced.timings_ms["fetch"] = elapsed_ms(step);
     // git fetch cannot be capped while it runs: check what it added, and drop
     // a mirror that grew past the limit rather than keep the server's bytes.
-    const auto stored_after = object_store_of(mirror).bytes;
-    const auto added = stored_after > stored_before.bytes ? stored_after - stored_before.bytes : 0;
+    const auto stored_after = object_store_bytes(mirror);
+    const auto added = stored_after > stored_before ? stored_after - stored_before : 0;
     if (options.max_pack_bytes > 0 && added > static_cast<std::uint64_t>(options.max_pack_bytes)) {
         std::error_code ec;
         std::filesystem::remove_all(mirror, ec);
