@@ -630,7 +630,7 @@ TEST_F(KeptMirror, ByObjectIdFetchesByNameWhenTheServerRefusesTheWant) {
     auto bad = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, listed,
                                          k_timeout, Shallow::refuse, FetchBy::object_id);
     ASSERT_FALSE(bad);
-    EXPECT_NE(bad.error().message.find("not an object id"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("not a sha1 object id"), std::string::npos) << bad.error().message;
 }
 
 TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {

@@ -608,10 +608,10 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
             by_name += fmt::format("+{}:{}\n", name, name);
             if (by == FetchBy::object_id) {
                 if (object_format_of(target.oid) != object_format || !is_object_id(target.oid))
-                    return fail(
-                        Error::git(fmt::format("fetch {}: {} is listed at \"{}\", not an object id",
-                                               redact_url(remote.url), name, target.oid.substr(0, 80)),
-                                   Cause::protocol));
+                    return fail(Error::git(fmt::format("fetch {}: {} is listed at a value that is not a "
+                                                       "{} object id",
+                                                       redact_url(remote.url), name, object_format),
+                                           Cause::protocol));
                 by_oid += fmt::format("+{}:{}\n", target.oid, name);
             }
             if (++differing > k_exact_fetch_refs)
