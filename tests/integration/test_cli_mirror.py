@@ -9,8 +9,15 @@ only the refs that brought new objects (df/x is on an old commit: the
 manifest holds it, restore sets it); the kept mirror then holds exactly the listed refs (and
 nothing the server deleted), and the chain restores to upstream's refs, HEAD
 and objects exactly.
+
+After a protocol v2 listing, a kept mirror fetches the listed tips by object
+id: a night that only moves refs onto objects the mirror holds (a branch
+moved back, a tag on an old commit) makes no connection but the listing's,
+refs the payload does not select never reach the mirror, and a night whose
+fetch adds more than `max_pack_bytes` still drops the mirror and fails.
 """
 
+import os
 import unittest
 from pathlib import Path
 
@@ -24,7 +31,7 @@ def setUpModule():
     global SERVE_ROOT, DAEMON
     harness.setup_module()
     SERVE_ROOT = harness.mkdtemp("serve-")
-    DAEMON = harness.GitDaemon(SERVE_ROOT)
+    DAEMON = harness.GitDaemon(SERVE_ROOT, verbose=True)
 
 
 def tearDownModule():
@@ -81,6 +88,55 @@ class KeptMirror(harness.Assertions, unittest.TestCase):
                                                                          git_dir=repo).splitlines()})
                    for repo in (target, up.bare)]
         self.assertEqual(objects[0], objects[1])
+
+    def test_nights_fetched_by_object_id(self):
+        up = harness.build_rich(SERVE_ROOT, "by-oid")
+        old = up.git("rev-parse", "main").strip()
+        up.checkout("main")
+        up.commit_file("second.txt", "second\n", "second")
+        up.push("refs/heads/main:refs/heads/main", f"{old}:refs/pull/1/head")
+        path = str(up.bare.relative_to(SERVE_ROOT))
+        repo = {"url": DAEMON.url_for(path), "name": "org/by-oid", "refs": ["refs/heads/*", "refs/tags/*"]}
+        options = {"engine": "cli", "full_size_ratio": 100, "retries": 0}
+        ws = harness.Workspace("cli-by-oid-")
+        selected = lambda: {k: v for k, v in up.ref_map().items() if not k.startswith("refs/pull/")}
+        mirror = ws.cache_dir / "mirrors" / "org%2Fby-oid.git"
+
+        def mirror_refs() -> dict:
+            return {k: v for k, v in harness.ref_map(mirror).items() if not k.startswith("refs/snapshotter/")}
+
+        self.assertRunOk(ws.snapshot([repo], options), "first snapshot")
+        self.assertEqual(mirror_refs(), selected())
+
+        # A night of refs only: main moved back, a tag on an old commit, a
+        # new unselected ref on a new commit. The mirror holds every listed
+        # object, so git fetch connects to nothing: one upload-pack (the listing).
+        up.commit_file("pull.txt", "pull\n", "pull")
+        up.push(f"{old}:refs/heads/main", f"{old}:refs/tags/old", "HEAD:refs/pull/2/head", force=True)
+        before = DAEMON.upload_packs(path)
+        night = self.assertRunOk(ws.snapshot([repo], options), "refs-only night")["repositories"][0]
+        self.assertEqual(night.get("kind"), "incremental", night)
+        self.assertEqual(DAEMON.upload_packs(path) - before, 1, DAEMON.log()[-2000:])
+        self.assertEqual(mirror_refs(), selected(), "exactly the selected refs, as listed")
+
+        # A night whose fetch adds more than max_pack_bytes: the mirror is dropped.
+        up.checkout("main")
+        up.git("reset", "-q", "--hard", old)
+        up.commit_file("big.bin", os.urandom(300_000), "big")
+        up.push("refs/heads/main:refs/heads/main", force=True)
+        run = ws.snapshot([repo], {**options, "max_pack_bytes": 100_000})
+        out = self.assertRunFails(run, 1, "GitError", "a fetch past max_pack_bytes")
+        self.assertIn("options.max_pack_bytes", out["result"]["repositories"][0]["message"])
+        self.assertFalse(mirror.exists(), "a mirror that grew past the limit is dropped")
+
+        # Without the limit the next night fetches again, and the chain restores exactly.
+        self.assertRunOk(ws.snapshot([repo], options), "the night again")
+        self.assertEqual(mirror_refs(), selected())
+        target = ws.new_target()
+        self.assertRunOk(ws.run(ws.restore_payload(repo["name"], target, "latest")), "restore")
+        self.assertEqual(harness.ref_map(target), selected())
+        p = harness.fsck(target)
+        self.assertEqual(p.returncode, 0, f"fsck --full: {p.stdout!r} {p.stderr!r}")
 
 
 if __name__ == "__main__":

@@ -119,10 +119,10 @@ class FaultGit final : public git::GitApi {
                                               const std::string& object_format, const git::Remote& remote,
                                               const std::vector<std::string>& patterns,
                                               const git::RefMap& listed, std::chrono::milliseconds timeout,
-                                              git::Shallow shallow) const override {
+                                              git::Shallow shallow, git::FetchBy by) const override {
         return call("update_mirror_refs_to", [&] {
             return m_inner.update_mirror_refs_to(mirror, object_format, remote, patterns, listed, timeout,
-                                                 shallow);
+                                                 shallow, by);
         });
     }
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,

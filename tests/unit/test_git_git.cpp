@@ -453,8 +453,8 @@ TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) 
     // A new mirror is fetched by its patterns.
     auto listed = git.local_refs(upstream);
     ASSERT_TRUE(listed);
-    auto refs =
-        git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout, Shallow::refuse);
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout,
+                                          Shallow::refuse, FetchBy::name);
     ASSERT_TRUE(refs) << refs.error().message;
     EXPECT_EQ(*refs, *listed);
     const auto main_oid = listed->at("refs/heads/main").oid;
@@ -477,7 +477,8 @@ TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) 
     ASSERT_TRUE(listed);
     // The kept mirror fetches by the listed names, never by the patterns
     // (none are given here: a fetch by patterns would delete every ref).
-    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse);
+    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse,
+                                     FetchBy::name);
     ASSERT_TRUE(refs) << refs.error().message;
     auto expected = *listed;
     expected["refs/snapshotter/preserved/x"] = {main_oid, ""};
@@ -511,8 +512,8 @@ TEST(Git, UpdateMirrorRefsToAddsACommitGraphLayerToAMirrorOfManyRefs) {
     auto listed = git.local_refs(upstream);
     ASSERT_TRUE(listed);
     *listed = select_refs(*listed, patterns);
-    auto refs =
-        git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout, Shallow::refuse);
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", remote, patterns, *listed, k_timeout,
+                                          Shallow::refuse, FetchBy::name);
     ASSERT_TRUE(refs) << refs.error().message;
     const auto chain = mirror / "objects" / "info" / "commit-graphs" / "commit-graph-chain";
     auto before = read_file(chain, 1 << 20);
@@ -524,7 +525,8 @@ TEST(Git, UpdateMirrorRefsToAddsACommitGraphLayerToAMirrorOfManyRefs) {
     listed = git.local_refs(upstream);
     ASSERT_TRUE(listed);
     *listed = select_refs(*listed, patterns);
-    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse);
+    refs = git.update_mirror_refs_to(mirror, "sha1", remote, {}, *listed, k_timeout, Shallow::refuse,
+                                     FetchBy::name);
     ASSERT_TRUE(refs) << refs.error().message;
     EXPECT_EQ(*refs, *listed);
     // The night's commit is in a layer of its own on top of the first.
@@ -533,6 +535,103 @@ TEST(Git, UpdateMirrorRefsToAddsACommitGraphLayerToAMirrorOfManyRefs) {
     EXPECT_TRUE(after->starts_with(*before)) << *before << " / " << *after;
     EXPECT_GT(after->size(), before->size());
     box.git(mirror, {"commit-graph", "verify"});
+}
+
+namespace {
+
+// A kept mirror of `upstream` (refs/heads/* and refs/tags/*) made by a first
+// update_mirror_refs_to; returns the listing it was made from.
+RefMap make_kept_mirror(Git& git, const fs::path& upstream, const fs::path& mirror) {
+    auto listed = git.local_refs(upstream);
+    EXPECT_TRUE(listed);
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()},
+                                          {"refs/heads/*", "refs/tags/*"}, *listed, k_timeout,
+                                          Shallow::refuse, FetchBy::object_id);
+    EXPECT_TRUE(refs) << refs.error().message;
+    return *listed;
+}
+
+// Commit `file` on upstream's main; returns the new commit.
+std::string commit_on_main(Sandbox& box, const fs::path& upstream, const std::string& file) {
+    box.write(upstream / file, file + "\n");
+    box.git(upstream, {"add", file});
+    box.git(upstream, {"commit", "--quiet", "-m", file});
+    return box.git(upstream, {"rev-parse", "main"});
+}
+
+} // namespace
+
+// update_mirror_refs_to() on a kept mirror of make_upstream(), made from `listed`.
+class KeptMirror : public ::testing::Test {
+  protected:
+    Sandbox box;
+    fs::path upstream = box.make_upstream();
+    Git git = make_git();
+    fs::path mirror = box.dir() / "cache" / "mirror.git";
+    RefMap listed = make_kept_mirror(git, upstream, mirror);
+};
+
+TEST_F(KeptMirror, ByObjectIdStoresTheListedTipsNotTheServersLaterOnes) {
+    // The night as listed: a new commit on main, a new branch, a deleted one.
+    commit_on_main(box, upstream, "night.txt");
+    box.git(upstream, {"branch", "new"});
+    box.git(upstream, {"branch", "-D", "feature"});
+    auto night = git.local_refs(upstream);
+    ASSERT_TRUE(night);
+    // After the listing the server moves main on and gains a ref that was not selected.
+    const auto later = commit_on_main(box, upstream, "later.txt");
+    box.git(upstream, {"branch", "unselected"});
+
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, *night,
+                                          k_timeout, Shallow::refuse, FetchBy::object_id);
+    ASSERT_TRUE(refs) << refs.error().message;
+    // Exactly the listing (by name, git would store the server's later main).
+    EXPECT_EQ(*refs, *night);
+    EXPECT_EQ(*refs, *git.local_refs(mirror));
+    box.git(mirror, {"fsck", "--connectivity-only", "--no-progress"});
+    auto fetched_later = git.object_types(mirror, {later});
+    ASSERT_TRUE(fetched_later);
+    EXPECT_TRUE(fetched_later->empty()) << "the commit made after the listing was fetched";
+}
+
+TEST_F(KeptMirror, ByObjectIdOfTipsTheMirrorHoldsMakesNoConnection) {
+    const auto fresh = commit_on_main(box, upstream, "night.txt");
+    // main moved back to its first commit and a new tag there: the
+    // mirror holds every listed object, so the remote is never contacted
+    // (it no longer exists; by name the fetch would fail).
+    const auto first = listed.at("refs/tags/v0.1").oid;
+    listed["refs/heads/main"] = {first, ""};
+    listed["refs/tags/old"] = {first, ""};
+    listed.erase("refs/heads/feature");
+    const Remote gone{.url = (box.dir() / "no-such-repository").string()};
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", gone, {}, listed, k_timeout, Shallow::refuse,
+                                          FetchBy::object_id);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(*refs, listed);
+    // A tip the mirror lacks does need the remote.
+    auto lacking = listed;
+    lacking["refs/heads/main"] = {fresh, ""};
+    auto needs_remote = git.update_mirror_refs_to(mirror, "sha1", gone, {}, lacking, k_timeout,
+                                                  Shallow::refuse, FetchBy::object_id);
+    EXPECT_FALSE(needs_remote);
+}
+
+TEST_F(KeptMirror, ByObjectIdFetchesByNameWhenTheServerRefusesTheWant) {
+    const auto now = commit_on_main(box, upstream, "night.txt");
+    // Listed at an object the server does not hold (gone since the listing):
+    // upload-pack refuses the want, and the fetch by name stores what the
+    // server holds now, for the exactness check to compare with the listing.
+    listed["refs/heads/main"] = {std::string(40, '1'), ""};
+    auto refs = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, listed,
+                                          k_timeout, Shallow::refuse, FetchBy::object_id);
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_EQ(refs->at("refs/heads/main").oid, now);
+    // A listed value that is no object id is refused before git runs.
+    listed["refs/heads/main"] = {"--upload-pack=touch", ""};
+    auto bad = git.update_mirror_refs_to(mirror, "sha1", Remote{.url = upstream.string()}, {}, listed,
+                                         k_timeout, Shallow::refuse, FetchBy::object_id);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("not a sha1 object id"), std::string::npos) << bad.error().message;
 }
 
 TEST(Git, CloneBundleMakesPackedRefsAndNoRemote) {

@@ -573,7 +573,8 @@ Status Git::pack_loose_refs(const std::filesystem::path& mirror, std::chrono::mi
 Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
                                           const std::string& object_format, const Remote& remote,
                                           const std::vector<std::string>& patterns, const RefMap& listed,
-                                          std::chrono::milliseconds timeout, Shallow shallow) const {
+                                          std::chrono::milliseconds timeout, Shallow shallow,
+                                          FetchBy by) const {
     auto by_patterns = [&] {
         return update_mirror_refs(mirror, object_format, remote, patterns, timeout, shallow);
     };
@@ -595,15 +596,24 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
         for (const auto& [name, target] : *listed_by_git)
             (*before)[name] = target.oid;
     }
-    // The listed refs the mirror lacks or holds at another tip, fetched by name.
-    std::string refspecs;
+    // The listed refs the mirror lacks or holds at another tip, fetched by
+    // name and, when asked, by their listed object ids.
+    std::string by_name, by_oid;
     std::size_t differing = 0;
     for (const auto& [name, target] : listed) {
         if (!name.starts_with("refs/"))
             return by_patterns();
         auto held = before->find(name);
         if (held == before->end() || held->second != target.oid) {
-            refspecs += fmt::format("+{}:{}\n", name, name);
+            by_name += fmt::format("+{}:{}\n", name, name);
+            if (by == FetchBy::object_id) {
+                if (object_format_of(target.oid) != object_format || !is_object_id(target.oid))
+                    return fail(Error::git(fmt::format("fetch {}: {} is listed at a value that is not a "
+                                                       "{} object id",
+                                                       redact_url(remote.url), name, object_format),
+                                           Cause::protocol));
+                by_oid += fmt::format("+{}:{}\n", target.oid, name);
+            }
             if (++differing > k_exact_fetch_refs)
                 return by_patterns();
         }
@@ -618,10 +628,23 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
                                    "update-ref");
             !out)
             return fail(out.error());
-    if (!refspecs.empty()) {
+    if (!by_name.empty()) {
         const auto graph = listed.size() >= k_commit_graph_refs ? CommitGraph::write : CommitGraph::skip;
-        if (auto s = fetch_refspecs(mirror, remote, refspecs, false, timeout, shallow, graph); !s)
-            return fail(s.error());
+        auto fetched = fetch_refspecs(mirror, remote, by == FetchBy::object_id ? by_oid : by_name, false,
+                                      timeout, shallow, graph);
+        // A server may refuse a want it did not advertise, or have lost the
+        // tip since the listing: by name, git fetches what the server holds
+        // now (the exactness check then tells whether that is what was listed).
+        // Not after a refusal (credentials, a missing repository) or a
+        // transient failure, which a second fetch would only repeat.
+        if (!fetched && by == FetchBy::object_id && fetched.error().kind == ErrorKind::Git &&
+            fetched.error().cause != Cause::refused && !is_transient(fetched.error().cause)) {
+            spdlog::info("fetch {} by object id failed ({}); fetching by name", redact_url(remote.url),
+                         fetched.error().message);
+            fetched = fetch_refspecs(mirror, remote, by_name, false, timeout, shallow, graph);
+        }
+        if (!fetched)
+            return fail(fetched.error());
         if (auto s = pack_loose_refs(mirror, timeout); !s)
             return fail(s.error());
     }

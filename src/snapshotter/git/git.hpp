@@ -96,6 +96,20 @@ inline constexpr std::size_t k_loose_refs_to_pack = 64;
 // At most this many refs are fetched by exact name into a kept mirror
 // (update_mirror_refs_to); more take the mirror's patterns.
 inline constexpr std::size_t k_exact_fetch_refs = 256;
+
+// How a kept mirror's fetch names the refs it updates (update_mirror_refs_to).
+enum class FetchBy {
+    // "+<ref>:<ref>": git lists the remote's refs again (an ls-refs round
+    // trip) and stores their tips as the server holds them then.
+    name,
+    // "+<oid>:<ref>": the listed tips themselves. git then lists no refs
+    // (git >= 2.20, every refspec an exact object id, --no-tags) and makes
+    // no connection at all when the mirror holds every one of them (a ref
+    // moved back). For a listing made over protocol v2, whose upload-pack
+    // serves any object it holds; a fetch that fails (a server that refuses
+    // such wants, a tip gone since the listing) is made again by name.
+    object_id,
+};
 // A mirror fetch writes a commit-graph layer for the commits it brings
 // (fetch.writeCommitGraph, --split) when the mirror holds at least this many
 // refs, and always when it fetches by patterns (a new or much changed
@@ -241,16 +255,17 @@ class GitApi {
 
     // update_mirror_refs() for a mirror that already holds most of `listed`
     // (the remote's refs, as listed, matching `patterns`): only the refs
-    // whose tip differs are fetched, by exact name (a protocol v2 server then
-    // advertises only those, not every ref), and the mirror's refs `listed`
-    // lacks are deleted locally (refs/snapshotter/ refs stay). A new or
-    // unusable mirror, or more than k_exact_fetch_refs differing refs, take
-    // update_mirror_refs() instead. Returns the refs of `mirror` after it.
+    // whose tip differs are fetched, `by` exact name (a protocol v2 server
+    // then advertises only those, not every ref) or by their listed object
+    // ids (FetchBy), and the mirror's refs `listed` lacks are deleted
+    // locally (refs/snapshotter/ refs stay). A new or unusable mirror, or
+    // more than k_exact_fetch_refs differing refs, take update_mirror_refs()
+    // instead. Returns the refs of `mirror` after it, as git reads them.
     virtual Result<RefMap> update_mirror_refs_to(const std::filesystem::path& mirror,
                                                  const std::string& object_format, const Remote& remote,
                                                  const std::vector<std::string>& patterns,
                                                  const RefMap& listed, std::chrono::milliseconds timeout,
-                                                 Shallow shallow) const = 0;
+                                                 Shallow shallow, FetchBy by) const = 0;
 
     // Make `path` (absent or an empty directory) a bare repository holding
     // every object and ref of the complete bundle `bundle` (no
@@ -319,7 +334,8 @@ class Git final : public GitApi {
     Result<RefMap> update_mirror_refs_to(const std::filesystem::path& mirror,
                                          const std::string& object_format, const Remote& remote,
                                          const std::vector<std::string>& patterns, const RefMap& listed,
-                                         std::chrono::milliseconds timeout, Shallow shallow) const override;
+                                         std::chrono::milliseconds timeout, Shallow shallow,
+                                         FetchBy by) const override;
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override;
 

@@ -51,6 +51,9 @@ class CliEngine final : public Engine {
 
     const EngineContext& m_ec;
     CliListing m_listing;
+    // A listing made in-process spoke protocol v2: a kept mirror then
+    // fetches the listed tips by object id (no second ls-refs).
+    git::FetchBy m_fetch_by = git::FetchBy::name;
 };
 
 Result<Listing> CliEngine::list() {
@@ -62,9 +65,11 @@ Result<Listing> CliEngine::list() {
         if (url && (url->transport == Transport::git || url->transport == Transport::http ||
                     url->transport == Transport::https)) {
             auto listed = git::list_remote(stream_request(m_ec));
-            if (listed)
+            if (listed) {
+                m_fetch_by = git::FetchBy::object_id;
                 return Listing{std::move(listed->refs), std::move(listed->refused), listed->head_state,
                                listed->object_format};
+            }
             if (!git::is_protocol_refusal(listed.error()))
                 return fail(listed.error());
             spdlog::debug("{}: {}; listing with git ls-remote", m_ec.repo.name, listed.error().message);
@@ -132,10 +137,13 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     const auto stored_before = object_store_bytes(mirror);
     const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
     // The mirror's refs after the fetch, packed when the fetch left many loose.
-    // A kept mirror fetches only the listed refs it lacks, by name: the
-    // server then advertises those, not every ref (100,000 on a large host).
-    auto mirror_refs = ctx.git.update_mirror_refs_to(mirror, listing.object_format, remote,
-                                                     plan.fetch.patterns, selected, deadline.left(), shallow);
+    // A kept mirror fetches only the listed refs it lacks: by the listed
+    // object ids after a protocol v2 listing (git lists no refs again), else
+    // by name (the server then advertises those, not every ref: 100,000 on
+    // a large host).
+    auto mirror_refs =
+        ctx.git.update_mirror_refs_to(mirror, listing.object_format, remote, plan.fetch.patterns, selected,
+                                      deadline.left(), shallow, m_fetch_by);
     if (!mirror_refs)
         return fail(mirror_refs.error());
     // A detached HEAD may hold an object no selected ref reaches: fetch it by

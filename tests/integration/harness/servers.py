@@ -68,9 +68,10 @@ class _Server:
 
 
 class GitDaemon(_Server):
-    """`git daemon` exporting every repository under `base_path` (push enabled)."""
+    """`git daemon` exporting every repository under `base_path` (push enabled);
+    with `verbose`, its log (log()) names every connection's request."""
 
-    def __init__(self, base_path: Path) -> None:
+    def __init__(self, base_path: Path, verbose: bool = False) -> None:
         super().__init__()
         self.base_path = Path(base_path)
         workdir = mkdtemp("git-daemon-")
@@ -83,6 +84,7 @@ class GitDaemon(_Server):
                 f"--base-path={self.base_path}",
                 "--export-all", "--reuseaddr", "--enable=receive-pack",
                 "--informative-errors",
+                *(["--verbose"] if verbose else []),
                 str(self.base_path),
             ],
             cwd=workdir,
@@ -92,6 +94,10 @@ class GitDaemon(_Server):
     def url_for(self, repo_name: str) -> str:
         """git:// URL of `repo_name` (a path relative to base_path)."""
         return f"git://127.0.0.1:{self.port}/{repo_name}"
+
+    def upload_packs(self, repo_name: str) -> int:
+        """How many upload-pack connections `repo_name` has had (a `verbose` daemon)."""
+        return self.log().count(f"Request upload-pack for '/{repo_name}'")
 
 
 class SmartHttp(_Server):
@@ -269,6 +275,10 @@ class DulwichDaemon(_Server):
     def url_for(self, repo_name: str) -> str:
         """git:// URL of `repo_name` (a path relative to base_path)."""
         return f"git://127.0.0.1:{self.port}/{repo_name}"
+
+    def upload_packs(self, repo_name: str) -> int:
+        """How many upload-pack connections `repo_name` has had (a `verbose` daemon)."""
+        return self.log().count(f"Request upload-pack for '/{repo_name}'")
 
 
 class GitFaultProxy:
