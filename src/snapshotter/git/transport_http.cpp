@@ -5,7 +5,9 @@
 // https_proxy, no_proxy, all_proxy) itself. Credentials go through
 // CURLOPT_USERNAME/PASSWORD (never the URL), and only to the origin (scheme,
 // host, port) of the configured URL: redirects are followed here, one hop at
-// a time, each decided by decide_redirect(), never by libcurl.
+// a time, each decided by decide_redirect(), never by libcurl. A request()
+// may come without read_advertisement() (stateless(): the protocol client
+// skips the GET when it knows the origin, git/protocol.hpp CapabilityMemo).
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/transport.hpp"
 #include "snapshotter/util/http.hpp"
@@ -126,6 +128,7 @@ class HttpConnection final : public Connection {
         // Later requests go where the redirects led (as git does).
         if (effective.ends_with(k_info_refs_suffix) && effective != url)
             m_base = effective.substr(0, effective.size() - k_info_refs_suffix.size());
+        m_advertised_by_origin = m_origin && origin_of(effective) == m_origin;
         return {};
     }
 
@@ -137,6 +140,10 @@ class HttpConnection final : public Connection {
     Status close() override { return {}; }
 
     [[nodiscard]] std::string describe() const override { return m_description; }
+
+    [[nodiscard]] bool stateless() const override { return true; }
+
+    [[nodiscard]] bool advertised_by_origin() const override { return m_advertised_by_origin; }
 
   private:
     // One request, following redirects as the policy says; `effective_url`
@@ -322,6 +329,7 @@ class HttpConnection final : public Connection {
     bool m_allow_http;
     std::chrono::steady_clock::time_point m_deadline;
     std::string m_description;
+    bool m_advertised_by_origin = false; // set by read_advertisement()
     std::array<char, CURL_ERROR_SIZE> m_error_buffer{};
     CurlHandle m_curl; // reused by every request (keep-alive)
 };
