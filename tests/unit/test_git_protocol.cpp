@@ -951,6 +951,24 @@ TEST(CapabilityMemo, RefusalsInARowStopTheDirectRequests) {
     EXPECT_EQ(log.advertisements, 1);
 }
 
+TEST(CapabilityMemo, ARepositoryThatFailsEitherWayIsNotCountedAgainstTheMemo) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    const auto missing = Error::git("fake-http: repository not found (HTTP 404)", Cause::refused);
+    for (int i = 0; i < 2 * k_max_memo_refusals; ++i) {
+        StatelessConnection::Log log;
+        auto client = stateless_client(memo, sha1_advertisement(),
+                                       {std::unexpected(missing), std::unexpected(missing)}, log);
+        ASSERT_TRUE(client);
+        EXPECT_TRUE(client->assumed());
+        auto refs = client->ls_refs({"refs/heads/"});
+        ASSERT_FALSE(refs);
+        EXPECT_NE(refs.error().message.find("HTTP 404"), std::string::npos);
+        EXPECT_EQ(log.advertisements, 1);
+    }
+    EXPECT_TRUE(memo.assumed(k_memo_key));
+}
+
 TEST(CapabilityMemo, OnlyStatelessConnectionsAndTheOriginsOwnAdvertisementsUseIt) {
     CapabilityMemo memo;
     // An advertisement that a redirect brought from another origin is not recorded.

@@ -350,17 +350,22 @@ Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& pre
         m_slot.memo->answered(m_slot.key, true);
         return listed;
     }
-    if (!listed) {
+    const bool refused = !listed;
+    if (refused) {
         if (!falls_back_to_discovery(listed.error()))
             return listed;
-        m_slot.memo->answered(m_slot.key, false);
         spdlog::debug("{}: ls-refs on the capabilities its origin advertised before failed ({}); asking "
                       "for the advertisement",
                       describe(), listed.error().message);
     }
     if (auto s = discover(); !s)
         return fail(s.error());
-    return ls_refs_once(prefixes, max_refs);
+    auto again = ls_refs_once(prefixes, max_refs);
+    // Counted against the memo only when it was the memo's fault: the
+    // repository answers once discovered (a missing one fails either way).
+    if (again && refused)
+        m_slot.memo->answered(m_slot.key, false);
+    return again;
 }
 
 Result<LsRefsResult> ProtocolClient::ls_refs_once(const std::vector<std::string>& prefixes,

@@ -168,8 +168,10 @@ std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patter
 // v2 that came from the configured origin itself (no redirect to another)
 // are recorded, and the last one wins. Bounded: at most k_max_memo_origins
 // keys, an advertisement of at most k_max_memo_capability_bytes, and a key
-// whose direct requests were refused k_max_memo_refusals times in a row is
-// not used again by the job (its connections discover, as without a memo).
+// whose direct requests were refused k_max_memo_refusals times in a row (by
+// repositories that then answered after discovery: a repository that fails
+// either way, such as a missing one, is not the memo's fault) is not used
+// again by the job (its connections discover, as without a memo).
 // Thread-safe: a job's workers share one.
 inline constexpr std::size_t k_max_memo_origins = 256;
 inline constexpr std::size_t k_max_memo_capability_bytes = 4096;
@@ -188,7 +190,8 @@ class CapabilityMemo {
     // and within the bounds above, replacing what was there.
     void discovered(const std::string& key, const ServerCapabilities& caps);
     // A request sent on assumed capabilities under `key` was answered (`worked`
-    // true: the refusal count starts again) or refused (false: counted).
+    // true: the refusal count starts again) or refused while discovery then
+    // worked (false: counted).
     void answered(const std::string& key, bool worked);
 
   private:
