@@ -164,19 +164,32 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
 class SmartHttpRoutes(SmartHttp):
     """SmartHttp with four routes to the same repositories: /git/ anonymous,
     /auth/ behind basic auth, /v0/ with the Git-Protocol header dropped (a
-    server without protocol v2), and /moved/ redirecting to /git/."""
+    server without protocol v2), and /moved/ redirecting to /git/. A subclass
+    adds modules, redirects and configuration through the three hooks below."""
+
+    extra_modules: tuple[str, ...] = ()
+
+    def extra_redirects(self) -> str:
+        """More `url.redirect` entries, each starting with ", "."""
+        return ""
+
+    def extra_config(self, workdir: Path) -> str:
+        """More lighttpd configuration, appended."""
+        return ""
 
     def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
         backend_dir = GIT_HTTP_BACKEND + "/"
+        modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi") + \
+            self.extra_modules
         return f"""
 server.document-root = "{docroot}"
 server.bind = "127.0.0.1"
 server.port = {self.port}
-server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi")
+server.modules = ({", ".join(f'"{m}"' for m in modules)})
 server.errorlog = "{workdir}/error.log"
 server.upload-dirs = ("{workdir}")
 alias.url = ( "/git/" => "{backend_dir}", "/auth/" => "{backend_dir}", "/v0/" => "{backend_dir}" )
-url.redirect = ( "^/moved/(.*)$" => "/git/$1" )
+url.redirect = ( "^/moved/(.*)$" => "/git/$1"{self.extra_redirects()} )
 $HTTP["url"] =~ "^/(git|auth|v0)/" {{
   cgi.assign = ( "" => "" )
   setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{self.project_root}", "GIT_HTTP_EXPORT_ALL" => "1",
@@ -190,55 +203,34 @@ auth.backend.plain.userfile = "{userfile}"
 $HTTP["url"] =~ "^/auth/" {{
   auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
 }}
-"""
+""" + self.extra_config(workdir)
 
 
-class SmartHttpLogged(SmartHttp):
-    """lighttpd + git-http-backend that logs every request, for counting them.
+class SmartHttpLogged(SmartHttpRoutes):
+    """SmartHttpRoutes that logs every request, for counting them, with two
+    more routes: /auth/renamed.git/, whose info/refs redirects (same origin)
+    to /auth/<renamed_to>/ while its other paths answer 404 (a repository
+    renamed on a forge), and /auth/locked.git/, whose POSTs get 403.
+    requests() reads the access log."""
 
-    Routes to the repositories under `project_root`: /git/ anonymous, /auth/
-    behind basic auth (every user of `users`), /v0/ with the Git-Protocol
-    header dropped (a server without protocol v2), /auth/renamed.git/ whose
-    info/refs redirects (same origin) to /auth/<renamed_to>/ while its other
-    paths answer 404 (a repository renamed on a forge), and /auth/locked.git/
-    whose POSTs get 403. requests() reads the access log."""
+    extra_modules = ("mod_access", "mod_accesslog")
 
     def __init__(self, project_root: Path, users: dict[str, str], renamed_to: str = "app.git") -> None:
         self.renamed_to = renamed_to
         super().__init__(project_root, users)
 
-    def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
-        backend_dir = GIT_HTTP_BACKEND + "/"
+    def extra_redirects(self) -> str:
+        return f', "^/auth/renamed\\.git/info/refs(.*)$" => "/auth/{self.renamed_to}/info/refs$1"'
+
+    def extra_config(self, workdir: Path) -> str:
         self.access_log = workdir / "access.log"
         return f"""
-server.document-root = "{docroot}"
-server.bind = "127.0.0.1"
-server.port = {self.port}
-server.modules = ("mod_access", "mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect",
-                  "mod_cgi", "mod_accesslog")
-server.errorlog = "{workdir}/error.log"
-server.upload-dirs = ("{workdir}")
 accesslog.filename = "{self.access_log}"
 accesslog.format = "%m %U %s %u"
-alias.url = ( "/git/" => "{backend_dir}", "/auth/" => "{backend_dir}", "/v0/" => "{backend_dir}" )
-url.redirect = ( "^/auth/renamed\\.git/info/refs(.*)$" => "/auth/{self.renamed_to}/info/refs$1" )
-$HTTP["url"] =~ "^/(git|auth|v0)/" {{
-  cgi.assign = ( "" => "" )
-  setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{self.project_root}", "GIT_HTTP_EXPORT_ALL" => "1",
-                             "GIT_CONFIG_NOSYSTEM" => "1", "HOME" => "{workdir}" )
-}}
-$HTTP["url"] =~ "^/v0/" {{
-  setenv.set-request-header = ( "Git-Protocol" => "" )
-}}
 $HTTP["url"] =~ "^/auth/locked\\.git/git-upload-pack" {{
   $HTTP["request-method"] == "POST" {{
     url.access-deny = ( "" )
   }}
-}}
-auth.backend = "plain"
-auth.backend.plain.userfile = "{userfile}"
-$HTTP["url"] =~ "^/auth/" {{
-  auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
 }}
 """
 
