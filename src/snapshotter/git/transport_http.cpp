@@ -49,7 +49,8 @@ struct Transfer {
     bool checked = false;           // status and type looked at
     bool accepted = false;          // the body goes to the handler
     bool done = false;              // the handler has the whole response
-    bool stopped = false;           // the transfer was ended after a complete response
+    bool stopped = false;           // the transfer was ended on purpose (a complete response, or enough of
+                                    // one that is refused)
     std::size_t header_bytes = 0;   // counted against http::k_max_response_header_bytes
     bool headers_too_large = false;
     long status = 0;
@@ -70,8 +71,13 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
         t.accepted = t.status == 200 && t.content_type.starts_with(t.expected_type);
     }
     if (!t.accepted) {
-        if (t.error_body.size() < k_max_error_body)
-            t.error_body.append(data, std::min(n, k_max_error_body - t.error_body.size()));
+        // The start of an answer that is not one is kept for the message; the
+        // rest is not read (an endless body would hold the request to its deadline).
+        if (t.error_body.size() >= k_max_error_body) {
+            t.stopped = true;
+            return 0;
+        }
+        t.error_body.append(data, std::min(n, k_max_error_body - t.error_body.size()));
         return n;
     }
     if (t.done) {
