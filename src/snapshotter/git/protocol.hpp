@@ -144,7 +144,7 @@ Result<Acknowledgments> parse_acknowledgments(const std::vector<std::string>& li
 std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns);
 
 // Skipping the capability request over smart HTTP (docs/streaming-engine.md,
-// "Two requests per repository over HTTP"). `git http-backend` runs
+// "Two requests per repository over smart HTTP"). `git http-backend` runs
 // `upload-pack --stateless-rpc`, which in protocol v2 serves one command
 // without advertising (git's serve.c), so a client that already knows what
 // the server speaks may POST ls-refs at once: one request fewer per

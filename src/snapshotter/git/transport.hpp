@@ -97,8 +97,9 @@ Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const Transpo
 // Credentials go only to the origin of `options.url`; redirects are followed
 // (at most k_max_http_redirects) as `options.redirects` says, and a refused one
 // is a Git error naming it; later requests go where the advertisement's
-// redirects led. stateless(): a POST may come first, with no GET before it. Response headers past k_max_response_header_bytes end the
-// request with a Git error.
+// redirects led; stateless(): a POST may come first, with no GET before it.
+// Response headers past k_max_response_header_bytes end the request with a
+// Git error.
 Result<std::unique_ptr<Connection>> connect_http(const GitUrl& url, const TransportOptions& options);
 
 // `text` quoted for a POSIX shell inside single quotes (the remote side of ssh
