@@ -231,6 +231,7 @@ def one_round(kind: str, names: list[str], root: Path, repos: list[dict], git_ur
             else:
                 os.environ["SNAPSHOTTER_BIN"] = own
         rows["cold_compare"] = (secs, f"ok={other.get('ok')} failed={other.get('failed')}")
+        rows["cold_compare_cpu"] = other["_cpu"]
         discard(ws2.root)
     if args.cold_only:
         discard(ws.root)
@@ -318,6 +319,10 @@ def print_where_time_goes(rounds: list[dict], n: int, c: int) -> None:
           f"server {clone_server:7.2f} ({1000 * clone_server / n:5.1f})")
     print(f"    CPU, snapshotter cold    client {ours_client:7.2f} ({1000 * ours_client / n:5.1f})  "
           f"server {ours_server:7.2f} ({1000 * ours_server / n:5.1f})")
+    if "cold_compare_cpu" in rounds[0]:
+        cmp_client, cmp_server = med(lambda r: r["cold_compare_cpu"][0]), med(lambda r: r["cold_compare_cpu"][1])
+        print(f"    CPU, --compare-bin cold  client {cmp_client:7.2f} ({1000 * cmp_client / n:5.1f})  "
+              f"server {cmp_server:7.2f} ({1000 * cmp_server / n:5.1f})")
     if ours_server > 0:
         # On a CPU-bound machine the wall follows the CPU both sides burn;
         # the server's (the same processes for both) is a floor for ours.

@@ -138,8 +138,11 @@ class HostileGitServer(_ThreadedServer):
     - `ls-refs-empty`: ls-refs answers with empty data packets ("0004");
     - `acks`: ls-refs lists one branch, fetch answers with an endless
       acknowledgments section;
-    - `header`: info/refs answers with endless response headers;
-    - `v0`: info/refs answers with an endless protocol v0 ref advertisement.
+    - `header`: every request (info/refs and the POSTs) answers with endless
+      response headers;
+    - `v0`: every request answers with an endless protocol v0 ref advertisement
+      (a client that POSTs ls-refs without asking for the capabilities first,
+      git/protocol.hpp CapabilityMemo, meets it there too).
 
     Each endless answer stops after `budget` bytes or when the client hangs
     up; `sent[shape]` counts the bytes written."""
@@ -209,6 +212,9 @@ class HostileGitServer(_ThreadedServer):
                 shape = self.path.split("/")[1]
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if shape in ("header", "v0"):
+                    self.do_GET()
+                    return
                 self._start("application/x-git-upload-pack-result")
                 if b"command=ls-refs" in body:
                     if shape == "ls-refs-nospace":

@@ -2,6 +2,7 @@
 #include "snapshotter/git/stream.hpp"
 
 #include <deque>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <random>
 
@@ -642,4 +643,373 @@ TEST(Negotiation, AnAckOfAnUnofferedObjectStopsTheRun) {
         negotiate(v2_advertisement(), {pkt("acknowledgments") + pkt("ACK " + k_e) + "0000"}, requests);
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().message.find("not offered"), std::string::npos) << result.error().message;
+}
+
+// ---- The smart-HTTP capability memo (CapabilityMemo): one request less per repository.
+
+namespace {
+
+const std::string k_sha256_a(64, 'a');
+
+// A smart-HTTP-like server: stateless, every advertisement read and every
+// request counted; each request gets the next scripted answer or error.
+class StatelessConnection final : public Connection {
+  public:
+    struct Log {
+        int advertisements = 0;
+        std::vector<std::string> requests;
+    };
+    StatelessConnection(std::string advertisement, std::deque<Result<std::string>> responses, Log* log,
+                        bool by_origin = true)
+        : m_advertisement(std::move(advertisement)), m_responses(std::move(responses)), m_log(log),
+          m_by_origin(by_origin) {}
+    Status read_advertisement(const ResponseHandler& handler) override {
+        ++m_log->advertisements;
+        return deliver(m_advertisement, handler);
+    }
+    Status request(std::string_view body, const ResponseHandler& handler) override {
+        m_log->requests.emplace_back(body);
+        if (m_responses.empty())
+            return fail(Error::git("fake: no response scripted"));
+        auto response = std::move(m_responses.front());
+        m_responses.pop_front();
+        if (!response)
+            return fail(response.error());
+        return deliver(*response, handler);
+    }
+    Status close() override { return {}; }
+    [[nodiscard]] std::string describe() const override { return "fake-http"; }
+    [[nodiscard]] bool stateless() const override { return true; }
+    [[nodiscard]] bool advertised_by_origin() const override { return m_by_origin; }
+
+  private:
+    static Status deliver(std::string_view bytes, const ResponseHandler& handler) {
+        auto done = handler(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())));
+        if (!done)
+            return fail(done.error());
+        if (!*done)
+            return fail(Error::git("fake: the response ended early", Cause::reset));
+        return {};
+    }
+    std::string m_advertisement;
+    std::deque<Result<std::string>> m_responses;
+    Log* m_log;
+    bool m_by_origin;
+};
+
+const std::string k_memo_key = "http://git.example:80 digest";
+
+std::string sha1_advertisement() {
+    return v2_advertisement(pkt("object-format=sha1"));
+}
+
+std::string sha1_listing() {
+    return pkt(k_a + " HEAD symref-target:refs/heads/main") + pkt(k_a + " refs/heads/main") + "0000";
+}
+
+Result<ProtocolClient> stateless_client(CapabilityMemo& memo, std::string advertisement,
+                                        std::deque<Result<std::string>> responses,
+                                        StatelessConnection::Log& log, bool by_origin = true) {
+    return ProtocolClient::open(std::make_unique<StatelessConnection>(std::move(advertisement),
+                                                                      std::move(responses), &log, by_origin),
+                                MemoSlot{&memo, k_memo_key});
+}
+
+// A memo that holds what a sha1 origin advertised (as a first repository leaves it).
+void fill_memo(CapabilityMemo& memo) {
+    StatelessConnection::Log log;
+    auto first = stateless_client(memo, sha1_advertisement(), {sha1_listing()}, log);
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_TRUE(first->ls_refs({"refs/heads/"}));
+    ASSERT_EQ(log.advertisements, 1);
+    ASSERT_TRUE(memo.assumed(k_memo_key));
+}
+
+bool has_pkt(const std::string& request, std::string_view line) {
+    return request.find(pkt(line)) != std::string::npos;
+}
+
+} // namespace
+
+TEST(CapabilityMemo, KeysSeparateOriginsAndCredentialsAndHoldNoSecret) {
+    auto key = [](std::string url, std::string user = "", std::string password = "") {
+        TransportOptions options;
+        options.url = std::move(url);
+        options.policy.allow_http = true;
+        options.username = std::move(user);
+        options.password = std::move(password);
+        return CapabilityMemo::key_of(options);
+    };
+    auto a = key("https://git.example/org/one.git", "alice", "token-a");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a, key("https://GIT.example:443/other/two", "alice", "token-a")); // one origin, one credential
+    EXPECT_NE(a, key("https://git.example/org/one.git", "alice", "token-b"));   // another token
+    EXPECT_NE(a, key("https://git.example/org/one.git", "bob", "token-a"));     // another user
+    EXPECT_NE(a, key("https://git.example/org/one.git"));                       // anonymous
+    EXPECT_NE(a, key("http://git.example/org/one.git", "alice", "token-a"));    // another scheme
+    EXPECT_NE(a, key("https://git.example:8443/org/one.git", "alice", "token-a"));
+    EXPECT_NE(a, key("https://other.example/org/one.git", "alice", "token-a"));
+    EXPECT_EQ(a->find("token-a"), std::string::npos);
+    // Servers of the other transports speak first: nothing to skip.
+    EXPECT_FALSE(key("git://git.example/one.git"));
+    EXPECT_FALSE(key("ssh://git@git.example/one.git"));
+    EXPECT_FALSE(key("/srv/git/one.git"));
+}
+
+TEST(CapabilityMemo, RecordsV2AdvertisementsWithinItsBoundsAndTheLastOneWins) {
+    CapabilityMemo memo;
+    auto caps = parse_advertisement(sha1_advertisement());
+    ASSERT_TRUE(caps);
+    EXPECT_FALSE(memo.assumed("k"));
+    ServerCapabilities v0;
+    memo.discovered("k", v0);
+    EXPECT_FALSE(memo.assumed("k"));
+    memo.discovered("k", *caps);
+    ASSERT_TRUE(memo.assumed("k"));
+    EXPECT_EQ(memo.assumed("k")->object_format, "sha1");
+    auto sha256 = parse_advertisement(v2_advertisement(pkt("object-format=sha256")));
+    ASSERT_TRUE(sha256);
+    memo.discovered("k", *sha256);
+    EXPECT_EQ(memo.assumed("k")->object_format, "sha256");
+    // An advertisement past k_max_memo_capability_bytes is not kept.
+    auto large = *caps;
+    large.lines.emplace_back(k_max_memo_capability_bytes, 'x');
+    memo.discovered("large", large);
+    EXPECT_FALSE(memo.assumed("large"));
+    // At most k_max_memo_origins keys; a known key is still updated when full.
+    for (std::size_t i = 0; i < k_max_memo_origins; ++i) // "k" is there already
+        memo.discovered(fmt::format("origin-{}", i), *caps);
+    EXPECT_FALSE(memo.assumed(fmt::format("origin-{}", k_max_memo_origins - 1)));
+    EXPECT_TRUE(memo.assumed(fmt::format("origin-{}", k_max_memo_origins - 2)));
+    memo.discovered("k", *caps);
+    EXPECT_EQ(memo.assumed("k")->object_format, "sha1");
+}
+
+TEST(CapabilityMemo, AKeyRefusedTooOftenInARowIsNotUsedAgain) {
+    CapabilityMemo memo;
+    auto caps = parse_advertisement(sha1_advertisement());
+    ASSERT_TRUE(caps);
+    memo.discovered("k", *caps);
+    for (int i = 0; i + 1 < k_max_memo_refusals; ++i)
+        memo.answered("k", false);
+    memo.answered("k", true); // a success starts the count again
+    for (int i = 0; i + 1 < k_max_memo_refusals; ++i)
+        memo.answered("k", false);
+    EXPECT_TRUE(memo.assumed("k"));
+    memo.answered("k", false);
+    EXPECT_FALSE(memo.assumed("k"));
+    memo.discovered("k", *caps); // a later discovery does not bring it back
+    EXPECT_FALSE(memo.assumed("k"));
+}
+
+TEST(CapabilityMemo, OnlyGitErrorsFallBackToDiscovery) {
+    EXPECT_TRUE(falls_back_to_discovery(Error::git("authentication failed (HTTP 401)", Cause::refused)));
+    EXPECT_TRUE(falls_back_to_discovery(Error::git("not a smart git HTTP server")));
+    EXPECT_TRUE(
+        falls_back_to_discovery(remote_error("mismatched object format: server sha256; client sha1")));
+    EXPECT_TRUE(falls_back_to_discovery(protocol_error("bad ls-refs line")));
+    EXPECT_TRUE(falls_back_to_discovery(Error::git("the response ended early", Cause::reset)));
+    EXPECT_TRUE(falls_back_to_discovery(Error::git("server error (HTTP 503)", Cause::http_5xx)));
+    EXPECT_FALSE(falls_back_to_discovery(Error::timeout("no time left")));
+    EXPECT_FALSE(falls_back_to_discovery(Error::interrupted("the job is stopping")));
+    EXPECT_FALSE(falls_back_to_discovery(Error::internal("a bug")));
+}
+
+TEST(CapabilityMemo, LaterSessionsOfAnOriginSendLsRefsWithoutTheAdvertisement) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    StatelessConnection::Log log;
+    auto client = stateless_client(memo, sha1_advertisement(), {sha1_listing(), k_pack_response}, log);
+    ASSERT_TRUE(client) << client.error().message;
+    EXPECT_TRUE(client->assumed());
+    auto refs = client->ls_refs({"refs/heads/"});
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_FALSE(client->assumed());
+    EXPECT_EQ(refs->refs.at("refs/heads/main").oid, k_a);
+    EXPECT_EQ(client->capabilities().object_format, "sha1");
+    auto fetched = client->fetch({.wants = {k_a}}, [](std::string_view) -> Status { return {}; }, {});
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    // Two requests, no advertisement; each names the object format the server checks.
+    EXPECT_EQ(log.advertisements, 0);
+    ASSERT_EQ(log.requests.size(), 2u);
+    EXPECT_TRUE(has_pkt(log.requests[0], "command=ls-refs"));
+    EXPECT_TRUE(has_pkt(log.requests[0], "object-format=sha1"));
+    EXPECT_TRUE(has_pkt(log.requests[0], "unborn"));
+    EXPECT_TRUE(has_pkt(log.requests[1], "command=fetch"));
+    EXPECT_TRUE(has_pkt(log.requests[1], "object-format=sha1"));
+}
+
+TEST(CapabilityMemo, ARefusedDirectRequestFallsBackToDiscoveryWithoutAnError) {
+    const std::string sha256_advertisement = v2_advertisement(pkt("object-format=sha256"));
+    const std::string sha256_listing = pkt(k_sha256_a + " HEAD symref-target:refs/heads/main") +
+                                       pkt(k_sha256_a + " refs/heads/main") + "0000";
+    struct Case {
+        std::string name;
+        Result<std::string> direct; // the answer to the direct ls-refs
+        std::string advertisement;  // then the discovery's
+        std::string listing;        // and the second ls-refs'
+        std::string format;         // the object format the session ends with
+    };
+    std::vector<Case> cases{
+        {"ERR packet (git: mismatched object format)",
+         pkt("ERR mismatched object format: server sha256; client sha1"), sha256_advertisement,
+         sha256_listing, "sha256"},
+        {"an answer in another object format", sha256_listing, sha256_advertisement, sha256_listing,
+         "sha256"},
+        {"HTTP 403",
+         std::unexpected(Error::git("fake-http: authentication failed (HTTP 403)", Cause::refused)),
+         sha1_advertisement(), sha1_listing(), "sha1"},
+        {"HTTP 404",
+         std::unexpected(Error::git("fake-http: repository not found (HTTP 404)", Cause::refused)),
+         sha1_advertisement(), sha1_listing(), "sha1"},
+        {"another Content-Type (a dumb server)",
+         std::unexpected(Error::git("fake-http: not a smart git HTTP server (Content-Type \"text/plain\")")),
+         sha1_advertisement(), sha1_listing(), "sha1"},
+        {"garbage", std::string("<html>"), sha1_advertisement(), sha1_listing(), "sha1"},
+        {"an empty body (the server died: git answers 200, then its upload-pack dies on a format mismatch, "
+         "or as v0 on \"command=\")",
+         std::string(), sha1_advertisement(), sha1_listing(), "sha1"},
+    };
+    for (auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        CapabilityMemo memo;
+        fill_memo(memo);
+        StatelessConnection::Log log;
+        auto client = stateless_client(memo, c.advertisement, {c.direct, c.listing}, log);
+        ASSERT_TRUE(client) << client.error().message;
+        auto refs = client->ls_refs({"refs/heads/"});
+        ASSERT_TRUE(refs) << refs.error().message;
+        EXPECT_EQ(client->capabilities().object_format, c.format);
+        EXPECT_EQ(refs->refs.at("refs/heads/main").oid, c.format == "sha1" ? k_a : k_sha256_a);
+        EXPECT_EQ(log.advertisements, 1);
+        ASSERT_EQ(log.requests.size(), 2u);
+        EXPECT_TRUE(has_pkt(log.requests[1], "object-format=" + c.format));
+        // The discovery replaced what the memo held.
+        EXPECT_EQ(memo.assumed(k_memo_key)->object_format, c.format);
+    }
+}
+
+TEST(CapabilityMemo, AnAnswerWithoutAnObjectIdProvesNothing) {
+    // An empty repository: no ref and an unborn HEAD say nothing of its object format.
+    CapabilityMemo memo;
+    fill_memo(memo);
+    StatelessConnection::Log log;
+    const std::string empty = pkt("unborn HEAD symref-target:refs/heads/main") + "0000";
+    auto client = stateless_client(memo, v2_advertisement(pkt("object-format=sha256")), {empty, empty}, log);
+    ASSERT_TRUE(client);
+    auto refs = client->ls_refs({"refs/heads/"});
+    ASSERT_TRUE(refs) << refs.error().message;
+    EXPECT_TRUE(refs->head_unborn);
+    EXPECT_EQ(client->capabilities().object_format, "sha256");
+    EXPECT_EQ(log.advertisements, 1);
+    EXPECT_EQ(log.requests.size(), 2u);
+}
+
+TEST(CapabilityMemo, AFailureThatIsNotTheServersEndsTheRepositoryAtOnce) {
+    for (auto error : {Error::timeout("fake-http: timed out"), Error::interrupted("the job is stopping")}) {
+        CapabilityMemo memo;
+        fill_memo(memo);
+        StatelessConnection::Log log;
+        auto client = stateless_client(memo, sha1_advertisement(), {std::unexpected(error)}, log);
+        ASSERT_TRUE(client);
+        auto refs = client->ls_refs({"refs/heads/"});
+        ASSERT_FALSE(refs);
+        EXPECT_EQ(refs.error().kind, error.kind);
+        EXPECT_EQ(log.advertisements, 0);
+        EXPECT_EQ(log.requests.size(), 1u);
+    }
+}
+
+TEST(CapabilityMemo, AFallbackThatFailsTooReportsTheDiscoverysError) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    StatelessConnection::Log log;
+    // A v0 server at that path: the direct request and the discovery both show it.
+    auto client = stateless_client(memo, pkt(k_a + " HEAD"), {std::string("<html>")}, log);
+    ASSERT_TRUE(client);
+    auto refs = client->ls_refs({"refs/heads/"});
+    ASSERT_FALSE(refs);
+    EXPECT_TRUE(is_not_v2_error(refs.error())) << refs.error().message;
+    EXPECT_EQ(log.advertisements, 1);
+}
+
+TEST(CapabilityMemo, RefusalsInARowStopTheDirectRequests) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    for (int i = 0; i < k_max_memo_refusals; ++i) {
+        StatelessConnection::Log log;
+        auto client =
+            stateless_client(memo, sha1_advertisement(), {std::string("<html>"), sha1_listing()}, log);
+        ASSERT_TRUE(client);
+        EXPECT_TRUE(client->assumed());
+        ASSERT_TRUE(client->ls_refs({"refs/heads/"}));
+    }
+    StatelessConnection::Log log;
+    auto client = stateless_client(memo, sha1_advertisement(), {sha1_listing()}, log);
+    ASSERT_TRUE(client);
+    EXPECT_FALSE(client->assumed());
+    EXPECT_EQ(log.advertisements, 1);
+}
+
+TEST(CapabilityMemo, ARepositoryThatFailsEitherWayIsNotCountedAgainstTheMemo) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    const auto missing = Error::git("fake-http: repository not found (HTTP 404)", Cause::refused);
+    for (int i = 0; i < 2 * k_max_memo_refusals; ++i) {
+        StatelessConnection::Log log;
+        auto client = stateless_client(memo, sha1_advertisement(),
+                                       {std::unexpected(missing), std::unexpected(missing)}, log);
+        ASSERT_TRUE(client);
+        EXPECT_TRUE(client->assumed());
+        auto refs = client->ls_refs({"refs/heads/"});
+        ASSERT_FALSE(refs);
+        EXPECT_NE(refs.error().message.find("HTTP 404"), std::string::npos);
+        EXPECT_EQ(log.advertisements, 1);
+    }
+    EXPECT_TRUE(memo.assumed(k_memo_key));
+}
+
+TEST(CapabilityMemo, OnlyStatelessConnectionsAndTheOriginsOwnAdvertisementsUseIt) {
+    CapabilityMemo memo;
+    // An advertisement that a redirect brought from another origin is not recorded.
+    StatelessConnection::Log redirected;
+    auto elsewhere = stateless_client(memo, sha1_advertisement(), {}, redirected, /*by_origin=*/false);
+    ASSERT_TRUE(elsewhere);
+    EXPECT_FALSE(memo.assumed(k_memo_key));
+    // A connection whose server speaks first (git://, ssh, a local upload-pack) always reads it.
+    fill_memo(memo);
+    std::vector<std::string> requests;
+    bool read = false;
+    class Speaking final : public Connection {
+      public:
+        explicit Speaking(bool* read) : m_read(read) {}
+        Status read_advertisement(const ResponseHandler& handler) override {
+            *m_read = true;
+            auto bytes = sha1_advertisement();
+            auto done = handler(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())));
+            return done ? Status{} : fail(done.error());
+        }
+        Status request(std::string_view, const ResponseHandler&) override { return fail(Error::git("no")); }
+        Status close() override { return {}; }
+        [[nodiscard]] std::string describe() const override { return "speaking"; }
+
+      private:
+        bool* m_read;
+    };
+    auto client = ProtocolClient::open(std::make_unique<Speaking>(&read), MemoSlot{&memo, k_memo_key});
+    ASSERT_TRUE(client);
+    EXPECT_TRUE(read);
+    EXPECT_FALSE(client->assumed());
+}
+
+TEST(CapabilityMemo, AFetchOnAssumedCapabilitiesReadsTheAdvertisementFirst) {
+    CapabilityMemo memo;
+    fill_memo(memo);
+    StatelessConnection::Log log;
+    auto client = stateless_client(memo, sha1_advertisement(), {k_pack_response}, log);
+    ASSERT_TRUE(client);
+    auto fetched = client->fetch({.wants = {k_a}}, [](std::string_view) -> Status { return {}; }, {});
+    ASSERT_TRUE(fetched) << fetched.error().message;
+    EXPECT_EQ(log.advertisements, 1);
+    EXPECT_FALSE(client->assumed());
 }

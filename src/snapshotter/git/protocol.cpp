@@ -1,10 +1,12 @@
 #include "snapshotter/git/protocol.hpp"
 
 #include "snapshotter/git/bundle_writer.hpp"
+#include "snapshotter/util/hash.hpp"
 
 #include <algorithm>
 #include <fmt/format.h>
 #include <set>
+#include <spdlog/spdlog.h>
 
 namespace snapshotter::git {
 namespace {
@@ -40,6 +42,16 @@ std::optional<Error> err_packet(std::string_view payload) {
 
 Status append_line(std::string& out, std::string_view line) {
     return append_pkt_line(out, line);
+}
+
+// The server's capability advertisement, read from `connection`.
+Result<ServerCapabilities> read_capabilities(Connection& connection) {
+    AdvertisementParser parser;
+    auto s = connection.read_advertisement(
+        [&](std::span<const std::byte> data) -> Result<bool> { return parser.feed(data); });
+    if (!s)
+        return fail(s.error());
+    return parser.capabilities();
 }
 
 } // namespace
@@ -218,11 +230,62 @@ std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patter
     return out;
 }
 
+std::optional<std::string> CapabilityMemo::key_of(const TransportOptions& options) {
+    auto origin = origin_of(options.url);
+    if (!origin)
+        return std::nullopt;
+    // The credential enters the key as a digest only: the memo holds no secret.
+    std::string credential = options.username;
+    credential += '\0';
+    credential += options.password;
+    return fmt::format("{}://{}:{} {}", origin->scheme, origin->host, origin->port, sha256_hex(credential));
+}
+
+std::optional<ServerCapabilities> CapabilityMemo::assumed(const std::string& key) const {
+    std::lock_guard lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it == m_entries.end() || it->second.refusals >= k_max_memo_refusals)
+        return std::nullopt;
+    return it->second.caps;
+}
+
+void CapabilityMemo::discovered(const std::string& key, const ServerCapabilities& caps) {
+    if (caps.version != 2)
+        return;
+    std::size_t bytes = 0;
+    for (const auto& line : caps.lines)
+        bytes += line.size() + 1;
+    if (bytes > k_max_memo_capability_bytes)
+        return;
+    std::lock_guard lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it != m_entries.end())
+        it->second.caps = caps; // the refusals in a row stay counted
+    else if (m_entries.size() < k_max_memo_origins)
+        m_entries.emplace(key, Entry{caps});
+}
+
+void CapabilityMemo::answered(const std::string& key, bool worked) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it == m_entries.end())
+        return;
+    it->second.refusals = worked ? 0 : it->second.refusals + 1;
+}
+
+bool falls_back_to_discovery(const Error& error) {
+    return error.kind == ErrorKind::Git;
+}
+
 Result<ProtocolClient> ProtocolClient::open(const TransportOptions& options) {
     auto connection = connect(options);
     if (!connection)
         return fail(connection.error());
-    return open(std::move(*connection));
+    MemoSlot slot;
+    if (options.capabilities != nullptr)
+        if (auto key = CapabilityMemo::key_of(options))
+            slot = {options.capabilities, std::move(*key)};
+    return open(std::move(*connection), std::move(slot));
 }
 
 bool is_not_v2_error(const Error& error) {
@@ -233,22 +296,34 @@ bool is_protocol_refusal(const Error& error) {
     return is_not_v2_error(error) || (error.kind == ErrorKind::Git && error.cause == Cause::protocol);
 }
 
-Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection) {
-    AdvertisementParser parser;
-    auto s = connection->read_advertisement(
-        [&](std::span<const std::byte> data) -> Result<bool> { return parser.feed(data); });
-    if (!s)
+Result<ProtocolClient> ProtocolClient::open(std::unique_ptr<Connection> connection, MemoSlot slot) {
+    // Over smart HTTP, what the origin advertised to an earlier repository of
+    // the job is assumed until the first answer proves or refutes it.
+    if (slot.memo != nullptr && connection->stateless())
+        if (auto caps = slot.memo->assumed(slot.key))
+            return ProtocolClient(std::move(connection), std::move(*caps), std::move(slot), true);
+    ProtocolClient client(std::move(connection), {}, std::move(slot), false);
+    if (auto s = client.discover(); !s)
         return fail(s.error());
-    ServerCapabilities caps = parser.capabilities();
-    if (caps.version != 2) {
-        (void)connection->close();
+    return client;
+}
+
+Status ProtocolClient::discover() {
+    auto caps = read_capabilities(*m_connection);
+    if (!caps)
+        return fail(caps.error());
+    if (caps->version != 2) {
+        (void)m_connection->close();
         return fail(Error::git(
-            fmt::format("{} {} (it answered with v{})", connection->describe(), k_not_v2, caps.version),
-            Cause::not_v2));
+            fmt::format("{} {} (it answered with v{})", describe(), k_not_v2, caps->version), Cause::not_v2));
     }
-    if (!caps.has_ls_refs || !caps.has_fetch)
-        return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", connection->describe())));
-    return ProtocolClient(std::move(connection), std::move(caps));
+    if (!caps->has_ls_refs || !caps->has_fetch)
+        return fail(Error::git(fmt::format("{} does not offer ls-refs and fetch", describe())));
+    m_caps = std::move(*caps);
+    m_assumed = false;
+    if (m_slot.memo != nullptr && m_connection->stateless() && m_connection->advertised_by_origin())
+        m_slot.memo->discovered(m_slot.key, m_caps);
+    return {};
 }
 
 Status ProtocolClient::append_command_header(std::string& out, std::string_view command) const {
@@ -265,6 +340,36 @@ Status ProtocolClient::append_command_header(std::string& out, std::string_view 
 }
 
 Result<LsRefsResult> ProtocolClient::ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs) {
+    if (!m_assumed)
+        return ls_refs_once(prefixes, max_refs);
+    // Sent on the memo's capabilities: an answer with an object id proves them
+    // (the server checked the object format, and so did the parser).
+    auto listed = ls_refs_once(prefixes, max_refs);
+    if (listed && (!listed->refs.empty() || listed->head_oid)) {
+        m_assumed = false;
+        m_slot.memo->answered(m_slot.key, true);
+        return listed;
+    }
+    const bool refused = !listed;
+    if (refused) {
+        if (!falls_back_to_discovery(listed.error()))
+            return listed;
+        spdlog::debug("{}: ls-refs on the capabilities its origin advertised before failed ({}); asking "
+                      "for the advertisement",
+                      describe(), listed.error().message);
+    }
+    if (auto s = discover(); !s)
+        return fail(s.error());
+    auto again = ls_refs_once(prefixes, max_refs);
+    // Counted against the memo only when it was the memo's fault: the
+    // repository answers once discovered (a missing one fails either way).
+    if (again && refused)
+        m_slot.memo->answered(m_slot.key, false);
+    return again;
+}
+
+Result<LsRefsResult> ProtocolClient::ls_refs_once(const std::vector<std::string>& prefixes,
+                                                  std::size_t max_refs) {
     std::string body;
     if (auto s = append_command_header(body, "ls-refs"); !s)
         return fail(s.error());
@@ -322,6 +427,9 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
                                           const BandSink& on_progress) {
     if (request.wants.empty())
         return fail(Error::internal("fetch without wants"));
+    if (m_assumed)
+        if (auto s = discover(); !s)
+            return fail(s.error());
     std::string body;
     if (auto s = append_command_header(body, "fetch"); !s)
         return fail(s.error());
@@ -449,16 +557,13 @@ Result<ServerCapabilities> probe_server(const TransportOptions& options) {
     auto connection = connect(options);
     if (!connection)
         return fail(connection.error());
-    AdvertisementParser parser;
-    auto s = (*connection)->read_advertisement([&](std::span<const std::byte> data) -> Result<bool> {
-        return parser.feed(data);
-    });
-    if (!s)
-        return fail(s.error());
+    auto caps = read_capabilities(**connection);
+    if (!caps)
+        return fail(caps.error());
     // Older servers keep talking (their ref list); the answer is known, so hang up.
-    if (parser.capabilities().version == 2)
+    if (caps->version == 2)
         (void)(*connection)->close();
-    return parser.capabilities();
+    return caps;
 }
 
 } // namespace snapshotter::git

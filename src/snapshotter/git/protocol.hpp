@@ -9,7 +9,9 @@
 #include "snapshotter/util/error.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -141,17 +143,95 @@ Result<Acknowledgments> parse_acknowledgments(const std::vector<std::string>& li
 // exact names as they are), without duplicates; empty `patterns` means none.
 std::vector<std::string> ref_prefixes_for(const std::vector<std::string>& patterns);
 
+// Skipping the capability request over smart HTTP (docs/streaming-engine.md,
+// "Two requests per repository over smart HTTP"). `git http-backend` runs
+// `upload-pack --stateless-rpc`, which in protocol v2 serves one command
+// without advertising (git's serve.c), so a client that already knows what
+// the server speaks may POST ls-refs at once: one request fewer per
+// repository, two server processes fewer (the CGI and its upload-pack).
+// gitprotocol-http asks for discovery first, so what the memo assumes is
+// proven by the answer or thrown away: the object format is sent with every
+// command (when the origin advertised one) and a v2 git server refuses a
+// command whose format differs from its repository's ("mismatched object
+// format", serve.c, since git 2.28; its default without the capability is
+// sha1), every object id of the answer must have the assumed format's
+// length, and an answer with no object id proves nothing. A direct request
+// that fails with a Git error (an HTTP status, another Content-Type, an ERR
+// packet, a v0 or garbled answer, an empty body) or proves nothing is
+// followed by the usual discovery on the same connection, and the repository
+// goes on from there as if the memo did not exist; only a Timeout or an
+// Interrupted error ends it at once.
+//
+// Entries are keyed by origin (scheme, host, port) and a digest of the
+// credential (user name and password), so that capabilities learned with one
+// credential are never assumed for another; only advertisements of protocol
+// v2 that came from the configured origin itself (no redirect to another)
+// are recorded, and the last one wins. Bounded: at most k_max_memo_origins
+// keys, an advertisement of at most k_max_memo_capability_bytes, and a key
+// whose direct requests were refused k_max_memo_refusals times in a row (by
+// repositories that then answered after discovery: a repository that fails
+// either way, such as a missing one, is not the memo's fault) is not used
+// again by the job (its connections discover, as without a memo).
+// Thread-safe: a job's workers share one.
+inline constexpr std::size_t k_max_memo_origins = 256;
+inline constexpr std::size_t k_max_memo_capability_bytes = 4096;
+inline constexpr int k_max_memo_refusals = 3;
+
+class CapabilityMemo {
+  public:
+    // The memo key of `options`: its http(s) origin and a digest of its
+    // credential; nullopt for any other transport (their servers speak first).
+    static std::optional<std::string> key_of(const TransportOptions& options);
+    // The capabilities to assume under `key`: the last ones discovered there;
+    // nullopt when there are none or the key's direct requests were refused
+    // k_max_memo_refusals times in a row.
+    [[nodiscard]] std::optional<ServerCapabilities> assumed(const std::string& key) const;
+    // A discovery under `key` found `caps`: recorded when they are protocol v2
+    // and within the bounds above, replacing what was there.
+    void discovered(const std::string& key, const ServerCapabilities& caps);
+    // A request sent on assumed capabilities under `key` was answered (`worked`
+    // true: the refusal count starts again) or refused while discovery then
+    // worked (false: counted).
+    void answered(const std::string& key, bool worked);
+
+  private:
+    struct Entry {
+        ServerCapabilities caps;
+        int refusals = 0; // in a row
+    };
+    mutable std::mutex m_mutex;
+    std::map<std::string, Entry> m_entries;
+};
+
+// Whether a direct request (sent on assumed capabilities) that failed with
+// `error` is followed by discovery: every Git error, nothing else (a
+// Timeout, an Interrupted job, an Internal error end the repository).
+bool falls_back_to_discovery(const Error& error);
+
+// Where a session reads and records capabilities: `memo` under `key`; a null
+// `memo` reads the advertisement every time.
+struct MemoSlot {
+    CapabilityMemo* memo = nullptr;
+    std::string key;
+};
+
 // A protocol v2 session on one connection.
 class ProtocolClient {
   public:
-    // Connect and read the advertisement; fails with Git when the server does
+    // Connect and read the advertisement (or, over smart HTTP with
+    // `options.capabilities` set, assume what the memo holds for the origin and
+    // credential, see CapabilityMemo); fails with Git when the server does
     // not speak protocol v2 (the error says which version it spoke).
     static Result<ProtocolClient> open(const TransportOptions& options);
-    // The same on an already open connection (tests inject one here).
-    static Result<ProtocolClient> open(std::unique_ptr<Connection> connection);
+    // The same on an already open connection (tests inject one here): with
+    // `slot.memo` set and a stateless() connection, capabilities are assumed
+    // from the memo when it has them.
+    static Result<ProtocolClient> open(std::unique_ptr<Connection> connection, MemoSlot slot = {});
 
-    // The advertised capabilities.
+    // The advertised capabilities (the assumed ones until a first command proved them).
     [[nodiscard]] const ServerCapabilities& capabilities() const { return m_caps; }
+    // True while the capabilities are the memo's, not yet proven by an answer.
+    [[nodiscard]] bool assumed() const { return m_assumed; }
     // The remote, safe to print.
     [[nodiscard]] std::string describe() const { return m_connection->describe(); }
 
@@ -160,7 +240,8 @@ class ProtocolClient {
     // A response of more than `max_refs` lines besides HEAD (0: no limit) is
     // stopped as it arrives with a Git error naming the limit; each line is
     // parsed as it arrives, so a malformed one (an empty packet, no space)
-    // ends the response at once.
+    // ends the response at once. On assumed capabilities, a refused or
+    // unproven answer (CapabilityMemo) is followed by discovery and ls-refs again.
     Result<LsRefsResult> ls_refs(const std::vector<std::string>& prefixes, std::size_t max_refs = 0);
     // fetch `request` (want, have, done unless `request.done` is false) and stream the pack's band-1 bytes
     // into `on_pack`, progress into `on_progress` (may be empty). A remote
@@ -168,20 +249,29 @@ class ProtocolClient {
     // past `request.max_pack_bytes` is stopped with a Git error naming the limit,
     // and so are sections before the pack past pre_pack_budget(request).
     // A negotiation round (`request.done` false) may end after its
-    // acknowledgments without a pack (pack_received false).
+    // acknowledgments without a pack (pack_received false). On capabilities
+    // still assumed (no ls-refs came first), the advertisement is read first.
     Result<FetchResult> fetch(const FetchRequest& request, const BandSink& on_pack,
                               const BandSink& on_progress);
     // End the session; fails when the server side reported an error.
     Status close();
 
   private:
-    ProtocolClient(std::unique_ptr<Connection> connection, ServerCapabilities caps)
-        : m_connection(std::move(connection)), m_caps(std::move(caps)) {}
+    ProtocolClient(std::unique_ptr<Connection> connection, ServerCapabilities caps, MemoSlot slot,
+                   bool assumed)
+        : m_connection(std::move(connection)), m_caps(std::move(caps)), m_slot(std::move(slot)),
+          m_assumed(assumed) {}
+    // Read the advertisement into m_caps (recorded in the memo) and stop assuming.
+    Status discover();
+    // One ls-refs request on the current capabilities.
+    Result<LsRefsResult> ls_refs_once(const std::vector<std::string>& prefixes, std::size_t max_refs);
     // The "command=..." line and capability lines every request starts with.
     Status append_command_header(std::string& out, std::string_view command) const;
 
     std::unique_ptr<Connection> m_connection;
     ServerCapabilities m_caps;
+    MemoSlot m_slot;
+    bool m_assumed = false; // m_caps came from the memo and no answer proved them yet
 };
 
 // Connect to `options.url` and read only the advertisement: which protocol

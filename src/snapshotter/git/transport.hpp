@@ -20,6 +20,8 @@
 
 namespace snapshotter::git {
 
+class CapabilityMemo; // git/protocol.hpp
+
 // Redirects one http(s) request may follow.
 inline constexpr int k_max_http_redirects = 10;
 
@@ -51,6 +53,9 @@ struct TransportOptions {
     std::vector<std::string> ssh_options; // further `ssh` arguments, appended after those `ssh` implies
     RedirectPolicy redirects = RedirectPolicy::same_origin;       // which http(s) redirects are followed
     std::chrono::milliseconds timeout = std::chrono::minutes{30}; // for the whole connection
+    // Smart-HTTP capabilities shared by a job's connections (git/protocol.hpp), which it must
+    // outlive; null: every connection reads the server's advertisement first.
+    CapabilityMemo* capabilities = nullptr;
 };
 
 // One conversation with an upload-pack server.
@@ -66,6 +71,14 @@ class Connection {
     virtual Status close() = 0;
     // The remote, safe to print.
     [[nodiscard]] virtual std::string describe() const = 0;
+    // True when every request stands alone (smart HTTP): the server needs no
+    // read_advertisement() first, so a client that knows its capabilities may
+    // send a command at once (CapabilityMemo). False for the others, whose
+    // server speaks first.
+    [[nodiscard]] virtual bool stateless() const { return false; }
+    // True when the last advertisement came from the origin of the configured
+    // URL (a redirect may have led to another); always true but for http(s).
+    [[nodiscard]] virtual bool advertised_by_origin() const { return true; }
 };
 
 // Open a connection to `options.url` with the transport its scheme selects;
@@ -84,8 +97,9 @@ Result<std::unique_ptr<Connection>> connect_ssh(const GitUrl& url, const Transpo
 // Credentials go only to the origin of `options.url`; redirects are followed
 // (at most k_max_http_redirects) as `options.redirects` says, and a refused one
 // is a Git error naming it; later requests go where the advertisement's
-// redirects led. Response headers past k_max_response_header_bytes end the
-// request with a Git error.
+// redirects led; stateless(): a POST may come first, with no GET before it.
+// Response headers past k_max_response_header_bytes end the request with a
+// Git error.
 Result<std::unique_ptr<Connection>> connect_http(const GitUrl& url, const TransportOptions& options);
 
 // `text` quoted for a POSIX shell inside single quotes (the remote side of ssh

@@ -5,7 +5,9 @@
 // https_proxy, no_proxy, all_proxy) itself. Credentials go through
 // CURLOPT_USERNAME/PASSWORD (never the URL), and only to the origin (scheme,
 // host, port) of the configured URL: redirects are followed here, one hop at
-// a time, each decided by decide_redirect(), never by libcurl.
+// a time, each decided by decide_redirect(), never by libcurl. A request()
+// may come without read_advertisement() (stateless(): the protocol client
+// skips the GET when it knows the origin, git/protocol.hpp CapabilityMemo).
 #include "snapshotter/git/pktline.hpp"
 #include "snapshotter/git/transport.hpp"
 #include "snapshotter/util/http.hpp"
@@ -47,7 +49,8 @@ struct Transfer {
     bool checked = false;           // status and type looked at
     bool accepted = false;          // the body goes to the handler
     bool done = false;              // the handler has the whole response
-    bool stopped = false;           // the transfer was ended after a complete response
+    bool stopped = false;           // the transfer was ended on purpose (a complete response, or enough of
+                                    // one that is refused)
     std::size_t header_bytes = 0;   // counted against http::k_max_response_header_bytes
     bool headers_too_large = false;
     long status = 0;
@@ -68,8 +71,13 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
         t.accepted = t.status == 200 && t.content_type.starts_with(t.expected_type);
     }
     if (!t.accepted) {
-        if (t.error_body.size() < k_max_error_body)
-            t.error_body.append(data, std::min(n, k_max_error_body - t.error_body.size()));
+        // The start of an answer that is not one is kept for the message; the
+        // rest is not read (an endless body would hold the request to its deadline).
+        if (t.error_body.size() >= k_max_error_body) {
+            t.stopped = true;
+            return 0;
+        }
+        t.error_body.append(data, std::min(n, k_max_error_body - t.error_body.size()));
         return n;
     }
     if (t.done) {
@@ -126,6 +134,7 @@ class HttpConnection final : public Connection {
         // Later requests go where the redirects led (as git does).
         if (effective.ends_with(k_info_refs_suffix) && effective != url)
             m_base = effective.substr(0, effective.size() - k_info_refs_suffix.size());
+        m_advertised_by_origin = m_origin && origin_of(effective) == m_origin;
         return {};
     }
 
@@ -137,6 +146,10 @@ class HttpConnection final : public Connection {
     Status close() override { return {}; }
 
     [[nodiscard]] std::string describe() const override { return m_description; }
+
+    [[nodiscard]] bool stateless() const override { return true; }
+
+    [[nodiscard]] bool advertised_by_origin() const override { return m_advertised_by_origin; }
 
   private:
     // One request, following redirects as the policy says; `effective_url`
@@ -322,6 +335,7 @@ class HttpConnection final : public Connection {
     bool m_allow_http;
     std::chrono::steady_clock::time_point m_deadline;
     std::string m_description;
+    bool m_advertised_by_origin = false; // set by read_advertisement()
     std::array<char, CURL_ERROR_SIZE> m_error_buffer{};
     CurlHandle m_curl; // reused by every request (keep-alive)
 };

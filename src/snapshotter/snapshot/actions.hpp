@@ -11,6 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+namespace snapshotter::git {
+class CapabilityMemo; // git/protocol.hpp
+} // namespace snapshotter::git
+
 namespace snapshotter::snapshot {
 
 // What every action works with.
@@ -20,6 +24,9 @@ struct Context {
     const git::GitApi& git;
     bool dry_run = false;
     Events& events = no_events(); // progress and metrics go here
+    // Smart-HTTP capabilities the job's repositories share (git/protocol.hpp,
+    // CapabilityMemo); run_snapshot() sets one for its repositories; null: none.
+    git::CapabilityMemo* capabilities = nullptr;
 };
 
 // The outcome of an action: its result object, and how it failed if it did.

@@ -109,7 +109,7 @@ Result<RepoOutcome> snapshot_repository(const Context& ctx, const job::Repositor
     const auto& options = ctx.job.options;
     const auto start = SteadyClock::now();
     const Deadline deadline(options.timeout_s);
-    const auto remote = remote_access(repo, options);
+    const auto remote = remote_access(repo, options, ctx.capabilities);
     Manifest manifest;
     const auto now = current_time();
     manifest.snapshot_id = new_snapshot_id(now);

@@ -4,6 +4,7 @@
 // and the job's end reported to the events (whose metrics the CLI writes).
 #include "snapshotter/snapshot/fleet.hpp"
 
+#include "snapshotter/git/protocol.hpp"
 #include "snapshotter/snapshot/actions.hpp"
 #include "snapshotter/snapshot/catalog.hpp"
 #include "snapshotter/snapshot/create.hpp"
@@ -86,7 +87,13 @@ std::string report_key(const std::string& job_id, const std::optional<job::Shard
     return fmt::format("jobs/{}.json", job_id);
 }
 
-Outcome run_snapshot(const Context& ctx) {
+Outcome run_snapshot(const Context& job_ctx) {
+    // The job's repositories share what each smart-HTTP origin advertised:
+    // later repositories of an origin skip that request (git/protocol.hpp).
+    git::CapabilityMemo capabilities;
+    Context ctx = job_ctx;
+    if (ctx.capabilities == nullptr)
+        ctx.capabilities = &capabilities;
     const auto& options = ctx.job.options;
     const auto start = SteadyClock::now();
     const std::string started_at = format_rfc3339(Clock::now());

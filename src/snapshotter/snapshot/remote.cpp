@@ -6,7 +6,8 @@
 
 namespace snapshotter::snapshot {
 
-RemoteAccess remote_access(const job::Repository& repo, const job::Options& options) {
+RemoteAccess remote_access(const job::Repository& repo, const job::Options& options,
+                           git::CapabilityMemo* capabilities) {
     git::Remote remote{repo.url, {options.allow_http, options.allow_file}, "", "", {}};
     remote.redirects = options.http.follow_redirects;
     remote.ssh.known_hosts = options.ssh.known_hosts;
@@ -38,6 +39,7 @@ RemoteAccess remote_access(const job::Repository& repo, const job::Options& opti
     transport.password = remote.password;
     transport.ssh = remote.ssh;
     transport.redirects = remote.redirects;
+    transport.capabilities = capabilities;
     return {std::move(remote), std::move(transport)};
 }
 

@@ -17,7 +17,9 @@ struct RemoteAccess {
 
 // `repo` as git reaches it: its URL, the transports and redirects `options`
 // allow, ssh host-key checking, and the credentials read from the
-// environment variables it names (registered as secrets).
-RemoteAccess remote_access(const job::Repository& repo, const job::Options& options);
+// environment variables it names (registered as secrets); the protocol client
+// shares `capabilities` (may be null) with the job's other repositories.
+RemoteAccess remote_access(const job::Repository& repo, const job::Options& options,
+                           git::CapabilityMemo* capabilities = nullptr);
 
 } // namespace snapshotter::snapshot

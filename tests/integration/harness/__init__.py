@@ -60,6 +60,7 @@ from .servers import (  # noqa: F401
     JGitDaemon,
     LIGHTTPD,
     SmartHttp,
+    SmartHttpLogged,
     SmartHttpRoutes,
     _Server,
     drop_bitmaps,

@@ -9,7 +9,10 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import unittest
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .processes import HERE, _register, free_port, kill_process_group, mkdtemp, wait_for_port
@@ -167,19 +170,32 @@ auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => 
 class SmartHttpRoutes(SmartHttp):
     """SmartHttp with four routes to the same repositories: /git/ anonymous,
     /auth/ behind basic auth, /v0/ with the Git-Protocol header dropped (a
-    server without protocol v2), and /moved/ redirecting to /git/."""
+    server without protocol v2), and /moved/ redirecting to /git/. A subclass
+    adds modules, redirects and configuration through the three hooks below."""
+
+    extra_modules: tuple[str, ...] = ()
+
+    def extra_redirects(self) -> str:
+        """More `url.redirect` entries, each starting with ", "."""
+        return ""
+
+    def extra_config(self, workdir: Path) -> str:
+        """More lighttpd configuration, appended."""
+        return ""
 
     def config(self, docroot: Path, workdir: Path, userfile: Path) -> str:
         backend_dir = GIT_HTTP_BACKEND + "/"
+        modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi") + \
+            self.extra_modules
         return f"""
 server.document-root = "{docroot}"
 server.bind = "127.0.0.1"
 server.port = {self.port}
-server.modules = ("mod_auth", "mod_authn_file", "mod_alias", "mod_setenv", "mod_redirect", "mod_cgi")
+server.modules = ({", ".join(f'"{m}"' for m in modules)})
 server.errorlog = "{workdir}/error.log"
 server.upload-dirs = ("{workdir}")
 alias.url = ( "/git/" => "{backend_dir}", "/auth/" => "{backend_dir}", "/v0/" => "{backend_dir}" )
-url.redirect = ( "^/moved/(.*)$" => "/git/$1" )
+url.redirect = ( "^/moved/(.*)$" => "/git/$1"{self.extra_redirects()} )
 $HTTP["url"] =~ "^/(git|auth|v0)/" {{
   cgi.assign = ( "" => "" )
   setenv.add-environment = ( "GIT_PROJECT_ROOT" => "{self.project_root}", "GIT_HTTP_EXPORT_ALL" => "1",
@@ -193,7 +209,69 @@ auth.backend.plain.userfile = "{userfile}"
 $HTTP["url"] =~ "^/auth/" {{
   auth.require = ( "" => ( "method" => "basic", "realm" => "git", "require" => "valid-user" ) )
 }}
+""" + self.extra_config(workdir)
+
+
+class SmartHttpLogged(SmartHttpRoutes):
+    """SmartHttpRoutes that logs every request, for counting them, with two
+    more routes: /auth/renamed.git/, whose info/refs redirects (same origin)
+    to /auth/<renamed_to>/ while its other paths answer 404 (a repository
+    renamed on a forge), and /auth/locked.git/, whose POSTs get 403.
+    requests() reads the access log."""
+
+    extra_modules = ("mod_access", "mod_accesslog")
+
+    def __init__(self, project_root: Path, users: dict[str, str], renamed_to: str = "app.git") -> None:
+        self.renamed_to = renamed_to
+        super().__init__(project_root, users)
+
+    def extra_redirects(self) -> str:
+        return f', "^/auth/renamed\\.git/info/refs(.*)$" => "/auth/{self.renamed_to}/info/refs$1"'
+
+    def extra_config(self, workdir: Path) -> str:
+        self.access_log = workdir / "access.log"
+        return f"""
+accesslog.filename = "{self.access_log}"
+accesslog.format = "%m %U %s %u"
+$HTTP["url"] =~ "^/auth/locked\\.git/git-upload-pack" {{
+  $HTTP["request-method"] == "POST" {{
+    url.access-deny = ( "" )
+  }}
+}}
 """
+
+    def requests(self) -> list[tuple[str, str, int, str]]:
+        """Every request so far as (method, path without query, status, user or "-"), in order.
+        lighttpd writes its access log in batches (every few seconds): a request to a fresh
+        /__mark__/ path is sent, and the log read once that request is in it."""
+        self._marks = getattr(self, "_marks", 0) + 1
+        sentinel = f"/__mark__/{self._marks}"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}{sentinel}", timeout=10)
+        except urllib.error.HTTPError:
+            pass  # 404: it is the log line that counts
+        deadline = time.monotonic() + 30
+        while True:
+            lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
+            if any(line.split(" ")[1:2] == [sentinel] for line in lines):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lighttpd did not log {sentinel} within 30 s")
+            time.sleep(0.2)
+        out = []
+        for line in lines:
+            method, path, status, user = line.split(" ", 3)
+            if not path.startswith("/__mark__/"):
+                out.append((method, path, int(status), user))
+        return out
+
+    def mark(self) -> int:
+        """The number of requests logged so far (requests()[mark():] are those made after it)."""
+        return len(self.requests())
+
+    def url_for(self, repo_name: str, route: str = "auth") -> str:
+        """http:// URL of `repo_name` under /`route`/, no credentials."""
+        return f"http://127.0.0.1:{self.port}/{route}/{repo_name}"
 
 
 JGIT = shutil.which("jgit") or "/usr/bin/jgit"
