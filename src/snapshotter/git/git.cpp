@@ -917,7 +917,8 @@ Result<BundleBoundary> Git::bundle_boundary(const std::filesystem::path& repo,
     BundleBoundary walk;
     if (tips.empty())
         return walk;
-    const std::set<std::string> wanted(tips.begin(), tips.end());
+    // Looked up by the line itself (no string made for each new commit).
+    const std::set<std::string, std::less<>> wanted(tips.begin(), tips.end());
     // Every new commit is a line: only the tips among them are kept.
     LineSplitter lines("rev-list --boundary", 128, [&](std::string_view line) -> Status {
         const bool boundary = line.starts_with('-');
@@ -927,7 +928,7 @@ Result<BundleBoundary> Git::bundle_boundary(const std::filesystem::path& repo,
             return fail(Error::git(fmt::format("rev-list: not an object id: \"{}\"", line.substr(0, 80))));
         if (!boundary) {
             walk.any_new = true;
-            if (auto it = wanted.find(std::string(line)); it != wanted.end())
+            if (auto it = wanted.find(line); it != wanted.end())
                 walk.new_tips.insert(*it);
             return {};
         }
