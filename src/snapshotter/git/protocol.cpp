@@ -190,7 +190,8 @@ Status parse_ls_refs_line(std::string_view line, std::string_view object_format,
 }
 
 std::size_t pre_pack_budget(const FetchRequest& request) {
-    return k_max_pre_pack_bytes + k_pre_pack_bytes_per_oid * (request.wants.size() + request.haves.size());
+    return k_max_pre_pack_bytes +
+           k_pre_pack_bytes_per_oid * (request.wants.size() + request.haves.size() + request.shallow.size());
 }
 
 Result<Acknowledgments> parse_acknowledgments(const std::vector<std::string>& lines,
@@ -439,6 +440,13 @@ Result<FetchResult> ProtocolClient::fetch(const FetchRequest& request, const Ban
     if (!request.progress)
         args.emplace_back("no-progress");
     args.emplace_back("ofs-delta");
+    if (!request.shallow.empty() && !m_caps.fetch_supports("shallow"))
+        return fail(Error::internal("fetch: shallow lines for a server without fetch=shallow"));
+    for (const auto& c : request.shallow) {
+        if (!is_valid_oid(c, m_caps.object_format))
+            return fail(Error::internal(fmt::format("fetch: malformed shallow \"{}\"", wire_excerpt(c))));
+        args.push_back("shallow " + c);
+    }
     for (const auto& w : request.wants) {
         if (!is_valid_oid(w, m_caps.object_format))
             return fail(Error::internal(fmt::format("fetch: malformed want \"{}\"", wire_excerpt(w))));

@@ -112,6 +112,11 @@ struct FetchRequest {
                                       // acknowledgments, and with the pack only once it is "ready"
     bool wait_for_done = false;       // with `done` false: ask the server never to be "ready" (sent only
                                       // when it advertises fetch=wait-for-done), so every ACK comes back
+    // Commits sent as "shallow <oid>" lines: the receiver holds them but,
+    // says the line, not their parents (git/stream.hpp, WalkAnchor, says
+    // why a receiver with whole history sends one). Sent only when the
+    // server advertises fetch=shallow; otherwise the request fails.
+    std::vector<std::string> shallow;
 };
 
 // The bytes a fetch response may spend before its packfile section.

@@ -179,6 +179,11 @@ Result<bool> fetch_spooled_into_bundle(ProtocolClient& client, const StreamReque
         acknowledgments = std::move(fetched->acknowledgments);
         return false;
     }
+    // The walk anchor we declared, if a server names it back, is no boundary of
+    // its history: we hold the anchor's parents (WalkAnchor).
+    std::erase_if(fetched->shallow, [&fetch](const std::string& oid) {
+        return std::find(fetch.shallow.begin(), fetch.shallow.end(), oid) != fetch.shallow.end();
+    });
     if (auto s = refuse_shallow(client, request, *fetched); !s)
         return fail(s.error());
     if (auto scanned = scanner.finish(); !scanned)
@@ -224,6 +229,27 @@ std::string detached_head_oid(const StreamResult& listed) {
 }
 
 } // namespace
+
+bool valid_walk_anchor(const WalkAnchor& anchor, std::string_view object_format) {
+    if (!is_valid_oid(anchor.commit, object_format) || anchor.parents.size() > k_max_anchor_parents)
+        return false;
+    return std::all_of(anchor.parents.begin(), anchor.parents.end(), [&](const std::string& parent) {
+        return is_valid_oid(parent, object_format) && parent != anchor.commit;
+    });
+}
+
+bool takes_walk_anchor(const ServerCapabilities& caps) {
+    return caps.fetch_supports("shallow") && caps.agent.starts_with("git/");
+}
+
+std::optional<WalkAnchor>
+choose_walk_anchor(const std::vector<std::string>& wants,
+                   const std::unordered_map<std::string, std::vector<std::string>>& pack_commits) {
+    for (const auto& oid : wants)
+        if (auto it = pack_commits.find(oid); it != pack_commits.end() && it->second.size() <= k_max_anchor_parents)
+            return WalkAnchor{oid, it->second};
+    return std::nullopt;
+}
 
 IncrementalPlan plan_incremental(const RefMap& previous, const RefMap& current) {
     IncrementalPlan plan;
@@ -344,6 +370,16 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
     for (const auto& oid : extras.haves)
         if (is_valid_oid(oid, result.object_format))
             plan.haves.push_back(oid);
+    // The walk anchor: its shallow line turns the server's bitmap off, and it
+    // and its parents as haves leave the server's walk as it was (WalkAnchor).
+    std::vector<std::string> shallow;
+    if (extras.anchor && valid_walk_anchor(*extras.anchor, result.object_format) &&
+        takes_walk_anchor(m_client.capabilities())) {
+        shallow.push_back(extras.anchor->commit);
+        plan.haves.push_back(extras.anchor->commit);
+        plan.haves.insert(plan.haves.end(), extras.anchor->parents.begin(), extras.anchor->parents.end());
+        result.anchor_sent = true;
+    }
     std::sort(plan.haves.begin(), plan.haves.end());
     plan.haves.erase(std::unique(plan.haves.begin(), plan.haves.end()), plan.haves.end());
     // Stream header (prerequisites + the refs created or moved) and the thin pack.
@@ -356,7 +392,8 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
                        .progress = static_cast<bool>(m_request.on_progress),
                        .max_pack_bytes = m_request.max_pack_bytes,
                        .done = !extras.more_haves,
-                       .wait_for_done = true};
+                       .wait_for_done = true,
+                       .shallow = std::move(shallow)};
     // Negotiate (see the top of stream.hpp): each round offers every have so
     // far; a "ready" server sends the pack at once, the last round says "done".
     for (int round = 1;; ++round) {
@@ -366,8 +403,10 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
         if (!sent)
             return fail(sent.error());
         result.negotiation_rounds = round;
-        if (*sent)
+        if (*sent) {
+            result.next_anchor = choose_walk_anchor(plan.wants, result.pack_commits);
             return result;
+        }
         auto acked = parse_acknowledgments(acknowledgments, fetch.haves, result.object_format);
         if (!acked)
             return fail(acked.error().with_context(fmt::format("fetch from {}", m_client.describe())));

@@ -54,6 +54,43 @@ inline constexpr int k_max_negotiation_rounds = 2;
 // Haves more_haves may add over all rounds; more are dropped.
 inline constexpr std::size_t k_max_more_haves = 1024;
 
+// A commit the chain holds, with its parents, that lets an incremental steer
+// git's upload-pack off its reachability bitmap (docs/streaming-engine.md,
+// "Walking, not bitmaps"). git 2.39's pack-objects, when it counts objects
+// with a bitmap, ignores a thin pack's preferred bases: each tree a night
+// changed goes whole, and a directory that grows makes every night larger.
+// A fetch that declares any commit shallow makes upload-pack count by
+// walking (pack-objects turns bitmaps off for a shallow receiver), and then
+// the new trees go as deltas on the haves' trees. Declaring `commit` shallow
+// cuts it from its parents in the server's walk; sending it and all its
+// `parents` as haves gives the walk back everything the cut removed, so the
+// pack holds what it would hold without the line. A server that no longer
+// has `commit` ignores the line (git does), and the fetch is as before.
+struct WalkAnchor {
+    std::string commit;
+    std::vector<std::string> parents; // at most k_max_anchor_parents
+    bool operator==(const WalkAnchor&) const = default;
+};
+
+// Parents a walk anchor may have (an octopus merge with more is not chosen).
+inline constexpr std::size_t k_max_anchor_parents = 8;
+
+// Whether `anchor` is well-formed for `object_format`: a commit oid and at
+// most k_max_anchor_parents parent oids, none equal to the commit.
+bool valid_walk_anchor(const WalkAnchor& anchor, std::string_view object_format);
+
+// Whether a server may be sent a walk anchor: it advertises fetch=shallow and
+// its agent is git's ("git/...": git, and the hosts that serve with it), whose
+// pack-objects is what the anchor steers. Other servers get no shallow line.
+bool takes_walk_anchor(const ServerCapabilities& caps);
+
+// The next walk anchor from an incremental's pack: the first of `wants`
+// (sorted) that is a commit of the pack with at most k_max_anchor_parents
+// parents; nullopt when there is none (a pack of tags only).
+std::optional<WalkAnchor>
+choose_walk_anchor(const std::vector<std::string>& wants,
+                   const std::unordered_map<std::string, std::vector<std::string>>& pack_commits);
+
 // What a stream run found and wrote.
 struct StreamResult {
     RefMap refs; // the selected refs on the server now (the manifest's ref map)
@@ -75,6 +112,8 @@ struct StreamResult {
     int negotiation_rounds = 0;    // incremental only: fetch requests made (1 without negotiation)
     std::size_t more_haves = 0;    // incremental only: haves IncrementalExtras::more_haves added
     std::vector<std::string> lost; // incremental only: previous tips of moved refs the server lacked
+    bool anchor_sent = false;      // incremental only: IncrementalExtras::anchor went to the server
+    std::optional<WalkAnchor> next_anchor; // incremental only: choose_walk_anchor() of the pack
 };
 
 // Sees every pack byte of a fetch as it passes; an error stops the run.
@@ -101,6 +140,7 @@ struct IncrementalExtras {
     bool thin_pack = true;          // false: ask for a pack without deltas on objects it lacks
     BlobScan blobs;                 // small blobs to report while the pack is scanned
     MoreHaves more_haves;           // set: negotiate in rounds (see the top); empty: one round with "done"
+    std::optional<WalkAnchor> anchor; // a commit the chain holds (WalkAnchor); sent when the server takes it
 };
 
 // The wants, haves and prerequisites of an incremental from `previous` to `current`.

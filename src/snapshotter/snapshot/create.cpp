@@ -82,6 +82,7 @@ Produced without_fetch(const SnapshotPlan& plan, const PlanInput& input) {
         produced.refs = parent.refs;
         produced.bundles = parent.bundles;
         produced.shallow = parent.shallow;
+        produced.walk_anchor = parent.walk_anchor;
         if (parent.lfs) // the same commits need the same LFS objects: nothing is fetched
             produced.lfs = LfsOutcome{.set = parent.lfs, .found = 0};
     }
@@ -100,6 +101,7 @@ void record(Manifest& manifest, const SnapshotPlan& plan, Produced produced) {
     manifest.timings_ms.merge(produced.timings_ms);
     if (produced.lfs)
         manifest.lfs = produced.lfs->set;
+    manifest.walk_anchor = std::move(produced.walk_anchor);
 }
 
 } // namespace

@@ -59,6 +59,7 @@ struct Produced {
     Ledger ledger;                               // how refs moved, the preserved tips
     std::map<std::string, long long> timings_ms; // the engine's steps
     std::optional<LfsOutcome> lfs; // the LFS step's (lfs_fetch.hpp); nullopt when it did not run
+    std::optional<git::WalkAnchor> walk_anchor; // Manifest::walk_anchor; nullopt: none known
 };
 
 // One way of taking a snapshot of one repository. list() comes first and

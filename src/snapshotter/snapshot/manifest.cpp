@@ -451,6 +451,8 @@ Result<std::string> serialize_manifest(const Manifest& m) {
               {"timings_ms", m.timings_ms}};
     if (m.lfs)
         j["lfs"] = lfs_set_to_json(*m.lfs);
+    if (m.walk_anchor)
+        j["walk_anchor"] = {{"commit", m.walk_anchor->commit}, {"parents", m.walk_anchor->parents}};
     if (m.schema_version == k_manifest_schema_version_v1) {
         j.update(sets_json(m));
         return dump_utf8(j, 2, "\n");
@@ -576,6 +578,9 @@ Result<Manifest> parse_manifest(std::string_view data) {
                 return fail(lfs.error());
             m.lfs = std::move(*lfs);
         }
+        if (auto it = j.find("walk_anchor"); it != j.end() && !it->is_null())
+            m.walk_anchor = git::WalkAnchor{it->at("commit").get<std::string>(),
+                                            it->at("parents").get<std::vector<std::string>>()};
     } catch (const json::exception& e) {
         return fail(bad(fmt::format("missing or mistyped field ({})", e.what())));
     }
@@ -583,6 +588,10 @@ Result<Manifest> parse_manifest(std::string_view data) {
         return fail(bad(fmt::format("invalid snapshot id \"{}\"", m.snapshot_id)));
     if (m.object_format != "sha1" && m.object_format != "sha256")
         return fail(bad(fmt::format("unknown object format \"{}\"", m.object_format)));
+    // Read from storage and sent to the server: only well-formed object ids go.
+    if (m.walk_anchor && !git::valid_walk_anchor(*m.walk_anchor, m.object_format))
+        return fail(bad(fmt::format("walk_anchor is not a {} commit with at most {} parents", m.object_format,
+                                    git::k_max_anchor_parents)));
     if (auto known = parse_snapshot_kind(kind))
         m.kind = *known;
     else

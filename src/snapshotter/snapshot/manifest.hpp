@@ -10,6 +10,7 @@
 
 #include "snapshotter/git/git.hpp"
 #include "snapshotter/git/refname.hpp"
+#include "snapshotter/git/stream.hpp"
 #include "snapshotter/snapshot/lfs_set.hpp"
 #include "snapshotter/util/error.hpp"
 
@@ -138,6 +139,10 @@ struct Manifest {
     // The Git LFS objects the snapshot needs (lfs_set.hpp); absent when LFS
     // was off or found nothing, and then not written at all.
     std::optional<LfsSet> lfs;
+    // A commit the chain holds and its parents, which the stream engine's
+    // next incremental may declare shallow to a git server (git::WalkAnchor,
+    // docs/streaming-engine.md); absent when none is known, and then not written.
+    std::optional<git::WalkAnchor> walk_anchor;
 };
 
 // The HEAD `manifest` records (head_state with head or head_oid).

@@ -11,6 +11,7 @@
 #include "snapshotter/util/fs.hpp"
 #include "snapshotter/util/time.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <set>
 #include <spdlog/spdlog.h>
@@ -19,6 +20,15 @@ namespace snapshotter::snapshot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// Whether `oid` is a tip `manifest` records: a ref's object or peeled
+// object, or its detached HEAD.
+bool holds_tip(const Manifest& manifest, const std::string& oid) {
+    if (manifest.head_oid == oid)
+        return true;
+    return std::any_of(manifest.refs.begin(), manifest.refs.end(),
+                       [&oid](const auto& ref) { return ref.second.oid == oid || ref.second.peeled == oid; });
+}
 
 // The repository in which `options.verify: index` runs git index-pack:
 // cache_dir/verify/<repo-key>.git, locked while in use. For an incremental it
@@ -220,6 +230,12 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
     if (incremental)
         extras.more_haves =
             chain_haves.provider(ctx.storage, *parent, listing.object_format, listing.selected);
+    // The walk anchor the chain recorded (git::WalkAnchor), used only while
+    // its commit is still one of the parent's tips (or its detached HEAD): a
+    // commit the chain holds. A shallow upstream's chain gets none.
+    if (incremental && parent->walk_anchor && parent->shallow.empty() &&
+        holds_tip(*parent, parent->walk_anchor->commit))
+        extras.anchor = parent->walk_anchor;
     git::BlobScan blobs;
     if (lfs_scan && lfs_thin)
         extras.blobs = lfs_scan->hooks();
@@ -271,6 +287,13 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
         indexer->cancel();
     produced.refs = streamed->refs;
     produced.head = streamed->head_state;
+    // The next night's walk anchor: from this pack, else the parent's.
+    if (incremental) {
+        if (streamed->anchor_sent)
+            spdlog::debug("{}: walk anchor {} sent", repo.name, parent->walk_anchor->commit);
+        produced.walk_anchor =
+            streamed->pack_written && streamed->next_anchor ? streamed->next_anchor : parent->walk_anchor;
+    }
     // A shallow upstream (options.allow_shallow): the boundary this fetch
     // reported and, for an incremental, the boundary the chain already has.
     std::set<std::string> shallow(streamed->shallow.begin(), streamed->shallow.end());
