@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import subprocess
 import unittest
 from pathlib import Path
 
@@ -50,16 +49,6 @@ def setUpModule():
 
 def tearDownModule():
     harness.teardown_module()
-
-
-def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
-    """Bytes of `git bundle create --all --not <the mirror's tips>` after fetching `upstream` into it."""
-    old = harness.git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()
-    harness.git("fetch", "-q", "--prune", str(upstream), "+refs/*:refs/*", git_dir=mirror)
-    out = scratch / "minimal.bundle"
-    subprocess.run(["git", "--git-dir", str(mirror), "bundle", "create", "-q", str(out), "--all", "--not", *old],
-                   env=harness.git_env(), check=True, capture_output=True)
-    return out.stat().st_size
 
 
 def pack_object_count(bundle: Path) -> int:
@@ -119,7 +108,7 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         harness.git("gc", "-q", "--prune=now", git_dir=up.bare)
         self.assertNotEqual(harness.git("cat-file", "-t", old_pages, git_dir=up.bare, check=False).strip(),
                             "commit", "the server still has gh-pages' old tip")
-        minimal = minimal_bundle(mirror, up.bare, scratch)
+        minimal = harness.minimal_bundle(mirror, up.bare, scratch)
 
         run = ws.snapshot([repo], options, args=["--log-level", "info"], env_extra=env)
         inc = self.assertRunOk(run)["repositories"][0]

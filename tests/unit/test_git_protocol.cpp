@@ -645,6 +645,108 @@ TEST(Negotiation, AnAckOfAnUnofferedObjectStopsTheRun) {
     EXPECT_NE(result.error().message.find("not offered"), std::string::npos) << result.error().message;
 }
 
+// ---- The walk anchor (WalkAnchor): a shallow line that turns a git server's bitmap off.
+
+namespace {
+
+// An incremental from k_previous (as negotiate()) with `extras`, one fetch with "done".
+Result<StreamResult> incremental_with(const std::string& advertisement, std::string response,
+                                      std::vector<std::string>& requests, const IncrementalExtras& extras) {
+    auto client = fake_client(advertisement, {moved_listing(), std::move(response)}, &requests);
+    if (!client)
+        return fail(client.error());
+    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
+    if (!listed)
+        return fail(listed.error());
+    StringWriter out;
+    return listed->incremental_bundle(k_previous, out, {}, extras);
+}
+
+const WalkAnchor k_anchor{k_a, {k_e, std::string(40, '1')}};
+
+} // namespace
+
+TEST(WalkAnchor, GoesToAGitServerAsAShallowLineWithItselfAndItsParentsAsHaves) {
+    std::vector<std::string> requests;
+    // git answers a request with shallow lines with a shallow-info section, empty here.
+    auto result = incremental_with(v2_advertisement(), pkt("shallow-info") + "0001" + k_pack_response,
+                                   requests, IncrementalExtras{.anchor = k_anchor});
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_TRUE(result->pack_written);
+    EXPECT_TRUE(result->anchor_sent);
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_TRUE(has_line(requests[1], "shallow " + k_a));
+    for (const auto& have : {k_a, k_e, std::string(40, '1')})
+        EXPECT_TRUE(has_line(requests[1], "have " + have)) << have;
+    EXPECT_TRUE(has_line(requests[1], "done"));
+}
+
+TEST(WalkAnchor, ItsOwnShallowLineEchoedBackIsNoBoundaryButAnotherIsRefused) {
+    std::vector<std::string> requests;
+    auto echoed = incremental_with(v2_advertisement(),
+                                   pkt("shallow-info") + pkt("shallow " + k_a) + "0001" + k_pack_response,
+                                   requests, IncrementalExtras{.anchor = k_anchor});
+    ASSERT_TRUE(echoed) << echoed.error().message;
+    EXPECT_TRUE(echoed->pack_written);
+    EXPECT_TRUE(echoed->shallow.empty());
+    // A boundary the server names on its own is a shallow upstream, refused as before.
+    requests.clear();
+    auto other = incremental_with(v2_advertisement(),
+                                  pkt("shallow-info") + pkt("shallow " + k_d) + "0001" + k_pack_response,
+                                  requests, IncrementalExtras{.anchor = k_anchor});
+    ASSERT_FALSE(other);
+    EXPECT_NE(other.error().message.find("shallow"), std::string::npos) << other.error().message;
+}
+
+TEST(WalkAnchor, OnlyGitServersThatTakeShallowLinesGetOne) {
+    for (const std::string& advertisement :
+         {pkt("version 2") + pkt("agent=JGit/6.5.0") + pkt("ls-refs") + pkt("fetch=shallow") + "0000",
+          pkt("version 2") + pkt("agent=git/2.39.5") + pkt("ls-refs") + pkt("fetch") + "0000",
+          pkt("version 2") + pkt("ls-refs") + pkt("fetch=shallow") + "0000"}) {
+        std::vector<std::string> requests;
+        auto result =
+            incremental_with(advertisement, k_pack_response, requests, IncrementalExtras{.anchor = k_anchor});
+        ASSERT_TRUE(result) << result.error().message;
+        EXPECT_FALSE(result->anchor_sent);
+        ASSERT_EQ(requests.size(), 2u);
+        EXPECT_EQ(requests[1].find("shallow "), std::string::npos) << advertisement;
+        EXPECT_FALSE(has_line(requests[1], "have " + k_e)); // nor its parents
+    }
+    // A malformed anchor is never sent, whatever the server.
+    std::vector<std::string> requests;
+    auto result = incremental_with(v2_advertisement(), k_pack_response, requests,
+                                   IncrementalExtras{.anchor = WalkAnchor{"not-an-oid", {}}});
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_FALSE(result->anchor_sent);
+    EXPECT_EQ(requests[1].find("shallow "), std::string::npos);
+}
+
+TEST(WalkAnchor, AFetchRefusesShallowLinesTheServerCannotTakeOrThatAreMalformed) {
+    auto no_pack = [](std::string_view) -> Status { return {}; };
+    std::vector<std::string> requests;
+    auto without = fake_client(pkt("version 2") + pkt("ls-refs") + pkt("fetch") + "0000", {}, &requests);
+    ASSERT_TRUE(without);
+    EXPECT_FALSE(without->fetch({.wants = {k_b}, .shallow = {k_a}}, no_pack, {}));
+    auto with = fake_client(v2_advertisement(), {}, &requests);
+    ASSERT_TRUE(with);
+    EXPECT_FALSE(with->fetch({.wants = {k_b}, .shallow = {"zz"}}, no_pack, {}));
+    EXPECT_TRUE(requests.empty()); // nothing was sent
+}
+
+TEST(WalkAnchor, TheNextOneIsTheFirstWantedCommitOfThePackWithFewParents) {
+    std::vector<std::string> nine(9, k_f);
+    std::unordered_map<std::string, std::vector<std::string>> commits{
+        {k_b, nine}, {k_c, {k_e}}, {k_d, {}}, {k_e, {k_f}}};
+    // a: a tag object (not a commit of the pack); b: an octopus of 9; c: the first that fits.
+    EXPECT_EQ(choose_walk_anchor({k_a, k_b, k_c, k_d}, commits), (WalkAnchor{k_c, {k_e}}));
+    EXPECT_EQ(choose_walk_anchor({k_d}, commits), (WalkAnchor{k_d, {}})); // a root commit does too
+    EXPECT_EQ(choose_walk_anchor({k_a}, commits), std::nullopt);
+    EXPECT_TRUE(valid_walk_anchor(k_anchor, "sha1"));
+    EXPECT_FALSE(valid_walk_anchor(k_anchor, "sha256"));
+    EXPECT_FALSE(valid_walk_anchor(WalkAnchor{k_a, {k_a}}, "sha1"));
+    EXPECT_FALSE(valid_walk_anchor(WalkAnchor{k_a, nine}, "sha1"));
+}
+
 // ---- The smart-HTTP capability memo (CapabilityMemo): one request less per repository.
 
 namespace {

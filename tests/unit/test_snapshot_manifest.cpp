@@ -91,3 +91,33 @@ TEST(ParseManifest, AShallowBoundaryRoundTripsAndOnlyShallowManifestsCarryIt) {
     EXPECT_EQ(bad.error().kind, ErrorKind::Integrity);
     EXPECT_NE(bad.error().message.find("shallow"), std::string::npos);
 }
+
+TEST(ParseManifest, AWalkAnchorRoundTripsAndAMalformedOneIsRefused) {
+    EXPECT_FALSE(valid_manifest().contains("walk_anchor")); // none known: no field
+    const std::string id = "20261128T073545.123Z-9f3a1c";
+    auto m = test::sample_manifest("org/app", id, {id}, 1234);
+    m.walk_anchor = git::WalkAnchor{std::string(40, 'a'), {std::string(40, 'b'), std::string(40, 'c')}};
+    auto text = serialize_manifest(m);
+    ASSERT_TRUE(text);
+    auto parsed = parse_manifest(*text);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->walk_anchor, m.walk_anchor);
+    // Read from storage and sent to a server: anything but well-formed commit ids is refused.
+    std::vector<std::string> nine_parents;
+    for (char c = '1'; c <= '9'; ++c)
+        nine_parents.emplace_back(40, c);
+    for (const auto& bad :
+         {nlohmann::json{{"commit", "not-an-oid"}, {"parents", nlohmann::json::array()}},
+          nlohmann::json{{"commit", std::string(64, 'a')}, {"parents", nlohmann::json::array()}},
+          nlohmann::json{{"commit", std::string(40, 'a')}, {"parents", {"x"}}},
+          nlohmann::json{{"commit", std::string(40, 'a')}, {"parents", {std::string(40, 'a')}}},
+          nlohmann::json{{"commit", std::string(40, 'a')}, {"parents", nine_parents}},
+          nlohmann::json{{"commit", std::string(40, 'a')}},
+          nlohmann::json{{"commit", 7}, {"parents", nlohmann::json::array()}}}) {
+        auto j = nlohmann::json::parse(*text);
+        j["walk_anchor"] = bad;
+        auto refused = parse_manifest(j.dump());
+        ASSERT_FALSE(refused) << bad.dump();
+        EXPECT_EQ(refused.error().kind, ErrorKind::Integrity) << bad.dump();
+    }
+}

@@ -246,7 +246,8 @@ std::optional<WalkAnchor>
 choose_walk_anchor(const std::vector<std::string>& wants,
                    const std::unordered_map<std::string, std::vector<std::string>>& pack_commits) {
     for (const auto& oid : wants)
-        if (auto it = pack_commits.find(oid); it != pack_commits.end() && it->second.size() <= k_max_anchor_parents)
+        if (auto it = pack_commits.find(oid);
+            it != pack_commits.end() && it->second.size() <= k_max_anchor_parents)
             return WalkAnchor{oid, it->second};
     return std::nullopt;
 }

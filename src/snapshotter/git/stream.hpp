@@ -109,10 +109,10 @@ struct StreamResult {
     std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
     // Incremental only: every commit of the pack with its parents (git/pack_scan.hpp).
     std::unordered_map<std::string, std::vector<std::string>> pack_commits;
-    int negotiation_rounds = 0;    // incremental only: fetch requests made (1 without negotiation)
-    std::size_t more_haves = 0;    // incremental only: haves IncrementalExtras::more_haves added
-    std::vector<std::string> lost; // incremental only: previous tips of moved refs the server lacked
-    bool anchor_sent = false;      // incremental only: IncrementalExtras::anchor went to the server
+    int negotiation_rounds = 0;            // incremental only: fetch requests made (1 without negotiation)
+    std::size_t more_haves = 0;            // incremental only: haves IncrementalExtras::more_haves added
+    std::vector<std::string> lost;         // incremental only: previous tips of moved refs the server lacked
+    bool anchor_sent = false;              // incremental only: IncrementalExtras::anchor went to the server
     std::optional<WalkAnchor> next_anchor; // incremental only: choose_walk_anchor() of the pack
 };
 
@@ -135,11 +135,11 @@ using MoreHaves = std::function<std::vector<std::string>(const std::vector<std::
 
 // What an incremental may add to its plan.
 struct IncrementalExtras {
-    std::vector<std::string> haves; // more oids the chain holds (older tips), sent as haves only
-    PackObserver on_pack;           // sees the pack as it passes (git/pack_scan.hpp); empty: none
-    bool thin_pack = true;          // false: ask for a pack without deltas on objects it lacks
-    BlobScan blobs;                 // small blobs to report while the pack is scanned
-    MoreHaves more_haves;           // set: negotiate in rounds (see the top); empty: one round with "done"
+    std::vector<std::string> haves;   // more oids the chain holds (older tips), sent as haves only
+    PackObserver on_pack;             // sees the pack as it passes (git/pack_scan.hpp); empty: none
+    bool thin_pack = true;            // false: ask for a pack without deltas on objects it lacks
+    BlobScan blobs;                   // small blobs to report while the pack is scanned
+    MoreHaves more_haves;             // set: negotiate in rounds (see the top); empty: one round with "done"
     std::optional<WalkAnchor> anchor; // a commit the chain holds (WalkAnchor); sent when the server takes it
 };
 

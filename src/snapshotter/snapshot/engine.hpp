@@ -58,7 +58,7 @@ struct Produced {
     std::vector<BundleInfo> bundles;             // the restore chain, oldest first
     Ledger ledger;                               // how refs moved, the preserved tips
     std::map<std::string, long long> timings_ms; // the engine's steps
-    std::optional<LfsOutcome> lfs; // the LFS step's (lfs_fetch.hpp); nullopt when it did not run
+    std::optional<LfsOutcome> lfs;              // the LFS step's (lfs_fetch.hpp); nullopt when it did not run
     std::optional<git::WalkAnchor> walk_anchor; // Manifest::walk_anchor; nullopt: none known
 };
 

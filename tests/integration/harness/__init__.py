@@ -84,6 +84,7 @@ from .upstreams import (  # noqa: F401
     git_env,
     git_version,
     head_symref,
+    minimal_bundle,
     new_upstream,
     object_format,
     ref_map,

@@ -107,6 +107,21 @@ def object_format(repo: Path | str) -> str:
     return git("rev-parse", "--show-object-format", git_dir=repo).strip()
 
 
+def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
+    """Bytes of `git bundle create --all --not <the mirror's tips>` after fetching `upstream`
+    into `mirror` (a mirror clone of it taken before the night): the least an incremental
+    of that night can store. The bundle is left at scratch/minimal.bundle."""
+    old = git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()
+    git("fetch", "-q", "--prune", str(upstream), "+refs/*:refs/*", git_dir=mirror)
+    out = Path(scratch) / "minimal.bundle"
+    # Without the bitmap a local clone copies from a bitmapped upstream: git 2.39's pack-objects
+    # ignores a thin pack's bases when it counts with one (docs/streaming-engine.md).
+    subprocess.run(["git", "--git-dir", str(mirror), "-c", "pack.useBitmaps=false", "bundle", "create", "-q",
+                    str(out), "--all", "--not", *old],
+                   env=git_env(), check=True, capture_output=True)
+    return out.stat().st_size
+
+
 def fsck(repo: Path | str) -> subprocess.CompletedProcess:
     """`git fsck --full --strict` of a repository (returns the CompletedProcess)."""
     return subprocess.run(["git", f"--git-dir={repo}", "fsck", "--full", "--strict", "--no-progress"],
