@@ -10,12 +10,15 @@ it and its parents as haves: upload-pack then counts by walking, and the new
 trees go as deltas on the haves' trees.
 
 Over git daemon and smart HTTP, against a server repacked with a bitmap after
-every push (as hosts keep it): the first incremental records the anchor (main's
-new tip and its parent), the later ones send it and store at most 1.5x the
-minimal `git bundle create --all --not <old tips>` (0.98x here; main's binary
-before the anchor stored 3.3x on the second night, growing to 3.8x by the
-fourth); an unchanged night carries the anchor on; the chain restores exactly
-(refs equal upstream, git fsck clean).
+every push (as hosts keep it): the full snapshot records an anchor (the first
+commit of its pack that is a tip, with its parents), each incremental records
+the next one (the first wanted commit of its pack), sends its parent's and
+stores at most 1.5x the minimal `git bundle create --all --not <old tips>`
+(0.98x here; main's binary before the anchor stored 3.1-3.8x, growing night
+after night); an unchanged night carries the anchor on; a branch reset from
+the anchor onto its parent stores no bundle (the parent goes before the anchor
+among the haves: see git::anchored_haves); the chain restores exactly (refs
+equal upstream, git fsck clean).
 """
 
 from __future__ import annotations
@@ -99,7 +102,11 @@ class WalkAnchor(harness.Assertions, unittest.TestCase):
         ws = harness.Workspace(f"anchor-{transport}-")
         full = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
         self.assertEqual(full["kind"], "full", full)
-        self.assertNotIn("walk_anchor", ws.manifest(name, full["snapshot_id"]))
+        # The full snapshot's anchor: the first commit of its pack that is a tip (git writes the
+        # newest first: docs, committed last), with its parents.
+        docs = up.git("rev-parse", "docs").strip()
+        self.assertEqual(ws.manifest(name, full["snapshot_id"]).get("walk_anchor"),
+                         {"commit": docs, "parents": [up.git("rev-parse", "docs^").strip()]})
 
         scratch = harness.mkdtemp("anchor-min-")
         sizes = []
@@ -119,15 +126,25 @@ class WalkAnchor(harness.Assertions, unittest.TestCase):
             self.assertEqual(manifest.get("walk_anchor"), expected)
             sizes.append((inc["bundle"]["size"], minimal))
             anchor = expected
-        # The first incremental had no anchor to send (the full snapshot records none); from the
-        # second on, the server walked and the bundles stay near the minimal ones.
-        for size, minimal in sizes[1:]:
+        # Every night sent the anchor: the server walked and the bundles stay near the minimal ones.
+        for size, minimal in sizes:
             self.assertLessEqual(size, 1.5 * minimal, f"bundles (stored, minimal): {sizes}")
 
         # An unchanged night carries the anchor on.
         same = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
         self.assertEqual(same["kind"], "unchanged", same)
         self.assertEqual(ws.manifest(name, same["snapshot_id"]).get("walk_anchor"), anchor)
+
+        # The branch at the anchor reset onto the anchor's parent: a refs-only night, whose one want
+        # is that parent, sent as a have before the anchor (git's upload-pack would otherwise drop
+        # it as a parent of a have, and the shallow line cuts the anchor from it: the server would
+        # send the commit again).
+        branch = next(b for b in ("main", "docs") if up.git("rev-parse", b).strip() == anchor["commit"])
+        up.checkout(branch)
+        up.git("reset", "-q", "--hard", "HEAD~1")
+        up.push(f"+refs/heads/{branch}:refs/heads/{branch}")
+        reset = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
+        self.assertEqual((reset["kind"], reset.get("bundle")), ("incremental", None), reset)
 
         # The chain restores exactly: refs equal upstream, fsck clean.
         target = ws.new_target()

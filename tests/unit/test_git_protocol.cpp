@@ -679,6 +679,26 @@ TEST(WalkAnchor, GoesToAGitServerAsAShallowLineWithItselfAndItsParentsAsHaves) {
     for (const auto& have : {k_a, k_e, std::string(40, '1')})
         EXPECT_TRUE(has_line(requests[1], "have " + have)) << have;
     EXPECT_TRUE(has_line(requests[1], "done"));
+    // The parents go first and the anchor last (anchored_haves): git's upload-pack
+    // drops a have whose child it read before, and the anchor's parents are cut.
+    const auto& body = requests[1];
+    const auto first_parent = body.find(pkt("have " + k_e));
+    const auto second_parent = body.find(pkt("have " + std::string(40, '1')));
+    const auto anchor = body.find(pkt("have " + k_a));
+    for (const auto& other : {k_b, k_f}) {
+        const auto at = body.find(pkt("have " + other));
+        ASSERT_NE(at, std::string::npos) << other;
+        EXPECT_LT(first_parent, at);
+        EXPECT_LT(second_parent, at);
+        EXPECT_LT(at, anchor);
+    }
+}
+
+TEST(WalkAnchor, AnchoredHavesPutTheParentsFirstAndTheAnchorLastOnce) {
+    const WalkAnchor anchor{k_c, {k_f, k_b}};
+    EXPECT_EQ(anchored_haves({k_a, k_b, k_c, k_d}, anchor),
+              (std::vector<std::string>{k_f, k_b, k_a, k_d, k_c}));
+    EXPECT_EQ(anchored_haves({}, WalkAnchor{k_c, {}}), std::vector<std::string>{k_c});
 }
 
 TEST(WalkAnchor, ItsOwnShallowLineEchoedBackIsNoBoundaryButAnotherIsRefused) {

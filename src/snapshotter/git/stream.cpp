@@ -43,11 +43,58 @@ Status finish_bundle(ProtocolClient& client, BundleWriter& writer, const FetchRe
     return {};
 }
 
+// The walk anchor of a full snapshot: the first commit of the pack that is
+// one of `tips`, with its parents (git writes a pack's commits first, newest
+// first, so that is usually its first object). It reads at most
+// k_max_bytes of the pack and k_max_commits commits, then stops; a pack it
+// cannot read just leaves no anchor (BundleWriter checks the pack).
+class AnchorScan {
+  public:
+    static constexpr std::size_t k_max_bytes = std::size_t{1} << 20;
+    static constexpr std::size_t k_max_commits = 256;
+
+    AnchorScan(const std::string& object_format, std::set<std::string> tips)
+        : m_tips(std::move(tips)),
+          m_scanner(PackScanOptions{.object_format = object_format,
+                                    .cache_bytes = k_max_bytes,
+                                    .max_known = k_max_commits},
+                    PackScanCallbacks{.on_commit = [this](const ScannedCommit& c) { return on_commit(c); }}) {
+    }
+
+    void feed(std::string_view data) {
+        if (m_done)
+            return;
+        m_fed += data.size();
+        m_done = !m_scanner.feed(data) || m_fed >= k_max_bytes;
+    }
+
+    [[nodiscard]] const std::optional<WalkAnchor>& anchor() const { return m_anchor; }
+
+  private:
+    // Fails to stop the scan once an anchor is found or the commits run out.
+    Status on_commit(const ScannedCommit& commit) {
+        if (m_tips.contains(commit.oid) && commit.parents.size() <= k_max_anchor_parents)
+            m_anchor = WalkAnchor{commit.oid, commit.parents};
+        if (m_anchor || ++m_commits >= k_max_commits)
+            return fail(Error::internal("anchor scan done"));
+        return {};
+    }
+
+    std::set<std::string> m_tips;
+    PackScanner m_scanner;
+    std::optional<WalkAnchor> m_anchor;
+    std::size_t m_fed = 0;
+    std::size_t m_commits = 0;
+    bool m_done = false;
+};
+
 // Step 2: header, then the fetched pack streamed through the bundle writer into `out`.
 Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, const BundleHeader& header,
                          const FetchRequest& fetch, ObjectWriter& out, StreamResult& result,
                          const BlobScan& blobs) {
     BundleWriter writer([&out](std::span<const std::byte> data) { return out.write(data); });
+    AnchorScan anchor_scan(header.object_format,
+                           std::set<std::string>(fetch.wants.begin(), fetch.wants.end()));
     if (auto s = writer.write_header(header); !s)
         return s;
     std::optional<PackScanner> scanner;
@@ -58,7 +105,8 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
                         PackScanCallbacks{.on_blob = blobs.on_blob, .on_unresolved = blobs.on_unresolved});
     auto fetched = client.fetch(
         fetch,
-        [&writer, &scanner](std::string_view data) -> Status {
+        [&writer, &scanner, &anchor_scan](std::string_view data) -> Status {
+            anchor_scan.feed(data);
             if (scanner)
                 if (auto s = scanner->feed(data); !s)
                     return s;
@@ -72,7 +120,10 @@ Status fetch_into_bundle(ProtocolClient& client, const StreamRequest& request, c
             return fail(scanned.error().with_context(fmt::format("pack from {}", client.describe())));
     if (auto s = refuse_shallow(client, request, *fetched); !s)
         return s;
-    return finish_bundle(client, writer, *fetched, result);
+    if (auto s = finish_bundle(client, writer, *fetched, result); !s)
+        return s;
+    result.next_anchor = anchor_scan.anchor();
+    return {};
 }
 
 // Pack bytes held back until the header can be written: in memory up to
@@ -238,6 +289,21 @@ bool valid_walk_anchor(const WalkAnchor& anchor, std::string_view object_format)
     });
 }
 
+std::vector<std::string> anchored_haves(const std::vector<std::string>& haves, const WalkAnchor& anchor) {
+    std::vector<std::string> out;
+    out.reserve(haves.size() + anchor.parents.size() + 1);
+    std::set<std::string> placed;
+    for (const auto& parent : anchor.parents)
+        if (placed.insert(parent).second)
+            out.push_back(parent);
+    placed.insert(anchor.commit);
+    for (const auto& have : haves)
+        if (placed.insert(have).second)
+            out.push_back(have);
+    out.push_back(anchor.commit);
+    return out;
+}
+
 bool takes_walk_anchor(const ServerCapabilities& caps) {
     return caps.fetch_supports("shallow") && caps.agent.starts_with("git/");
 }
@@ -371,18 +437,17 @@ Result<StreamResult> ListedRemote::incremental_bundle(const RefMap& previous, Ob
     for (const auto& oid : extras.haves)
         if (is_valid_oid(oid, result.object_format))
             plan.haves.push_back(oid);
+    std::sort(plan.haves.begin(), plan.haves.end());
+    plan.haves.erase(std::unique(plan.haves.begin(), plan.haves.end()), plan.haves.end());
     // The walk anchor: its shallow line turns the server's bitmap off, and it
     // and its parents as haves leave the server's walk as it was (WalkAnchor).
     std::vector<std::string> shallow;
     if (extras.anchor && valid_walk_anchor(*extras.anchor, result.object_format) &&
         takes_walk_anchor(m_client.capabilities())) {
         shallow.push_back(extras.anchor->commit);
-        plan.haves.push_back(extras.anchor->commit);
-        plan.haves.insert(plan.haves.end(), extras.anchor->parents.begin(), extras.anchor->parents.end());
+        plan.haves = anchored_haves(plan.haves, *extras.anchor);
         result.anchor_sent = true;
     }
-    std::sort(plan.haves.begin(), plan.haves.end());
-    plan.haves.erase(std::unique(plan.haves.begin(), plan.haves.end()), plan.haves.end());
     // Stream header (prerequisites + the refs created or moved) and the thin pack.
     BundleHeader header{.object_format = result.object_format, .refs = header_refs(result.refs, &previous)};
     if (fetch_head)

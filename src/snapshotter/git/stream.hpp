@@ -63,7 +63,8 @@ inline constexpr std::size_t k_max_more_haves = 1024;
 // walking (pack-objects turns bitmaps off for a shallow receiver), and then
 // the new trees go as deltas on the haves' trees. Declaring `commit` shallow
 // cuts it from its parents in the server's walk; sending it and all its
-// `parents` as haves gives the walk back everything the cut removed, so the
+// `parents` as haves (the parents first: anchored_haves()) gives the walk
+// back everything the cut removed, so the
 // pack holds what it would hold without the line. A server that no longer
 // has `commit` ignores the line (git does), and the fetch is as before.
 struct WalkAnchor {
@@ -78,6 +79,15 @@ inline constexpr std::size_t k_max_anchor_parents = 8;
 // Whether `anchor` is well-formed for `object_format`: a commit oid and at
 // most k_max_anchor_parents parent oids, none equal to the commit.
 bool valid_walk_anchor(const WalkAnchor& anchor, std::string_view object_format);
+
+// `haves` (without duplicates) with the anchor's parents first and the
+// anchor last, in the order a fetch must send them. git's upload-pack reads
+// haves in order and keeps a commit for pack-objects only when no have read
+// before it named it as a parent (it is reachable from that one); pack-objects
+// then cuts the anchor from its parents, so a parent kept out because of the
+// anchor would be reachable from no have and sent again. Read first, every
+// parent is kept, or kept out by another have whose parents are not cut.
+std::vector<std::string> anchored_haves(const std::vector<std::string>& haves, const WalkAnchor& anchor);
 
 // Whether a server may be sent a walk anchor: it advertises fetch=shallow and
 // its agent is git's ("git/...": git, and the hosts that serve with it), whose
@@ -109,11 +119,14 @@ struct StreamResult {
     std::vector<std::string> shallow;           // "shallow" oids the server sent: it is a shallow repository
     // Incremental only: every commit of the pack with its parents (git/pack_scan.hpp).
     std::unordered_map<std::string, std::vector<std::string>> pack_commits;
-    int negotiation_rounds = 0;            // incremental only: fetch requests made (1 without negotiation)
-    std::size_t more_haves = 0;            // incremental only: haves IncrementalExtras::more_haves added
-    std::vector<std::string> lost;         // incremental only: previous tips of moved refs the server lacked
-    bool anchor_sent = false;              // incremental only: IncrementalExtras::anchor went to the server
-    std::optional<WalkAnchor> next_anchor; // incremental only: choose_walk_anchor() of the pack
+    int negotiation_rounds = 0;    // incremental only: fetch requests made (1 without negotiation)
+    std::size_t more_haves = 0;    // incremental only: haves IncrementalExtras::more_haves added
+    std::vector<std::string> lost; // incremental only: previous tips of moved refs the server lacked
+    bool anchor_sent = false;      // incremental only: IncrementalExtras::anchor went to the server
+    // The next walk anchor: choose_walk_anchor() of an incremental's pack; of a
+    // full one, the first commit of its pack that is a wanted tip, within its
+    // first MiB and 256 commits (git writes the newest commits first).
+    std::optional<WalkAnchor> next_anchor;
 };
 
 // Sees every pack byte of a fetch as it passes; an error stops the run.

@@ -287,12 +287,13 @@ Result<Produced> StreamEngine::produce(const SnapshotPlan& planned, const PlanIn
         indexer->cancel();
     produced.refs = streamed->refs;
     produced.head = streamed->head_state;
-    // The next night's walk anchor: from this pack, else the parent's.
+    // The next night's walk anchor: from this pack, else (an incremental) the parent's.
+    produced.walk_anchor = streamed->pack_written ? streamed->next_anchor : std::nullopt;
     if (incremental) {
         if (streamed->anchor_sent)
             spdlog::debug("{}: walk anchor {} sent", repo.name, parent->walk_anchor->commit);
-        produced.walk_anchor =
-            streamed->pack_written && streamed->next_anchor ? streamed->next_anchor : parent->walk_anchor;
+        if (!produced.walk_anchor)
+            produced.walk_anchor = parent->walk_anchor;
     }
     // A shallow upstream (options.allow_shallow): the boundary this fetch
     // reported and, for an incremental, the boundary the chain already has.
