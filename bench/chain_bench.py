@@ -186,6 +186,10 @@ def main() -> None:
     parser.add_argument("--server-repack", action="store_true",
                         help="git repack -adb on the server after each night (without it, the night's objects "
                         "stay loose beside a bitmapped pack, and git 2.39 then sends them whole: see bench/README)")
+    parser.add_argument("--server-threads", type=int, default=0,
+                        help="the server's pack.threads (0: git's default, one per core). git splits its delta "
+                        "search between threads and steals work between them, so on some nights a tree loses "
+                        "its base (see bench/README, round 31); 1 makes the server's packs the same every run")
     parser.add_argument("--engine", choices=("stream", "cli"), default="stream")
     args = parser.parse_args()
     os.environ["SNAPSHOTTER_BIN"] = str(Path(args.bin).resolve())
@@ -205,6 +209,8 @@ def run(args) -> None:
     serve.mkdir()
     bare = serve / "lib.git"
     generate(bare, args.commits, 60, 210, 30, args.shape)
+    if args.server_threads:
+        harness.git("config", "pack.threads", str(args.server_threads), git_dir=bare)
     refs = len(harness.git("for-each-ref", git_dir=bare).splitlines())
     daemon = harness.GitDaemon(serve)
     url = daemon.url_for("lib.git")
@@ -220,7 +226,8 @@ def run(args) -> None:
     worst = dict.fromkeys(binaries, 0.0)
     print(f"repository: {refs} refs; {args.nights} ordinary nights (8 commits on main, 3 on branch-01, "
           f"branch-02 reset by 3), {args.engine} engine, file:// stores"
-          f"{', server repacked each night' if args.server_repack else ''}")
+          f"{', server repacked each night' if args.server_repack else ''}"
+          f"{f', server pack.threads={args.server_threads}' if args.server_threads else ''}")
     for n in range(1, args.nights + 1):
         night(bare, n)
         if args.server_repack:  # a host's housekeeping after the push: new objects deltified on disk
