@@ -64,9 +64,10 @@ inline constexpr std::size_t k_max_more_haves = 1024;
 // the new trees go as deltas on the haves' trees. Declaring `commit` shallow
 // cuts it from its parents in the server's walk; sending it and all its
 // `parents` as haves (the parents first: anchored_haves()) gives the walk
-// back everything the cut removed, so the
-// pack holds what it would hold without the line. A server that no longer
-// has `commit` ignores the line (git does), and the fetch is as before.
+// back everything the cut removed, so the pack holds what it would hold
+// without the line. A server that no longer has `commit` ignores the line
+// (git does), and the fetch is as before. The cut can only make the server
+// send more, never less: what it counts as ours is still only what we hold.
 struct WalkAnchor {
     std::string commit;
     std::vector<std::string> parents; // at most k_max_anchor_parents
