@@ -72,7 +72,7 @@ def main() -> None:
                     secs, res = snap.snapshot()
                     times.append(secs)
                     sizes.append(res.get("bundle", {}).get("size"))
-                left = harness.git("count-objects", git_dir=mirror).strip()
+                left = " ".join(harness.git("count-objects", "-v", git_dir=mirror).split("\n")).strip()
                 print(f"{count} loose objects added: nights {' '.join(f'{t:.3f}' for t in times)} s, "
                       f"median {statistics.median(times):.3f} s; repack ms {repacks}; bundles {sizes} B; "
                       f"after: {left}; "
