@@ -72,6 +72,8 @@ def main() -> None:
                     secs, res = snap.snapshot()
                     times.append(secs)
                     sizes.append(res.get("bundle", {}).get("size"))
+                    timings = snap.ws.manifest(snap.repo["name"], res["snapshot_id"]).get("timings_ms", {})
+                    repacks.append(timings.get("repack"))
                 left = " ".join(harness.git("count-objects", "-v", git_dir=mirror).split("\n")).strip()
                 print(f"{count} loose objects added: nights {' '.join(f'{t:.3f}' for t in times)} s, "
                       f"median {statistics.median(times):.3f} s; repack ms {repacks}; bundles {sizes} B; "
