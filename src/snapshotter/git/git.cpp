@@ -368,14 +368,21 @@ namespace {
 
 // Delete the `*.lock` files git leaves in `repo` (refs/, packed-refs.lock,
 // config.lock, HEAD.lock, ...) when it is killed mid-update; every later git
-// command would refuse to update the locked file. Only safe while no other
-// process can be updating `repo`.
+// command would refuse to update the locked file. Also the `.keep` files a
+// killed fetch leaves beside the pack it received ("fetch-pack <pid> on
+// <host>"; git removes them once the refs are updated): a kept pack is never
+// rolled up by repack_geometric(). Only safe while no other process can be
+// updating `repo`.
 void remove_stale_locks(const std::filesystem::path& repo) {
     std::error_code ec;
     std::vector<std::filesystem::path> stale;
     for (const auto& entry : std::filesystem::directory_iterator(repo, ec))
         if (entry.path().extension() == ".lock" && entry.is_regular_file(ec))
             stale.push_back(entry.path());
+    for (const auto& entry : std::filesystem::directory_iterator(repo / "objects" / "pack", ec))
+        if (entry.path().extension() == ".keep" && entry.is_regular_file(ec))
+            if (auto text = read_file(entry.path(), 4096); text && text->starts_with("fetch-pack "))
+                stale.push_back(entry.path());
     for (const char* dir : {"refs", "logs"}) {
         auto it = std::filesystem::recursive_directory_iterator(repo / dir, ec);
         for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
