@@ -1,15 +1,19 @@
-"""A kept mirror's nights with many loose objects (issue 21, round 30).
+"""A kept mirror's nights with many loose objects (issue 21, rounds 30-31).
 
-Nothing repacks the cli engine's kept mirror by itself (gc.auto is 0) and an
-ordinary night's fetch leaves its few dozen objects loose, so loose objects
-pile up; every night walks the object store twice to bound what `git fetch`
-added (`options.max_pack_bytes`). For each count given, this makes a full
-snapshot of bench/cli_bench.py's libgit2-sized repository (kept by
-`cli_bench.py --repos DIR`), writes that many loose objects of 200 random
-bytes into the mirror (unreachable, as a year of nights' objects would be
-loose but reachable: the walks and git's lookups see loose files alike), and
-times five ordinary nights, printing each night's wall time and bundle size
-and the loose objects left.
+Nothing packs the cli engine's kept mirror by git's own accord (gc.auto is
+0). Up to round 30 an ordinary night's fetch left its few dozen objects
+loose, so loose objects piled up, and every night walks the object store
+twice to bound what `git fetch` added (`options.max_pack_bytes`); since
+round 31 a fetch keeps its pack and the snapshotter repacks geometrically
+past 16 packs or 256 loose objects (git/object_store.hpp). For each count
+given, this makes a full snapshot of bench/cli_bench.py's libgit2-sized
+repository (kept by `cli_bench.py --repos DIR`), writes that many loose
+objects of 200 random bytes into the mirror (unreachable, as a year of
+nights' objects would be loose but reachable: the walks and git's lookups
+see loose files alike; with --settle written back to disk, as a year-old
+mirror's are), and times --nights ordinary nights, printing each night's
+wall time, repack time (the manifest's timings_ms, null when none) and
+bundle size, and the objects left (`git count-objects`).
 
     python3 bench/loose_objects_bench.py --bin build/snapshotter \
         --repos /tmp/cli-bench-repos 0 16000
@@ -35,6 +39,10 @@ def main() -> None:
     parser.add_argument("--bin", default="build/snapshotter")
     parser.add_argument("--repos", required=True, help="cli_bench.py's --repos directory (lib-3300c-7m.git)")
     parser.add_argument("--nights", type=int, default=5)
+    parser.add_argument("--settle", action="store_true",
+                        help="`sync` after writing the loose objects, so they are on disk as a year-old "
+                             "mirror's are (unlinking them then costs a discard each on a disk mounted "
+                             "with -o discard)")
     parser.add_argument("counts", type=int, nargs="+", help="loose objects to add to the mirror")
     args = parser.parse_args()
     binary = str(Path(args.bin).resolve())
@@ -56,15 +64,20 @@ def main() -> None:
                 if paths:
                     subprocess.run(["git", "hash-object", "-w", "--stdin-paths"], cwd=mirror, env=harness.git_env(),
                                    input="\n".join(paths).encode(), check=True, stdout=subprocess.DEVNULL)
-                times, sizes = [], []
+                if args.settle:
+                    subprocess.run(["sync"], check=True)
+                times, sizes, repacks = [], [], []
                 for night in range(1, args.nights + 1):
                     cb.night(serve / "lib.git", night)
                     secs, res = snap.snapshot()
                     times.append(secs)
                     sizes.append(res.get("bundle", {}).get("size"))
-                left = harness.git("count-objects", git_dir=mirror).strip()
+                    timings = snap.ws.manifest(snap.repo["name"], res["snapshot_id"]).get("timings_ms", {})
+                    repacks.append(timings.get("repack"))
+                left = " ".join(harness.git("count-objects", "-v", git_dir=mirror).split("\n")).strip()
                 print(f"{count} loose objects added: nights {' '.join(f'{t:.3f}' for t in times)} s, "
-                      f"median {statistics.median(times):.3f} s; bundles {sizes} B; after: {left}; "
+                      f"median {statistics.median(times):.3f} s; repack ms {repacks}; bundles {sizes} B; "
+                      f"after: {left}; "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         harness.cleanup_all()

@@ -125,6 +125,10 @@ class FaultGit final : public git::GitApi {
                                                  shallow, by);
         });
     }
+    Status repack_geometric(const std::filesystem::path& repo,
+                            std::chrono::milliseconds timeout) const override {
+        return call("repack_geometric", [&] { return m_inner.repack_geometric(repo, timeout); });
+    }
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override {
         return call("clone_bundle", [&] { return m_inner.clone_bundle(path, bundle, timeout); });

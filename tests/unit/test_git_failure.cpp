@@ -34,7 +34,11 @@ TEST(ClassifyGitStderr, OtherPermanentFailuresAreUnspecified) {
     for (const char* text : {"fatal: couldn't find remote ref refs/heads/gone", "exit code 128", "",
                              // the stream engine's own wording is typed where it is observed, never read
                              "server error (HTTP 503)", "too many requests (HTTP 429)",
-                             "the response ended early", "the server closed the connection early"})
+                             "the response ended early", "the server closed the connection early",
+                             // a full disk, whatever git reports after it (a kept pack's index-pack died)
+                             "fatal: write error: No space left on device; fatal: fetch-pack: invalid "
+                             "index-pack output",
+                             "error: unable to write file: Disk quota exceeded; fatal: early EOF"})
         EXPECT_EQ(classify_git_stderr(text), Cause::unspecified) << text;
 }
 

@@ -441,6 +441,34 @@ TEST(Git, UpdateMirrorRefsReturnsTheRefsAndPacksManyLooseOnes) {
     EXPECT_EQ(*refs, *git.local_refs(mirror));
 }
 
+TEST(Git, UpdateMirrorRefsRemovesTheKeepFilesOfAKilledFetch) {
+    Sandbox box;
+    auto upstream = box.make_upstream();
+    auto git = make_git();
+    const auto mirror = box.dir() / "cache" / "mirror.git";
+    Remote remote{.url = upstream.string()};
+    ASSERT_TRUE(git.update_mirror_refs(mirror, "sha1", remote, {"refs/heads/*"}, k_timeout, Shallow::refuse));
+    // Every fetch keeps its pack (fetch.unpackLimit=1), and git removes its .keep once done.
+    std::vector<fs::path> packs;
+    std::size_t keeps = 0;
+    for (const auto& entry : fs::directory_iterator(mirror / "objects" / "pack")) {
+        if (entry.path().extension() == ".pack")
+            packs.push_back(entry.path());
+        keeps += entry.path().extension() == ".keep" ? 1 : 0;
+    }
+    ASSERT_EQ(packs.size(), 1U);
+    EXPECT_EQ(keeps, 0U);
+    // A killed fetch's .keep goes; one that someone else wrote stays.
+    auto keep = fs::path(packs[0]).replace_extension(".keep");
+    std::ofstream(keep) << "fetch-pack 4242 on host\n";
+    auto other = mirror / "objects" / "pack" / "pack-0.keep";
+    std::ofstream(other) << "an operator's own\n";
+    box.git(upstream, {"branch", "-f", "feature", "main"});
+    ASSERT_TRUE(git.update_mirror_refs(mirror, "sha1", remote, {"refs/heads/*"}, k_timeout, Shallow::refuse));
+    EXPECT_FALSE(fs::exists(keep));
+    EXPECT_TRUE(fs::exists(other));
+}
+
 TEST(Git, UpdateMirrorRefsToFetchesTheDifferingRefsByNameAndDeletesTheUnlisted) {
     Sandbox box;
     auto upstream = box.make_upstream();

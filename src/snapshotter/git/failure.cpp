@@ -27,6 +27,15 @@ constexpr std::string_view k_refused[] = {
     "Permission denied",
 };
 
+// The system's words for a local write that failed (a full cache_dir): not
+// worth a retry, whatever git says after it (index-pack dying of it makes
+// fetch-pack report "invalid index-pack output", a transient marker below).
+constexpr std::string_view k_local_write_failed[] = {
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+};
+
 // Their words for a failure worth retrying, with its cause; the first that
 // matches decides, so HTTP statuses come before curl's "RPC failed" that
 // carries them. Every marker but the two TLS library function names
@@ -71,6 +80,9 @@ Cause classify_git_stderr(std::string_view text) {
     for (auto marker : k_refused)
         if (holds(text, marker))
             return Cause::refused;
+    for (auto marker : k_local_write_failed)
+        if (holds(text, marker))
+            return Cause::unspecified;
     for (const auto& [marker, cause] : k_transient)
         if (holds(text, marker))
             return cause;

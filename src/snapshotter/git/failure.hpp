@@ -14,7 +14,9 @@ namespace snapshotter::git {
 // The cause that `text` (the stderr of a git or ssh process that failed, or a
 // git server's error message) describes: refused for a permanent refusal
 // (authentication, permission, a missing or disabled repository), which wins
-// over anything else in the text; else a transient cause (network, reset,
+// over anything else in the text; else unspecified for a local write that
+// failed (no space left, quota, file too large: no retry, whatever git says
+// after it); else a transient cause (network, reset,
 // timeout, http_5xx, http_429) for a failure worth retrying; else protocol
 // when it names a protocol error; else unspecified.
 Cause classify_git_stderr(std::string_view text);

@@ -18,6 +18,10 @@ namespace {
 
 // Config every git child reads as its "global" config: nothing from the
 // machine or the user, no hooks, no background work. It holds no secret.
+// A fetch keeps what it receives as one pack however few objects it brings
+// (fetch.unpackLimit: git writes fewer than 100 objects loose by default), so
+// a kept mirror gains a pack a night, not a few dozen loose files, and its
+// packs stay bounded by GitApi::repack_geometric (git/object_store.hpp).
 constexpr std::string_view k_private_config = R"([core]
 	hooksPath = /dev/null
 	fsmonitor = false
@@ -39,6 +43,7 @@ constexpr std::string_view k_private_config = R"([core]
 	lowSpeedTime = 120
 [fetch]
 	writeCommitGraph = false
+	unpackLimit = 1
 [credential]
 	helper =
 	helper = "!f() { test \"$1\" = get || exit 0; test -n \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\" || exit 0; p=; h=; while IFS= read -r l && test -n \"$l\"; do case $l in protocol=*) p=${l#protocol=} ;; host=*) h=${l#host=} ;; esac; done; test \"$p\" = \"$SNAPSHOTTER_GIT_CREDENTIAL_PROTOCOL\" && test \"$h\" = \"$SNAPSHOTTER_GIT_CREDENTIAL_HOST\" || exit 0; cat -- \"$SNAPSHOTTER_GIT_CREDENTIAL_FILE\"; }; f"
@@ -363,14 +368,21 @@ namespace {
 
 // Delete the `*.lock` files git leaves in `repo` (refs/, packed-refs.lock,
 // config.lock, HEAD.lock, ...) when it is killed mid-update; every later git
-// command would refuse to update the locked file. Only safe while no other
-// process can be updating `repo`.
+// command would refuse to update the locked file. Also the `.keep` files a
+// killed fetch leaves beside the pack it received ("fetch-pack <pid> on
+// <host>"; git removes them once the refs are updated): a kept pack is never
+// rolled up by repack_geometric(). Only safe while no other process can be
+// updating `repo`.
 void remove_stale_locks(const std::filesystem::path& repo) {
     std::error_code ec;
     std::vector<std::filesystem::path> stale;
     for (const auto& entry : std::filesystem::directory_iterator(repo, ec))
         if (entry.path().extension() == ".lock" && entry.is_regular_file(ec))
             stale.push_back(entry.path());
+    for (const auto& entry : std::filesystem::directory_iterator(repo / "objects" / "pack", ec))
+        if (entry.path().extension() == ".keep" && entry.is_regular_file(ec))
+            if (auto text = read_file(entry.path(), 4096); text && text->starts_with("fetch-pack "))
+                stale.push_back(entry.path());
     for (const char* dir : {"refs", "logs"}) {
         auto it = std::filesystem::recursive_directory_iterator(repo / dir, ec);
         for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
@@ -649,6 +661,15 @@ Result<RefMap> Git::update_mirror_refs_to(const std::filesystem::path& mirror,
             return fail(s.error());
     }
     return local_refs(mirror);
+}
+
+Status Git::repack_geometric(const std::filesystem::path& repo, std::chrono::milliseconds timeout) const {
+    // -n: no update-server-info (nothing serves the mirror over dumb HTTP).
+    auto out = run_checked({"repack", "-d", "-q", "-n", "--geometric=2"}, {.cwd = repo, .timeout = timeout},
+                           "repack");
+    if (!out)
+        return fail(out.error());
+    return {};
 }
 
 Result<std::string> Git::fetch_head(const std::filesystem::path& mirror, const Remote& remote,

@@ -267,6 +267,14 @@ class GitApi {
                                                  const RefMap& listed, std::chrono::milliseconds timeout,
                                                  Shallow shallow, FetchBy by) const = 0;
 
+    // Roll the smaller packs of `repo` and all its loose objects into one
+    // pack, so that the packs left form a geometric progression (each holds
+    // at least twice the objects of the next smaller one): `git repack -d
+    // --geometric=2`. Drops no object (loose ones are packed whatever
+    // reaches them); for a kept mirror past needs_repack() (git/object_store.hpp).
+    virtual Status repack_geometric(const std::filesystem::path& repo,
+                                    std::chrono::milliseconds timeout) const = 0;
+
     // Make `path` (absent or an empty directory) a bare repository holding
     // every object and ref of the complete bundle `bundle` (no
     // prerequisites), its refs packed in one write, as `git clone --mirror`
@@ -336,6 +344,8 @@ class Git final : public GitApi {
                                          const std::vector<std::string>& patterns, const RefMap& listed,
                                          std::chrono::milliseconds timeout, Shallow shallow,
                                          FetchBy by) const override;
+    Status repack_geometric(const std::filesystem::path& repo,
+                            std::chrono::milliseconds timeout) const override;
     Status clone_bundle(const std::filesystem::path& path, const std::filesystem::path& bundle,
                         std::chrono::milliseconds timeout) const override;
 

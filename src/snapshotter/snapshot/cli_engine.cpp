@@ -2,6 +2,7 @@
 
 #include "snapshotter/git/bundle_revs.hpp"
 #include "snapshotter/git/cat_file.hpp"
+#include "snapshotter/git/object_store.hpp"
 #include "snapshotter/git/protocol.hpp"
 #include "snapshotter/git/refname.hpp"
 #include "snapshotter/git/stream.hpp"
@@ -23,18 +24,6 @@ namespace snapshotter::snapshot {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-// Bytes in the object store of `repo` (loose objects and packs); 0 when absent.
-std::uint64_t object_store_bytes(const std::filesystem::path& repo) {
-    std::uint64_t total = 0;
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(repo / "objects", ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        if (std::error_code file_ec; it->is_regular_file(file_ec))
-            if (auto size = it->file_size(file_ec); !file_ec)
-                total += size;
-    return total;
-}
 
 class CliEngine final : public Engine {
   public:
@@ -134,7 +123,7 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     if (!lock)
         return fail(lock.error());
     auto step = SteadyClock::now();
-    const auto stored_before = object_store_bytes(mirror);
+    const auto stored_before = git::measure_object_store(mirror).bytes;
     const auto shallow = options.allow_shallow ? git::Shallow::accept : git::Shallow::refuse;
     // The mirror's refs after the fetch, packed when the fetch left many loose.
     // A kept mirror fetches only the listed refs it lacks: by the listed
@@ -161,14 +150,27 @@ Result<Produced> CliEngine::produce(const SnapshotPlan& plan, const PlanInput& i
     produced.timings_ms["fetch"] = elapsed_ms(step);
     // git fetch cannot be capped while it runs: check what it added, and drop
     // a mirror that grew past the limit rather than keep the server's bytes.
-    const auto stored_after = object_store_bytes(mirror);
-    const auto added = stored_after > stored_before ? stored_after - stored_before : 0;
+    // (The fetch keeps what it brings as a pack, whose bytes and index count here.)
+    const auto stored_after = git::measure_object_store(mirror);
+    const auto added = stored_after.bytes > stored_before ? stored_after.bytes - stored_before : 0;
     if (options.max_pack_bytes > 0 && added > static_cast<std::uint64_t>(options.max_pack_bytes)) {
         std::error_code ec;
         std::filesystem::remove_all(mirror, ec);
         return fail(Error::git(
             fmt::format("fetch {}: the fetch added {} bytes, more than {} (options.max_pack_bytes)",
                         redact_url(remote.url), added, options.max_pack_bytes)));
+    }
+    // A pack a night, or the loose objects of a mirror kept before fetches
+    // kept their packs: rolled together geometrically once past the bounds
+    // (git/object_store.hpp), after the fetch was measured against its limit.
+    // Housekeeping of a cache: a repack that fails (git leaves the packs it
+    // had) is logged and tried again next night, the snapshot goes on.
+    if (git::needs_repack(stored_after)) {
+        step = SteadyClock::now();
+        if (auto s = ctx.git.repack_geometric(mirror, deadline.left()); !s)
+            spdlog::warn("{}: repacking the kept mirror failed, tried again next time: {}", repo.name,
+                         s.error().message);
+        produced.timings_ms["repack"] = elapsed_ms(step);
     }
     produced.refs = git::select_refs(*mirror_refs, repo.refs);
     // The proof before anything is written: git recorded exactly what was listed.
