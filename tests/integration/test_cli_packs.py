@@ -9,7 +9,8 @@ mirror kept by an older binary, which left each night's objects loose, has
 them packed on its next night, none of them dropped. The chain restores to
 upstream's refs and objects exactly, and `max_pack_bytes` still bounds what
 a fetch adds (a pack now): nights below it pass in a mirror larger than it,
-a fetch past it fails and the mirror is dropped.
+a fetch past it fails and the mirror is dropped. A repack that fails is a
+warning: the night is taken and the next one repacks.
 """
 
 import os
@@ -85,6 +86,16 @@ class KeptMirrorPacks(harness.Assertions, unittest.TestCase):
         written = harness.git("hash-object", "-w", "--stdin-paths", git_dir=mirror,
                               input=self._files(junk)).split()
         self.assertEqual(loose_objects(mirror), len(junk))
+        # A repack that fails (here a config value only `git repack` reads) is the cache's
+        # housekeeping: the night is taken, with a warning, and the objects wait for the next.
+        harness.git("config", "repack.writeBitmaps", "notabool", git_dir=mirror)
+        up.commit_file("repack-fails.txt", "repack fails\n", "repack fails")
+        up.push("refs/heads/main:refs/heads/main")
+        run = ws.snapshot([repo], bounded)
+        self.assertEqual(self.assertRunOk(run, "a failed repack")["repositories"][0].get("kind"), "incremental")
+        self.assertIn("repacking the kept mirror failed", run.stderr.decode(errors="replace"))
+        self.assertEqual(loose_objects(mirror), len(junk), "the loose objects wait for the next repack")
+        harness.git("config", "--unset", "repack.writeBitmaps", git_dir=mirror)
         up.commit_file("after-junk.txt", "after junk\n", "after junk")
         up.push("refs/heads/main:refs/heads/main")
         self.assertRunOk(ws.snapshot([repo], bounded), "the night after")
