@@ -115,9 +115,11 @@ def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
     git("fetch", "-q", "--prune", str(upstream), "+refs/*:refs/*", git_dir=mirror)
     out = Path(scratch) / "minimal.bundle"
     # Without the bitmap a local clone copies from a bitmapped upstream: git 2.39's pack-objects
-    # ignores a thin pack's bases when it counts with one (docs/streaming-engine.md).
-    subprocess.run(["git", "--git-dir", str(mirror), "-c", "pack.useBitmaps=false", "bundle", "create", "-q",
-                    str(out), "--all", "--not", *old],
+    # ignores a thin pack's bases when it counts with one (docs/streaming-engine.md). One delta
+    # search thread: with more, where git cuts the object list changes from run to run, and a tree
+    # cut off from its bases goes whole (bench/README.md, round 31).
+    subprocess.run(["git", "--git-dir", str(mirror), "-c", "pack.useBitmaps=false", "-c", "pack.threads=1",
+                    "bundle", "create", "-q", str(out), "--all", "--not", *old],
                    env=git_env(), check=True, capture_output=True)
     return out.stat().st_size
 
