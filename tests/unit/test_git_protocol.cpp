@@ -500,12 +500,11 @@ std::string moved_listing() {
 const RefMap k_previous{
     {"refs/heads/main", {k_a, ""}}, {"refs/heads/pages", {k_b, ""}}, {"refs/tags/v1", {k_f, ""}}};
 
-// An incremental from k_previous against a fake server that lists moved_listing()
-// and answers the fetches with `responses`; requests are recorded.
-Result<StreamResult> negotiate(const std::string& advertisement, std::deque<std::string> responses,
-                               std::vector<std::string>& requests, MoreHaves more_haves = {}) {
-    if (!more_haves)
-        more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; };
+// An incremental from k_previous with `extras` against a fake server that
+// lists moved_listing() and answers the fetches with `responses`; requests
+// are recorded.
+Result<StreamResult> incremental_with(const std::string& advertisement, std::deque<std::string> responses,
+                                      std::vector<std::string>& requests, const IncrementalExtras& extras) {
     responses.push_front(moved_listing());
     auto client = fake_client(advertisement, std::move(responses), &requests);
     if (!client)
@@ -514,11 +513,25 @@ Result<StreamResult> negotiate(const std::string& advertisement, std::deque<std:
     if (!listed)
         return fail(listed.error());
     StringWriter out;
-    auto result =
-        listed->incremental_bundle(k_previous, out, {}, IncrementalExtras{.more_haves = more_haves});
+    auto result = listed->incremental_bundle(k_previous, out, {}, extras);
     if (result && result->pack_written && !out.bytes.starts_with("# v2 git bundle\n"))
         return fail(Error::internal("no bundle written"));
     return result;
+}
+
+// The same with one fetch, answered with `response`.
+Result<StreamResult> incremental_with(const std::string& advertisement, std::string response,
+                                      std::vector<std::string>& requests, const IncrementalExtras& extras) {
+    return incremental_with(advertisement, std::deque<std::string>{std::move(response)}, requests, extras);
+}
+
+// The same, negotiating in rounds with `more_haves` (none by default).
+Result<StreamResult> negotiate(const std::string& advertisement, std::deque<std::string> responses,
+                               std::vector<std::string>& requests, MoreHaves more_haves = {}) {
+    if (!more_haves)
+        more_haves = [](const std::vector<std::string>&, int) { return std::vector<std::string>{}; };
+    return incremental_with(advertisement, std::move(responses), requests,
+                            IncrementalExtras{.more_haves = more_haves});
 }
 
 const std::string k_pack_response = pkt("packfile") + band(1, empty_pack()) + "0000";
@@ -648,19 +661,6 @@ TEST(Negotiation, AnAckOfAnUnofferedObjectStopsTheRun) {
 // ---- The walk anchor (WalkAnchor): a shallow line that turns a git server's bitmap off.
 
 namespace {
-
-// An incremental from k_previous (as negotiate()) with `extras`, one fetch with "done".
-Result<StreamResult> incremental_with(const std::string& advertisement, std::string response,
-                                      std::vector<std::string>& requests, const IncrementalExtras& extras) {
-    auto client = fake_client(advertisement, {moved_listing(), std::move(response)}, &requests);
-    if (!client)
-        return fail(client.error());
-    auto listed = ListedRemote::open(StreamRequest{}, std::move(*client));
-    if (!listed)
-        return fail(listed.error());
-    StringWriter out;
-    return listed->incremental_bundle(k_previous, out, {}, extras);
-}
 
 const WalkAnchor k_anchor{k_a, {k_e, std::string(40, '1')}};
 
