@@ -31,20 +31,15 @@ HTTP_TOKEN = "tok-haves-31c9"
 TOKEN_ENV = "SNAP_HAVES_TOKEN"
 
 SERVE_ROOT: Path | None = None
-DAEMON: harness.GitDaemon | None = None
-HTTP: harness.SmartHttp | None = None
+SERVERS: harness.GitAndHttp | None = None
 _counter = itertools.count(1)
 
 
 def setUpModule():
-    global SERVE_ROOT, DAEMON, HTTP
+    global SERVE_ROOT, SERVERS
     harness.setup_module()
     SERVE_ROOT = harness.mkdtemp("serve-")
-    DAEMON = harness.GitDaemon(SERVE_ROOT)
-    try:
-        HTTP = harness.SmartHttp(SERVE_ROOT, {HTTP_USER: HTTP_TOKEN})
-    except unittest.SkipTest:
-        HTTP = None
+    SERVERS = harness.GitAndHttp(SERVE_ROOT, HTTP_USER, HTTP_TOKEN, TOKEN_ENV)
 
 
 def tearDownModule():
@@ -78,16 +73,9 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         up.push("pages-v1")
         up.set_head("refs/heads/main")
 
-        served = str(up.bare.relative_to(SERVE_ROOT))
         name = f"org/haves-{transport}"
-        options, env = {"engine": "stream"}, {}
-        if transport == "git":
-            repo = {"url": DAEMON.url_for(served), "name": name}
-        else:
-            repo = {"url": HTTP.url_for(served), "name": name,
-                    "credentials": {"token_env": TOKEN_ENV, "username": HTTP_USER}}
-            options["allow_http"] = True
-            env = {TOKEN_ENV: HTTP_TOKEN}
+        repo, options, env = SERVERS.repository(transport, up.bare, name)
+        options.update({"engine": "stream"})
         ws = harness.Workspace(f"haves-{transport}-")
         full = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
         self.assertEqual(full["kind"], "full", full)
@@ -142,16 +130,12 @@ class ResetAndServerGc(harness.Assertions, unittest.TestCase):
         self.check("git")
 
     def test_over_smart_http(self):
-        if HTTP is None:
-            self.skipTest("lighttpd or git-http-backend is not installed")
         self.check("http")
 
     def test_reset_to_ancestor_over_git_daemon(self):
         self.check("git", new_page=False)
 
     def test_reset_to_ancestor_over_smart_http(self):
-        if HTTP is None:
-            self.skipTest("lighttpd or git-http-backend is not installed")
         self.check("http", new_page=False)
 
 

@@ -36,20 +36,15 @@ TOKEN_ENV = "SNAP_ANCHOR_TOKEN"
 FILES_A_NIGHT = 40
 
 SERVE_ROOT: Path | None = None
-DAEMON: harness.GitDaemon | None = None
-HTTP: harness.SmartHttp | None = None
+SERVERS: harness.GitAndHttp | None = None
 _counter = itertools.count(1)
 
 
 def setUpModule():
-    global SERVE_ROOT, DAEMON, HTTP
+    global SERVE_ROOT, SERVERS
     harness.setup_module()
     SERVE_ROOT = harness.mkdtemp("serve-")
-    DAEMON = harness.GitDaemon(SERVE_ROOT)
-    try:
-        HTTP = harness.SmartHttp(SERVE_ROOT, {HTTP_USER: HTTP_TOKEN})
-    except unittest.SkipTest:
-        HTTP = None
+    SERVERS = harness.GitAndHttp(SERVE_ROOT, HTTP_USER, HTTP_TOKEN, TOKEN_ENV)
 
 
 def tearDownModule():
@@ -93,17 +88,10 @@ class WalkAnchor(harness.Assertions, unittest.TestCase):
         # decides.
         harness.git("config", "pack.threads", "1", git_dir=up.bare)
 
-        served = str(up.bare.relative_to(SERVE_ROOT))
         name = f"org/anchor-{transport}"
+        repo, options, env = SERVERS.repository(transport, up.bare, name)
         # Every night an incremental, whatever its size against the full bundle.
-        options, env = {"engine": "stream", "full_size_ratio": 100}, {}
-        if transport == "git":
-            repo = {"url": DAEMON.url_for(served), "name": name}
-        else:
-            repo = {"url": HTTP.url_for(served), "name": name,
-                    "credentials": {"token_env": TOKEN_ENV, "username": HTTP_USER}}
-            options["allow_http"] = True
-            env = {TOKEN_ENV: HTTP_TOKEN}
+        options.update({"engine": "stream", "full_size_ratio": 100})
         ws = harness.Workspace(f"anchor-{transport}-")
         full = self.assertRunOk(ws.snapshot([repo], options, env_extra=env))["repositories"][0]
         self.assertEqual(full["kind"], "full", full)
@@ -160,8 +148,6 @@ class WalkAnchor(harness.Assertions, unittest.TestCase):
         self.check("git")
 
     def test_over_smart_http(self):
-        if HTTP is None:
-            self.skipTest("lighttpd or git-http-backend is not installed")
         self.check("http")
 
 

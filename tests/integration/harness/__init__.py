@@ -52,6 +52,7 @@ from .servers import (  # noqa: F401
     DULWICH_PYTHON,
     DulwichDaemon,
     GIT_HTTP_BACKEND,
+    GitAndHttp,
     GitDaemon,
     GitFaultProxy,
     JAVA_DIR,

@@ -283,6 +283,33 @@ JGIT_DEPENDENCIES = ("args4j", "jsch", "javaewah", "slf4j-api", "slf4j-nop", "jz
                      "httpclient", "httpcore", "commons-logging", "commons-codec", "commons-compress")
 
 
+class GitAndHttp:
+    """git daemon and smart HTTP (basic auth, one user) serving the same root, for tests that
+    run one check over both transports. `http` is None when lighttpd or git-http-backend is
+    missing (the HTTP case then skips)."""
+
+    def __init__(self, root: Path, user: str, token: str, token_env: str) -> None:
+        self.root = Path(root)
+        self.user, self.token, self.token_env = user, token, token_env
+        self.daemon = GitDaemon(self.root)
+        try:
+            self.http: SmartHttp | None = SmartHttp(self.root, {user: token})
+        except unittest.SkipTest:
+            self.http = None
+
+    def repository(self, transport: str, bare: Path, name: str) -> tuple[dict, dict, dict]:
+        """(repository entry, options, extra env) for the served repository `bare` over
+        `transport` ("git" or "http")."""
+        served = str(Path(bare).relative_to(self.root))
+        if transport == "git":
+            return {"url": self.daemon.url_for(served), "name": name}, {}, {}
+        if self.http is None:
+            raise unittest.SkipTest("lighttpd or git-http-backend is not installed")
+        return ({"url": self.http.url_for(served), "name": name,
+                 "credentials": {"token_env": self.token_env, "username": self.user}},
+                {"allow_http": True}, {self.token_env: self.token})
+
+
 def jgit_classpath() -> str:
     """$JGIT_CLASSPATH for Debian's jgit-cli: every unversioned org.eclipse.jgit*.jar and its dependencies."""
     jars = sorted(p for p in JAVA_DIR.glob("org.eclipse.jgit*.jar") if not re.search(r"-\d", p.name))
