@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 import harness  # noqa: E402
-from incremental_bench import generate, minimal_bundle, night  # noqa: E402
+from incremental_bench import generate, night  # noqa: E402
 
 KINDS = ("bundles", "manifests", "tables", "other")
 
@@ -232,7 +232,7 @@ def run(args) -> None:
         night(bare, n)
         if args.server_repack:  # a host's housekeeping after the push: new objects deltified on disk
             harness.git("repack", "-adbq", git_dir=bare)
-        minimal = minimal_bundle(mirror, url, root)
+        minimal = harness.minimal_bundle(mirror, url, root)
         minimal_total += minimal
         line = [f"night {n:3}: minimal {minimal:,} B"]
         for name, binary in binaries.items():  # interleaved, night by night

@@ -210,16 +210,6 @@ def night(bare: Path, round_: int, reset_pages: bool = False) -> None:
         harness.git("gc", "-q", "--prune=now", git_dir=bare)
 
 
-def minimal_bundle(mirror: Path, url: str, scratch: Path) -> int:
-    """Bytes of `git bundle create --all --not <the mirror's tips before fetching>`."""
-    old = harness.git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()
-    harness.git("fetch", "-q", "--prune", url, "+refs/*:refs/*", git_dir=mirror)
-    out = scratch / "minimal.bundle"
-    proc = subprocess.run(["git", "--git-dir", str(mirror), "bundle", "create", "-q", str(out), "--all", "--not",
-                           *old], env=harness.git_env(), capture_output=True)
-    return out.stat().st_size if proc.returncode == 0 and out.exists() else 0
-
-
 def repos_bytes(ws: harness.Workspace) -> int:
     """Bytes under the store's repos/ (manifests, tables, bundles, latest.json; not job reports)."""
     return sum(p.stat().st_size for p in (ws.storage_dir / "repos").rglob("*") if p.is_file())
@@ -321,7 +311,7 @@ def run(args) -> None:
         harness.git("clone", "-q", "--mirror", url, str(mirror))
         for night_label, reset_pages in (("ordinary night", False), ("night with gh-pages reset + server gc", True)):
             night(bare, 1 if not reset_pages else 2, reset_pages)
-            minimal = minimal_bundle(mirror, url, root)
+            minimal = harness.minimal_bundle(mirror, url, root)
             before = repos_bytes(ws)
             wall, _, r, manifest = snap(snapshotter, ws)
             added = repos_bytes(ws) - before

@@ -107,10 +107,11 @@ def object_format(repo: Path | str) -> str:
     return git("rev-parse", "--show-object-format", git_dir=repo).strip()
 
 
-def minimal_bundle(mirror: Path, upstream: Path, scratch: Path) -> int:
+def minimal_bundle(mirror: Path, upstream: Path | str, scratch: Path) -> int:
     """Bytes of `git bundle create --all --not <the mirror's tips>` after fetching `upstream`
-    into `mirror` (a mirror clone of it taken before the night): the least an incremental
-    of that night can store. The bundle is left at scratch/minimal.bundle."""
+    (a path or URL) into `mirror` (a mirror clone of it taken before the night): the least an
+    incremental of that night can store. The bundle is left at scratch/minimal.bundle. Tests
+    and benches (incremental_bench, chain_bench) measure against it."""
     old = git("for-each-ref", "--format=%(objectname)", git_dir=mirror).split()
     git("fetch", "-q", "--prune", str(upstream), "+refs/*:refs/*", git_dir=mirror)
     out = Path(scratch) / "minimal.bundle"
